@@ -1,0 +1,125 @@
+"""Fill the database with a believable demo community.
+
+Deterministic: the same --seed and --members give the same data. Safe to
+re-run: existing demo rows are kept, missing ones are added. Later apps add
+their own steps (content, points, forum, activity) to SEED_STEPS below.
+"""
+
+import random
+import sys
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+from faker import Faker
+from tqdm import tqdm
+
+from members.models import User
+
+CREATOR_EMAIL = "creator@example.com"
+CREATOR_PASSWORD = "demo-creator-password"  # noqa: S105 - printed on purpose, demo only
+MEMBER_PASSWORD = "demo-member-password"  # noqa: S105
+MEMBER_DOMAIN = "demo.usergroup.test"
+BATCH = 1000
+
+
+class Command(BaseCommand):
+    help = "Create a demo community: a creator login and N members with realistic profiles."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--members", type=int, default=300, help="How many members (default 300).")
+        parser.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Run even though DEBUG is off (it creates accounts with known passwords).",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+
+    def handle(self, *args, members: int, seed: int, allow_production: bool, no_progress: bool, **options):
+        if members < 0 or members > 1_000_000:
+            raise CommandError("--members must be between 0 and 1,000,000.")
+        if not settings.DEBUG and not settings.TESTING and not allow_production:
+            raise CommandError(
+                "seed_demo creates accounts with known passwords; it refuses to run with DEBUG off. "
+                "Pass --allow-production if you really mean it."
+            )
+        rng = random.Random(seed)
+        fake = Faker(["en_US", "zh_CN"])
+        fake.seed_instance(seed)
+        progress = not no_progress and options.get("verbosity", 1) > 0
+
+        with transaction.atomic():
+            creator = self._creator()
+            created = self._members(members, rng, fake, progress)
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {created} new members ({members} asked)."))
+        self.stdout.write(
+            f"Creator login (admin at /admin/): {creator.email} / {CREATOR_PASSWORD}\n"
+            f"Member login: member00001@{MEMBER_DOMAIN} / {MEMBER_PASSWORD}"
+        )
+
+    def _creator(self) -> User:
+        creator, created = User.objects.get_or_create(
+            email=CREATOR_EMAIL,
+            defaults={"display_name": "The Creator", "is_staff": True, "is_superuser": True},
+        )
+        if created:
+            creator.set_password(CREATOR_PASSWORD)
+            creator.save(update_fields=["password"])
+        EmailAddress.objects.get_or_create(
+            user=creator, email=CREATOR_EMAIL, defaults={"verified": True, "primary": True}
+        )
+        return creator
+
+    def _members(self, count: int, rng: random.Random, fake: Faker, progress: bool) -> int:
+        password = make_password(MEMBER_PASSWORD)  # hash once: hashing per member takes minutes
+        now = timezone.now()
+        existing = set(
+            User.objects.filter(email__endswith=f"@{MEMBER_DOMAIN}").values_list("email", flat=True)
+        )
+        bar = tqdm(total=count, desc="members", unit="member", disable=not progress, file=sys.stderr)
+        created = 0
+        for start in range(0, count, BATCH):
+            users = []
+            for i in range(start, min(start + BATCH, count)):
+                # Draw every value even for existing rows so a re-run stays deterministic.
+                email = f"member{i + 1:05d}@{MEMBER_DOMAIN}"
+                locale_zh = rng.random() < 0.3
+                name = fake["zh_CN"].name() if locale_zh else fake["en_US"].name()
+                joined = now - timezone.timedelta(days=rng.randint(0, 720), minutes=rng.randint(0, 1440))
+                consent = rng.random() < 0.7
+                bio = fake["en_US"].sentence(nb_words=12) if rng.random() < 0.4 else ""
+                if email in existing:
+                    continue
+                users.append(
+                    User(
+                        email=email,
+                        password=password,
+                        display_name=name if rng.random() < 0.85 else "",
+                        bio=bio,
+                        language="zh-hans" if locale_zh else "en",
+                        time_zone="Asia/Shanghai"
+                        if locale_zh
+                        else rng.choice(
+                            ["America/New_York", "Europe/London", "Europe/Berlin", "America/Los_Angeles", ""]
+                        ),
+                        date_joined=joined,
+                        analytics_consent=consent,
+                        analytics_consent_at=joined if consent else None,
+                        personalisation_consent=consent,
+                        personalisation_consent_at=joined if consent else None,
+                    )
+                )
+            User.objects.bulk_create(users, batch_size=BATCH)
+            saved = User.objects.filter(email__in=[u.email for u in users]).values_list("id", "email")
+            EmailAddress.objects.bulk_create(
+                [EmailAddress(user_id=uid, email=email, verified=True, primary=True) for uid, email in saved],
+                batch_size=BATCH,
+            )
+            created += len(users)
+            bar.update(min(BATCH, count - start))
+        bar.close()
+        return created

@@ -1,0 +1,224 @@
+"""Profile editing, avatar validation, consent defaults, language and time zone."""
+
+from io import BytesIO
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import translation
+from PIL import Image
+
+from members.models import User
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def image_bytes(fmt="PNG", size=(600, 400), color=(200, 30, 60)) -> bytes:
+    buf = BytesIO()
+    Image.new("RGB", size, color).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def profile_data(**overrides):
+    data = {
+        "display_name": "Ada",
+        "bio": "Learning in public.",
+        "language": "",
+        "time_zone": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def post_profile(client, files=None, **overrides):
+    data = profile_data(**overrides)
+    if files:
+        data.update(files)
+    return client.post(reverse("members:profile"), data)
+
+
+def test_profile_needs_login(client):
+    response = client.get(reverse("members:profile"))
+    assert response.status_code == 302
+    assert reverse("account_login") in response["Location"]
+
+
+def test_profile_page_shows_consent_off_by_default(member_client, member):
+    assert member.analytics_consent is False and member.personalisation_consent is False
+    html = member_client.get(reverse("members:profile")).content.decode()
+    assert 'name="analytics_consent"' in html
+    assert (
+        'name="analytics_consent" class="checkboxinput form-check-input" id="id_analytics_consent" checked'
+        not in html
+    )
+
+
+def test_profile_edit_saves_fields_and_stamps_consent(member_client, member):
+    response = post_profile(
+        member_client,
+        language="zh-hans",
+        time_zone="Asia/Shanghai",
+        analytics_consent="on",
+    )
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.display_name == "Ada"
+    assert member.bio == "Learning in public."
+    assert member.language == "zh-hans"
+    assert member.time_zone == "Asia/Shanghai"
+    assert member.analytics_consent is True
+    assert member.analytics_consent_at is not None
+    assert member.personalisation_consent is False
+    assert member.personalisation_consent_at is None
+
+
+def test_withdrawing_consent_is_time_stamped(member_client, member):
+    post_profile(member_client, analytics_consent="on")
+    member.refresh_from_db()
+    given_at = member.analytics_consent_at
+    post_profile(member_client)
+    member.refresh_from_db()
+    assert member.analytics_consent is False
+    assert member.analytics_consent_at >= given_at
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("language", "xx-klingon"), ("time_zone", "Mars/Olympus_Mons"), ("display_name", "x" * 61)],
+)
+def test_profile_rejects_bad_values_with_form_error(member_client, member, field, value):
+    response = post_profile(member_client, **{field: value})
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    member.refresh_from_db()
+    assert member.display_name != "Ada"
+
+
+def test_avatar_upload_is_reencoded_to_square_webp(member_client, member, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    upload = SimpleUploadedFile("me.png", image_bytes("PNG"), content_type="image/png")
+    response = post_profile(member_client, files={"avatar": upload})
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.avatar.name.startswith("avatars/") and member.avatar.name.endswith(".webp")
+    with Image.open(member.avatar.path) as saved:
+        assert saved.format == "WEBP"
+        assert saved.size == (256, 256)
+    # Served (only) from the avatar route.
+    assert member_client.get(member.avatar.url).status_code == 200
+
+
+def test_replacing_avatar_deletes_the_old_file(
+    member_client, member, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path
+    with django_capture_on_commit_callbacks(execute=True):
+        post_profile(member_client, files={"avatar": SimpleUploadedFile("a.png", image_bytes(), "image/png")})
+    member.refresh_from_db()
+    first = tmp_path / member.avatar.name
+    assert first.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        post_profile(
+            member_client, files={"avatar": SimpleUploadedFile("b.jpg", image_bytes("JPEG"), "image/jpeg")}
+        )
+    member.refresh_from_db()
+    assert not first.exists()
+    assert (tmp_path / member.avatar.name).exists()
+
+
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("notes.txt", b"just some text, not an image", "not an image"),
+        ("fake.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "not an image"),
+        ("pic.bmp", image_bytes("BMP", size=(20, 20)), "not accepted"),
+        ("pic.tiff", image_bytes("TIFF", size=(20, 20)), "not accepted"),
+    ],
+)
+def test_bad_avatar_files_get_a_clear_error(
+    member_client, member, settings, tmp_path, name, content, message
+):
+    settings.MEDIA_ROOT = tmp_path
+    response = post_profile(member_client, files={"avatar": SimpleUploadedFile(name, content)})
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].errors["avatar"])
+    assert message in errors
+    member.refresh_from_db()
+    assert not member.avatar
+    assert member.display_name != "Ada"  # nothing half-saved
+
+
+def test_too_big_avatar_is_refused(member_client, member, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.AVATAR_MAX_BYTES = 10_000
+    big = image_bytes("PNG", size=(1500, 1500), color=None)
+    big = big + b"\x00" * max(0, 10_001 - len(big))
+    response = post_profile(member_client, files={"avatar": SimpleUploadedFile("big.png", big)})
+    assert response.status_code == 200
+    assert "the limit is" in " ".join(response.context["form"].errors["avatar"])
+
+
+def test_remove_avatar(member_client, member, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    post_profile(member_client, files={"avatar": SimpleUploadedFile("a.png", image_bytes(), "image/png")})
+    post_profile(member_client, remove_avatar="on")
+    member.refresh_from_db()
+    assert not member.avatar
+
+
+def test_media_route_serves_only_avatar_names(client):
+    assert client.get("/media/avatars/../../settings.py").status_code == 404
+    assert client.get("/media/other/file.txt").status_code == 404
+
+
+def test_language_switch_for_visitor_sets_cookie_and_translates(client):
+    response = client.post(reverse("members:set_language"), {"language": "zh-hans", "next": "/"})
+    assert response.status_code == 302
+    assert response.cookies["django_language"].value == "zh-hans"
+    html = client.get("/").content.decode()
+    assert '<html lang="zh-hans"' in html
+    with translation.override("zh-hans"):
+        assert translation.gettext("Home") in html
+    assert translation.gettext("Home") != "首页" or "首页" in html
+
+
+def test_language_switch_for_member_is_saved_on_profile(member_client, member):
+    member_client.post(reverse("members:set_language"), {"language": "zh-hans"})
+    member.refresh_from_db()
+    assert member.language == "zh-hans"
+    # The saved choice follows the member to a new browser, over Accept-Language.
+    other = member_client.__class__()
+    other.force_login(member)
+    html = other.get("/", headers={"accept-language": "en"}).content.decode()
+    assert '<html lang="zh-hans"' in html
+
+
+def test_invalid_language_code_is_a_400_with_a_message(client):
+    response = client.post(reverse("members:set_language"), {"language": "xx"})
+    assert response.status_code == 400
+    assert "That language is not available." in response.content.decode()
+
+
+def test_language_switch_ignores_offsite_next(client):
+    response = client.post(
+        reverse("members:set_language"), {"language": "en", "next": "https://evil.example.com/"}
+    )
+    assert response["Location"] == "/"
+
+
+def test_language_switch_needs_post(client):
+    assert client.get(reverse("members:set_language")).status_code == 405
+
+
+def test_member_time_zone_is_activated(member_client, member):
+    member.time_zone = "Asia/Tokyo"
+    member.save()
+    response = member_client.get("/")
+    assert response.context["TIME_ZONE"] == "Asia/Tokyo"
+
+
+def test_public_name_never_shows_email():
+    user = User(pk=7, email="secret@example.com", display_name="")
+    assert "secret" not in str(user.public_name)
+    assert UserFactory.build(display_name="Ada").public_name == "Ada"

@@ -1,0 +1,56 @@
+import pytest
+from allauth.account.models import EmailAddress
+from django.core.management import CommandError, call_command
+
+from members.management.commands.seed_demo import CREATOR_EMAIL, CREATOR_PASSWORD
+from members.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def snapshot():
+    return list(
+        User.objects.filter(is_staff=False)
+        .order_by("email")
+        .values_list("email", "display_name", "language", "time_zone", "analytics_consent")
+    )
+
+
+def test_seed_demo_is_deterministic_and_rerunnable(capsys):
+    call_command("seed_demo", members=50, seed=7, no_progress=True)
+    first = snapshot()
+    assert len(first) == 50
+    creator = User.objects.get(email=CREATOR_EMAIL)
+    assert creator.is_superuser and creator.check_password(CREATOR_PASSWORD)
+    assert CREATOR_PASSWORD in capsys.readouterr().out
+    assert EmailAddress.objects.filter(verified=True).count() == 51
+
+    call_command("seed_demo", members=50, seed=7, no_progress=True)  # re-run adds nothing
+    assert snapshot() == first
+
+    User.objects.filter(is_staff=False).delete()
+    call_command("seed_demo", members=50, seed=7, no_progress=True)
+    assert snapshot() == first
+    call_command("seed_demo", members=60, seed=7, no_progress=True)  # growing keeps the first 50
+    assert snapshot()[:50] == first
+
+
+def test_seed_demo_mixes_member_kinds():
+    call_command("seed_demo", members=200, seed=1, no_progress=True)
+    members = User.objects.filter(is_staff=False)
+    consenting = members.filter(analytics_consent=True).count()
+    assert 0 < consenting < 200
+    assert members.filter(language="zh-hans").exists() and members.filter(language="en").exists()
+
+
+def test_seed_demo_rejects_bad_arguments():
+    with pytest.raises(CommandError, match="--members"):
+        call_command("seed_demo", members=-1, no_progress=True)
+
+
+def test_seed_demo_refuses_production(settings):
+    settings.DEBUG = False
+    settings.TESTING = False
+    with pytest.raises(CommandError, match="DEBUG off"):
+        call_command("seed_demo", members=1, no_progress=True)
+    assert not User.objects.exists()

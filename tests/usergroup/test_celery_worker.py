@@ -1,0 +1,76 @@
+"""Tasks through a real Celery worker on Redis, against the test database on PostgreSQL.
+
+Skipped where PostgreSQL or Redis is not configured (a laptop with SQLite); CI
+sets REQUIRE_SERVICES=1, which turns the skip into a failure.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.conftest import skip_or_fail
+from tests.factories import UserFactory
+from usergroup.celery import app
+from usergroup.tasks import ping
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(tmp_path):
+    """Start `celery worker` as its own process on a private queue; stop it after the test."""
+    if connection.vendor != "postgresql":
+        skip_or_fail("the worker test needs DATABASE_URL on PostgreSQL", required_by="REQUIRE_SERVICES")
+    if not settings.REDIS_URL:
+        skip_or_fail("the worker test needs REDIS_URL", required_by="REQUIRE_SERVICES")
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),  # the test database pytest-django created
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+    }
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "usergroup", "worker",
+                "--pool=solo", "--concurrency=1", "-Q", queue, "-n", f"{queue}@%h",
+                "--without-gossip", "--without-mingle", "--loglevel=INFO",
+            ],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield queue
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        print(log.read_text()[-4000:])
+
+
+def test_task_runs_on_a_real_worker(celery_worker_process, monkeypatch):
+    queue = celery_worker_process
+    UserFactory.create_batch(3)
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    result = ping.apply_async(queue=queue)
+    answer = result.get(timeout=90)
+    assert answer["pong"] is True
+    assert answer["database"] == "postgresql"
+    # The worker read the rows this test committed: same database, separate process.
+    assert answer["members"] == 3
+    assert result.successful()

@@ -1,0 +1,114 @@
+"""Settings come from the environment; bad or missing values fail at start-up, naming the variable."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = (
+    "import json, django; from django.conf import settings; django.setup(); "
+    "print(json.dumps({"
+    "'debug': settings.DEBUG, 'db': settings.DATABASES['default']['ENGINE'], "
+    "'db_name': str(settings.DATABASES['default']['NAME']), "
+    "'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'broker': settings.CELERY_BROKER_URL, "
+    "'cache': settings.CACHES['default']['BACKEND'], 'email': settings.EMAIL_BACKEND, "
+    "'hosts': settings.ALLOWED_HOSTS, 'provider': settings.PAYMENT_PROVIDER, "
+    "'ssl_redirect': settings.SECURE_SSL_REDIRECT, 'hsts': settings.SECURE_HSTS_SECONDS}))"
+)
+
+
+def load(env: dict[str, str], code: str = PROBE) -> subprocess.CompletedProcess:
+    # A clean environment: no local .env, no pytest marker, only what the test passes.
+    base = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "usergroup.settings",
+        "USERGROUP_ENV_FILE": "/nonexistent/.env",
+    }
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_defaults_are_the_embedded_setup():
+    out = load({"DEBUG": "1"})
+    assert out.returncode == 0, out.stderr
+    cfg = json.loads(out.stdout)
+    assert cfg["db"] == "django.db.backends.sqlite3"
+    assert cfg["db_name"].endswith("db.sqlite3")
+    assert cfg["eager"] is True
+    assert cfg["broker"] == "memory://"
+    assert cfg["cache"].endswith("LocMemCache")
+    assert cfg["email"] == "django.core.mail.backends.console.EmailBackend"
+    assert cfg["provider"] == "local"
+
+
+def test_production_values_come_from_env():
+    out = load(
+        {
+            "SECRET_KEY": "x" * 60,
+            "DATABASE_URL": "postgres://app:pw@db.internal:5432/community",
+            "REDIS_URL": "redis://cache.internal:6379/0",
+            "EMAIL_URL": "smtp+tls://user:pw@smtp.example.com:587",
+            "ALLOWED_HOSTS": "community.example.com,www.community.example.com",
+        }
+    )
+    assert out.returncode == 0, out.stderr
+    cfg = json.loads(out.stdout)
+    assert cfg["debug"] is False
+    assert cfg["db"] == "django.db.backends.postgresql"
+    assert cfg["db_name"] == "community"
+    assert cfg["eager"] is False
+    assert cfg["broker"] == "redis://cache.internal:6379/0"
+    assert cfg["cache"].endswith("RedisCache")
+    assert cfg["email"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert cfg["hosts"] == ["community.example.com", "www.community.example.com"]
+    assert cfg["ssl_redirect"] is True
+    assert cfg["hsts"] == 31536000
+
+
+def test_missing_secret_key_in_production_names_the_variable():
+    out = load({"DEBUG": "0"})
+    assert out.returncode != 0
+    assert "SECRET_KEY environment variable is required" in out.stderr
+
+
+def test_unrecognised_debug_value_means_production():
+    out = load({"DEBUG": "maybe", "SECRET_KEY": "x" * 60})
+    # django-environ reads unknown strings as False: production mode, which is the safe side.
+    assert out.returncode == 0
+    assert json.loads(out.stdout)["debug"] is False
+
+
+def test_unknown_payment_provider_is_refused():
+    out = load({"DEBUG": "1", "PAYMENT_PROVIDER": "paypal"})
+    assert out.returncode != 0
+    assert "PAYMENT_PROVIDER must be 'local' or 'stripe'" in out.stderr
+
+
+def test_stripe_without_keys_is_refused():
+    out = load({"DEBUG": "1", "PAYMENT_PROVIDER": "stripe"})
+    assert out.returncode != 0
+    assert "STRIPE_SECRET_KEY" in out.stderr
+
+
+def test_bad_database_url_is_refused():
+    out = load({"DEBUG": "1", "DATABASE_URL": "nosuchdb://x"})
+    assert out.returncode != 0
+    assert "nosuchdb" in out.stderr
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    out = load(
+        {
+            "SECRET_KEY": "k3y-" + "a1b2c3d4e5" * 6,
+            "ALLOWED_HOSTS": "community.example.com",
+        },
+        code="import sys; from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])",
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "no issues" in out.stdout

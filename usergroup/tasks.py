@@ -1,0 +1,27 @@
+"""Project-wide tasks: operational checks and housekeeping."""
+
+from celery import shared_task
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+
+@shared_task(name="usergroup.tasks.ping")
+def ping() -> dict:
+    """Answer from the worker with what it sees: proves broker, worker and database work."""
+    from members.models import User
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {
+        "pong": True,
+        "database": connection.vendor,
+        "members": User.objects.count(),
+        "at": timezone.now().isoformat(),
+    }
+
+
+@shared_task(name="usergroup.tasks.clear_expired_sessions")
+def clear_expired_sessions() -> None:
+    call_command("clearsessions")

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy as _
+
+from members import views as member_views
+
+from . import views
+
+admin.site.site_header = _("usergroup: creator admin")
+admin.site.site_title = _("usergroup admin")
+admin.site.index_title = _("Manage your community")
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/", include("allauth.urls")),
+    path("members/", include("members.urls")),
+    path("admin/", admin.site.urls),
+    re_path(r"^media/avatars/(?P<name>[0-9a-f]{32}\.webp)$", member_views.avatar, name="avatar"),
+]
+
+handler400 = "usergroup.views.bad_request"
+handler403 = "usergroup.views.permission_denied"
+handler404 = "usergroup.views.page_not_found"
+# handler500 stays Django's: it renders templates/500.html without a request
+# context, which cannot fail on a broken database or middleware.
