@@ -1,9 +1,35 @@
-from django.contrib import admin
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import Count, Q
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from .models import User
+from . import services
+from .billing.providers import BillingError, LocalProvider
+from .billing.stripe_sync import sync_promotion_code
+from .forms import ComplimentaryForm
+from .models import (
+    LIVE_STATUSES,
+    BillingCustomer,
+    Interval,
+    Membership,
+    MembershipEvent,
+    MembershipStatus,
+    Payment,
+    PromotionCode,
+    Provider,
+    Tier,
+    User,
+    WebhookEvent,
+)
+from .money import format_money
+from .services import MemberError
 
 
 class MemberCreationForm(AdminUserCreationForm):
@@ -52,3 +78,260 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),
     )
+
+
+# --- Billing ---------------------------------------------------------------------
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "rank",
+        "monthly_price",
+        "yearly_price",
+        "currency",
+        "discount_percent",
+        "trial_days",
+        "unlocks_exclusive",
+        "is_active",
+        "member_count",
+        "monthly_recurring_revenue",
+    ]
+    list_filter = ["is_active", "unlocks_exclusive"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ["stripe_product_id", "stripe_monthly_price_id", "stripe_yearly_price_id"]
+    ordering = ["rank"]
+
+    def get_queryset(self, request):
+        paying = Q(memberships__status__in=[MembershipStatus.ACTIVE, MembershipStatus.PAST_DUE]) & ~Q(
+            memberships__provider=Provider.COMPLIMENTARY
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                live_members=Count("memberships", filter=Q(memberships__status__in=LIVE_STATUSES)),
+                paying_monthly=Count("memberships", filter=paying & Q(memberships__interval=Interval.MONTH)),
+                paying_yearly=Count("memberships", filter=paying & Q(memberships__interval=Interval.YEAR)),
+            )
+        )
+
+    @admin.display(description=_("members"), ordering="live_members")
+    def member_count(self, obj):
+        return obj.live_members
+
+    @admin.display(description=_("MRR"))
+    def monthly_recurring_revenue(self, obj):
+        mrr = (
+            obj.paying_monthly * obj.price(Interval.MONTH) + obj.paying_yearly * obj.price(Interval.YEAR) / 12
+        )
+        return format_money(mrr.quantize(Decimal("0.01")), obj.currency)
+
+
+class MembershipEventInline(admin.TabularInline):
+    model = MembershipEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "from_status", "to_status", "actor", "data"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = [
+        "user",
+        "tier",
+        "status",
+        "interval",
+        "provider",
+        "current_period_end",
+        "cancel_at_period_end",
+    ]
+    list_filter = ["status", "tier", "provider", "interval", "cancel_at_period_end"]
+    search_fields = ["user__email", "user__display_name", "provider_subscription_id"]
+    list_select_related = ["user", "tier"]
+    raw_id_fields = ["user", "granted_by"]
+    date_hierarchy = "created_at"
+    inlines = [MembershipEventInline]
+    actions = ["simulate_renewal", "simulate_failed_payment", "simulate_cancellation"]
+    readonly_fields = [
+        "user",
+        "tier",
+        "status",
+        "interval",
+        "provider",
+        "provider_subscription_id",
+        "current_period_start",
+        "current_period_end",
+        "trial_end",
+        "cancel_at_period_end",
+        "canceled_at",
+        "ended_at",
+        "promotion_code",
+        "discount_periods_left",
+        "last_event_at",
+        "granted_by",
+        "created_at",
+    ]
+    fields = [*readonly_fields, "note"]
+    change_list_template = "admin/members/membership/change_list.html"
+
+    def has_add_permission(self, request):
+        return False  # memberships come from checkouts, or from "Grant complimentary membership"
+
+    def get_urls(self):
+        return [
+            path("grant/", self.admin_site.admin_view(self.grant_view), name="members_membership_grant"),
+            *super().get_urls(),
+        ]
+
+    def grant_view(self, request):
+        form = ComplimentaryForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                membership = services.grant_complimentary(
+                    member=form.member,
+                    tier=data["tier"],
+                    months=services.COMP_DURATIONS[data["duration"]],
+                    granted_by=request.user,
+                    note=data["note"],
+                )
+            except MemberError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    _("Granted %(tier)s to %(member)s.")
+                    % {"tier": membership.tier, "member": membership.user},
+                )
+                return redirect("admin:members_membership_change", membership.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": _("Grant a complimentary membership"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/members/membership/grant.html", context)
+
+    def _simulate(self, request, queryset, method: str, label: str):
+        provider = LocalProvider()
+        done = 0
+        for membership in queryset.select_related("tier", "user"):
+            if membership.provider != Provider.LOCAL or not membership.is_live:
+                self.message_user(
+                    request,
+                    _("%(m)s skipped: only live offline memberships can be simulated.") % {"m": membership},
+                    messages.WARNING,
+                )
+                continue
+            try:
+                getattr(provider, method)(membership)
+                done += 1
+            except BillingError as exc:
+                self.message_user(request, f"{membership}: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, _("%(label)s: %(n)d membership(s).") % {"label": label, "n": done})
+
+    @admin.action(description=_("Simulate a renewal (offline provider)"))
+    def simulate_renewal(self, request, queryset):
+        self._simulate(request, queryset, "simulate_renewal", _("Renewed"))
+
+    @admin.action(description=_("Simulate a failed payment (offline provider)"))
+    def simulate_failed_payment(self, request, queryset):
+        self._simulate(request, queryset, "simulate_failed_payment", _("Payment failed"))
+
+    @admin.action(description=_("Simulate a cancellation (offline provider)"))
+    def simulate_cancellation(self, request, queryset):
+        self._simulate(request, queryset, "simulate_cancellation", _("Canceled"))
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "user", "amount", "currency", "status", "provider", "provider_invoice_id"]
+    list_filter = ["status", "provider", "currency"]
+    search_fields = ["user__email", "provider_invoice_id"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "provider", "type", "event_id", "status", "attempts", "short_error"]
+    list_filter = ["status", "provider", "type"]
+    search_fields = ["event_id", "type", "error"]
+    readonly_fields = [f.name for f in WebhookEvent._meta.fields]
+    actions = ["replay"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("error"))
+    def short_error(self, obj):
+        return obj.error[:80]
+
+    @admin.action(description=_("Replay selected events"))
+    def replay(self, request, queryset):
+        outcomes = []
+        for event in queryset:
+            try:
+                outcomes.append(services.replay_webhook_event(event=event).status)
+            except MemberError as exc:
+                self.message_user(request, f"{event}: {exc}", messages.WARNING)
+        if outcomes:
+            summary = ", ".join(f"{status}: {outcomes.count(status)}" for status in sorted(set(outcomes)))
+            self.message_user(
+                request,
+                _("Replayed %(n)d event(s) (%(summary)s).") % {"n": len(outcomes), "summary": summary},
+            )
+
+
+@admin.register(PromotionCode)
+class PromotionCodeAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "kind",
+        "percent_off",
+        "amount_off",
+        "currency",
+        "duration",
+        "expires_at",
+        "times_redeemed",
+        "max_redemptions",
+        "is_active",
+    ]
+    list_filter = ["is_active", "kind", "duration"]
+    search_fields = ["code"]
+    filter_horizontal = ["tiers"]
+    readonly_fields = ["times_redeemed", "stripe_coupon_id", "stripe_promotion_code_id"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if settings.PAYMENT_PROVIDER == Provider.STRIPE:
+            try:
+                sync_promotion_code(form.instance)
+            except BillingError as exc:
+                self.message_user(
+                    request, _("Saved, but not mirrored to Stripe: %(e)s") % {"e": exc}, messages.ERROR
+                )
+
+
+@admin.register(BillingCustomer)
+class BillingCustomerAdmin(admin.ModelAdmin):
+    list_display = ["user", "provider", "customer_id", "created_at"]
+    search_fields = ["user__email", "customer_id"]
+    readonly_fields = ["user", "provider", "customer_id", "created_at"]
+
+    def has_add_permission(self, request):
+        return False

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .avatars import process_avatar
-from .models import User
+from .models import Interval, Tier, User
 
 
 @cache
@@ -67,3 +67,38 @@ class ProfileForm(forms.ModelForm):
 class LanguageForm(forms.Form):
     language = forms.ChoiceField(choices=settings.LANGUAGES)
     next = forms.CharField(required=False, max_length=2000)
+
+
+class PlanForm(forms.Form):
+    """A tier and a billing interval, as posted from the pricing page."""
+
+    tier = forms.SlugField(max_length=80)
+    interval = forms.ChoiceField(choices=Interval.choices)
+
+
+class CheckoutForm(PlanForm):
+    promotion_code = forms.CharField(max_length=40, required=False, strip=True)
+
+
+class ComplimentaryForm(forms.Form):
+    email = forms.EmailField(label=_("Member's email"))
+    tier = forms.ModelChoiceField(label=_("Tier"), queryset=Tier.objects.filter(rank__gt=0))
+    duration = forms.ChoiceField(
+        label=_("For"),
+        choices=[
+            ("1", _("1 month")),
+            ("3", _("3 months")),
+            ("6", _("6 months")),
+            ("12", _("12 months")),
+            ("forever", _("forever")),
+        ],
+    )
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].lower()
+        member = User.objects.filter(email__iexact=email).first()
+        if member is None:
+            raise forms.ValidationError(_("No member has this email address."))
+        self.member = member
+        return email

@@ -1,11 +1,15 @@
 import uuid
 import zoneinfo
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -95,3 +99,448 @@ class User(AbstractUser):
 
     def get_short_name(self) -> str:
         return self.display_name or self.email.split("@", 1)[0]
+
+
+# --- Tiers and memberships ---------------------------------------------------
+
+CURRENCY_VALIDATOR = RegexValidator(r"^[A-Z]{3}$", _("Use a three-letter ISO currency code, e.g. USD."))
+
+
+class Tier(models.Model):
+    """A membership level. Higher rank includes everything of lower ranks; rank 0 is the free tier."""
+
+    name = models.CharField(_("name"), max_length=80)
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    perks = models.TextField(_("perks"), blank=True, help_text=_("One perk per line."))
+    rank = models.PositiveSmallIntegerField(
+        _("rank"), unique=True, help_text=_("Higher ranks include lower ones. The free tier is 0.")
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="USD", validators=[CURRENCY_VALIDATOR])
+    monthly_price = models.DecimalField(
+        _("monthly price"),
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    yearly_price = models.DecimalField(
+        _("yearly price"),
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    discount_percent = models.PositiveSmallIntegerField(
+        _("discount percent"),
+        default=0,
+        validators=[MaxValueValidator(90)],
+        help_text=_("A sale on both prices, shown on the pricing page and charged at checkout."),
+    )
+    trial_days = models.PositiveSmallIntegerField(
+        _("trial days"),
+        default=0,
+        validators=[MaxValueValidator(365)],
+        help_text=_("Free days before the first charge; only for members who never had a trial."),
+    )
+    unlocks_exclusive = models.BooleanField(_("unlocks exclusive content"), default=False)
+    is_active = models.BooleanField(
+        _("on sale"),
+        default=True,
+        help_text=_("Archived tiers disappear from the pricing page; their members keep them."),
+    )
+    stripe_product_id = models.CharField(max_length=64, blank=True, editable=False)
+    stripe_monthly_price_id = models.CharField(max_length=64, blank=True, editable=False)
+    stripe_yearly_price_id = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["rank"]
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rank__gt=0) | models.Q(monthly_price=0, yearly_price=0),
+                name="members_tier_free_tier_is_free",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        if self.rank and not (self.monthly_price or self.yearly_price):
+            raise ValidationError(_("A paid tier needs a monthly or a yearly price."))
+        if self.rank == 0 and (self.monthly_price or self.yearly_price):
+            raise ValidationError(_("The free tier (rank 0) cannot have a price."))
+
+    @property
+    def is_free(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def perk_list(self) -> list[str]:
+        return [line.strip() for line in self.perks.splitlines() if line.strip()]
+
+    def list_price(self, interval: str) -> Decimal:
+        return self.yearly_price if interval == Interval.YEAR else self.monthly_price
+
+    def price(self, interval: str) -> Decimal:
+        """What a member pays per period, after the tier's own discount."""
+        return apply_percent_off(self.list_price(interval), self.discount_percent)
+
+    def offers(self, interval: str) -> bool:
+        return self.list_price(interval) > 0
+
+    def yearly_saving_percent(self) -> int:
+        """How much cheaper a year is than twelve months, for the pricing page."""
+        if not (self.monthly_price and self.yearly_price):
+            return 0
+        twelve = self.monthly_price * 12
+        return max(0, int((twelve - self.yearly_price) * 100 / twelve))
+
+
+def apply_percent_off(amount: Decimal, percent: int | Decimal) -> Decimal:
+    return (amount * (Decimal(100) - Decimal(percent)) / Decimal(100)).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
+
+
+class Interval(models.TextChoices):
+    MONTH = "month", _("monthly")
+    YEAR = "year", _("yearly")
+
+
+class Provider(models.TextChoices):
+    LOCAL = "local", _("Offline (local)")
+    STRIPE = "stripe", _("Stripe")
+    COMPLIMENTARY = "comp", _("Complimentary")
+
+
+class MembershipStatus(models.TextChoices):
+    TRIALING = "trialing", _("trialing")
+    ACTIVE = "active", _("active")
+    PAST_DUE = "past_due", _("past due")
+    CANCELED = "canceled", _("canceled")
+    EXPIRED = "expired", _("expired")
+
+
+LIVE_STATUSES = (MembershipStatus.TRIALING, MembershipStatus.ACTIVE, MembershipStatus.PAST_DUE)
+ENDED_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.EXPIRED)
+
+
+class Membership(models.Model):
+    """A member's paid (or complimentary) hold on a tier. The free tier needs no row.
+
+    At most one live (trialing, active, past due) membership per member, enforced by
+    the database. Ended memberships stay as history.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="memberships")
+    status = models.CharField(_("status"), max_length=16, choices=MembershipStatus.choices)
+    interval = models.CharField(_("billing interval"), max_length=8, choices=Interval.choices, blank=True)
+    provider = models.CharField(_("provider"), max_length=8, choices=Provider.choices)
+    # NULL for complimentary memberships (no provider object); unique otherwise.
+    provider_subscription_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    current_period_start = models.DateTimeField(_("current period start"), null=True, blank=True)
+    current_period_end = models.DateTimeField(
+        _("current period end"), null=True, blank=True, help_text=_("Empty means it never ends.")
+    )
+    trial_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(_("cancels at period end"), default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    promotion_code = models.ForeignKey(
+        "PromotionCode", null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships"
+    )
+    discount_periods_left = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Renewals still discounted by the promotion code; empty = forever."),
+    )
+    # The `created` time of the newest provider event applied; older events are stale.
+    last_event_at = models.DateTimeField(null=True, blank=True, editable=False)
+    renewal_reminder_sent_for = models.DateTimeField(null=True, blank=True, editable=False)
+    granted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="granted_memberships"
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status__in=LIVE_STATUSES),
+                name="members_one_live_membership_per_user",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "current_period_end"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.tier} ({self.get_status_display()})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    def access_ends_at(self):
+        """When this membership stops granting access (None: never), checked on every access.
+
+        Renewing memberships get a grace period so a late renewal webhook does not lock a
+        paying member out; a membership set to cancel ends exactly at its period end.
+        """
+        if not self.is_live:
+            return self.ended_at or self.current_period_end
+        if self.current_period_end is None:
+            return None
+        if self.cancel_at_period_end or self.provider == Provider.COMPLIMENTARY:
+            return self.current_period_end
+        return self.current_period_end + timedelta(days=settings.BILLING_GRACE_DAYS)
+
+    def grants_access(self, now=None) -> bool:
+        if not self.is_live:
+            return False
+        end = self.access_ends_at()
+        return end is None or (now or timezone.now()) < end
+
+
+class MembershipEvent(models.Model):
+    """Audit trail of every membership state change (and the source of churn figures)."""
+
+    class Kind(models.TextChoices):
+        STARTED = "started", _("started")
+        RENEWED = "renewed", _("renewed")
+        TIER_CHANGED = "tier_changed", _("tier changed")
+        CANCEL_SCHEDULED = "cancel_scheduled", _("cancellation scheduled")
+        RESUMED = "resumed", _("resumed")
+        PAST_DUE = "past_due", _("payment failed")
+        RECOVERED = "recovered", _("payment recovered")
+        CANCELED = "canceled", _("canceled")
+        EXPIRED = "expired", _("expired")
+        GRANTED = "granted", _("complimentary grant")
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("membership event")
+        verbose_name_plural = _("membership events")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.membership_id}"
+
+
+class BillingCustomer(models.Model):
+    """A member's customer record at a payment provider."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="billing_customers")
+    provider = models.CharField(max_length=8, choices=Provider.choices)
+    customer_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "customer_id"], name="members_customer_unique"),
+            models.UniqueConstraint(fields=["provider", "user"], name="members_one_customer_per_provider"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.customer_id}"
+
+
+class Payment(models.Model):
+    """One charge attempt for an invoice; unique per provider invoice, so replays add nothing."""
+
+    class Status(models.TextChoices):
+        PAID = "paid", _("paid")
+        FAILED = "failed", _("failed")
+        REFUNDED = "refunded", _("refunded")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="payments")
+    membership = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
+    )
+    provider = models.CharField(max_length=8, choices=Provider.choices)
+    provider_invoice_id = models.CharField(max_length=100)
+    provider_subscription_id = models.CharField(max_length=100, blank=True, db_index=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    amount = models.DecimalField(_("amount"), max_digits=10, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, validators=[CURRENCY_VALIDATOR])
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_invoice_id"], name="members_payment_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} ({self.status})"
+
+
+class WebhookEvent(models.Model):
+    """Every provider event we receive, stored before it is applied, so none is ever lost.
+
+    Verified events are unique by (provider, event_id) and applied once; a failed one keeps
+    its error and can be replayed from the admin. Requests with a bad signature are kept
+    too (status `rejected`, no event id) as a record of the attempt.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("received")
+        PROCESSED = "processed", _("processed")
+        IGNORED = "ignored", _("ignored")
+        FAILED = "failed", _("failed")
+        REJECTED = "rejected", _("rejected")
+
+    provider = models.CharField(max_length=8, choices=Provider.choices)
+    # NULL for rejected requests: several may exist, while verified ids are unique.
+    event_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    type = models.CharField(max_length=100, blank=True, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    payload = models.TextField(help_text=_("The raw request body."))
+    headers = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(null=True, blank=True, help_text=_("When the provider created the event."))
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="members_webhook_event_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.type or '?'} {self.event_id or ''}".strip()
+
+
+class PromotionCode(models.Model):
+    class Kind(models.TextChoices):
+        PERCENT = "percent", _("percent off")
+        AMOUNT = "amount", _("fixed amount off")
+
+    class Duration(models.TextChoices):
+        ONCE = "once", _("first payment only")
+        REPEATING = "repeating", _("for some months")
+        FOREVER = "forever", _("forever")
+
+    code = models.CharField(
+        _("code"),
+        max_length=40,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9_-]{3,40}$", _("Use 3-40 capital letters, digits, - or _."))],
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.PERCENT)
+    percent_off = models.PositiveSmallIntegerField(
+        _("percent off"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    amount_off = models.DecimalField(
+        _("amount off"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        blank=True,
+        validators=[CURRENCY_VALIDATOR],
+        help_text=_("For fixed amounts: the currency of the amount."),
+    )
+    duration = models.CharField(_("duration"), max_length=10, choices=Duration.choices, default=Duration.ONCE)
+    duration_in_months = models.PositiveSmallIntegerField(
+        _("months"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(36)]
+    )
+    tiers = models.ManyToManyField(
+        Tier, blank=True, related_name="promotion_codes", help_text=_("Empty: every paid tier.")
+    )
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    max_redemptions = models.PositiveIntegerField(_("redemption limit"), null=True, blank=True)
+    times_redeemed = models.PositiveIntegerField(_("times redeemed"), default=0, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    stripe_coupon_id = models.CharField(max_length=64, blank=True, editable=False)
+    stripe_promotion_code_id = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("promotion code")
+        verbose_name_plural = _("promotion codes")
+
+    def __str__(self) -> str:
+        return self.code
+
+    def clean(self):
+        self.code = (self.code or "").upper()
+        if self.kind == self.Kind.PERCENT and not self.percent_off:
+            raise ValidationError({"percent_off": _("Give the percentage.")})
+        if self.kind == self.Kind.AMOUNT and not (self.amount_off and self.currency):
+            raise ValidationError({"amount_off": _("Give the amount and its currency.")})
+        if self.duration == self.Duration.REPEATING and not self.duration_in_months:
+            raise ValidationError({"duration_in_months": _("Say for how many months.")})
+
+    def discounted(self, amount: Decimal, currency: str) -> Decimal:
+        if self.kind == self.Kind.PERCENT:
+            return apply_percent_off(amount, self.percent_off or 0)
+        if currency != self.currency:
+            return amount
+        return max(Decimal("0.00"), amount - (self.amount_off or 0))
+
+    def periods_covered(self, interval: str) -> int | None:
+        """How many payments the discount covers, the first included (None: all)."""
+        if self.duration == self.Duration.FOREVER:
+            return None
+        if self.duration == self.Duration.ONCE:
+            return 1
+        months = self.duration_in_months or 1
+        return months if interval == Interval.MONTH else max(1, -(-months // 12))
+
+
+class LocalCheckout(models.Model):
+    """A checkout with the offline provider: the page where the demo 'pays'."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("open")
+        COMPLETED = "completed", _("completed")
+        DECLINED = "declined", _("declined")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="local_checkouts")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT)
+    interval = models.CharField(max_length=8, choices=Interval.choices)
+    promotion_code = models.ForeignKey(PromotionCode, null=True, blank=True, on_delete=models.SET_NULL)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    trial_days = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"checkout {self.id} ({self.status})"

@@ -1,11 +1,31 @@
 """Writes on members. Views validate input with forms, then call one of these."""
 
+from datetime import timedelta
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import User, validate_language
+from . import emails
+from .billing.events import end_other_live_memberships
+from .billing.providers import BillingError, LocalProvider, default_provider, provider_named
+from .models import (
+    LIVE_STATUSES,
+    Interval,
+    Membership,
+    MembershipEvent,
+    MembershipStatus,
+    PromotionCode,
+    Provider,
+    Tier,
+    User,
+    WebhookEvent,
+    validate_language,
+)
 
 
 class MemberError(Exception):
@@ -61,3 +81,289 @@ def set_language(*, member: User, language: str) -> User:
     User.objects.filter(pk=member.pk).update(language=language)
     member.language = language
     return member
+
+
+# --- Memberships and billing ---------------------------------------------------
+# Views call these; they validate, then hand over to the membership's provider, whose
+# events (Stripe's webhooks, or the local provider's own) change the membership.
+
+
+def _live_membership(member: User, *, lock: bool = False) -> Membership | None:
+    qs = Membership.objects.filter(user=member, status__in=LIVE_STATUSES).select_related("tier")
+    if lock:
+        qs = qs.select_for_update()
+    return qs.first()
+
+
+def live_membership(member: User) -> Membership | None:
+    return _live_membership(member)
+
+
+def _paid_tier(tier_slug: str) -> Tier:
+    tier = Tier.objects.filter(slug=tier_slug, is_active=True, rank__gt=0).first()
+    if tier is None:
+        raise MemberError(_("That plan is not available."))
+    return tier
+
+
+def _interval(value: str) -> str:
+    if value not in Interval.values:
+        raise MemberError(_("Choose monthly or yearly billing."))
+    return value
+
+
+def validate_promotion_code(*, member: User, code: str, tier: Tier, interval: str) -> PromotionCode | None:
+    """The promotion behind `code` if this member may use it on this tier, else MemberError."""
+    code = (code or "").strip().upper()
+    if not code:
+        return None
+    promo = PromotionCode.objects.filter(code=code).prefetch_related("tiers").first()
+    invalid = MemberError(_("The code %(code)s is not valid.") % {"code": code})
+    if promo is None or not promo.is_active:
+        raise invalid
+    if promo.expires_at and promo.expires_at <= timezone.now():
+        raise MemberError(_("The code %(code)s has expired.") % {"code": code})
+    if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
+        raise MemberError(_("The code %(code)s has been used up.") % {"code": code})
+    tiers = list(promo.tiers.all())
+    if tiers and tier not in tiers:
+        raise MemberError(
+            _("The code %(code)s does not apply to %(tier)s.") % {"code": code, "tier": tier.name}
+        )
+    if promo.kind == PromotionCode.Kind.AMOUNT and promo.currency != tier.currency:
+        raise invalid
+    if Membership.objects.filter(user=member, promotion_code=promo).exists():
+        raise MemberError(_("You have already used the code %(code)s.") % {"code": code})
+    return promo
+
+
+def start_checkout(
+    *,
+    member: User,
+    tier_slug: str,
+    interval: str,
+    promotion_code: str = "",
+    success_url: str,
+    cancel_url: str,
+) -> str:
+    """Begin buying a paid tier; returns where to send the member (the provider's checkout)."""
+    tier = _paid_tier(tier_slug)
+    interval = _interval(interval)
+    if not tier.offers(interval):
+        raise MemberError(
+            _("%(tier)s is not sold %(interval)s.")
+            % {"tier": tier.name, "interval": Interval(interval).label}
+        )
+    current = _live_membership(member)
+    if current is not None and current.provider != Provider.COMPLIMENTARY:
+        raise MemberError(_("You already have a membership. Change your plan from the membership page."))
+    promo = validate_promotion_code(member=member, code=promotion_code, tier=tier, interval=interval)
+    had_trial = Membership.objects.filter(user=member).exclude(provider=Provider.COMPLIMENTARY).exists()
+    trial_days = 0 if had_trial else tier.trial_days
+    try:
+        return default_provider().start_checkout(
+            member=member,
+            tier=tier,
+            interval=interval,
+            promotion=promo,
+            trial_days=trial_days,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+    except BillingError as exc:
+        raise MemberError(str(exc)) from exc
+
+
+def _own_paid_membership(member: User) -> Membership:
+    membership = _live_membership(member)
+    if membership is None or membership.provider == Provider.COMPLIMENTARY:
+        raise MemberError(_("You have no paid membership to change."))
+    return membership
+
+
+def _call_provider(membership: Membership, method: str, **kwargs) -> Membership:
+    try:
+        getattr(provider_named(membership.provider), method)(membership=membership, **kwargs)
+    except BillingError as exc:
+        raise MemberError(str(exc)) from exc
+    membership.refresh_from_db()
+    return membership
+
+
+def cancel_membership(*, member: User) -> Membership:
+    """Stop renewing; access continues until the end of the paid period."""
+    membership = _own_paid_membership(member)
+    if membership.cancel_at_period_end:
+        return membership
+    return _call_provider(membership, "set_cancel_at_period_end", cancel=True)
+
+
+def resume_membership(*, member: User) -> Membership:
+    membership = _own_paid_membership(member)
+    if not membership.cancel_at_period_end:
+        return membership
+    return _call_provider(membership, "set_cancel_at_period_end", cancel=False)
+
+
+def change_tier(*, member: User, tier_slug: str, interval: str) -> Membership:
+    """Move a paid membership to another tier or interval, as one state change."""
+    membership = _own_paid_membership(member)
+    tier = _paid_tier(tier_slug)
+    interval = _interval(interval)
+    if not tier.offers(interval):
+        raise MemberError(
+            _("%(tier)s is not sold %(interval)s.")
+            % {"tier": tier.name, "interval": Interval(interval).label}
+        )
+    if tier == membership.tier and interval == membership.interval:
+        raise MemberError(_("You are already on this plan."))
+    if membership.status == MembershipStatus.PAST_DUE:
+        raise MemberError(_("Settle the failed payment before changing plans."))
+    return _call_provider(membership, "change_tier", tier=tier, interval=interval)
+
+
+COMP_DURATIONS = {"1": 1, "3": 3, "6": 6, "12": 12, "forever": None}
+
+
+@transaction.atomic
+def grant_complimentary(
+    *, member: User, tier: Tier, months: int | None, granted_by: User | None, note: str = ""
+) -> Membership:
+    """Give a member a tier for free, for some months or forever."""
+    if tier.rank == 0:
+        raise MemberError(_("Choose a paid tier to grant."))
+    User.objects.select_for_update().get(pk=member.pk)  # serialise grants for this member
+    current = _live_membership(member, lock=True)
+    if current is not None and current.provider != Provider.COMPLIMENTARY:
+        raise MemberError(
+            _("%(member)s already pays for %(tier)s; cancel that first.")
+            % {"member": member, "tier": current.tier}
+        )
+    now = timezone.now()
+    if current is not None:
+        end_other_live_memberships(
+            user=member, keep=None, reason="replaced by a new complimentary grant", at=now
+        )
+    membership = Membership.objects.create(
+        user=member,
+        tier=tier,
+        status=MembershipStatus.ACTIVE,
+        provider=Provider.COMPLIMENTARY,
+        current_period_start=now,
+        current_period_end=None if months is None else now + relativedelta(months=months),
+        granted_by=granted_by,
+        note=note[:200],
+        last_event_at=now,
+    )
+    MembershipEvent.objects.create(
+        membership=membership,
+        kind=MembershipEvent.Kind.GRANTED,
+        to_status=membership.status,
+        actor=granted_by,
+        data={"months": months, "tier": tier.slug},
+    )
+    emails.welcome(membership)
+    return membership
+
+
+def expire_memberships(*, now=None) -> int:
+    """End live memberships whose access has run out (the access check already denies them)."""
+    now = now or timezone.now()
+    candidates = Membership.objects.filter(status__in=LIVE_STATUSES, current_period_end__lt=now).values_list(
+        "pk", flat=True
+    )
+    expired = 0
+    for pk in candidates:
+        with transaction.atomic():
+            membership = Membership.objects.select_for_update().get(pk=pk)
+            if membership.status not in LIVE_STATUSES or membership.grants_access(now):
+                continue
+            before = membership.status
+            membership.status = MembershipStatus.EXPIRED
+            membership.ended_at = membership.access_ends_at() or now
+            membership.save(update_fields=["status", "ended_at", "updated_at"])
+            MembershipEvent.objects.create(
+                membership=membership,
+                kind=MembershipEvent.Kind.EXPIRED,
+                from_status=before,
+                to_status=membership.status,
+                created_at=now,
+            )
+            emails.ended(membership)
+            expired += 1
+    return expired
+
+
+def send_renewal_reminders(*, now=None) -> int:
+    now = now or timezone.now()
+    horizon = now + timedelta(days=settings.RENEWAL_REMINDER_DAYS)
+    due = Membership.objects.filter(
+        status__in=(MembershipStatus.ACTIVE, MembershipStatus.TRIALING),
+        cancel_at_period_end=False,
+        current_period_end__gt=now,
+        current_period_end__lte=horizon,
+    ).exclude(provider=Provider.COMPLIMENTARY)
+    sent = 0
+    for membership in due:
+        if membership.renewal_reminder_sent_for == membership.current_period_end:
+            continue
+        with transaction.atomic():
+            updated = (
+                Membership.objects.filter(pk=membership.pk)
+                .exclude(renewal_reminder_sent_for=membership.current_period_end)
+                .update(renewal_reminder_sent_for=membership.current_period_end)
+            )  # claim it: one reminder per period
+            if updated:
+                emails.renewal_reminder(membership)
+                sent += 1
+    return sent
+
+
+def renew_local_subscriptions(*, now=None) -> int:
+    """The offline provider's stand-in for Stripe's automatic renewals."""
+    now = now or timezone.now()
+    due = Membership.objects.filter(
+        provider=Provider.LOCAL,
+        status__in=(MembershipStatus.ACTIVE, MembershipStatus.TRIALING),
+        cancel_at_period_end=False,
+        current_period_end__lte=now,
+    ).select_related("tier", "promotion_code")
+    provider = LocalProvider()
+    renewed = 0
+    for membership in due:
+        provider.simulate_renewal(membership)
+        renewed += 1
+    return renewed
+
+
+def run_billing_cycle(*, now=None) -> dict:
+    return {
+        "renewed": renew_local_subscriptions(now=now),
+        "expired": expire_memberships(now=now),
+        "reminded": send_renewal_reminders(now=now),
+    }
+
+
+def retry_failed_webhooks(*, max_attempts: int = 8) -> int:
+    """Re-apply failed events (e.g. one that arrived before its tier was synced)."""
+    from members.billing.webhooks import process
+
+    retried = 0
+    for pk in WebhookEvent.objects.filter(
+        status=WebhookEvent.Status.FAILED, attempts__lt=max_attempts
+    ).values_list("pk", flat=True):
+        process(pk)
+        retried += 1
+    return retried
+
+
+def replay_webhook_event(*, event: WebhookEvent) -> WebhookEvent:
+    """Admin: apply a failed (or ignored) event again."""
+    from members.billing.webhooks import process
+
+    if event.status == WebhookEvent.Status.REJECTED:
+        raise MemberError(_("A rejected request has no verified event to replay."))
+    if event.status == WebhookEvent.Status.PROCESSED:
+        return event
+    WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.RECEIVED)
+    return process(event.pk)

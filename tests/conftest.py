@@ -33,3 +33,27 @@ def member(db):
 def member_client(client, member):
     client.force_login(member)
     return client
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """`with on_commit(): ...` runs the on-commit callbacks (queued emails, tasks) at the end
+    of the block, as a real commit would; tests run inside a transaction that never commits."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def committing(on_commit):
+    """Wrap a test client so every request behaves as committed (see `on_commit`)."""
+
+    def wrap(client):
+        original = client.request
+
+        def request(**kwargs):
+            with on_commit():
+                return original(**kwargs)
+
+        client.request = request
+        return client
+
+    return wrap

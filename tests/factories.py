@@ -1,7 +1,11 @@
+from datetime import timedelta
+from decimal import Decimal
+
 import factory
 from allauth.account.models import EmailAddress
+from django.utils import timezone
 
-from members.models import User
+from members.models import Interval, Membership, MembershipStatus, Provider, Tier, User
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -20,3 +24,35 @@ class UserFactory(factory.django.DjangoModelFactory):
         # Members created by the factory have a verified primary address, like real ones.
         if create and extracted is not False:
             EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
+
+
+class TierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tier
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Tier {n}")
+    slug = factory.Sequence(lambda n: f"tier-{n}")
+    rank = factory.Sequence(lambda n: n + 1)
+    monthly_price = Decimal("10.00")
+    yearly_price = Decimal("100.00")
+    currency = "USD"
+    perks = "Everything\nLive sessions"
+
+
+def free_tier() -> Tier:
+    return Tier.objects.get(rank=0)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    tier = factory.SubFactory(TierFactory)
+    status = MembershipStatus.ACTIVE
+    interval = Interval.MONTH
+    provider = Provider.LOCAL
+    provider_subscription_id = factory.Sequence(lambda n: f"lsub_test_{n}")
+    current_period_start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=10))
+    current_period_end = factory.LazyFunction(lambda: timezone.now() + timedelta(days=20))

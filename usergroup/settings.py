@@ -153,6 +153,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The nightly jobs. Later apps add their entries here; each one is a thin task
 # over a service and is also reachable as a management command.
 CELERY_BEAT_SCHEDULE = {
+    "billing-cycle": {
+        # Renew offline subscriptions, expire ended memberships, send renewal reminders.
+        "task": "members.tasks.run_billing_cycle",
+        "schedule": 60 * 60,
+    },
+    "retry-failed-webhooks": {
+        "task": "members.tasks.retry_failed_webhooks",
+        "schedule": 60 * 30,
+    },
     "clear-expired-sessions": {
         "task": "usergroup.tasks.clear_expired_sessions",
         "schedule": 60 * 60 * 24,
@@ -214,6 +223,11 @@ if PAYMENT_PROVIDER not in {"local", "stripe"}:
     raise ImproperlyConfigured(f"PAYMENT_PROVIDER must be 'local' or 'stripe', not {PAYMENT_PROVIDER!r}.")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Renewing memberships keep access this many days past their period end, so a late
+# renewal webhook never locks out a paying member; cancelled ones end on the dot.
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=3)
+RENEWAL_REMINDER_DAYS = env.int("RENEWAL_REMINDER_DAYS", default=7)
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 if PAYMENT_PROVIDER == "stripe" and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
     raise ImproperlyConfigured("PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.")
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("allauth.urls")),
     path("members/", include("members.urls")),
+    path("", include("members.billing_urls")),
     path("admin/", admin.site.urls),
     re_path(r"^media/avatars/(?P<name>[0-9a-f]{32}\.webp)$", member_views.avatar, name="avatar"),
 ]

@@ -1,0 +1,92 @@
+"""The access policy: the one place that decides who may see what.
+
+A gated object (content, forum category, event, ...) names the minimum tier it needs
+through a nullable foreign key to Tier, `min_tier` by default (the model may set
+`access_tier_field` to use another name):
+
+- no tier: public, anyone may see it;
+- the free tier (rank 0): any signed-in member;
+- a paid tier: members whose live membership is of that rank or higher.
+
+Expiry is checked here, on every access, with the membership's own dates: nothing waits
+for the nightly job. Staff (the creator) see everything.
+"""
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from .models import LIVE_STATUSES, Membership, Tier
+
+_RANK_CACHE = "_access_rank_cache"
+
+
+def member_rank(user, now=None) -> int | None:
+    """The tier rank a user holds now: None for visitors, 0 for free members."""
+    if user is None or not user.is_authenticated:
+        return None
+    if now is None and hasattr(user, _RANK_CACHE):
+        return getattr(user, _RANK_CACHE)
+    moment = now or timezone.now()
+    rank = 0
+    for membership in Membership.objects.filter(user=user, status__in=LIVE_STATUSES).select_related("tier"):
+        if membership.grants_access(moment):
+            rank = max(rank, membership.tier.rank)
+    if now is None:
+        setattr(user, _RANK_CACHE, rank)  # one query per request, however many checks
+    return rank
+
+
+def forget_rank(user) -> None:
+    """Drop the cached rank after a membership change within the same request."""
+    if user is not None and hasattr(user, _RANK_CACHE):
+        delattr(user, _RANK_CACHE)
+
+
+def current_tier(user, now=None) -> Tier | None:
+    """The tier a user enjoys now (the free tier for members without a live membership)."""
+    rank = member_rank(user, now)
+    if rank is None:
+        return None
+    return Tier.objects.filter(rank=rank).first()
+
+
+def _tier_field(model) -> str:
+    return getattr(model, "access_tier_field", "min_tier")
+
+
+def required_rank(obj) -> int | None:
+    tier = getattr(obj, _tier_field(type(obj)))
+    return None if tier is None else tier.rank
+
+
+def can_access(user, obj, now=None) -> bool:
+    """May `user` see the gated parts (body, file, link, ...) of `obj`?"""
+    needed = required_rank(obj)
+    if needed is None:
+        return True
+    if user is None or not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return True
+    return (member_rank(user, now) or 0) >= needed
+
+
+def accessible(queryset: QuerySet, user, now=None) -> QuerySet:
+    """Only the rows of `queryset` whose gated parts `user` may see."""
+    field = _tier_field(queryset.model)
+    public = Q(**{f"{field}__isnull": True})
+    if user is None or not user.is_authenticated:
+        return queryset.filter(public)
+    if user.is_staff:
+        return queryset
+    rank = member_rank(user, now) or 0
+    return queryset.filter(public | Q(**{f"{field}__rank__lte": rank}))
+
+
+def cheapest_tier_unlocking(obj) -> Tier | None:
+    """The tier to name in an upgrade prompt: the cheapest on-sale tier that unlocks `obj`."""
+    needed = required_rank(obj)
+    if needed is None:
+        return None
+    tiers = Tier.objects.filter(rank__gte=needed, is_active=True).order_by("monthly_price", "rank")
+    return tiers.first()

@@ -1,0 +1,382 @@
+"""Apply provider events to memberships and payments.
+
+Both providers speak Stripe's event format: Stripe's own webhooks, and the offline
+`local` provider, which builds the same events for its simulated payments. So there is
+one state machine, one set of emails and one audit trail for both.
+
+Rules that keep it correct whatever the delivery order:
+- a subscription event older than the newest one applied to that membership is stale;
+- an ended (canceled/expired) subscription never becomes live again;
+- a subscription first seen as canceled is still recorded, so a late older event finds
+  it ended instead of creating a live membership;
+- payments are unique per provider invoice.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.core.mail import mail_admins
+from django.db import transaction
+from django.db.models import F
+
+from members import emails
+from members.models import (
+    ENDED_STATUSES,
+    LIVE_STATUSES,
+    BillingCustomer,
+    Interval,
+    Membership,
+    MembershipEvent,
+    MembershipStatus,
+    Payment,
+    PromotionCode,
+    Provider,
+    Tier,
+    User,
+)
+from members.money import from_minor
+
+log = logging.getLogger(__name__)
+
+HANDLED_TYPES = {
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_failed",
+}
+
+STATUS_MAP = {
+    "trialing": MembershipStatus.TRIALING,
+    "active": MembershipStatus.ACTIVE,
+    "past_due": MembershipStatus.PAST_DUE,
+    "unpaid": MembershipStatus.PAST_DUE,
+    "paused": MembershipStatus.PAST_DUE,
+    "canceled": MembershipStatus.CANCELED,
+    "incomplete_expired": MembershipStatus.EXPIRED,
+    # "incomplete": the first payment has not gone through; no membership yet.
+}
+
+
+class EventError(Exception):
+    """The event cannot be applied now (unknown customer or price); kept as failed, replayable."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    applied: bool
+    note: str = ""
+
+
+def ts(value) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+def local_price_id(tier: Tier, interval: str) -> str:
+    return f"local:{tier.pk}:{interval}"
+
+
+def tier_for_price(provider: str, price: dict) -> tuple[Tier, str]:
+    price_id = price.get("id", "")
+    interval = (price.get("recurring") or {}).get("interval", Interval.MONTH)
+    if provider == Provider.LOCAL and price_id.startswith("local:"):
+        _, tier_id, interval = price_id.split(":")
+        tier = Tier.objects.filter(pk=tier_id).first()
+    else:
+        tier = Tier.objects.filter(stripe_monthly_price_id=price_id).first()
+        if tier is not None:
+            interval = Interval.MONTH
+        else:
+            tier = Tier.objects.filter(stripe_yearly_price_id=price_id).first()
+            interval = Interval.YEAR
+    if tier is None:
+        raise EventError(f"unknown price {price_id!r}: no tier uses it (run sync_stripe_prices?)")
+    return tier, interval
+
+
+def user_for_customer(provider: str, customer_id: str | None, metadata: dict | None = None) -> User:
+    """The member behind a provider customer: by the stored mapping, else by our metadata."""
+    if customer_id:
+        link = BillingCustomer.objects.filter(provider=provider, customer_id=customer_id).select_related(
+            "user"
+        )
+        if link:
+            return link[0].user
+    user_id = (metadata or {}).get("user_id")
+    if user_id and str(user_id).isdigit():
+        user = User.objects.filter(pk=int(user_id)).first()
+        if user is not None:
+            if customer_id:
+                BillingCustomer.objects.get_or_create(
+                    provider=provider, user=user, defaults={"customer_id": customer_id}
+                )
+            return user
+    raise EventError(f"unknown customer {customer_id!r}: no member is linked to it")
+
+
+def apply_event(*, provider: str, event: dict) -> Outcome:
+    """Apply one verified event. Runs inside the caller's transaction."""
+    kind = event.get("type", "")
+    obj = (event.get("data") or {}).get("object") or {}
+    created = ts(event.get("created"))
+    if kind == "checkout.session.completed":
+        return _checkout_completed(provider, obj)
+    if kind.startswith("customer.subscription."):
+        return apply_subscription(provider=provider, sub=obj, event_created=created)
+    if kind in ("invoice.paid", "invoice.payment_failed"):
+        return record_invoice(
+            provider=provider, invoice=obj, paid=kind == "invoice.paid", event_created=created
+        )
+    return Outcome(False, f"event type {kind!r} is not used")
+
+
+def _checkout_completed(provider: str, session: dict) -> Outcome:
+    user_id = session.get("client_reference_id") or (session.get("metadata") or {}).get("user_id")
+    user = User.objects.filter(pk=int(user_id)).first() if str(user_id or "").isdigit() else None
+    if user is None:
+        raise EventError(f"checkout {session.get('id')!r} names no known member")
+    customer = session.get("customer")
+    if customer:
+        BillingCustomer.objects.get_or_create(
+            provider=provider, user=user, defaults={"customer_id": customer}
+        )
+    return Outcome(True, "customer linked")
+
+
+def _subscription_id_of_invoice(invoice: dict) -> str | None:
+    # Stripe moved it under parent.subscription_details in API 2025-03-31; accept both.
+    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return invoice.get("subscription") or parent.get("subscription")
+
+
+def _period(sub: dict) -> tuple[datetime | None, datetime | None]:
+    start, end = sub.get("current_period_start"), sub.get("current_period_end")
+    if not end:  # newer API versions keep the period on the item
+        items = (sub.get("items") or {}).get("data") or [{}]
+        start, end = items[0].get("current_period_start"), items[0].get("current_period_end")
+    return ts(start), ts(end)
+
+
+def _is_stale(membership: Membership, event_created: datetime | None) -> bool:
+    return bool(event_created and membership.last_event_at and event_created < membership.last_event_at)
+
+
+def _audit(membership, kind, *, before="", data=None, actor=None, at=None) -> None:
+    MembershipEvent.objects.create(
+        membership=membership,
+        kind=kind,
+        from_status=before,
+        to_status=membership.status,
+        data=data or {},
+        actor=actor,
+        **({"created_at": at} if at else {}),
+    )
+
+
+def end_other_live_memberships(*, user: User, keep: Membership | None, reason: str, at) -> None:
+    """Make room for a new live membership (the database allows one): end the others."""
+    others = Membership.objects.select_for_update().filter(user=user, status__in=LIVE_STATUSES)
+    if keep is not None and keep.pk:
+        others = others.exclude(pk=keep.pk)
+    for other in others:
+        before = other.status
+        other.status = MembershipStatus.CANCELED
+        other.canceled_at = other.ended_at = at
+        other.save(update_fields=["status", "canceled_at", "ended_at", "updated_at"])
+        _audit(other, MembershipEvent.Kind.CANCELED, before=before, data={"reason": reason}, at=at)
+        if other.provider != Provider.COMPLIMENTARY:
+            # Two paid subscriptions at once means the member may be charged twice.
+            transaction.on_commit(
+                lambda o=other: mail_admins(
+                    "Member had two paid memberships",
+                    f"Membership {o.pk} of {o.user} was ended because {reason}. "
+                    "Check the provider for a duplicate charge.",
+                )
+            )
+
+
+@transaction.atomic
+def apply_subscription(*, provider: str, sub: dict, event_created: datetime | None) -> Outcome:
+    sub_id = sub.get("id")
+    if not sub_id:
+        raise EventError("subscription without an id")
+    status = STATUS_MAP.get(sub.get("status", ""))
+    membership = Membership.objects.select_for_update().filter(provider_subscription_id=sub_id).first()
+
+    if membership is not None:
+        if _is_stale(membership, event_created):
+            return Outcome(False, "stale: a newer event was already applied")
+        if membership.status in ENDED_STATUSES and status not in ENDED_STATUSES:
+            return Outcome(False, "ignored: an ended subscription never becomes live again")
+    if status is None:
+        return Outcome(False, f"subscription status {sub.get('status')!r} grants nothing yet")
+
+    metadata = sub.get("metadata") or {}
+    user = membership.user if membership else user_for_customer(provider, sub.get("customer"), metadata)
+    items = (sub.get("items") or {}).get("data") or []
+    if not items:
+        raise EventError(f"subscription {sub_id!r} has no price")
+    tier, interval = tier_for_price(provider, items[0].get("price") or {})
+    start, end = _period(sub)
+    now = event_created or datetime.now(tz=UTC)
+
+    if membership is None:
+        if status in LIVE_STATUSES:
+            end_other_live_memberships(user=user, keep=None, reason=f"subscription {sub_id} started", at=now)
+        membership = Membership(user=user, provider=provider, provider_subscription_id=sub_id)
+        before = ""
+        promo = _promotion_from_metadata(metadata, tier)
+        if promo is not None:
+            membership.promotion_code = promo
+            covered = promo.periods_covered(interval)
+            # The first payment is covered at checkout; the rest count down at renewals.
+            membership.discount_periods_left = None if covered is None else max(0, covered - 1)
+            PromotionCode.objects.filter(pk=promo.pk).update(times_redeemed=F("times_redeemed") + 1)
+    else:
+        before = membership.status
+    old_tier_id, old_end, old_cancel = (
+        membership.tier_id,
+        membership.current_period_end,
+        membership.cancel_at_period_end,
+    )
+
+    membership.tier = tier
+    membership.interval = interval
+    membership.status = status
+    membership.current_period_start = start
+    membership.current_period_end = end
+    membership.trial_end = ts(sub.get("trial_end"))
+    membership.cancel_at_period_end = bool(sub.get("cancel_at_period_end"))
+    membership.canceled_at = ts(sub.get("canceled_at"))
+    if status in ENDED_STATUSES:
+        membership.ended_at = ts(sub.get("ended_at")) or now
+    membership.last_event_at = event_created or membership.last_event_at
+    membership.save()
+    _link_orphan_payments(membership)
+
+    Kind = MembershipEvent.Kind
+    if not before:
+        _audit(
+            membership, Kind.STARTED if status in LIVE_STATUSES else Kind.CANCELED, data={"tier": tier.slug}
+        )
+        if status in LIVE_STATUSES:
+            emails.welcome(membership)
+    else:
+        if old_tier_id != tier.pk:
+            _audit(membership, Kind.TIER_CHANGED, before=before, data={"from": old_tier_id, "to": tier.pk})
+        if status != before:
+            if status == MembershipStatus.PAST_DUE:
+                _audit(membership, Kind.PAST_DUE, before=before)
+            elif before == MembershipStatus.PAST_DUE and status in LIVE_STATUSES:
+                _audit(membership, Kind.RECOVERED, before=before)
+            elif status in ENDED_STATUSES:
+                _audit(membership, Kind.CANCELED, before=before)
+                emails.ended(membership)
+        if membership.cancel_at_period_end != old_cancel and status in LIVE_STATUSES:
+            _audit(
+                membership,
+                Kind.CANCEL_SCHEDULED if membership.cancel_at_period_end else Kind.RESUMED,
+                before=before,
+            )
+        if old_end and end and end > old_end and status in LIVE_STATUSES:
+            _audit(membership, Kind.RENEWED, before=before, data={"until": end.isoformat()})
+            membership.renewal_reminder_sent_for = None
+            membership.save(update_fields=["renewal_reminder_sent_for"])
+    return Outcome(True, f"membership {membership.pk} is {membership.status}")
+
+
+def _promotion_from_metadata(metadata: dict, tier: Tier) -> PromotionCode | None:
+    code = (metadata.get("promotion_code") or "").upper()
+    if not code:
+        return None
+    return PromotionCode.objects.select_for_update().filter(code=code).first()
+
+
+def _link_orphan_payments(membership: Membership) -> None:
+    """Invoices that arrived before their subscription get their membership now."""
+    Payment.objects.filter(
+        provider=membership.provider,
+        provider_subscription_id=membership.provider_subscription_id,
+        membership__isnull=True,
+    ).update(membership=membership)
+
+
+@transaction.atomic
+def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: datetime | None) -> Outcome:
+    invoice_id = invoice.get("id")
+    if not invoice_id:
+        raise EventError("invoice without an id")
+    sub_id = _subscription_id_of_invoice(invoice)
+    membership = (
+        Membership.objects.select_for_update().filter(provider_subscription_id=sub_id).first()
+        if sub_id
+        else None
+    )
+    user = (
+        membership.user
+        if membership
+        else user_for_customer(provider, invoice.get("customer"), invoice.get("metadata"))
+    )
+    currency = (invoice.get("currency") or "usd").upper()
+    amount_minor = invoice.get("amount_paid") if paid else invoice.get("amount_due")
+    lines = (invoice.get("lines") or {}).get("data") or [{}]
+    period = lines[0].get("period") or {}
+    status = Payment.Status.PAID if paid else Payment.Status.FAILED
+
+    payment, created = Payment.objects.get_or_create(
+        provider=provider,
+        provider_invoice_id=invoice_id,
+        defaults={
+            "user": user,
+            "membership": membership,
+            "provider_subscription_id": sub_id or "",
+            "status": status,
+            "amount": from_minor(amount_minor or 0, currency),
+            "currency": currency,
+            "description": (lines[0].get("description") or "")[:200],
+            "period_start": ts(period.get("start")),
+            "period_end": ts(period.get("end")),
+            "attempts": invoice.get("attempt_count") or 1,
+            "created_at": event_created or datetime.now(tz=UTC),
+        },
+    )
+    changed = created
+    if not created:
+        attempts = max(payment.attempts, invoice.get("attempt_count") or 1)
+        if payment.status == Payment.Status.PAID:
+            return Outcome(False, "payment already recorded as paid")
+        if paid or attempts > payment.attempts:
+            payment.status, payment.attempts = status, attempts
+            if paid:
+                payment.amount = from_minor(amount_minor or 0, currency)
+            payment.save(update_fields=["status", "attempts", "amount"])
+            changed = True
+    if not changed:
+        return Outcome(False, "payment already recorded")
+
+    if paid:
+        if payment.amount > 0:
+            emails.receipt(payment)
+        if (
+            membership is not None
+            and membership.discount_periods_left
+            and invoice.get("billing_reason") == "subscription_cycle"
+        ):
+            Membership.objects.filter(pk=membership.pk).update(
+                discount_periods_left=F("discount_periods_left") - 1
+            )
+    else:
+        emails.payment_failed(payment)
+        renewing = (MembershipStatus.ACTIVE, MembershipStatus.TRIALING)
+        if (
+            membership is not None
+            and membership.status in renewing
+            and not _is_stale(membership, event_created)
+        ):
+            before = membership.status
+            membership.status = MembershipStatus.PAST_DUE
+            membership.save(update_fields=["status", "updated_at"])
+            _audit(membership, MembershipEvent.Kind.PAST_DUE, before=before, data={"invoice": invoice_id})
+    return Outcome(True, f"payment {payment.pk} {payment.status}")

@@ -1,0 +1,423 @@
+"""The billing interface and its two providers.
+
+`StripeProvider` talks to Stripe (Checkout, Customer Portal, subscription changes);
+Stripe's webhooks then drive membership state. `LocalProvider` is the offline default:
+it completes or declines a payment on our own page and then *emits the same events
+Stripe would*, through the same store-and-apply path (`webhooks.ingest`). So the demo
+and the tests run the real state machine, emails and audit trail.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import stripe
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+
+from members.models import (
+    BillingCustomer,
+    Interval,
+    LocalCheckout,
+    Membership,
+    PromotionCode,
+    Provider,
+    Tier,
+    User,
+)
+from members.money import from_minor, to_minor
+
+from . import webhooks
+from .events import local_price_id
+
+
+class BillingError(Exception):
+    """The provider refused or could not be reached; the message is safe to show."""
+
+
+def period_after(start: datetime, interval: str) -> datetime:
+    return start + (relativedelta(years=1) if interval == Interval.YEAR else relativedelta(months=1))
+
+
+def checkout_amount(tier: Tier, interval: str, promotion: PromotionCode | None) -> Decimal:
+    amount = tier.price(interval)
+    return promotion.discounted(amount, tier.currency) if promotion else amount
+
+
+class BillingProvider:
+    name: str
+
+    def start_checkout(
+        self,
+        *,
+        member: User,
+        tier: Tier,
+        interval: str,
+        promotion,
+        trial_days: int,
+        success_url: str,
+        cancel_url: str,
+    ) -> str:
+        raise NotImplementedError
+
+    def set_cancel_at_period_end(self, *, membership: Membership, cancel: bool) -> None:
+        raise NotImplementedError
+
+    def change_tier(self, *, membership: Membership, tier: Tier, interval: str) -> None:
+        raise NotImplementedError
+
+    def portal_url(self, *, member: User, return_url: str) -> str | None:
+        return None
+
+
+# --- Local (offline) ---------------------------------------------------------
+
+
+class LocalProvider(BillingProvider):
+    name = Provider.LOCAL
+
+    def start_checkout(self, *, member, tier, interval, promotion, trial_days, success_url, cancel_url):
+        checkout = LocalCheckout.objects.create(
+            user=member,
+            tier=tier,
+            interval=interval,
+            promotion_code=promotion,
+            amount=checkout_amount(tier, interval, promotion),
+            currency=tier.currency,
+            trial_days=trial_days,
+        )
+        return reverse("billing:local_checkout", args=[checkout.pk])
+
+    @transaction.atomic
+    def complete_checkout(self, *, checkout_id, approve: bool) -> LocalCheckout:
+        """Pay or decline an open checkout; a second click changes nothing."""
+        checkout = (
+            LocalCheckout.objects.select_for_update().select_related("tier", "user").get(pk=checkout_id)
+        )
+        if checkout.status != LocalCheckout.Status.OPEN:
+            return checkout
+        if not approve:
+            checkout.status = LocalCheckout.Status.DECLINED
+            checkout.save(update_fields=["status"])
+            return checkout
+        now = _now()
+        user, tier = checkout.user, checkout.tier
+        customer, _ = BillingCustomer.objects.get_or_create(
+            provider=self.name, user=user, defaults={"customer_id": f"lcus_{uuid.uuid4().hex[:20]}"}
+        )
+        sub_id = f"lsub_{uuid.uuid4().hex[:20]}"
+        trial = checkout.trial_days > 0
+        period_end = (
+            now + timedelta(days=checkout.trial_days) if trial else period_after(now, checkout.interval)
+        )
+        metadata = {"user_id": str(user.pk), "tier_id": str(tier.pk)}
+        if checkout.promotion_code:
+            metadata["promotion_code"] = checkout.promotion_code.code
+        sub = {
+            "id": sub_id,
+            "object": "subscription",
+            "customer": customer.customer_id,
+            "status": "trialing" if trial else "active",
+            "current_period_start": _epoch(now),
+            "current_period_end": _epoch(period_end),
+            "trial_end": _epoch(period_end) if trial else None,
+            "cancel_at_period_end": False,
+            "canceled_at": None,
+            "ended_at": None,
+            "items": {"data": [_item(tier, checkout.interval)]},
+            "metadata": metadata,
+        }
+        session = {
+            "id": f"lcs_{checkout.pk.hex}",
+            "object": "checkout.session",
+            "mode": "subscription",
+            "client_reference_id": str(user.pk),
+            "customer": customer.customer_id,
+            "subscription": sub_id,
+            "metadata": metadata,
+        }
+        amount = Decimal("0.00") if trial else checkout.amount
+        self._emit("checkout.session.completed", session, now)
+        self._emit("customer.subscription.created", sub, now)
+        self._emit("invoice.paid", _invoice(sub, tier, amount, now, period_end, "subscription_create"), now)
+        checkout.status = LocalCheckout.Status.COMPLETED
+        checkout.save(update_fields=["status"])
+        return checkout
+
+    def set_cancel_at_period_end(self, *, membership, cancel):
+        now = _now()
+        self._emit("customer.subscription.updated", _snapshot(membership, cancel_at_period_end=cancel), now)
+
+    def change_tier(self, *, membership, tier, interval):
+        now = _now()
+        old_price = membership.tier.price(membership.interval)
+        new_price = tier.price(interval)
+        sub = _snapshot(membership, items={"data": [_item(tier, interval)]})
+        if interval != membership.interval:
+            # A new billing interval starts a new period, charged in full now.
+            sub["current_period_start"], sub["current_period_end"] = (
+                _epoch(now),
+                _epoch(period_after(now, interval)),
+            )
+            self._emit(
+                "invoice.paid",
+                _invoice(sub, tier, new_price, now, period_after(now, interval), "subscription_update"),
+                now,
+            )
+        elif new_price > old_price and membership.current_period_end and membership.status != "trialing":
+            # Upgrade: charge the difference for the rest of the period (no credit on downgrades).
+            start, end = membership.current_period_start or now, membership.current_period_end
+            left = max(
+                Decimal(0), Decimal((end - now).total_seconds()) / Decimal((end - start).total_seconds())
+            )
+            proration = ((new_price - old_price) * left).quantize(Decimal("0.01"))
+            if proration > 0:
+                self._emit(
+                    "invoice.paid", _invoice(sub, tier, proration, now, end, "subscription_update"), now
+                )
+        self._emit("customer.subscription.updated", sub, now)
+
+    # Staff simulations (admin actions) and the offline billing cycle.
+
+    def simulate_renewal(self, membership: Membership) -> None:
+        now = _now()
+        start = membership.current_period_end or now
+        if start < now - timedelta(days=settings.BILLING_GRACE_DAYS):
+            start = now
+        end = period_after(start, membership.interval or Interval.MONTH)
+        amount = membership.tier.price(membership.interval)
+        promo = membership.promotion_code
+        if promo and (membership.discount_periods_left is None or membership.discount_periods_left > 0):
+            amount = promo.discounted(amount, membership.tier.currency)
+        sub = _snapshot(
+            membership,
+            status="active",
+            current_period_start=_epoch(start),
+            current_period_end=_epoch(end),
+            trial_end=None,
+        )
+        self._emit(
+            "invoice.paid", _invoice(sub, membership.tier, amount, start, end, "subscription_cycle"), now
+        )
+        self._emit("customer.subscription.updated", sub, now)
+
+    def simulate_failed_payment(self, membership: Membership) -> None:
+        now = _now()
+        start = membership.current_period_end or now
+        sub = _snapshot(membership, status="past_due")
+        amount = membership.tier.price(membership.interval)
+        invoice = _invoice(
+            sub,
+            membership.tier,
+            amount,
+            start,
+            period_after(start, membership.interval),
+            "subscription_cycle",
+        )
+        invoice["id"] = f"lin_{membership.pk}_{_epoch(start)}"  # retries of one period are one invoice
+        invoice["attempt_count"] = 1 + membership.payments.filter(provider_invoice_id=invoice["id"]).count()
+        invoice["status"] = "open"
+        self._emit("invoice.payment_failed", invoice, now)
+        self._emit("customer.subscription.updated", sub, now)
+
+    def simulate_cancellation(self, membership: Membership) -> None:
+        now = _now()
+        sub = _snapshot(membership, status="canceled", canceled_at=_epoch(now), ended_at=_epoch(now))
+        self._emit("customer.subscription.deleted", sub, now)
+
+    def _emit(self, event_type: str, obj: dict, when: datetime) -> None:
+        event = {
+            "id": f"evt_local_{uuid.uuid4().hex}",
+            "object": "event",
+            "type": event_type,
+            "created": _epoch(when),
+            "data": {"object": obj},
+        }
+        row = webhooks.ingest(provider=self.name, event=event)
+        if row.status == row.Status.FAILED:
+            raise BillingError(row.error)
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def _epoch(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment else None
+
+
+def _item(tier: Tier, interval: str) -> dict:
+    return {
+        "id": f"lsi_{tier.pk}",
+        "price": {
+            "id": local_price_id(tier, interval),
+            "currency": tier.currency.lower(),
+            "unit_amount": to_minor(tier.price(interval), tier.currency),
+            "recurring": {"interval": interval},
+        },
+    }
+
+
+def _snapshot(membership: Membership, **overrides) -> dict:
+    """The membership as a Stripe-shaped subscription object."""
+    customer = BillingCustomer.objects.filter(provider=membership.provider, user=membership.user).first()
+    sub = {
+        "id": membership.provider_subscription_id,
+        "object": "subscription",
+        "customer": customer.customer_id if customer else None,
+        "status": membership.status,
+        "current_period_start": _epoch(membership.current_period_start),
+        "current_period_end": _epoch(membership.current_period_end),
+        "trial_end": _epoch(membership.trial_end),
+        "cancel_at_period_end": membership.cancel_at_period_end,
+        "canceled_at": _epoch(membership.canceled_at),
+        "ended_at": _epoch(membership.ended_at),
+        "items": {"data": [_item(membership.tier, membership.interval or Interval.MONTH)]},
+        "metadata": {"user_id": str(membership.user_id), "tier_id": str(membership.tier_id)},
+    }
+    sub.update(overrides)
+    return sub
+
+
+def _invoice(sub: dict, tier: Tier, amount: Decimal, start: datetime, end: datetime, reason: str) -> dict:
+    minor = to_minor(amount, tier.currency)
+    return {
+        "id": f"lin_{uuid.uuid4().hex[:24]}",
+        "object": "invoice",
+        "customer": sub["customer"],
+        "subscription": sub["id"],
+        "status": "paid",
+        "billing_reason": reason,
+        "currency": tier.currency.lower(),
+        "amount_paid": minor,
+        "amount_due": minor,
+        "attempt_count": 1,
+        "lines": {
+            "data": [
+                {
+                    "description": f"{tier.name} ({reason.replace('_', ' ')})",
+                    "period": {"start": _epoch(start), "end": _epoch(end)},
+                }
+            ]
+        },
+        "metadata": sub.get("metadata", {}),
+    }
+
+
+# --- Stripe --------------------------------------------------------------------
+
+
+class StripeProvider(BillingProvider):
+    name = Provider.STRIPE
+
+    @property
+    def key(self) -> str:
+        return settings.STRIPE_SECRET_KEY
+
+    def start_checkout(self, *, member, tier, interval, promotion, trial_days, success_url, cancel_url):
+        price_id = tier.stripe_yearly_price_id if interval == Interval.YEAR else tier.stripe_monthly_price_id
+        if not price_id:
+            raise BillingError(
+                f"Tier {tier.slug!r} has no Stripe price yet; run `manage.py sync_stripe_prices`."
+            )
+        metadata = {"user_id": str(member.pk), "tier_id": str(tier.pk)}
+        params = {
+            "mode": "subscription",
+            "line_items": [{"price": price_id, "quantity": 1}],
+            "client_reference_id": str(member.pk),
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": metadata,
+            "subscription_data": {"metadata": dict(metadata)},
+        }
+        customer = BillingCustomer.objects.filter(provider=self.name, user=member).first()
+        if customer:
+            params["customer"] = customer.customer_id
+        else:
+            params["customer_email"] = member.email
+        if trial_days:
+            params["subscription_data"]["trial_period_days"] = trial_days
+        if promotion is not None:
+            if not promotion.stripe_promotion_code_id:
+                raise BillingError(
+                    f"Promotion code {promotion.code} is not on Stripe yet; save it again in the admin."
+                )
+            params["discounts"] = [{"promotion_code": promotion.stripe_promotion_code_id}]
+            params["subscription_data"]["metadata"]["promotion_code"] = promotion.code
+        session = self._call(stripe.checkout.Session.create, **params)
+        return session["url"]
+
+    def set_cancel_at_period_end(self, *, membership, cancel):
+        sub = self._call(
+            stripe.Subscription.modify, membership.provider_subscription_id, cancel_at_period_end=cancel
+        )
+        self._apply(sub)
+
+    def change_tier(self, *, membership, tier, interval):
+        price_id = tier.stripe_yearly_price_id if interval == Interval.YEAR else tier.stripe_monthly_price_id
+        if not price_id:
+            raise BillingError(
+                f"Tier {tier.slug!r} has no Stripe price yet; run `manage.py sync_stripe_prices`."
+            )
+        current = self._call(stripe.Subscription.retrieve, membership.provider_subscription_id)
+        item_id = current["items"]["data"][0]["id"]
+        sub = self._call(
+            stripe.Subscription.modify,
+            membership.provider_subscription_id,
+            items=[{"id": item_id, "price": price_id}],
+            proration_behavior="create_prorations",
+            cancel_at_period_end=False,
+            metadata={"user_id": str(membership.user_id), "tier_id": str(tier.pk)},
+        )
+        self._apply(sub)
+
+    def portal_url(self, *, member, return_url):
+        customer = BillingCustomer.objects.filter(provider=self.name, user=member).first()
+        if customer is None:
+            return None
+        session = self._call(
+            stripe.billing_portal.Session.create, customer=customer.customer_id, return_url=return_url
+        )
+        return session["url"]
+
+    def _apply(self, sub) -> None:
+        # The API answer is applied at once so the member sees the change; the webhook that
+        # follows carries the authoritative ordering (event_created=None leaves it to them).
+        from .events import apply_subscription
+
+        apply_subscription(provider=self.name, sub=_to_dict(sub), event_created=None)
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, api_key=self.key, **kwargs)
+        except stripe.StripeError as exc:
+            message = getattr(exc, "user_message", None) or "The payment provider could not be reached."
+            raise BillingError(message) from exc
+
+
+def _to_dict(obj) -> dict:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def provider_named(name: str) -> BillingProvider:
+    if name == Provider.STRIPE:
+        return StripeProvider()
+    if name == Provider.LOCAL:
+        return LocalProvider()
+    raise BillingError(f"No billing provider called {name!r}.")
+
+
+def default_provider() -> BillingProvider:
+    return provider_named(settings.PAYMENT_PROVIDER)
+
+
+__all__ = [
+    "BillingError",
+    "LocalProvider",
+    "StripeProvider",
+    "default_provider",
+    "from_minor",
+    "provider_named",
+]

@@ -1,0 +1,58 @@
+"""Celery tasks of the members app: thin wrappers over services, safe to re-run."""
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from members import emails
+from members.models import Membership, Payment
+
+
+@shared_task(
+    name="members.tasks.send_membership_email", autoretry_for=(OSError,), retry_backoff=True, max_retries=5
+)
+def send_membership_email(kind: str, object_id: int) -> bool:
+    if kind in (emails.RECEIPT, emails.PAYMENT_FAILED):
+        payment = Payment.objects.select_related("user", "membership__tier").filter(pk=object_id).first()
+        if payment is None:
+            return False
+        user, context = payment.user, {"payment": payment, "membership": payment.membership}
+    else:
+        membership = Membership.objects.select_related("user", "tier").filter(pk=object_id).first()
+        if membership is None:
+            return False
+        user, context = membership.user, {"membership": membership}
+    context |= {"member": user, "site_name": settings.SITE_NAME, "site_url": settings.SITE_URL}
+    with translation.override(user.language or settings.LANGUAGE_CODE):
+        subject = render_to_string(f"members/email/{kind}_subject.txt", context).strip()
+        body = render_to_string(f"members/email/{kind}.txt", context)
+        html = render_to_string(f"members/email/{kind}.html", context)
+    message = EmailMultiAlternatives(
+        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}", body=body, to=[user.email]
+    )
+    message.attach_alternative(html, "text/html")
+    message.send()
+    return True
+
+
+@shared_task(name="members.tasks.process_webhook_event")
+def process_webhook_event(event_pk: int) -> str:
+    from members.billing.webhooks import process
+
+    return process(event_pk).status
+
+
+@shared_task(name="members.tasks.run_billing_cycle")
+def run_billing_cycle() -> dict:
+    from members.services import run_billing_cycle as run
+
+    return run()
+
+
+@shared_task(name="members.tasks.retry_failed_webhooks")
+def retry_failed_webhooks() -> int:
+    from members.services import retry_failed_webhooks as retry
+
+    return retry()
