@@ -7,6 +7,7 @@ Stripe would*, through the same store-and-apply path (`webhooks.ingest`). So the
 and the tests run the real state machine, emails and audit trail.
 """
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from members.models import (
     BillingCustomer,
@@ -31,6 +33,8 @@ from members.money import from_minor, to_minor
 
 from . import webhooks
 from .events import local_price_id
+
+log = logging.getLogger(__name__)
 
 
 class BillingError(Exception):
@@ -312,10 +316,6 @@ def _invoice(sub: dict, tier: Tier, amount: Decimal, start: datetime, end: datet
 class StripeProvider(BillingProvider):
     name = Provider.STRIPE
 
-    @property
-    def key(self) -> str:
-        return settings.STRIPE_SECRET_KEY
-
     def start_checkout(self, *, member, tier, interval, promotion, trial_days, success_url, cancel_url):
         price_id = tier.stripe_yearly_price_id if interval == Interval.YEAR else tier.stripe_monthly_price_id
         if not price_id:
@@ -390,11 +390,19 @@ class StripeProvider(BillingProvider):
         apply_subscription(provider=self.name, sub=_to_dict(sub), event_created=None)
 
     def _call(self, fn, *args, **kwargs):
-        try:
-            return fn(*args, api_key=self.key, **kwargs)
-        except stripe.StripeError as exc:
-            message = getattr(exc, "user_message", None) or "The payment provider could not be reached."
-            raise BillingError(message) from exc
+        return call_stripe(fn, *args, **kwargs)
+
+
+def call_stripe(fn, *args, **kwargs):
+    """Call the Stripe API with our key; any Stripe failure becomes a BillingError safe to show."""
+    try:
+        return fn(*args, api_key=settings.STRIPE_SECRET_KEY, **kwargs)
+    except stripe.APIConnectionError as exc:
+        log.warning("Stripe unreachable: %s", exc)
+        raise BillingError(_("The payment provider could not be reached. Try again in a moment.")) from exc
+    except stripe.StripeError as exc:
+        log.warning("Stripe refused %s: %s", getattr(fn, "__qualname__", fn), exc)
+        raise BillingError(exc.user_message or _("The payment provider refused the request.")) from exc
 
 
 def _to_dict(obj) -> dict:

@@ -5,19 +5,11 @@ is archived. Running the sync again with nothing changed makes no writes.
 """
 
 import stripe
-from django.conf import settings
 
 from members.models import Interval, PromotionCode, Tier
 from members.money import to_minor
 
-from .providers import BillingError
-
-
-def _call(fn, *args, **kwargs):
-    try:
-        return fn(*args, api_key=settings.STRIPE_SECRET_KEY, **kwargs)
-    except stripe.StripeError as exc:
-        raise BillingError(getattr(exc, "user_message", None) or str(exc)) from exc
+from .providers import call_stripe as _call
 
 
 def sync_tier(tier: Tier) -> list[str]:

@@ -54,3 +54,28 @@ def test_seed_demo_refuses_production(settings):
     with pytest.raises(CommandError, match="DEBUG off"):
         call_command("seed_demo", members=1, no_progress=True)
     assert not User.objects.exists()
+
+
+def test_seed_demo_billing_histories_are_consistent():
+    from django.db.models import Count
+
+    from members.models import LIVE_STATUSES, Membership, MembershipEvent, Payment, Tier
+
+    call_command("seed_demo", members=400, seed=3, no_progress=True)
+    assert Tier.objects.filter(rank__gt=0).count() == 3
+    memberships = Membership.objects.all()
+    statuses = set(memberships.values_list("status", flat=True))
+    assert {"active", "expired"} <= statuses  # renewals and churn both happened
+    assert 80 < memberships.count() < 250
+    # One membership per demo payer, never two live ones.
+    assert not memberships.values("user").annotate(n=Count("id")).filter(n__gt=1).exists()
+    assert Payment.objects.filter(status="failed").exists()
+    assert Payment.objects.filter(amount=0).exists()  # trials
+    for m in memberships.filter(status__in=LIVE_STATUSES)[:50]:
+        assert m.payments.exists()
+        assert m.events.filter(kind=MembershipEvent.Kind.STARTED).exists()
+    for m in memberships.filter(status="expired")[:50]:
+        assert m.ended_at is not None and not m.grants_access()
+    before = (memberships.count(), Payment.objects.count())
+    call_command("seed_demo", members=400, seed=3, no_progress=True)  # re-run adds nothing
+    assert (Membership.objects.count(), Payment.objects.count()) == before

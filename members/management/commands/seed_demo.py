@@ -17,12 +17,14 @@ from django.utils import timezone
 from faker import Faker
 from tqdm import tqdm
 
+from members.demo import seed_billing
 from members.models import User
 
 CREATOR_EMAIL = "creator@example.com"
 CREATOR_PASSWORD = "demo-creator-password"  # noqa: S105 - printed on purpose, demo only
 MEMBER_PASSWORD = "demo-member-password"  # noqa: S105
 MEMBER_DOMAIN = "demo.usergroup.test"
+DEMO_MEMBER = f"member00001@{MEMBER_DOMAIN}"  # stays on the free tier, to try upgrading
 BATCH = 1000
 
 
@@ -52,13 +54,24 @@ class Command(BaseCommand):
         fake.seed_instance(seed)
         progress = not no_progress and options.get("verbosity", 1) > 0
 
+        now = timezone.now()
         with transaction.atomic():
             creator = self._creator()
             created = self._members(members, rng, fake, progress)
-        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {created} new members ({members} asked)."))
+        demo_members = list(
+            User.objects.filter(email__endswith=f"@{MEMBER_DOMAIN}").only(
+                "pk", "email", "date_joined", "is_staff"
+            )
+        )
+        payers = seed_billing(members=demo_members, seed=seed, now=now, keep_free=frozenset({DEMO_MEMBER}))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories."
+            )
+        )
         self.stdout.write(
             f"Creator login (admin at /admin/): {creator.email} / {CREATOR_PASSWORD}\n"
-            f"Member login: member00001@{MEMBER_DOMAIN} / {MEMBER_PASSWORD}"
+            f"Member login (free tier): {DEMO_MEMBER} / {MEMBER_PASSWORD}"
         )
 
     def _creator(self) -> User:

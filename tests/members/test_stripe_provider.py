@@ -1,0 +1,245 @@
+"""Outbound Stripe calls (mocked: our machines cannot reach Stripe) and what we do with the answers."""
+
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+import stripe
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from members.billing.stripe_sync import sync_promotion_code
+from members.models import BillingCustomer, Membership, PromotionCode, Provider, Tier
+from tests.factories import MembershipFactory, TierFactory
+from tests.members import stripe_helpers as s
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def stripe_settings(settings):
+    settings.PAYMENT_PROVIDER = "stripe"
+    settings.STRIPE_SECRET_KEY = "sk_test_dummy"
+    settings.STRIPE_WEBHOOK_SECRET = s.SECRET
+
+
+@pytest.fixture
+def gold(db):
+    return TierFactory(
+        name="Gold",
+        slug="gold",
+        rank=20,
+        monthly_price=Decimal("12.00"),
+        yearly_price=Decimal("120.00"),
+        stripe_monthly_price_id="price_m",
+        stripe_yearly_price_id="price_y",
+        trial_days=7,
+    )
+
+
+def test_checkout_creates_a_subscription_session(member_client, member, gold):
+    with mock.patch(
+        "stripe.checkout.Session.create",
+        return_value={"id": "cs_1", "url": "https://checkout.stripe.test/cs_1"},
+    ) as create:
+        response = member_client.post(reverse("billing:checkout"), {"tier": "gold", "interval": "year"})
+    assert response.status_code == 302
+    assert response["Location"] == "https://checkout.stripe.test/cs_1"
+    kwargs = create.call_args.kwargs
+    assert kwargs["mode"] == "subscription"
+    assert kwargs["line_items"] == [{"price": "price_y", "quantity": 1}]
+    assert kwargs["client_reference_id"] == str(member.pk)
+    assert kwargs["customer_email"] == member.email
+    assert kwargs["subscription_data"]["metadata"]["user_id"] == str(member.pk)
+    assert kwargs["subscription_data"]["trial_period_days"] == 7
+    assert kwargs["api_key"] == "sk_test_dummy"
+
+
+def test_checkout_reuses_the_customer_and_passes_the_promotion(member_client, member, gold):
+    BillingCustomer.objects.create(user=member, provider="stripe", customer_id="cus_9")
+    PromotionCode.objects.create(
+        code="SPRING", percent_off=20, stripe_coupon_id="co_1", stripe_promotion_code_id="promo_1"
+    )
+    with mock.patch("stripe.checkout.Session.create", return_value={"url": "https://x.test/"}) as create:
+        member_client.post(
+            reverse("billing:checkout"), {"tier": "gold", "interval": "month", "promotion_code": "spring"}
+        )
+    kwargs = create.call_args.kwargs
+    assert kwargs["customer"] == "cus_9" and "customer_email" not in kwargs
+    assert kwargs["discounts"] == [{"promotion_code": "promo_1"}]
+    assert kwargs["subscription_data"]["metadata"]["promotion_code"] == "SPRING"
+
+
+def test_unsynced_tier_gives_a_clear_message(member_client, gold):
+    Tier.objects.filter(pk=gold.pk).update(stripe_monthly_price_id="")
+    response = member_client.post(
+        reverse("billing:checkout"), {"tier": "gold", "interval": "month"}, follow=True
+    )
+    assert "sync_stripe_prices" in response.content.decode()
+
+
+def test_stripe_outage_is_a_message_not_a_500(member_client, gold):
+    error = stripe.APIConnectionError("network down")
+    with mock.patch("stripe.checkout.Session.create", side_effect=error):
+        response = member_client.post(
+            reverse("billing:checkout"), {"tier": "gold", "interval": "month"}, follow=True
+        )
+    assert response.status_code == 200
+    assert "could not be reached" in response.content.decode()
+
+
+def _stripe_membership(member, gold, **kw):
+    BillingCustomer.objects.get_or_create(user=member, provider="stripe", defaults={"customer_id": "cus_1"})
+    return MembershipFactory(
+        user=member, tier=gold, provider=Provider.STRIPE, provider_subscription_id="sub_1", **kw
+    )
+
+
+def test_cancel_and_resume_call_stripe_and_apply_the_answer(member_client, member, gold):
+    membership = _stripe_membership(member, gold)
+    answer = s.subscription(sub_id="sub_1", customer="cus_1", price_id="price_m", cancel_at_period_end=True)
+    with mock.patch("stripe.Subscription.modify", return_value=answer) as modify:
+        member_client.post(reverse("billing:cancel"))
+    modify.assert_called_once_with("sub_1", cancel_at_period_end=True, api_key="sk_test_dummy")
+    membership.refresh_from_db()
+    assert membership.cancel_at_period_end
+    answer["cancel_at_period_end"] = False
+    with mock.patch("stripe.Subscription.modify", return_value=answer) as modify:
+        member_client.post(reverse("billing:resume"))
+    modify.assert_called_once_with("sub_1", cancel_at_period_end=False, api_key="sk_test_dummy")
+    membership.refresh_from_db()
+    assert not membership.cancel_at_period_end
+
+
+def test_change_tier_swaps_the_price_on_the_same_subscription(member_client, member, gold):
+    silver = TierFactory(slug="silver", rank=10, stripe_monthly_price_id="price_s")
+    membership = _stripe_membership(member, silver)
+    current = s.subscription(sub_id="sub_1", customer="cus_1", price_id="price_s")
+    changed = s.subscription(sub_id="sub_1", customer="cus_1", price_id="price_m")
+    with (
+        mock.patch("stripe.Subscription.retrieve", return_value=current),
+        mock.patch("stripe.Subscription.modify", return_value=changed) as modify,
+    ):
+        member_client.post(reverse("billing:change"), {"tier": "gold", "interval": "month"})
+    assert modify.call_args.kwargs["items"] == [{"id": "si_sub_1", "price": "price_m"}]
+    assert modify.call_args.kwargs["proration_behavior"] == "create_prorations"
+    membership.refresh_from_db()
+    assert membership.tier == gold
+    assert Membership.objects.filter(user=member).count() == 1
+
+
+def test_portal_redirects_to_stripe(member_client, member, gold):
+    _stripe_membership(member, gold)
+    with mock.patch(
+        "stripe.billing_portal.Session.create", return_value={"url": "https://billing.stripe.test/p"}
+    ) as create:
+        response = member_client.post(reverse("billing:portal"))
+    assert response["Location"] == "https://billing.stripe.test/p"
+    assert create.call_args.kwargs["customer"] == "cus_1"
+    assert "Payment methods and invoices" in member_client.get(reverse("billing:membership")).content.decode()
+
+
+def test_portal_for_non_stripe_member_is_404(member_client):
+    assert member_client.post(reverse("billing:portal")).status_code == 404
+
+
+def test_sync_stripe_prices_creates_then_is_idempotent_then_replaces_changed_prices(gold):
+    Tier.objects.filter(pk=gold.pk).update(stripe_monthly_price_id="", stripe_yearly_price_id="")
+    prices = iter(["price_new_m", "price_new_y", "price_newer_m"])
+    with (
+        mock.patch("stripe.Product.create", return_value={"id": "prod_1"}) as product_create,
+        mock.patch("stripe.Price.create", side_effect=lambda **kw: {"id": next(prices)}) as price_create,
+    ):
+        call_command("sync_stripe_prices")
+    gold.refresh_from_db()
+    assert (gold.stripe_product_id, gold.stripe_monthly_price_id, gold.stripe_yearly_price_id) == (
+        "prod_1",
+        "price_new_m",
+        "price_new_y",
+    )
+    assert product_create.call_count == 1
+    assert {c.kwargs["unit_amount"] for c in price_create.call_args_list} == {1200, 12000}
+
+    def retrieve(price_id, **kw):
+        return {
+            "id": price_id,
+            "unit_amount": 1200 if price_id.endswith("_m") else 12000,
+            "currency": "usd",
+            "active": True,
+        }
+
+    with (
+        mock.patch("stripe.Product.modify"),
+        mock.patch("stripe.Price.retrieve", side_effect=retrieve),
+        mock.patch("stripe.Price.create") as price_create,
+        mock.patch("stripe.Price.modify") as price_modify,
+    ):
+        call_command("sync_stripe_prices")
+    assert price_create.call_count == 0 and price_modify.call_count == 0
+
+    gold.monthly_price = Decimal("15.00")
+    gold.save()
+    with (
+        mock.patch("stripe.Product.modify"),
+        mock.patch("stripe.Price.retrieve", side_effect=retrieve),
+        mock.patch("stripe.Price.create", side_effect=lambda **kw: {"id": next(prices)}) as price_create,
+        mock.patch("stripe.Price.modify") as price_modify,
+    ):
+        call_command("sync_stripe_prices")
+    price_modify.assert_called_once_with("price_new_m", active=False, api_key="sk_test_dummy")
+    assert price_create.call_args.kwargs["unit_amount"] == 1500
+    gold.refresh_from_db()
+    assert gold.stripe_monthly_price_id == "price_newer_m"
+
+
+def test_sync_stripe_prices_needs_a_key(settings):
+    settings.STRIPE_SECRET_KEY = ""
+    with pytest.raises(CommandError, match="STRIPE_SECRET_KEY"):
+        call_command("sync_stripe_prices")
+
+
+def test_sync_stripe_prices_unknown_tier():
+    with pytest.raises(CommandError, match="No paid tier"):
+        call_command("sync_stripe_prices", tier="nope")
+
+
+def test_promotion_code_is_mirrored_as_coupon_and_code(gold):
+    promo = PromotionCode.objects.create(
+        code="TEN",
+        kind="amount",
+        amount_off=Decimal("10.00"),
+        currency="USD",
+        duration="repeating",
+        duration_in_months=3,
+        max_redemptions=50,
+    )
+    with (
+        mock.patch("stripe.Coupon.create", return_value={"id": "co_1"}) as coupon,
+        mock.patch("stripe.PromotionCode.create", return_value={"id": "promo_1"}) as code,
+    ):
+        sync_promotion_code(promo)
+    assert (
+        coupon.call_args.kwargs.items()
+        >= {
+            "amount_off": 1000,
+            "currency": "usd",
+            "duration": "repeating",
+            "duration_in_months": 3,
+        }.items()
+    )
+    assert code.call_args.kwargs["code"] == "TEN" and code.call_args.kwargs["max_redemptions"] == 50
+    promo.refresh_from_db()
+    assert (promo.stripe_coupon_id, promo.stripe_promotion_code_id) == ("co_1", "promo_1")
+
+
+def test_admin_save_mirrors_promotion_code(admin_client):
+    with (
+        mock.patch("stripe.Coupon.create", return_value={"id": "co_2"}),
+        mock.patch("stripe.PromotionCode.create", return_value={"id": "promo_2"}),
+    ):
+        response = admin_client.post(
+            reverse("admin:members_promotioncode_add"),
+            {"code": "LAUNCH", "kind": "percent", "percent_off": "15", "duration": "once", "is_active": "on"},
+        )
+    assert response.status_code == 302
+    assert PromotionCode.objects.get(code="LAUNCH").stripe_promotion_code_id == "promo_2"
