@@ -192,6 +192,7 @@ def _write(plans: list[dict]) -> None:
                     provider_invoice_id=f"lin_demo_{membership_id}_{n}",
                     provider_subscription_id=membership.provider_subscription_id, status=status, amount=amount,
                     currency=plan["tier"].currency, description=f"{plan['tier'].name} ({plan['interval']}ly)",
+                    billing_reason="subscription_create" if n == 0 else "subscription_cycle",
                     period_start=at, period_end=until, attempts=attempts, created_at=at,
                 )
             )  # fmt: skip

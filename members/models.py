@@ -380,6 +380,14 @@ class Payment(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=10, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, validators=[CURRENCY_VALIDATOR])
     description = models.CharField(_("description"), max_length=200, blank=True)
+    billing_reason = models.CharField(
+        _("reason"), max_length=24, blank=True, choices=[
+            ("subscription_create", _("first payment")),
+            ("subscription_cycle", _("renewal")),
+            ("subscription_update", _("plan change")),
+            ("manual", _("one-off payment")),
+        ],
+    )  # fmt: skip
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=1)

@@ -336,6 +336,7 @@ def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: d
             "amount": from_minor(amount_minor or 0, currency),
             "currency": currency,
             "description": (lines[0].get("description") or "")[:200],
+            "billing_reason": (invoice.get("billing_reason") or "")[:24],
             "period_start": ts(period.get("start")),
             "period_end": ts(period.get("end")),
             "attempts": invoice.get("attempt_count") or 1,

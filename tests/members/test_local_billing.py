@@ -369,3 +369,14 @@ def test_pricing_page_shows_tiers_and_toggle(client, gold):
     html = client.get(reverse("billing:pricing") + "?interval=year").content.decode()
     assert "$96.00" in html and "/ year" in html
     assert client.get(reverse("billing:pricing") + "?interval=<script>").status_code == 200
+
+
+def test_emails_are_in_the_members_language(member_client, member, gold):
+    member.language = "zh-hans"
+    member.save()
+    buy(member_client, gold)
+    subjects = [m.subject for m in mail.outbox]
+    assert any("欢迎加入 Gold" in s for s in subjects)
+    assert any("US$12.00" in s for s in subjects)  # the receipt, amount in the member's locale
+    html = member_client.get(reverse("billing:pricing")).content.decode()
+    assert "当前方案" in html and "选择你的会员方案" in html

@@ -42,6 +42,7 @@ def celery_worker_process(tmp_path):
         **os.environ,
         "DATABASE_URL": _database_url(),  # the test database pytest-django created
         "CELERY_TASK_ALWAYS_EAGER": "0",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,  # tasks the worker sends stay on the private queue
     }
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
@@ -93,3 +94,33 @@ def test_task_runs_on_a_real_worker(celery_worker_process, monkeypatch):
     # The worker read the rows this test committed: same database, separate process.
     assert answer["members"] == 3
     assert result.successful()
+
+
+def test_stripe_webhook_is_applied_by_the_worker(celery_worker_process, monkeypatch, settings):
+    """The web process stores and verifies; the worker applies the event to the membership."""
+    import json
+    import time
+
+    from members.billing import webhooks
+    from members.models import Membership
+    from members.tasks import process_webhook_event
+    from tests.factories import TierFactory
+    from tests.members import stripe_helpers as s
+
+    queue = celery_worker_process
+    settings.STRIPE_WEBHOOK_SECRET = s.SECRET
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    tier = TierFactory(slug="gold", rank=20, stripe_monthly_price_id="price_w")
+    user = UserFactory()
+    evt = s.event(
+        "customer.subscription.created",
+        s.subscription(sub_id="sub_w", customer="cus_w", price_id="price_w", user_id=user.pk),
+        created=int(time.time()),
+    )
+    body = json.dumps(evt).encode()
+    row = webhooks.receive_stripe(body=body, headers={"Stripe-Signature": s.sign(body)})
+    result = process_webhook_event.apply_async(args=[row.pk], queue=queue)
+    with allow_join_result():
+        assert result.get(timeout=90) == "processed"
+    membership = Membership.objects.get(user=user)
+    assert membership.tier == tier and membership.status == "active"
