@@ -88,12 +88,9 @@ class TierAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "rank",
-        "monthly_price",
-        "yearly_price",
-        "currency",
+        "prices",
         "discount_percent",
         "trial_days",
-        "unlocks_exclusive",
         "is_active",
         "member_count",
         "monthly_recurring_revenue",
@@ -116,6 +113,14 @@ class TierAdmin(admin.ModelAdmin):
                 paying_monthly=Count("memberships", filter=paying & Q(memberships__interval=Interval.MONTH)),
                 paying_yearly=Count("memberships", filter=paying & Q(memberships__interval=Interval.YEAR)),
             )
+        )
+
+    @admin.display(description=_("price (month / year)"))
+    def prices(self, obj):
+        if obj.is_free:
+            return _("free")
+        return " / ".join(
+            format_money(obj.list_price(i), obj.currency) if obj.offers(i) else "—" for i in Interval.values
         )
 
     @admin.display(description=_("members"), ordering="live_members")
