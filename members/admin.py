@@ -89,8 +89,6 @@ class TierAdmin(admin.ModelAdmin):
         "name",
         "rank",
         "prices",
-        "discount_percent",
-        "trial_days",
         "is_active",
         "member_count",
         "monthly_recurring_revenue",
