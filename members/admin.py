@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -194,6 +195,8 @@ class MembershipAdmin(admin.ModelAdmin):
         ]
 
     def grant_view(self, request):
+        if not request.user.has_perm("members.add_membership"):
+            raise PermissionDenied
         form = ComplimentaryForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -241,15 +244,15 @@ class MembershipAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, _("%(label)s: %(n)d membership(s).") % {"label": label, "n": done})
 
-    @admin.action(description=_("Simulate a renewal (offline provider)"))
+    @admin.action(description=_("Simulate a renewal (offline provider)"), permissions=["change"])
     def simulate_renewal(self, request, queryset):
         self._simulate(request, queryset, "simulate_renewal", _("Renewed"))
 
-    @admin.action(description=_("Simulate a failed payment (offline provider)"))
+    @admin.action(description=_("Simulate a failed payment (offline provider)"), permissions=["change"])
     def simulate_failed_payment(self, request, queryset):
         self._simulate(request, queryset, "simulate_failed_payment", _("Payment failed"))
 
-    @admin.action(description=_("Simulate a cancellation (offline provider)"))
+    @admin.action(description=_("Simulate a cancellation (offline provider)"), permissions=["change"])
     def simulate_cancellation(self, request, queryset):
         self._simulate(request, queryset, "simulate_cancellation", _("Canceled"))
 
@@ -284,7 +287,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def short_error(self, obj):
         return obj.error[:80]
 
-    @admin.action(description=_("Replay selected events"))
+    @admin.action(description=_("Replay selected events"), permissions=["change"])
     def replay(self, request, queryset):
         outcomes = []
         for event in queryset:

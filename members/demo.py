@@ -171,6 +171,7 @@ def _write(plans: list[dict]) -> None:
                 provider=Provider.LOCAL, provider_subscription_id=f"lsub_demo_{p['member'].pk}",
                 current_period_start=p["period_start"], current_period_end=p["period_end"],
                 trial_end=p["trial_end"], cancel_at_period_end=p["cancel_at_end"] and p["ended_at"] is None,
+                past_due_since=p["period_end"] if p["status"] == MembershipStatus.PAST_DUE else None,
                 canceled_at=p["ended_at"], ended_at=p["ended_at"], last_event_at=p["events"][-1][1],
             )
             for p in plans

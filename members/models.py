@@ -250,6 +250,7 @@ class Membership(models.Model):
     )
     trial_end = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(_("cancels at period end"), default=False)
+    past_due_since = models.DateTimeField(_("past due since"), null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     promotion_code = models.ForeignKey(
@@ -290,8 +291,8 @@ class Membership(models.Model):
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
 
-    def access_ends_at(self):
-        """When this membership stops granting access (None: never), checked on every access.
+    def lapses_at(self):
+        """When the billing cycle ends this membership if nothing renews it (None: never).
 
         Renewing memberships get a grace period so a late renewal webhook does not lock a
         paying member out; a membership set to cancel ends exactly at its period end.
@@ -303,6 +304,18 @@ class Membership(models.Model):
         if self.cancel_at_period_end or self.provider == Provider.COMPLIMENTARY:
             return self.current_period_end
         return self.current_period_end + timedelta(days=settings.BILLING_GRACE_DAYS)
+
+    def access_ends_at(self):
+        """When this membership stops granting access, checked on every request.
+
+        A failed payment leaves the grace period from the moment it failed, not a whole
+        unpaid period: Stripe moves the period forward before it collects.
+        """
+        end = self.lapses_at()
+        if self.status == MembershipStatus.PAST_DUE and self.past_due_since:
+            cut = self.past_due_since + timedelta(days=settings.BILLING_GRACE_DAYS)
+            end = cut if end is None else min(end, cut)
+        return end
 
     def grants_access(self, now=None) -> bool:
         if not self.is_live:
@@ -513,6 +526,10 @@ class PromotionCode(models.Model):
             raise ValidationError({"amount_off": _("Give the amount and its currency.")})
         if self.duration == self.Duration.REPEATING and not self.duration_in_months:
             raise ValidationError({"duration_in_months": _("Say for how many months.")})
+
+    def applies_to(self, tier: Tier) -> bool:
+        tiers = list(self.tiers.all())
+        return not tiers or tier in tiers
 
     def discounted(self, amount: Decimal, currency: str) -> Decimal:
         if self.kind == self.Kind.PERCENT:

@@ -11,25 +11,21 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import emails
-from .billing.events import end_other_live_memberships
+from .billing.events import EventError, end_other_live_memberships
 from .billing.providers import BillingError, LocalProvider, default_provider, provider_named
+from .billing.terms import billing_interval, checkout_terms, ensure_sold, paid_tier
+from .errors import MemberError
 from .models import (
     LIVE_STATUSES,
-    Interval,
     Membership,
     MembershipEvent,
     MembershipStatus,
-    PromotionCode,
     Provider,
     Tier,
     User,
     WebhookEvent,
     validate_language,
 )
-
-
-class MemberError(Exception):
-    """A member operation refused for a reason the caller should show."""
 
 
 @transaction.atomic
@@ -99,44 +95,6 @@ def live_membership(member: User) -> Membership | None:
     return _live_membership(member)
 
 
-def _paid_tier(tier_slug: str) -> Tier:
-    tier = Tier.objects.filter(slug=tier_slug, is_active=True, rank__gt=0).first()
-    if tier is None:
-        raise MemberError(_("That plan is not available."))
-    return tier
-
-
-def _interval(value: str) -> str:
-    if value not in Interval.values:
-        raise MemberError(_("Choose monthly or yearly billing."))
-    return value
-
-
-def validate_promotion_code(*, member: User, code: str, tier: Tier, interval: str) -> PromotionCode | None:
-    """The promotion behind `code` if this member may use it on this tier, else MemberError."""
-    code = (code or "").strip().upper()
-    if not code:
-        return None
-    promo = PromotionCode.objects.filter(code=code).prefetch_related("tiers").first()
-    invalid = MemberError(_("The code %(code)s is not valid.") % {"code": code})
-    if promo is None or not promo.is_active:
-        raise invalid
-    if promo.expires_at and promo.expires_at <= timezone.now():
-        raise MemberError(_("The code %(code)s has expired.") % {"code": code})
-    if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
-        raise MemberError(_("The code %(code)s has been used up.") % {"code": code})
-    tiers = list(promo.tiers.all())
-    if tiers and tier not in tiers:
-        raise MemberError(
-            _("The code %(code)s does not apply to %(tier)s.") % {"code": code, "tier": tier.name}
-        )
-    if promo.kind == PromotionCode.Kind.AMOUNT and promo.currency != tier.currency:
-        raise invalid
-    if Membership.objects.filter(user=member, promotion_code=promo).exists():
-        raise MemberError(_("You have already used the code %(code)s.") % {"code": code})
-    return promo
-
-
 def start_checkout(
     *,
     member: User,
@@ -147,26 +105,16 @@ def start_checkout(
     cancel_url: str,
 ) -> str:
     """Begin buying a paid tier; returns where to send the member (the provider's checkout)."""
-    tier = _paid_tier(tier_slug)
-    interval = _interval(interval)
-    if not tier.offers(interval):
-        raise MemberError(
-            _("%(tier)s is not sold %(interval)s.")
-            % {"tier": tier.name, "interval": Interval(interval).label}
-        )
-    current = _live_membership(member)
-    if current is not None and current.provider != Provider.COMPLIMENTARY:
-        raise MemberError(_("You already have a membership. Change your plan from the membership page."))
-    promo = validate_promotion_code(member=member, code=promotion_code, tier=tier, interval=interval)
-    had_trial = Membership.objects.filter(user=member).exclude(provider=Provider.COMPLIMENTARY).exists()
-    trial_days = 0 if had_trial else tier.trial_days
+    terms = checkout_terms(
+        member=member, tier_slug=tier_slug, interval=interval, promotion_code=promotion_code
+    )
     try:
         return default_provider().start_checkout(
             member=member,
-            tier=tier,
-            interval=interval,
-            promotion=promo,
-            trial_days=trial_days,
+            tier=terms.tier,
+            interval=terms.interval,
+            promotion=terms.promotion,
+            trial_days=terms.trial_days,
             success_url=success_url,
             cancel_url=cancel_url,
         )
@@ -175,7 +123,8 @@ def start_checkout(
 
 
 def _own_paid_membership(member: User) -> Membership:
-    membership = _live_membership(member)
+    """The member's live paid membership, locked: a double-submitted form waits, then re-checks."""
+    membership = _live_membership(member, lock=True)
     if membership is None or membership.provider == Provider.COMPLIMENTARY:
         raise MemberError(_("You have no paid membership to change."))
     return membership
@@ -184,12 +133,13 @@ def _own_paid_membership(member: User) -> Membership:
 def _call_provider(membership: Membership, method: str, **kwargs) -> Membership:
     try:
         getattr(provider_named(membership.provider), method)(membership=membership, **kwargs)
-    except BillingError as exc:
+    except (BillingError, EventError) as exc:
         raise MemberError(str(exc)) from exc
     membership.refresh_from_db()
     return membership
 
 
+@transaction.atomic
 def cancel_membership(*, member: User) -> Membership:
     """Stop renewing; access continues until the end of the paid period."""
     membership = _own_paid_membership(member)
@@ -198,6 +148,7 @@ def cancel_membership(*, member: User) -> Membership:
     return _call_provider(membership, "set_cancel_at_period_end", cancel=True)
 
 
+@transaction.atomic
 def resume_membership(*, member: User) -> Membership:
     membership = _own_paid_membership(member)
     if not membership.cancel_at_period_end:
@@ -205,16 +156,13 @@ def resume_membership(*, member: User) -> Membership:
     return _call_provider(membership, "set_cancel_at_period_end", cancel=False)
 
 
+@transaction.atomic
 def change_tier(*, member: User, tier_slug: str, interval: str) -> Membership:
     """Move a paid membership to another tier or interval, as one state change."""
     membership = _own_paid_membership(member)
-    tier = _paid_tier(tier_slug)
-    interval = _interval(interval)
-    if not tier.offers(interval):
-        raise MemberError(
-            _("%(tier)s is not sold %(interval)s.")
-            % {"tier": tier.name, "interval": Interval(interval).label}
-        )
+    tier = paid_tier(tier_slug)
+    interval = billing_interval(interval)
+    ensure_sold(tier, interval)
     if tier == membership.tier and interval == membership.interval:
         raise MemberError(_("You are already on this plan."))
     if membership.status == MembershipStatus.PAST_DUE:
@@ -267,7 +215,8 @@ def grant_complimentary(
 
 
 def expire_memberships(*, now=None) -> int:
-    """End live memberships whose access has run out (the access check already denies them)."""
+    """End live memberships past their period (and grace). The access check has denied them
+    already; an unpaid one stays live until then so a late payment can still recover it."""
     now = now or timezone.now()
     candidates = Membership.objects.filter(status__in=LIVE_STATUSES, current_period_end__lt=now).values_list(
         "pk", flat=True
@@ -276,11 +225,12 @@ def expire_memberships(*, now=None) -> int:
     for pk in candidates:
         with transaction.atomic():
             membership = Membership.objects.select_for_update().get(pk=pk)
-            if membership.status not in LIVE_STATUSES or membership.grants_access(now):
+            lapses = membership.lapses_at()
+            if membership.status not in LIVE_STATUSES or lapses is None or lapses > now:
                 continue
             before = membership.status
             membership.status = MembershipStatus.EXPIRED
-            membership.ended_at = membership.access_ends_at() or now
+            membership.ended_at = lapses
             membership.save(update_fields=["status", "ended_at", "updated_at"])
             MembershipEvent.objects.create(
                 membership=membership,
@@ -329,11 +279,7 @@ def renew_local_subscriptions(*, now=None) -> int:
         current_period_end__lte=now,
     ).select_related("tier", "promotion_code")
     provider = LocalProvider()
-    renewed = 0
-    for membership in due:
-        provider.simulate_renewal(membership)
-        renewed += 1
-    return renewed
+    return sum(provider.simulate_renewal(membership, only_if_due=True) for membership in due)
 
 
 def run_billing_cycle(*, now=None) -> dict:

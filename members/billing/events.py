@@ -48,6 +48,8 @@ HANDLED_TYPES = {
     "invoice.payment_failed",
 }
 
+# `unpaid` and `paused` stay live (Stripe can still collect and resume them) but, like
+# `past_due`, give access only for the grace days after the payment failed.
 STATUS_MAP = {
     "trialing": MembershipStatus.TRIALING,
     "active": MembershipStatus.ACTIVE,
@@ -79,19 +81,26 @@ def local_price_id(tier: Tier, interval: str) -> str:
 
 
 def tier_for_price(provider: str, price: dict) -> tuple[Tier, str]:
+    """The tier and interval behind a price. Stripe prices are matched by id, then by product:
+    after a price change (a new Price for the same Product) older subscribers still match."""
     price_id = price.get("id", "")
     interval = (price.get("recurring") or {}).get("interval", Interval.MONTH)
+    tier = None
     if provider == Provider.LOCAL and price_id.startswith("local:"):
         _, tier_id, interval = price_id.split(":")
-        tier = Tier.objects.filter(pk=tier_id).first()
-    else:
+        tier = Tier.objects.filter(pk=tier_id).first() if tier_id.isdigit() else None
+    elif price_id:
         tier = Tier.objects.filter(stripe_monthly_price_id=price_id).first()
         if tier is not None:
             interval = Interval.MONTH
         else:
             tier = Tier.objects.filter(stripe_yearly_price_id=price_id).first()
-            interval = Interval.YEAR
-    if tier is None:
+            if tier is not None:
+                interval = Interval.YEAR
+    product = price.get("product")
+    if tier is None and isinstance(product, str) and product:
+        tier = Tier.objects.filter(stripe_product_id=product).first()
+    if tier is None or interval not in Interval.values:
         raise EventError(f"unknown price {price_id!r}: no tier uses it (run sync_stripe_prices?)")
     return tier, interval
 
@@ -249,6 +258,10 @@ def apply_subscription(*, provider: str, sub: dict, event_created: datetime | No
     membership.current_period_end = end
     membership.trial_end = ts(sub.get("trial_end"))
     membership.cancel_at_period_end = bool(sub.get("cancel_at_period_end"))
+    if status == MembershipStatus.PAST_DUE:
+        membership.past_due_since = membership.past_due_since or now
+    else:
+        membership.past_due_since = None
     membership.canceled_at = ts(sub.get("canceled_at"))
     if status in ENDED_STATUSES:
         membership.ended_at = ts(sub.get("ended_at")) or now
@@ -378,6 +391,7 @@ def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: d
         ):
             before = membership.status
             membership.status = MembershipStatus.PAST_DUE
-            membership.save(update_fields=["status", "updated_at"])
+            membership.past_due_since = event_created or datetime.now(tz=UTC)
+            membership.save(update_fields=["status", "past_due_since", "updated_at"])
             _audit(membership, MembershipEvent.Kind.PAST_DUE, before=before, data={"invoice": invoice_id})
     return Outcome(True, f"payment {payment.pk} {payment.status}")

@@ -19,11 +19,13 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from members.errors import MemberError
 from members.models import (
     BillingCustomer,
     Interval,
     LocalCheckout,
     Membership,
+    MembershipStatus,
     PromotionCode,
     Provider,
     Tier,
@@ -33,6 +35,7 @@ from members.money import from_minor, to_minor
 
 from . import webhooks
 from .events import local_price_id
+from .terms import checkout_terms
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,11 @@ class LocalProvider(BillingProvider):
 
     @transaction.atomic
     def complete_checkout(self, *, checkout_id, approve: bool) -> LocalCheckout:
-        """Pay or decline an open checkout; a second click changes nothing."""
+        """Pay or decline an open checkout; a second click changes nothing.
+
+        The terms are checked again under a lock on the member: an old checkout page cannot
+        grant a second trial or membership, a used-up code, or a price that has changed.
+        """
         checkout = (
             LocalCheckout.objects.select_for_update().select_related("tier", "user").get(pk=checkout_id)
         )
@@ -106,9 +113,23 @@ class LocalProvider(BillingProvider):
             checkout.status = LocalCheckout.Status.DECLINED
             checkout.save(update_fields=["status"])
             return checkout
+        User.objects.select_for_update().get(pk=checkout.user_id)
+        try:
+            terms = checkout_terms(
+                member=checkout.user,
+                tier_slug=checkout.tier.slug,
+                interval=checkout.interval,
+                promotion_code=checkout.promotion_code.code if checkout.promotion_code else "",
+            )
+        except MemberError as exc:
+            raise BillingError(str(exc)) from exc
+        if (terms.amount, terms.trial_days) != (checkout.amount, checkout.trial_days):
+            raise BillingError(
+                _("The price or the trial has changed since this checkout began. Start again.")
+            )
         now = _now()
         user, tier = checkout.user, checkout.tier
-        customer, _ = BillingCustomer.objects.get_or_create(
+        customer, _created = BillingCustomer.objects.get_or_create(
             provider=self.name, user=user, defaults={"customer_id": f"lcus_{uuid.uuid4().hex[:20]}"}
         )
         sub_id = f"lsub_{uuid.uuid4().hex[:20]}"
@@ -185,15 +206,31 @@ class LocalProvider(BillingProvider):
 
     # Staff simulations (admin actions) and the offline billing cycle.
 
-    def simulate_renewal(self, membership: Membership) -> None:
+    @transaction.atomic
+    def simulate_renewal(self, membership: Membership, *, only_if_due: bool = False) -> bool:
+        """Charge the next period. `only_if_due` (the billing cycle) re-checks under a lock, so
+        overlapping runs charge once; the invoice id is fixed per period for the same reason."""
+        membership = (
+            Membership.objects.select_for_update()
+            .select_related("tier", "promotion_code")
+            .get(pk=membership.pk)
+        )
         now = _now()
+        if only_if_due and not (
+            membership.status in (MembershipStatus.ACTIVE, MembershipStatus.TRIALING)
+            and not membership.cancel_at_period_end
+            and membership.current_period_end
+            and membership.current_period_end <= now
+        ):
+            return False
         start = membership.current_period_end or now
         if start < now - timedelta(days=settings.BILLING_GRACE_DAYS):
             start = now
         end = period_after(start, membership.interval or Interval.MONTH)
         amount = membership.tier.price(membership.interval)
         promo = membership.promotion_code
-        if promo and (membership.discount_periods_left is None or membership.discount_periods_left > 0):
+        discount_left = membership.discount_periods_left is None or membership.discount_periods_left > 0
+        if promo and discount_left and promo.applies_to(membership.tier):
             amount = promo.discounted(amount, membership.tier.currency)
         sub = _snapshot(
             membership,
@@ -202,12 +239,15 @@ class LocalProvider(BillingProvider):
             current_period_end=_epoch(end),
             trial_end=None,
         )
-        self._emit(
-            "invoice.paid", _invoice(sub, membership.tier, amount, start, end, "subscription_cycle"), now
-        )
+        invoice = _invoice(sub, membership.tier, amount, start, end, "subscription_cycle")
+        invoice["id"] = f"lin_{membership.pk}_{_epoch(start)}"
+        self._emit("invoice.paid", invoice, now)
         self._emit("customer.subscription.updated", sub, now)
+        return True
 
+    @transaction.atomic
     def simulate_failed_payment(self, membership: Membership) -> None:
+        membership = Membership.objects.select_for_update().select_related("tier").get(pk=membership.pk)
         now = _now()
         start = membership.current_period_end or now
         sub = _snapshot(membership, status="past_due")
@@ -226,7 +266,9 @@ class LocalProvider(BillingProvider):
         self._emit("invoice.payment_failed", invoice, now)
         self._emit("customer.subscription.updated", sub, now)
 
+    @transaction.atomic
     def simulate_cancellation(self, membership: Membership) -> None:
+        membership = Membership.objects.select_for_update().select_related("tier").get(pk=membership.pk)
         now = _now()
         sub = _snapshot(membership, status="canceled", canceled_at=_epoch(now), ended_at=_epoch(now))
         self._emit("customer.subscription.deleted", sub, now)

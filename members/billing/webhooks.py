@@ -22,7 +22,8 @@ from .events import HANDLED_TYPES, EventError, apply_event, ts
 
 log = logging.getLogger(__name__)
 
-MAX_STORED_BODY = 256 * 1024
+# Rejected requests need no login, so only a prefix of their body is kept.
+MAX_REJECTED_BODY = 2 * 1024
 KEPT_HEADERS = ("stripe-signature", "content-type", "user-agent", "x-forwarded-for")
 
 
@@ -50,7 +51,7 @@ def receive_stripe(*, body: bytes, headers) -> WebhookEvent:
         WebhookEvent.objects.create(
             provider=Provider.STRIPE,
             status=WebhookEvent.Status.REJECTED,
-            payload=body[:MAX_STORED_BODY].decode("utf-8", "replace"),
+            payload=body[:MAX_REJECTED_BODY].decode("utf-8", "replace"),
             headers=_headers(headers),
             error=f"{type(exc).__name__}: {exc}"[:2000],
         )

@@ -125,8 +125,11 @@ OFFSETS = st.integers(min_value=-400, max_value=400)  # days from now
     end_offset=st.one_of(st.none(), OFFSETS),
     cancel_at_end=st.booleans(),
     comp=st.booleans(),
+    past_due_offset=st.one_of(st.none(), st.integers(min_value=-30, max_value=0)),
 )
-def test_policy_matches_the_rules(tiers, held, needed, status, end_offset, cancel_at_end, comp):
+def test_policy_matches_the_rules(
+    tiers, held, needed, status, end_offset, cancel_at_end, comp, past_due_offset
+):
     order = [tiers["free"], tiers["silver"], tiers["gold"]]
     now = timezone.now()
     user = UserFactory()
@@ -138,16 +141,16 @@ def test_policy_matches_the_rules(tiers, held, needed, status, end_offset, cance
             provider=Provider.COMPLIMENTARY if comp else Provider.LOCAL,
             current_period_end=None if end_offset is None else now + timedelta(days=end_offset),
             cancel_at_period_end=cancel_at_end,
+            past_due_since=None if past_due_offset is None else now + timedelta(days=past_due_offset),
         )
     item = Gated(order[needed])
 
-    if held == 0 or status not in LIVE_STATUSES:
-        effective = 0
-    elif end_offset is None:
-        effective = held
-    else:
-        grace = 0 if (cancel_at_end or comp) else 3
-        effective = held if end_offset + grace > 0 else 0
+    # Days from now until access ends (None: never), by the rules in docs/billing.md.
+    ends = None if end_offset is None else end_offset + (0 if (cancel_at_end or comp) else 3)
+    if status == MembershipStatus.PAST_DUE and past_due_offset is not None:
+        ends = past_due_offset + 3 if ends is None else min(ends, past_due_offset + 3)
+    live = held and status in LIVE_STATUSES
+    effective = held if live and (ends is None or ends > 0) else 0
     expected = order[effective].rank >= order[needed].rank
     assert access.can_access(user, item, now=now) is expected
     assert access.member_rank(AnonymousUser()) is None
