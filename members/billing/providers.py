@@ -211,7 +211,7 @@ class LocalProvider(BillingProvider):
         """Charge the next period. `only_if_due` (the billing cycle) re-checks under a lock, so
         overlapping runs charge once; the invoice id is fixed per period for the same reason."""
         membership = (
-            Membership.objects.select_for_update()
+            Membership.objects.select_for_update(of=("self",))
             .select_related("tier", "promotion_code")
             .get(pk=membership.pk)
         )
