@@ -5,6 +5,7 @@ import factory
 from allauth.account.models import EmailAddress
 from django.utils import timezone
 
+from content.models import Content, Lesson
 from members.models import Interval, Membership, MembershipStatus, Provider, Tier, User
 
 PASSWORD = "correct-horse-battery-staple"
@@ -56,3 +57,27 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     provider_subscription_id = factory.Sequence(lambda n: f"lsub_test_{n}")
     current_period_start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=10))
     current_period_end = factory.LazyFunction(lambda: timezone.now() + timedelta(days=20))
+
+
+class ContentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Content
+
+    kind = Content.Kind.ARTICLE
+    title = factory.Sequence(lambda n: f"Item {n}")
+    slug = factory.Sequence(lambda n: f"item-{n}")
+    summary = "A short teaser anyone may read."
+    body = "## Part one\n\nThe body text.\n"
+    status = Content.Status.PUBLISHED
+    publish_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+
+
+class LessonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lesson
+
+    course = factory.SubFactory(ContentFactory, kind=Content.Kind.COURSE)
+    title = factory.Sequence(lambda n: f"Lesson {n}")
+    slug = factory.Sequence(lambda n: f"lesson-{n}")
+    position = factory.Sequence(lambda n: n)
+    body = "Lesson body."

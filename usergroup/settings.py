@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     # Our apps, lowest layer first (see DESIGN.md, "Who may import whom").
+    "usergroup",  # project-wide commands (seed_demo) and tasks; may use every app
     "members",
     "points",
     "content",
@@ -149,7 +150,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 60 * 60 * 24
 CELERY_TIMEZONE = "UTC"
-CELERY_IMPORTS = ["usergroup.tasks"]  # the project package is not an app, so autodiscovery misses it
+CELERY_IMPORTS = ["usergroup.tasks"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The nightly jobs. Later apps add their entries here; each one is a thin task
 # over a service and is also reachable as a management command.
@@ -162,6 +163,10 @@ CELERY_BEAT_SCHEDULE = {
     "retry-failed-webhooks": {
         "task": "members.tasks.retry_failed_webhooks",
         "schedule": 60 * 30,
+    },
+    "content-stats": {
+        "task": "content.tasks.refresh_content_stats",
+        "schedule": 60 * 60,
     },
     "clear-expired-sessions": {
         "task": "usergroup.tasks.clear_expired_sessions",
@@ -248,6 +253,9 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+# Gated files (videos, attachments) live outside MEDIA_ROOT and are only served by views
+# that check access.
+PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(BASE_DIR / "var" / "private")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -265,6 +273,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5_242_880
 AVATAR_MAX_BYTES = env.int("AVATAR_MAX_BYTES", default=2 * 1024 * 1024)
 
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now: bare domains become https://
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("members/", include("members.urls")),
     path("", include("members.billing_urls")),
+    path("library/", include("content.urls")),
     path("admin/", admin.site.urls),
     re_path(r"^media/avatars/(?P<name>[0-9a-f]{32}\.webp)$", member_views.avatar, name="avatar"),
 ]

@@ -2,8 +2,8 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import CommandError, call_command
 
-from members.management.commands.seed_demo import CREATOR_EMAIL, CREATOR_PASSWORD
 from members.models import User
+from usergroup.management.commands.seed_demo import CREATOR_EMAIL, CREATOR_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +79,35 @@ def test_seed_demo_billing_histories_are_consistent():
     before = (memberships.count(), Payment.objects.count())
     call_command("seed_demo", members=400, seed=3, no_progress=True)  # re-run adds nothing
     assert (Membership.objects.count(), Payment.objects.count()) == before
+
+
+def test_seed_demo_library_and_activity_by_member_type():
+    from django.db.models import Avg
+
+    from content.models import Content, ContentStats, ContentView, LessonProgress
+
+    call_command("seed_demo", members=200, seed=5, no_progress=True)
+    assert Content.objects.filter(kind="course").count() >= 3
+    assert Content.objects.filter(kind="video").exists() and Content.objects.filter(kind="article").exists()
+    assert (
+        Content.objects.filter(min_tier__isnull=True).exists()
+        and Content.objects.filter(min_tier__rank__gt=0).exists()
+    )
+    views = ContentView.objects.all()
+    assert views.filter(user__isnull=True).exists()
+    assert views.filter(lesson__isnull=False, completed=True).exists()
+    assert LessonProgress.objects.exists()
+    # Behaviour differs: course viewers dwell far longer than the average article view.
+    lesson_dwell = views.filter(lesson__isnull=False).aggregate(a=Avg("dwell_seconds"))["a"]
+    article_dwell = views.filter(lesson__isnull=True).aggregate(a=Avg("dwell_seconds"))["a"]
+    assert lesson_dwell > 2 * article_dwell
+    # Nobody viewed a body above their tier.
+    for view in views.filter(user__isnull=False).select_related("content__min_tier")[:500]:
+        if view.content.min_tier and view.content.min_tier.rank:
+            from members.access import member_rank
+
+            assert member_rank(view.user) >= view.content.min_tier.rank
+    assert ContentStats.objects.count() == Content.objects.count()
+    before = views.count()
+    call_command("seed_demo", members=200, seed=5, no_progress=True)
+    assert ContentView.objects.count() == before

@@ -1,8 +1,8 @@
 """Fill the database with a believable demo community.
 
-Deterministic: the same --seed and --members give the same data. Safe to
-re-run: existing demo rows are kept, missing ones are added. Later apps add
-their own steps (content, points, forum, activity) to SEED_STEPS below.
+Deterministic: the same --seed and --members give the same data. Safe to re-run:
+existing demo rows are kept, missing ones are added. Each app owns its demo data
+(`<app>/demo.py`); this command runs them in dependency order.
 """
 
 import random
@@ -17,6 +17,7 @@ from django.utils import timezone
 from faker import Faker
 from tqdm import tqdm
 
+from content.demo import seed_activity, seed_library
 from members.demo import seed_billing
 from members.models import User
 
@@ -64,9 +65,12 @@ class Command(BaseCommand):
             )
         )
         payers = seed_billing(members=demo_members, seed=seed, now=now, keep_free=frozenset({DEMO_MEMBER}))
+        library = seed_library(seed=seed, fake=fake["en_US"], now=now, author=creator)
+        views = seed_activity(seed=seed, members=demo_members, now=now)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories."
+                f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
+                f"{len(library)} library items, {views} new views."
             )
         )
         self.stdout.write(

@@ -1,0 +1,95 @@
+from django.contrib import admin
+from django.db.models import Prefetch
+from django.utils.translation import gettext_lazy as _
+
+from .models import Attachment, Content, ContentView, Lesson, Tag
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ("name",)}
+
+
+class LessonInline(admin.StackedInline):
+    model = Lesson
+    extra = 0
+    prepopulated_fields = {"slug": ("title",)}
+    fields = [
+        "position",
+        "title",
+        "slug",
+        "is_preview",
+        "body",
+        "video_embed_url",
+        "video_file",
+        "duration_minutes",
+    ]
+
+
+class AttachmentInline(admin.TabularInline):
+    model = Attachment
+    extra = 0
+    fields = ["title", "file", "size"]
+    readonly_fields = ["size"]
+
+
+@admin.register(Content)
+class ContentAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "status", "min_tier", "publish_at", "featured", "views", "completion"]
+    list_filter = ["kind", "status", "min_tier", "featured", "tags"]
+    search_fields = ["title", "summary", "slug"]
+    prepopulated_fields = {"slug": ("title",)}
+    filter_horizontal = ["tags"]
+    date_hierarchy = "publish_at"
+    list_select_related = ["min_tier", "stats"]
+    inlines = [LessonInline, AttachmentInline]
+    change_form_template = "admin/content/content/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("kind", "title", "slug", "summary", "body", "cover", "tags", "author")}),
+        (_("Access and publishing"), {"fields": ("min_tier", "status", "publish_at", "featured")}),
+        (_("Video"), {"fields": ("video_embed_url", "video_file", "duration_minutes")}),
+    )
+
+    def get_changeform_initial_data(self, request):
+        return {"author": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    @admin.display(description=_("views"), ordering="stats__views_total")
+    def views(self, obj):
+        stats = getattr(obj, "stats", None)
+        return stats.views_total if stats else 0
+
+    @admin.display(description=_("completion"), ordering="stats__completion_rate")
+    def completion(self, obj):
+        stats = getattr(obj, "stats", None)
+        return f"{stats.completion_rate:.0%}" if stats and stats.views_total else "—"
+
+
+@admin.register(ContentView)
+class ContentViewAdmin(admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "content",
+        "lesson",
+        "user",
+        "source",
+        "dwell_seconds",
+        "scroll_depth",
+        "completed",
+    ]
+    list_filter = ["source", "completed", "content__kind"]
+    search_fields = ["content__title", "user__email"]
+    date_hierarchy = "started_at"
+    list_select_related = ["content", "lesson", "user"]
+    readonly_fields = [f.name for f in ContentView._meta.fields]
+    show_full_result_count = False  # the log is large; skip the COUNT(*) of the whole table
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related(Prefetch("content__tags"))

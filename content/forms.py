@@ -1,0 +1,17 @@
+from django import forms
+
+from .models import Content
+
+
+class LibraryFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100)
+    kind = forms.ChoiceField(required=False, choices=[("", ""), *Content.Kind.choices])
+    tag = forms.SlugField(required=False, max_length=50)
+    sort = forms.ChoiceField(required=False, choices=[("newest", "newest"), ("popular", "popular")])
+
+
+class BeaconForm(forms.Form):
+    token = forms.CharField(max_length=400)
+    dwell = forms.IntegerField(min_value=0, max_value=4 * 3600)
+    scroll = forms.IntegerField(min_value=0, max_value=100)
+    completed = forms.BooleanField(required=False)

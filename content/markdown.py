@@ -1,0 +1,79 @@
+"""Markdown for everything members read: rendered with Python-Markdown, then sanitized with nh3.
+
+The renderer is shared by content and the forum. Output is cached by a hash of the source
+(so each revision is rendered once). Links get rel="noopener nofollow"; only http(s) and
+mailto URLs survive; raw HTML in the source is kept only where the allow-list permits.
+"""
+
+import hashlib
+import html as html_lib
+from dataclasses import dataclass
+
+import markdown
+import nh3
+from django.core.cache import cache
+
+RENDERER_VERSION = "1"
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "u", "s", "del", "ins",
+    "blockquote", "code", "pre", "ul", "ol", "li", "dl", "dt", "dd", "a", "img", "table", "thead", "tbody",
+    "tr", "th", "td", "sup", "sub", "abbr", "span", "div", "figure", "figcaption", "kbd", "mark",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "abbr": {"title"},
+    "th": {"align"},
+    "td": {"align"},
+    "h1": {"id"}, "h2": {"id"}, "h3": {"id"}, "h4": {"id"}, "h5": {"id"}, "h6": {"id"},
+    "ol": {"start"},
+    "sup": {"id"}, "li": {"id"},
+}  # fmt: skip
+URL_SCHEMES = {"http", "https", "mailto"}
+ID_PREFIX = "md-"
+EXTENSIONS = ["extra", "sane_lists", "toc"]
+EXTENSION_CONFIGS = {"toc": {"permalink": False, "toc_depth": "2-3"}}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    html: str
+    toc: list[dict]  # [{"id", "name", "level"}] of h2/h3 headings
+
+    @property
+    def headings(self) -> int:
+        return len(self.toc)
+
+
+def sanitize(html: str) -> str:
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener nofollow",
+        id_prefix=ID_PREFIX,  # heading ids cannot clobber the page's own element ids
+    )
+
+
+def _flatten(tokens: list[dict]) -> list[dict]:
+    out = []
+    for token in tokens:
+        name = html_lib.unescape(token["name"])  # plain text; templates escape it again
+        out.append({"id": ID_PREFIX + token["id"], "name": name, "level": token["level"]})
+        out.extend(_flatten(token.get("children", [])))
+    return out
+
+
+def render(source: str) -> Rendered:
+    """Sanitized HTML and table of contents for Markdown `source` (cached per revision)."""
+    key = f"md:{RENDERER_VERSION}:{hashlib.sha256(source.encode()).hexdigest()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return Rendered(*cached)
+    md = markdown.Markdown(extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS, output_format="html")
+    html = sanitize(md.convert(source))
+    toc = [t for t in _flatten(md.toc_tokens) if 2 <= t["level"] <= 3]
+    cache.set(key, (html, toc), 60 * 60 * 24 * 30)
+    return Rendered(html, toc)

@@ -1,0 +1,370 @@
+import math
+import secrets
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Tier
+
+
+def private_storage():
+    """Files that must only be served through an access check (videos, attachments)."""
+    return FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None)
+
+
+def private_path(instance, filename: str) -> str:
+    ext = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"
+    return f"{instance._meta.model_name}/{uuid.uuid4().hex}.{ext}"
+
+
+def cover_path(instance, filename: str) -> str:
+    ext = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "jpg"
+    return f"covers/{uuid.uuid4().hex}.{ext}"
+
+
+# --- Video embeds: only hosts on this list, and only as URLs we build ourselves --------
+
+
+def embed_src(url: str) -> str | None:
+    """The iframe URL for a YouTube, Bilibili or Vimeo link, or None if the host is not allowed."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        return None
+    host = (parts.hostname or "").lower().removeprefix("www.").removeprefix("m.")
+    path = parts.path.strip("/")
+    if host in ("youtube.com", "youtube-nocookie.com"):
+        if path == "watch":
+            video = (parse_qs(parts.query).get("v") or [""])[0]
+        elif path.startswith(("embed/", "shorts/", "live/")):
+            video = path.split("/", 1)[1]
+        else:
+            return None
+        return _checked(video, r"[A-Za-z0-9_-]{6,20}", "https://www.youtube-nocookie.com/embed/{}")
+    if host == "youtu.be":
+        return _checked(path, r"[A-Za-z0-9_-]{6,20}", "https://www.youtube-nocookie.com/embed/{}")
+    if host == "bilibili.com" and path.startswith("video/"):
+        return _checked(
+            path.split("/")[1], r"BV[A-Za-z0-9]{8,12}", "https://player.bilibili.com/player.html?bvid={}"
+        )
+    if host == "vimeo.com":
+        return _checked(path.split("/")[0], r"[0-9]{5,12}", "https://player.vimeo.com/video/{}")
+    if host == "player.vimeo.com" and path.startswith("video/"):
+        return _checked(path.split("/")[1], r"[0-9]{5,12}", "https://player.vimeo.com/video/{}")
+    return None
+
+
+def _checked(value: str, pattern: str, template: str) -> str | None:
+    import re
+
+    return template.format(value) if re.fullmatch(pattern, value or "") else None
+
+
+def validate_embed_url(value: str) -> None:
+    if value and embed_src(value) is None:
+        raise ValidationError(_("Use a YouTube, Bilibili or Vimeo video link."))
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+RESERVED_SLUGS = {"me", "beacon", "preview", "feed", "files"}
+
+
+class ContentQuerySet(models.QuerySet):
+    def live(self, now=None):
+        """Published, or scheduled with its time come: scheduling needs no job to go live."""
+        now = now or timezone.now()
+        return self.filter(
+            Q(status=Content.Status.PUBLISHED, publish_at__isnull=True)
+            | Q(status__in=[Content.Status.PUBLISHED, Content.Status.SCHEDULED], publish_at__lte=now)
+        )
+
+
+class Content(models.Model):
+    class Kind(models.TextChoices):
+        ARTICLE = "article", _("article")
+        VIDEO = "video", _("video")
+        COURSE = "course", _("course")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        SCHEDULED = "scheduled", _("scheduled")
+        PUBLISHED = "published", _("published")
+        ARCHIVED = "archived", _("archived")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.ARTICLE)
+    title = models.CharField(_("title"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=200, unique=True)
+    summary = models.TextField(
+        _("summary"),
+        max_length=600,
+        help_text=_("The teaser: shown to everyone, in lists, feeds and previews."),
+    )
+    body = models.TextField(_("body"), blank=True, help_text=_("Markdown. Only members with access see it."))
+    cover = models.ImageField(_("cover image"), upload_to=cover_path, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="items", verbose_name=_("tags"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    min_tier = models.ForeignKey(
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("minimum tier"),
+        help_text=_("Empty: public. The free tier: any signed-in member. A paid tier: that tier and above."),
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    publish_at = models.DateTimeField(
+        _("publish at"), null=True, blank=True, help_text=_("Scheduled items go live at this time.")
+    )
+    featured = models.BooleanField(_("featured"), default=False)
+    video_file = models.FileField(
+        _("video file"), upload_to=private_path, storage=private_storage, blank=True
+    )
+    video_embed_url = models.URLField(_("video link"), blank=True, validators=[validate_embed_url])
+    duration_minutes = models.PositiveSmallIntegerField(_("duration (minutes)"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ContentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-publish_at", "-id"]
+        verbose_name = _("content item")
+        verbose_name_plural = _("content items")
+        indexes = [models.Index(fields=["status", "publish_at"]), models.Index(fields=["kind", "status"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("content:detail", args=[self.slug])
+
+    def clean(self):
+        if self.slug in RESERVED_SLUGS:
+            raise ValidationError({"slug": _("This address is used by the library itself; choose another.")})
+        if self.status == self.Status.SCHEDULED and not self.publish_at:
+            raise ValidationError({"publish_at": _("A scheduled item needs a publish time.")})
+        if self.kind == self.Kind.VIDEO and not (self.video_file or self.video_embed_url):
+            raise ValidationError(_("A video needs an uploaded file or a video link."))
+        if self.video_file and self.video_embed_url:
+            raise ValidationError(_("Use either an uploaded video or a video link, not both."))
+
+    def is_live(self, now=None) -> bool:
+        now = now or timezone.now()
+        if self.status == self.Status.PUBLISHED:
+            return self.publish_at is None or self.publish_at <= now
+        return self.status == self.Status.SCHEDULED and self.publish_at is not None and self.publish_at <= now
+
+    @property
+    def is_public(self) -> bool:
+        return self.min_tier_id is None
+
+    @cached_property
+    def reading_minutes(self) -> int:
+        # ~230 words a minute for English; CJK text has no spaces, so count its characters at ~400/min.
+        words = len(self.body.split())
+        cjk = sum(1 for ch in self.body if "\u4e00" <= ch <= "\u9fff")
+        return max(1, math.ceil(words / 230 + cjk / 400))
+
+    @property
+    def embed(self) -> str | None:
+        return embed_src(self.video_embed_url)
+
+
+class Lesson(models.Model):
+    """A step of a course. Access follows the course, except free previews."""
+
+    course = models.ForeignKey(
+        Content,
+        on_delete=models.CASCADE,
+        related_name="lessons",
+        limit_choices_to={"kind": Content.Kind.COURSE},
+    )
+    title = models.CharField(_("title"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=200)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    body = models.TextField(_("body"), blank=True, help_text=_("Markdown."))
+    video_file = models.FileField(
+        _("video file"), upload_to=private_path, storage=private_storage, blank=True
+    )
+    video_embed_url = models.URLField(_("video link"), blank=True, validators=[validate_embed_url])
+    duration_minutes = models.PositiveSmallIntegerField(_("duration (minutes)"), null=True, blank=True)
+    is_preview = models.BooleanField(
+        _("free preview"), default=False, help_text=_("Anyone may watch this lesson.")
+    )
+
+    class Meta:
+        ordering = ["course", "position", "id"]
+        verbose_name = _("lesson")
+        verbose_name_plural = _("lessons")
+        constraints = [models.UniqueConstraint(fields=["course", "slug"], name="content_lesson_slug_unique")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("content:lesson", args=[self.course.slug, self.slug])
+
+    @property
+    def embed(self) -> str | None:
+        return embed_src(self.video_embed_url)
+
+    @property
+    def min_tier(self):
+        """Lessons are gated like their course (the access policy reads `min_tier`)."""
+        return None if self.is_preview else self.course.min_tier
+
+
+class Attachment(models.Model):
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="attachments")
+    title = models.CharField(_("title"), max_length=200)
+    file = models.FileField(_("file"), upload_to=private_path, storage=private_storage)
+    size = models.PositiveBigIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args, **kwargs):
+        if self.file and not self.size:
+            self.size = self.file.size
+        super().save(*args, **kwargs)
+
+    @property
+    def min_tier(self):
+        return self.content.min_tier
+
+
+class ContentView(models.Model):
+    """One view of an item (or lesson): written once when the page is served, then the
+    page's beacon records dwell time and scroll depth on the same row (keyed by view_key)."""
+
+    class Source(models.TextChoices):
+        DIRECT = "direct", _("direct")
+        LIBRARY = "library", _("library")
+        SEARCH = "search", _("search")
+        RECOMMENDATION = "recommendation", _("recommendation")
+        FEED = "feed", _("feed")
+        EMAIL = "email", _("email")
+
+    view_key = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="views")
+    lesson = models.ForeignKey(Lesson, null=True, blank=True, on_delete=models.CASCADE, related_name="views")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="content_views",
+    )
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.DIRECT)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    dwell_seconds = models.PositiveIntegerField(_("dwell (s)"), default=0)
+    scroll_depth = models.PositiveSmallIntegerField(_("scroll depth (%)"), default=0)
+    completed = models.BooleanField(_("completed"), default=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = _("content view")
+        verbose_name_plural = _("content views")
+        indexes = [
+            models.Index(fields=["user", "started_at"]),
+            models.Index(fields=["content", "started_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.content_id} by {self.user_id or 'anonymous'}"
+
+
+class LessonProgress(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lesson_progress"
+    )
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="progress")
+    completed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "lesson"], name="content_progress_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} completed {self.lesson_id}"
+
+
+class Like(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="content_likes")
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="likes")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "content"], name="content_like_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} likes {self.content_id}"
+
+
+class Bookmark(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bookmarks")
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="bookmarks")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "content"], name="content_bookmark_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} saved {self.content_id}"
+
+
+class ContentStats(models.Model):
+    """Per-item figures rolled up from the view log by a periodic job, so lists sort by
+    popularity without counting a million rows, and views never UPDATE a hot row."""
+
+    content = models.OneToOneField(Content, on_delete=models.CASCADE, primary_key=True, related_name="stats")
+    views_total = models.PositiveIntegerField(default=0)
+    views_30d = models.PositiveIntegerField(default=0, db_index=True)
+    readers = models.PositiveIntegerField(default=0)
+    completion_rate = models.FloatField(default=0)
+    likes = models.PositiveIntegerField(default=0)
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"stats of {self.content_id}"
+
+
+class FeedToken(models.Model):
+    """The secret in a member's private feed URL; rotating it revokes the old URL."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feed_token")
+    token = models.CharField(max_length=43, unique=True, default=secrets.token_urlsafe)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"feed token of {self.user_id}"

@@ -1,0 +1,96 @@
+"""Reads of the library, always through the access policy."""
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+
+from members.access import accessible, can_access
+
+from .models import Bookmark, Content, Lesson, LessonProgress, Tag
+
+SORTS = {"newest", "popular"}
+
+
+def library_for(user, *, kind: str = "", tag: str = "", q: str = "", sort: str = "newest") -> QuerySet:
+    """The items a user may list (titles and teasers are public; bodies are not).
+
+    Search matches titles and teasers of every live item, but bodies only of items the
+    user may read: a search must not reveal what a gated body says.
+    """
+    items = (
+        Content.objects.live()
+        .select_related("min_tier", "stats")
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+    )
+    if kind in Content.Kind.values:
+        items = items.filter(kind=kind)
+    if tag:
+        items = items.filter(tags__slug=tag)
+    q = q.strip()[:100]
+    if q:
+        readable = accessible(Content.objects.all(), user).values("pk")
+        items = items.filter(
+            Q(title__icontains=q) | Q(summary__icontains=q) | (Q(body__icontains=q) & Q(pk__in=readable))
+        )
+    if user is not None and user.is_authenticated:
+        items = items.annotate(bookmarked=Exists(Bookmark.objects.filter(user=user, content=OuterRef("pk"))))
+    if sort == "popular":
+        return items.order_by("-featured", "-stats__views_30d", "-publish_at", "-id")
+    return items.order_by("-publish_at", "-id")
+
+
+def tags_in_use() -> QuerySet:
+    return Tag.objects.annotate(n=Count("items", filter=Q(items__status=Content.Status.PUBLISHED))).filter(
+        n__gt=0
+    )
+
+
+def item_for(user, slug: str) -> Content | None:
+    """A live item by slug (staff also see drafts and scheduled items, to preview them)."""
+    items = Content.objects.select_related("min_tier", "author").prefetch_related("tags", "attachments")
+    if not (user is not None and user.is_staff):
+        items = items.live()
+    return items.filter(slug=slug).first()
+
+
+def lessons_with_progress(course: Content, user) -> list[Lesson]:
+    lessons = list(course.lessons.all())
+    done = set()
+    if user is not None and user.is_authenticated:
+        done = set(
+            LessonProgress.objects.filter(user=user, lesson__course=course).values_list(
+                "lesson_id", flat=True
+            )
+        )
+    for lesson in lessons:
+        lesson.course = course  # saves a query per lesson when reading lesson.min_tier
+        lesson.done = lesson.pk in done
+    return lessons
+
+
+def next_lesson(lessons: list[Lesson]) -> Lesson | None:
+    """Where to continue: the first lesson not done yet."""
+    return next((lesson for lesson in lessons if not lesson.done), None)
+
+
+def my_library(user) -> dict:
+    bookmarks = (
+        Content.objects.live()
+        .filter(bookmarks__user=user)
+        .select_related("min_tier")
+        .order_by("-bookmarks__created_at")
+    )
+    started = (
+        Content.objects.live()
+        .filter(kind=Content.Kind.COURSE, lessons__progress__user=user)
+        .annotate(
+            done=Count("lessons__progress", filter=Q(lessons__progress__user=user), distinct=True),
+            total=Count("lessons", distinct=True),
+        )
+        .select_related("min_tier")
+        .distinct()
+    )
+    in_progress = [c for c in started if c.done < c.total]
+    return {"bookmarks": bookmarks, "in_progress": in_progress}
+
+
+def readable(user, obj) -> bool:
+    return can_access(user, obj)

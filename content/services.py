@@ -1,0 +1,170 @@
+"""Writes of the content app: view logs, beacons, progress, likes, bookmarks, stats, feed tokens."""
+
+import re
+import uuid
+from datetime import timedelta
+
+from django.core import signing
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from members.access import can_access
+from members.errors import MemberError
+
+from .models import Bookmark, Content, ContentStats, ContentView, FeedToken, Lesson, LessonProgress, Like
+
+BEACON_SALT = "content.beacon"
+BEACON_MAX_AGE = 60 * 60 * 12  # a page left open longer stops reporting
+MAX_DWELL = 60 * 60 * 4
+BEACONS_PER_MINUTE = 60
+BOT_PATTERN = re.compile(
+    r"bot|crawl|spider|slurp|bingpreview|facebookexternalhit|headless|python-requests|curl|wget|httpclient|monitor",
+    re.IGNORECASE,
+)
+
+
+class BeaconRejected(Exception):
+    """A beacon that is forged, expired, for someone else, or over the rate limit."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def is_bot(user_agent: str) -> bool:
+    return not user_agent or bool(BOT_PATTERN.search(user_agent))
+
+
+def record_view(*, content: Content, lesson: Lesson | None, user, source: str, user_agent: str) -> str | None:
+    """Log that a page was served (one INSERT) and return the signed token its beacon sends back.
+    Bots are not counted and get no token."""
+    if is_bot(user_agent):
+        return None
+    if source not in ContentView.Source.values:
+        source = ContentView.Source.DIRECT
+    view_key = uuid.uuid4()
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    ContentView.objects.create(
+        view_key=view_key, content=content, lesson=lesson, user_id=user_id, source=source
+    )
+    return signing.dumps({"k": view_key.hex, "c": content.pk, "l": lesson.pk if lesson else None, "u": user_id},
+                         salt=BEACON_SALT)  # fmt: skip
+
+
+def record_beacon(*, token: str, user, dwell: int, scroll: int, completed: bool) -> ContentView:
+    """Update the view row named by `token` with the page's dwell time and scroll depth."""
+    try:
+        data = signing.loads(token, salt=BEACON_SALT, max_age=BEACON_MAX_AGE)
+    except signing.SignatureExpired:
+        raise BeaconRejected("expired token") from None
+    except signing.BadSignature:
+        raise BeaconRejected("bad token") from None
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    if data.get("u") != user_id:
+        raise BeaconRejected("token belongs to another visitor", status=403)
+    if not (0 <= dwell <= MAX_DWELL and 0 <= scroll <= 100):
+        raise BeaconRejected("values out of range")
+    rate_key = f"beacon:{user_id or 'anon'}:{timezone.now():%Y%m%d%H%M}"
+    if (
+        user_id
+        and cache.get_or_set(rate_key, 0, 90) is not None
+        and cache.incr(rate_key) > BEACONS_PER_MINUTE
+    ):
+        raise BeaconRejected("too many beacons", status=429)
+    view = (
+        ContentView.objects.select_related("content__min_tier", "lesson")
+        .filter(view_key=uuid.UUID(data["k"]))
+        .first()
+    )
+    if view is None or view.content_id != data.get("c"):
+        raise BeaconRejected("unknown view")
+    gated = view.lesson if view.lesson_id else view.content
+    if view.lesson_id:
+        gated.course = view.content
+    if not can_access(user, gated):
+        raise BeaconRejected("no access to this item", status=403)
+    # Dwell only grows: a late beacon from an earlier moment cannot shrink it.
+    ContentView.objects.filter(pk=view.pk).update(
+        dwell_seconds=max(view.dwell_seconds, dwell),
+        scroll_depth=max(view.scroll_depth, scroll),
+        completed=view.completed or completed,
+    )
+    view.refresh_from_db()
+    return view
+
+
+@transaction.atomic
+def complete_lesson(*, member, lesson: Lesson) -> tuple[LessonProgress, bool]:
+    """Mark a lesson done (idempotent). Returns the progress and whether the course is now complete."""
+    lesson.course = Content.objects.select_related("min_tier").get(pk=lesson.course_id)
+    if not can_access(member, lesson):
+        raise MemberError("You cannot take this lesson.")
+    progress, created = LessonProgress.objects.get_or_create(user=member, lesson=lesson)
+    total = Lesson.objects.filter(course_id=lesson.course_id).count()
+    done = LessonProgress.objects.filter(user=member, lesson__course_id=lesson.course_id).count()
+    return progress, created and done == total
+
+
+def toggle_like(*, member, content: Content) -> bool:
+    """Like or unlike; returns whether the member likes it now."""
+    deleted, _ = Like.objects.filter(user=member, content=content).delete()
+    if deleted:
+        return False
+    try:
+        with transaction.atomic():
+            Like.objects.create(user=member, content=content)
+    except IntegrityError:
+        pass  # a double click raced us; the like exists
+    return True
+
+
+def toggle_bookmark(*, member, content: Content) -> bool:
+    deleted, _ = Bookmark.objects.filter(user=member, content=content).delete()
+    if deleted:
+        return False
+    try:
+        with transaction.atomic():
+            Bookmark.objects.create(user=member, content=content)
+    except IntegrityError:
+        pass
+    return True
+
+
+def refresh_stats(*, now=None) -> int:
+    """Roll the view log up into ContentStats (views, readers, completion, likes)."""
+    now = now or timezone.now()
+    since = now - timedelta(days=30)
+    rows = Content.objects.annotate(
+        v_total=Count("views", distinct=True),
+        v_30=Count("views", filter=Q(views__started_at__gte=since), distinct=True),
+        v_readers=Count("views__user", distinct=True),
+        v_done=Count("views", filter=Q(views__completed=True), distinct=True),
+    ).values_list("pk", "v_total", "v_30", "v_readers", "v_done")
+    likes = dict(Content.objects.annotate(n=Count("likes")).values_list("pk", "n"))
+    stats = [
+        ContentStats(
+            content_id=pk, views_total=total, views_30d=recent, readers=readers,
+            completion_rate=(done / total) if total else 0.0, likes=likes.get(pk, 0), refreshed_at=now,
+        )
+        for pk, total, recent, readers, done in rows
+    ]  # fmt: skip
+    ContentStats.objects.bulk_create(
+        stats,
+        update_conflicts=True,
+        unique_fields=["content"],
+        update_fields=["views_total", "views_30d", "readers", "completion_rate", "likes", "refreshed_at"],
+        batch_size=1000,
+    )
+    return len(stats)
+
+
+def feed_token_for(member) -> FeedToken:
+    token, _ = FeedToken.objects.get_or_create(user=member)
+    return token
+
+
+def rotate_feed_token(*, member) -> FeedToken:
+    FeedToken.objects.filter(user=member).delete()
+    return FeedToken.objects.create(user=member)

@@ -1,0 +1,246 @@
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from members.access import can_access, cheapest_tier_unlocking
+from members.errors import MemberError
+
+from . import selectors, services
+from .forms import BeaconForm, LibraryFilterForm
+from .markdown import render as render_markdown
+from .models import Attachment, Content, ContentView, Lesson
+
+PAGE_SIZE = 24
+
+
+@require_GET
+def library(request):
+    form = LibraryFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    items = selectors.library_for(
+        request.user,
+        kind=filters.get("kind") or "",
+        tag=filters.get("tag") or "",
+        q=filters.get("q") or "",
+        sort=filters.get("sort") or "newest",
+    )
+    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    source = ContentView.Source.SEARCH if filters.get("q") else ContentView.Source.LIBRARY
+    return render(
+        request,
+        "content/library.html",
+        {"form": form, "page": page, "tags": selectors.tags_in_use(), "source": source, "filters": filters},
+    )
+
+
+def _source(request) -> str:
+    source = request.GET.get("src", "")
+    return source if source in ContentView.Source.values else ContentView.Source.DIRECT
+
+
+def _gate(request, obj, item: Content) -> dict:
+    """What to show instead of a body the user may not read."""
+    return {
+        "locked": True,
+        "unlock_tier": cheapest_tier_unlocking(obj),
+        "needs_login": not request.user.is_authenticated,
+        "item": item,
+    }
+
+
+@require_GET
+def detail(request, slug):
+    item = selectors.item_for(request.user, slug)
+    if item is None:
+        raise Http404
+    context = {"item": item, "locked": False}
+    if item.kind == Content.Kind.COURSE:
+        lessons = selectors.lessons_with_progress(item, request.user)
+        context |= {"lessons": lessons, "next_lesson": selectors.next_lesson(lessons)}
+    if not can_access(request.user, item):
+        context |= _gate(request, item, item)
+        return render(request, "content/detail.html", context)
+    context |= {
+        "rendered": render_markdown(item.body),
+        "beacon_token": services.record_view(
+            content=item, lesson=None, user=request.user, source=_source(request),
+            user_agent=request.headers.get("user-agent", ""),
+        ),
+    }  # fmt: skip
+    if request.user.is_authenticated:
+        context |= {
+            "liked": item.likes.filter(user=request.user).exists(),
+            "bookmarked": item.bookmarks.filter(user=request.user).exists(),
+        }
+    return render(request, "content/detail.html", context)
+
+
+@require_GET
+def lesson(request, slug, lesson_slug):
+    course = selectors.item_for(request.user, slug)
+    if course is None or course.kind != Content.Kind.COURSE:
+        raise Http404
+    lessons = selectors.lessons_with_progress(course, request.user)
+    current = next((x for x in lessons if x.slug == lesson_slug), None)
+    if current is None:
+        raise Http404
+    index = lessons.index(current)
+    context = {
+        "item": course,
+        "lesson": current,
+        "lessons": lessons,
+        "previous": lessons[index - 1] if index else None,
+        "next": lessons[index + 1] if index + 1 < len(lessons) else None,
+        "locked": False,
+    }
+    if not can_access(request.user, current):
+        context |= _gate(request, current, course)
+        return render(request, "content/lesson.html", context)
+    context |= {
+        "rendered": render_markdown(current.body),
+        "beacon_token": services.record_view(
+            content=course, lesson=current, user=request.user, source=_source(request),
+            user_agent=request.headers.get("user-agent", ""),
+        ),
+    }  # fmt: skip
+    return render(request, "content/lesson.html", context)
+
+
+@login_required
+@require_POST
+def complete_lesson(request, slug, lesson_slug):
+    lesson_obj = get_object_or_404(
+        Lesson.objects.select_related("course"), course__slug=slug, slug=lesson_slug
+    )
+    if not lesson_obj.course.is_live() and not request.user.is_staff:
+        raise Http404
+    try:
+        _progress, course_done = services.complete_lesson(member=request.user, lesson=lesson_obj)
+    except MemberError:
+        raise Http404 from None  # same answer as a missing lesson: no hint that it exists
+    if course_done:
+        messages.success(request, _("Course complete. Well done!"))
+    following = lesson_obj.course.lessons.filter(position__gt=lesson_obj.position).first()
+    return redirect(following.get_absolute_url() if following else lesson_obj.course.get_absolute_url())
+
+
+def _protected_file(request, field_file, obj, *, as_attachment=False, name=None):
+    if not field_file or not can_access(request.user, obj):
+        raise Http404  # a locked file looks missing: no hint about what exists
+    try:
+        handle = field_file.open("rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(
+        handle, as_attachment=as_attachment, filename=name or field_file.name.rsplit("/", 1)[-1]
+    )
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
+def video(request, slug):
+    item = selectors.item_for(request.user, slug)
+    if item is None:
+        raise Http404
+    return _protected_file(request, item.video_file, item)
+
+
+@require_GET
+def lesson_video(request, slug, lesson_slug):
+    course = selectors.item_for(request.user, slug)
+    current = get_object_or_404(Lesson, course=course, slug=lesson_slug) if course else None
+    if current is None:
+        raise Http404
+    current.course = course
+    return _protected_file(request, current.video_file, current)
+
+
+@require_GET
+def attachment(request, pk):
+    file = get_object_or_404(Attachment.objects.select_related("content__min_tier"), pk=pk)
+    if not file.content.is_live() and not request.user.is_staff:
+        raise Http404
+    ext = file.file.name.rsplit(".", 1)[-1]
+    return _protected_file(request, file.file, file, as_attachment=True, name=f"{file.title[:80]}.{ext}")
+
+
+def _back(request, fallback):
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(fallback)
+
+
+def _toggle(request, slug, action, word_on, word_off):
+    item = selectors.item_for(request.user, slug)
+    if item is None:
+        raise Http404
+    state = action(member=request.user, content=item)
+    if request.headers.get("accept", "").startswith("application/json"):
+        return JsonResponse({"on": state})
+    messages.success(request, word_on if state else word_off)
+    return _back(request, item.get_absolute_url())
+
+
+@login_required
+@require_POST
+def like(request, slug):
+    return _toggle(request, slug, services.toggle_like, _("Liked."), _("Like removed."))
+
+
+@login_required
+@require_POST
+def bookmark(request, slug):
+    return _toggle(
+        request, slug, services.toggle_bookmark, _("Saved to your library."), _("Removed from your library.")
+    )
+
+
+@require_POST
+def beacon(request):
+    form = BeaconForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": "invalid beacon", "fields": list(form.errors)}, status=400)
+    data = form.cleaned_data
+    try:
+        services.record_beacon(
+            token=data["token"], user=request.user, dwell=data["dwell"], scroll=data["scroll"],
+            completed=data["completed"],
+        )  # fmt: skip
+    except services.BeaconRejected as exc:
+        return JsonResponse({"error": str(exc)}, status=exc.status)
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_GET
+def my_library(request):
+    context = selectors.my_library(request.user)
+    context["feed_token"] = services.feed_token_for(request.user)
+    return render(request, "content/my_library.html", context)
+
+
+@login_required
+@require_POST
+def rotate_feed(request):
+    services.rotate_feed_token(member=request.user)
+    messages.success(request, _("Your private feed has a new address. The old one no longer works."))
+    return redirect("content:mine")
+
+
+@staff_member_required
+@require_POST
+def preview(request):
+    """The admin's Markdown preview: the same renderer and sanitizer as the site."""
+    source = request.POST.get("body", "")[:200_000]
+    return JsonResponse({"html": render_markdown(source).html})

@@ -1,0 +1,240 @@
+"""Library lists, content pages, courses, likes and bookmarks, feeds, Markdown safety, query counts."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from content import services
+from content.markdown import render
+from content.models import Content, ContentStats, LessonProgress, Tag, embed_src
+from tests.factories import ContentFactory, LessonFactory, MembershipFactory, TierFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_filters_search_and_sort(client):
+    tag = Tag.objects.create(name="Writing", slug="writing")
+    old = ContentFactory(title="Old essay", publish_at=timezone.now() - timedelta(days=9))
+    old.tags.add(tag)
+    new = ContentFactory(
+        title="New video", kind=Content.Kind.VIDEO, video_embed_url="https://youtu.be/AbCdEfGhIjK"
+    )
+    popular = ContentFactory(
+        title="Popular piece", summary="focus and flow", publish_at=timezone.now() - timedelta(days=30)
+    )
+    ContentStats.objects.create(content=popular, views_30d=500)
+    url = reverse("content:library")
+
+    def titles(query):
+        html = client.get(url + query).content.decode()
+        return [t for t in ("Old essay", "New video", "Popular piece") if t in html]
+
+    assert titles("?kind=video") == ["New video"]
+    assert titles("?tag=writing") == ["Old essay"]
+    assert titles("?q=flow") == ["Popular piece"]
+    html = client.get(url + "?sort=popular").content.decode()
+    assert html.index("Popular piece") < html.index("New video")
+    html = client.get(url).content.decode()
+    assert html.index("New video") < html.index("Old essay")
+    assert client.get(url + "?kind=nonsense&sort=evil&page=abc").status_code == 200
+    assert new.get_absolute_url() in html
+
+
+def test_library_query_count_is_flat(client, django_assert_max_num_queries):
+    gold = TierFactory(rank=20)
+    member = MembershipFactory(tier=gold).user
+    client.force_login(member)
+    tags = [Tag.objects.create(name=f"T{i}", slug=f"t{i}") for i in range(3)]
+
+    def add(n):
+        for _ in range(n):
+            item = ContentFactory(min_tier=gold if _ % 2 else None)
+            item.tags.set(tags)
+
+    add(3)
+    with django_assert_max_num_queries(20) as small:
+        client.get(reverse("content:library"))
+    add(20)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        client.get(reverse("content:library"))
+
+
+def test_content_page_query_count_is_flat(client, django_assert_max_num_queries):
+    member = UserFactory()
+    client.force_login(member)
+    course = ContentFactory(kind=Content.Kind.COURSE)
+    for i in range(2):
+        LessonFactory(course=course, position=i)
+    with django_assert_max_num_queries(25) as small:
+        client.get(course.get_absolute_url())
+    for i in range(2, 12):
+        lesson = LessonFactory(course=course, position=i)
+        LessonProgress.objects.create(user=member, lesson=lesson)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        client.get(course.get_absolute_url())
+
+
+def test_course_progress_and_continue(client):
+    member = UserFactory()
+    client.force_login(member)
+    course = ContentFactory(kind=Content.Kind.COURSE, slug="c1")
+    lessons = [LessonFactory(course=course, slug=f"l{i}", position=i) for i in range(3)]
+    assert "Start the course" in client.get(course.get_absolute_url()).content.decode()
+    response = client.post(reverse("content:complete_lesson", args=["c1", "l0"]))
+    assert response["Location"] == lessons[1].get_absolute_url()
+    html = client.get(course.get_absolute_url()).content.decode()
+    assert "Continue where you left off" in html and lessons[1].get_absolute_url() in html
+    client.post(reverse("content:complete_lesson", args=["c1", "l0"]))  # idempotent
+    assert LessonProgress.objects.filter(user=member).count() == 1
+    _, done = services.complete_lesson(member=member, lesson=lessons[1])
+    assert not done
+    _, done = services.complete_lesson(member=member, lesson=lessons[2])
+    assert done
+    mine = client.get(reverse("content:mine")).content.decode()
+    assert "No course started yet." in mine  # finished courses leave "in progress"
+
+
+def test_locked_lesson_cannot_be_completed(client):
+    gold = TierFactory(rank=20)
+    course = ContentFactory(kind=Content.Kind.COURSE, slug="c2", min_tier=gold)
+    LessonFactory(course=course, slug="x")
+    client.force_login(UserFactory())
+    assert client.post(reverse("content:complete_lesson", args=["c2", "x"])).status_code == 404
+    assert not LessonProgress.objects.exists()
+    assert client.get(reverse("content:complete_lesson", args=["c2", "x"])).status_code == 405
+
+
+def test_like_and_bookmark_toggle_and_my_library(client):
+    member = UserFactory()
+    client.force_login(member)
+    item = ContentFactory(slug="nice")
+    client.post(reverse("content:like", args=["nice"]))
+    client.post(reverse("content:bookmark", args=["nice"]))
+    assert item.likes.count() == 1 and item.bookmarks.count() == 1
+    assert "nice" in client.get(reverse("content:mine")).content.decode()
+    response = client.post(reverse("content:like", args=["nice"]), HTTP_ACCEPT="application/json")
+    assert response.json() == {"on": False}
+    assert item.likes.count() == 0
+    assert client.post(reverse("content:like", args=["missing"])).status_code == 404
+    anonymous = Client()
+    assert anonymous.post(reverse("content:like", args=["nice"])).status_code == 302
+
+
+def test_feed_token_rotation(client):
+    member = UserFactory()
+    client.force_login(member)
+    old = services.feed_token_for(member).token
+    assert Client().get(reverse("content:feed_private", args=[old])).status_code == 200
+    client.post(reverse("content:rotate_feed"))
+    assert Client().get(reverse("content:feed_private", args=[old])).status_code == 404
+    assert Client().get(reverse("content:feed_private", args=["not-a-token"])).status_code == 404
+
+
+def test_public_feeds_list_public_items(client):
+    ContentFactory(title="Open post", body="open body")
+    response = client.get(reverse("content:feed_rss"))
+    assert response["Content-Type"].startswith("application/rss+xml")
+    assert "Open post" in response.content.decode() and "open body" in response.content.decode()
+    assert "Open post" in client.get(reverse("content:feed_atom")).content.decode()
+
+
+XSS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[click](javascript:alert(1))",
+    "[click](JaVaScRiPt:alert(1))",
+    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "![img](javascript:alert(1))",
+    '<a href="javascript:alert(1)">x</a>',
+    "<iframe src=https://evil.example></iframe>",
+    "<svg onload=alert(1)>",
+    '<div style="background:url(javascript:alert(1))">x</div>',
+    "<object data=x></object>",
+    "<form action=https://evil.example><button>go</button></form>",
+    '<a href="vbscript:msgbox(1)">x</a>',
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    '"><script>alert(1)</script>',
+    "<details open ontoggle=alert(1)>",
+    "<body onload=alert(1)>",
+    '[x](https://ok.example "title" onmouseover=alert(1))',
+    "<a href='&#106;avascript:alert(1)'>x</a>",
+    "<input autofocus onfocus=alert(1)>",
+]
+
+
+@pytest.mark.parametrize("payload", XSS)
+def test_markdown_is_sanitized(payload):
+    html = render(f"[fine](https://example.com)\n\n{payload}\n").html.lower()
+    for bad in ("<script", "onerror", "onload", "javascript:", "vbscript:", "data:text", "<iframe", "<svg",
+                "<object", "<form", "ontoggle", "onfocus", "onmouseover", "style="):  # fmt: skip
+        assert bad not in html, (payload, html)
+    assert 'href="https://example.com" rel="noopener nofollow"' in html
+
+
+def test_markdown_toc_and_cache():
+    source = "## One\n\ntext\n\n### Two\n\n## Three & more\n"
+    rendered = render(source)
+    assert [h["name"] for h in rendered.toc] == ["One", "Two", "Three & more"]
+    assert all(h["id"].startswith("md-") for h in rendered.toc)
+    assert render(source) == rendered
+
+
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("https://www.youtube.com/watch?v=AbCdEfGhIjK", "https://www.youtube-nocookie.com/embed/AbCdEfGhIjK"),
+        ("https://youtu.be/AbCdEfGhIjK", "https://www.youtube-nocookie.com/embed/AbCdEfGhIjK"),
+        ("https://vimeo.com/76979871", "https://player.vimeo.com/video/76979871"),
+        (
+            "https://www.bilibili.com/video/BV1GJ411x7h7",
+            "https://player.bilibili.com/player.html?bvid=BV1GJ411x7h7",
+        ),
+        ("https://evil.example/watch?v=AbCdEfGhIjK", None),
+        ("javascript:alert(1)", None),
+        ("https://www.youtube.com/watch?v=<script>", None),
+        ("https://youtube.com.evil.example/watch?v=AbCdEfGhIjK", None),
+    ],
+)
+def test_embeds_are_allow_listed(url, expected):
+    assert embed_src(url) == expected
+
+
+def test_content_validation():
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        Content(kind="video", title="v", slug="v", summary="s").full_clean()
+    with pytest.raises(ValidationError):
+        Content(kind="article", title="a", slug="me", summary="s").full_clean()
+    with pytest.raises(ValidationError):
+        Content(kind="article", title="a", slug="a", summary="s", status="scheduled").full_clean()
+    with pytest.raises(ValidationError):
+        Content(
+            kind="video", title="v", slug="v2", summary="s", video_embed_url="https://evil.example/x"
+        ).full_clean()
+
+
+def test_reading_time():
+    assert ContentFactory.build(body="word " * 460).reading_minutes == 2
+    assert ContentFactory.build(body="").reading_minutes == 1
+
+
+def test_admin_pages(admin_client):
+    item = ContentFactory()
+    services.refresh_stats()
+    assert admin_client.get(reverse("admin:content_content_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:content_content_change", args=[item.pk])).status_code == 200
+    assert admin_client.get(reverse("admin:content_contentview_changelist")).status_code == 200
+    response = admin_client.post(reverse("content:preview"), {"body": "# Hi\n\n<script>x</script>"})
+    assert (
+        response.json()["html"].startswith('<h1 id="md-hi">Hi</h1>')
+        and "<script" not in response.json()["html"]
+    )
+
+
+def test_preview_is_staff_only(client):
+    client.force_login(UserFactory())
+    assert client.post(reverse("content:preview"), {"body": "x"}).status_code == 302

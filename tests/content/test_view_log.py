@@ -1,0 +1,142 @@
+"""The view log: one row per served page, dwell and scroll from beacons, bots left out."""
+
+import pytest
+from django.core import signing
+from django.test import Client
+from django.urls import reverse
+
+from content import services
+from content.models import ContentStats, ContentView, Like
+from tests.factories import ContentFactory, LessonFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537.36"
+
+
+def token_in(html: str) -> str:
+    start = html.index('data-beacon-token="') + len('data-beacon-token="')
+    return html[start : html.index('"', start)]
+
+
+def test_serving_a_page_logs_one_view_with_source(django_assert_num_queries):
+    item = ContentFactory()
+    client = Client(HTTP_USER_AGENT=BROWSER)
+    member = UserFactory()
+    client.force_login(member)
+    html = client.get(item.get_absolute_url() + "?src=search").content.decode()
+    view = ContentView.objects.get()
+    assert (view.user, view.content, view.source, view.dwell_seconds) == (member, item, "search", 0)
+    assert token_in(html)
+    client.get(item.get_absolute_url() + "?src=<bogus>")
+    assert ContentView.objects.order_by("-id").first().source == "direct"
+
+
+def test_anonymous_views_count_without_a_user_and_bots_not_at_all():
+    item = ContentFactory()
+    Client(HTTP_USER_AGENT=BROWSER).get(item.get_absolute_url())
+    Client(HTTP_USER_AGENT="Googlebot/2.1 (+http://www.google.com/bot.html)").get(item.get_absolute_url())
+    Client(HTTP_USER_AGENT="").get(item.get_absolute_url())
+    assert ContentView.objects.count() == 1
+    assert ContentView.objects.get().user is None
+
+
+def test_beacon_records_dwell_and_scroll_and_only_grows():
+    item = ContentFactory()
+    client = Client(HTTP_USER_AGENT=BROWSER)
+    client.force_login(UserFactory())
+    token = token_in(client.get(item.get_absolute_url()).content.decode())
+    url = reverse("content:beacon")
+    assert client.post(url, {"token": token, "dwell": 95, "scroll": 60}).status_code == 204
+    assert client.post(url, {"token": token, "dwell": 40, "scroll": 20, "completed": "on"}).status_code == 204
+    view = ContentView.objects.get()
+    assert (view.dwell_seconds, view.scroll_depth, view.completed) == (95, 60, True)
+    assert ContentView.objects.count() == 1  # beacons update the view; they never add rows
+
+
+@pytest.mark.parametrize(
+    "data,status",
+    [
+        ({"token": "forged", "dwell": 10, "scroll": 10}, 400),
+        ({"dwell": 10, "scroll": 10}, 400),
+        ({"token": "x", "dwell": -1, "scroll": 10}, 400),
+        ({"token": "x", "dwell": 10**7, "scroll": 10}, 400),
+        ({"token": "x", "dwell": 10, "scroll": 101}, 400),
+        ({"token": "x", "dwell": "ten", "scroll": 10}, 400),
+    ],
+)
+def test_bad_beacons_are_4xx(data, status):
+    assert Client().post(reverse("content:beacon"), data).status_code == status
+
+
+def test_beacon_for_someone_elses_view_is_refused():
+    item = ContentFactory()
+    owner = Client(HTTP_USER_AGENT=BROWSER)
+    owner.force_login(UserFactory())
+    token = token_in(owner.get(item.get_absolute_url()).content.decode())
+    thief = Client()
+    thief.force_login(UserFactory())
+    assert (
+        thief.post(reverse("content:beacon"), {"token": token, "dwell": 10, "scroll": 10}).status_code == 403
+    )
+    assert (
+        Client().post(reverse("content:beacon"), {"token": token, "dwell": 10, "scroll": 10}).status_code
+        == 403
+    )
+
+
+def test_token_for_another_item_is_refused():
+    item, other = ContentFactory(), ContentFactory()
+    member = UserFactory()
+    token = services.record_view(content=item, lesson=None, user=member, source="library", user_agent=BROWSER)
+    data = signing.loads(token, salt=services.BEACON_SALT)
+    data["c"] = other.pk  # tampering breaks the signature
+    forged = signing.dumps(data, salt="wrong salt")
+    client = Client()
+    client.force_login(member)
+    assert (
+        client.post(reverse("content:beacon"), {"token": forged, "dwell": 1, "scroll": 1}).status_code == 400
+    )
+
+
+def test_beacons_are_rate_limited_per_member(settings):
+    item = ContentFactory()
+    member = UserFactory()
+    client = Client()
+    client.force_login(member)
+    token = services.record_view(content=item, lesson=None, user=member, source="library", user_agent=BROWSER)
+    codes = [
+        client.post(reverse("content:beacon"), {"token": token, "dwell": n, "scroll": 1}).status_code
+        for n in range(services.BEACONS_PER_MINUTE + 5)
+    ]
+    assert codes.count(204) == services.BEACONS_PER_MINUTE and codes[-1] == 429
+
+
+def test_beacon_needs_csrf():
+    client = Client(enforce_csrf_checks=True)
+    assert client.post(reverse("content:beacon"), {"token": "x", "dwell": 1, "scroll": 1}).status_code == 403
+
+
+def test_lesson_views_are_logged_on_the_course():
+    course = LessonFactory().course
+    lesson = course.lessons.get()
+    client = Client(HTTP_USER_AGENT=BROWSER)
+    client.force_login(UserFactory())
+    client.get(lesson.get_absolute_url())
+    view = ContentView.objects.get()
+    assert view.content == course and view.lesson == lesson
+
+
+def test_stats_roll_up():
+    item = ContentFactory()
+    members = UserFactory.create_batch(3)
+    for n, member in enumerate(members):
+        ContentView.objects.create(content=item, user=member, completed=n == 0)
+    ContentView.objects.create(content=item)
+    Like.objects.create(user=members[0], content=item)
+    assert services.refresh_stats() >= 1
+    stats = ContentStats.objects.get(content=item)
+    assert (stats.views_total, stats.views_30d, stats.readers, stats.likes) == (4, 4, 3, 1)
+    assert stats.completion_rate == pytest.approx(0.25)
+    services.refresh_stats()  # idempotent upsert
+    assert ContentStats.objects.filter(content=item).count() == 1
