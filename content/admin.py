@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 
@@ -12,8 +13,12 @@ class TagAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
 class LessonInline(admin.StackedInline):
     model = Lesson
+    formfield_overrides = URL_FIELDS
     extra = 0
     prepopulated_fields = {"slug": ("title",)}
     fields = [
@@ -46,6 +51,7 @@ class ContentAdmin(admin.ModelAdmin):
     list_select_related = ["min_tier", "stats"]
     inlines = [LessonInline, AttachmentInline]
     change_form_template = "admin/content/content/change_form.html"
+    formfield_overrides = URL_FIELDS
     fieldsets = (
         (None, {"fields": ("kind", "title", "slug", "summary", "body", "cover", "tags", "author")}),
         (_("Access and publishing"), {"fields": ("min_tier", "status", "publish_at", "featured")}),

@@ -1,3 +1,6 @@
+import mimetypes
+import re
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -130,16 +133,41 @@ def complete_lesson(request, slug, lesson_slug):
     return redirect(following.get_absolute_url() if following else lesson_obj.course.get_absolute_url())
 
 
+RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
 def _protected_file(request, field_file, obj, *, as_attachment=False, name=None):
+    """Serve a private file after the access check. Supports single byte ranges so that
+    videos can seek. A locked file looks missing (404): no hint about what exists."""
     if not field_file or not can_access(request.user, obj):
-        raise Http404  # a locked file looks missing: no hint about what exists
+        raise Http404
     try:
         handle = field_file.open("rb")
+        size = field_file.size
     except FileNotFoundError:
         raise Http404 from None
-    response = FileResponse(
-        handle, as_attachment=as_attachment, filename=name or field_file.name.rsplit("/", 1)[-1]
-    )
+    filename = name or field_file.name.rsplit("/", 1)[-1]
+    match = RANGE_RE.match(request.headers.get("range", "").strip())
+    if match and (match.group(1) or match.group(2)):
+        first, last = match.groups()
+        if first:
+            start, end = int(first), min(int(last) if last else size - 1, size - 1)
+        else:  # "bytes=-500": the last 500 bytes
+            start, end = max(0, size - int(last)), size - 1
+        if start > end or start >= size:
+            handle.close()
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        handle.seek(start)
+        data = handle.read(end - start + 1)
+        handle.close()
+        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        response = HttpResponse(data, status=206, content_type=content_type)
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    else:
+        response = FileResponse(handle, as_attachment=as_attachment, filename=filename)
+    response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response

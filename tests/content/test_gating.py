@@ -186,3 +186,19 @@ def test_beacon_for_an_inaccessible_item_is_refused(gated, gold):
     assert response.status_code == 403
     assert SECRET not in response.content.decode()
     assert json.loads(response.content)["error"] == "no access to this item"
+
+
+def test_video_supports_byte_ranges_for_entitled_members(gated, gold):
+    client = Client()
+    client.force_login(MembershipFactory(tier=gold).user)
+    url = reverse("content:lesson_video", args=[gated["course"].slug, gated["lesson"].slug])
+    full = body_of(client.get(url))
+    partial = client.get(url, HTTP_RANGE="bytes=2-5")
+    assert partial.status_code == 206
+    assert partial.content.decode() == full[2:6]
+    assert partial["Content-Range"] == f"bytes 2-5/{len(full)}"
+    assert client.get(url, HTTP_RANGE="bytes=-3").content.decode() == full[-3:]
+    assert client.get(url, HTTP_RANGE="bytes=999-").status_code == 416
+    assert client.get(url, HTTP_RANGE="nonsense").status_code == 200
+    # The same request without access is a 404, ranges or not.
+    assert Client().get(url, HTTP_RANGE="bytes=0-3").status_code == 404

@@ -112,3 +112,15 @@ def test_check_deploy_is_clean_with_production_settings():
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no issues" in out.stdout
+
+
+def test_collectstatic_with_production_storage(tmp_path):
+    """The Docker image runs this at build time; a broken reference (e.g. a missing .map)
+    would fail the build."""
+    out = load(
+        {"SECRET_KEY": "x" * 60, "STATIC_ROOT": str(tmp_path)},
+        code="from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'collectstatic', '--no-input', '-v', '0'])",
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "staticfiles.json").exists()
