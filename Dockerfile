@@ -11,7 +11,7 @@ RUN pip install -r requirements.txt
 COPY . .
 # Hashed, compressed static files for whitenoise; the key is only for this build step.
 RUN SECRET_KEY=collectstatic-only DEBUG=0 python manage.py collectstatic --no-input -v 0 \
-    && mkdir -p /app/var/media && chown -R app:app /app/var
+    && mkdir -p /app/var/media /app/var/private && chown -R app:app /app/var
 
 USER app
 EXPOSE 8000
