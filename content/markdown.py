@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import markdown
 import nh3
 from django.core.cache import cache
+from markdown.extensions.toc import slugify_unicode
 
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "u", "s", "del", "ins",
@@ -33,7 +34,14 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 ID_PREFIX = "md-"
 EXTENSIONS = ["extra", "sane_lists", "toc"]
-EXTENSION_CONFIGS = {"toc": {"permalink": False, "toc_depth": "2-3"}}
+
+
+def _slugify(value: str, separator: str) -> str:
+    # Heading ids get a prefix so they can never clobber the page's own element ids.
+    return ID_PREFIX + slugify_unicode(value, separator)
+
+
+EXTENSION_CONFIGS = {"toc": {"permalink": False, "toc_depth": "2-3", "slugify": _slugify}}
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,6 @@ def sanitize(html: str) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener nofollow",
-        id_prefix=ID_PREFIX,  # heading ids cannot clobber the page's own element ids
     )
 
 
@@ -61,7 +68,7 @@ def _flatten(tokens: list[dict]) -> list[dict]:
     out = []
     for token in tokens:
         name = html_lib.unescape(token["name"])  # plain text; templates escape it again
-        out.append({"id": ID_PREFIX + token["id"], "name": name, "level": token["level"]})
+        out.append({"id": token["id"], "name": name, "level": token["level"]})
         out.extend(_flatten(token.get("children", [])))
     return out
 

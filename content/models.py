@@ -89,16 +89,15 @@ class Tag(models.Model):
 
 
 RESERVED_SLUGS = {"me", "beacon", "preview", "feed", "files"}
+LIVE_STATUSES = ("published", "scheduled")
+RESERVED_LESSON_SLUGS = {"video", "like", "bookmark"}  # item actions live at <item>/<action>/
 
 
 class ContentQuerySet(models.QuerySet):
     def live(self, now=None):
-        """Published, or scheduled with its time come: scheduling needs no job to go live."""
-        now = now or timezone.now()
-        return self.filter(
-            Q(status=Content.Status.PUBLISHED, publish_at__isnull=True)
-            | Q(status__in=[Content.Status.PUBLISHED, Content.Status.SCHEDULED], publish_at__lte=now)
-        )
+        """Published, or scheduled with its time come: scheduling needs no job to go live.
+        (Published and scheduled items always have publish_at, so this is one index range.)"""
+        return self.filter(status__in=LIVE_STATUSES, publish_at__lte=now or timezone.now())
 
 
 class Content(models.Model):
@@ -155,7 +154,16 @@ class Content(models.Model):
         ordering = ["-publish_at", "-id"]
         verbose_name = _("content item")
         verbose_name_plural = _("content items")
-        indexes = [models.Index(fields=["status", "publish_at"]), models.Index(fields=["kind", "status"])]
+        indexes = [
+            models.Index(fields=["-publish_at", "-id"], name="content_newest_idx"),
+            models.Index(fields=["kind", "status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status__in=LIVE_STATUSES) | Q(publish_at__isnull=False),
+                name="content_live_items_have_publish_at",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -168,16 +176,19 @@ class Content(models.Model):
             raise ValidationError({"slug": _("This address is used by the library itself; choose another.")})
         if self.status == self.Status.SCHEDULED and not self.publish_at:
             raise ValidationError({"publish_at": _("A scheduled item needs a publish time.")})
+        if self.status == self.Status.PUBLISHED and not self.publish_at:
+            self.publish_at = timezone.now()  # publishing now
         if self.kind == self.Kind.VIDEO and not (self.video_file or self.video_embed_url):
             raise ValidationError(_("A video needs an uploaded file or a video link."))
         if self.video_file and self.video_embed_url:
             raise ValidationError(_("Use either an uploaded video or a video link, not both."))
 
     def is_live(self, now=None) -> bool:
-        now = now or timezone.now()
-        if self.status == self.Status.PUBLISHED:
-            return self.publish_at is None or self.publish_at <= now
-        return self.status == self.Status.SCHEDULED and self.publish_at is not None and self.publish_at <= now
+        return (
+            self.status in LIVE_STATUSES
+            and self.publish_at is not None
+            and self.publish_at <= (now or timezone.now())
+        )
 
     @property
     def is_public(self) -> bool:
@@ -228,6 +239,10 @@ class Lesson(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("content:lesson", args=[self.course.slug, self.slug])
+
+    def clean(self):
+        if self.slug in RESERVED_LESSON_SLUGS:
+            raise ValidationError({"slug": _("This address is used by the library itself; choose another.")})
 
     @property
     def embed(self) -> str | None:

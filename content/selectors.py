@@ -38,9 +38,9 @@ def library_for(user, *, kind: str = "", tag: str = "", q: str = "", sort: str =
 
 
 def tags_in_use() -> QuerySet:
-    return Tag.objects.annotate(n=Count("items", filter=Q(items__status=Content.Status.PUBLISHED))).filter(
-        n__gt=0
-    )
+    """Tags of live items only: a tag must not announce an item that is not out yet."""
+    live = Content.objects.live().filter(tags=OuterRef("pk"))
+    return Tag.objects.filter(Exists(live)).order_by("name")
 
 
 def item_for(user, slug: str) -> Content | None:
@@ -78,15 +78,15 @@ def my_library(user) -> dict:
         .select_related("min_tier")
         .order_by("-bookmarks__created_at")
     )
+    started_ids = LessonProgress.objects.filter(user=user).values("lesson__course_id")
     started = (
         Content.objects.live()
-        .filter(kind=Content.Kind.COURSE, lessons__progress__user=user)
+        .filter(kind=Content.Kind.COURSE, pk__in=started_ids)
         .annotate(
             done=Count("lessons__progress", filter=Q(lessons__progress__user=user), distinct=True),
             total=Count("lessons", distinct=True),
         )
         .select_related("min_tier")
-        .distinct()
     )
     in_progress = [c for c in started if c.done < c.total]
     return {"bookmarks": bookmarks, "in_progress": in_progress}

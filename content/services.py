@@ -1,13 +1,15 @@
 """Writes of the content app: view logs, beacons, progress, likes, bookmarks, stats, feed tokens."""
 
 import re
+import secrets
 import uuid
 from datetime import timedelta
 
 from django.core import signing
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from members.access import can_access
@@ -53,7 +55,9 @@ def record_view(*, content: Content, lesson: Lesson | None, user, source: str, u
                          salt=BEACON_SALT)  # fmt: skip
 
 
-def record_beacon(*, token: str, user, dwell: int, scroll: int, completed: bool) -> ContentView:
+def record_beacon(
+    *, token: str, user, dwell: int, scroll: int, completed: bool, client: str = ""
+) -> ContentView:
     """Update the view row named by `token` with the page's dwell time and scroll depth."""
     try:
         data = signing.loads(token, salt=BEACON_SALT, max_age=BEACON_MAX_AGE)
@@ -66,12 +70,10 @@ def record_beacon(*, token: str, user, dwell: int, scroll: int, completed: bool)
         raise BeaconRejected("token belongs to another visitor", status=403)
     if not (0 <= dwell <= MAX_DWELL and 0 <= scroll <= 100):
         raise BeaconRejected("values out of range")
-    rate_key = f"beacon:{user_id or 'anon'}:{timezone.now():%Y%m%d%H%M}"
-    if (
-        user_id
-        and cache.get_or_set(rate_key, 0, 90) is not None
-        and cache.incr(rate_key) > BEACONS_PER_MINUTE
-    ):
+    # Per member, or per address for visitors, in one-minute buckets.
+    rate_key = f"beacon:{user_id or 'ip:' + client}:{timezone.now():%Y%m%d%H%M}"
+    cache.add(rate_key, 0, 90)
+    if cache.incr(rate_key) > BEACONS_PER_MINUTE:
         raise BeaconRejected("too many beacons", status=429)
     view = (
         ContentView.objects.select_related("content__min_tier", "lesson")
@@ -85,11 +87,12 @@ def record_beacon(*, token: str, user, dwell: int, scroll: int, completed: bool)
         gated.course = view.content
     if not can_access(user, gated):
         raise BeaconRejected("no access to this item", status=403)
-    # Dwell only grows: a late beacon from an earlier moment cannot shrink it.
+    # Dwell and depth only grow, decided in the database: a late beacon from an earlier
+    # moment cannot shrink them, even when two arrive at once.
     ContentView.objects.filter(pk=view.pk).update(
-        dwell_seconds=max(view.dwell_seconds, dwell),
-        scroll_depth=max(view.scroll_depth, scroll),
-        completed=view.completed or completed,
+        dwell_seconds=Greatest(F("dwell_seconds"), Value(dwell)),
+        scroll_depth=Greatest(F("scroll_depth"), Value(scroll)),
+        completed=Case(When(completed=True, then=Value(True)), default=Value(completed)),
     )
     view.refresh_from_db()
     return view
@@ -165,6 +168,9 @@ def feed_token_for(member) -> FeedToken:
     return token
 
 
+@transaction.atomic
 def rotate_feed_token(*, member) -> FeedToken:
-    FeedToken.objects.filter(user=member).delete()
-    return FeedToken.objects.create(user=member)
+    token, _ = FeedToken.objects.update_or_create(
+        user=member, defaults={"token": secrets.token_urlsafe(), "created_at": timezone.now()}
+    )
+    return token

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -129,11 +129,14 @@ def complete_lesson(request, slug, lesson_slug):
         raise Http404 from None  # same answer as a missing lesson: no hint that it exists
     if course_done:
         messages.success(request, _("Course complete. Well done!"))
-    following = lesson_obj.course.lessons.filter(position__gt=lesson_obj.position).first()
+    ordered = list(lesson_obj.course.lessons.all())  # Meta.ordering: position, then id
+    index = next(i for i, x in enumerate(ordered) if x.pk == lesson_obj.pk)
+    following = ordered[index + 1] if index + 1 < len(ordered) else None
     return redirect(following.get_absolute_url() if following else lesson_obj.course.get_absolute_url())
 
 
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE_RE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
+RANGE_CHUNK = 8 * 1024 * 1024  # the most one partial response carries; players ask for the rest
 
 
 def _protected_file(request, field_file, obj, *, as_attachment=False, name=None):
@@ -154,6 +157,7 @@ def _protected_file(request, field_file, obj, *, as_attachment=False, name=None)
             start, end = int(first), min(int(last) if last else size - 1, size - 1)
         else:  # "bytes=-500": the last 500 bytes
             start, end = max(0, size - int(last)), size - 1
+        end = min(end, start + RANGE_CHUNK - 1)
         if start > end or start >= size:
             handle.close()
             response = HttpResponse(status=416)
@@ -165,6 +169,8 @@ def _protected_file(request, field_file, obj, *, as_attachment=False, name=None)
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         response = HttpResponse(data, status=206, content_type=content_type)
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        if as_attachment:
+            response["Content-Disposition"] = content_disposition_header(True, filename)
     else:
         response = FileResponse(handle, as_attachment=as_attachment, filename=filename)
     response["Accept-Ranges"] = "bytes"
@@ -242,8 +248,12 @@ def beacon(request):
     data = form.cleaned_data
     try:
         services.record_beacon(
-            token=data["token"], user=request.user, dwell=data["dwell"], scroll=data["scroll"],
+            token=data["token"],
+            user=request.user,
+            dwell=data["dwell"],
+            scroll=data["scroll"],
             completed=data["completed"],
+            client=request.META.get("REMOTE_ADDR", ""),
         )  # fmt: skip
     except services.BeaconRejected as exc:
         return JsonResponse({"error": str(exc)}, status=exc.status)

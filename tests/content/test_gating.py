@@ -202,3 +202,17 @@ def test_video_supports_byte_ranges_for_entitled_members(gated, gold):
     assert client.get(url, HTTP_RANGE="nonsense").status_code == 200
     # The same request without access is a 404, ranges or not.
     assert Client().get(url, HTTP_RANGE="bytes=0-3").status_code == 404
+
+
+def test_odd_range_headers_never_500_and_chunks_are_bounded(gated, gold, monkeypatch):
+    from content import views
+
+    client = Client()
+    client.force_login(MembershipFactory(tier=gold).user)
+    url = reverse("content:attachment", args=[gated["attachment"].pk])
+    assert client.get(url, HTTP_RANGE="bytes=" + "9" * 5000 + "-").status_code == 200  # not a range we accept
+    assert client.get(url, HTTP_RANGE="bytes=-").status_code == 200
+    monkeypatch.setattr(views, "RANGE_CHUNK", 4)
+    partial = client.get(url, HTTP_RANGE="bytes=0-")
+    assert partial.status_code == 206 and len(partial.content) == 4
+    assert partial["Content-Disposition"].startswith("attachment")

@@ -238,3 +238,45 @@ def test_admin_pages(admin_client):
 def test_preview_is_staff_only(client):
     client.force_login(UserFactory())
     assert client.post(reverse("content:preview"), {"body": "x"}).status_code == 302
+
+
+def test_courses_in_progress_and_next_lesson_with_equal_positions(client):
+    member = UserFactory()
+    client.force_login(member)
+    course = ContentFactory(kind=Content.Kind.COURSE, slug="same-pos", title="Same positions")
+    lessons = [LessonFactory(course=course, slug=f"s{i}", position=0) for i in range(3)]
+    response = client.post(reverse("content:complete_lesson", args=["same-pos", "s0"]))
+    assert response["Location"] == lessons[1].get_absolute_url()
+    mine = client.get(reverse("content:mine")).content.decode()
+    assert "Same positions" in mine and "1 of 3 lessons" in mine
+
+
+def test_reserved_lesson_slugs_and_unreleased_tags():
+    from django.core.exceptions import ValidationError
+
+    lesson = LessonFactory.build(course=ContentFactory(kind=Content.Kind.COURSE), slug="video", title="Video")
+    with pytest.raises(ValidationError):
+        lesson.full_clean()
+    from content.selectors import tags_in_use
+
+    secret = Tag.objects.create(name="Secret launch", slug="secret-launch")
+    ContentFactory(publish_at=timezone.now() + timedelta(days=3)).tags.add(secret)
+    assert secret not in tags_in_use()
+
+
+def test_feed_rotation_twice_is_fine(client):
+    member = UserFactory()
+    client.force_login(member)
+    services.feed_token_for(member)
+    first = services.rotate_feed_token(member=member).token
+    second = services.rotate_feed_token(member=member).token
+    assert first != second
+
+
+def test_footnotes_link_to_their_notes():
+    html = render("Text[^1].\n\n[^1]: The note.\n\n## md intro\n").html
+    import re
+
+    for target in re.findall(r'href="#([^"]+)"', html):
+        assert f'id="{target}"' in html, target
+    assert render("## md intro\n").toc[0]["id"] in render("## md intro\n").html

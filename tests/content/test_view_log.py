@@ -140,3 +140,25 @@ def test_stats_roll_up():
     assert stats.completion_rate == pytest.approx(0.25)
     services.refresh_stats()  # idempotent upsert
     assert ContentStats.objects.filter(content=item).count() == 1
+
+
+def test_late_smaller_beacon_never_shrinks_dwell():
+    item = ContentFactory()
+    member = UserFactory()
+    token = services.record_view(content=item, lesson=None, user=member, source="library", user_agent=BROWSER)
+    services.record_beacon(token=token, user=member, dwell=120, scroll=80, completed=True)
+    view = services.record_beacon(token=token, user=member, dwell=30, scroll=10, completed=False)
+    assert (view.dwell_seconds, view.scroll_depth, view.completed) == (120, 80, True)
+
+
+def test_anonymous_beacons_are_rate_limited_by_address():
+    item = ContentFactory()
+    token = services.record_view(content=item, lesson=None, user=None, source="direct", user_agent=BROWSER)
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    codes = [
+        client.post(reverse("content:beacon"), {"token": token, "dwell": 1, "scroll": 1}).status_code
+        for _ in range(services.BEACONS_PER_MINUTE + 2)
+    ]
+    assert codes[-1] == 429
+    other = Client(REMOTE_ADDR="203.0.113.10")
+    assert other.post(reverse("content:beacon"), {"token": token, "dwell": 1, "scroll": 1}).status_code == 204

@@ -12,7 +12,9 @@ from tests.factories import PASSWORD, ContentFactory, TierFactory, UserFactory
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SECRET = "The lighthouse keeper's notes"
-DESKTOP_CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36"
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36"
+)
 
 
 def login(page, live_server, email, password=PASSWORD):
