@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage
+from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -121,7 +122,12 @@ class Content(models.Model):
         help_text=_("The teaser: shown to everyone, in lists, feeds and previews."),
     )
     body = models.TextField(_("body"), blank=True, help_text=_("Markdown. Only members with access see it."))
-    cover = models.ImageField(_("cover image"), upload_to=cover_path, blank=True)
+    cover = models.ImageField(
+        _("cover image"),
+        upload_to=cover_path,
+        blank=True,
+        validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp", "gif"])],
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="items", verbose_name=_("tags"))
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -6,9 +6,7 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET, require_POST
-from django.views.static import serve
+from django.views.decorators.http import require_POST
 
 from . import services
 from .forms import LanguageForm, ProfileForm
@@ -78,12 +76,3 @@ def _set_language_cookie(response, language: str) -> None:
         httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
         samesite=settings.LANGUAGE_COOKIE_SAMESITE,
     )
-
-
-@require_GET
-@cache_control(public=True, max_age=60 * 60 * 24 * 30, immutable=True)
-def avatar(request, name: str):
-    # Avatars are re-encoded by us on upload (members/avatars.py) and get a new
-    # random name each time, so this one folder is safe to serve and to cache
-    # forever. Gated files get their own access-checked views.
-    return serve(request, f"avatars/{name}", document_root=settings.MEDIA_ROOT)

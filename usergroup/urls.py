@@ -2,8 +2,6 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 
-from members import views as member_views
-
 from . import views
 
 admin.site.site_header = _("usergroup: creator admin")
@@ -17,7 +15,11 @@ urlpatterns = [
     path("", include("members.billing_urls")),
     path("library/", include("content.urls")),
     path("admin/", admin.site.urls),
-    re_path(r"^media/avatars/(?P<name>[0-9a-f]{32}\.webp)$", member_views.avatar, name="avatar"),
+    re_path(
+        r"^media/(?P<folder>avatars|covers)/(?P<name>[0-9a-f]{32}\.(?:webp|jpe?g|png|gif))$",
+        views.public_media,
+        name="public_media",
+    ),
 ]
 
 handler400 = "usergroup.views.bad_request"

@@ -1,4 +1,8 @@
+from django.conf import settings
 from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET
+from django.views.static import serve
 
 
 def home(request):
@@ -19,3 +23,12 @@ def page_not_found(request, exception=None):
 
 def csrf_failure(request, reason=""):
     return render(request, "403_csrf.html", status=403)
+
+
+@require_GET
+@cache_control(public=True, max_age=60 * 60 * 24 * 30, immutable=True)
+def public_media(request, folder: str, name: str):
+    """Public uploads: avatars (re-encoded by members/avatars.py) and cover images (creator
+    uploads, decoded by Pillow on upload). Every upload gets a new random name, so they are
+    safe to cache for good. Gated files never live here; they have access-checked views."""
+    return serve(request, f"{folder}/{name}", document_root=settings.MEDIA_ROOT)

@@ -280,3 +280,21 @@ def test_footnotes_link_to_their_notes():
     for target in re.findall(r'href="#([^"]+)"', html):
         assert f'id="{target}"' in html, target
     assert render("## md intro\n").toc[0]["id"] in render("## md intro\n").html
+
+
+def test_cover_images_are_served_publicly(client, settings, tmp_path):
+    from io import BytesIO
+
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    settings.MEDIA_ROOT = tmp_path
+    buf = BytesIO()
+    Image.new("RGB", (40, 20), (1, 2, 3)).save(buf, format="PNG")
+    item = ContentFactory()
+    item.cover.save("Cover.PNG", ContentFile(buf.getvalue()), save=True)
+    assert item.cover.url.startswith("/media/covers/") and item.cover.url.endswith(".png")
+    response = client.get(item.cover.url)
+    assert response.status_code == 200
+    assert "immutable" in response["Cache-Control"]
+    assert client.get("/media/private/x.png").status_code == 404

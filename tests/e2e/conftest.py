@@ -49,13 +49,23 @@ def browser():
         browser.close()
 
 
+def close_context(context) -> None:
+    """Leave every page first, so the reading beacon (sent on pagehide) reaches the live server
+    while the test's database is still shared with it, then close."""
+    for open_page in context.pages:
+        open_page.goto("about:blank")
+    if context.pages:
+        context.pages[0].wait_for_timeout(300)
+    context.close()
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
-    context.close()
+    close_context(context)
 
 
 @pytest.fixture

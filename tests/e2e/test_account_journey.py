@@ -8,6 +8,7 @@ from django.core import mail
 from PIL import Image
 
 from members.models import User
+from tests.e2e.conftest import close_context
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -82,4 +83,4 @@ def test_phone_layout_collapses_navigation(browser, live_server, shot):
     page.get_by_role("link", name="Log in").wait_for(state="visible")
     page.locator("#mainNav.show:not(.collapsing)").wait_for()
     shot(page, "07-phone-menu")
-    context.close()
+    close_context(context)

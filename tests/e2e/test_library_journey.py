@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from content.models import ContentView
+from tests.e2e.conftest import close_context
 from tests.factories import PASSWORD, ContentFactory, TierFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -68,9 +69,10 @@ def test_teaser_upgrade_read_and_admin_sees_the_view(browser, live_server, shot)
         time.sleep(0.2)
     assert view is not None and view.dwell_seconds >= 1 and view.scroll_depth > 0
     assert view.source == "library"
-    context.close()
+    close_context(context)
 
-    admin = browser.new_context(viewport={"width": 1400, "height": 800}).new_page()
+    admin_context = browser.new_context(viewport={"width": 1400, "height": 800})
+    admin = admin_context.new_page()
     admin.goto(live_server.url + "/admin/login/")
     admin.fill("input[name=username]", "boss@example.com")
     admin.fill("input[name=password]", PASSWORD)
@@ -79,3 +81,4 @@ def test_teaser_upgrade_read_and_admin_sees_the_view(browser, live_server, shot)
     row = admin.locator("#result_list tbody tr").first
     assert "Field guide" in row.inner_text() and "reader@example.com" in row.inner_text()
     shot(admin, "23-admin-views")
+    close_context(admin_context)
