@@ -124,6 +124,8 @@ def main() -> None:
                 batch_size=batch,
             )
         print(f"seeded {args.views - existing} views in {time.perf_counter() - t0:.1f}s")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # fresh planner statistics, as autovacuum would keep them
     t0 = time.perf_counter()
     refresh_stats()
     print(f"refresh_stats over {ContentView.objects.count()} views: {time.perf_counter() - t0:.1f}s")
