@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from members.access import can_access
 from members.errors import MemberError
+from points.models import Action
+from points.services import award_points
 
 from .models import Bookmark, Content, ContentStats, ContentView, FeedToken, Lesson, LessonProgress, Like
 
@@ -51,8 +53,17 @@ def record_view(*, content: Content, lesson: Lesson | None, user, source: str, u
     ContentView.objects.create(
         view_key=view_key, content=content, lesson=lesson, user_id=user_id, source=source
     )
-    return signing.dumps({"k": view_key.hex, "c": content.pk, "l": lesson.pk if lesson else None, "u": user_id},
-                         salt=BEACON_SALT)  # fmt: skip
+    if user_id and lesson is None:
+        award_points(
+            member=user,
+            action=Action.CONTENT_VIEW,
+            ref=f"content:{content.pk}",
+            link=content.get_absolute_url(),
+        )
+    return signing.dumps(
+        {"k": view_key.hex, "c": content.pk, "l": lesson.pk if lesson else None, "u": user_id},
+        salt=BEACON_SALT,
+    )
 
 
 def record_beacon(
@@ -107,7 +118,22 @@ def complete_lesson(*, member, lesson: Lesson) -> tuple[LessonProgress, bool]:
     progress, created = LessonProgress.objects.get_or_create(user=member, lesson=lesson)
     total = Lesson.objects.filter(course_id=lesson.course_id).count()
     done = LessonProgress.objects.filter(user=member, lesson__course_id=lesson.course_id).count()
-    return progress, created and done == total
+    course_done = created and done == total
+    if created:
+        award_points(
+            member=member,
+            action=Action.LESSON_COMPLETE,
+            ref=f"lesson:{lesson.pk}",
+            link=lesson.get_absolute_url(),
+        )
+    if course_done:
+        award_points(
+            member=member,
+            action=Action.COURSE_COMPLETE,
+            ref=f"course:{lesson.course_id}",
+            link=lesson.course.get_absolute_url(),
+        )
+    return progress, course_done
 
 
 def toggle_like(*, member, content: Content) -> bool:
@@ -148,11 +174,16 @@ def refresh_stats(*, now=None) -> int:
     likes = dict(Content.objects.annotate(n=Count("likes")).values_list("pk", "n"))
     stats = [
         ContentStats(
-            content_id=pk, views_total=total, views_30d=recent, readers=readers,
-            completion_rate=(done / total) if total else 0.0, likes=likes.get(pk, 0), refreshed_at=now,
+            content_id=pk,
+            views_total=total,
+            views_30d=recent,
+            readers=readers,
+            completion_rate=(done / total) if total else 0.0,
+            likes=likes.get(pk, 0),
+            refreshed_at=now,
         )
         for pk, total, recent, readers, done in rows
-    ]  # fmt: skip
+    ]
     ContentStats.objects.bulk_create(
         stats,
         update_conflicts=True,

@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "members.middleware.MemberPreferencesMiddleware",
+    "points.middleware.DailyVisitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -97,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "usergroup.context_processors.site",
+                "points.context_processors.level_up",
             ],
         },
     },
@@ -166,6 +168,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "content-stats": {
         "task": "content.tasks.refresh_content_stats",
+        "schedule": 60 * 60,
+    },
+    "renewal-points": {
+        "task": "points.tasks.award_renewals",
         "schedule": 60 * 60,
     },
     "clear-expired-sessions": {

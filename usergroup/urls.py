@@ -14,6 +14,7 @@ urlpatterns = [
     path("members/", include("members.urls")),
     path("", include("members.billing_urls")),
     path("library/", include("content.urls")),
+    path("points/", include("points.urls")),
     path("admin/", admin.site.urls),
     re_path(
         r"^media/(?P<folder>avatars|covers)/(?P<name>[0-9a-f]{32}\.(?:webp|jpe?g|png|gif))$",

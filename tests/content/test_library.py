@@ -55,6 +55,7 @@ def test_library_query_count_is_flat(client, django_assert_max_num_queries):
             item.tags.set(tags)
 
     add(3)
+    client.get("/")  # the day's first request also pays the daily visit; measure after it
     with django_assert_max_num_queries(20) as small:
         client.get(reverse("content:library"))
     add(20)
@@ -68,6 +69,7 @@ def test_content_page_query_count_is_flat(client, django_assert_max_num_queries)
     course = ContentFactory(kind=Content.Kind.COURSE)
     for i in range(2):
         LessonFactory(course=course, position=i)
+    client.get("/")  # the day's first request also pays the daily visit; measure after it
     with django_assert_max_num_queries(25) as small:
         client.get(course.get_absolute_url())
     for i in range(2, 12):

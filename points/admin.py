@@ -1,0 +1,150 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
+
+from . import services
+from .forms import AdjustPointsForm
+from .models import (
+    LedgerEntry,
+    Level,
+    PointsAccount,
+    PointsRule,
+    Privilege,
+    Redemption,
+    RedemptionItem,
+    TierMultiplier,
+)
+
+
+class RulesChangedMixin:
+    """Rules and levels are cached by every process; tell them after a change."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.rules_changed()
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        services.rules_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.rules_changed()
+
+
+class TierMultiplierInline(admin.TabularInline):
+    model = TierMultiplier
+    extra = 0
+
+
+@admin.register(PointsRule)
+class PointsRuleAdmin(RulesChangedMixin, admin.ModelAdmin):
+    list_display = ["action", "points", "daily_cap", "active_from", "active_until", "enabled"]
+    list_filter = ["enabled", "action"]
+    inlines = [TierMultiplierInline]
+
+
+@admin.register(Privilege)
+class PrivilegeAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "value"]
+
+
+@admin.register(Level)
+class LevelAdmin(RulesChangedMixin, admin.ModelAdmin):
+    list_display = ["name", "threshold", "badge"]
+    filter_horizontal = ["privileges"]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """Append-only: entries are never edited or deleted; corrections are new entries."""
+
+    list_display = ["created_at", "member", "action", "points", "reason", "actor"]
+    list_filter = ["action"]
+    search_fields = ["member__email", "reason", "ref"]
+    date_hierarchy = "created_at"
+    list_select_related = ["member", "actor"]
+    readonly_fields = [f.name for f in LedgerEntry._meta.fields]
+    show_full_result_count = False
+    change_list_template = "admin/points/ledgerentry/change_list.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path("adjust/", self.admin_site.admin_view(self.adjust_view), name="points_adjust"),
+            *super().get_urls(),
+        ]
+
+    def adjust_view(self, request):
+        if not request.user.has_perm("points.change_pointsaccount"):
+            raise PermissionDenied
+        form = AdjustPointsForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                entry = services.adjust_points(
+                    member=form.member,
+                    points=form.cleaned_data["points"],
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                )
+            except services.PointsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request, _("Recorded %(n)+d points for %(m)s.") % {"n": entry.points, "m": form.member}
+                )
+                return redirect("admin:points_ledgerentry_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "opts": self.model._meta,
+            "title": _("Grant or deduct points"),
+        }
+        return TemplateResponse(request, "admin/points/ledgerentry/adjust.html", context)
+
+
+@admin.register(PointsAccount)
+class PointsAccountAdmin(admin.ModelAdmin):
+    list_display = ["member", "balance", "lifetime", "level", "show_on_leaderboards"]
+    list_filter = ["level", "show_on_leaderboards"]
+    search_fields = ["member__email", "member__display_name"]
+    list_select_related = ["member", "level"]
+    readonly_fields = ["member", "balance", "lifetime", "level", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(RedemptionItem)
+class RedemptionItemAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "cost", "stock", "enabled"]
+    list_filter = ["kind", "enabled"]
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "member", "item", "cost", "status", "coupon_code"]
+    list_filter = ["status", "item"]
+    search_fields = ["member__email", "coupon_code"]
+    list_select_related = ["member", "item"]
+    readonly_fields = ["member", "item", "cost", "entry", "coupon_code", "shipping_address", "created_at"]
+    actions = ["mark_shipped"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Mark as shipped"), permissions=["change"])
+    def mark_shipped(self, request, queryset):
+        n = queryset.filter(status=Redemption.Status.TO_SHIP).update(status=Redemption.Status.SHIPPED)
+        self.message_user(request, _("%(n)d redemption(s) marked as shipped.") % {"n": n}, messages.SUCCESS)

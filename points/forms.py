@@ -1,0 +1,25 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from members.models import User
+
+
+class RedeemForm(forms.Form):
+    shipping_address = forms.CharField(required=False, max_length=1000)
+
+
+class AdjustPointsForm(forms.Form):
+    email = forms.EmailField(label=_("Member's email"))
+    points = forms.IntegerField(
+        label=_("Points"), min_value=-1_000_000, max_value=1_000_000, help_text=_("Negative to deduct.")
+    )
+    reason = forms.CharField(
+        label=_("Reason"), max_length=200, help_text=_("The member sees it in their history.")
+    )
+
+    def clean_email(self):
+        member = User.objects.filter(email__iexact=self.cleaned_data["email"]).first()
+        if member is None:
+            raise forms.ValidationError(_("No member has this email address."))
+        self.member = member
+        return member.email

@@ -1,0 +1,49 @@
+from datetime import timedelta
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from members.models import User
+
+from .models import LedgerEntry, PointsAccount
+
+PERIODS = {"week": 7, "month": 30, "all": None}
+BOARD_SIZE = 20
+
+
+def account_for(member) -> PointsAccount:
+    account, _ = PointsAccount.objects.select_related("level").get_or_create(member=member)
+    return account
+
+
+def history(member):
+    return LedgerEntry.objects.filter(member=member).order_by("-created_at", "-id")
+
+
+def leaderboard(period: str) -> list[dict]:
+    """Top members by points earned in the period; members who hide themselves are left out."""
+    days = PERIODS.get(period, 7)
+    if days is None:
+        rows = list(
+            PointsAccount.objects.filter(show_on_leaderboards=True, lifetime__gt=0, member__is_active=True)
+            .order_by("-lifetime", "member_id")
+            .values("member_id", "lifetime")[:BOARD_SIZE]
+        )
+        totals = [(r["member_id"], r["lifetime"]) for r in rows]
+    else:
+        since = timezone.now() - timedelta(days=days)
+        rows = list(
+            LedgerEntry.objects.filter(points__gt=0, created_at__gte=since, member__is_active=True)
+            .exclude(member__points__show_on_leaderboards=False)
+            .values("member_id")
+            .annotate(total=Sum("points"))
+            .order_by("-total", "member_id")[:BOARD_SIZE]
+        )
+        totals = [(r["member_id"], r["total"]) for r in rows]
+    members = User.objects.in_bulk([member_id for member_id, _ in totals])
+    levels = dict(PointsAccount.objects.filter(member_id__in=members).values_list("member_id", "level__name"))
+    return [
+        {"rank": n, "member": members[member_id], "points": total, "level": levels.get(member_id)}
+        for n, (member_id, total) in enumerate(totals, start=1)
+        if member_id in members
+    ]

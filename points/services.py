@@ -1,0 +1,363 @@
+"""The points engine: every change of points goes through here, as ledger entries.
+
+Concurrency: each write locks the member's PointsAccount row first (one row, so no lock
+ordering issues), then checks idempotency and caps, appends the entry and moves the
+balance with F() expressions, all in one transaction. Concurrent awards to one member
+queue on that lock and lose nothing; a redemption can never overdraw.
+"""
+
+import secrets
+import time
+import zoneinfo
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members import services as member_services
+from members.access import member_rank
+from members.errors import MemberError
+from members.models import PromotionCode
+
+from .models import (
+    RULE_ACTIONS,
+    Action,
+    LedgerEntry,
+    Level,
+    LevelUp,
+    PointsAccount,
+    PointsRule,
+    Redemption,
+    RedemptionItem,
+)
+
+RULES_VERSION_KEY = "points:rules-version"
+_RULES_TTL = 30  # seconds a process trusts its copy of the rules without asking the cache
+_rules_cache: dict = {"version": None, "checked": 0.0, "rules": {}, "levels": []}
+
+
+class PointsError(MemberError):
+    """Refused: unknown action, bad amount, disabled item, not enough points, ..."""
+
+
+# --- Rules and levels, cached per process ------------------------------------------
+
+
+def rules_changed() -> None:
+    """Call after editing rules or levels (the admin does): every process reloads them."""
+    cache.set(RULES_VERSION_KEY, time.time_ns(), None)
+
+
+def _snapshot():
+    now = time.monotonic()
+    if now - _rules_cache["checked"] > _RULES_TTL or _rules_cache["version"] is None:
+        version = cache.get(RULES_VERSION_KEY, 0)
+        if version != _rules_cache["version"]:
+            rules: dict[str, list[tuple[PointsRule, dict[int, Decimal]]]] = {}
+            for rule in PointsRule.objects.filter(enabled=True).prefetch_related("multipliers__tier"):
+                multipliers = {m.tier.rank: m.multiplier for m in rule.multipliers.all()}
+                rules.setdefault(rule.action, []).append((rule, multipliers))
+            _rules_cache.update(
+                rules=rules, levels=list(Level.objects.order_by("threshold")), version=version
+            )
+        _rules_cache["checked"] = now
+    return _rules_cache
+
+
+def active_rule(action: str, now: datetime) -> tuple[PointsRule, dict[int, Decimal]] | None:
+    candidates = [(r, m) for r, m in _snapshot()["rules"].get(action, []) if r.is_active(now)]
+    # A time-limited campaign rule wins over the standing one.
+    candidates.sort(key=lambda rm: (rm[0].active_from is not None, rm[0].active_from or now), reverse=True)
+    return candidates[0] if candidates else None
+
+
+def level_for(lifetime: int) -> Level | None:
+    reached = [level for level in _snapshot()["levels"] if level.threshold <= lifetime]
+    return reached[-1] if reached else None
+
+
+def next_level(lifetime: int) -> Level | None:
+    return next((level for level in _snapshot()["levels"] if level.threshold > lifetime), None)
+
+
+def _local_midnight(member, now: datetime) -> datetime:
+    tz = zoneinfo.ZoneInfo(getattr(member, "time_zone", "") or settings.TIME_ZONE)
+    local = now.astimezone(tz)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def local_date(member, now: datetime | None = None) -> str:
+    return _local_midnight(member, now or timezone.now()).date().isoformat()
+
+
+# --- Writes ----------------------------------------------------------------------
+
+
+def _lock_account(member) -> PointsAccount:
+    account, _ = PointsAccount.objects.select_for_update().get_or_create(member=member)
+    return account
+
+
+def _append(account: PointsAccount, **entry_fields) -> LedgerEntry:
+    points = entry_fields["points"]
+    entry = LedgerEntry.objects.create(member_id=account.member_id, **entry_fields)
+    earned = max(points, 0)
+    PointsAccount.objects.filter(pk=account.pk).update(
+        balance=F("balance") + points, lifetime=F("lifetime") + earned
+    )
+    account.balance += points
+    account.lifetime += earned
+    if earned:
+        _update_level(account)
+    return entry
+
+
+def _update_level(account: PointsAccount) -> None:
+    level = level_for(account.lifetime)
+    if level is None or level.pk == account.level_id:
+        return
+    old_threshold = next((lv.threshold for lv in _snapshot()["levels"] if lv.pk == account.level_id), -1)
+    PointsAccount.objects.filter(pk=account.pk).update(level=level)
+    account.level = level
+    if level.threshold > old_threshold:
+        _, created = LevelUp.objects.get_or_create(member_id=account.member_id, level=level)
+        if created:
+            from .tasks import send_level_up_email
+
+            transaction.on_commit(lambda: send_level_up_email.delay(account.member_id, level.pk))
+
+
+def award_points(
+    *, member, action: str, ref: str = "", link: str = "", reason: str = "", now: datetime | None = None
+) -> LedgerEntry | None:
+    """Award the active rule's points for `action` on object `ref` (e.g. "lesson:12").
+
+    Pays once per member, action and ref; respects the rule's daily cap (in the member's time
+    zone) and the multiplier of the member's tier. Returns the entry, or None when nothing is
+    due (no active rule, already paid, cap reached).
+    """
+    if action not in dict(RULE_ACTIONS):
+        raise PointsError(_("Unknown action: %(action)s") % {"action": action})
+    if member is None or not member.is_authenticated:
+        return None
+    # The request's cached rank, unless a test or a backfill asks about another moment.
+    rank = member_rank(member) if now is None else member_rank(member, now=now)
+    now = now or timezone.now()
+    found = active_rule(action, now)
+    if found is None:
+        return None
+    rule, multipliers = found
+    multiplier = multipliers.get(rank or 0, Decimal(1))
+    points = int((Decimal(rule.points) * multiplier).to_integral_value(rounding=ROUND_HALF_UP))
+    if points <= 0:
+        return None
+    key = f"{action}:{member.pk}:{ref}"
+    try:
+        with transaction.atomic():
+            account = _lock_account(member)
+            if LedgerEntry.objects.filter(idempotency_key=key).exists():
+                return None
+            if rule.daily_cap is not None:
+                since = _local_midnight(member, now)
+                earned = (
+                    LedgerEntry.objects.filter(member=member, rule=rule, created_at__gte=since).aggregate(
+                        s=Sum("points")
+                    )["s"]
+                    or 0
+                )
+                points = min(points, rule.daily_cap - earned)
+                if points <= 0:
+                    return None
+            return _append(
+                account,
+                action=action,
+                rule=rule,
+                points=points,
+                ref=ref[:80],
+                link=link[:300],
+                reason=reason[:200],
+                idempotency_key=key,
+                created_at=now,
+            )
+    except IntegrityError:
+        return None  # paid by a concurrent request a moment ago
+
+
+def award_daily_visit(*, member, now: datetime | None = None) -> LedgerEntry | None:
+    return award_points(
+        member=member, action=Action.DAILY_VISIT, ref=f"day:{local_date(member, now)}", now=now
+    )
+
+
+@transaction.atomic
+def reverse_entry(*, entry: LedgerEntry, reason: str, actor=None) -> LedgerEntry | None:
+    """Take back what an entry gave (a hidden post, say) with a new entry; never below zero."""
+    account = _lock_account(entry.member)
+    if entry.points <= 0 or LedgerEntry.objects.filter(reverses=entry).exists():
+        return None
+    amount = min(entry.points, account.balance)
+    if amount <= 0:
+        return None
+    return _append(
+        account,
+        action=Action.REVERSAL,
+        points=-amount,
+        reason=reason[:200],
+        ref=entry.ref,
+        reverses=entry,
+        actor=actor,
+        idempotency_key=f"reversal:{entry.pk}",
+    )
+
+
+@transaction.atomic
+def adjust_points(*, member, points: int, reason: str, actor) -> LedgerEntry:
+    """A manual grant (positive) or deduction (negative) by staff, with its reason, audited."""
+    if not points:
+        raise PointsError(_("Give a number of points other than zero."))
+    if not reason.strip():
+        raise PointsError(_("Say why: the reason is shown to the member."))
+    account = _lock_account(member)
+    if points < 0 and account.balance + points < 0:
+        raise PointsError(
+            _("%(member)s has only %(balance)d points.") % {"member": member, "balance": account.balance}
+        )
+    return _append(account, action=Action.MANUAL, points=points, reason=reason.strip()[:200], actor=actor)
+
+
+@transaction.atomic
+def redeem(*, member, item_id: int, shipping_address: str = "") -> Redemption:
+    """Spend points on a catalogue item. Never takes the balance below zero, even when two
+    redemptions race: both lock the same account row and the second sees the first's spend."""
+    account = _lock_account(member)
+    item = RedemptionItem.objects.select_for_update().filter(pk=item_id).first()
+    if item is None or not item.enabled:
+        raise PointsError(_("This item is not available."))
+    if item.stock is not None and item.stock <= 0:
+        raise PointsError(_("This item is out of stock."))
+    if account.balance < item.cost:
+        raise PointsError(
+            _("You need %(cost)d points; you have %(balance)d.")
+            % {"cost": item.cost, "balance": account.balance}
+        )
+    if item.kind == RedemptionItem.Kind.MERCHANDISE and not shipping_address.strip():
+        raise PointsError(_("Give the address to ship it to."))
+    entry = _append(
+        account,
+        action=Action.REDEMPTION,
+        points=-item.cost,
+        reason=item.name[:200],
+        ref=f"item:{item.pk}",
+        idempotency_key=f"redemption:{secrets.token_hex(12)}",
+    )
+    if item.stock is not None:
+        RedemptionItem.objects.filter(pk=item.pk).update(stock=F("stock") - 1)
+    redemption = Redemption(member=member, item=item, cost=item.cost, entry=entry)
+    if item.kind == RedemptionItem.Kind.COUPON:
+        redemption.coupon_code = _coupon_for(item)
+    elif item.kind == RedemptionItem.Kind.MEMBERSHIP:
+        member_services.grant_complimentary(
+            member=member, tier=item.tier, months=item.months, granted_by=None, note=f"points: {item.name}"
+        )  # raises MemberError (and rolls everything back) for a member who already pays
+    else:
+        redemption.status = Redemption.Status.TO_SHIP
+        redemption.shipping_address = shipping_address.strip()[:1000]
+    redemption.save()
+    return redemption
+
+
+def _coupon_for(item: RedemptionItem) -> str:
+    for _attempt in range(5):
+        code = f"PTS-{secrets.token_hex(4).upper()}"
+        if not PromotionCode.objects.filter(code=code).exists():
+            PromotionCode.objects.create(
+                code=code,
+                kind=PromotionCode.Kind.PERCENT,
+                percent_off=item.percent_off,
+                duration=PromotionCode.Duration.ONCE,
+                max_redemptions=1,
+                expires_at=timezone.now() + timedelta(days=365),
+            )
+            return code
+    raise PointsError("Could not create a coupon code; try again.")
+
+
+def set_leaderboard_visibility(*, member, visible: bool) -> PointsAccount:
+    account, _ = PointsAccount.objects.get_or_create(member=member)
+    PointsAccount.objects.filter(pk=account.pk).update(show_on_leaderboards=visible)
+    account.show_on_leaderboards = visible
+    return account
+
+
+def dismiss_level_up(*, member, notice_id: int) -> None:
+    LevelUp.objects.filter(pk=notice_id, member=member).update(seen=True)
+
+
+def award_renewals(*, since: datetime | None = None) -> int:
+    """Renewal points, pulled from paid renewal invoices (the members app stays unaware of
+    points: lower apps never call higher ones). Idempotent per payment."""
+    from members.models import Payment
+
+    payments = Payment.objects.filter(
+        status=Payment.Status.PAID, billing_reason="subscription_cycle", amount__gt=0
+    )
+    if since is not None:
+        payments = payments.filter(created_at__gte=since)
+    awarded = 0
+    for payment in payments.select_related("user"):
+        entry = award_points(
+            member=payment.user,
+            action=Action.RENEWAL,
+            ref=f"payment:{payment.pk}",
+            reason=payment.description,
+            now=payment.created_at if since is None else None,
+        )
+        awarded += entry is not None
+    return awarded
+
+
+# --- Audits ------------------------------------------------------------------------
+
+
+def drift() -> list[tuple[int, int, int, int, int]]:
+    """Accounts whose balance or lifetime differ from their ledger:
+    (member_id, balance, ledger balance, lifetime, ledger lifetime)."""
+    from django.db.models import Q
+
+    sums = {
+        row["member"]: row
+        for row in LedgerEntry.objects.values("member").annotate(
+            total=Sum("points"), earned=Sum("points", filter=Q(points__gt=0))
+        )
+    }
+    out = []
+    for account in PointsAccount.objects.values("member_id", "balance", "lifetime").iterator():
+        row = sums.pop(account["member_id"], {"total": 0, "earned": 0})
+        total, earned = row["total"] or 0, row["earned"] or 0
+        if (total, earned) != (account["balance"], account["lifetime"]):
+            out.append((account["member_id"], account["balance"], total, account["lifetime"], earned))
+    for member_id, row in sums.items():  # entries without an account
+        out.append((member_id, 0, row["total"] or 0, 0, row["earned"] or 0))
+    return out
+
+
+def recalculate_levels() -> int:
+    """Re-derive every member's level from lifetime points (after thresholds change).
+    Members moving up get their level-up notice; nobody's points change."""
+    _rules_cache["version"] = None  # take the current thresholds
+    changed = 0
+    for account in PointsAccount.objects.select_related("level").iterator():
+        level = level_for(account.lifetime)
+        if (level.pk if level else None) != account.level_id:
+            with transaction.atomic():
+                if level is None:
+                    PointsAccount.objects.filter(pk=account.pk).update(level=None)
+                else:
+                    _update_level(account)
+            changed += 1
+    return changed

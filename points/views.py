@@ -1,0 +1,114 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from members.access import current_tier
+
+from . import selectors, services
+from .forms import RedeemForm
+from .models import RedemptionItem
+
+HISTORY_PAGE = 25
+
+
+@login_required
+@require_GET
+def overview(request):
+    account = selectors.account_for(request.user)
+    level = account.level
+    upcoming = services.next_level(account.lifetime)
+    progress = None
+    if upcoming is not None:
+        base = level.threshold if level else 0
+        progress = int(100 * (account.lifetime - base) / max(1, upcoming.threshold - base))
+    now = timezone.now()
+    tier = current_tier(request.user)
+    rank = tier.rank if tier else 0
+    ways = []
+    for action, label in services.RULE_ACTIONS:
+        found = services.active_rule(action, now)
+        if found:
+            rule, multipliers = found
+            ways.append({"label": label, "rule": rule, "multiplier": multipliers.get(rank)})
+    return render(
+        request,
+        "points/overview.html",
+        {
+            "account": account,
+            "next_level": upcoming,
+            "progress": progress,
+            "ways": ways,
+            "privileges": level.privileges.all() if level else [],
+            "items": RedemptionItem.objects.filter(enabled=True).select_related("tier"),
+            "history": Paginator(selectors.history(request.user), HISTORY_PAGE).get_page(
+                request.GET.get("page")
+            ),
+            "redemptions": request.user.redemptions.select_related("item")[:10],
+        },
+    )
+
+
+@require_GET
+def leaderboard(request):
+    period = request.GET.get("period", "week")
+    if period not in selectors.PERIODS:
+        period = "week"
+    account = selectors.account_for(request.user) if request.user.is_authenticated else None
+    return render(
+        request,
+        "points/leaderboard.html",
+        {"rows": selectors.leaderboard(period), "period": period, "account": account},
+    )
+
+
+@login_required
+@require_POST
+def redeem(request, item_id):
+    form = RedeemForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The shipping address is too long."))
+        return redirect("points:overview")
+    try:
+        redemption = services.redeem(
+            member=request.user, item_id=item_id, shipping_address=form.cleaned_data["shipping_address"]
+        )
+    except services.MemberError as exc:
+        messages.error(request, str(exc))
+    else:
+        if redemption.coupon_code:
+            messages.success(
+                request,
+                _("Redeemed! Your coupon code is %(code)s; use it on the pricing page.")
+                % {"code": redemption.coupon_code},
+            )
+        else:
+            messages.success(request, _("Redeemed: %(item)s.") % {"item": redemption.item.name})
+    return redirect("points:overview")
+
+
+@login_required
+@require_POST
+def privacy(request):
+    visible = request.POST.get("show_on_leaderboards") == "on"
+    services.set_leaderboard_visibility(member=request.user, visible=visible)
+    messages.success(
+        request, _("You appear on leaderboards.") if visible else _("You are hidden from leaderboards.")
+    )
+    return redirect("points:leaderboard")
+
+
+@login_required
+@require_POST
+def dismiss(request, notice_id):
+    services.dismiss_level_up(member=request.user, notice_id=notice_id)
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("points:overview")
