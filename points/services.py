@@ -49,8 +49,10 @@ class PointsError(MemberError):
 
 
 def rules_changed() -> None:
-    """Call after editing rules or levels (the admin does): every process reloads them."""
+    """Call after editing rules or levels (the admin does): this process reloads them at once,
+    the others within _RULES_TTL seconds (they compare a version kept in the shared cache)."""
     cache.set(RULES_VERSION_KEY, time.time_ns(), None)
+    _rules_cache["version"] = None
 
 
 def _snapshot():

@@ -19,8 +19,11 @@ def skip_or_fail(reason: str, *, required_by: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    # Rate limits (allauth) and cached fragments live in the cache; start each test clean.
+    # Rate limits (allauth), cached fragments and the points rules live in caches; start clean.
+    from points.services import rules_changed
+
     cache.clear()
+    rules_changed()
     yield
 
 

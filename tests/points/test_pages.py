@@ -1,0 +1,184 @@
+"""Points as members and the creator see them, and the wiring from other apps."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from content import services as content_services
+from members.models import Payment
+from points import services
+from points.models import Action, LedgerEntry, Level, LevelUp, PointsAccount, RedemptionItem
+from tests.factories import ContentFactory, LessonFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120"
+
+
+def test_first_request_of_the_day_pays_the_daily_visit_once(client):
+    member = UserFactory()
+    client.force_login(member)
+    client.get("/")
+    client.get("/")
+    client.get(reverse("content:library"))
+    assert LedgerEntry.objects.filter(member=member, action=Action.DAILY_VISIT).count() == 1
+
+
+def test_reading_and_finishing_a_course_earn_points():
+    member = UserFactory()
+    client = Client(HTTP_USER_AGENT=BROWSER)
+    client.force_login(member)
+    item = ContentFactory()
+    client.get(item.get_absolute_url())
+    client.get(item.get_absolute_url())  # the same item pays once
+    course = ContentFactory(kind="course", slug="c")
+    lessons = [LessonFactory(course=course, slug=f"l{i}", position=i) for i in range(2)]
+    for lesson in lessons:
+        client.post(reverse("content:complete_lesson", args=["c", lesson.slug]))
+    actions = sorted(LedgerEntry.objects.filter(member=member).values_list("action", flat=True))
+    assert actions == ["content_view", "course_complete", "daily_visit", "lesson_complete", "lesson_complete"]
+    assert PointsAccount.objects.get(member=member).balance == 5 + 2 + 10 + 10 + 50
+    view_entry = LedgerEntry.objects.get(member=member, action="content_view")
+    assert view_entry.link == item.get_absolute_url()
+
+
+def test_points_are_not_awarded_to_visitors_or_for_locked_lessons():
+    Client(HTTP_USER_AGENT=BROWSER).get(ContentFactory().get_absolute_url())
+    assert not LedgerEntry.objects.exists()
+
+
+def test_renewals_earn_points_once():
+    membership = MembershipFactory()
+    Payment.objects.create(
+        user=membership.user,
+        membership=membership,
+        provider="local",
+        provider_invoice_id="in_1",
+        status="paid",
+        amount=Decimal("12.00"),
+        currency="USD",
+        billing_reason="subscription_cycle",
+    )
+    Payment.objects.create(
+        user=membership.user,
+        membership=membership,
+        provider="local",
+        provider_invoice_id="in_0",
+        status="paid",
+        amount=Decimal("12.00"),
+        currency="USD",
+        billing_reason="subscription_create",
+    )
+    assert services.award_renewals() == 1
+    assert services.award_renewals() == 0
+    assert LedgerEntry.objects.get(action="renewal").points == 30
+
+
+def test_overview_shows_balance_level_rules_history_and_catalogue(client):
+    member = UserFactory()
+    client.force_login(member)
+    services.adjust_points(member=member, points=120, reason="Welcome gift", actor=None)
+    RedemptionItem.objects.create(name="Sticker pack", kind="merchandise", cost=100)
+    html = client.get(reverse("points:overview")).content.decode()
+    balance = PointsAccount.objects.get(member=member).balance  # 120 plus today's visit
+    assert balance == 125 and f'data-testid="balance">{balance}<' in html
+    assert "Regular" in html  # 100 lifetime points, from the default levels
+    assert "Welcome gift" in html and "Sticker pack" in html
+    assert "Content view" in html and "+2" in html  # how to earn
+
+
+def test_redeem_from_the_page(client):
+    member = UserFactory()
+    client.force_login(member)
+    services.adjust_points(member=member, points=150, reason="gift", actor=None)
+    item = RedemptionItem.objects.create(name="10% off", kind="coupon", cost=100, percent_off=10)
+    response = client.post(reverse("points:redeem", args=[item.pk]), follow=True)
+    assert "Your coupon code is PTS-" in response.content.decode()
+    response = client.post(reverse("points:redeem", args=[item.pk]), follow=True)
+    assert "You need 100 points; you have 55." in response.content.decode()  # 150 + 5 (visit) - 100
+    assert client.post(reverse("points:redeem", args=[99999]), follow=True).status_code == 200
+    assert client.get(reverse("points:redeem", args=[item.pk])).status_code == 405
+
+
+def test_leaderboards_by_period_and_privacy(client):
+    alice, bob, carol = (
+        UserFactory(display_name="Alice"),
+        UserFactory(display_name="Bob"),
+        UserFactory(display_name="Carol"),
+    )
+    services.adjust_points(member=alice, points=50, reason="x", actor=None)
+    services.adjust_points(member=bob, points=80, reason="x", actor=None)
+    old = services.adjust_points(member=carol, points=500, reason="x", actor=None)
+    LedgerEntry.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    week = client.get(reverse("points:leaderboard") + "?period=week").content.decode()
+    assert week.index("Bob") < week.index("Alice") and "Carol" not in week
+    assert "Carol" in client.get(reverse("points:leaderboard") + "?period=all").content.decode()
+    as_bob = Client()
+    as_bob.force_login(bob)
+    as_bob.post(reverse("points:privacy"), {})
+    assert "Bob" not in client.get(reverse("points:leaderboard") + "?period=week").content.decode()
+    assert "Bob" not in client.get(reverse("points:leaderboard") + "?period=all").content.decode()
+    assert client.get(reverse("points:leaderboard") + "?period=<x>").status_code == 200
+
+
+def test_level_up_banner_and_dismiss(client):
+    member = UserFactory()
+    client.force_login(member)
+    services.adjust_points(member=member, points=100, reason="x", actor=None)
+    html = client.get("/").content.decode()
+    assert 'data-testid="level-up"' in html and "Regular" in html
+    notice = LevelUp.objects.get(member=member, level__name="Regular")
+    client.post(reverse("points:dismiss", args=[notice.pk]), {"next": "/"})
+    assert 'data-testid="level-up"' not in client.get("/").content.decode()
+    other = Client()
+    other.force_login(UserFactory())
+    other.post(
+        reverse("points:dismiss", args=[LevelUp.objects.create(member=member, level=Level.objects.last()).pk])
+    )
+    assert LevelUp.objects.filter(member=member, seen=False).exists()  # not someone else's to dismiss
+
+
+def test_admin_grant_and_deduct(admin_client):
+    member = UserFactory(email="fan@example.com")
+    url = reverse("admin:points_adjust")
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(
+        url, {"email": "fan@example.com", "points": "25", "reason": "Great question"}
+    )
+    assert response.status_code == 302
+    entry = LedgerEntry.objects.get(member=member)
+    assert entry.points == 25 and entry.actor.is_superuser
+    response = admin_client.post(url, {"email": "fan@example.com", "points": "-100", "reason": "oops"})
+    assert "only 25 points" in response.content.decode()
+    response = admin_client.post(url, {"email": "nobody@example.com", "points": "5", "reason": "x"})
+    assert "No member has this email address." in response.content.decode()
+    for name in ("ledgerentry", "pointsrule", "level", "pointsaccount", "redemptionitem", "redemption"):
+        assert admin_client.get(reverse(f"admin:points_{name}_changelist")).status_code == 200
+    entry_url = reverse("admin:points_ledgerentry_change", args=[entry.pk])
+    assert (
+        admin_client.post(
+            reverse("admin:points_ledgerentry_delete", args=[entry.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert admin_client.get(entry_url).status_code == 200  # viewable, not editable
+
+
+def test_points_pages_need_login(client):
+    assert client.get(reverse("points:overview")).status_code == 302
+    assert client.post(reverse("points:privacy")).status_code == 302
+    assert client.get(reverse("points:leaderboard")).status_code == 200
+
+
+def test_beacon_with_content_view_points_still_one_entry():
+    member = UserFactory()
+    item = ContentFactory()
+    for _ in range(3):
+        content_services.record_view(
+            content=item, lesson=None, user=member, source="library", user_agent=BROWSER
+        )
+    assert LedgerEntry.objects.filter(member=member, action="content_view").count() == 1
