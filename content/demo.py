@@ -157,3 +157,38 @@ def seed_activity(*, seed: int, members: list[User], now: datetime, days: int = 
         )
     refresh_stats(now=now)
     return len(views)
+
+
+def activity_events(members: list[User]) -> dict[int, list[tuple]]:
+    """What demo members did, as (when, action, ref) events for the points ledger."""
+    import zoneinfo
+    from collections import defaultdict
+
+    from django.conf import settings
+    from django.db.models import Count
+
+    from points.models import Action
+
+    by_id = {m.pk: m for m in members}
+    lessons_per_course = dict(
+        Lesson.objects.values("course_id").annotate(n=Count("id")).values_list("course_id", "n")
+    )
+    done_per_course: dict[tuple[int, int], set] = defaultdict(set)
+    events: dict[int, list[tuple]] = defaultdict(list)
+    views = (
+        ContentView.objects.filter(user_id__in=by_id)
+        .order_by("started_at")
+        .values_list("user_id", "content_id", "lesson_id", "completed", "started_at")
+    )
+    for user_id, content_id, lesson_id, completed, at in views.iterator():
+        tz = zoneinfo.ZoneInfo(by_id[user_id].time_zone or settings.TIME_ZONE)
+        events[user_id].append((at, Action.DAILY_VISIT, f"day:{at.astimezone(tz).date().isoformat()}"))
+        if lesson_id is None:
+            events[user_id].append((at, Action.CONTENT_VIEW, f"content:{content_id}"))
+        elif completed:
+            events[user_id].append((at, Action.LESSON_COMPLETE, f"lesson:{lesson_id}"))
+            done = done_per_course[(user_id, content_id)]
+            done.add(lesson_id)
+            if len(done) == lessons_per_course.get(content_id, -1):
+                events[user_id].append((at, Action.COURSE_COMPLETE, f"course:{content_id}"))
+    return events

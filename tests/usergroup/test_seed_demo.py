@@ -111,3 +111,23 @@ def test_seed_demo_library_and_activity_by_member_type():
     before = views.count()
     call_command("seed_demo", members=200, seed=5, no_progress=True)
     assert ContentView.objects.count() == before
+
+
+def test_seed_demo_points_follow_activity_with_zero_drift():
+    from django.core.management import call_command as cc
+
+    from points.models import LedgerEntry, PointsAccount
+    from points.selectors import leaderboard
+
+    call_command("seed_demo", members=200, seed=8, no_progress=True)
+    actions = set(LedgerEntry.objects.values_list("action", flat=True))
+    assert {"daily_visit", "content_view", "lesson_complete"} <= actions
+    cc("verify_points")  # raises on any drift
+    assert PointsAccount.objects.values("level").distinct().count() >= 2
+    assert leaderboard("all")
+    # Points reflect behaviour: members with more views have more points.
+    from django.db.models import Count
+
+    busy = User.objects.annotate(n=Count("content_views")).order_by("-n").first()
+    idle = User.objects.filter(is_staff=False).annotate(n=Count("content_views")).order_by("n").first()
+    assert busy.points.lifetime > getattr(getattr(idle, "points", None), "lifetime", 0)

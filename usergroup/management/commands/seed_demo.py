@@ -17,9 +17,10 @@ from django.utils import timezone
 from faker import Faker
 from tqdm import tqdm
 
-from content.demo import seed_activity, seed_library
+from content.demo import activity_events, seed_activity, seed_library
 from members.demo import seed_billing
 from members.models import User
+from points.demo import seed_points
 
 CREATOR_EMAIL = "creator@example.com"
 CREATOR_PASSWORD = "demo-creator-password"  # noqa: S105 - printed on purpose, demo only
@@ -67,10 +68,11 @@ class Command(BaseCommand):
         payers = seed_billing(members=demo_members, seed=seed, now=now, keep_free=frozenset({DEMO_MEMBER}))
         library = seed_library(seed=seed, fake=fake["en_US"], now=now, author=creator)
         views = seed_activity(seed=seed, members=demo_members, now=now)
+        entries = seed_points(members=demo_members, now=now, activity=activity_events(demo_members))
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
-                f"{len(library)} library items, {views} new views."
+                f"{len(library)} library items, {views} new views, {entries} new points entries."
             )
         )
         self.stdout.write(

@@ -1,0 +1,125 @@
+"""A demo ledger that follows from what demo members did (visits, reads, lessons, courses,
+renewals: the activity comes from the caller, so this app reads no higher app), computed with the same rules the engine applies: one award per member, action
+and object; daily caps in the member's time zone; tier multipliers. Written in bulk;
+balances are then summed from the entries, so `verify_points` finds no drift."""
+
+import zoneinfo
+from collections import defaultdict
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, Sum
+
+from members.models import LIVE_STATUSES, Membership, Payment, User
+
+from .models import Action, LedgerEntry, Level, LevelUp, PointsAccount, PointsRule, RedemptionItem
+from .services import rules_changed
+
+ITEMS = [
+    ("10% off your next payment", "coupon", 300, {"percent_off": 10}),
+    ("A month of Supporter", "membership", 800, {"months": 1, "tier_slug": "supporter"}),
+    ("Sticker pack", "merchandise", 200, {"stock": 50}),
+]
+
+
+def seed_items() -> None:
+    from members.models import Tier
+
+    for name, kind, cost, extra in ITEMS:
+        tier = Tier.objects.filter(slug=extra.get("tier_slug", "")).first()
+        if kind == "membership" and tier is None:
+            continue
+        RedemptionItem.objects.get_or_create(
+            name=name,
+            defaults={
+                "kind": kind,
+                "cost": cost,
+                "percent_off": extra.get("percent_off"),
+                "months": extra.get("months"),
+                "tier": tier,
+                "stock": extra.get("stock"),
+            },
+        )
+
+
+def seed_points(*, members: list[User], now: datetime, activity: dict[int, list[tuple]]) -> int:
+    """`activity`: per member id, (when, action, ref) events from the apps above this one
+    (content gives visits, views, lessons, courses); renewals are read here."""
+    seed_items()
+    if LedgerEntry.objects.filter(member__in=members).exists():
+        return 0
+    rules_changed()
+    rules = {}
+    for rule in PointsRule.objects.filter(enabled=True).prefetch_related("multipliers__tier"):
+        if rule.is_active(now):
+            rules[rule.action] = (rule, {m.tier.rank: m.multiplier for m in rule.multipliers.all()})
+    ranks = dict(Membership.objects.filter(status__in=LIVE_STATUSES).values_list("user_id", "tier__rank"))
+    by_id = {m.pk: m for m in members}
+    events: dict[int, list[tuple]] = defaultdict(list)
+
+    for user_id, items in activity.items():
+        if user_id in by_id:
+            events[user_id].extend(items)
+    renewals = Payment.objects.filter(
+        user_id__in=by_id, status="paid", billing_reason="subscription_cycle", amount__gt=0
+    ).values_list("user_id", "pk", "created_at")
+    for user_id, payment_id, at in renewals:
+        events[user_id].append((at, Action.RENEWAL, f"payment:{payment_id}"))
+
+    entries = []
+    for user_id, items in events.items():
+        member = by_id[user_id]
+        tz = zoneinfo.ZoneInfo(member.time_zone or settings.TIME_ZONE)
+        seen, earned_on = set(), defaultdict(int)
+        for at, action, ref in sorted(items, key=lambda e: e[0]):
+            key = f"{action}:{user_id}:{ref}"
+            if key in seen or action not in rules:
+                continue
+            seen.add(key)
+            rule, multipliers = rules[action]
+            multiplier = multipliers.get(ranks.get(user_id, 0), Decimal(1))
+            points = int((Decimal(rule.points) * multiplier).to_integral_value(rounding=ROUND_HALF_UP))
+            if rule.daily_cap is not None:
+                day = (rule.pk, at.astimezone(tz).date())
+                points = min(points, rule.daily_cap - earned_on[day])
+                earned_on[day] += max(points, 0)
+            if points <= 0:
+                continue
+            entries.append(
+                LedgerEntry(
+                    member_id=user_id,
+                    action=action,
+                    rule=rule,
+                    points=points,
+                    ref=ref,
+                    idempotency_key=key,
+                    created_at=at,
+                )
+            )
+    levels = list(Level.objects.order_by("threshold"))
+    with transaction.atomic():
+        LedgerEntry.objects.bulk_create(entries, batch_size=5000)
+        totals = (
+            LedgerEntry.objects.filter(member__in=members)
+            .values("member_id")
+            .annotate(balance=Sum("points"), lifetime=Sum("points", filter=Q(points__gt=0)))
+        )
+        accounts, level_ups = [], []
+        for row in totals:
+            reached = [lv for lv in levels if lv.threshold <= (row["lifetime"] or 0)]
+            level = reached[-1] if reached else None
+            accounts.append(
+                PointsAccount(
+                    member_id=row["member_id"],
+                    balance=row["balance"] or 0,
+                    lifetime=row["lifetime"] or 0,
+                    level=level,
+                )
+            )
+            if level is not None:
+                level_ups.append(LevelUp(member_id=row["member_id"], level=level, seen=True))
+        PointsAccount.objects.bulk_create(accounts, batch_size=5000, ignore_conflicts=True)
+        LevelUp.objects.bulk_create(level_ups, batch_size=5000, ignore_conflicts=True)
+    return len(entries)
