@@ -136,29 +136,25 @@ def complete_lesson(*, member, lesson: Lesson) -> tuple[LessonProgress, bool]:
     return progress, course_done
 
 
-def toggle_like(*, member, content: Content) -> bool:
-    """Like or unlike; returns whether the member likes it now."""
-    deleted, _ = Like.objects.filter(user=member, content=content).delete()
+def _toggle(model, member, content: Content) -> bool:
+    """Add or remove a member's mark (like, bookmark); returns whether it is on now."""
+    deleted, _ = model.objects.filter(user=member, content=content).delete()
     if deleted:
         return False
     try:
         with transaction.atomic():
-            Like.objects.create(user=member, content=content)
+            model.objects.create(user=member, content=content)
     except IntegrityError:
-        pass  # a double click raced us; the like exists
+        pass  # a double click raced us; the mark exists
     return True
+
+
+def toggle_like(*, member, content: Content) -> bool:
+    return _toggle(Like, member, content)
 
 
 def toggle_bookmark(*, member, content: Content) -> bool:
-    deleted, _ = Bookmark.objects.filter(user=member, content=content).delete()
-    if deleted:
-        return False
-    try:
-        with transaction.atomic():
-            Bookmark.objects.create(user=member, content=content)
-    except IntegrityError:
-        pass
-    return True
+    return _toggle(Bookmark, member, content)
 
 
 def refresh_stats(*, now=None) -> int:

@@ -221,9 +221,10 @@ class MembershipAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "form": form,
             "title": _("Grant a complimentary membership"),
+            "submit_label": _("Grant"),
             "opts": self.model._meta,
         }
-        return TemplateResponse(request, "admin/members/membership/grant.html", context)
+        return TemplateResponse(request, "admin/simple_form.html", context)
 
     def _simulate(self, request, queryset, method: str, label: str):
         provider = LocalProvider()

@@ -111,7 +111,7 @@ class LedgerEntryAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": _("Grant or deduct points"),
         }
-        return TemplateResponse(request, "admin/points/ledgerentry/adjust.html", context)
+        return TemplateResponse(request, "admin/simple_form.html", context)
 
 
 @admin.register(PointsAccount)
