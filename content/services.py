@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from members.access import can_access
 from members.errors import MemberError
+from members.models import User
 from points.models import Action
 from points.services import award_points
 
@@ -115,6 +116,9 @@ def complete_lesson(*, member, lesson: Lesson) -> tuple[LessonProgress, bool]:
     lesson.course = Content.objects.select_related("min_tier").get(pk=lesson.course_id)
     if not can_access(member, lesson):
         raise MemberError("You cannot take this lesson.")
+    # One completion at a time per member, so two last lessons finished at once still see
+    # each other and the course bonus is paid.
+    User.objects.select_for_update().filter(pk=member.pk).first()
     progress, created = LessonProgress.objects.get_or_create(user=member, lesson=lesson)
     total = Lesson.objects.filter(course_id=lesson.course_id).count()
     done = LessonProgress.objects.filter(user=member, lesson__course_id=lesson.course_id).count()

@@ -30,9 +30,10 @@ class RulesChangedMixin:
         super().save_related(request, form, formsets, change)
         services.rules_changed()
 
-    def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        services.rules_changed()
+    def has_delete_permission(self, request, obj=None):
+        # Every process caches rules and levels; deleting one under them would break awards.
+        # Disable a rule, or change a level's threshold, instead.
+        return False
 
 
 class TierMultiplierInline(admin.TabularInline):
@@ -124,6 +125,9 @@ class PointsAccountAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the account mirrors the ledger; deleting it would lose the balance
 
 
 @admin.register(RedemptionItem)

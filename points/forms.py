@@ -6,6 +6,7 @@ from members.models import User
 
 class RedeemForm(forms.Form):
     shipping_address = forms.CharField(required=False, max_length=1000)
+    nonce = forms.CharField(required=False, max_length=64)
 
 
 class AdjustPointsForm(forms.Form):

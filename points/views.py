@@ -1,3 +1,5 @@
+import secrets
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -45,6 +47,7 @@ def overview(request):
             "ways": ways,
             "privileges": level.privileges.all() if level else [],
             "items": RedemptionItem.objects.filter(enabled=True).select_related("tier"),
+            "nonce": secrets.token_urlsafe(16),  # one per rendered form: a double submit redeems once
             "history": Paginator(selectors.history(request.user), HISTORY_PAGE).get_page(
                 request.GET.get("page")
             ),
@@ -75,7 +78,10 @@ def redeem(request, item_id):
         return redirect("points:overview")
     try:
         redemption = services.redeem(
-            member=request.user, item_id=item_id, shipping_address=form.cleaned_data["shipping_address"]
+            member=request.user,
+            item_id=item_id,
+            shipping_address=form.cleaned_data["shipping_address"],
+            nonce=form.cleaned_data["nonce"],
         )
     except services.MemberError as exc:
         messages.error(request, str(exc))

@@ -60,3 +60,28 @@ def committing(on_commit):
         return client
 
     return wrap
+
+
+@pytest.fixture(autouse=True)
+def _migration_data(request):
+    """Transactional tests empty every table when they end, data from migrations included
+    (the Site allauth needs, the free tier, the default points rules and levels). Put it back
+    the way the migrations create it."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = marker is not None and marker.kwargs.get("transaction")
+    if not transactional and "live_server" not in request.fixturenames:
+        return
+    import importlib
+
+    from django.apps import apps
+
+    from points.services import rules_changed
+
+    request.getfixturevalue("transactional_db")
+    for module, function in [
+        ("members.migrations.0002_site_from_settings", "set_site"),
+        ("members.migrations.0004_free_tier", "create_free_tier"),
+        ("points.migrations.0002_default_rules_and_levels", "create"),
+    ]:
+        getattr(importlib.import_module(module), function)(apps, None)
+    rules_changed()

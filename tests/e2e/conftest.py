@@ -78,23 +78,3 @@ def shot():
             page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
     return take
-
-
-@pytest.fixture(autouse=True)
-def _migration_data(request):
-    """Transactional tests empty every table when they end, data from migrations included
-    (the Site allauth needs, the free tier, the default points rules and levels). Put it back
-    the way the migrations create it."""
-    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
-        return
-    import importlib
-
-    from django.apps import apps
-
-    request.getfixturevalue("transactional_db")
-    for module, function in [
-        ("members.migrations.0002_site_from_settings", "set_site"),
-        ("members.migrations.0004_free_tier", "create_free_tier"),
-        ("points.migrations.0002_default_rules_and_levels", "create"),
-    ]:
-        getattr(importlib.import_module(module), function)(apps, None)
