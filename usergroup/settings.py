@@ -152,7 +152,6 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 60 * 60 * 24
 CELERY_TIMEZONE = "UTC"
-CELERY_IMPORTS = ["usergroup.tasks"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The nightly jobs. Later apps add their entries here; each one is a thin task
 # over a service and is also reachable as a management command.
