@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("members.billing_urls")),
     path("library/", include("content.urls")),
     path("points/", include("points.urls")),
+    path("community/", include("community.urls")),
     path("admin/", admin.site.urls),
     re_path(
         r"^media/(?P<folder>avatars|covers)/(?P<name>[0-9a-f]{32}\.(?:webp|jpe?g|png|gif))$",

@@ -17,6 +17,7 @@ from django.utils import timezone
 from faker import Faker
 from tqdm import tqdm
 
+from community.demo import seed_forum
 from content.demo import activity_events, seed_activity, seed_library
 from members.demo import seed_billing
 from members.models import User
@@ -69,10 +70,12 @@ class Command(BaseCommand):
         library = seed_library(seed=seed, fake=fake["en_US"], now=now, author=creator)
         views = seed_activity(seed=seed, members=demo_members, now=now)
         entries = seed_points(members=demo_members, now=now, activity=activity_events(demo_members))
+        topics = seed_forum(seed=seed, fake=fake["en_US"], members=demo_members[:2000], now=now)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
-                f"{len(library)} library items, {views} new views, {entries} new points entries."
+                f"{len(library)} library items, {views} new views, {entries} new points entries, "
+                f"{topics} forum topics."
             )
         )
         self.stdout.write(

@@ -1,0 +1,37 @@
+from django.contrib import admin
+
+from .models import Category, Post, Thread
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "read_tier", "post_tier", "position"]
+    prepopulated_fields = {"slug": ("name",)}
+    list_editable = ["position"]
+
+
+class PostInline(admin.TabularInline):
+    model = Post
+    extra = 0
+    fields = ["author", "created_at", "hidden", "score", "body"]
+    readonly_fields = ["author", "created_at", "score"]
+
+
+@admin.register(Thread)
+class ThreadAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "category",
+        "kind",
+        "author",
+        "reply_count",
+        "pinned",
+        "locked",
+        "hidden",
+        "last_activity_at",
+    ]
+    list_filter = ["category", "kind", "pinned", "locked", "hidden"]
+    search_fields = ["title", "author__email"]
+    list_select_related = ["category", "author"]
+    raw_id_fields = ["author", "accepted_answer"]
+    inlines = [PostInline]

@@ -1,0 +1,26 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import Thread
+from .services import BODY_MAX, TITLE_MAX, TITLE_MIN
+
+
+class ThreadForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"), choices=Thread.Kind.choices, initial=Thread.Kind.DISCUSSION)
+    title = forms.CharField(label=_("Title"), min_length=TITLE_MIN, max_length=TITLE_MAX)
+    body = forms.CharField(
+        label=_("Text"),
+        max_length=BODY_MAX,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text=_("Markdown: **bold**, *italic*, [links](https://example.com), > quotes, lists."),
+    )
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(
+        label=_("Your reply"), max_length=BODY_MAX, widget=forms.Textarea(attrs={"rows": 5})
+    )
+
+
+class VoteForm(forms.Form):
+    value = forms.TypedChoiceField(choices=[("1", "+1"), ("-1", "-1")], coerce=int)

@@ -1,0 +1,131 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Tier
+
+
+class Category(models.Model):
+    """A forum area. Who may read it follows the access policy through `read_tier`."""
+
+    access_tier_field = "read_tier"
+
+    name = models.CharField(_("name"), max_length=80)
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    colour = models.CharField(
+        _("colour"),
+        max_length=7,
+        default="#5b4bdb",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #5b4bdb."))],
+    )
+    read_tier = models.ForeignKey(
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("who may read"),
+        help_text=_(
+            "Empty: everyone, visitors included. The free tier: any member. A paid tier: that tier and up."
+        ),
+    )
+    post_tier = models.ForeignKey(
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("who may post"),
+        help_text=_("Empty: any member who may read it."),
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("community:category", args=[self.slug])
+
+
+class Thread(models.Model):
+    class Kind(models.TextChoices):
+        DISCUSSION = "discussion", _("discussion")
+        QUESTION = "question", _("question")
+
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="threads")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="threads")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.DISCUSSION)
+    title = models.CharField(_("title"), max_length=160)
+    pinned = models.BooleanField(_("pinned"), default=False)
+    locked = models.BooleanField(_("locked"), default=False)
+    hidden = models.BooleanField(_("hidden"), default=False)
+    accepted_answer = models.OneToOneField(
+        "Post", null=True, blank=True, on_delete=models.SET_NULL, related_name="accepted_for"
+    )
+    reply_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-pinned", "-last_activity_at"]
+        verbose_name = _("thread")
+        verbose_name_plural = _("threads")
+        indexes = [models.Index(fields=["category", "-pinned", "-last_activity_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("community:thread", args=[self.pk, slugify(self.title)[:60] or "thread"])
+
+    @property
+    def is_question(self) -> bool:
+        return self.kind == self.Kind.QUESTION
+
+    @property
+    def solved(self) -> bool:
+        return self.accepted_answer_id is not None
+
+
+class Post(models.Model):
+    """The opening post of a thread and every reply; Markdown, rendered by content's renderer."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="posts")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="forum_posts")
+    body = models.TextField(_("text"), max_length=20_000)
+    is_opening = models.BooleanField(default=False)
+    hidden = models.BooleanField(_("hidden"), default=False)
+    score = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("post")
+        verbose_name_plural = _("posts")
+        indexes = [models.Index(fields=["thread", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"post {self.pk} in {self.thread_id}"
+
+
+class Vote(models.Model):
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="votes")
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    value = models.SmallIntegerField(choices=[(1, "+1"), (-1, "-1")])
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["post", "voter"], name="community_one_vote_per_post")]
+
+    def __str__(self) -> str:
+        return f"{self.value:+d} on {self.post_id}"

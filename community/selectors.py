@@ -1,0 +1,46 @@
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from members.access import accessible
+
+from .models import Category, Post, Thread, Vote
+
+FILTERS = {"all", "unanswered", "solved", "questions"}
+
+
+def categories_for(user) -> QuerySet:
+    """Categories the user may read, with how many visible topics each has."""
+    return accessible(Category.objects.all(), user).annotate(
+        topic_count=Count("threads", filter=Q(threads__hidden=False))
+    )
+
+
+def threads_in(category: Category, *, filter_by: str = "all") -> QuerySet:
+    threads = category.threads.filter(hidden=False).select_related("author")
+    if filter_by == "unanswered":
+        threads = threads.filter(reply_count=0)
+    elif filter_by == "solved":
+        threads = threads.filter(accepted_answer__isnull=False)
+    elif filter_by == "questions":
+        threads = threads.filter(kind=Thread.Kind.QUESTION)
+    return threads.order_by("-pinned", "-last_activity_at", "-id")
+
+
+def posts_in(thread: Thread, user) -> QuerySet:
+    posts = thread.posts.filter(hidden=False).select_related("author").order_by("created_at", "id")
+    if user is not None and user.is_authenticated:
+        mine = Vote.objects.filter(post=OuterRef("pk"), voter=user)
+        posts = posts.annotate(my_up=Exists(mine.filter(value=1)), my_down=Exists(mine.filter(value=-1)))
+    return posts
+
+
+def readable_post(post_id: int, user) -> Post | None:
+    post = (
+        Post.objects.select_related("thread__category__read_tier", "thread__category__post_tier", "author")
+        .filter(pk=post_id, hidden=False, thread__hidden=False)
+        .first()
+    )
+    if post is None:
+        return None
+    from .services import can_read
+
+    return post if can_read(user, post.thread.category) else None

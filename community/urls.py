@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "community"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("c/<slug:slug>/", views.category, name="category"),
+    path("c/<slug:slug>/new/", views.new_thread, name="new_thread"),
+    path("t/<int:pk>/", views.thread, name="thread_short"),
+    path("t/<int:pk>-<slug:slug>/", views.thread, name="thread"),
+    path("t/<int:pk>/reply/", views.reply, name="reply"),
+    path("t/<int:pk>/accept/<int:post_id>/", views.accept, name="accept"),
+    path("posts/<int:post_id>/vote/", views.vote, name="vote"),
+]

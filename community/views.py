@@ -1,0 +1,158 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from content.markdown import render as render_markdown
+
+from . import selectors, services
+from .forms import ReplyForm, ThreadForm, VoteForm
+from .models import Category, Post, Thread
+
+THREADS_PER_PAGE = 30
+POSTS_PER_PAGE = 50
+
+
+def _readable_category(user, slug) -> Category:
+    category = get_object_or_404(Category.objects.select_related("read_tier", "post_tier"), slug=slug)
+    if not services.can_read(user, category):
+        raise Http404  # a category you may not read looks like one that does not exist
+    return category
+
+
+def _readable_thread(user, pk) -> Thread:
+    thread = get_object_or_404(
+        Thread.objects.select_related("category__read_tier", "category__post_tier", "author"),
+        pk=pk,
+        hidden=False,
+    )
+    if not services.can_read(user, thread.category):
+        raise Http404
+    return thread
+
+
+@require_GET
+def index(request):
+    return render(request, "community/index.html", {"categories": selectors.categories_for(request.user)})
+
+
+@require_GET
+def category(request, slug):
+    category = _readable_category(request.user, slug)
+    filter_by = request.GET.get("filter", "all")
+    if filter_by not in selectors.FILTERS:
+        filter_by = "all"
+    page = Paginator(selectors.threads_in(category, filter_by=filter_by), THREADS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "community/category.html",
+        {
+            "category": category,
+            "page": page,
+            "filter": filter_by,
+            "can_post": services.can_post(request.user, category),
+        },
+    )
+
+
+@require_GET
+def thread(request, pk, slug=""):
+    thread = _readable_thread(request.user, pk)
+    page = Paginator(selectors.posts_in(thread, request.user), POSTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    for post in page.object_list:
+        post.html = render_markdown(post.body).html
+    can_accept = (
+        thread.is_question
+        and request.user.is_authenticated
+        and (request.user.pk == thread.author_id or request.user.is_staff)
+    )
+    return render(
+        request,
+        "community/thread.html",
+        {
+            "thread": thread,
+            "page": page,
+            "form": ReplyForm(),
+            "can_reply": services.can_post(request.user, thread.category)
+            and (not thread.locked or request.user.is_staff),
+            "can_accept": can_accept,
+        },
+    )
+
+
+@login_required
+def new_thread(request, slug):
+    category = _readable_category(request.user, slug)
+    if not services.can_post(request.user, category):
+        return HttpResponseForbidden(_("You cannot start a topic here."))
+    form = ThreadForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            created = services.start_thread(
+                member=request.user,
+                category=category,
+                kind=data["kind"],
+                title=data["title"],
+                body=data["body"],
+            )
+        except services.ForumError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect(created.get_absolute_url())
+    return render(request, "community/new_thread.html", {"category": category, "form": form})
+
+
+@login_required
+@require_POST
+def reply(request, pk):
+    thread = _readable_thread(request.user, pk)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("body", [_("Write something first.")])))
+        return redirect(thread.get_absolute_url())
+    try:
+        services.reply(member=request.user, thread=thread, body=form.cleaned_data["body"])
+    except services.ForumError as exc:
+        messages.error(request, str(exc))
+        return redirect(thread.get_absolute_url())
+    last_page = (thread.reply_count + 1) // POSTS_PER_PAGE + 1
+    return redirect(f"{thread.get_absolute_url()}?page={last_page}#latest")
+
+
+@login_required
+@require_POST
+def accept(request, pk, post_id):
+    thread = _readable_thread(request.user, pk)
+    post = get_object_or_404(Post, pk=post_id, thread=thread)
+    try:
+        services.accept_answer(actor=request.user, thread=thread, post=post)
+    except services.ForumError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Marked as the accepted answer."))
+    return redirect(thread.get_absolute_url())
+
+
+@login_required
+@require_POST
+def vote(request, post_id):
+    post = selectors.readable_post(post_id, request.user)
+    if post is None:
+        raise Http404
+    form = VoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("A vote is +1 or -1."))
+    else:
+        try:
+            services.vote(member=request.user, post=post, value=form.cleaned_data["value"])
+        except services.ForumError as exc:
+            messages.error(request, str(exc))
+    return redirect(post.thread.get_absolute_url())
