@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Category, Post, Thread
+from .models import Category, Flag, Post, Suspension, Thread
 
 
 @admin.register(Category)
@@ -35,3 +35,21 @@ class ThreadAdmin(admin.ModelAdmin):
     list_select_related = ["category", "author"]
     raw_id_fields = ["author", "accepted_answer"]
     inlines = [PostInline]
+
+
+@admin.register(Flag)
+class FlagAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "post", "reporter", "reason", "resolved_at"]
+    list_filter = ["reason", ("resolved_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["post", "reporter"]
+
+
+@admin.register(Suspension)
+class SuspensionAdmin(admin.ModelAdmin):
+    list_display = ["member", "until", "reason", "by"]
+    raw_id_fields = ["member"]
+    readonly_fields = ["by"]
+
+    def save_model(self, request, obj, form, change):
+        obj.by = obj.by or request.user
+        super().save_model(request, obj, form, change)

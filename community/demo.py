@@ -4,6 +4,8 @@ answers and votes, written by demo members through the real services (so points 
 import random
 from datetime import datetime, timedelta
 
+from django.test.utils import override_settings
+
 from members.models import Tier, User
 
 from . import services
@@ -36,6 +38,20 @@ def seed_forum(*, seed: int, fake, members: list[User], now: datetime, threads: 
         )
         areas.append(category)
     active = [m for m in members if not m.is_staff] or members
+    created = 0
+    with override_settings(
+        COMMUNITY_POSTS_PER_MINUTE=10**6,
+        COMMUNITY_NEW_POSTS_PER_MINUTE=10**6,
+        COMMUNITY_POSTS_PER_DAY=10**6,
+        COMMUNITY_NEW_POSTS_PER_DAY=10**6,
+        COMMUNITY_APPROVE_FIRST_POSTS=False,
+    ):
+        created = _write_threads(rng, fake, areas, active, now, threads)
+    return created
+
+
+def _write_threads(rng, fake, areas, active, now, threads) -> int:
+    # A seed writes a season of posts in seconds; posting limits are for people.
     created = 0
     for _ in range(threads):
         author = rng.choice(active)

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import Thread
+from .models import Flag, Thread
 from .services import BODY_MAX, TITLE_MAX, TITLE_MIN
 
 
@@ -24,3 +24,8 @@ class ReplyForm(forms.Form):
 
 class VoteForm(forms.Form):
     value = forms.TypedChoiceField(choices=[("1", "+1"), ("-1", "-1")], coerce=int)
+
+
+class FlagForm(forms.Form):
+    reason = forms.ChoiceField(label=_("Reason"), choices=Flag.Reason.choices)
+    note = forms.CharField(label=_("Note"), max_length=300, required=False)

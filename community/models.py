@@ -105,6 +105,9 @@ class Post(models.Model):
     body = models.TextField(_("text"), max_length=20_000)
     is_opening = models.BooleanField(default=False)
     hidden = models.BooleanField(_("hidden"), default=False)
+    approved = models.BooleanField(
+        _("approved"), default=True, help_text=_("New members' first posts may wait.")
+    )
     score = models.IntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
@@ -113,7 +116,10 @@ class Post(models.Model):
         ordering = ["created_at", "id"]
         verbose_name = _("post")
         verbose_name_plural = _("posts")
-        indexes = [models.Index(fields=["thread", "created_at"])]
+        indexes = [
+            models.Index(fields=["thread", "created_at"]),
+            models.Index(fields=["author", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"post {self.pk} in {self.thread_id}"
@@ -129,3 +135,65 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value:+d} on {self.post_id}"
+
+
+class PostRevision(models.Model):
+    """The text of a post before an edit: edits keep their history."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="revisions")
+    body = models.TextField()
+    editor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"revision of {self.post_id}"
+
+
+class Flag(models.Model):
+    class Reason(models.TextChoices):
+        SPAM = "spam", _("spam")
+        RUDE = "rude", _("rude or abusive")
+        OFF_TOPIC = "off_topic", _("off topic")
+        OTHER = "other", _("something else")
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="flags")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("flag")
+        verbose_name_plural = _("flags")
+        constraints = [
+            models.UniqueConstraint(fields=["post", "reporter"], name="community_one_flag_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} on {self.post_id}"
+
+
+class Suspension(models.Model):
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="suspensions")
+    until = models.DateTimeField(_("until"))
+    reason = models.CharField(_("reason"), max_length=300)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-until"]
+        verbose_name = _("suspension")
+        verbose_name_plural = _("suspensions")
+
+    def __str__(self) -> str:
+        return f"{self.member} until {self.until:%Y-%m-%d}"

@@ -26,7 +26,12 @@ def threads_in(category: Category, *, filter_by: str = "all") -> QuerySet:
 
 
 def posts_in(thread: Thread, user) -> QuerySet:
+    """Visible posts; a post waiting for approval shows only to its author and to staff."""
     posts = thread.posts.filter(hidden=False).select_related("author").order_by("created_at", "id")
+    if user is None or not user.is_authenticated:
+        posts = posts.filter(approved=True)
+    elif not user.is_staff:
+        posts = posts.filter(Q(approved=True) | Q(author=user))
     if user is not None and user.is_authenticated:
         mine = Vote.objects.filter(post=OuterRef("pk"), voter=user)
         posts = posts.annotate(my_up=Exists(mine.filter(value=1)), my_down=Exists(mine.filter(value=-1)))
@@ -44,3 +49,16 @@ def readable_post(post_id: int, user) -> Post | None:
     from .services import can_read
 
     return post if can_read(user, post.thread.category) else None
+
+
+def moderation_queue():
+    """Posts with open flags, and posts waiting for approval."""
+    flagged = (
+        Post.objects.filter(flags__resolved_at__isnull=True)
+        .annotate(open_flags=Count("flags", filter=Q(flags__resolved_at__isnull=True)))
+        .select_related("author", "thread__category")
+        .prefetch_related("flags")
+        .order_by("-open_flags", "-created_at")
+    )
+    pending = Post.objects.filter(approved=False, hidden=False).select_related("author", "thread__category")
+    return {"flagged": flagged, "pending": pending}

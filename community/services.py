@@ -1,17 +1,22 @@
 """Writes of the forum: threads, replies, accepted answers, votes. Each checks permissions
 itself (views are thin), runs in one transaction, and awards points through points.services."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from members.access import can_access, member_rank
 from members.errors import MemberError
-from points.models import Action
-from points.services import award_points
+from points.models import Action, LedgerEntry
+from points.services import award_points, reverse_entry
 
-from .models import Category, Post, Thread, Vote
+from .models import Category, Flag, Post, PostRevision, Suspension, Thread, Vote
 
 TITLE_MIN, TITLE_MAX = 5, 160
 BODY_MAX = 20_000
@@ -35,6 +40,44 @@ def can_post(user, category: Category) -> bool:
     return category.post_tier is None or (member_rank(user) or 0) >= category.post_tier.rank
 
 
+def _check_can_write(member) -> None:
+    """Suspensions and posting rate limits (stricter for new accounts), with clear messages."""
+    now = timezone.now()
+    suspension = Suspension.objects.filter(member=member, until__gt=now).order_by("-until").first()
+    if suspension is not None:
+        raise ForumError(
+            _("You cannot post until %(date)s.")
+            % {"date": date_format(localtime(suspension.until), "DATETIME_FORMAT")}
+        )
+    if member.is_staff:
+        return
+    new = member.date_joined > now - timedelta(days=settings.COMMUNITY_NEW_ACCOUNT_DAYS)
+    per_minute = settings.COMMUNITY_NEW_POSTS_PER_MINUTE if new else settings.COMMUNITY_POSTS_PER_MINUTE
+    per_day = settings.COMMUNITY_NEW_POSTS_PER_DAY if new else settings.COMMUNITY_POSTS_PER_DAY
+    recent = Post.objects.filter(author=member, created_at__gte=now - timedelta(days=1))
+    if recent.filter(created_at__gte=now - timedelta(minutes=1)).count() >= per_minute:
+        raise ForumError(_("You are posting very fast. Wait a minute and try again."))
+    if recent.count() >= per_day:
+        raise ForumError(
+            _("You reached today's limit of %(n)d posts. It grows as your account gets older.")
+            % {"n": per_day}
+        )
+
+
+def _needs_approval(member) -> bool:
+    return (
+        settings.COMMUNITY_APPROVE_FIRST_POSTS
+        and not member.is_staff
+        and not Post.objects.filter(author=member, approved=True).exists()
+    )
+
+
+def _award_post(post: Post) -> None:
+    award_points(
+        member=post.author, action=Action.POST, ref=f"post:{post.pk}", link=post.thread.get_absolute_url()
+    )
+
+
 def _clean_body(body: str) -> str:
     body = (body or "").strip()
     if not body:
@@ -55,9 +98,15 @@ def start_thread(*, member, category: Category, kind: str, title: str, body: str
         )
     if kind not in Thread.Kind.values:
         raise ForumError(_("Choose a discussion or a question."))
-    thread = Thread.objects.create(category=category, author=member, kind=kind, title=title)
-    post = Post.objects.create(thread=thread, author=member, body=_clean_body(body), is_opening=True)
-    award_points(member=member, action=Action.POST, ref=f"post:{post.pk}", link=thread.get_absolute_url())
+    _check_can_write(member)
+    body = _clean_body(body)
+    approved = not _needs_approval(member)
+    thread = Thread.objects.create(
+        category=category, author=member, kind=kind, title=title, hidden=not approved
+    )
+    post = Post.objects.create(thread=thread, author=member, body=body, is_opening=True, approved=approved)
+    if approved:
+        _award_post(post)
     return thread
 
 
@@ -72,11 +121,15 @@ def reply(*, member, thread: Thread, body: str) -> Post:
         raise ForumError(_("You cannot reply here."))
     if thread.locked and not member.is_staff:
         raise ForumError(_("This topic is locked."))
-    post = Post.objects.create(thread=thread, author=member, body=_clean_body(body))
-    Thread.objects.filter(pk=thread.pk).update(
-        reply_count=F("reply_count") + 1, last_activity_at=post.created_at
-    )
-    award_points(member=member, action=Action.POST, ref=f"post:{post.pk}", link=thread.get_absolute_url())
+    _check_can_write(member)
+    body = _clean_body(body)
+    approved = not _needs_approval(member)
+    post = Post.objects.create(thread=thread, author=member, body=body, approved=approved)
+    if approved:
+        Thread.objects.filter(pk=thread.pk).update(
+            reply_count=F("reply_count") + 1, last_activity_at=post.created_at
+        )
+        _award_post(post)
     return post
 
 
@@ -135,3 +188,133 @@ def vote(*, member, post: Post, value: int) -> int:
 
 def touch(thread: Thread) -> None:
     Thread.objects.filter(pk=thread.pk).update(last_activity_at=timezone.now())
+
+
+# --- Editing and moderation -----------------------------------------------------------
+
+
+@transaction.atomic
+def edit_post(*, editor, post: Post, body: str) -> Post:
+    """The author (while the topic is open) or staff may edit; the old text is kept."""
+    post = Post.objects.select_for_update().select_related("thread").get(pk=post.pk)
+    if not editor.is_staff:
+        if editor.pk != post.author_id or post.hidden:
+            raise ForumError(_("You can only edit your own posts."))
+        if post.thread.locked:
+            raise ForumError(_("This topic is locked."))
+        _check_suspension(editor)
+    body = _clean_body(body)
+    if body == post.body:
+        return post
+    PostRevision.objects.create(post=post, body=post.body, editor=editor)
+    post.body, post.edited_at = body, timezone.now()
+    post.save(update_fields=["body", "edited_at"])
+    return post
+
+
+def _check_suspension(member) -> None:
+    if Suspension.objects.filter(member=member, until__gt=timezone.now()).exists():
+        raise ForumError(_("You cannot post while suspended."))
+
+
+def flag_post(*, reporter, post: Post, reason: str, note: str = "") -> Flag:
+    if reason not in Flag.Reason.values:
+        raise ForumError(_("Choose a reason."))
+    if post.author_id == reporter.pk:
+        raise ForumError(_("You cannot flag your own post."))
+    if not can_read(reporter, post.thread.category) or post.hidden:
+        raise ForumError(_("You cannot flag this post."))
+    flag, _created = Flag.objects.get_or_create(
+        post=post, reporter=reporter, defaults={"reason": reason, "note": note.strip()[:300]}
+    )
+    return flag
+
+
+def _staff_only(actor) -> None:
+    if not (actor.is_staff and actor.has_perm("community.change_post")):
+        raise ForumError(_("Only moderators can do that."))
+
+
+def _resolve_flags(post: Post, actor) -> None:
+    Flag.objects.filter(post=post, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=actor
+    )
+
+
+@transaction.atomic
+def hide_post(*, actor, post: Post) -> Post:
+    """Hide a post (and its topic, for an opening post); its points are taken back."""
+    _staff_only(actor)
+    post = Post.objects.select_for_update().select_related("thread").get(pk=post.pk)
+    if not post.hidden:
+        Post.objects.filter(pk=post.pk).update(hidden=True)
+        if post.is_opening:
+            Thread.objects.filter(pk=post.thread_id).update(hidden=True)
+        elif post.approved:
+            Thread.objects.filter(pk=post.thread_id).update(reply_count=F("reply_count") - 1)
+        if post.thread.accepted_answer_id == post.pk:
+            Thread.objects.filter(pk=post.thread_id).update(accepted_answer=None)
+        entry = LedgerEntry.objects.filter(
+            member_id=post.author_id, ref=f"post:{post.pk}", action=Action.POST
+        ).first()
+        if entry is not None:
+            reverse_entry(entry=entry, reason=_("post hidden by a moderator"), actor=actor)
+    _resolve_flags(post, actor)
+    post.refresh_from_db()
+    return post
+
+
+@transaction.atomic
+def restore_post(*, actor, post: Post) -> Post:
+    _staff_only(actor)
+    post = Post.objects.select_for_update().get(pk=post.pk)
+    if post.hidden:
+        Post.objects.filter(pk=post.pk).update(hidden=False)
+        if post.is_opening:
+            Thread.objects.filter(pk=post.thread_id).update(hidden=False)
+        elif post.approved:
+            Thread.objects.filter(pk=post.thread_id).update(reply_count=F("reply_count") + 1)
+    post.refresh_from_db()
+    return post
+
+
+@transaction.atomic
+def approve_post(*, actor, post: Post) -> Post:
+    _staff_only(actor)
+    post = Post.objects.select_for_update().select_related("thread").get(pk=post.pk)
+    if post.approved:
+        return post
+    Post.objects.filter(pk=post.pk).update(approved=True)
+    if post.is_opening:
+        Thread.objects.filter(pk=post.thread_id).update(hidden=False)
+    else:
+        Thread.objects.filter(pk=post.thread_id).update(reply_count=F("reply_count") + 1)
+    post.approved = True
+    _award_post(post)
+    return post
+
+
+def dismiss_flags(*, actor, post: Post) -> None:
+    _staff_only(actor)
+    _resolve_flags(post, actor)
+
+
+def set_locked(*, actor, thread: Thread, locked: bool) -> None:
+    _staff_only(actor)
+    Thread.objects.filter(pk=thread.pk).update(locked=locked)
+
+
+def move_thread(*, actor, thread: Thread, category: Category) -> None:
+    _staff_only(actor)
+    Thread.objects.filter(pk=thread.pk).update(category=category)
+
+
+def suspend(*, actor, member, days: int, reason: str) -> Suspension:
+    _staff_only(actor)
+    if not 1 <= days <= 3650:
+        raise ForumError(_("Suspend for 1 to 3650 days."))
+    if member.is_staff:
+        raise ForumError(_("Staff cannot be suspended here."))
+    return Suspension.objects.create(
+        member=member, until=timezone.now() + timedelta(days=days), reason=reason, by=actor
+    )

@@ -13,4 +13,8 @@ urlpatterns = [
     path("t/<int:pk>/reply/", views.reply, name="reply"),
     path("t/<int:pk>/accept/<int:post_id>/", views.accept, name="accept"),
     path("posts/<int:post_id>/vote/", views.vote, name="vote"),
+    path("posts/<int:post_id>/edit/", views.edit, name="edit"),
+    path("posts/<int:post_id>/flag/", views.flag, name="flag"),
+    path("posts/<int:post_id>/moderate/", views.moderate, name="moderate"),
+    path("moderation/", views.moderation, name="moderation"),
 ]

@@ -1,15 +1,17 @@
 from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseForbidden
+from django.http import Http404, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from content.markdown import render as render_markdown
 
 from . import selectors, services
-from .forms import ReplyForm, ThreadForm, VoteForm
+from .forms import FlagForm, ReplyForm, ThreadForm, VoteForm
 from .models import Category, Post, Thread
 
 THREADS_PER_PAGE = 30
@@ -106,6 +108,9 @@ def new_thread(request, slug):
         except services.ForumError as exc:
             form.add_error(None, str(exc))
         else:
+            if created.hidden:
+                messages.info(request, _("Thanks! Your topic appears once a moderator approves it."))
+                return redirect(category.get_absolute_url())
             return redirect(created.get_absolute_url())
     return render(request, "community/new_thread.html", {"category": category, "form": form})
 
@@ -119,10 +124,12 @@ def reply(request, pk):
         messages.error(request, " ".join(form.errors.get("body", [_("Write something first.")])))
         return redirect(thread.get_absolute_url())
     try:
-        services.reply(member=request.user, thread=thread, body=form.cleaned_data["body"])
+        post = services.reply(member=request.user, thread=thread, body=form.cleaned_data["body"])
     except services.ForumError as exc:
         messages.error(request, str(exc))
         return redirect(thread.get_absolute_url())
+    if not post.approved:
+        messages.info(request, _("Thanks! Your reply appears once a moderator approves it."))
     last_page = (thread.reply_count + 1) // POSTS_PER_PAGE + 1
     return redirect(f"{thread.get_absolute_url()}?page={last_page}#latest")
 
@@ -156,3 +163,80 @@ def vote(request, post_id):
         except services.ForumError as exc:
             messages.error(request, str(exc))
     return redirect(post.thread.get_absolute_url())
+
+
+@login_required
+def edit(request, post_id):
+    post = selectors.readable_post(post_id, request.user)
+    if post is None:
+        raise Http404
+    form = ReplyForm(request.POST or None, initial={"body": post.body})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.edit_post(editor=request.user, post=post, body=form.cleaned_data["body"])
+        except services.ForumError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Your changes are saved."))
+            return redirect(f"{post.thread.get_absolute_url()}#post-{post.pk}")
+    elif request.method == "GET" and post.author_id != request.user.pk and not request.user.is_staff:
+        return HttpResponseForbidden(_("You can only edit your own posts."))
+    return render(request, "community/edit.html", {"post": post, "form": form})
+
+
+@login_required
+@require_POST
+def flag(request, post_id):
+    post = selectors.readable_post(post_id, request.user)
+    if post is None:
+        raise Http404
+    form = FlagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a reason."))
+    else:
+        try:
+            services.flag_post(
+                reporter=request.user,
+                post=post,
+                reason=form.cleaned_data["reason"],
+                note=form.cleaned_data["note"],
+            )
+        except services.ForumError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("Thanks. A moderator will look at it."))
+    return redirect(post.thread.get_absolute_url())
+
+
+@staff_member_required
+def moderation(request):
+    return render(request, "community/moderation.html", selectors.moderation_queue())
+
+
+@staff_member_required
+@require_POST
+def moderate(request, post_id):
+    post = get_object_or_404(Post.objects.select_related("thread"), pk=post_id)
+    action = request.POST.get("action")
+    actions = {
+        "hide": lambda: services.hide_post(actor=request.user, post=post),
+        "restore": lambda: services.restore_post(actor=request.user, post=post),
+        "approve": lambda: services.approve_post(actor=request.user, post=post),
+        "dismiss": lambda: services.dismiss_flags(actor=request.user, post=post),
+        "lock": lambda: services.set_locked(actor=request.user, thread=post.thread, locked=True),
+        "unlock": lambda: services.set_locked(actor=request.user, thread=post.thread, locked=False),
+    }
+    if action not in actions:
+        return HttpResponseBadRequest(_("Unknown action."))
+    try:
+        actions[action]()
+    except services.ForumError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Done."))
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("community:moderation")

@@ -242,6 +242,16 @@ STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 if PAYMENT_PROVIDER == "stripe" and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
     raise ImproperlyConfigured("PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.")
 
+# --- Community -------------------------------------------------------------
+# Posting limits; accounts younger than COMMUNITY_NEW_ACCOUNT_DAYS get the stricter ones.
+COMMUNITY_NEW_ACCOUNT_DAYS = env.int("COMMUNITY_NEW_ACCOUNT_DAYS", default=7)
+COMMUNITY_POSTS_PER_MINUTE = env.int("COMMUNITY_POSTS_PER_MINUTE", default=4)
+COMMUNITY_POSTS_PER_DAY = env.int("COMMUNITY_POSTS_PER_DAY", default=60)
+COMMUNITY_NEW_POSTS_PER_MINUTE = env.int("COMMUNITY_NEW_POSTS_PER_MINUTE", default=2)
+COMMUNITY_NEW_POSTS_PER_DAY = env.int("COMMUNITY_NEW_POSTS_PER_DAY", default=15)
+# Hold a new member's first post until staff approve it.
+COMMUNITY_APPROVE_FIRST_POSTS = env.bool("COMMUNITY_APPROVE_FIRST_POSTS", default=False)
+
 # --- Internationalisation --------------------------------------------------
 
 LANGUAGE_CODE = "en"

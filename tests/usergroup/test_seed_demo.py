@@ -131,3 +131,13 @@ def test_seed_demo_points_follow_activity_with_zero_drift():
     busy = User.objects.annotate(n=Count("content_views")).order_by("-n").first()
     idle = User.objects.filter(is_staff=False).annotate(n=Count("content_views")).order_by("n").first()
     assert busy.points.lifetime > getattr(getattr(idle, "points", None), "lifetime", 0)
+
+
+def test_seed_demo_forum():
+    from community.models import Category, Thread, Vote
+
+    call_command("seed_demo", members=150, seed=4, no_progress=True)
+    assert Category.objects.filter(read_tier__rank__gt=0).exists() and Category.objects.filter(read_tier=None).exists()
+    assert Thread.objects.filter(kind="question", accepted_answer__isnull=False).exists()
+    assert Thread.objects.filter(reply_count__gt=0).exists() and Vote.objects.exists()
+    call_command("verify_points")
