@@ -137,7 +137,10 @@ def test_seed_demo_forum():
     from community.models import Category, Thread, Vote
 
     call_command("seed_demo", members=150, seed=4, no_progress=True)
-    assert Category.objects.filter(read_tier__rank__gt=0).exists() and Category.objects.filter(read_tier=None).exists()
+    assert (
+        Category.objects.filter(read_tier__rank__gt=0).exists()
+        and Category.objects.filter(read_tier=None).exists()
+    )
     assert Thread.objects.filter(kind="question", accepted_answer__isnull=False).exists()
     assert Thread.objects.filter(reply_count__gt=0).exists() and Vote.objects.exists()
     call_command("verify_points")
