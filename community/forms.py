@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import Flag, Thread
+from .models import Flag, NotificationSettings, Thread
 from .services import BODY_MAX, TITLE_MAX, TITLE_MIN
 
 
@@ -29,3 +29,9 @@ class VoteForm(forms.Form):
 class FlagForm(forms.Form):
     reason = forms.ChoiceField(label=_("Reason"), choices=Flag.Reason.choices)
     note = forms.CharField(label=_("Note"), max_length=300, required=False)
+
+
+class NotificationSettingsForm(forms.Form):
+    email = forms.ChoiceField(
+        label=_("Email me about new notifications"), choices=NotificationSettings.Email.choices
+    )

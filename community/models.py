@@ -197,3 +197,67 @@ class Suspension(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} until {self.until:%Y-%m-%d}"
+
+
+class ThreadFollow(models.Model):
+    """Members following a topic hear about its replies (starting or replying follows it)."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="follows")
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="followed_threads"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["thread", "member"], name="community_follow_once")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} follows {self.thread_id}"
+
+
+class NotificationSettings(models.Model):
+    class Email(models.TextChoices):
+        INSTANT = "instant", _("right away")
+        DAILY = "daily", _("a daily digest")
+        OFF = "off", _("never")
+
+    member = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_settings"
+    )
+    email = models.CharField(_("email me"), max_length=8, choices=Email.choices, default=Email.DAILY)
+    last_digest_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.email}"
+
+
+class Notification(models.Model):
+    class Kind(models.TextChoices):
+        REPLY = "reply", _("reply")
+        ACCEPTED = "accepted", _("accepted answer")
+        LIKE = "like", _("like")
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    thread = models.ForeignKey(Thread, null=True, on_delete=models.CASCADE, related_name="+")
+    post = models.ForeignKey(Post, null=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id}"
+
+    def get_absolute_url(self) -> str:
+        if self.thread_id is None:
+            return reverse("community:index")
+        anchor = f"#post-{self.post_id}" if self.post_id else ""
+        return f"{self.thread.get_absolute_url()}{anchor}"

@@ -16,6 +16,7 @@ from members.errors import MemberError
 from points.models import Action, LedgerEntry
 from points.services import award_points, reverse_entry
 
+from . import notify
 from .models import Category, Flag, Post, PostRevision, Suspension, Thread, Vote
 
 TITLE_MIN, TITLE_MAX = 5, 160
@@ -105,6 +106,7 @@ def start_thread(*, member, category: Category, kind: str, title: str, body: str
         category=category, author=member, kind=kind, title=title, hidden=not approved
     )
     post = Post.objects.create(thread=thread, author=member, body=body, is_opening=True, approved=approved)
+    notify.follow(member=member, thread=thread)
     if approved:
         _award_post(post)
     return thread
@@ -125,11 +127,13 @@ def reply(*, member, thread: Thread, body: str) -> Post:
     body = _clean_body(body)
     approved = not _needs_approval(member)
     post = Post.objects.create(thread=thread, author=member, body=body, approved=approved)
+    notify.follow(member=member, thread=thread)
     if approved:
         Thread.objects.filter(pk=thread.pk).update(
             reply_count=F("reply_count") + 1, last_activity_at=post.created_at
         )
         _award_post(post)
+        notify.replied(post=post)
     return post
 
 
@@ -145,6 +149,7 @@ def accept_answer(*, actor, thread: Thread, post: Post) -> Thread:
         raise ForumError(_("That reply cannot be accepted."))
     thread.accepted_answer = post
     thread.save(update_fields=["accepted_answer"])
+    notify.accepted(thread=thread, post=post)
     if post.author_id != thread.author_id:  # answering your own question earns nothing
         award_points(
             member=post.author,
@@ -182,6 +187,8 @@ def vote(*, member, post: Post, value: int) -> int:
         Post.objects.filter(pk=post.pk).update(score=F("score") + delta)
     if value == 1 and delta > 0:
         award_points(member=post.author, action=Action.LIKE_RECEIVED, ref=f"vote:{post.pk}:{member.pk}")
+        if existing is None:  # a first upvote, not a changed mind
+            notify.liked(post=post, by=member)
     post.refresh_from_db(fields=["score"])
     return post.score
 
@@ -291,6 +298,8 @@ def approve_post(*, actor, post: Post) -> Post:
         Thread.objects.filter(pk=post.thread_id).update(reply_count=F("reply_count") + 1)
     post.approved = True
     _award_post(post)
+    if not post.is_opening:
+        notify.replied(post=post)
     return post
 
 

@@ -17,4 +17,6 @@ urlpatterns = [
     path("posts/<int:post_id>/flag/", views.flag, name="flag"),
     path("posts/<int:post_id>/moderate/", views.moderate, name="moderate"),
     path("moderation/", views.moderation, name="moderation"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("t/<int:pk>/follow/", views.follow, name="follow"),
 ]

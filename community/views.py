@@ -10,9 +10,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from content.markdown import render as render_markdown
 
-from . import selectors, services
-from .forms import FlagForm, ReplyForm, ThreadForm, VoteForm
-from .models import Category, Post, Thread
+from . import notify, selectors, services
+from .forms import FlagForm, NotificationSettingsForm, ReplyForm, ThreadForm, VoteForm
+from .models import Category, NotificationSettings, Post, Thread, ThreadFollow
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 50
@@ -85,6 +85,8 @@ def thread(request, pk, slug=""):
             "can_reply": services.can_post(request.user, thread.category)
             and (not thread.locked or request.user.is_staff),
             "can_accept": can_accept,
+            "following": request.user.is_authenticated
+            and ThreadFollow.objects.filter(thread=thread, member=request.user).exists(),
         },
     )
 
@@ -240,3 +242,35 @@ def moderate(request, post_id):
     ):
         return redirect(target)
     return redirect("community:moderation")
+
+
+@login_required
+def notifications(request):
+    if request.method == "POST":
+        form = NotificationSettingsForm(request.POST)
+        if form.is_valid():
+            notify.set_email_preference(member=request.user, email=form.cleaned_data["email"])
+            messages.success(request, _("Your email preference is saved."))
+        return redirect("community:notifications")
+    items = list(
+        request.user.notifications.select_related("actor", "thread__category").order_by("-created_at")[:100]
+    )
+    notify.mark_all_read(member=request.user)  # seeing them is reading them
+    prefs = NotificationSettings.objects.filter(member=request.user).first()
+    form = NotificationSettingsForm(
+        initial={"email": prefs.email if prefs else NotificationSettings.Email.DAILY}
+    )
+    return render(request, "community/notifications.html", {"items": items, "form": form})
+
+
+@login_required
+@require_POST
+def follow(request, pk):
+    thread = _readable_thread(request.user, pk)
+    if request.POST.get("follow") == "1":
+        notify.follow(member=request.user, thread=thread)
+        messages.success(request, _("You will hear about new replies."))
+    else:
+        notify.unfollow(member=request.user, thread=thread)
+        messages.success(request, _("You will no longer hear about this topic."))
+    return redirect(thread.get_absolute_url())

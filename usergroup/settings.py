@@ -99,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "usergroup.context_processors.site",
                 "points.context_processors.level_up",
+                "community.context_processors.notifications",
             ],
         },
     },
@@ -172,6 +173,10 @@ CELERY_BEAT_SCHEDULE = {
     "renewal-points": {
         "task": "points.tasks.award_renewals",
         "schedule": 60 * 60,
+    },
+    "daily-digests": {
+        "task": "community.tasks.send_daily_digests",
+        "schedule": 60 * 60 * 24,
     },
     "clear-expired-sessions": {
         "task": "usergroup.tasks.clear_expired_sessions",

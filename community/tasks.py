@@ -1,0 +1,62 @@
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from .models import Notification, NotificationSettings
+
+
+def _email(member, notifications, subject_template: str) -> None:
+    context = {
+        "member": member,
+        "notifications": notifications,
+        "site_url": settings.SITE_URL,
+        "site_name": settings.SITE_NAME,
+    }
+    with translation.override(member.language or settings.LANGUAGE_CODE):
+        subject = render_to_string(subject_template, context).strip()
+        body = render_to_string("community/email/notifications.txt", context)
+    EmailMessage(
+        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}", body=body, to=[member.email]
+    ).send()
+
+
+@shared_task(
+    name="community.tasks.email_notifications", autoretry_for=(OSError,), retry_backoff=True, max_retries=5
+)
+def email_notifications(notification_ids: list[int]) -> int:
+    """Instant emails: one message per member for the notifications of one change."""
+    pending = (
+        Notification.objects.filter(pk__in=notification_ids, emailed=False, read_at__isnull=True)
+        .select_related("recipient", "actor", "thread")
+        .order_by("recipient_id", "created_at")
+    )
+    by_member: dict = {}
+    for n in pending:
+        by_member.setdefault(n.recipient, []).append(n)
+    for member, items in by_member.items():
+        _email(member, items, "community/email/notifications_subject.txt")
+        Notification.objects.filter(pk__in=[n.pk for n in items]).update(emailed=True)
+    return len(by_member)
+
+
+@shared_task(name="community.tasks.send_daily_digests")
+def send_daily_digests() -> int:
+    """One email a day with what members on the daily digest have not seen yet."""
+    sent = 0
+    now = timezone.now()
+    for prefs in NotificationSettings.objects.filter(email=NotificationSettings.Email.DAILY).select_related(
+        "member"
+    ):
+        items = list(
+            Notification.objects.filter(recipient=prefs.member, emailed=False, read_at__isnull=True)
+            .select_related("actor", "thread")
+            .order_by("created_at")[:50]
+        )
+        if items and prefs.member.is_active:
+            _email(prefs.member, items, "community/email/digest_subject.txt")
+            Notification.objects.filter(pk__in=[n.pk for n in items]).update(emailed=True)
+            sent += 1
+        NotificationSettings.objects.filter(pk=prefs.pk).update(last_digest_at=now)
+    return sent

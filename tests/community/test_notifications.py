@@ -1,0 +1,100 @@
+"""Notifications: followers hear about replies, answerers about acceptance, authors about likes;
+the bell counts them; emails go out right away or in a daily digest; no one hears about a topic
+they may not read."""
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from community import notify, services
+from community.models import Category, Notification
+from community.tasks import send_daily_digests
+from tests.factories import MembershipFactory, TierFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def area(db):
+    return Category.objects.create(name="Open", slug="open")
+
+
+def as_user(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_reply_accept_and_like_notify_the_right_people(area, on_commit):
+    asker, helper, fan = UserFactory(), UserFactory(), UserFactory()
+    notify.set_email_preference(member=asker, email="instant")
+    thread = services.start_thread(member=asker, category=area, kind="question", title="Need help", body="?")
+    with on_commit():
+        answer = services.reply(member=helper, thread=thread, body="Try this.")
+    assert Notification.objects.get(recipient=asker).kind == "reply"
+    assert not Notification.objects.filter(recipient=helper).exists()  # not about your own post
+    assert any("1 new notification" in m.subject for m in mail.outbox)
+    services.accept_answer(actor=asker, thread=thread, post=answer)
+    services.vote(member=fan, post=answer, value=1)
+    services.vote(member=fan, post=answer, value=1)  # taking the vote back says nothing
+    services.vote(member=fan, post=answer, value=1)
+    kinds = sorted(Notification.objects.filter(recipient=helper).values_list("kind", flat=True))
+    assert kinds == ["accepted", "like"]
+    services.reply(member=fan, thread=thread, body="Me too")
+    assert Notification.objects.filter(recipient=helper, kind="reply").count() == 1  # replying followed it
+
+
+def test_bell_count_page_and_mark_read(area):
+    asker, helper = UserFactory(), UserFactory()
+    thread = services.start_thread(
+        member=asker, category=area, kind="discussion", title="Bell test", body="x"
+    )
+    services.reply(member=helper, thread=thread, body="hello")
+    client = as_user(asker)
+    assert 'data-testid="unread">1<' in client.get("/").content.decode()
+    page = client.get(reverse("community:notifications")).content.decode()
+    assert "replied in “Bell test”" in page
+    assert 'data-testid="unread"' not in client.get("/").content.decode()
+
+
+def test_unfollow_and_preferences(area):
+    asker, helper = UserFactory(), UserFactory()
+    thread = services.start_thread(
+        member=asker, category=area, kind="discussion", title="Quiet please", body="x"
+    )
+    as_user(asker).post(reverse("community:follow", args=[thread.pk]), {"follow": "0"})
+    services.reply(member=helper, thread=thread, body="hello")
+    assert not Notification.objects.filter(recipient=asker).exists()
+    as_user(asker).post(reverse("community:notifications"), {"email": "off"})
+    assert asker.notification_settings.email == "off"
+    as_user(asker).post(reverse("community:notifications"), {"email": "hourly"})
+    asker.notification_settings.refresh_from_db()
+    assert asker.notification_settings.email == "off"
+
+
+def test_no_notifications_about_topics_you_can_no_longer_read(db):
+    gold = TierFactory(rank=20)
+    lounge = Category.objects.create(name="Lounge", slug="lounge", read_tier=gold)
+    former = MembershipFactory(tier=gold)
+    thread = services.start_thread(
+        member=former.user, category=lounge, kind="discussion", title="Lounge talk", body="x"
+    )
+    former.status = "expired"
+    former.save()
+    services.reply(member=MembershipFactory(tier=gold).user, thread=thread, body="secret plans")
+    assert not Notification.objects.filter(recipient=former.user).exists()
+
+
+def test_daily_digest(area):
+    asker, helper = UserFactory(), UserFactory()
+    thread = services.start_thread(
+        member=asker, category=area, kind="discussion", title="Digest me", body="x"
+    )
+    services.reply(member=helper, thread=thread, body="one")
+    services.reply(member=UserFactory(), thread=thread, body="two")
+    notify.set_email_preference(member=asker, email="daily")
+    assert send_daily_digests() == 1
+    digest = mail.outbox[-1]
+    assert "daily community digest" in digest.subject and digest.body.count("Digest me") == 2
+    assert send_daily_digests() == 0  # nothing new
