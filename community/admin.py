@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from .models import Category, Flag, Post, Suspension, Thread
+from . import events as event_services
+from .models import RSVP, Category, Event, Flag, Post, Suspension, Thread
 
 
 @admin.register(Category)
@@ -53,3 +54,35 @@ class SuspensionAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.by = obj.by or request.user
         super().save_model(request, obj, form, change)
+
+
+class RSVPInline(admin.TabularInline):
+    model = RSVP
+    extra = 0
+    fields = ["member", "status", "attended", "created_at"]
+    readonly_fields = ["member", "status", "attended", "created_at"]
+    can_delete = False
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "starts_at", "online", "capacity", "min_tier", "canceled"]
+    list_filter = ["kind", "online", "canceled", "min_tier"]
+    search_fields = ["title"]
+    prepopulated_fields = {"slug": ("title",)}
+    raw_id_fields = ["recording"]
+    inlines = [RSVPInline]
+
+
+@admin.register(RSVP)
+class RSVPAdmin(admin.ModelAdmin):
+    list_display = ["event", "member", "status", "attended", "created_at"]
+    list_filter = ["status", "attended", "event"]
+    list_select_related = ["event", "member"]
+    actions = ["mark_attended"]
+
+    @admin.action(description="Mark as attended (awards points)", permissions=["change"])
+    def mark_attended(self, request, queryset):
+        for item in queryset.select_related("event", "member"):
+            event_services.mark_attended(actor=request.user, rsvp_obj=item)
+        self.message_user(request, f"{queryset.count()} marked as attended.")

@@ -261,3 +261,83 @@ class Notification(models.Model):
             return reverse("community:index")
         anchor = f"#post-{self.post_id}" if self.post_id else ""
         return f"{self.thread.get_absolute_url()}{anchor}"
+
+
+class Event(models.Model):
+    """A live session, AMA or meet-up. Who may RSVP follows the access policy (`min_tier`)."""
+
+    class Kind(models.TextChoices):
+        LIVE = "live", _("live session")
+        AMA = "ama", _("ask me anything")
+        MEETUP = "meetup", _("meet-up")
+
+    title = models.CharField(_("title"), max_length=160)
+    slug = models.SlugField(_("slug"), max_length=160, unique=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.LIVE)
+    summary = models.CharField(_("summary"), max_length=300, help_text=_("Shown to everyone."))
+    description = models.TextField(_("description"), blank=True, help_text=_("Markdown."))
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    online = models.BooleanField(_("online"), default=True)
+    join_url = models.URLField(
+        _("join link"),
+        blank=True,
+        help_text=_("Shown only to members who RSVP'd, from 30 minutes before the start."),
+    )
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    capacity = models.PositiveIntegerField(
+        _("capacity"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    min_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("minimum tier"),
+        help_text=_("Empty: any member may RSVP. A tier: that tier and above."),
+    )  # fmt: skip
+    recording = models.ForeignKey(
+        "content.Content", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("recording"),
+    )  # fmt: skip
+    canceled = models.BooleanField(_("canceled"), default=False)
+
+    class Meta:
+        ordering = ["starts_at"]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("community:event", args=[self.slug])
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": _("The end must come after the start.")})
+        if not self.online and not self.address:
+            raise ValidationError({"address": _("An offline event needs an address.")})
+
+
+class RSVP(models.Model):
+    class Status(models.TextChoices):
+        GOING = "going", _("going")
+        WAITLIST = "waitlist", _("on the wait list")
+        CANCELED = "canceled", _("canceled")
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="rsvps")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rsvps")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    attended = models.BooleanField(_("attended"), default=False)
+    reminded_24h = models.BooleanField(default=False)
+    reminded_1h = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("RSVP")
+        verbose_name_plural = _("RSVPs")
+        constraints = [models.UniqueConstraint(fields=["event", "member"], name="community_one_rsvp")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.status} {self.event_id}"

@@ -60,3 +60,10 @@ def send_daily_digests() -> int:
             sent += 1
         NotificationSettings.objects.filter(pk=prefs.pk).update(last_digest_at=now)
     return sent
+
+
+@shared_task(name="community.tasks.send_event_reminders")
+def send_event_reminders() -> int:
+    from .events import send_reminders
+
+    return send_reminders()

@@ -18,5 +18,9 @@ urlpatterns = [
     path("posts/<int:post_id>/moderate/", views.moderate, name="moderate"),
     path("moderation/", views.moderation, name="moderation"),
     path("notifications/", views.notifications, name="notifications"),
+    path("events/", views.events, name="events"),
+    path("events/<slug:slug>/", views.event, name="event"),
+    path("events/<slug:slug>/rsvp/", views.rsvp, name="rsvp"),
+    path("events/<slug:slug>/calendar.ics", views.event_ics, name="event_ics"),
     path("t/<int:pk>/follow/", views.follow, name="follow"),
 ]

@@ -2,17 +2,20 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseBadRequest, HttpResponseForbidden
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils import timezone
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from content.markdown import render as render_markdown
+from members.access import cheapest_tier_unlocking
 
+from . import events as event_services
 from . import notify, selectors, services
 from .forms import FlagForm, NotificationSettingsForm, ReplyForm, ThreadForm, VoteForm
-from .models import Category, NotificationSettings, Post, Thread, ThreadFollow
+from .models import RSVP, Category, Event, NotificationSettings, Post, Thread, ThreadFollow
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 50
@@ -274,3 +277,77 @@ def follow(request, pk):
         notify.unfollow(member=request.user, thread=thread)
         messages.success(request, _("You will no longer hear about this topic."))
     return redirect(thread.get_absolute_url())
+
+
+@require_GET
+def events(request):
+    now = timezone.now()
+    upcoming = (
+        Event.objects.filter(ends_at__gte=now, canceled=False)
+        .select_related("min_tier")
+        .order_by("starts_at")
+    )
+    past = (
+        Event.objects.filter(ends_at__lt=now)
+        .select_related("min_tier", "recording")
+        .order_by("-starts_at")[:12]
+    )
+    return render(request, "community/events.html", {"upcoming": upcoming, "past": past})
+
+
+@require_GET
+def event(request, slug):
+    item = get_object_or_404(Event.objects.select_related("min_tier", "recording"), slug=slug)
+    mine = (
+        RSVP.objects.filter(event=item, member=request.user).exclude(status=RSVP.Status.CANCELED).first()
+        if request.user.is_authenticated
+        else None
+    )
+    going = item.rsvps.filter(status=RSVP.Status.GOING).count()
+    allowed = event_services.may_attend(request.user, item)
+    return render(
+        request,
+        "community/event.html",
+        {
+            "event": item,
+            "mine": mine,
+            "going": going,
+            "seats_left": None if item.capacity is None else max(0, item.capacity - going),
+            "allowed": allowed,
+            "unlock_tier": cheapest_tier_unlocking(item)
+            if not allowed and request.user.is_authenticated
+            else None,
+            "join_link": event_services.join_link_for(request.user, item),
+            "description": render_markdown(item.description).html if allowed else "",
+        },
+    )
+
+
+@login_required
+@require_POST
+def rsvp(request, slug):
+    item = get_object_or_404(Event, slug=slug)
+    try:
+        if request.POST.get("cancel") == "1":
+            event_services.cancel_rsvp(member=request.user, event=item)
+            messages.success(request, _("Your RSVP is canceled."))
+        else:
+            result = event_services.rsvp(member=request.user, event=item)
+            if result.status == RSVP.Status.GOING:
+                messages.success(request, _("You're going. We will remind you a day and an hour before."))
+            else:
+                messages.info(
+                    request,
+                    _("The event is full; you are on the wait list. We will email you if a seat opens."),
+                )
+    except services.ForumError as exc:
+        messages.error(request, str(exc))
+    return redirect(item.get_absolute_url())
+
+
+@require_GET
+def event_ics(request, slug):
+    item = get_object_or_404(Event, slug=slug)
+    response = HttpResponse(event_services.ics(item), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, f"{item.slug}.ics")
+    return response

@@ -174,6 +174,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "points.tasks.award_renewals",
         "schedule": 60 * 60,
     },
+    "event-reminders": {
+        # Every 10 minutes, so the one-hour reminder arrives close to an hour before.
+        "task": "community.tasks.send_event_reminders",
+        "schedule": 60 * 10,
+    },
     "daily-digests": {
         "task": "community.tasks.send_daily_digests",
         "schedule": 60 * 60 * 24,

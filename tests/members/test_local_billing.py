@@ -381,3 +381,10 @@ def test_emails_are_in_the_members_language(member_client, member, gold):
     assert any("US$12.00" in s for s in subjects)  # the receipt, amount in the member's locale
     html = member_client.get(reverse("billing:pricing")).content.decode()
     assert "当前方案" in html and "选择你的会员方案" in html
+
+
+def test_plain_text_emails_are_not_html_escaped(member_client, member):
+    TierFactory(name="Q&A Club", slug="qa-club", rank=30, monthly_price=Decimal("9.00"))
+    buy(member_client, type("T", (), {"slug": "qa-club"})())
+    welcome = next(m for m in mail.outbox if "Welcome" in m.subject)
+    assert "Welcome to Q&A Club" in welcome.subject and "&amp;" not in welcome.body

@@ -1,0 +1,160 @@
+"""Events: RSVPs with capacity and a wait list, reminders, attendance (which earns points),
+and .ics files. Every state change here locks the event row, so two members taking the last
+seat at once cannot both get it."""
+
+from datetime import UTC, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from members.access import can_access
+from points.models import Action
+from points.services import award_points
+
+from .models import RSVP, Event
+from .services import ForumError
+
+JOIN_LINK_LEAD = timedelta(minutes=30)
+
+
+def may_attend(user, event: Event) -> bool:
+    return user is not None and user.is_authenticated and user.is_active and can_access(user, event)
+
+
+def join_link_for(user, event: Event, now=None) -> str:
+    """The online link, only for members going, from 30 minutes before the start to the end."""
+    now = now or timezone.now()
+    if not event.join_url or not may_attend(user, event) or event.canceled:
+        return ""
+    if not (event.starts_at - JOIN_LINK_LEAD <= now <= event.ends_at):
+        return ""
+    going = RSVP.objects.filter(event=event, member=user, status=RSVP.Status.GOING).exists()
+    return event.join_url if going or user.is_staff else ""
+
+
+@transaction.atomic
+def rsvp(*, member, event: Event) -> RSVP:
+    event = Event.objects.select_for_update().select_related("min_tier").get(pk=event.pk)
+    if not may_attend(member, event):
+        raise ForumError(_("This event is for members of a higher tier."))
+    if event.canceled or event.ends_at <= timezone.now():
+        raise ForumError(_("This event is no longer open for RSVPs."))
+    current = RSVP.objects.filter(event=event, member=member).first()
+    if current is not None and current.status != RSVP.Status.CANCELED:
+        return current
+    going = RSVP.objects.filter(event=event, status=RSVP.Status.GOING).count()
+    status = RSVP.Status.GOING if event.capacity is None or going < event.capacity else RSVP.Status.WAITLIST
+    if current is None:
+        return RSVP.objects.create(event=event, member=member, status=status)
+    current.status, current.created_at = status, timezone.now()  # back of the wait list
+    current.save(update_fields=["status", "created_at"])
+    return current
+
+
+@transaction.atomic
+def cancel_rsvp(*, member, event: Event) -> RSVP | None:
+    """Give up a seat; the first member on the wait list gets it and an email."""
+    event = Event.objects.select_for_update().get(pk=event.pk)
+    current = RSVP.objects.filter(event=event, member=member).exclude(status=RSVP.Status.CANCELED).first()
+    if current is None:
+        return None
+    was_going = current.status == RSVP.Status.GOING
+    current.status = RSVP.Status.CANCELED
+    current.save(update_fields=["status"])
+    if was_going:
+        promoted = (
+            RSVP.objects.filter(event=event, status=RSVP.Status.WAITLIST).order_by("created_at", "id").first()
+        )
+        if promoted is not None:
+            promoted.status = RSVP.Status.GOING
+            promoted.save(update_fields=["status"])
+            transaction.on_commit(lambda: _email(promoted, "community/email/event_seat.txt"))
+    return current
+
+
+@transaction.atomic
+def mark_attended(*, actor, rsvp_obj: RSVP) -> None:
+    if not actor.is_staff:
+        raise ForumError(_("Only the creator marks attendance."))
+    RSVP.objects.filter(pk=rsvp_obj.pk).update(attended=True)
+    event = rsvp_obj.event
+    award_points(
+        member=rsvp_obj.member,
+        action=Action.EVENT_ATTENDED,
+        ref=f"event:{event.pk}",
+        link=event.get_absolute_url(),
+    )
+
+
+def send_reminders(*, now=None) -> int:
+    """Emails 24 hours and 1 hour before the start to members going; each once."""
+    now = now or timezone.now()
+    sent = 0
+    windows = [
+        ("reminded_24h", now + timedelta(hours=23), now + timedelta(hours=24)),
+        ("reminded_1h", now, now + timedelta(hours=1)),
+    ]
+    for flag, start, end in windows:
+        due = RSVP.objects.filter(
+            status=RSVP.Status.GOING,
+            event__canceled=False,
+            event__starts_at__gt=start,
+            event__starts_at__lte=end,
+            **{flag: False},
+        ).select_related("event", "member")
+        for item in due:
+            if RSVP.objects.filter(pk=item.pk, **{flag: False}).update(**{flag: True}):  # claim it
+                _email(item, "community/email/event_reminder.txt")
+                sent += 1
+    return sent
+
+
+def _email(item: RSVP, template: str) -> None:
+    member, event = item.member, item.event
+    context = {"member": member, "event": event, "site_url": settings.SITE_URL}
+    with (
+        translation.override(member.language or settings.LANGUAGE_CODE),
+        timezone.override(member.time_zone or event.time_zone),
+    ):
+        body = render_to_string(template, context)
+    subject, _sep, text = body.partition("\n")
+    EmailMessage(
+        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject.strip()}",
+        body=text.strip(),
+        to=[member.email],
+    ).send()
+
+
+def ics(event: Event) -> str:
+    """An iCalendar file for the event (RFC 5545). The join link is never in it."""
+
+    def esc(text: str) -> str:
+        return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+    def stamp(moment) -> str:
+        return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    url = f"{settings.SITE_URL}{event.get_absolute_url()}"
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//usergroup//events//EN",
+        "CALSCALE:GREGORIAN",
+        "BEGIN:VEVENT",
+        f"UID:event-{event.pk}@{settings.SITE_URL.split('//')[-1]}",
+        f"DTSTAMP:{stamp(timezone.now())}",
+        f"DTSTART:{stamp(event.starts_at)}",
+        f"DTEND:{stamp(event.ends_at)}",
+        f"SUMMARY:{esc(event.title)}",
+        f"DESCRIPTION:{esc(event.summary + chr(10) + url)}",
+        f"URL:{url}",
+        f"LOCATION:{esc(event.address if not event.online else url)}",
+        "STATUS:CANCELLED" if event.canceled else "STATUS:CONFIRMED",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    return "\r\n".join(lines) + "\r\n"
