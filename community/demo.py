@@ -87,3 +87,56 @@ def _write_threads(rng, fake, areas, active, now, threads) -> int:
         Post.objects.filter(thread=thread).update(created_at=when)
         created += 1
     return created
+
+
+def seed_events(*, fake, members: list[User], now: datetime) -> int:
+    """Past events with attendance and upcoming ones with RSVPs and a wait list."""
+    from django.utils.text import slugify
+
+    from content.models import Content
+
+    from . import events as event_services
+    from .models import RSVP, Event
+
+    if Event.objects.filter(slug__startswith="demo-").exists():
+        return 0
+    rng = random.Random("events")
+    tiers = {t.rank: t for t in Tier.objects.all()}
+    recording = Content.objects.filter(kind="video", slug__startswith="demo-").first()
+    plan = [
+        (-40, "Monthly AMA", "ama", None),
+        (-12, "Live editing session", "live", 20),
+        (3, "Monthly AMA", "ama", None),
+        (9, "Writing sprint", "live", 10),
+        (20, "Berlin meet-up", "meetup", 0),
+    ]
+    created = 0
+    for days, title, kind, rank in plan:
+        start = (now + timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+        event = Event.objects.create(
+            title=title,
+            slug=f"demo-{slugify(title)}-{days}",
+            kind=kind,
+            summary=fake.sentence(nb_words=12),
+            description=fake.paragraph(nb_sentences=4),
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            online=kind != "meetup",
+            address="Kastanienallee 1, Berlin" if kind == "meetup" else "",
+            join_url="" if kind == "meetup" else "https://meet.example.com/demo-room",
+            capacity=12 if kind == "meetup" else None,
+            min_tier=tiers.get(rank) if rank is not None else None,
+            recording=recording if days < 0 else None,
+        )
+        attendees = [
+            m for m in rng.sample(members, k=min(len(members), 20)) if event_services.may_attend(m, event)
+        ]
+        for member in attendees:
+            if days < 0:
+                RSVP.objects.create(
+                    event=event, member=member, status=RSVP.Status.GOING, attended=rng.random() < 0.7
+                )
+            else:
+                event_services.rsvp(member=member, event=event)
+        created += 1
+    return created

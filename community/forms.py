@@ -35,3 +35,8 @@ class NotificationSettingsForm(forms.Form):
     email = forms.ChoiceField(
         label=_("Email me about new notifications"), choices=NotificationSettings.Email.choices
     )
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(max_length=5000)
+    parent = forms.IntegerField(required=False, min_value=1)

@@ -290,13 +290,22 @@ class Event(models.Model):
         _("capacity"), null=True, blank=True, help_text=_("Empty: no limit.")
     )
     min_tier = models.ForeignKey(
-        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("minimum tier"),
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("minimum tier"),
         help_text=_("Empty: any member may RSVP. A tier: that tier and above."),
-    )  # fmt: skip
+    )
     recording = models.ForeignKey(
-        "content.Content", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "content.Content",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=_("recording"),
-    )  # fmt: skip
+    )
     canceled = models.BooleanField(_("canceled"), default=False)
 
     class Meta:
@@ -341,3 +350,26 @@ class RSVP(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.status} {self.event_id}"
+
+
+class Comment(models.Model):
+    """A comment on a library item; replies go one level deep. Readable by whoever may read
+    the item's body (the access policy of the item)."""
+
+    content = models.ForeignKey("content.Content", on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    body = models.TextField(_("comment"), max_length=5000)
+    hidden = models.BooleanField(_("hidden"), default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("comment")
+        verbose_name_plural = _("comments")
+        indexes = [models.Index(fields=["content", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on {self.content_id}"

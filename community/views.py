@@ -10,12 +10,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from content.markdown import render as render_markdown
-from members.access import cheapest_tier_unlocking
+from content.models import Content
+from members.access import can_access, cheapest_tier_unlocking
 
+from . import comments as comment_services
 from . import events as event_services
 from . import notify, selectors, services
-from .forms import FlagForm, NotificationSettingsForm, ReplyForm, ThreadForm, VoteForm
-from .models import RSVP, Category, Event, NotificationSettings, Post, Thread, ThreadFollow
+from .forms import CommentForm, FlagForm, NotificationSettingsForm, ReplyForm, ThreadForm, VoteForm
+from .models import RSVP, Category, Comment, Event, NotificationSettings, Post, Thread, ThreadFollow
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 50
@@ -351,3 +353,35 @@ def event_ics(request, slug):
     response = HttpResponse(event_services.ics(item), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, f"{item.slug}.ics")
     return response
+
+
+@login_required
+@require_POST
+def comment(request, content_id):
+    item = get_object_or_404(Content.objects.select_related("min_tier"), pk=content_id)
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Write something first."))
+    else:
+        try:
+            created = comment_services.add_comment(
+                member=request.user,
+                item=item,
+                body=form.cleaned_data["body"],
+                parent_id=form.cleaned_data["parent"],
+            )
+        except services.ForumError as exc:
+            messages.error(request, str(exc))
+        else:
+            return redirect(f"{item.get_absolute_url()}#comment-{created.pk}")
+    if not can_access(request.user, item):
+        raise Http404
+    return redirect(f"{item.get_absolute_url()}#comments")
+
+
+@staff_member_required
+@require_POST
+def hide_comment(request, comment_id):
+    target = get_object_or_404(Comment.objects.select_related("content"), pk=comment_id)
+    comment_services.hide_comment(actor=request.user, comment=target)
+    return redirect(f"{target.content.get_absolute_url()}#comments")

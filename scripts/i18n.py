@@ -33,6 +33,10 @@ def update() -> None:
 
 def compile_mo() -> None:
     po = polib.pofile(str(PO))
+    for entry in po:  # "#|" hints from msgmerge are for translators of fuzzy entries only
+        if "fuzzy" not in entry.flags:
+            entry.previous_msgid = entry.previous_msgid_plural = entry.previous_msgctxt = None
+    po.save()
     po.save_as_mofile(str(PO.with_suffix(".mo")))
 
 
@@ -41,6 +45,10 @@ def check() -> int:
     missing = untranslated(po)
     for msgid in missing:
         print(f"untranslated: {msgid!r}")
+    hints = [e.msgid for e in po if (e.previous_msgid or e.previous_msgid_plural) and "fuzzy" not in e.flags]
+    for msgid in hints:  # GNU gettext refuses some of these; `compile` removes them
+        print(f"stale '#|' hint: {msgid!r} (run scripts/i18n.py compile)")
+    missing += hints
     mo = polib.mofile(str(PO.with_suffix(".mo")))
     compiled = {e.msgid: e.msgstr for e in mo}
     stale = [e.msgid for e in po if e.translated() and compiled.get(e.msgid) != e.msgstr]

@@ -42,11 +42,20 @@ def test_ask_answer_accept(browser, live_server, shot):
     helper.wait_for_selector("text=one sentence")
 
     asker.reload()
+    assert asker.get_by_test_id("unread").inner_text() == "1"  # Hugo's reply
+    asker.get_by_test_id("bell").click()
+    assert "Hugo replied in" in asker.content()
+    asker.goto(question_url)
     asker.get_by_role("button", name="Accept this answer").click()
     asker.wait_for_selector("text=Marked as the accepted answer.")
     assert asker.locator(".forum-post.accepted").count() == 1
     shot(asker, "41-accepted")
 
+    helper.reload()
+    assert helper.get_by_test_id("unread").inner_text() == "1"
+    helper.get_by_test_id("bell").click()
+    assert "Asha accepted your answer" in helper.content()
+    shot(helper, "42-notifications")
     helper.goto(live_server.url + "/points/")
     assert "Answer accepted" in helper.content()
     assert LedgerEntry.objects.filter(member__email="helper@example.com", action="answer_accepted").exists()

@@ -17,7 +17,7 @@ from django.utils import timezone
 from faker import Faker
 from tqdm import tqdm
 
-from community.demo import seed_forum
+from community.demo import seed_events, seed_forum
 from content.demo import activity_events, seed_activity, seed_library
 from members.demo import seed_billing
 from members.models import User
@@ -71,6 +71,7 @@ class Command(BaseCommand):
         views = seed_activity(seed=seed, members=demo_members, now=now)
         entries = seed_points(members=demo_members, now=now, activity=activity_events(demo_members))
         topics = seed_forum(seed=seed, fake=fake["en_US"], members=demo_members[:2000], now=now)
+        seed_events(fake=fake["en_US"], members=demo_members[:2000], now=now)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
