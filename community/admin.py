@@ -14,8 +14,9 @@ class CategoryAdmin(admin.ModelAdmin):
 class PostInline(admin.TabularInline):
     model = Post
     extra = 0
-    fields = ["author", "created_at", "hidden", "score", "body"]
-    readonly_fields = ["author", "created_at", "score"]
+    fields = ["author", "created_at", "hidden", "approved", "score", "body"]
+    # Hiding and approving go through the moderation queue (counts, points, the topic).
+    readonly_fields = ["author", "created_at", "hidden", "approved", "score"]
 
 
 @admin.register(Thread)

@@ -38,7 +38,7 @@ def join_link_for(user, event: Event, now=None) -> str:
 
 @transaction.atomic
 def rsvp(*, member, event: Event) -> RSVP:
-    event = Event.objects.select_for_update().select_related("min_tier").get(pk=event.pk)
+    event = Event.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=event.pk)
     if not may_attend(member, event):
         raise ForumError(_("This event is for members of a higher tier."))
     if event.canceled or event.ends_at <= timezone.now():
@@ -129,8 +129,9 @@ def _email(item: RSVP, template: str) -> None:
     ).send()
 
 
-def ics(event: Event) -> str:
-    """An iCalendar file for the event (RFC 5545). The join link is never in it."""
+def ics(event: Event, user=None) -> str:
+    """An iCalendar file for the event (RFC 5545). The join link is never in it, and the
+    address only for members who may attend."""
 
     def esc(text: str) -> str:
         return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
@@ -152,7 +153,7 @@ def ics(event: Event) -> str:
         f"SUMMARY:{esc(event.title)}",
         f"DESCRIPTION:{esc(event.summary + chr(10) + url)}",
         f"URL:{url}",
-        f"LOCATION:{esc(event.address if not event.online else url)}",
+        f"LOCATION:{esc(event.address if not event.online and may_attend(user, event) else url)}",
         "STATUS:CANCELLED" if event.canceled else "STATUS:CONFIRMED",
         "END:VEVENT",
         "END:VCALENDAR",

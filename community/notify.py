@@ -78,6 +78,22 @@ def liked(*, post: Post, by) -> None:
     )
 
 
+def visible(member, notifications) -> list[Notification]:
+    """The notifications a member may still see: access is checked again when they are shown
+    or emailed, since a membership can end or a topic be hidden after they were written."""
+    from .services import can_read
+
+    rows = notifications.select_related("actor", "thread__category__read_tier", "post")
+    return [
+        n
+        for n in rows
+        if n.thread is not None
+        and not n.thread.hidden
+        and (n.post is None or not n.post.hidden)
+        and can_read(member, n.thread.category)
+    ]
+
+
 def unread_count(member) -> int:
     return Notification.objects.filter(recipient=member, read_at__isnull=True).count()
 

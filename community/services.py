@@ -115,7 +115,7 @@ def start_thread(*, member, category: Category, kind: str, title: str, body: str
 @transaction.atomic
 def reply(*, member, thread: Thread, body: str) -> Post:
     thread = (
-        Thread.objects.select_for_update()
+        Thread.objects.select_for_update(of=("self",))
         .select_related("category__post_tier", "category__read_tier")
         .get(pk=thread.pk)
     )
@@ -145,7 +145,7 @@ def accept_answer(*, actor, thread: Thread, post: Post) -> Thread:
         raise ForumError(_("Only questions have accepted answers."))
     if actor.pk != thread.author_id and not actor.is_staff:
         raise ForumError(_("Only the person who asked can accept an answer."))
-    if post.thread_id != thread.pk or post.is_opening or post.hidden:
+    if post.thread_id != thread.pk or post.is_opening or post.hidden or not post.approved:
         raise ForumError(_("That reply cannot be accepted."))
     thread.accepted_answer = post
     thread.save(update_fields=["accepted_answer"])
@@ -291,11 +291,15 @@ def approve_post(*, actor, post: Post) -> Post:
     post = Post.objects.select_for_update().select_related("thread").get(pk=post.pk)
     if post.approved:
         return post
+    if post.hidden:
+        raise ForumError(_("Restore the post before approving it."))
     Post.objects.filter(pk=post.pk).update(approved=True)
     if post.is_opening:
         Thread.objects.filter(pk=post.thread_id).update(hidden=False)
     else:
-        Thread.objects.filter(pk=post.thread_id).update(reply_count=F("reply_count") + 1)
+        Thread.objects.filter(pk=post.thread_id).update(
+            reply_count=F("reply_count") + 1, last_activity_at=timezone.now()
+        )
     post.approved = True
     _award_post(post)
     if not post.is_opening:

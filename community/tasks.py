@@ -27,14 +27,17 @@ def _email(member, notifications, subject_template: str) -> None:
 )
 def email_notifications(notification_ids: list[int]) -> int:
     """Instant emails: one message per member for the notifications of one change."""
-    pending = (
-        Notification.objects.filter(pk__in=notification_ids, emailed=False, read_at__isnull=True)
-        .select_related("recipient", "actor", "thread")
-        .order_by("recipient_id", "created_at")
-    )
+    from .notify import visible
+
+    pending = Notification.objects.filter(pk__in=notification_ids, emailed=False, read_at__isnull=True)
     by_member: dict = {}
-    for n in pending:
-        by_member.setdefault(n.recipient, []).append(n)
+    for n in pending.select_related("recipient").order_by("recipient_id", "created_at"):
+        by_member.setdefault(n.recipient, []).append(n.pk)
+    by_member = {
+        member: visible(member, Notification.objects.filter(pk__in=ids).order_by("created_at"))
+        for member, ids in by_member.items()
+    }
+    by_member = {member: items for member, items in by_member.items() if items}
     for member, items in by_member.items():
         _email(member, items, "community/email/notifications_subject.txt")
         Notification.objects.filter(pk__in=[n.pk for n in items]).update(emailed=True)
@@ -44,15 +47,18 @@ def email_notifications(notification_ids: list[int]) -> int:
 @shared_task(name="community.tasks.send_daily_digests")
 def send_daily_digests() -> int:
     """One email a day with what members on the daily digest have not seen yet."""
+    from .notify import visible
+
     sent = 0
     now = timezone.now()
     for prefs in NotificationSettings.objects.filter(email=NotificationSettings.Email.DAILY).select_related(
         "member"
     ):
-        items = list(
-            Notification.objects.filter(recipient=prefs.member, emailed=False, read_at__isnull=True)
-            .select_related("actor", "thread")
-            .order_by("created_at")[:50]
+        items = visible(
+            prefs.member,
+            Notification.objects.filter(recipient=prefs.member, emailed=False, read_at__isnull=True).order_by(
+                "created_at"
+            )[:50],
         )
         if items and prefs.member.is_active:
             _email(prefs.member, items, "community/email/digest_subject.txt")

@@ -257,9 +257,7 @@ def notifications(request):
             notify.set_email_preference(member=request.user, email=form.cleaned_data["email"])
             messages.success(request, _("Your email preference is saved."))
         return redirect("community:notifications")
-    items = list(
-        request.user.notifications.select_related("actor", "thread__category").order_by("-created_at")[:100]
-    )
+    items = notify.visible(request.user, request.user.notifications.order_by("-created_at")[:100])
     notify.mark_all_read(member=request.user)  # seeing them is reading them
     prefs = NotificationSettings.objects.filter(member=request.user).first()
     form = NotificationSettingsForm(
@@ -350,7 +348,9 @@ def rsvp(request, slug):
 @require_GET
 def event_ics(request, slug):
     item = get_object_or_404(Event, slug=slug)
-    response = HttpResponse(event_services.ics(item), content_type="text/calendar; charset=utf-8")
+    response = HttpResponse(
+        event_services.ics(item, request.user), content_type="text/calendar; charset=utf-8"
+    )
     response["Content-Disposition"] = content_disposition_header(True, f"{item.slug}.ics")
     return response
 
@@ -383,5 +383,8 @@ def comment(request, content_id):
 @require_POST
 def hide_comment(request, comment_id):
     target = get_object_or_404(Comment.objects.select_related("content"), pk=comment_id)
-    comment_services.hide_comment(actor=request.user, comment=target)
+    try:
+        comment_services.hide_comment(actor=request.user, comment=target)
+    except services.ForumError as exc:
+        messages.error(request, str(exc))
     return redirect(f"{target.content.get_absolute_url()}#comments")
