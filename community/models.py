@@ -373,3 +373,17 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"comment {self.pk} on {self.content_id}"
+
+
+class ThreadRead(models.Model):
+    """When a member last opened a topic, for the unread markers."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="reads")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["thread", "member"], name="community_read_once")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} read {self.thread_id}"

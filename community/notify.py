@@ -5,7 +5,7 @@ still read the topic."""
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Notification, NotificationSettings, Post, Thread, ThreadFollow
+from .models import Notification, NotificationSettings, Post, Thread, ThreadFollow, ThreadRead
 
 
 def follow(*, member, thread: Thread) -> None:
@@ -107,3 +107,7 @@ def set_email_preference(*, member, email: str) -> NotificationSettings:
     prefs.email = email
     prefs.save(update_fields=["email"])
     return prefs
+
+
+def mark_read(*, member, thread: Thread) -> None:
+    ThreadRead.objects.update_or_create(thread=thread, member=member, defaults={"read_at": timezone.now()})

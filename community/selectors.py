@@ -1,8 +1,8 @@
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from members.access import accessible
 
-from .models import Category, Post, Thread, Vote
+from .models import Category, Post, Thread, ThreadRead, Vote
 
 FILTERS = {"all", "unanswered", "solved", "questions"}
 
@@ -14,8 +14,11 @@ def categories_for(user) -> QuerySet:
     )
 
 
-def threads_in(category: Category, *, filter_by: str = "all") -> QuerySet:
+def threads_in(category: Category, *, filter_by: str = "all", user=None) -> QuerySet:
     threads = category.threads.filter(hidden=False).select_related("author")
+    if user is not None and user.is_authenticated:
+        last_read = ThreadRead.objects.filter(thread=OuterRef("pk"), member=user).values("read_at")[:1]
+        threads = threads.annotate(last_read=Subquery(last_read))
     if filter_by == "unanswered":
         threads = threads.filter(reply_count=0)
     elif filter_by == "solved":
@@ -62,3 +65,16 @@ def moderation_queue():
     )
     pending = Post.objects.filter(approved=False, hidden=False).select_related("author", "thread__category")
     return {"flagged": flagged, "pending": pending}
+
+
+def search(user, q: str) -> QuerySet:
+    """Topics whose title or visible posts match `q`, in areas the user may read."""
+    q = q.strip()[:100]
+    readable = accessible(Category.objects.all(), user).values("pk")
+    matching_posts = Post.objects.filter(hidden=False, approved=True, body__icontains=q).values("thread_id")
+    return (
+        Thread.objects.filter(hidden=False, category__in=readable)
+        .filter(Q(title__icontains=q) | Q(pk__in=matching_posts))
+        .select_related("author", "category")
+        .order_by("-last_activity_at", "-id")
+    )

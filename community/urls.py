@@ -6,6 +6,7 @@ app_name = "community"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("search/", views.search, name="search"),
     path("c/<slug:slug>/", views.category, name="category"),
     path("c/<slug:slug>/new/", views.new_thread, name="new_thread"),
     path("t/<int:pk>/", views.thread, name="thread_short"),

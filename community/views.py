@@ -52,9 +52,9 @@ def category(request, slug):
     filter_by = request.GET.get("filter", "all")
     if filter_by not in selectors.FILTERS:
         filter_by = "all"
-    page = Paginator(selectors.threads_in(category, filter_by=filter_by), THREADS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(
+        selectors.threads_in(category, filter_by=filter_by, user=request.user), THREADS_PER_PAGE
+    ).get_page(request.GET.get("page"))
     return render(
         request,
         "community/category.html",
@@ -75,6 +75,8 @@ def thread(request, pk, slug=""):
     )
     for post in page.object_list:
         post.html = render_markdown(post.body).html
+    if request.user.is_authenticated:
+        notify.mark_read(member=request.user, thread=thread)
     can_accept = (
         thread.is_question
         and request.user.is_authenticated
@@ -388,3 +390,14 @@ def hide_comment(request, comment_id):
     except services.ForumError as exc:
         messages.error(request, str(exc))
     return redirect(f"{target.content.get_absolute_url()}#comments")
+
+
+@require_GET
+def search(request):
+    q = request.GET.get("q", "").strip()[:100]
+    page = None
+    if len(q) >= 2:
+        page = Paginator(selectors.search(request.user, q), THREADS_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+    return render(request, "community/search.html", {"q": q, "page": page})

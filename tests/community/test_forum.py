@@ -237,3 +237,41 @@ def test_query_counts_stay_flat(areas, django_assert_max_num_queries):
         Category.objects.create(name=f"Area {n}", slug=f"area-{n}")
     with django_assert_max_num_queries(len(listing.captured_queries)):
         client.get(reverse("community:index"))
+
+
+def test_search_respects_read_access(areas, gold):
+    services.start_thread(
+        member=UserFactory(is_staff=True),
+        category=areas["gold"],
+        kind="discussion",
+        title="Lounge agenda",
+        body="the walrus plan",
+    )
+    open_thread = services.start_thread(
+        member=UserFactory(),
+        category=areas["open"],
+        kind="discussion",
+        title="Public hello",
+        body="walrus sighting",
+    )
+    html = Client().get(reverse("community:search") + "?q=walrus").content.decode()
+    assert "Public hello" in html and "Lounge agenda" not in html
+    golden = client_for(MembershipFactory(tier=gold).user)
+    assert "Lounge agenda" in golden.get(reverse("community:search") + "?q=walrus").content.decode()
+    assert (
+        "Type at least two characters." in Client().get(reverse("community:search") + "?q=w").content.decode()
+    )
+    assert open_thread.pk
+
+
+def test_unread_markers(areas):
+    reader, writer = UserFactory(), UserFactory()
+    thread = services.start_thread(
+        member=writer, category=areas["open"], kind="discussion", title="Fresh topic", body="x"
+    )
+    client = client_for(reader)
+    assert ">new<" in client.get(areas["open"].get_absolute_url()).content.decode()
+    client.get(thread.get_absolute_url())
+    assert ">new" not in client.get(areas["open"].get_absolute_url()).content.decode()
+    services.reply(member=writer, thread=thread, body="more")
+    assert "new replies" in client.get(areas["open"].get_absolute_url()).content.decode()
