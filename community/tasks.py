@@ -73,3 +73,40 @@ def send_event_reminders() -> int:
     from .events import send_reminders
 
     return send_reminders()
+
+
+@shared_task(name="community.tasks.send_weekly_digest")
+def send_weekly_digest() -> int:
+    """The week's liveliest topics, each member getting only areas they may read."""
+    from datetime import timedelta
+
+    from members.access import accessible, member_rank
+    from members.models import User
+
+    from .models import Category, Thread
+
+    since = timezone.now() - timedelta(days=7)
+    best_by_rank: dict = {}
+    sent = 0
+    muted = NotificationSettings.objects.filter(email=NotificationSettings.Email.OFF).values("member_id")
+    for member in User.objects.filter(is_active=True).exclude(pk__in=muted).iterator():
+        rank = member_rank(member)
+        if rank not in best_by_rank:
+            readable = accessible(Category.objects.all(), member).values("pk")
+            best_by_rank[rank] = list(
+                Thread.objects.filter(category__in=readable, hidden=False, last_activity_at__gte=since)
+                .select_related("category")
+                .order_by("-reply_count", "-last_activity_at")[:5]
+            )
+        threads = best_by_rank[rank]
+        if not threads:
+            continue
+        context = {"member": member, "threads": threads, "site_url": settings.SITE_URL}
+        with translation.override(member.language or settings.LANGUAGE_CODE):
+            subject = render_to_string("community/email/weekly_subject.txt", context).strip()
+            body = render_to_string("community/email/weekly.txt", context)
+        EmailMessage(
+            subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}", body=body, to=[member.email]
+        ).send()
+        sent += 1
+    return sent

@@ -88,7 +88,7 @@ def thread(request, pk, slug=""):
         {
             "thread": thread,
             "page": page,
-            "form": ReplyForm(),
+            "form": ReplyForm(initial={"body": _quote(request, thread)}),
             "can_reply": services.can_post(request.user, thread.category)
             and (not thread.locked or request.user.is_staff),
             "can_accept": can_accept,
@@ -96,6 +96,18 @@ def thread(request, pk, slug=""):
             and ThreadFollow.objects.filter(thread=thread, member=request.user).exists(),
         },
     )
+
+
+def _quote(request, thread) -> str:
+    """`?quote=<post id>` starts the reply with that post quoted (Markdown blockquote)."""
+    post_id = request.GET.get("quote", "")
+    if not post_id.isdigit() or not request.user.is_authenticated:
+        return ""
+    post = selectors.readable_post(int(post_id), request.user)
+    if post is None or post.thread_id != thread.pk:
+        return ""
+    quoted = "\n".join(f"> {line}" for line in post.body.splitlines()[:20])
+    return f"{post.author.public_name}:\n{quoted}\n\n"
 
 
 @login_required

@@ -179,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "community.tasks.send_event_reminders",
         "schedule": 60 * 10,
     },
+    "weekly-digest": {
+        "task": "community.tasks.send_weekly_digest",
+        "schedule": 60 * 60 * 24 * 7,
+    },
     "daily-digests": {
         "task": "community.tasks.send_daily_digests",
         "schedule": 60 * 60 * 24,

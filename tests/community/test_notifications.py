@@ -98,3 +98,33 @@ def test_daily_digest(area):
     digest = mail.outbox[-1]
     assert "daily community digest" in digest.subject and digest.body.count("Digest me") == 2
     assert send_daily_digests() == 0  # nothing new
+
+
+def test_weekly_digest_respects_access_and_preferences():
+    from community.tasks import send_weekly_digest
+
+    gold = TierFactory(rank=20)
+    lounge = Category.objects.create(name="Lounge", slug="lounge", read_tier=gold)
+    open_area = Category.objects.create(name="Open", slug="open")
+    insider = MembershipFactory(tier=gold).user
+    free, muted = UserFactory(), UserFactory()
+    notify.set_email_preference(member=muted, email="off")
+    services.start_thread(member=insider, category=lounge, kind="discussion", title="Gold secrets", body="x")
+    services.start_thread(member=free, category=open_area, kind="discussion", title="Open chat", body="x")
+    mail.outbox.clear()
+    send_weekly_digest()
+    by_recipient = {m.to[0]: m.body for m in mail.outbox}
+    assert "Gold secrets" in by_recipient[insider.email] and "Open chat" in by_recipient[insider.email]
+    assert "Gold secrets" not in by_recipient[free.email] and "Open chat" in by_recipient[free.email]
+    assert muted.email not in by_recipient
+
+
+def test_quote_prefills_the_reply(area):
+    author, reader = UserFactory(display_name="Ann"), UserFactory()
+    thread = services.start_thread(
+        member=author, category=area, kind="discussion", title="Quote me", body="line one\nline two"
+    )
+    post = thread.posts.get()
+    html = as_user(reader).get(thread.get_absolute_url() + f"?quote={post.pk}").content.decode()
+    assert "Ann:\n&gt; line one\n&gt; line two" in html
+    assert as_user(reader).get(thread.get_absolute_url() + "?quote=abc").status_code == 200
