@@ -193,10 +193,6 @@ def vote(*, member, post: Post, value: int) -> int:
     return post.score
 
 
-def touch(thread: Thread) -> None:
-    Thread.objects.filter(pk=thread.pk).update(last_activity_at=timezone.now())
-
-
 # --- Editing and moderation -----------------------------------------------------------
 
 
