@@ -5,13 +5,12 @@ seat at once cannot both get it."""
 from datetime import UTC, timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.access import can_access
+from members.mail import send_to_member
 from points.models import Action
 from points.services import award_points
 
@@ -72,7 +71,7 @@ def cancel_rsvp(*, member, event: Event) -> RSVP | None:
         if promoted is not None:
             promoted.status = RSVP.Status.GOING
             promoted.save(update_fields=["status"])
-            transaction.on_commit(lambda: _email(promoted, "community/email/event_seat.txt"))
+            transaction.on_commit(lambda: _email(promoted, "event_seat"))
     return current
 
 
@@ -108,25 +107,19 @@ def send_reminders(*, now=None) -> int:
         ).select_related("event", "member")
         for item in due:
             if RSVP.objects.filter(pk=item.pk, **{flag: False}).update(**{flag: True}):  # claim it
-                _email(item, "community/email/event_reminder.txt")
+                _email(item, "event_reminder")
                 sent += 1
     return sent
 
 
-def _email(item: RSVP, template: str) -> None:
-    member, event = item.member, item.event
-    context = {"member": member, "event": event, "site_url": settings.SITE_URL}
-    with (
-        translation.override(member.language or settings.LANGUAGE_CODE),
-        timezone.override(member.time_zone or event.time_zone),
-    ):
-        body = render_to_string(template, context)
-    subject, _sep, text = body.partition("\n")
-    EmailMessage(
-        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject.strip()}",
-        body=text.strip(),
-        to=[member.email],
-    ).send()
+def _email(item: RSVP, name: str) -> None:
+    send_to_member(
+        item.member,
+        subject=f"community/email/{name}_subject.txt",
+        text=f"community/email/{name}.txt",
+        context={"event": item.event},
+        time_zone=item.member.time_zone or item.event.time_zone,
+    )
 
 
 def ics(event: Event, user=None) -> str:

@@ -1,25 +1,18 @@
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import EmailMessage
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
+
+from members.mail import send_to_member
 
 from .models import Notification, NotificationSettings
 
 
 def _email(member, notifications, subject_template: str) -> None:
-    context = {
-        "member": member,
-        "notifications": notifications,
-        "site_url": settings.SITE_URL,
-        "site_name": settings.SITE_NAME,
-    }
-    with translation.override(member.language or settings.LANGUAGE_CODE):
-        subject = render_to_string(subject_template, context).strip()
-        body = render_to_string("community/email/notifications.txt", context)
-    EmailMessage(
-        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}", body=body, to=[member.email]
-    ).send()
+    send_to_member(
+        member,
+        subject=subject_template,
+        text="community/email/notifications.txt",
+        context={"notifications": notifications},
+    )
 
 
 @shared_task(
@@ -101,12 +94,11 @@ def send_weekly_digest() -> int:
         threads = best_by_rank[rank]
         if not threads:
             continue
-        context = {"member": member, "threads": threads, "site_url": settings.SITE_URL}
-        with translation.override(member.language or settings.LANGUAGE_CODE):
-            subject = render_to_string("community/email/weekly_subject.txt", context).strip()
-            body = render_to_string("community/email/weekly.txt", context)
-        EmailMessage(
-            subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}", body=body, to=[member.email]
-        ).send()
+        send_to_member(
+            member,
+            subject="community/email/weekly_subject.txt",
+            text="community/email/weekly.txt",
+            context={"threads": threads},
+        )
         sent += 1
     return sent

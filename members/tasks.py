@@ -1,12 +1,9 @@
 """Celery tasks of the members app: thin wrappers over services, safe to re-run."""
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
-from django.utils import translation
 
 from members import emails
+from members.mail import send_to_member
 from members.models import Membership, Payment
 
 
@@ -24,16 +21,13 @@ def send_membership_email(kind: str, object_id: int) -> bool:
         if membership is None:
             return False
         user, context = membership.user, {"membership": membership}
-    context |= {"member": user, "site_name": settings.SITE_NAME, "site_url": settings.SITE_URL}
-    with translation.override(user.language or settings.LANGUAGE_CODE):
-        subject = render_to_string(f"members/email/{kind}_subject.txt", context).strip()
-        body = render_to_string(f"members/email/{kind}.txt", context)
-        html = render_to_string(f"members/email/{kind}.html", context)
-    message = EmailMultiAlternatives(
-        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}", body=body, to=[user.email]
+    send_to_member(
+        user,
+        subject=f"members/email/{kind}_subject.txt",
+        text=f"members/email/{kind}.txt",
+        html=f"members/email/{kind}.html",
+        context=context,
     )
-    message.attach_alternative(html, "text/html")
-    message.send()
     return True
 
 

@@ -1,9 +1,6 @@
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
-from django.utils import translation
 
+from members.mail import send_to_member
 from members.models import User
 
 from .models import Level
@@ -17,18 +14,12 @@ def send_level_up_email(member_id: int, level_id: int) -> bool:
     level = Level.objects.filter(pk=level_id).prefetch_related("privileges").first()
     if member is None or level is None:
         return False
-    context = {
-        "member": member,
-        "level": level,
-        "site_name": settings.SITE_NAME,
-        "site_url": settings.SITE_URL,
-    }
-    with translation.override(member.language or settings.LANGUAGE_CODE):
-        subject = render_to_string("points/email/level_up_subject.txt", context).strip()
-        body = render_to_string("points/email/level_up.txt", context)
-    EmailMultiAlternatives(
-        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}", body=body, to=[member.email]
-    ).send()
+    send_to_member(
+        member,
+        subject="points/email/level_up_subject.txt",
+        text="points/email/level_up.txt",
+        context={"level": level},
+    )
     return True
 
 
