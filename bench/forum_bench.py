@@ -10,26 +10,11 @@ prints median and p95 times and query counts.
 """
 
 import argparse
-import os
 import statistics
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "usergroup.settings")
-os.environ.setdefault("DATABASE_URL", "sqlite:////tmp/usergroup-forum-bench.sqlite3")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-bench-only-secret-key-0123456789")
-os.environ.setdefault("DEBUG", "0")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-os.environ.setdefault("STATIC_ROOT", "/tmp/usergroup-bench-static")
-os.environ.setdefault("EMAIL_URL", "dummymail://")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ["USERGROUP_ENV_FILE"] = "/nonexistent/.env"
+from _setup import prepare
 
 
 def main() -> None:
@@ -39,11 +24,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    prepare("usergroup-forum-bench")
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -52,12 +33,6 @@ def main() -> None:
     from community.models import Category, Post, Thread
     from members.models import User
 
-    if connection.vendor == "postgresql":
-        from library_bench import _ensure_postgres_database
-
-        _ensure_postgres_database(settings.DATABASES["default"])
-    call_command("migrate", verbosity=0, interactive=False)
-    call_command("collectstatic", verbosity=0, interactive=False)
     print(f"database: {connection.vendor}")
 
     area, _ = Category.objects.get_or_create(slug="bench", defaults={"name": "Bench area"})

@@ -13,24 +13,12 @@ and reused on later runs (seeding is skipped when it already holds the items).
 """
 
 import argparse
-import os
 import random
 import statistics
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "usergroup.settings")
-os.environ.setdefault("DATABASE_URL", "sqlite:////tmp/usergroup-bench.sqlite3")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-bench-only-secret-key-0123456789")
-os.environ.setdefault("DEBUG", "0")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-os.environ.setdefault("STATIC_ROOT", "/tmp/usergroup-bench-static")
-os.environ["USERGROUP_ENV_FILE"] = "/nonexistent/.env"
+from _setup import prepare
 
 
 def main() -> None:
@@ -40,11 +28,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
+    prepare("usergroup-bench")
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -54,10 +39,6 @@ def main() -> None:
     from content.services import refresh_stats
     from members.models import Membership, Tier, User
 
-    if connection.vendor == "postgresql":
-        _ensure_postgres_database(settings.DATABASES["default"])
-    call_command("migrate", verbosity=0, interactive=False)
-    call_command("collectstatic", verbosity=0, interactive=False)  # production storage needs the manifest
     print(f"database: {connection.vendor} {settings.DATABASES['default']['NAME']}")
 
     now = timezone.now()
@@ -160,24 +141,6 @@ def main() -> None:
             client.get(url)
         p95 = statistics.quantiles(timings, n=20)[-1]
         print(f"{name:32} {statistics.median(timings):10.1f} {p95:8.1f} {len(queries):8d}")
-
-
-def _ensure_postgres_database(db: dict) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(
-        dbname="postgres",
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        host=db["HOST"],
-        port=db["PORT"] or 5432,
-    )
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    conn.close()
 
 
 if __name__ == "__main__":

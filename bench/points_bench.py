@@ -13,21 +13,11 @@ ledger rows first, so runs are comparable; `verify_points` runs at the end (drif
 
 import argparse
 import multiprocessing
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "usergroup.settings")
-os.environ.setdefault("DATABASE_URL", "sqlite:////tmp/usergroup-points-bench.sqlite3")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-bench-only-secret-key-0123456789")
-os.environ.setdefault("DEBUG", "0")
-os.environ.setdefault("EMAIL_URL", "dummymail://")  # level-up emails are queued but go nowhere
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ["USERGROUP_ENV_FILE"] = "/nonexistent/.env"
+from _setup import prepare
 
 
 def main() -> None:
@@ -37,24 +27,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    prepare("usergroup-points-bench")
     from django.db import connection
 
     from members.models import User
     from points.models import LedgerEntry, LevelUp, PointsAccount
     from points.services import drift
 
-    if connection.vendor == "postgresql":
-        from library_bench import _ensure_postgres_database
-
-        _ensure_postgres_database(settings.DATABASES["default"])
-    elif args.workers > 1:
+    if connection.vendor != "postgresql" and args.workers > 1:
         sys.exit("SQLite allows one writer at a time: use --workers 1")
-    call_command("migrate", verbosity=0, interactive=False)
     print(
         f"database: {connection.vendor}, {args.workers} worker(s), {args.awards} awards, {args.members} members"
     )
