@@ -41,9 +41,9 @@ class ThreadAdmin(admin.ModelAdmin):
 
 @admin.register(Flag)
 class FlagAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "post", "reporter", "reason", "resolved_at"]
+    list_display = ["created_at", "post", "comment", "reporter", "reason", "resolved_at"]
     list_filter = ["reason", ("resolved_at", admin.EmptyFieldListFilter)]
-    list_select_related = ["post", "reporter"]
+    list_select_related = ["post", "comment", "reporter"]
 
 
 @admin.register(Suspension)

@@ -6,10 +6,10 @@ from django.utils.translation import gettext as _
 
 from members.access import can_access
 from points.models import Action, LedgerEntry
-from points.services import award_points, reverse_entry
+from points.services import reverse_entry
 
-from .models import Comment
-from .services import ForumError, _check_can_write, _clean_body, _staff_only
+from .models import Comment, Flag
+from .services import ForumError, _check_can_write, _clean_body, _staff_only, award, resolve_flags
 
 COMMENT_MAX = 5000
 
@@ -31,9 +31,7 @@ def add_comment(*, member, item, body: str, parent_id: int | None = None) -> Com
     if not member.is_authenticated or not can_access(member, item) or not item.is_live():
         raise ForumError(_("You cannot comment here."))
     _check_can_write(member)
-    body = _clean_body(body)
-    if len(body) > COMMENT_MAX:
-        raise ForumError(_("That is too long: at most %(n)d characters.") % {"n": COMMENT_MAX})
+    body = _clean_body(body, COMMENT_MAX)
     parent = None
     if parent_id is not None:
         parent = Comment.objects.filter(pk=parent_id, content=item, hidden=False).first()
@@ -41,7 +39,7 @@ def add_comment(*, member, item, body: str, parent_id: int | None = None) -> Com
             raise ForumError(_("That comment is gone."))
         parent = parent.parent or parent  # replies stay one level deep
     comment = Comment.objects.create(content=item, author=member, parent=parent, body=body)
-    award_points(
+    award(
         member=member,
         action=Action.COMMENT,
         ref=f"comment:{comment.pk}",
@@ -53,9 +51,27 @@ def add_comment(*, member, item, body: str, parent_id: int | None = None) -> Com
 @transaction.atomic
 def hide_comment(*, actor, comment: Comment) -> None:
     _staff_only(actor)
-    if comment.hidden:
-        return
-    Comment.objects.filter(pk=comment.pk).update(hidden=True)
-    entry = LedgerEntry.objects.filter(member_id=comment.author_id, ref=f"comment:{comment.pk}").first()
-    if entry is not None:
-        reverse_entry(entry=entry, reason=_("comment hidden by a moderator"), actor=actor)
+    if Comment.objects.filter(pk=comment.pk, hidden=False).update(hidden=True):
+        entry = LedgerEntry.objects.filter(member_id=comment.author_id, ref=f"comment:{comment.pk}").first()
+        if entry is not None:
+            reverse_entry(entry=entry, reason=_("comment hidden by a moderator"), actor=actor)
+    resolve_flags(comment=comment, actor=actor)
+
+
+def flag_comment(*, reporter, comment: Comment, reason: str, note: str = "") -> Flag:
+    """Members report a comment to the moderation queue, as they do forum posts."""
+    if reason not in Flag.Reason.values:
+        raise ForumError(_("Choose a reason."))
+    if comment.author_id == reporter.pk:
+        raise ForumError(_("You cannot flag your own comment."))
+    if comment.hidden or not can_access(reporter, comment.content):
+        raise ForumError(_("You cannot flag this comment."))
+    flag, _created = Flag.objects.get_or_create(
+        comment=comment, reporter=reporter, defaults={"reason": reason, "note": note.strip()[:300]}
+    )
+    return flag
+
+
+def dismiss_flags(*, actor, comment: Comment) -> None:
+    _staff_only(actor)
+    resolve_flags(comment=comment, actor=actor)

@@ -12,10 +12,10 @@ from django.utils.translation import gettext as _
 from members.access import can_access
 from members.mail import send_to_member
 from points.models import Action
-from points.services import award_points
 
-from .models import RSVP, Event
-from .services import ForumError
+from . import notify
+from .models import RSVP, Event, Notification, NotificationSettings
+from .services import ForumError, award
 
 JOIN_LINK_LEAD = timedelta(minutes=30)
 
@@ -71,7 +71,8 @@ def cancel_rsvp(*, member, event: Event) -> RSVP | None:
         if promoted is not None:
             promoted.status = RSVP.Status.GOING
             promoted.save(update_fields=["status"])
-            transaction.on_commit(lambda: _email(promoted, "event_seat"))
+            if _tell(promoted, Notification.Kind.EVENT_SEAT):
+                transaction.on_commit(lambda: _email(promoted, "event_seat"))
     return current
 
 
@@ -81,7 +82,7 @@ def mark_attended(*, actor, rsvp_obj: RSVP) -> None:
         raise ForumError(_("Only the creator marks attendance."))
     RSVP.objects.filter(pk=rsvp_obj.pk).update(attended=True)
     event = rsvp_obj.event
-    award_points(
+    award(
         member=rsvp_obj.member,
         action=Action.EVENT_ATTENDED,
         ref=f"event:{event.pk}",
@@ -106,10 +107,23 @@ def send_reminders(*, now=None) -> int:
             **{flag: False},
         ).select_related("event", "member")
         for item in due:
-            if RSVP.objects.filter(pk=item.pk, **{flag: False}).update(**{flag: True}):  # claim it
+            with transaction.atomic():
+                claimed = RSVP.objects.filter(pk=item.pk, **{flag: False}).update(**{flag: True})
+                email = claimed and _tell(item, Notification.Kind.EVENT_REMINDER)
+            if email:
                 _email(item, "event_reminder")
-                sent += 1
+            sent += claimed
     return sent
+
+
+def _tell(item: RSVP, kind: str) -> bool:
+    """A bell notice; returns whether to email it too (unless the member turned emails off).
+    Both kinds are time-bound (a seat, a start time), so they never wait for the daily digest."""
+    muted = NotificationSettings.objects.filter(
+        member=item.member, email=NotificationSettings.Email.OFF
+    ).exists()
+    notify.event_notice(member=item.member, event=item.event, kind=kind, emailed=not muted)
+    return not muted
 
 
 def _email(item: RSVP, name: str) -> None:

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import Flag, NotificationSettings, Thread
+from .models import Category, Flag, NotificationSettings, Thread
 from .services import BODY_MAX, TITLE_MAX, TITLE_MIN
 
 
@@ -40,3 +40,12 @@ class NotificationSettingsForm(forms.Form):
 class CommentForm(forms.Form):
     body = forms.CharField(max_length=5000)
     parent = forms.IntegerField(required=False, min_value=1)
+
+
+class MoveForm(forms.Form):
+    category = forms.ModelChoiceField(label=_("Move to"), queryset=Category.objects.all())
+
+
+class SuspendForm(forms.Form):
+    days = forms.IntegerField(label=_("Days"), min_value=1, max_value=3650, initial=7)
+    reason = forms.CharField(label=_("Reason"), max_length=300)

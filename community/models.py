@@ -161,7 +161,11 @@ class Flag(models.Model):
         OFF_TOPIC = "off_topic", _("off topic")
         OTHER = "other", _("something else")
 
-    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="flags")
+    # A flag is on a forum post or on a comment on a library item, never both.
+    post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.CASCADE, related_name="flags")
+    comment = models.ForeignKey(
+        "Comment", null=True, blank=True, on_delete=models.CASCADE, related_name="flags"
+    )
     reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
     note = models.CharField(_("note"), max_length=300, blank=True)
@@ -176,11 +180,17 @@ class Flag(models.Model):
         verbose_name = _("flag")
         verbose_name_plural = _("flags")
         constraints = [
-            models.UniqueConstraint(fields=["post", "reporter"], name="community_one_flag_per_member")
+            models.UniqueConstraint(fields=["post", "reporter"], name="community_one_flag_per_member"),
+            models.UniqueConstraint(fields=["comment", "reporter"], name="community_one_comment_flag"),
+            models.CheckConstraint(
+                condition=models.Q(post__isnull=True, comment__isnull=False)
+                | models.Q(post__isnull=False, comment__isnull=True),
+                name="community_flag_on_one_thing",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.reason} on {self.post_id}"
+        return f"{self.reason} on {self.post_id or f'comment {self.comment_id}'}"
 
 
 class Suspension(models.Model):
@@ -233,8 +243,12 @@ class NotificationSettings(models.Model):
 class Notification(models.Model):
     class Kind(models.TextChoices):
         REPLY = "reply", _("reply")
+        MENTION = "mention", _("mention")
         ACCEPTED = "accepted", _("accepted answer")
         LIKE = "like", _("like")
+        LEVEL_UP = "level_up", _("level reached")
+        EVENT_REMINDER = "event_soon", _("event reminder")
+        EVENT_SEAT = "event_seat", _("seat from the wait list")
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -245,6 +259,8 @@ class Notification(models.Model):
     )
     thread = models.ForeignKey(Thread, null=True, on_delete=models.CASCADE, related_name="+")
     post = models.ForeignKey(Post, null=True, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey("Event", null=True, on_delete=models.CASCADE, related_name="+")
+    level = models.ForeignKey("points.Level", null=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed = models.BooleanField(default=False)
@@ -252,15 +268,32 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["recipient", "read_at"])]
+        constraints = [
+            # Level-ups are collected from points' notices by a job that may run twice.
+            models.UniqueConstraint(
+                fields=["recipient", "level"],
+                condition=models.Q(kind="level_up"),
+                name="community_level_up_notified_once",
+            ),
+            models.UniqueConstraint(
+                fields=["recipient", "post"],
+                condition=models.Q(kind="mention"),
+                name="community_mention_notified_once",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.recipient_id}"
 
     def get_absolute_url(self) -> str:
-        if self.thread_id is None:
-            return reverse("community:index")
-        anchor = f"#post-{self.post_id}" if self.post_id else ""
-        return f"{self.thread.get_absolute_url()}{anchor}"
+        if self.thread_id is not None:
+            anchor = f"#post-{self.post_id}" if self.post_id else ""
+            return f"{self.thread.get_absolute_url()}{anchor}"
+        if self.event_id is not None:
+            return self.event.get_absolute_url()
+        if self.level_id is not None:
+            return reverse("points:overview")
+        return reverse("community:index")
 
 
 class Event(models.Model):

@@ -3,8 +3,10 @@ emailed after commit (or gathered into the daily digest), each only to members w
 still read the topic."""
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from . import mentions
 from .models import Notification, NotificationSettings, Post, Thread, ThreadFollow, ThreadRead
 
 
@@ -17,9 +19,7 @@ def unfollow(*, member, thread: Thread) -> None:
 
 
 def _send(notifications: list[Notification]) -> None:
-    from .services import can_read
-
-    keep = [n for n in notifications if n.recipient.is_active and can_read(n.recipient, n.thread.category)]
+    keep = [n for n in notifications if n.recipient.is_active and _may_see(n.recipient, n)]
     created = Notification.objects.bulk_create(keep)
     instant = set(
         NotificationSettings.objects.filter(
@@ -34,8 +34,13 @@ def _send(notifications: list[Notification]) -> None:
 
 
 def replied(*, post: Post) -> None:
+    """Followers hear about a reply; members it @mentions hear that instead (once, not twice)."""
+    named = mentioned(post=post, members=mentions.members_named(mentions.handles_in(post.body)))
     followers = (
-        ThreadFollow.objects.filter(thread=post.thread).exclude(member=post.author).select_related("member")
+        ThreadFollow.objects.filter(thread=post.thread)
+        .exclude(member=post.author)
+        .exclude(member__in=named)
+        .select_related("member")
     )
     _send(
         [
@@ -49,6 +54,28 @@ def replied(*, post: Post) -> None:
             for f in followers
         ]
     )
+
+
+def mentioned(*, post: Post, members) -> list[int]:
+    """Tell `members` that `post` mentions them, unless they wrote it, were already told about
+    this post, or cannot read its area: a mention never reveals a topic. Returns the ids of
+    the members mentioned (told now or before), so callers can spare them a second notice."""
+    ids = [m.pk for m in members if m.pk != post.author_id]
+    told = set(
+        Notification.objects.filter(kind=Notification.Kind.MENTION, post=post, recipient__in=ids).values_list(
+            "recipient_id", flat=True
+        )
+    )
+    _send(
+        [
+            Notification(
+                recipient=m, kind=Notification.Kind.MENTION, actor=post.author, thread=post.thread, post=post
+            )
+            for m in members
+            if m.pk in ids and m.pk not in told
+        ]
+    )
+    return ids
 
 
 def accepted(*, thread: Thread, post: Post) -> None:
@@ -78,20 +105,63 @@ def liked(*, post: Post, by) -> None:
     )
 
 
+def collect_level_ups(*, members: list[int] | None = None, since=None) -> int:
+    """Put level-ups into the bell. Points (a lower app) records them as LevelUp notices and
+    emails them itself; community collects them right after the points it awards, and the
+    `collect_level_ups` job catches those earned elsewhere (reading, visits, renewals)."""
+    from points.models import LevelUp
+
+    notices = LevelUp.objects.exclude(
+        Exists(
+            Notification.objects.filter(
+                kind=Notification.Kind.LEVEL_UP, recipient=OuterRef("member"), level=OuterRef("level")
+            )
+        )
+    )
+    if members is not None:
+        notices = notices.filter(member__in=members)
+    if since is not None:
+        notices = notices.filter(created_at__gte=since)
+    rows = [
+        Notification(
+            recipient_id=n.member_id,
+            kind=Notification.Kind.LEVEL_UP,
+            level_id=n.level_id,
+            created_at=n.created_at,
+            emailed=True,  # points has sent the level-up email
+        )
+        for n in notices
+    ]
+    return len(Notification.objects.bulk_create(rows, ignore_conflicts=True))
+
+
+def event_notice(*, member, event, kind: str, emailed: bool) -> None:
+    Notification.objects.create(recipient=member, kind=kind, event=event, emailed=emailed)
+
+
+def _may_see(member, n: Notification) -> bool:
+    from members.access import can_access
+
+    from .services import can_read
+
+    if n.thread_id is not None:
+        return (
+            not n.thread.hidden
+            and (n.post is None or (not n.post.hidden and n.post.approved))
+            and can_read(member, n.thread.category)
+        )
+    if n.event_id is not None:
+        return not n.event.canceled and can_access(member, n.event)
+    return n.level_id is not None
+
+
 def visible(member, notifications) -> list[Notification]:
     """The notifications a member may still see: access is checked again when they are shown
     or emailed, since a membership can end or a topic be hidden after they were written."""
-    from .services import can_read
-
-    rows = notifications.select_related("actor", "thread__category__read_tier", "post")
-    return [
-        n
-        for n in rows
-        if n.thread is not None
-        and not n.thread.hidden
-        and (n.post is None or not n.post.hidden)
-        and can_read(member, n.thread.category)
-    ]
+    rows = notifications.select_related(
+        "actor", "thread__category__read_tier", "post", "event__min_tier", "level"
+    )
+    return [n for n in rows if _may_see(member, n)]
 
 
 def unread_count(member) -> int:

@@ -2,7 +2,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from members.access import accessible
 
-from .models import Category, Post, Thread, ThreadRead, Vote
+from .models import Category, Comment, Post, Thread, ThreadRead, Vote
 
 FILTERS = {"all", "unanswered", "solved", "questions"}
 
@@ -64,7 +64,14 @@ def moderation_queue():
         .order_by("-open_flags", "-created_at")
     )
     pending = Post.objects.filter(approved=False, hidden=False).select_related("author", "thread__category")
-    return {"flagged": flagged, "pending": pending}
+    flagged_comments = (
+        Comment.objects.filter(flags__resolved_at__isnull=True)
+        .annotate(open_flags=Count("flags", filter=Q(flags__resolved_at__isnull=True)))
+        .select_related("author", "content")
+        .prefetch_related("flags")
+        .order_by("-open_flags", "-created_at")
+    )
+    return {"flagged": flagged, "pending": pending, "flagged_comments": flagged_comments}
 
 
 def search(user, q: str) -> QuerySet:

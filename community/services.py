@@ -16,7 +16,7 @@ from members.errors import MemberError
 from points.models import Action, LedgerEntry
 from points.services import award_points, reverse_entry
 
-from . import notify
+from . import mentions, notify
 from .models import Category, Flag, Post, PostRevision, Suspension, Thread, Vote
 
 TITLE_MIN, TITLE_MAX = 5, 160
@@ -73,19 +73,32 @@ def _needs_approval(member) -> bool:
     )
 
 
+def award(**kwargs) -> None:
+    """Award points (`points.services.award_points` arguments), then put any level the award
+    reached into the member's bell."""
+    award_points(**kwargs)
+    notify.collect_level_ups(members=[kwargs["member"].pk])
+
+
 def _award_post(post: Post) -> None:
-    award_points(
-        member=post.author, action=Action.POST, ref=f"post:{post.pk}", link=post.thread.get_absolute_url()
-    )
+    award(member=post.author, action=Action.POST, ref=f"post:{post.pk}", link=post.thread.get_absolute_url())
 
 
-def _clean_body(body: str) -> str:
+def _clean_body(body: str, max_length: int = BODY_MAX) -> str:
     body = (body or "").strip()
     if not body:
         raise ForumError(_("Write something first."))
-    if len(body) > BODY_MAX:
-        raise ForumError(_("That is too long: at most %(n)d characters.") % {"n": BODY_MAX})
+    if len(body) > max_length:
+        raise ForumError(_("That is too long: at most %(n)d characters.") % {"n": max_length})
+    if len(mentions.handles_in(body)) > mentions.MAX_MENTIONS:
+        raise ForumError(
+            _("You can mention at most %(n)d members in one post.") % {"n": mentions.MAX_MENTIONS}
+        )
     return body
+
+
+def _mentioned(post: Post, body: str) -> list:
+    return mentions.members_named(mentions.handles_in(body), exclude=post.author)
 
 
 @transaction.atomic
@@ -109,6 +122,7 @@ def start_thread(*, member, category: Category, kind: str, title: str, body: str
     notify.follow(member=member, thread=thread)
     if approved:
         _award_post(post)
+        notify.mentioned(post=post, members=_mentioned(post, body))
     return thread
 
 
@@ -151,7 +165,7 @@ def accept_answer(*, actor, thread: Thread, post: Post) -> Thread:
     thread.save(update_fields=["accepted_answer"])
     notify.accepted(thread=thread, post=post)
     if post.author_id != thread.author_id:  # answering your own question earns nothing
-        award_points(
+        award(
             member=post.author,
             action=Action.ANSWER_ACCEPTED,
             ref=f"answer:{post.pk}",
@@ -186,7 +200,7 @@ def vote(*, member, post: Post, value: int) -> int:
             delta = 2 * value
         Post.objects.filter(pk=post.pk).update(score=F("score") + delta)
     if value == 1 and delta > 0:
-        award_points(member=post.author, action=Action.LIKE_RECEIVED, ref=f"vote:{post.pk}:{member.pk}")
+        award(member=post.author, action=Action.LIKE_RECEIVED, ref=f"vote:{post.pk}:{member.pk}")
         if existing is None:  # a first upvote, not a changed mind
             notify.liked(post=post, by=member)
     post.refresh_from_db(fields=["score"])
@@ -210,8 +224,12 @@ def edit_post(*, editor, post: Post, body: str) -> Post:
     if body == post.body:
         return post
     PostRevision.objects.create(post=post, body=post.body, editor=editor)
+    already = set(mentions.handles_in(post.body))
     post.body, post.edited_at = body, timezone.now()
     post.save(update_fields=["body", "edited_at"])
+    if post.approved and not post.hidden:  # newly mentioned members hear about it
+        added = [h for h in mentions.handles_in(body) if h not in already]
+        notify.mentioned(post=post, members=mentions.members_named(added, exclude=post.author))
     return post
 
 
@@ -238,8 +256,8 @@ def _staff_only(actor) -> None:
         raise ForumError(_("Only moderators can do that."))
 
 
-def _resolve_flags(post: Post, actor) -> None:
-    Flag.objects.filter(post=post, resolved_at__isnull=True).update(
+def resolve_flags(*, actor, post: Post | None = None, comment=None) -> None:
+    Flag.objects.filter(post=post, comment=comment, resolved_at__isnull=True).update(
         resolved_at=timezone.now(), resolved_by=actor
     )
 
@@ -262,7 +280,7 @@ def hide_post(*, actor, post: Post) -> Post:
         ).first()
         if entry is not None:
             reverse_entry(entry=entry, reason=_("post hidden by a moderator"), actor=actor)
-    _resolve_flags(post, actor)
+    resolve_flags(post=post, actor=actor)
     post.refresh_from_db()
     return post
 
@@ -292,20 +310,23 @@ def approve_post(*, actor, post: Post) -> Post:
     Post.objects.filter(pk=post.pk).update(approved=True)
     if post.is_opening:
         Thread.objects.filter(pk=post.thread_id).update(hidden=False)
+        post.thread.hidden = False
     else:
         Thread.objects.filter(pk=post.thread_id).update(
             reply_count=F("reply_count") + 1, last_activity_at=timezone.now()
         )
     post.approved = True
     _award_post(post)
-    if not post.is_opening:
+    if post.is_opening:
+        notify.mentioned(post=post, members=_mentioned(post, post.body))
+    else:
         notify.replied(post=post)
     return post
 
 
 def dismiss_flags(*, actor, post: Post) -> None:
     _staff_only(actor)
-    _resolve_flags(post, actor)
+    resolve_flags(post=post, actor=actor)
 
 
 def set_locked(*, actor, thread: Thread, locked: bool) -> None:

@@ -68,6 +68,16 @@ def send_event_reminders() -> int:
     return send_reminders()
 
 
+@shared_task(name="community.tasks.collect_level_ups")
+def collect_level_ups() -> int:
+    """Level-ups earned outside the forum (reading, visits, renewals) into the bell."""
+    from datetime import timedelta
+
+    from .notify import collect_level_ups as collect
+
+    return collect(since=timezone.now() - timedelta(days=2))
+
+
 @shared_task(name="community.tasks.send_weekly_digest")
 def send_weekly_digest() -> int:
     """The week's liveliest topics, each member getting only areas they may read."""

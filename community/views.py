@@ -2,8 +2,9 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -15,8 +16,17 @@ from members.access import can_access, cheapest_tier_unlocking
 
 from . import comments as comment_services
 from . import events as event_services
-from . import notify, selectors, services
-from .forms import CommentForm, FlagForm, NotificationSettingsForm, ReplyForm, ThreadForm, VoteForm
+from . import mentions, notify, selectors, services
+from .forms import (
+    CommentForm,
+    FlagForm,
+    MoveForm,
+    NotificationSettingsForm,
+    ReplyForm,
+    SuspendForm,
+    ThreadForm,
+    VoteForm,
+)
 from .models import RSVP, Category, Comment, Event, NotificationSettings, Post, Thread, ThreadFollow
 
 THREADS_PER_PAGE = 30
@@ -88,14 +98,22 @@ def thread(request, pk, slug=""):
         {
             "thread": thread,
             "page": page,
-            "form": ReplyForm(initial={"body": _quote(request, thread)}),
+            "form": _mentionable(ReplyForm(initial={"body": _quote(request, thread)}), thread.category),
             "can_reply": services.can_post(request.user, thread.category)
             and (not thread.locked or request.user.is_staff),
             "can_accept": can_accept,
             "following": request.user.is_authenticated
             and ThreadFollow.objects.filter(thread=thread, member=request.user).exists(),
+            "move_targets": Category.objects.all() if request.user.is_staff else [],
         },
     )
+
+
+def _mentionable(form, category: Category):
+    """The text box suggests @handles of members who can read `category`."""
+    url = f"{reverse('community:mention_suggestions')}?category={category.slug}"
+    form.fields["body"].widget.attrs.update({"data-mention-url": url, "autocomplete": "off"})
+    return form
 
 
 def _quote(request, thread) -> str:
@@ -115,7 +133,7 @@ def new_thread(request, slug):
     category = _readable_category(request.user, slug)
     if not services.can_post(request.user, category):
         return HttpResponseForbidden(_("You cannot start a topic here."))
-    form = ThreadForm(request.POST or None)
+    form = _mentionable(ThreadForm(request.POST or None), category)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -191,7 +209,7 @@ def edit(request, post_id):
     post = selectors.readable_post(post_id, request.user)
     if post is None:
         raise Http404
-    form = ReplyForm(request.POST or None, initial={"body": post.body})
+    form = _mentionable(ReplyForm(request.POST or None, initial={"body": post.body}), post.thread.category)
     if request.method == "POST" and form.is_valid():
         try:
             services.edit_post(editor=request.user, post=post, body=form.cleaned_data["body"])
@@ -237,8 +255,7 @@ def moderation(request):
 @staff_member_required
 @require_POST
 def moderate(request, post_id):
-    post = get_object_or_404(Post.objects.select_related("thread"), pk=post_id)
-    action = request.POST.get("action")
+    post = get_object_or_404(Post.objects.select_related("thread", "author"), pk=post_id)
     actions = {
         "hide": lambda: services.hide_post(actor=request.user, post=post),
         "restore": lambda: services.restore_post(actor=request.user, post=post),
@@ -246,7 +263,26 @@ def moderate(request, post_id):
         "dismiss": lambda: services.dismiss_flags(actor=request.user, post=post),
         "lock": lambda: services.set_locked(actor=request.user, thread=post.thread, locked=True),
         "unlock": lambda: services.set_locked(actor=request.user, thread=post.thread, locked=False),
+        "move": lambda: _move(request, post.thread),
+        "suspend": lambda: _suspend(request, post.author),
     }
+    return _moderation_action(request, actions)
+
+
+@staff_member_required
+@require_POST
+def moderate_comment(request, comment_id):
+    target = get_object_or_404(Comment.objects.select_related("author"), pk=comment_id)
+    actions = {
+        "hide": lambda: comment_services.hide_comment(actor=request.user, comment=target),
+        "dismiss": lambda: comment_services.dismiss_flags(actor=request.user, comment=target),
+        "suspend": lambda: _suspend(request, target.author),
+    }
+    return _moderation_action(request, actions)
+
+
+def _moderation_action(request, actions: dict):
+    action = request.POST.get("action")
     if action not in actions:
         return HttpResponseBadRequest(_("Unknown action."))
     try:
@@ -263,6 +299,38 @@ def moderate(request, post_id):
     return redirect("community:moderation")
 
 
+def _move(request, thread: Thread) -> None:
+    form = MoveForm(request.POST)
+    if not form.is_valid():
+        raise services.ForumError(_("Choose the area to move the topic to."))
+    services.move_thread(actor=request.user, thread=thread, category=form.cleaned_data["category"])
+
+
+def _suspend(request, member) -> None:
+    form = SuspendForm(request.POST)
+    if not form.is_valid():
+        raise services.ForumError(" ".join(e for errors in form.errors.values() for e in errors))
+    data = form.cleaned_data
+    services.suspend(actor=request.user, member=member, days=data["days"], reason=data["reason"])
+
+
+@login_required
+@require_GET
+def mention_suggestions(request):
+    """Members to @mention while writing in an area: only those who can read it, so a
+    mention always reaches them. JSON for the editor's autocomplete; never an email."""
+    slug = request.GET.get("category", "")
+    category = _readable_category(request.user, slug) if slug else None
+    found = mentions.suggestions(
+        query=request.GET.get("q", ""),
+        may_see=lambda m: m.pk != request.user.pk and (category is None or services.can_read(m, category)),
+    )
+    return JsonResponse(
+        {"results": [{"handle": m.handle, "name": m.public_name} for m in found]},
+        headers={"Cache-Control": "private, max-age=30"},
+    )
+
+
 @login_required
 def notifications(request):
     if request.method == "POST":
@@ -271,6 +339,7 @@ def notifications(request):
             notify.set_email_preference(member=request.user, email=form.cleaned_data["email"])
             messages.success(request, _("Your email preference is saved."))
         return redirect("community:notifications")
+    notify.collect_level_ups(members=[request.user.pk])
     items = notify.visible(request.user, request.user.notifications.order_by("-created_at")[:100])
     notify.mark_all_read(member=request.user)  # seeing them is reading them
     prefs = NotificationSettings.objects.filter(member=request.user).first()
@@ -391,6 +460,30 @@ def comment(request, content_id):
     if not can_access(request.user, item):
         raise Http404
     return redirect(f"{item.get_absolute_url()}#comments")
+
+
+@login_required
+@require_POST
+def flag_comment(request, comment_id):
+    target = get_object_or_404(Comment.objects.select_related("content__min_tier"), pk=comment_id)
+    if not can_access(request.user, target.content):
+        raise Http404
+    form = FlagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a reason."))
+    else:
+        try:
+            comment_services.flag_comment(
+                reporter=request.user,
+                comment=target,
+                reason=form.cleaned_data["reason"],
+                note=form.cleaned_data["note"],
+            )
+        except services.ForumError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("Thanks. A moderator will look at it."))
+    return redirect(f"{target.content.get_absolute_url()}#comment-{target.pk}")
 
 
 @staff_member_required

@@ -7,14 +7,18 @@ mailto URLs survive; raw HTML in the source is kept only where the allow-list pe
 
 import hashlib
 import html as html_lib
+import xml.etree.ElementTree as etree
 from dataclasses import dataclass
 
 import markdown
 import nh3
 from django.core.cache import cache
+from markdown.extensions import Extension
 from markdown.extensions.toc import slugify_unicode
+from markdown.inlinepatterns import InlineProcessor
+from markdown.util import AtomicString
 
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "u", "s", "del", "ins",
@@ -31,9 +35,29 @@ ALLOWED_ATTRIBUTES = {
     "ol": {"start"},
     "sup": {"id"}, "li": {"id"},
 }  # fmt: skip
+ALLOWED_CLASSES = {"span": {"mention"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 ID_PREFIX = "md-"
-EXTENSIONS = ["extra", "sane_lists", "toc"]
+# @handle, as members.models.HANDLE_RE allows it; not inside words or e-mail addresses.
+MENTION_PATTERN = r"(?<![\w@/.])@([A-Za-z0-9][A-Za-z0-9_]{2,29})(?![\w@])"
+
+
+class _MentionProcessor(InlineProcessor):
+    def handleMatch(self, m, data):
+        el = etree.Element("span")
+        el.set("class", "mention")
+        el.text = AtomicString(f"@{m.group(1)}")  # not matched again inside **bold** etc.
+        return el, m.start(0), m.end(0)
+
+
+class MentionExtension(Extension):
+    """Marks @handles (never inside code) so they stand out; who is notified is the forum's business."""
+
+    def extendMarkdown(self, md):
+        md.inlinePatterns.register(_MentionProcessor(MENTION_PATTERN, md), "mention", 65)
+
+
+EXTENSIONS = ["extra", "sane_lists", "toc", MentionExtension()]
 
 
 def _slugify(value: str, separator: str) -> str:
@@ -61,6 +85,7 @@ def sanitize(html: str) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener nofollow",
+        allowed_classes=ALLOWED_CLASSES,
     )
 
 

@@ -52,13 +52,13 @@ class UserAdmin(BaseUserAdmin):
     form = MemberChangeForm
     add_form = MemberCreationForm
     ordering = ["-date_joined"]
-    list_display = ["email", "display_name", "is_staff", "is_active", "date_joined", "last_login"]
+    list_display = ["email", "display_name", "handle", "is_staff", "is_active", "date_joined", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active", "analytics_consent", "language"]
-    search_fields = ["email", "display_name"]
+    search_fields = ["email", "display_name", "handle"]
     readonly_fields = ["date_joined", "last_login", "analytics_consent_at", "personalisation_consent_at"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        (_("Profile"), {"fields": ("display_name", "bio", "avatar", "language", "time_zone")}),
+        (_("Profile"), {"fields": ("display_name", "handle", "bio", "avatar", "language", "time_zone")}),
         (
             _("Consent"),
             {

@@ -28,6 +28,7 @@ class ProfileForm(forms.ModelForm):
         model = User
         fields = [
             "display_name",
+            "handle",
             "bio",
             "language",
             "time_zone",
@@ -56,6 +57,10 @@ class ProfileForm(forms.ModelForm):
         self.fields["avatar"].help_text = _(
             "JPEG, PNG, WebP or GIF, up to %(mb)s MB. It is cropped to a square."
         ) % {"mb": settings.AVATAR_MAX_BYTES // (1024 * 1024)}
+
+    def clean_handle(self):
+        # Lower-cased before the model's validators and unique check run on it.
+        return self.cleaned_data["handle"].strip().lstrip("@").lower()
 
     def clean_avatar(self):
         upload = self.cleaned_data.get("avatar")

@@ -1,3 +1,5 @@
+import re
+import secrets
 import uuid
 import zoneinfo
 from datetime import timedelta
@@ -21,6 +23,31 @@ def validate_time_zone(value: str) -> None:
 def validate_language(value: str) -> None:
     if value and value not in dict(settings.LANGUAGES):
         raise ValidationError(_("%(value)s is not a supported language."), params={"value": value})
+
+
+HANDLE_RE = r"^[a-z0-9][a-z0-9_]{2,29}$"
+# Words that look like the site speaking, or that other forums use for group mentions.
+RESERVED_HANDLES = frozenset(
+    {"admin", "administrator", "all", "everyone", "here", "mod", "moderator", "moderators", "staff",
+     "support", "system", "team", "usergroup", "creator", "member", "members", "null", "none"}
+)  # fmt: skip
+
+
+def default_handle() -> str:
+    """A placeholder @handle for a new account; members choose their own on the profile.
+    Random rather than taken from the email, which other members must never learn."""
+    return "member_" + "".join(secrets.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(8))
+
+
+def validate_handle(value: str) -> None:
+    if not re.match(HANDLE_RE, value or ""):
+        raise ValidationError(
+            _(
+                "3 to 30 characters: lowercase letters, digits and underscores, starting with a letter or digit."
+            )
+        )
+    if value in RESERVED_HANDLES:
+        raise ValidationError(_("That handle is reserved. Choose another."))
 
 
 def avatar_path(instance: "User", filename: str) -> str:
@@ -62,6 +89,15 @@ class User(AbstractUser):
         max_length=60,
         blank=True,
         help_text=_("How other members see you. Leave empty to stay anonymous."),
+    )
+    handle = models.CharField(
+        _("handle"),
+        max_length=30,
+        unique=True,
+        default=default_handle,
+        validators=[validate_handle],
+        help_text=_("Others mention you as @handle in the forum."),
+        error_messages={"unique": _("That handle is taken. Choose another.")},
     )
     bio = models.TextField(_("bio"), max_length=1000, blank=True)
     avatar = models.ImageField(_("avatar"), upload_to=avatar_path, blank=True)

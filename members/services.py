@@ -40,6 +40,7 @@ def update_profile(
     personalisation_consent: bool,
     avatar: ContentFile | None = None,
     remove_avatar: bool = False,
+    handle: str | None = None,
 ) -> User:
     """Save a member's profile; consent changes are time-stamped, old avatars deleted after commit."""
     member = User.objects.select_for_update().get(pk=member.pk)
@@ -50,6 +51,8 @@ def update_profile(
         member.personalisation_consent_at = now
     member.display_name = display_name.strip()
     member.bio = bio.strip()
+    if handle is not None:
+        member.handle = handle.strip().lstrip("@").lower()
     member.language = language
     member.time_zone = time_zone
     member.analytics_consent = analytics_consent

@@ -21,6 +21,7 @@ def profile(request):
             member = services.update_profile(
                 member=request.user,
                 display_name=data["display_name"],
+                handle=data["handle"],
                 bio=data["bio"],
                 language=data["language"],
                 time_zone=data["time_zone"],

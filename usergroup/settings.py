@@ -179,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "community.tasks.send_event_reminders",
         "schedule": 60 * 10,
     },
+    "level-ups-to-bell": {
+        "task": "community.tasks.collect_level_ups",
+        "schedule": 60 * 5,
+    },
     "weekly-digest": {
         "task": "community.tasks.send_weekly_digest",
         "schedule": 60 * 60 * 24 * 7,

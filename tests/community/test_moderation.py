@@ -171,3 +171,104 @@ def test_daily_limit(area, settings):
     services.reply(member=member, thread=thread, body="2")
     with pytest.raises(services.ForumError, match="today's limit of 3 posts"):
         services.reply(member=member, thread=thread, body="3")
+
+
+def test_staff_move_a_topic_and_suspend_from_the_topic_page(area, moderator):
+    other = Category.objects.create(name="Elsewhere", slug="elsewhere")
+    author = old_member()
+    thread = services.start_thread(
+        member=author, category=area, kind="discussion", title="Misplaced", body="x"
+    )
+    opening = thread.posts.get()
+    staff = as_user(moderator)
+    page = staff.get(thread.get_absolute_url()).content.decode()
+    assert "Move the topic" in page and "Suspend" in page
+    url = reverse("community:moderate", args=[opening.pk])
+    staff.post(url, {"action": "move", "category": other.pk})
+    thread.refresh_from_db()
+    assert thread.category == other
+    response = staff.post(url, {"action": "move", "category": 999999}, follow=True)
+    assert "Choose the area" in response.content.decode()
+    thread.refresh_from_db()
+    assert thread.category == other
+
+    response = staff.post(url, {"action": "suspend", "days": "0", "reason": "spam"}, follow=True)
+    assert not Suspension.objects.exists()
+    staff.post(url, {"action": "suspend", "days": "3", "reason": "Spam links"})
+    suspension = Suspension.objects.get(member=author)
+    assert suspension.by == moderator and suspension.reason == "Spam links"
+    assert timedelta(days=2, hours=23) < suspension.until - timezone.now() <= timedelta(days=3)
+    with pytest.raises(services.ForumError, match="cannot post until"):
+        services.reply(member=author, thread=thread, body="still here")
+
+
+def test_members_cannot_move_or_suspend(area):
+    author, other = old_member(), old_member()
+    thread = services.start_thread(
+        member=author, category=area, kind="discussion", title="Mine now", body="x"
+    )
+    url = reverse("community:moderate", args=[thread.posts.get().pk])
+    target = Category.objects.create(name="Elsewhere", slug="elsewhere")
+    assert as_user(other).post(url, {"action": "move", "category": target.pk}).status_code == 302
+    assert as_user(other).post(url, {"action": "suspend", "days": 9, "reason": "x"}).status_code == 302
+    thread.refresh_from_db()
+    assert thread.category == area and not Suspension.objects.exists()
+    page = as_user(other).get(thread.get_absolute_url()).content.decode()
+    assert "Move the topic" not in page
+
+
+def test_comments_can_be_flagged_and_moderated(moderator):
+    from community import comments
+    from community.models import Comment
+    from tests.factories import ContentFactory
+
+    item = ContentFactory(min_tier=None)
+    author, reporter = old_member(), old_member()
+    comment = comments.add_comment(member=author, item=item, body="Buy cheap pills")
+    page = as_user(reporter).get(item.get_absolute_url()).content.decode()
+    assert reverse("community:flag_comment", args=[comment.pk]) in page
+    flag_url = reverse("community:flag_comment", args=[comment.pk])
+    as_user(reporter).post(flag_url, {"reason": "spam", "note": "pills"})
+    as_user(reporter).post(flag_url, {"reason": "spam"})  # once per member
+    assert Flag.objects.get().comment == comment
+    assert as_user(reporter).post(flag_url, {"reason": "bogus"}).status_code == 302
+    assert Flag.objects.count() == 1
+    assert as_user(author).post(flag_url, {"reason": "spam"}).status_code == 302  # not your own
+    assert Flag.objects.count() == 1
+
+    queue = as_user(moderator).get(reverse("community:moderation")).content.decode()
+    assert "Flagged comments" in queue and "Buy cheap pills" in queue and "“pills”" in queue
+    moderate = reverse("community:moderate_comment", args=[comment.pk])
+    assert as_user(reporter).post(moderate, {"action": "hide"}).status_code == 302  # staff only
+    assert not Comment.objects.get(pk=comment.pk).hidden
+    as_user(moderator).post(moderate, {"action": "hide"})
+    assert Comment.objects.get(pk=comment.pk).hidden
+    assert Flag.objects.get().resolved_by == moderator
+    assert "Buy cheap pills" not in as_user(moderator).get(reverse("community:moderation")).content.decode()
+    assert as_user(moderator).post(moderate, {"action": "nope"}).status_code == 400
+
+
+def test_comment_flags_respect_the_items_gate(moderator):
+    from community import comments
+    from tests.factories import ContentFactory, MembershipFactory, TierFactory
+
+    gold = TierFactory(rank=20)
+    item = ContentFactory(min_tier=gold)
+    insider = MembershipFactory(tier=gold).user
+    comment = comments.add_comment(member=insider, item=item, body="inside talk")
+    outsider = old_member()
+    response = as_user(outsider).post(
+        reverse("community:flag_comment", args=[comment.pk]), {"reason": "spam"}
+    )
+    assert response.status_code == 404
+    assert not Flag.objects.exists()
+
+
+def test_a_flag_is_on_a_post_or_a_comment_never_both(area):
+    from django.db import IntegrityError, transaction
+
+    author = old_member()
+    thread = services.start_thread(member=author, category=area, kind="discussion", title="Both?", body="x")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Flag.objects.create(reporter=author, reason="spam")
+    assert Flag.objects.create(post=thread.posts.get(), reporter=author, reason="spam").pk

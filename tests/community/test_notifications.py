@@ -128,3 +128,108 @@ def test_quote_prefills_the_reply(area):
     html = as_user(reader).get(thread.get_absolute_url() + f"?quote={post.pk}").content.decode()
     assert "Ann:\n&gt; line one\n&gt; line two" in html
     assert as_user(reader).get(thread.get_absolute_url() + "?quote=abc").status_code == 200
+
+
+@pytest.fixture
+def silver(db):
+    from points.models import Level
+    from points.services import rules_changed
+
+    Level.objects.all().delete()
+    Level.objects.create(name="Start", threshold=0)
+    level = Level.objects.create(name="Silver", threshold=1)
+    rules_changed()
+    yield level
+    rules_changed()
+
+
+def test_level_up_from_a_forum_post_rings_the_bell(area, silver):
+    member = UserFactory()
+    services.start_thread(member=member, category=area, kind="discussion", title="My first", body="hi")
+    n = Notification.objects.get(recipient=member)
+    assert (n.kind, n.level, n.emailed) == ("level_up", silver, True)  # points emails it already
+    page = as_user(member).get(reverse("community:notifications")).content.decode()
+    assert "You reached the level Silver" in page
+    assert reverse("points:overview") in page
+
+
+def test_level_ups_earned_elsewhere_are_collected_once(silver):
+    from django.core.management import call_command
+
+    from points.models import Action
+    from points.services import award_points
+
+    member = UserFactory()
+    award_points(member=member, action=Action.DAILY_VISIT, ref="visit:2026-11-25")
+    assert not Notification.objects.filter(recipient=member).exists()
+    call_command("run_community_jobs", "level-ups")
+    call_command("run_community_jobs", "level-ups")  # safe to re-run
+    assert Notification.objects.filter(recipient=member, kind="level_up").count() == 1
+    # Opening the notifications page also collects them, so nothing waits for the job.
+    other = UserFactory()
+    award_points(member=other, action=Action.DAILY_VISIT, ref="visit:2026-11-25")
+    assert "Silver" in as_user(other).get(reverse("community:notifications")).content.decode()
+
+
+def test_run_community_jobs_rejects_unknown_jobs():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError):
+        call_command("run_community_jobs", "everything")
+
+
+def test_event_reminders_and_seats_ring_the_bell(on_commit):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from community import events
+    from community.models import Event
+
+    start = timezone.now() + timedelta(minutes=40)
+    event = Event.objects.create(
+        title="Office hours", slug="office-hours", summary="Drop in.", starts_at=start,
+        ends_at=start + timedelta(hours=1), capacity=1,
+    )  # fmt: skip
+    first, waiting, quiet = UserFactory(), UserFactory(), UserFactory()
+    notify.set_email_preference(member=quiet, email="off")
+    events.rsvp(member=first, event=event)
+    assert events.rsvp(member=waiting, event=event).status == "waitlist"
+    with on_commit():
+        events.cancel_rsvp(member=first, event=event)
+    seat = Notification.objects.get(recipient=waiting)
+    assert (seat.kind, seat.event) == ("event_seat", event)
+    assert any("Office hours" in m.subject for m in mail.outbox)
+    page = as_user(waiting).get(reverse("community:notifications")).content.decode()
+    assert "A seat opened up" in page and event.get_absolute_url() in page
+
+    event.capacity = None
+    event.save()
+    events.rsvp(member=quiet, event=event)
+    mail.outbox.clear()
+    assert events.send_reminders() == 2
+    assert Notification.objects.filter(kind="event_soon").count() == 2
+    assert [m.to for m in mail.outbox] == [[waiting.email]]  # "never" means no email, still the bell
+    assert "“Office hours” starts" in as_user(quiet).get(reverse("community:notifications")).content.decode()
+
+
+def test_event_notices_disappear_for_members_who_lose_access():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from community.models import Event
+
+    gold = TierFactory(rank=20)
+    former = MembershipFactory(tier=gold)
+    start = timezone.now() + timedelta(hours=2)
+    event = Event.objects.create(
+        title="Gold AMA", slug="gold-ama", summary="x", starts_at=start,
+        ends_at=start + timedelta(hours=1), min_tier=gold,
+    )  # fmt: skip
+    notify.event_notice(member=former.user, event=event, kind="event_soon", emailed=True)
+    former.status = "canceled"
+    former.current_period_end = timezone.now() - timedelta(days=1)
+    former.save()
+    page = as_user(former.user).get(reverse("community:notifications")).content.decode()
+    assert "Gold AMA" not in page

@@ -23,6 +23,7 @@ def image_bytes(fmt="PNG", size=(600, 400), color=(200, 30, 60)) -> bytes:
 def profile_data(**overrides):
     data = {
         "display_name": "Ada",
+        "handle": "ada_l",
         "bio": "Learning in public.",
         "language": "",
         "time_zone": "",
@@ -222,3 +223,39 @@ def test_public_name_never_shows_email():
     user = User(pk=7, email="secret@example.com", display_name="")
     assert "secret" not in str(user.public_name)
     assert UserFactory.build(display_name="Ada").public_name == "Ada"
+
+
+def test_handle_is_normalised_and_saved(member_client, member):
+    response = post_profile(member_client, handle="  @Ada_Lovelace ")
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.handle == "ada_lovelace"
+
+
+@pytest.mark.parametrize(
+    ("handle", "message"),
+    [
+        ("ab", "3 to 30 characters"),
+        ("has space", "3 to 30 characters"),
+        ("_leading", "3 to 30 characters"),
+        ("x" * 31, "at most 30 characters"),
+        ("<script>", "3 to 30 characters"),
+        ("everyone", "reserved"),
+        ("Admin", "reserved"),
+        ("TAKEN_ONE", "taken"),
+    ],
+)
+def test_bad_or_taken_handles_are_form_errors(member_client, member, handle, message):
+    UserFactory(handle="taken_one")
+    before = member.handle
+    response = post_profile(member_client, handle=handle)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    member.refresh_from_db()
+    assert member.handle == before
+
+
+def test_new_members_get_distinct_placeholder_handles():
+    first, second = UserFactory(), UserFactory()
+    assert first.handle.startswith("member_") and first.handle != second.handle
+    assert first.email.split("@")[0] not in first.handle  # never derived from the address

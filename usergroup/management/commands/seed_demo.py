@@ -6,6 +6,7 @@ existing demo rows are kept, missing ones are added. Each app owns its demo data
 """
 
 import random
+import re
 import sys
 
 from allauth.account.models import EmailAddress
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from community.demo import seed_events, seed_forum
 from content.demo import activity_events, seed_activity, seed_library
 from members.demo import seed_billing
-from members.models import User
+from members.models import HANDLE_RE, RESERVED_HANDLES, User
 from points.demo import seed_points
 
 CREATOR_EMAIL = "creator@example.com"
@@ -87,7 +88,12 @@ class Command(BaseCommand):
     def _creator(self) -> User:
         creator, created = User.objects.get_or_create(
             email=CREATOR_EMAIL,
-            defaults={"display_name": "The Creator", "is_staff": True, "is_superuser": True},
+            defaults={
+                "display_name": "The Creator",
+                "handle": "the_creator",
+                "is_staff": True,
+                "is_superuser": True,
+            },
         )
         if created:
             creator.set_password(CREATOR_PASSWORD)
@@ -103,6 +109,7 @@ class Command(BaseCommand):
         existing = set(
             User.objects.filter(email__endswith=f"@{MEMBER_DOMAIN}").values_list("email", flat=True)
         )
+        handles = set(User.objects.values_list("handle", flat=True))
         bar = tqdm(total=count, desc="members", unit="member", disable=not progress, file=sys.stderr)
         created = 0
         for start in range(0, count, BATCH):
@@ -115,13 +122,15 @@ class Command(BaseCommand):
                 joined = now - timezone.timedelta(days=rng.randint(0, 720), minutes=rng.randint(0, 1440))
                 consent = rng.random() < 0.7
                 bio = fake["en_US"].sentence(nb_words=12) if rng.random() < 0.4 else ""
+                shown = name if rng.random() < 0.85 else ""
                 if email in existing:
                     continue
                 users.append(
                     User(
                         email=email,
                         password=password,
-                        display_name=name if rng.random() < 0.85 else "",
+                        display_name=shown,
+                        handle=_demo_handle(shown, i + 1, handles),
                         bio=bio,
                         language="zh-hans" if locale_zh else "en",
                         time_zone="Asia/Shanghai"
@@ -146,3 +155,12 @@ class Command(BaseCommand):
             bar.update(min(BATCH, count - start))
         bar.close()
         return created
+
+
+def _demo_handle(name: str, number: int, taken: set[str]) -> str:
+    """A readable @handle from an ASCII name (alice_chen), else member00042; never a clash."""
+    handle = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:24]
+    if not re.match(HANDLE_RE, handle) or handle in RESERVED_HANDLES or handle in taken:
+        handle = f"member{number:05d}"
+    taken.add(handle)
+    return handle
