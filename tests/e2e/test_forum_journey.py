@@ -1,9 +1,11 @@
-"""A member asks a question, another answers, the asker accepts it; both earn points."""
+"""A member asks a question, another answers mentioning the asker (picked from the
+autocomplete), the asker accepts it; both see notifications and earn points."""
 
 import pytest
 
 from community.models import Category
-from points.models import LedgerEntry
+from points.models import LedgerEntry, Level, PointsAccount
+from points.services import rules_changed
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -19,7 +21,7 @@ def login(page, live_server, email):
 
 def test_ask_answer_accept(browser, live_server, shot):
     Category.objects.create(name="Questions", slug="questions", description="Ask anything.")
-    UserFactory(email="asker@example.com", display_name="Asha")
+    UserFactory(email="asker@example.com", display_name="Asha", handle="asha_writes")
     UserFactory(email="helper@example.com", display_name="Hugo")
 
     asker = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -37,14 +39,27 @@ def test_ask_answer_accept(browser, live_server, shot):
     helper = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     login(helper, live_server, "helper@example.com")
     helper.goto(question_url)
-    helper.fill("textarea[name=body]", "Write **one sentence** a day, same time, and track it.")
+    box = helper.locator("textarea[name=body]")
+    box.click()
+    box.press_sequentially("Hi @Ash")  # a few letters of her name
+    helper.wait_for_selector(".mention-list li:has-text('@asha_writes')")
+    shot(helper, "40-mention-autocomplete")
+    box.press("Enter")
+    box.press_sequentially("write **one sentence** a day, same time, and track it.")
+    assert box.input_value() == "Hi @asha_writes write **one sentence** a day, same time, and track it."
     helper.get_by_role("button", name="Post your answer").click()
     helper.wait_for_selector("text=one sentence")
+    assert helper.locator(".forum-post .mention", has_text="@asha_writes").count() == 1
+
+    # The accepted answer will lift Hugo to a new level, which rings his bell too.
+    hugo_points = PointsAccount.objects.get(member__email="helper@example.com").lifetime
+    Level.objects.create(name="Trusted helper", threshold=hugo_points + 1)
+    rules_changed()
 
     asker.reload()
-    assert asker.get_by_test_id("unread").inner_text() == "1"  # Hugo's reply
+    assert asker.get_by_test_id("unread").inner_text() == "1"  # one notice: the mention, not also the reply
     asker.get_by_test_id("bell").click()
-    assert "Hugo replied in" in asker.content()
+    assert "Hugo mentioned you in" in asker.content()
     asker.goto(question_url)
     asker.get_by_role("button", name="Accept this answer").click()
     asker.wait_for_selector("text=Marked as the accepted answer.")
@@ -52,9 +67,10 @@ def test_ask_answer_accept(browser, live_server, shot):
     shot(asker, "41-accepted")
 
     helper.reload()
-    assert helper.get_by_test_id("unread").inner_text() == "1"
+    assert helper.get_by_test_id("unread").inner_text() == "2"
     helper.get_by_test_id("bell").click()
     assert "Asha accepted your answer" in helper.content()
+    assert "You reached the level Trusted helper" in helper.content()
     shot(helper, "42-notifications")
     helper.goto(live_server.url + "/points/")
     assert "Answer accepted" in helper.content()
@@ -62,3 +78,4 @@ def test_ask_answer_accept(browser, live_server, shot):
     assert LedgerEntry.objects.filter(member__email="asker@example.com", action="post").exists()
     for context in (asker.context, helper.context):
         context.close()
+    rules_changed()
