@@ -74,7 +74,10 @@ def _write_threads(rng, fake, areas, active, now, threads) -> int:
             replier = rng.choice(active)
             if replier.pk == author.pk or not services.can_post(replier, area):
                 continue
-            replies.append(services.reply(member=replier, thread=thread, body=fake.paragraph(nb_sentences=3)))
+            body = fake.paragraph(nb_sentences=3)
+            if rng.random() < 0.25:  # some replies address the asker by @handle
+                body = f"@{author.handle} {body}"
+            replies.append(services.reply(member=replier, thread=thread, body=body))
         for post in replies:
             for voter in rng.sample(active, k=min(len(active), rng.randint(0, 4))):
                 if voter.pk != post.author_id and services.can_read(voter, area):
