@@ -275,3 +275,41 @@ def test_unread_markers(areas):
     assert ">new" not in client.get(areas["open"].get_absolute_url()).content.decode()
     services.reply(member=writer, thread=thread, body="more")
     assert "new replies" in client.get(areas["open"].get_absolute_url()).content.decode()
+
+
+def test_xss_corpus_is_neutralised_in_event_text_and_mention_notices(areas, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from community.models import Event
+
+    settings.COMMUNITY_NEW_POSTS_PER_MINUTE = settings.COMMUNITY_NEW_POSTS_PER_DAY = 1000
+    start = timezone.now() + timedelta(days=3)
+    event = Event.objects.create(
+        title='<script>alert("event")</script> AMA',
+        slug="xss-ama",
+        summary='<img src=x onerror=alert("summary")>',
+        description="\n\n".join(XSS),
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        online=False,
+        address='<svg onload=alert("where")>',
+    )
+    shady = UserFactory(display_name='<img src=x onerror=alert("mention")>')
+    target = UserFactory(handle="target_t")
+    services.start_thread(
+        member=shady, category=areas["open"], kind="discussion", title="Hello there", body="hi @target_t"
+    )
+    pages = [
+        client_for(UserFactory()).get(event.get_absolute_url()),
+        Client().get(reverse("community:events")),
+        client_for(target).get(reverse("community:notifications")),
+    ]
+    for response in pages:
+        main = response.content.decode().split('<main id="main"', 1)[1].split("</main>", 1)[0]
+        for pattern in UNSAFE:
+            assert not pattern.search(main), (response.request["PATH_INFO"], pattern.pattern)
+    assert "&lt;script&gt;alert" in pages[0].content.decode()
+    suggestions = client_for(target).get(reverse("community:mention_suggestions"), {"q": "img"})
+    assert suggestions["Content-Type"] == "application/json"  # names reach the page as text only

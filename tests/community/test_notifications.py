@@ -233,3 +233,37 @@ def test_event_notices_disappear_for_members_who_lose_access():
     former.save()
     page = as_user(former.user).get(reverse("community:notifications")).content.decode()
     assert "Gold AMA" not in page
+
+
+def test_notifications_page_query_count_stays_flat(area, django_assert_max_num_queries):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from community.models import Event
+
+    member = UserFactory(handle="busy_b")
+    client = as_user(member)
+    client.get("/")  # the day's first request also pays the daily visit
+    start = timezone.now() + timedelta(days=1)
+
+    def add_some(n):
+        for i in range(n):
+            writer = UserFactory()
+            thread = services.start_thread(
+                member=writer, category=area, kind="discussion", title=f"Topic {i} {n}", body="@busy_b hi"
+            )
+            event = Event.objects.create(
+                title=f"Event {i} {n}", slug=f"event-{i}-{n}", summary="x",
+                starts_at=start, ends_at=start + timedelta(hours=1),
+            )  # fmt: skip
+            notify.event_notice(member=member, event=event, kind="event_soon", emailed=True)
+            assert thread
+
+    add_some(2)
+    with django_assert_max_num_queries(30) as few:
+        client.get(reverse("community:notifications"))
+    add_some(12)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get(reverse("community:notifications")).content.decode()
+    assert page.count("mentioned you in") == 14
