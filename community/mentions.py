@@ -5,13 +5,14 @@ the member's own words only: quoted lines (`> ...`) do not mention anyone again.
 
 import re
 
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 
 from content.markdown import render
 from members.models import User
 
 MAX_MENTIONS = 10
 SUGGESTIONS = 8
+CANDIDATES = 40
 _RENDERED = re.compile(r'<span class="mention">@([A-Za-z0-9_]+)</span>')
 
 
@@ -23,14 +24,11 @@ def handles_in(body: str) -> list[str]:
     return list(dict.fromkeys(h.lower() for h in _RENDERED.findall(render(own_words).html)))
 
 
-def members_named(handles: list[str], *, exclude=None) -> list[User]:
+def members_named(handles: list[str]) -> list[User]:
     """Active members with these handles (unknown handles are plain text)."""
     if not handles:
         return []
-    members = User.objects.filter(handle__in=handles[:MAX_MENTIONS], is_active=True)
-    if exclude is not None:
-        members = members.exclude(pk=exclude.pk)
-    return list(members)
+    return list(User.objects.filter(handle__in=handles[:MAX_MENTIONS], is_active=True))
 
 
 def suggestions(*, query: str, may_see) -> list[User]:
@@ -39,11 +37,18 @@ def suggestions(*, query: str, may_see) -> list[User]:
     query = query.strip().lstrip("@")[:30]
     if not query:
         return []
+    # Best matches first in SQL, then the access check (one query per candidate, at most
+    # CANDIDATES) on that short list; the policy stays in members.access.
     candidates = (
         User.objects.filter(is_active=True)
         .filter(Q(handle__istartswith=query) | Q(display_name__icontains=query))
-        .order_by("handle")[: SUGGESTIONS * 3]
+        .annotate(
+            rank=Case(
+                When(handle__istartswith=query, then=Value(0)),
+                When(display_name__istartswith=query, then=Value(1)),
+                default=Value(2),
+            )
+        )
+        .order_by("rank", "handle")[:CANDIDATES]
     )
-    prefix = query.lower()
-    ranked = sorted(candidates, key=lambda m: (not m.handle.startswith(prefix), m.handle))
-    return [m for m in ranked if may_see(m)][:SUGGESTIONS]
+    return [m for m in candidates if may_see(m)][:SUGGESTIONS]

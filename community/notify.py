@@ -2,6 +2,8 @@
 emailed after commit (or gathered into the daily digest), each only to members who may
 still read the topic."""
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -56,23 +58,30 @@ def replied(*, post: Post) -> None:
     )
 
 
-def mentioned(*, post: Post, members) -> list[int]:
+def mentioned(*, post: Post, members, actor=None) -> list[int]:
     """Tell `members` that `post` mentions them, unless they wrote it, were already told about
-    this post, or cannot read its area: a mention never reveals a topic. Returns the ids of
-    the members mentioned (told now or before), so callers can spare them a second notice."""
+    this post, or cannot read its area: a mention never reveals a topic. One post notifies at
+    most MAX_MENTIONS members over all its edits. `actor` is who added the mention (the author,
+    or staff editing). Returns the ids of the members mentioned, so callers can spare them a
+    second notice."""
     ids = [m.pk for m in members if m.pk != post.author_id]
-    told = set(
-        Notification.objects.filter(kind=Notification.Kind.MENTION, post=post, recipient__in=ids).values_list(
+    earlier = set(
+        Notification.objects.filter(kind=Notification.Kind.MENTION, post=post).values_list(
             "recipient_id", flat=True
         )
     )
+    room = max(0, mentions.MAX_MENTIONS - len(earlier))
+    new = [m for m in members if m.pk in ids and m.pk not in earlier][:room]
     _send(
         [
             Notification(
-                recipient=m, kind=Notification.Kind.MENTION, actor=post.author, thread=post.thread, post=post
+                recipient=m,
+                kind=Notification.Kind.MENTION,
+                actor=actor or post.author,
+                thread=post.thread,
+                post=post,
             )
-            for m in members
-            if m.pk in ids and m.pk not in told
+            for m in new
         ]
     )
     return ids
@@ -105,6 +114,9 @@ def liked(*, post: Post, by) -> None:
     )
 
 
+LEVEL_UP_WINDOW = timedelta(days=2)
+
+
 def collect_level_ups(*, members: list[int] | None = None, since=None) -> int:
     """Put level-ups into the bell. Points (a lower app) records them as LevelUp notices and
     emails them itself; community collects them right after the points it awards, and the
@@ -120,19 +132,19 @@ def collect_level_ups(*, members: list[int] | None = None, since=None) -> int:
     )
     if members is not None:
         notices = notices.filter(member__in=members)
-    if since is not None:
-        notices = notices.filter(created_at__gte=since)
+    notices = notices.filter(created_at__gte=since or timezone.now() - LEVEL_UP_WINDOW)
     rows = [
         Notification(
             recipient_id=n.member_id,
             kind=Notification.Kind.LEVEL_UP,
             level_id=n.level_id,
             created_at=n.created_at,
+            read_at=n.created_at if n.seen else None,  # the banner was dismissed already
             emailed=True,  # points has sent the level-up email
         )
         for n in notices
     ]
-    return len(Notification.objects.bulk_create(rows, ignore_conflicts=True))
+    return len(Notification.objects.bulk_create(rows, ignore_conflicts=True))  # rows attempted
 
 
 def event_notice(*, member, event, kind: str, emailed: bool) -> None:

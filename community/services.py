@@ -76,8 +76,9 @@ def _needs_approval(member) -> bool:
 def award(**kwargs) -> None:
     """Award points (`points.services.award_points` arguments), then put any level the award
     reached into the member's bell."""
+    started = timezone.now()
     award_points(**kwargs)
-    notify.collect_level_ups(members=[kwargs["member"].pk])
+    notify.collect_level_ups(members=[kwargs["member"].pk], since=started)
 
 
 def _award_post(post: Post) -> None:
@@ -95,10 +96,6 @@ def _clean_body(body: str, max_length: int = BODY_MAX) -> str:
             _("You can mention at most %(n)d members in one post.") % {"n": mentions.MAX_MENTIONS}
         )
     return body
-
-
-def _mentioned(post: Post, body: str) -> list:
-    return mentions.members_named(mentions.handles_in(body), exclude=post.author)
 
 
 @transaction.atomic
@@ -122,7 +119,7 @@ def start_thread(*, member, category: Category, kind: str, title: str, body: str
     notify.follow(member=member, thread=thread)
     if approved:
         _award_post(post)
-        notify.mentioned(post=post, members=_mentioned(post, body))
+        notify.mentioned(post=post, members=mentions.members_named(mentions.handles_in(body)))
     return thread
 
 
@@ -229,7 +226,7 @@ def edit_post(*, editor, post: Post, body: str) -> Post:
     post.save(update_fields=["body", "edited_at"])
     if post.approved and not post.hidden:  # newly mentioned members hear about it
         added = [h for h in mentions.handles_in(body) if h not in already]
-        notify.mentioned(post=post, members=mentions.members_named(added, exclude=post.author))
+        notify.mentioned(post=post, members=mentions.members_named(added), actor=editor)
     return post
 
 
@@ -318,7 +315,7 @@ def approve_post(*, actor, post: Post) -> Post:
     post.approved = True
     _award_post(post)
     if post.is_opening:
-        notify.mentioned(post=post, members=_mentioned(post, post.body))
+        notify.mentioned(post=post, members=mentions.members_named(mentions.handles_in(post.body)))
     else:
         notify.replied(post=post)
     return post

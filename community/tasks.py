@@ -71,11 +71,9 @@ def send_event_reminders() -> int:
 @shared_task(name="community.tasks.collect_level_ups")
 def collect_level_ups() -> int:
     """Level-ups earned outside the forum (reading, visits, renewals) into the bell."""
-    from datetime import timedelta
-
     from .notify import collect_level_ups as collect
 
-    return collect(since=timezone.now() - timedelta(days=2))
+    return collect()
 
 
 @shared_task(name="community.tasks.send_weekly_digest")

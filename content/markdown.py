@@ -39,7 +39,8 @@ ALLOWED_CLASSES = {"span": {"mention"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 ID_PREFIX = "md-"
 # @handle, as members.models.HANDLE_RE allows it; not inside words or e-mail addresses.
-MENTION_PATTERN = r"(?<![\w@/.])@([A-Za-z0-9][A-Za-z0-9_]{2,29})(?![\w@])"
+# ASCII-only guards, so "谢谢@alice" mentions (static/js/mentions.js uses the same rule).
+MENTION_PATTERN = r"(?<![A-Za-z0-9_@/.])@([A-Za-z0-9][A-Za-z0-9_]{2,29})(?![A-Za-z0-9_@])"
 
 
 class _MentionProcessor(InlineProcessor):

@@ -6,7 +6,7 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -63,8 +63,19 @@ def update_profile(
         member.avatar.save(avatar.name, avatar, save=False)
     elif remove_avatar:
         member.avatar = None
-    member.full_clean(exclude=["password"])
-    member.save()
+    # The form checked the handle; another member may have taken it since.
+    taken = MemberError(_("That handle is taken. Choose another."))
+    try:
+        member.full_clean(exclude=["password"])
+    except ValidationError as exc:
+        if "handle" in getattr(exc, "error_dict", {}):
+            raise taken from exc
+        raise
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError as exc:
+        raise taken from exc
     if old_avatar and old_avatar != (member.avatar.name if member.avatar else ""):
         storage = member.avatar.storage
         transaction.on_commit(lambda: storage.delete(old_avatar))

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import services
+from .errors import MemberError
 from .forms import LanguageForm, ProfileForm
 
 
@@ -18,18 +19,22 @@ def profile(request):
         form = ProfileForm(request.POST, request.FILES, instance=request.user)
         if form.is_valid():
             data = form.cleaned_data
-            member = services.update_profile(
-                member=request.user,
-                display_name=data["display_name"],
-                handle=data["handle"],
-                bio=data["bio"],
-                language=data["language"],
-                time_zone=data["time_zone"],
-                analytics_consent=data["analytics_consent"],
-                personalisation_consent=data["personalisation_consent"],
-                avatar=data["avatar"],
-                remove_avatar=data["remove_avatar"],
-            )
+            try:
+                member = services.update_profile(
+                    member=request.user,
+                    display_name=data["display_name"],
+                    handle=data["handle"],
+                    bio=data["bio"],
+                    language=data["language"],
+                    time_zone=data["time_zone"],
+                    analytics_consent=data["analytics_consent"],
+                    personalisation_consent=data["personalisation_consent"],
+                    avatar=data["avatar"],
+                    remove_avatar=data["remove_avatar"],
+                )
+            except MemberError as exc:
+                form.add_error("handle", str(exc))
+                return render(request, "members/profile.html", {"form": form})
             if member.language:
                 translation.activate(member.language)
             messages.success(request, _("Your profile has been saved."))

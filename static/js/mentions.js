@@ -3,7 +3,8 @@
 // one, Escape closes. Without JavaScript members can still type @handle by hand.
 (function () {
   "use strict";
-  var TRIGGER = /(^|[^\w@])@([^\s@]{1,30})$/;
+  // The server's rule (content/markdown.py): no ASCII letter, digit, _, @, / or . before the @.
+  var TRIGGER = /(^|[^A-Za-z0-9_@\/.])@([^\s@]{1,30})$/;
   var counter = 0;
 
   function attach(box) {
@@ -25,7 +26,14 @@
     var request = null;
     var query = null;
 
+    function cancel() {
+      clearTimeout(timer);
+      if (request) request.abort();
+      request = null;
+    }
+
     function close() {
+      cancel();
       list.hidden = true;
       list.textContent = "";
       results = [];
@@ -44,7 +52,7 @@
     }
 
     function show(found) {
-      close();
+      list.textContent = "";
       results = found;
       if (!found.length) return;
       found.forEach(function (member, i) {
@@ -74,52 +82,62 @@
 
     function pick(index) {
       var member = results[index];
-      if (!member) return;
+      if (!member || !TRIGGER.test(box.value.slice(0, box.selectionStart))) return false;
       var end = box.selectionStart;
       var before = box.value.slice(0, end).replace(TRIGGER, function (all, lead) {
         return lead + "@" + member.handle + " ";
       });
       box.value = before + box.value.slice(end);
       box.setSelectionRange(before.length, before.length);
+      query = null;
       close();
       box.focus();
+      return true;
+    }
+
+    function typed() {
+      var match = TRIGGER.exec(box.value.slice(0, box.selectionStart));
+      return match ? match[2] : null;
     }
 
     function lookup() {
-      var match = TRIGGER.exec(box.value.slice(0, box.selectionStart));
-      if (!match) {
-        query = null;
-        close();
-        return;
-      }
-      if (match[2] === query) return;
-      query = match[2];
-      clearTimeout(timer);
+      var wanted = typed();
+      if (wanted === query) return;
+      query = wanted;
+      close();
+      if (wanted === null) return;
       timer = setTimeout(function () {
-        if (request) request.abort();
-        request = new AbortController();
-        var url = box.dataset.mentionUrl + "&q=" + encodeURIComponent(query);
-        fetch(url, { credentials: "same-origin", signal: request.signal })
+        var controller = new AbortController();
+        request = controller;
+        var url = box.dataset.mentionUrl + "&q=" + encodeURIComponent(wanted);
+        fetch(url, { credentials: "same-origin", signal: controller.signal })
           .then(function (response) { return response.ok ? response.json() : { results: [] }; })
-          .then(function (data) { show(data.results || []); })
+          .then(function (data) {
+            if (typed() === wanted && document.activeElement === box) show(data.results || []);
+          })
           .catch(function () {});
       }, 150);
     }
 
-    box.addEventListener("input", lookup);
-    box.addEventListener("blur", function () { setTimeout(close, 100); });
+    var composing = false;  // an input method (e.g. pinyin) is still building a word
+    box.addEventListener("compositionstart", function () { composing = true; });
+    box.addEventListener("compositionend", function () { composing = false; lookup(); });
+    box.addEventListener("input", function () { if (!composing) lookup(); });
+    box.addEventListener("click", lookup);
+    box.addEventListener("blur", function () { setTimeout(function () { query = null; close(); }, 100); });
     box.addEventListener("keydown", function (event) {
-      if (list.hidden) return;
+      if (list.hidden || composing || event.isComposing || event.keyCode === 229) return;
       if (event.key === "ArrowDown" || event.key === "ArrowUp") {
         event.preventDefault();
         var step = event.key === "ArrowDown" ? 1 : -1;
         highlight((active + step + results.length) % results.length);
       } else if (event.key === "Enter" || event.key === "Tab") {
-        event.preventDefault();
-        pick(active);
+        if (pick(active)) event.preventDefault();
       } else if (event.key === "Escape") {
         event.preventDefault();
         close();
+      } else if (event.key === "ArrowLeft" || event.key === "ArrowRight" || event.key === "Home" || event.key === "End") {
+        setTimeout(lookup, 0);  // the caret moved: suggest for wherever it is now
       }
     });
   }

@@ -34,9 +34,9 @@ def test_handles_in_reads_own_words_only():
         "Thanks @Alice_B and @bob_c! Ask @alice_b again.\n\n"
         "> @quoted_one said so\n\n"
         "`@in_code` and\n\n    @in_block\n\n"
-        "mail me: carol@example.com, @xy is too short"
+        "mail me: carol@example.com, @xy is too short, path/@not_me, 谢谢@dan_d 帮忙"
     )
-    assert mentions.handles_in(body) == ["alice_b", "bob_c"]
+    assert mentions.handles_in(body) == ["alice_b", "bob_c", "dan_d"]
 
 
 def test_mention_notifies_once_and_replaces_the_reply_notice(area, on_commit):
@@ -156,3 +156,31 @@ def test_reply_box_offers_suggestions(area):
     html = as_user(author).get(thread.get_absolute_url()).content.decode()
     assert 'data-mention-url="/community/mentions/?category=open"' in html
     assert "js/mentions" in html
+
+
+def test_edits_cannot_ping_more_than_the_limit_and_staff_edits_name_the_editor(area, settings):
+    settings.COMMUNITY_NEW_POSTS_PER_MINUTE = 100
+    author = UserFactory()
+    staff = UserFactory(is_staff=True, display_name="Mod")
+    crowd = [UserFactory(handle=f"crowd_{i:02d}") for i in range(3 * mentions.MAX_MENTIONS)]
+    thread = services.start_thread(member=author, category=area, kind="discussion", title="Edits", body="x")
+    post = services.reply(member=author, thread=thread, body="hi")
+    for start in range(0, len(crowd), mentions.MAX_MENTIONS):
+        names = " ".join(f"@{m.handle}" for m in crowd[start : start + mentions.MAX_MENTIONS])
+        services.edit_post(editor=author, post=post, body=names)
+    assert Notification.objects.filter(kind="mention", post=post).count() == mentions.MAX_MENTIONS
+    other = services.reply(member=author, thread=thread, body="second")
+    late = UserFactory(handle="late_one")
+    services.edit_post(editor=staff, post=other, body="see @late_one")
+    assert Notification.objects.get(recipient=late).actor == staff
+
+
+def test_suggestions_find_readers_behind_many_non_readers():
+    gold = TierFactory(rank=20)
+    Category.objects.create(name="Lounge", slug="lounge", read_tier=gold)
+    writer = MembershipFactory(tier=gold).user
+    for i in range(45):
+        UserFactory(handle=f"aa_{i:02d}", display_name=f"Zed fan {i}")
+    MembershipFactory(tier=gold, user__handle="zed_gold", user__display_name="Gold")
+    found = as_user(writer).get(reverse("community:mention_suggestions"), {"q": "zed", "category": "lounge"})
+    assert [r["handle"] for r in found.json()["results"]] == ["zed_gold"]

@@ -267,3 +267,23 @@ def test_notifications_page_query_count_stays_flat(area, django_assert_max_num_q
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = client.get(reverse("community:notifications")).content.decode()
     assert page.count("mentioned you in") == 14
+
+
+def test_old_level_ups_do_not_flood_the_bell(area, silver):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from points.models import Level, LevelUp
+
+    member = UserFactory()
+    bronze = Level.objects.create(name="Bronze", threshold=10_000)
+    LevelUp.objects.create(member=member, level=bronze, created_at=timezone.now() - timedelta(days=300))
+    gold = Level.objects.create(name="Gold", threshold=20_000)
+    LevelUp.objects.create(member=member, level=gold, seen=True)  # banner already dismissed
+    services.start_thread(member=member, category=area, kind="discussion", title="Hello bell", body="x")
+    as_user(member).get("/")
+    assert not Notification.objects.filter(level=bronze).exists()
+    notify.collect_level_ups(members=[member.pk])
+    assert Notification.objects.get(level=gold).read_at is not None
+    assert Notification.objects.get(level=silver).read_at is None

@@ -259,3 +259,13 @@ def test_new_members_get_distinct_placeholder_handles():
     first, second = UserFactory(), UserFactory()
     assert first.handle.startswith("member_") and first.handle != second.handle
     assert first.email.split("@")[0] not in first.handle  # never derived from the address
+
+
+def test_handle_taken_between_form_and_save_is_a_form_error(member_client, member, monkeypatch):
+    from members.forms import ProfileForm
+
+    UserFactory(handle="racer_x")
+    monkeypatch.setattr(ProfileForm, "validate_unique", lambda self: None)  # it passed a moment ago
+    response = post_profile(member_client, handle="racer_x")
+    assert response.status_code == 200
+    assert "That handle is taken" in response.content.decode()
