@@ -229,22 +229,22 @@ def flag(request, post_id):
     post = selectors.readable_post(post_id, request.user)
     if post is None:
         raise Http404
+    _report(request, lambda **data: services.flag_post(reporter=request.user, post=post, **data))
+    return redirect(post.thread.get_absolute_url())
+
+
+def _report(request, flag_it) -> None:
+    """Parse a flag form and call `flag_it(reason=..., note=...)`, with a message either way."""
     form = FlagForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose a reason."))
+        return
+    try:
+        flag_it(reason=form.cleaned_data["reason"], note=form.cleaned_data["note"])
+    except services.ForumError as exc:
+        messages.error(request, str(exc))
     else:
-        try:
-            services.flag_post(
-                reporter=request.user,
-                post=post,
-                reason=form.cleaned_data["reason"],
-                note=form.cleaned_data["note"],
-            )
-        except services.ForumError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, _("Thanks. A moderator will look at it."))
-    return redirect(post.thread.get_absolute_url())
+        messages.success(request, _("Thanks. A moderator will look at it."))
 
 
 @staff_member_required
@@ -468,21 +468,9 @@ def flag_comment(request, comment_id):
     target = get_object_or_404(Comment.objects.select_related("content__min_tier"), pk=comment_id)
     if not can_access(request.user, target.content):
         raise Http404
-    form = FlagForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Choose a reason."))
-    else:
-        try:
-            comment_services.flag_comment(
-                reporter=request.user,
-                comment=target,
-                reason=form.cleaned_data["reason"],
-                note=form.cleaned_data["note"],
-            )
-        except services.ForumError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, _("Thanks. A moderator will look at it."))
+    _report(
+        request, lambda **data: comment_services.flag_comment(reporter=request.user, comment=target, **data)
+    )
     return redirect(f"{target.content.get_absolute_url()}#comment-{target.pk}")
 
 
