@@ -31,6 +31,11 @@ def members_named(handles: list[str]) -> list[User]:
     return list(User.objects.filter(handle__in=handles[:MAX_MENTIONS], is_active=True))
 
 
+def members_in(body: str) -> list[User]:
+    """The active members a Markdown text mentions."""
+    return members_named(handles_in(body))
+
+
 def suggestions(*, query: str, may_see) -> list[User]:
     """Members whose handle starts with, or whose display name contains, `query`; only those
     `may_see(member)` accepts (who can read the area being written in), best matches first."""

@@ -37,7 +37,7 @@ def _send(notifications: list[Notification]) -> None:
 
 def replied(*, post: Post) -> None:
     """Followers hear about a reply; members it @mentions hear that instead (once, not twice)."""
-    named = mentioned(post=post, members=mentions.members_named(mentions.handles_in(post.body)))
+    named = mentioned(post=post, members=mentions.members_in(post.body))
     followers = (
         ThreadFollow.objects.filter(thread=post.thread)
         .exclude(member=post.author)

@@ -119,7 +119,7 @@ def start_thread(*, member, category: Category, kind: str, title: str, body: str
     notify.follow(member=member, thread=thread)
     if approved:
         _award_post(post)
-        notify.mentioned(post=post, members=mentions.members_named(mentions.handles_in(body)))
+        notify.mentioned(post=post, members=mentions.members_in(body))
     return thread
 
 
@@ -315,7 +315,7 @@ def approve_post(*, actor, post: Post) -> Post:
     post.approved = True
     _award_post(post)
     if post.is_opening:
-        notify.mentioned(post=post, members=mentions.members_named(mentions.handles_in(post.body)))
+        notify.mentioned(post=post, members=mentions.members_in(post.body))
     else:
         notify.replied(post=post)
     return post
