@@ -70,8 +70,3 @@ def flag_comment(*, reporter, comment: Comment, reason: str, note: str = "") -> 
         comment=comment, reporter=reporter, defaults={"reason": reason, "note": note.strip()[:300]}
     )
     return flag
-
-
-def dismiss_flags(*, actor, comment: Comment) -> None:
-    _staff_only(actor)
-    resolve_flags(comment=comment, actor=actor)

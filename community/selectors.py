@@ -54,24 +54,25 @@ def readable_post(post_id: int, user) -> Post | None:
     return post if can_read(user, post.thread.category) else None
 
 
+def _flagged(queryset: QuerySet) -> QuerySet:
+    """Rows with open flags, the most flagged first."""
+    open_flags = Q(flags__resolved_at__isnull=True)
+    return (
+        queryset.filter(open_flags)
+        .annotate(open_flags=Count("flags", filter=open_flags))
+        .prefetch_related("flags")
+        .order_by("-open_flags", "-created_at")
+    )
+
+
 def moderation_queue():
-    """Posts with open flags, and posts waiting for approval."""
-    flagged = (
-        Post.objects.filter(flags__resolved_at__isnull=True)
-        .annotate(open_flags=Count("flags", filter=Q(flags__resolved_at__isnull=True)))
-        .select_related("author", "thread__category")
-        .prefetch_related("flags")
-        .order_by("-open_flags", "-created_at")
-    )
+    """Posts and comments with open flags, and posts waiting for approval."""
     pending = Post.objects.filter(approved=False, hidden=False).select_related("author", "thread__category")
-    flagged_comments = (
-        Comment.objects.filter(flags__resolved_at__isnull=True)
-        .annotate(open_flags=Count("flags", filter=Q(flags__resolved_at__isnull=True)))
-        .select_related("author", "content")
-        .prefetch_related("flags")
-        .order_by("-open_flags", "-created_at")
-    )
-    return {"flagged": flagged, "pending": pending, "flagged_comments": flagged_comments}
+    return {
+        "flagged": _flagged(Post.objects.select_related("author", "thread__category")),
+        "pending": pending,
+        "flagged_comments": _flagged(Comment.objects.select_related("author", "content")),
+    }
 
 
 def search(user, q: str) -> QuerySet:

@@ -321,9 +321,10 @@ def approve_post(*, actor, post: Post) -> Post:
     return post
 
 
-def dismiss_flags(*, actor, post: Post) -> None:
+def dismiss_flags(*, actor, post: Post | None = None, comment=None) -> None:
+    """Close the open flags on a post or a comment without acting on it."""
     _staff_only(actor)
-    resolve_flags(post=post, actor=actor)
+    resolve_flags(post=post, comment=comment, actor=actor)
 
 
 def set_locked(*, actor, thread: Thread, locked: bool) -> None:

@@ -275,7 +275,7 @@ def moderate_comment(request, comment_id):
     target = get_object_or_404(Comment.objects.select_related("author"), pk=comment_id)
     actions = {
         "hide": lambda: comment_services.hide_comment(actor=request.user, comment=target),
-        "dismiss": lambda: comment_services.dismiss_flags(actor=request.user, comment=target),
+        "dismiss": lambda: services.dismiss_flags(actor=request.user, comment=target),
         "suspend": lambda: _suspend(request, target.author),
     }
     return _moderation_action(request, actions)
