@@ -14,11 +14,6 @@ from tests.factories import MembershipFactory, TierFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def area(db):
-    return Category.objects.create(name="Open", slug="open")
-
-
 def as_user(user):
     client = Client()
     client.force_login(user)

@@ -17,11 +17,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def area(db):
-    return Category.objects.create(name="Open", slug="open")
-
-
-@pytest.fixture
 def moderator(db):
     return UserFactory(is_staff=True, is_superuser=True)
 
