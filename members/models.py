@@ -50,6 +50,13 @@ def validate_handle(value: str) -> None:
         raise ValidationError(_("That handle is reserved. Choose another."))
 
 
+def handle_from_name(name: str) -> str:
+    """A handle made from a plain ASCII display name ("Alice Chen" -> "alice_chen"), or ""
+    when the name gives none (non-Latin script, too short, reserved). Uniqueness is the caller's."""
+    handle = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:24]
+    return handle if re.match(HANDLE_RE, handle) and handle not in RESERVED_HANDLES else ""
+
+
 def avatar_path(instance: "User", filename: str) -> str:
     # A fresh random name per upload: no guessable URLs, no cache collisions.
     return f"avatars/{uuid.uuid4().hex}.webp"

@@ -1,5 +1,3 @@
-import re
-
 from django.db import migrations, models
 
 import members.models
@@ -11,9 +9,8 @@ def backfill_handles(apps, schema_editor):
     User = apps.get_model("members", "User")
     taken = set()
     for user in User.objects.order_by("pk").only("pk", "display_name").iterator():
-        base = re.sub(r"[^a-z0-9]+", "_", user.display_name.lower()).strip("_")[:24]
-        handle = base if re.match(members.models.HANDLE_RE, base) else ""
-        if not handle or handle in taken or handle in members.models.RESERVED_HANDLES:
+        handle = members.models.handle_from_name(user.display_name)
+        if not handle or handle in taken:
             handle = members.models.default_handle()
             while handle in taken:
                 handle = members.models.default_handle()

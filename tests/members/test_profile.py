@@ -269,3 +269,13 @@ def test_handle_taken_between_form_and_save_is_a_form_error(member_client, membe
     response = post_profile(member_client, handle="racer_x")
     assert response.status_code == 200
     assert "That handle is taken" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("name", "handle"),
+    [("Alice Chen", "alice_chen"), ("  Dr. O'Neil ", "dr_o_neil"), ("王丹", ""), ("Al", ""), ("Admin", "")],
+)
+def test_handle_from_name(name, handle):
+    from members.models import handle_from_name
+
+    assert handle_from_name(name) == handle

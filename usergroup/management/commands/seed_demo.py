@@ -6,7 +6,6 @@ existing demo rows are kept, missing ones are added. Each app owns its demo data
 """
 
 import random
-import re
 import sys
 
 from allauth.account.models import EmailAddress
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from community.demo import seed_events, seed_forum
 from content.demo import activity_events, seed_activity, seed_library
 from members.demo import seed_billing
-from members.models import HANDLE_RE, RESERVED_HANDLES, User
+from members.models import User, handle_from_name
 from points.demo import seed_points
 
 CREATOR_EMAIL = "creator@example.com"
@@ -159,8 +158,8 @@ class Command(BaseCommand):
 
 def _demo_handle(name: str, number: int, taken: set[str]) -> str:
     """A readable @handle from an ASCII name (alice_chen), else member00042; never a clash."""
-    handle = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:24]
-    if not re.match(HANDLE_RE, handle) or handle in RESERVED_HANDLES or handle in taken:
+    handle = handle_from_name(name)
+    if not handle or handle in taken:
         handle = f"member{number:05d}"
     taken.add(handle)
     return handle
