@@ -55,10 +55,11 @@ def readable_post(post_id: int, user) -> Post | None:
 
 
 def _flagged(queryset: QuerySet) -> QuerySet:
-    """Rows with open flags, the most flagged first."""
+    """Rows with open flags, the most flagged first. `flags__isnull=False` in the same filter
+    makes the join an inner one: `resolved_at IS NULL` alone also matches rows with no flag."""
     open_flags = Q(flags__resolved_at__isnull=True)
     return (
-        queryset.filter(open_flags)
+        queryset.filter(open_flags, flags__isnull=False)
         .annotate(open_flags=Count("flags", filter=open_flags))
         .prefetch_related("flags")
         .order_by("-open_flags", "-created_at")

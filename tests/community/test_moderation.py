@@ -267,3 +267,23 @@ def test_a_flag_is_on_a_post_or_a_comment_never_both(area):
     with pytest.raises(IntegrityError), transaction.atomic():
         Flag.objects.create(reporter=author, reason="spam")
     assert Flag.objects.create(post=thread.posts.get(), reporter=author, reason="spam").pk
+
+
+def test_queue_lists_only_posts_and_comments_with_open_flags(area, moderator):
+    from community import comments, selectors
+    from tests.factories import ContentFactory
+
+    author, reporter = old_member(), old_member()
+    thread = services.start_thread(
+        member=author, category=area, kind="discussion", title="Quiet", body="fine"
+    )
+    flagged = services.reply(member=author, thread=thread, body="flag me")
+    services.reply(member=author, thread=thread, body="leave me")
+    services.flag_post(reporter=reporter, post=flagged, reason="spam")
+    item = ContentFactory(min_tier=None)
+    comments.add_comment(member=author, item=item, body="harmless comment")
+    queue = selectors.moderation_queue()
+    assert [(p.pk, p.open_flags) for p in queue["flagged"]] == [(flagged.pk, 1)]
+    assert list(queue["flagged_comments"]) == []
+    services.dismiss_flags(actor=moderator, post=flagged)
+    assert list(selectors.moderation_queue()["flagged"]) == []
