@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "usergroup.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -257,6 +258,10 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=3)
 RENEWAL_REMINDER_DAYS = env.int("RENEWAL_REMINDER_DAYS", default=7)
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# Requests that fail the signature check are kept as a record, but at most this many per
+# address and minute, and only for this many days.
+WEBHOOK_REJECTED_PER_MINUTE = env.int("WEBHOOK_REJECTED_PER_MINUTE", default=10)
+WEBHOOK_REJECTED_RETENTION_DAYS = env.int("WEBHOOK_REJECTED_RETENTION_DAYS", default=30)
 if PAYMENT_PROVIDER == "stripe" and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
     raise ImproperlyConfigured("PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.")
 
@@ -267,6 +272,9 @@ COMMUNITY_POSTS_PER_MINUTE = env.int("COMMUNITY_POSTS_PER_MINUTE", default=4)
 COMMUNITY_POSTS_PER_DAY = env.int("COMMUNITY_POSTS_PER_DAY", default=60)
 COMMUNITY_NEW_POSTS_PER_MINUTE = env.int("COMMUNITY_NEW_POSTS_PER_MINUTE", default=2)
 COMMUNITY_NEW_POSTS_PER_DAY = env.int("COMMUNITY_NEW_POSTS_PER_DAY", default=15)
+# Comments on library items count against the same limits as forum posts; flags have their own.
+COMMUNITY_FLAGS_PER_MINUTE = env.int("COMMUNITY_FLAGS_PER_MINUTE", default=5)
+COMMUNITY_FLAGS_PER_DAY = env.int("COMMUNITY_FLAGS_PER_DAY", default=30)
 # Hold a new member's first post until staff approve it.
 COMMUNITY_APPROVE_FIRST_POSTS = env.bool("COMMUNITY_APPROVE_FIRST_POSTS", default=False)
 
