@@ -4,7 +4,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    RawPostDataException,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -197,8 +203,14 @@ def stripe_webhook(request):
     if not settings.STRIPE_WEBHOOK_SECRET:
         return HttpResponse("Stripe is not configured.", status=400, content_type="text/plain")
     try:
-        row = webhooks.receive_stripe(body=request.body, headers=request.headers)
+        body = request.body
+    except RawPostDataException:  # a form upload, already parsed: never a Stripe event
+        return HttpResponse("Rejected: send the event as JSON.", status=400, content_type="text/plain")
+    try:
+        row = webhooks.receive_stripe(
+            body=body, headers=request.headers, client=request.META.get("REMOTE_ADDR", "")
+        )
     except webhooks.WebhookRejected as exc:
-        return HttpResponse(f"Rejected: {exc}", status=400, content_type="text/plain")
+        return HttpResponse(f"Rejected: {exc}", status=exc.status, content_type="text/plain")
     webhooks.schedule(row)
     return HttpResponse("ok", content_type="text/plain")

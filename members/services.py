@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from . import emails
@@ -228,6 +229,62 @@ def grant_complimentary(
     return membership
 
 
+def add_complimentary_time(*, member: User, tier: Tier, months: int, note: str = "") -> Membership:
+    """Membership time bought with points: it extends or upgrades, and never lowers the access
+    the member has now or later. Refused with a clear message where it cannot apply."""
+    if tier.rank == 0 or months < 1:
+        raise MemberError(_("Choose a paid tier and at least one month."))
+    User.objects.select_for_update().get(pk=member.pk)  # serialise grants for this member
+    current = _live_membership(member, lock=True)
+    now = timezone.now()
+    if current is not None and not current.grants_access(now):
+        current = None  # ended already; the expiry job has yet to mark it
+    if current is None:
+        return grant_complimentary(member=member, tier=tier, months=months, granted_by=None, note=note)
+    if current.provider != Provider.COMPLIMENTARY:
+        raise MemberError(
+            _(
+                "You already pay for %(tier)s, so membership time cannot be added. Use your points on something else."
+            )
+            % {"tier": current.tier}
+        )
+    if current.tier.rank > tier.rank:
+        raise MemberError(
+            _("You already have %(current)s, which includes everything in %(tier)s.")
+            % {"current": current.tier, "tier": tier}
+        )
+    if current.current_period_end is None:
+        raise MemberError(_("%(tier)s is already yours with no end date.") % {"tier": current.tier})
+    if current.tier.rank == tier.rank:
+        new_end = max(current.current_period_end, now) + relativedelta(months=months)
+        Membership.objects.filter(pk=current.pk).update(current_period_end=new_end, last_event_at=now)
+        MembershipEvent.objects.create(
+            membership=current,
+            kind=MembershipEvent.Kind.GRANTED,
+            to_status=current.status,
+            data={
+                "months": months,
+                "tier": tier.slug,
+                "extended_to": new_end.isoformat(),
+                "note": note[:200],
+            },
+        )
+        current.refresh_from_db()
+        return current
+    if current.current_period_end > now + relativedelta(months=months):
+        raise MemberError(
+            _(
+                "Your %(current)s runs until %(date)s, longer than this would give you %(tier)s. Redeem it closer to that date."
+            )
+            % {
+                "current": current.tier,
+                "tier": tier,
+                "date": date_format(timezone.localtime(current.current_period_end), "DATE_FORMAT"),
+            }
+        )
+    return grant_complimentary(member=member, tier=tier, months=months, granted_by=None, note=note)
+
+
 def expire_memberships(*, now=None) -> int:
     """End live memberships past their period (and grace). The access check has denied them
     already; an unpaid one stays live until then so a late payment can still recover it."""
@@ -301,7 +358,18 @@ def run_billing_cycle(*, now=None) -> dict:
         "renewed": renew_local_subscriptions(now=now),
         "expired": expire_memberships(now=now),
         "reminded": send_renewal_reminders(now=now),
+        "pruned": prune_rejected_webhooks(now=now),
     }
+
+
+def prune_rejected_webhooks(*, now=None) -> int:
+    """Delete the records of unsigned webhook requests once WEBHOOK_REJECTED_RETENTION_DAYS pass.
+    Verified events, failed ones included, are kept: they are the billing history."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_REJECTED_RETENTION_DAYS)
+    deleted, _by_model = WebhookEvent.objects.filter(
+        status=WebhookEvent.Status.REJECTED, received_at__lt=cutoff
+    ).delete()
+    return deleted
 
 
 def retry_failed_webhooks(*, max_attempts: int = 8) -> int:

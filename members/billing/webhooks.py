@@ -8,7 +8,9 @@ changes back and leaves the row `failed` with its error, to be retried.
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import stripe
 from django.conf import settings
@@ -17,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from members.models import Provider, WebhookEvent
+from members.ratelimit import over_limit
 
 from .events import HANDLED_TYPES, EventError, apply_event, ts
 
@@ -27,37 +30,118 @@ MAX_REJECTED_BODY = 2 * 1024
 KEPT_HEADERS = ("stripe-signature", "content-type", "user-agent", "x-forwarded-for")
 
 
+# Retries cannot mend a malformed event: it is stored with this many attempts already made,
+# so the retry job leaves it alone (members.services.retry_failed_webhooks).
+MAX_ATTEMPTS = 8
+LATEST_CREATED = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp())
+
+
 class WebhookRejected(Exception):
-    """The request is not a genuine event (bad signature, not JSON)."""
+    """The request is not a genuine, well-formed event (bad signature, not a JSON object, ...)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
 
 
 def _headers(meta_headers) -> dict:
     return {k: v[:500] for k, v in ((k.lower(), v) for k, v in meta_headers.items()) if k in KEPT_HEADERS}
 
 
-def receive_stripe(*, body: bytes, headers) -> WebhookEvent:
-    """Verify and store a Stripe webhook request; raise WebhookRejected (-> 400) if it is not genuine."""
-    signature = headers.get("Stripe-Signature")
+def _verify_signature(body: bytes, signature: str | None) -> None:
+    """Stripe's check (signature, and not older than the tolerance), plus: not from the future."""
+    stripe.WebhookSignature.verify_header(
+        body, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
+    )
+    stamps = [part[2:] for part in (signature or "").split(",") if part.startswith("t=")]
+    if stamps and int(stamps[0]) > time.time() + settings.STRIPE_WEBHOOK_TOLERANCE:
+        raise stripe.SignatureVerificationError("Timestamp is in the future", signature, body)
+
+
+def _printable(value, *, max_length: int, required: bool) -> bool:
+    if value is None or value == "":
+        return not required
+    return isinstance(value, str) and len(value) <= max_length and value.isprintable()
+
+
+def malformed(event) -> str | None:
+    """Why a signed payload cannot be an event we apply, or None when it has the right shape."""
+    if not isinstance(event, dict):
+        return "the payload is not a JSON object"
+    if not _printable(event.get("id"), max_length=100, required=True):
+        return "the event id is not 1 to 100 printable characters"
+    if not _printable(event.get("type"), max_length=100, required=False):
+        return "the event type is not up to 100 printable characters"
+    created = event.get("created")
+    if created is not None and (
+        isinstance(created, bool) or not isinstance(created, int) or not 0 <= created <= LATEST_CREATED
+    ):
+        return "the event's created time is not a Unix timestamp"
+    data = event.get("data")
+    if data is not None and not (isinstance(data, dict) and isinstance(data.get("object") or {}, dict)):
+        return "the event's data is not an object"
+    return None
+
+
+def _reject(*, body: bytes, headers, client: str, reason: str) -> NoReturn:
+    """Keep a record of a request that failed the signature check, unless this address has sent
+    too many of them lately (then nothing is written at all), and refuse it."""
+    log.warning("Rejected a Stripe webhook from %s: %s", client or "?", reason)
+    if over_limit(f"webhook-rejected:{client}", limit=settings.WEBHOOK_REJECTED_PER_MINUTE):
+        raise WebhookRejected("too many rejected requests", status=429)
+    WebhookEvent.objects.create(
+        provider=Provider.STRIPE,
+        status=WebhookEvent.Status.REJECTED,
+        payload=body[:MAX_REJECTED_BODY].decode("utf-8", "replace"),
+        headers=_headers(headers),
+        error=reason[:2000],
+    )
+    raise WebhookRejected(reason)
+
+
+def _store_malformed(*, event, raw: str, headers, reason: str) -> WebhookEvent:
+    """A correctly signed payload we cannot apply: kept as failed, with the reason."""
+    event_id = event.get("id") if isinstance(event, dict) else None
+    if not _printable(event_id, max_length=100, required=True):
+        event_id = None
+    kind = event.get("type") if isinstance(event, dict) else None
     try:
-        if not signature:
-            raise stripe.SignatureVerificationError("missing Stripe-Signature header", signature, body)
-        stripe.Webhook.construct_event(
-            body, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
-        )
-        event = json.loads(body)
-        if not isinstance(event, dict) or not event.get("id"):
-            raise ValueError("event without an id")
-    except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as exc:
-        WebhookEvent.objects.create(
-            provider=Provider.STRIPE,
-            status=WebhookEvent.Status.REJECTED,
-            payload=body[:MAX_REJECTED_BODY].decode("utf-8", "replace"),
-            headers=_headers(headers),
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-        )
-        log.warning("Rejected a Stripe webhook: %s", exc)
-        raise WebhookRejected(str(exc)) from None
-    return store(provider=Provider.STRIPE, event=event, raw=body.decode("utf-8"), headers=_headers(headers))
+        with transaction.atomic():
+            return WebhookEvent.objects.create(
+                provider=Provider.STRIPE,
+                event_id=event_id,
+                type=kind
+                if isinstance(kind, str) and _printable(kind, max_length=100, required=False)
+                else "",
+                status=WebhookEvent.Status.FAILED,
+                payload=raw,
+                headers=_headers(headers),
+                attempts=MAX_ATTEMPTS,
+                error=f"malformed event: {reason}",
+            )
+    except IntegrityError:  # a well-formed event with this id was stored before
+        return WebhookEvent.objects.get(provider=Provider.STRIPE, event_id=event_id)
+
+
+def receive_stripe(*, body: bytes, headers, client: str = "") -> WebhookEvent:
+    """Verify and store a Stripe webhook request; raise WebhookRejected (-> 400, or 429 past the
+    per-address limit of rejected requests) if it is not a genuine, well-formed event."""
+    try:
+        _verify_signature(body, headers.get("Stripe-Signature"))
+        raw = body.decode("utf-8")
+    except (stripe.SignatureVerificationError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        _reject(body=body, headers=headers, client=client, reason=f"{type(exc).__name__}: {exc}")
+    try:
+        event = json.loads(raw)
+    except ValueError as exc:
+        event, reason = None, f"the payload is not JSON ({exc})"
+    else:
+        reason = malformed(event)
+    if reason is not None:
+        row = _store_malformed(event=event, raw=raw, headers=headers, reason=reason)
+        log.warning("Stored malformed Stripe webhook %s as failed: %s", row.pk, reason)
+        raise WebhookRejected(reason)
+    return store(provider=Provider.STRIPE, event=event, raw=raw, headers=_headers(headers))
 
 
 def store(*, provider: str, event: dict, raw: str | None = None, headers: dict | None = None) -> WebhookEvent:

@@ -6,7 +6,8 @@ from members.services import retry_failed_webhooks, run_billing_cycle
 class Command(BaseCommand):
     help = (
         "Renew offline subscriptions, expire memberships whose access ended, send renewal "
-        "reminders and retry failed webhook events. Idempotent; run it hourly or nightly."
+        "reminders, retry failed webhook events and prune old records of rejected webhook requests. "
+        "Idempotent; run it hourly or nightly."
     )
 
     def handle(self, *args, **options):
