@@ -342,9 +342,10 @@ def redeem(*, member, item_id: int, shipping_address: str = "", nonce: str = "")
     if item.kind == RedemptionItem.Kind.COUPON:
         redemption.coupon_code = _coupon_for(item)
     elif item.kind == RedemptionItem.Kind.MEMBERSHIP:
-        member_services.grant_complimentary(
-            member=member, tier=item.tier, months=item.months, granted_by=None, note=f"points: {item.name}"
-        )  # raises MemberError (and rolls everything back) for a member who already pays
+        # Raises MemberError (and rolls the spend back) where the time cannot apply.
+        member_services.add_complimentary_time(
+            member=member, tier=item.tier, months=item.months, note=f"points: {item.name}"
+        )
     else:
         redemption.status = Redemption.Status.TO_SHIP
         redemption.shipping_address = shipping_address.strip()[:1000]
