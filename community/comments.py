@@ -9,7 +9,15 @@ from points.models import Action, LedgerEntry
 from points.services import reverse_entry
 
 from .models import Comment, Flag
-from .services import ForumError, _check_can_write, _clean_body, _staff_only, award, resolve_flags
+from .services import (
+    ForumError,
+    _check_can_flag,
+    _check_can_write,
+    _clean_body,
+    _staff_only,
+    award,
+    resolve_flags,
+)
 
 COMMENT_MAX = 5000
 
@@ -66,6 +74,10 @@ def flag_comment(*, reporter, comment: Comment, reason: str, note: str = "") -> 
         raise ForumError(_("You cannot flag your own comment."))
     if comment.hidden or not can_access(reporter, comment.content):
         raise ForumError(_("You cannot flag this comment."))
+    earlier = Flag.objects.filter(comment=comment, reporter=reporter).first()
+    if earlier is not None:  # flagging again is not a new report
+        return earlier
+    _check_can_flag(reporter)
     flag, _created = Flag.objects.get_or_create(
         comment=comment, reporter=reporter, defaults={"reason": reason, "note": note.strip()[:300]}
     )

@@ -51,6 +51,8 @@ def readable_post(post_id: int, user) -> Post | None:
         return None
     from .services import can_read
 
+    if not post.approved and not (user.is_authenticated and (user.is_staff or post.author_id == user.pk)):
+        return None  # a post waiting for approval is its author's and the moderators' alone
     return post if can_read(user, post.thread.category) else None
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
@@ -17,7 +17,7 @@ from points.models import Action, LedgerEntry
 from points.services import award_points, reverse_entry
 
 from . import mentions, notify
-from .models import Category, Flag, Post, PostRevision, Suspension, Thread, Vote
+from .models import Category, Comment, Flag, Post, PostRevision, Suspension, Thread, Vote
 
 TITLE_MIN, TITLE_MAX = 5, 160
 BODY_MAX = 20_000
@@ -41,8 +41,17 @@ def can_post(user, category: Category) -> bool:
     return category.post_tier is None or (member_rank(user) or 0) >= category.post_tier.rank
 
 
+def _recent(queryset: QuerySet, now) -> tuple[int, int]:
+    """How many rows of `queryset` were created in the last minute and in the last day."""
+    counts = queryset.filter(created_at__gte=now - timedelta(days=1)).aggregate(
+        minute=Count("pk", filter=Q(created_at__gte=now - timedelta(minutes=1))), day=Count("pk")
+    )
+    return counts["minute"], counts["day"]
+
+
 def _check_can_write(member) -> None:
-    """Suspensions and posting rate limits (stricter for new accounts), with clear messages."""
+    """Suspensions and posting rate limits (stricter for new accounts), with clear messages.
+    Forum posts and comments on library items share one budget."""
     now = timezone.now()
     suspension = Suspension.objects.filter(member=member, until__gt=now).order_by("-until").first()
     if suspension is not None:
@@ -55,13 +64,28 @@ def _check_can_write(member) -> None:
     new = member.date_joined > now - timedelta(days=settings.COMMUNITY_NEW_ACCOUNT_DAYS)
     per_minute = settings.COMMUNITY_NEW_POSTS_PER_MINUTE if new else settings.COMMUNITY_POSTS_PER_MINUTE
     per_day = settings.COMMUNITY_NEW_POSTS_PER_DAY if new else settings.COMMUNITY_POSTS_PER_DAY
-    recent = Post.objects.filter(author=member, created_at__gte=now - timedelta(days=1))
-    if recent.filter(created_at__gte=now - timedelta(minutes=1)).count() >= per_minute:
+    posts = _recent(Post.objects.filter(author=member), now)
+    comments = _recent(Comment.objects.filter(author=member), now)
+    if posts[0] + comments[0] >= per_minute:
         raise ForumError(_("You are posting very fast. Wait a minute and try again."))
-    if recent.count() >= per_day:
+    if posts[1] + comments[1] >= per_day:
         raise ForumError(
             _("You reached today's limit of %(n)d posts. It grows as your account gets older.")
             % {"n": per_day}
+        )
+
+
+def _check_can_flag(member) -> None:
+    """Flags have their own limits, so nobody can bury the moderation queue."""
+    if member.is_staff:
+        return
+    last_minute, last_day = _recent(Flag.objects.filter(reporter=member), timezone.now())
+    if last_minute >= settings.COMMUNITY_FLAGS_PER_MINUTE:
+        raise ForumError(_("You are reporting very fast. Wait a minute and try again."))
+    if last_day >= settings.COMMUNITY_FLAGS_PER_DAY:
+        raise ForumError(
+            _("You reached today's limit of %(n)d reports. A moderator will look at the ones you sent.")
+            % {"n": settings.COMMUNITY_FLAGS_PER_DAY}
         )
 
 
@@ -178,7 +202,7 @@ def vote(*, member, post: Post, value: int) -> int:
         raise ForumError(_("A vote is +1 or -1."))
     if post.author_id == member.pk:
         raise ForumError(_("You cannot vote on your own post."))
-    if not can_read(member, post.thread.category) or post.hidden:
+    if not can_read(member, post.thread.category) or post.hidden or not post.approved:
         raise ForumError(_("You cannot vote here."))
     with transaction.atomic():
         existing = Vote.objects.select_for_update().filter(post=post, voter=member).first()
@@ -240,8 +264,12 @@ def flag_post(*, reporter, post: Post, reason: str, note: str = "") -> Flag:
         raise ForumError(_("Choose a reason."))
     if post.author_id == reporter.pk:
         raise ForumError(_("You cannot flag your own post."))
-    if not can_read(reporter, post.thread.category) or post.hidden:
+    if not can_read(reporter, post.thread.category) or post.hidden or not post.approved:
         raise ForumError(_("You cannot flag this post."))
+    earlier = Flag.objects.filter(post=post, reporter=reporter).first()
+    if earlier is not None:  # flagging again is not a new report
+        return earlier
+    _check_can_flag(reporter)
     flag, _created = Flag.objects.get_or_create(
         post=post, reporter=reporter, defaults={"reason": reason, "note": note.strip()[:300]}
     )

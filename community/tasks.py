@@ -81,25 +81,27 @@ def send_weekly_digest() -> int:
     """The week's liveliest topics, each member getting only areas they may read."""
     from datetime import timedelta
 
-    from members.access import accessible, member_rank
+    from members.access import can_access
     from members.models import User
 
     from .models import Category, Thread
 
     since = timezone.now() - timedelta(days=7)
-    best_by_rank: dict = {}
+    categories = list(Category.objects.select_related("read_tier"))
+    # Members who may read the same areas get the same list, whatever got them there (staff,
+    # a complimentary grant, a lapsed plan): the key is the set of areas, never the tier rank.
+    best_by_areas: dict[frozenset[int], list] = {}
     sent = 0
     muted = NotificationSettings.objects.filter(email=NotificationSettings.Email.OFF).values("member_id")
-    for member in User.objects.filter(is_active=True).exclude(pk__in=muted).iterator():
-        rank = member_rank(member)
-        if rank not in best_by_rank:
-            readable = accessible(Category.objects.all(), member).values("pk")
-            best_by_rank[rank] = list(
-                Thread.objects.filter(category__in=readable, hidden=False, last_activity_at__gte=since)
+    for member in User.objects.filter(is_active=True).exclude(pk__in=muted).order_by("pk").iterator():
+        areas = frozenset(c.pk for c in categories if can_access(member, c))
+        if areas not in best_by_areas:
+            best_by_areas[areas] = list(
+                Thread.objects.filter(category__in=areas, hidden=False, last_activity_at__gte=since)
                 .select_related("category")
-                .order_by("-reply_count", "-last_activity_at")[:5]
+                .order_by("-reply_count", "-last_activity_at", "-id")[:5]
             )
-        threads = best_by_rank[rank]
+        threads = best_by_areas[areas]
         if not threads:
             continue
         send_to_member(
