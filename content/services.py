@@ -1,5 +1,6 @@
 """Writes of the content app: view logs, beacons, progress, likes, bookmarks, stats, feed tokens."""
 
+import hashlib
 import re
 import secrets
 import uuid
@@ -15,6 +16,7 @@ from django.utils import timezone
 from members.access import can_access
 from members.errors import MemberError
 from members.models import User
+from members.ratelimit import over_limit
 from points.models import Action
 from points.services import award_points
 
@@ -24,6 +26,11 @@ BEACON_SALT = "content.beacon"
 BEACON_MAX_AGE = 60 * 60 * 12  # a page left open longer stops reporting
 MAX_DWELL = 60 * 60 * 4
 BEACONS_PER_MINUTE = 60
+# View logging per visitor (member, or address for visitors): at most this many rows a
+# minute, and a visitor who reloads a page within VIEW_REPEAT_SECONDS continues the same
+# view (the same row and beacon token) instead of adding one.
+VIEWS_PER_MINUTE = 30
+VIEW_REPEAT_SECONDS = 30 * 60
 BOT_PATTERN = re.compile(
     r"bot|crawl|spider|slurp|bingpreview|facebookexternalhit|headless|python-requests|curl|wget|httpclient|monitor",
     re.IGNORECASE,
@@ -42,15 +49,27 @@ def is_bot(user_agent: str) -> bool:
     return not user_agent or bool(BOT_PATTERN.search(user_agent))
 
 
-def record_view(*, content: Content, lesson: Lesson | None, user, source: str, user_agent: str) -> str | None:
+def record_view(
+    *, content: Content, lesson: Lesson | None, user, source: str, user_agent: str, client: str = ""
+) -> str | None:
     """Log that a page was served (one INSERT) and return the signed token its beacon sends back.
-    Bots are not counted and get no token."""
+    Bots are not counted and get no token; neither do visitors over the per-minute limit."""
     if is_bot(user_agent):
+        return None
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    visitor = f"member:{user_id}" if user_id else f"ip:{client}"
+    # Visitors behind one address (an office, a school) are told apart by their browser.
+    browser = hashlib.blake2b(user_agent.encode(), digest_size=8).hexdigest()
+    repeat_key = f"view:{visitor}:{browser}:{content.pk}:{lesson.pk if lesson else 0}"
+    if user_id is None:
+        earlier = cache.get(repeat_key)
+        if earlier is not None:
+            return earlier
+    if over_limit(f"views:{visitor}", limit=VIEWS_PER_MINUTE):
         return None
     if source not in ContentView.Source.values:
         source = ContentView.Source.DIRECT
     view_key = uuid.uuid4()
-    user_id = user.pk if user is not None and user.is_authenticated else None
     ContentView.objects.create(
         view_key=view_key, content=content, lesson=lesson, user_id=user_id, source=source
     )
@@ -61,10 +80,13 @@ def record_view(*, content: Content, lesson: Lesson | None, user, source: str, u
             ref=f"content:{content.pk}",
             link=content.get_absolute_url(),
         )
-    return signing.dumps(
+    token = signing.dumps(
         {"k": view_key.hex, "c": content.pk, "l": lesson.pk if lesson else None, "u": user_id},
         salt=BEACON_SALT,
     )
+    if user_id is None:
+        cache.set(repeat_key, token, VIEW_REPEAT_SECONDS)
+    return token
 
 
 def record_beacon(
@@ -82,10 +104,8 @@ def record_beacon(
         raise BeaconRejected("token belongs to another visitor", status=403)
     if not (0 <= dwell <= MAX_DWELL and 0 <= scroll <= 100):
         raise BeaconRejected("values out of range")
-    # Per member, or per address for visitors, in one-minute buckets.
-    rate_key = f"beacon:{user_id or 'ip:' + client}:{timezone.now():%Y%m%d%H%M}"
-    cache.add(rate_key, 0, 90)
-    if cache.incr(rate_key) > BEACONS_PER_MINUTE:
+    # Per member, or per address for visitors.
+    if over_limit(f"beacon:{user_id or 'ip:' + client}", limit=BEACONS_PER_MINUTE):
         raise BeaconRejected("too many beacons", status=429)
     view = (
         ContentView.objects.select_related("content__min_tier", "lesson")

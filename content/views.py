@@ -73,7 +73,7 @@ def detail(request, slug):
         "rendered": render_markdown(item.body),
         "beacon_token": services.record_view(
             content=item, lesson=None, user=request.user, source=_source(request),
-            user_agent=request.headers.get("user-agent", ""),
+            user_agent=request.headers.get("user-agent", ""), client=request.META.get("REMOTE_ADDR", ""),
         ),
     }  # fmt: skip
     if request.user.is_authenticated:
@@ -109,7 +109,7 @@ def lesson(request, slug, lesson_slug):
         "rendered": render_markdown(current.body),
         "beacon_token": services.record_view(
             content=course, lesson=current, user=request.user, source=_source(request),
-            user_agent=request.headers.get("user-agent", ""),
+            user_agent=request.headers.get("user-agent", ""), client=request.META.get("REMOTE_ADDR", ""),
         ),
     }  # fmt: skip
     return render(request, "content/lesson.html", context)

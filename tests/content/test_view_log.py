@@ -162,3 +162,28 @@ def test_anonymous_beacons_are_rate_limited_by_address():
     assert codes[-1] == 429
     other = Client(REMOTE_ADDR="203.0.113.10")
     assert other.post(reverse("content:beacon"), {"token": token, "dwell": 1, "scroll": 1}).status_code == 204
+
+
+def test_anonymous_reloads_continue_one_view(monkeypatch):
+    item, other = ContentFactory(), ContentFactory()
+    visitor = Client(HTTP_USER_AGENT=BROWSER, REMOTE_ADDR="203.0.113.20")
+    tokens = {token_in(visitor.get(item.get_absolute_url()).content.decode()) for _ in range(5)}
+    assert ContentView.objects.filter(content=item).count() == 1 and len(tokens) == 1
+    # Another page, or another browser behind the same address, is a view of its own.
+    visitor.get(other.get_absolute_url())
+    Client(HTTP_USER_AGENT=BROWSER + " Firefox", REMOTE_ADDR="203.0.113.20").get(item.get_absolute_url())
+    assert ContentView.objects.count() == 3
+
+
+def test_view_logging_is_throttled_per_visitor(monkeypatch):
+    monkeypatch.setattr(services, "VIEWS_PER_MINUTE", 3)
+    items = [ContentFactory() for _ in range(6)]
+    visitor = Client(HTTP_USER_AGENT=BROWSER, REMOTE_ADDR="203.0.113.21")
+    responses = [visitor.get(item.get_absolute_url()) for item in items]
+    assert all(r.status_code == 200 for r in responses)  # the pages are served all the same
+    assert ContentView.objects.filter(user=None).count() == 3
+    member = Client(HTTP_USER_AGENT=BROWSER, REMOTE_ADDR="203.0.113.21")
+    member.force_login(UserFactory())
+    for _ in range(5):
+        member.get(items[0].get_absolute_url())
+    assert ContentView.objects.exclude(user=None).count() == 3  # members are counted on their own
