@@ -63,7 +63,8 @@ class Thread(models.Model):
         QUESTION = "question", _("question")
 
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="threads")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="threads")
+    # PROTECT: deleting a member must never take other members' replies with their topics.
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="threads")
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.DISCUSSION)
     title = models.CharField(_("title"), max_length=160)
     pinned = models.BooleanField(_("pinned"), default=False)
@@ -390,7 +391,8 @@ class Comment(models.Model):
     the item's body (the access policy of the item)."""
 
     content = models.ForeignKey("content.Content", on_delete=models.CASCADE, related_name="comments")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments")
+    # PROTECT: replies by other members hang under a comment.
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="comments")
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
     )

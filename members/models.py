@@ -425,7 +425,8 @@ class Payment(models.Model):
         FAILED = "failed", _("failed")
         REFUNDED = "refunded", _("refunded")
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="payments")
+    # PROTECT: payments are the business's records; deleting a member never removes them.
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="payments")
     membership = models.ForeignKey(
         Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
     )

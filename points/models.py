@@ -239,7 +239,8 @@ class Redemption(models.Model):
         TO_SHIP = "to_ship", _("to ship")
         SHIPPED = "shipped", _("shipped")
 
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="redemptions")
+    # PROTECT: a redemption is an order (a coupon issued, goods to ship) that outlives the account.
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="redemptions")
     item = models.ForeignKey(RedemptionItem, on_delete=models.PROTECT, related_name="redemptions")
     cost = models.PositiveIntegerField(_("cost"))
     entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="redemption")
