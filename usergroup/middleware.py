@@ -42,8 +42,8 @@ def has_nul(request: HttpRequest) -> bool:
 
 class RejectNulMiddleware:
     """Answer 400 to any request with a NUL character in its path, query string, headers,
-    cookies, form fields, upload names or raw text body. Sits before the session middleware,
-    which would otherwise look a NUL-carrying session cookie up in the database."""
+    cookies, form fields, upload names or raw text body. Sits before the authentication
+    middleware, which would otherwise look a NUL-carrying session cookie up in the database."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -48,12 +48,12 @@ def _headers(meta_headers) -> dict:
     return {k: v[:500] for k, v in ((k.lower(), v) for k, v in meta_headers.items()) if k in KEPT_HEADERS}
 
 
-def _verify_signature(body: bytes, signature: str | None) -> None:
+def _verify_signature(body: bytes, signature: str) -> None:
     """Stripe's check (signature, and not older than the tolerance), plus: not from the future."""
     stripe.WebhookSignature.verify_header(
         body, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
     )
-    stamps = [part[2:] for part in (signature or "").split(",") if part.startswith("t=")]
+    stamps = [part[2:] for part in signature.split(",") if part.startswith("t=")]
     if stamps and int(stamps[0]) > time.time() + settings.STRIPE_WEBHOOK_TOLERANCE:
         raise stripe.SignatureVerificationError("Timestamp is in the future", signature, body)
 
@@ -126,8 +126,11 @@ def _store_malformed(*, event, raw: str, headers, reason: str) -> WebhookEvent:
 def receive_stripe(*, body: bytes, headers, client: str = "") -> WebhookEvent:
     """Verify and store a Stripe webhook request; raise WebhookRejected (-> 400, or 429 past the
     per-address limit of rejected requests) if it is not a genuine, well-formed event."""
+    signature = headers.get("Stripe-Signature")
     try:
-        _verify_signature(body, headers.get("Stripe-Signature"))
+        if not signature:
+            raise stripe.SignatureVerificationError("missing Stripe-Signature header", signature, body)
+        _verify_signature(body, signature)
         raw = body.decode("utf-8")
     except (stripe.SignatureVerificationError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         _reject(body=body, headers=headers, client=client, reason=f"{type(exc).__name__}: {exc}")

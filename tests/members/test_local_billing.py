@@ -321,7 +321,7 @@ def test_billing_cycle_expires_renews_and_reminds(gold, settings, on_commit):
     )
     with on_commit():
         result = services.run_billing_cycle()
-    assert result == {"renewed": 1, "expired": 3, "reminded": 1}
+    assert result == {"renewed": 1, "expired": 3, "reminded": 1, "pruned": 0}
     for m, status in (
         (ending, "expired"),
         (lapsed, "expired"),
@@ -334,7 +334,7 @@ def test_billing_cycle_expires_renews_and_reminds(gold, settings, on_commit):
     due.refresh_from_db()
     assert due.status == "active" and due.current_period_end > now + timedelta(days=27)
     # Idempotent: nothing more to do.
-    assert services.run_billing_cycle() == {"renewed": 0, "expired": 0, "reminded": 0}
+    assert services.run_billing_cycle() == {"renewed": 0, "expired": 0, "reminded": 0, "pruned": 0}
     subjects = [m.subject for m in mail.outbox]
     assert sum("has ended" in s for s in subjects) == 3
     assert sum("renews on" in s for s in subjects) == 1  # `soon` only; `due` now renews in a month
