@@ -280,6 +280,22 @@ COMMUNITY_FLAGS_PER_DAY = env.int("COMMUNITY_FLAGS_PER_DAY", default=30)
 # Hold a new member's first post until staff approve it.
 COMMUNITY_APPROVE_FIRST_POSTS = env.bool("COMMUNITY_APPROVE_FIRST_POSTS", default=False)
 
+# --- Analytics -------------------------------------------------------------
+# The nightly member-profile run (analytics.services.build_member_profiles).
+ANALYTICS_NIGHTLY_HOUR = env.int("ANALYTICS_NIGHTLY_HOUR", default=3)  # site time zone
+ANALYTICS_PERSONA_K = env.int("ANALYTICS_PERSONA_K", default=0)  # 0: chosen by silhouette
+ANALYTICS_PERSONA_K_MIN = env.int("ANALYTICS_PERSONA_K_MIN", default=3)
+ANALYTICS_PERSONA_K_MAX = env.int("ANALYTICS_PERSONA_K_MAX", default=8)
+ANALYTICS_CHURN_HORIZON_DAYS = env.int("ANALYTICS_CHURN_HORIZON_DAYS", default=30)
+ANALYTICS_CHURN_SNAPSHOTS = env.int("ANALYTICS_CHURN_SNAPSHOTS", default=6)
+ANALYTICS_SEED = env.int("ANALYTICS_SEED", default=42)
+if not 2 <= ANALYTICS_PERSONA_K_MIN <= ANALYTICS_PERSONA_K_MAX <= 20:
+    raise ImproperlyConfigured("ANALYTICS_PERSONA_K_MIN and _MAX must satisfy 2 <= MIN <= MAX <= 20.")
+if ANALYTICS_PERSONA_K and not 2 <= ANALYTICS_PERSONA_K <= 20:
+    raise ImproperlyConfigured("ANALYTICS_PERSONA_K must be 0 (automatic) or between 2 and 20.")
+if not 0 <= ANALYTICS_NIGHTLY_HOUR <= 23:
+    raise ImproperlyConfigured("ANALYTICS_NIGHTLY_HOUR must be an hour from 0 to 23.")
+
 # --- Internationalisation --------------------------------------------------
 
 LANGUAGE_CODE = "en"

@@ -1,0 +1,177 @@
+"""Snapshots of the nightly member-profile run: features, scores, personas, churn risk.
+
+Each run (`PersonaRun`) keeps its parameters, stage timings and metrics, and every result
+row points at its run, so the dashboard can show trends and compare a run with the last.
+Re-running a day replaces that day's run.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+# The profile score's terms: (field, default weight). The order is the order of the admin form.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "recency": 2.0,
+    "active_days": 2.0,
+    "views": 1.0,
+    "dwell": 1.5,
+    "completion": 1.0,
+    "clicks": 0.5,
+    "comments": 1.0,
+    "posts": 1.0,
+    "answers": 1.5,
+    "events": 1.0,
+    "points": 0.5,
+    "tenure": 0.5,
+}
+
+
+class ScoreWeights(models.Model):
+    """The creator's weights αᵢ of the profile score P = Σ αᵢ·fᵢ(x). One row is used: the latest."""
+
+    recency = models.FloatField(_("recency (days since last visit)"), default=DEFAULT_WEIGHTS["recency"])
+    active_days = models.FloatField(_("active days"), default=DEFAULT_WEIGHTS["active_days"])
+    views = models.FloatField(_("views"), default=DEFAULT_WEIGHTS["views"])
+    dwell = models.FloatField(_("reading time"), default=DEFAULT_WEIGHTS["dwell"])
+    completion = models.FloatField(
+        _("completion (lessons, finished reads)"), default=DEFAULT_WEIGHTS["completion"]
+    )
+    clicks = models.FloatField(_("likes and bookmarks"), default=DEFAULT_WEIGHTS["clicks"])
+    comments = models.FloatField(_("comments"), default=DEFAULT_WEIGHTS["comments"])
+    posts = models.FloatField(_("forum posts"), default=DEFAULT_WEIGHTS["posts"])
+    answers = models.FloatField(_("accepted answers and votes received"), default=DEFAULT_WEIGHTS["answers"])
+    events = models.FloatField(_("events attended"), default=DEFAULT_WEIGHTS["events"])
+    points = models.FloatField(_("points earned"), default=DEFAULT_WEIGHTS["points"])
+    tenure = models.FloatField(_("tenure"), default=DEFAULT_WEIGHTS["tenure"])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("score weights")
+        verbose_name_plural = _("score weights")
+
+    def __str__(self) -> str:
+        return str(_("Profile score weights"))
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: float(getattr(self, name)) for name in DEFAULT_WEIGHTS}
+
+    def clean(self) -> None:
+        weights = self.as_dict()
+        negative = [name for name, value in weights.items() if value < 0]
+        if negative:
+            raise ValidationError(
+                {name: _("A weight cannot be negative; use 0 to leave a term out.") for name in negative}
+            )
+        if not any(weights.values()):
+            raise ValidationError(_("At least one weight must be above 0, or every member would score 0."))
+
+    @classmethod
+    def current(cls) -> "ScoreWeights":
+        return cls.objects.order_by("-pk").first() or cls()
+
+
+class PersonaRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    class ChurnMethod(models.TextChoices):
+        MODEL = "model", _("model trained on this community's history")
+        RULES = "rules", _("rules (not enough history yet)")
+        NONE = "none", _("no paying members")
+
+    as_of = models.DateField(_("as of"), unique=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    params = models.JSONField(_("parameters"), default=dict)
+    durations = models.JSONField(_("seconds per stage"), default=dict)
+    members = models.PositiveIntegerField(_("members profiled"), default=0)
+    left_out = models.PositiveIntegerField(_("members without analytics consent"), default=0)
+    k = models.PositiveSmallIntegerField(_("personas"), default=0)
+    silhouette = models.FloatField(null=True, blank=True)
+    churn_method = models.CharField(max_length=8, choices=ChurnMethod.choices, default=ChurnMethod.NONE)
+    churn_auc = models.FloatField(_("churn AUC (time-based hold-out)"), null=True, blank=True)
+    churn_brier = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-as_of"]
+        verbose_name = _("profile run")
+        verbose_name_plural = _("profile runs")
+
+    def __str__(self) -> str:
+        return f"{self.as_of:%Y-%m-%d} ({self.get_status_display()})"
+
+
+class Persona(models.Model):
+    """One cluster of a run. `key` is stable across runs (matched by centroid), and so is a name
+    the creator gave it."""
+
+    run = models.ForeignKey(PersonaRun, on_delete=models.CASCADE, related_name="personas")
+    key = models.PositiveIntegerField()
+    name = models.CharField(
+        _("name"), max_length=80, blank=True, help_text=_("Empty: the generated description.")
+    )
+    description_en = models.CharField(max_length=200)
+    description_zh = models.CharField(max_length=200)
+    centroid = models.JSONField(help_text="Mean of each clustering feature (log1p scale) over the members.")
+    size = models.PositiveIntegerField(default=0)
+    avg_score = models.FloatField(default=0)
+    revenue = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    avg_churn = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "-size"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="analytics_persona_key_per_run")]
+        verbose_name = _("persona")
+        verbose_name_plural = _("personas")
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        from django.utils.translation import get_language
+
+        if self.name:
+            return self.name
+        return self.description_zh if (get_language() or "").startswith("zh") else self.description_en
+
+
+class MemberFeatures(models.Model):
+    run = models.ForeignKey(PersonaRun, on_delete=models.CASCADE, related_name="features")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    values = models.JSONField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "member"], name="analytics_features_once")]
+
+    def __str__(self) -> str:
+        return f"features of {self.member_id} @ {self.run_id}"
+
+
+class MemberProfile(models.Model):
+    run = models.ForeignKey(PersonaRun, on_delete=models.CASCADE, related_name="profiles")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profiles")
+    score = models.FloatField(_("score"))
+    persona = models.ForeignKey(Persona, null=True, on_delete=models.SET_NULL, related_name="profiles")
+    churn_risk = models.FloatField(_("churn risk"), null=True, blank=True)
+    churn_reasons = models.JSONField(default=list, blank=True)
+    high_potential = models.BooleanField(_("high-potential fan"), default=False)
+    at_risk_loyal = models.BooleanField(_("at-risk loyal fan"), default=False)
+    trend = models.FloatField(_("trend"), default=0)
+    contributions = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "member"], name="analytics_profile_once")]
+        indexes = [models.Index(fields=["run", "-score"])]
+        verbose_name = _("member profile")
+        verbose_name_plural = _("member profiles")
+
+    def __str__(self) -> str:
+        return f"{self.member_id} @ {self.run_id}: {self.score:.0f}"
