@@ -1,0 +1,204 @@
+"""The nightly run on a database with planted member types."""
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from sklearn.metrics import adjusted_rand_score
+
+from analytics.models import MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
+from analytics.services import AnalyticsError, build_member_profiles, rename_persona
+from community.models import Category, Post, Thread
+from content.models import ContentView, LessonProgress
+from tests.factories import ContentFactory, LessonFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def planted(settings):
+    """Course bingers, forum helpers and lurkers, with a month of activity each."""
+    settings.ANALYTICS_PERSONA_K = 3
+    now = timezone.now()
+    items = [ContentFactory() for _ in range(5)]
+    lessons = [LessonFactory() for _ in range(6)]
+    area = Category.objects.create(name="Open", slug="open")
+    kinds: dict[int, str] = {}
+    views, progress, posts = [], [], []
+    for n in range(45):
+        kind = ("binger", "helper", "lurker")[n % 3]
+        member = UserFactory(analytics_consent=True, date_joined=now - timedelta(days=200))
+        kinds[member.pk] = kind
+        if kind == "binger":
+            for day in range(25):
+                views.append(ContentView(content=lessons[day % 6].course, lesson=lessons[day % 6], user=member,
+                                         started_at=now - timedelta(days=day, hours=1), dwell_seconds=1500,
+                                         scroll_depth=100, completed=True))  # fmt: skip
+            progress += [
+                LessonProgress(user=member, lesson=lesson, completed_at=now - timedelta(days=3))
+                for lesson in lessons
+            ]
+        elif kind == "helper":
+            thread = Thread.objects.create(category=area, author=member, title=f"Topic {n}")
+            for day in range(20):
+                posts.append(Post(thread=thread, author=member, body="answer", score=3,
+                                  created_at=now - timedelta(days=day, hours=2)))  # fmt: skip
+            for day in range(0, 20, 4):
+                views.append(ContentView(content=items[day % 5], user=member, started_at=now - timedelta(days=day),
+                                         dwell_seconds=120, scroll_depth=60))  # fmt: skip
+        else:
+            views.append(ContentView(content=items[0], user=member, started_at=now - timedelta(days=80),
+                                     dwell_seconds=15, scroll_depth=10))  # fmt: skip
+    ContentView.objects.bulk_create(views)
+    LessonProgress.objects.bulk_create(progress)
+    Post.objects.bulk_create(posts)
+    return kinds
+
+
+def profiles_of(run) -> dict[int, MemberProfile]:
+    return {p.member_id: p for p in run.profiles.select_related("persona")}
+
+
+def test_the_run_recovers_planted_types_and_ranks_super_fans_first(planted):
+    UserFactory(analytics_consent=False)
+    UserFactory(is_staff=True, analytics_consent=True)
+    run = build_member_profiles()
+    assert run.status == PersonaRun.Status.DONE and run.members == 45 and run.left_out == 1
+    assert run.k == 3 and Persona.objects.filter(run=run).count() == 3
+    profiles = profiles_of(run)
+    kinds = [planted[pk] for pk in profiles]
+    assert adjusted_rand_score(kinds, [profiles[pk].persona.key for pk in profiles]) > 0.9
+    mean = {k: sum(p.score for pk, p in profiles.items() if planted[pk] == k) / 15 for k in set(kinds)}
+    assert mean["binger"] > mean["lurker"] + 30 and mean["helper"] > mean["lurker"] + 30
+    binger = next(p for pk, p in profiles.items() if planted[pk] == "binger")
+    assert "finishes courses" in binger.persona.description_en.lower()
+    top_terms = sorted(binger.contributions, key=binger.contributions.get, reverse=True)[:3]
+    assert {"completion", "dwell"} & set(top_terms)
+    assert abs(sum(binger.contributions.values()) - binger.score) < 0.05
+    assert MemberFeatures.objects.filter(run=run).count() == 45
+
+
+def test_weights_change_the_ranking(planted):
+    ScoreWeights.objects.create(**dict.fromkeys(
+        ["recency", "active_days", "views", "dwell", "completion", "clicks", "comments", "events", "points", "tenure"], 0.0
+    ), posts=5.0, answers=5.0)  # fmt: skip
+    forum = profiles_of(build_member_profiles())
+    helpers = [p.score for pk, p in forum.items() if planted[pk] == "helper"]
+    bingers = [p.score for pk, p in forum.items() if planted[pk] == "binger"]
+    assert min(helpers) > max(bingers)
+
+
+def test_rerunning_a_day_replaces_it_and_names_survive_later_runs(planted):
+    yesterday = timezone.localdate() - timedelta(days=1)
+    first = build_member_profiles(as_of=yesterday)
+    build_member_profiles(as_of=yesterday)
+    assert PersonaRun.objects.filter(as_of=yesterday).count() == 1
+    assert MemberProfile.objects.filter(run__as_of=yesterday).count() == 45
+    assert not PersonaRun.objects.filter(pk=first.pk).exists()
+    first = PersonaRun.objects.get(as_of=yesterday)
+    bingers = first.personas.get(description_en__icontains="finishes courses")
+    rename_persona(persona=bingers, name="  Course   bingers ")
+    today = build_member_profiles()
+    renamed = today.personas.get(key=bingers.key)
+    assert renamed.name == "Course bingers" and renamed.label == "Course bingers"
+    assert "finishes courses" in renamed.description_en.lower()
+
+
+def test_consent_withdrawal_removes_the_member_from_the_next_run(planted):
+    member_id = next(iter(planted))
+    build_member_profiles()
+    from members.models import User
+
+    User.objects.filter(pk=member_id).update(analytics_consent=False)
+    run = build_member_profiles()
+    assert run.members == 44 and run.left_out == 1
+    assert not MemberProfile.objects.filter(run=run, member_id=member_id).exists()
+
+
+def test_paying_members_get_a_churn_risk_with_reasons(planted):
+    lurker_id = next(pk for pk, kind in planted.items() if kind == "lurker")
+    binger_id = next(pk for pk, kind in planted.items() if kind == "binger")
+    from members.models import Payment, User
+
+    for member_id in (lurker_id, binger_id):
+        membership = MembershipFactory(user=User.objects.get(pk=member_id))
+        Payment.objects.create(
+            user_id=member_id, membership=membership, provider="local", provider_invoice_id=f"in_{member_id}",
+            status="paid", amount=10, currency="USD", period_start=timezone.now() - timedelta(days=10),
+            period_end=timezone.now() + timedelta(days=20),
+        )  # fmt: skip
+    run = build_member_profiles()
+    assert run.churn_method == PersonaRun.ChurnMethod.RULES  # no history yet
+    profiles = profiles_of(run)
+    assert profiles[lurker_id].churn_risk > profiles[binger_id].churn_risk
+    assert "recency_days" in profiles[lurker_id].churn_reasons
+    assert profiles[next(pk for pk, k in planted.items() if k == "helper")].churn_risk is None  # not paying
+
+
+def test_empty_and_single_member_communities():
+    run = build_member_profiles()
+    assert run.members == 0 and run.k == 0 and run.churn_method == PersonaRun.ChurnMethod.NONE
+    UserFactory(analytics_consent=True)
+    run = build_member_profiles()
+    assert run.members == 1 and run.k == 1 and MemberProfile.objects.filter(run=run).count() == 1
+
+
+def test_the_command_reports_and_refuses_bad_input():
+    out = StringIO()
+    call_command("build_member_profiles", "--json", stdout=out)
+    summary = json.loads(out.getvalue())
+    assert summary["members"] == 0 and set(summary["seconds"]) >= {"features", "personas", "churn", "write"}
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        call_command("build_member_profiles", "--date", "yesterday")
+    with pytest.raises(CommandError, match="in the future"):
+        call_command(
+            "build_member_profiles", "--date", (timezone.localdate() + timedelta(days=2)).isoformat()
+        )
+    ScoreWeights.objects.create(views=-1)
+    with pytest.raises(CommandError, match="weights"):
+        call_command("build_member_profiles")
+    with pytest.raises(AnalyticsError):
+        build_member_profiles()
+
+
+def test_features_are_exact_for_a_known_member():
+    from analytics.features import compute_features
+    from members.models import Payment, User
+
+    now = timezone.now()
+    member = UserFactory(analytics_consent=True, date_joined=now - timedelta(days=100))
+    item = ContentFactory()
+    for days, dwell, done in (
+        (1, 100, True),
+        (1, 50, False),
+        (3, 30, False),
+        (45, 500, True),
+        (100, 9, False),
+    ):
+        ContentView.objects.create(content=item, user=member, started_at=now - timedelta(days=days, minutes=5),
+                                   dwell_seconds=dwell, completed=done)  # fmt: skip
+    ContentView.objects.create(content=item, user=member, started_at=now + timedelta(hours=1))  # after as_of
+    area = Category.objects.create(name="Open", slug="open")
+    thread = Thread.objects.create(category=area, author=UserFactory(), title="Question")
+    answer = Post.objects.create(
+        thread=thread, author=member, body="a", score=4, created_at=now - timedelta(days=2)
+    )
+    Post.objects.create(thread=thread, author=member, body="b", score=1, created_at=now - timedelta(days=120))
+    Thread.objects.filter(pk=thread.pk).update(accepted_answer=answer)
+    membership = MembershipFactory(user=member)
+    Payment.objects.create(
+        user=member, membership=membership, provider="local", provider_invoice_id="in_x", status="paid",
+        amount=15, currency="USD", period_start=now - timedelta(days=5), period_end=now + timedelta(days=25),
+        billing_reason="subscription_cycle", created_at=now - timedelta(days=5),
+    )  # fmt: skip
+    matrix = compute_features(members=User.objects.filter(pk=member.pk), as_of=now)
+    f = matrix.row(0)
+    assert (f["views_7"], f["views_30"], f["views_90"], f["views_all"]) == (3, 3, 4, 5)
+    assert (f["active_days_30"], f["dwell_30"], f["completed_views_90"]) == (2, 180, 2)
+    assert (f["posts_90"], f["posts_all"], f["accepted_answers"], f["votes_received"]) == (1, 2, 1, 5)
+    assert (f["paying"], f["renewals"], f["revenue"], f["tier_rank"]) == (1, 1, 15, membership.tier.rank)
+    assert abs(f["recency_days"] - (1 + 5 / 1440)) < 0.01 and abs(f["tenure_days"] - 100) < 0.01
+    assert f["views_prev_30"] == 1 and f["trend"] == pytest.approx((3 - 1) / (3 + 1 + 1))
