@@ -29,7 +29,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 
 
 class ScoreWeights(models.Model):
-    """The creator's weights αᵢ of the profile score P = Σ αᵢ·fᵢ(x). One row is used: the latest."""
+    """The creator's weights αᵢ of the profile score P = Σ αᵢ·fᵢ(x). A single row; until the
+    creator saves one, the defaults apply."""
 
     recency = models.FloatField(_("recency (days since last visit)"), default=DEFAULT_WEIGHTS["recency"])
     active_days = models.FloatField(_("active days"), default=DEFAULT_WEIGHTS["active_days"])
@@ -69,7 +70,7 @@ class ScoreWeights(models.Model):
 
     @classmethod
     def current(cls) -> "ScoreWeights":
-        return cls.objects.order_by("-pk").first() or cls()
+        return cls.objects.order_by("pk").first() or cls()
 
 
 class PersonaRun(models.Model):

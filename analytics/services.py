@@ -20,7 +20,7 @@ from members.models import Tier, User
 
 from . import churn, personas, scoring
 from .features import FEATURES, FeatureMatrix, compute_features, paying_at
-from .models import MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
+from .models import DEFAULT_WEIGHTS, MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
 
 WRITE_BATCH = 2000
 TOP_SHARE = 0.25  # "high score": the top quarter of the community
@@ -303,8 +303,12 @@ def _rounded(row: dict[str, float]) -> dict[str, float]:
 
 
 def reset_score_weights() -> ScoreWeights:
-    """The admin's "reset to defaults": a new row with the default weights becomes current."""
-    return ScoreWeights.objects.create()
+    """The admin's "reset to defaults": the weights row goes back to the default weights."""
+    weights = ScoreWeights.current()
+    for name, value in DEFAULT_WEIGHTS.items():
+        setattr(weights, name, value)
+    weights.save()
+    return weights
 
 
 def rename_persona(*, persona: Persona, name: str) -> Persona:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -155,7 +156,6 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 60 * 60 * 24
-CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The nightly jobs. Later apps add their entries here; each one is a thin task
 # over a service and is also reachable as a management command.
@@ -295,6 +295,12 @@ if ANALYTICS_PERSONA_K and not 2 <= ANALYTICS_PERSONA_K <= 20:
     raise ImproperlyConfigured("ANALYTICS_PERSONA_K must be 0 (automatic) or between 2 and 20.")
 if not 0 <= ANALYTICS_NIGHTLY_HOUR <= 23:
     raise ImproperlyConfigured("ANALYTICS_NIGHTLY_HOUR must be an hour from 0 to 23.")
+# The nightly chain (usergroup.nightly: billing cycle, content stats, member profiles), once a
+# day at ANALYTICS_NIGHTLY_HOUR in the site's time zone.
+CELERY_BEAT_SCHEDULE["nightly"] = {
+    "task": "usergroup.tasks.run_nightly",
+    "schedule": crontab(hour=ANALYTICS_NIGHTLY_HOUR, minute=0),
+}
 
 # --- Internationalisation --------------------------------------------------
 
@@ -304,6 +310,7 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_TZ = True
+CELERY_TIMEZONE = TIME_ZONE  # crontab entries (the nightly chain) follow the site's clock
 
 # --- Static and media files --------------------------------------------------
 

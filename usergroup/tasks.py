@@ -25,3 +25,15 @@ def ping() -> dict:
 @shared_task(name="usergroup.tasks.clear_expired_sessions")
 def clear_expired_sessions() -> None:
     call_command("clearsessions")
+
+
+@shared_task(name="usergroup.tasks.run_nightly")
+def run_nightly() -> list[dict]:
+    """The nightly chain (usergroup.nightly); fails the task if any job failed."""
+    from usergroup.nightly import run_nightly as run
+
+    results = run()
+    failed = [r.name for r in results if not r.ok]
+    if failed:
+        raise RuntimeError(f"nightly jobs failed: {', '.join(failed)}")
+    return [r.as_dict() for r in results]

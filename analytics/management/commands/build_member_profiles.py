@@ -25,7 +25,7 @@ def summary(run: PersonaRun) -> dict:
         "left_out_without_consent": run.left_out,
         "personas": run.k,
         "silhouette": None if run.silhouette is None else round(run.silhouette, 3),
-        "churn_method": run.churn_method,
+        "churn_method": str(run.churn_method),
         "churn_auc": None if run.churn_auc is None else round(run.churn_auc, 3),
         "high_potential": run.metrics.get("high_potential", 0),
         "at_risk_loyal": run.metrics.get("at_risk_loyal", 0),

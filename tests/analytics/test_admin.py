@@ -1,0 +1,68 @@
+"""The creator's analytics admin: score weights, runs and persona names; the nightly chain."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from analytics.models import DEFAULT_WEIGHTS, Persona, PersonaRun, ScoreWeights
+from analytics.services import build_member_profiles
+from tests.factories import UserFactory
+from usergroup import nightly
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def creator(db):
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def weights_form(**changes) -> dict:
+    return {name: str(value) for name, value in (DEFAULT_WEIGHTS | changes).items()}
+
+
+def test_weights_are_edited_validated_and_reset(creator):
+    page = creator.get(reverse("admin:analytics_scoreweights_changelist"), follow=True)
+    assert page.status_code == 200 and "Reset to defaults" in page.content.decode()
+    weights = ScoreWeights.objects.get()
+    url = reverse("admin:analytics_scoreweights_change", args=[weights.pk])
+    bad = creator.post(url, weights_form(views=-2))
+    assert "cannot be negative" in bad.content.decode()
+    zero = creator.post(url, {name: "0" for name in DEFAULT_WEIGHTS})
+    assert "At least one weight must be above 0" in zero.content.decode()
+    assert ScoreWeights.objects.get().views == DEFAULT_WEIGHTS["views"]
+    assert creator.post(url, weights_form(posts=9)).status_code == 302
+    assert ScoreWeights.current().posts == 9
+    creator.post(reverse("admin:analytics_scoreweights_reset"))
+    assert ScoreWeights.current().as_dict() == DEFAULT_WEIGHTS and ScoreWeights.objects.count() == 1
+
+
+def test_runs_and_personas_in_the_admin(creator):
+    for _ in range(12):
+        UserFactory(analytics_consent=True)
+    run = build_member_profiles()
+    assert creator.get(reverse("admin:analytics_personarun_change", args=[run.pk])).status_code == 200
+    assert str(run.as_of.year) in creator.get(reverse("admin:analytics_personarun_changelist")).content.decode()
+    persona = Persona.objects.filter(run=run).first()
+    url = reverse("admin:analytics_persona_change", args=[persona.pk])
+    assert creator.post(url, {"name": "  Quiet   newcomers "}).status_code == 302
+    assert Persona.objects.get(pk=persona.pk).name == "Quiet newcomers"
+
+
+def test_run_nightly_runs_every_job_and_fails_loudly(capsys, monkeypatch):
+    call_command("run_nightly")
+    out = capsys.readouterr().out
+    assert "billing cycle" in out and "content stats" in out and "member profiles" in out
+    assert PersonaRun.objects.count() == 1
+
+    def broken():
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(nightly, "JOBS", (("billing cycle", lambda: {}), ("broken", broken)))
+    monkeypatch.setattr(nightly.run_nightly, "__kwdefaults__", {"jobs": nightly.JOBS})
+    with pytest.raises(CommandError, match="1 nightly job"):
+        call_command("run_nightly")
+    assert "disk full" in capsys.readouterr().out

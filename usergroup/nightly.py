@@ -1,0 +1,63 @@
+"""The operator's nightly chain: every nightly job in order, each timed, one summary.
+
+Used by `manage.py run_nightly` (cron) and by the Celery beat task `usergroup.tasks.run_nightly`.
+A failing job is reported and the chain goes on, so one broken stage does not hold back the
+others; the caller turns any failure into a non-zero exit or a failed task.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+def _billing() -> object:
+    from members.services import retry_failed_webhooks, run_billing_cycle
+
+    return run_billing_cycle() | {"webhooks_retried": retry_failed_webhooks()}
+
+
+def _stats() -> object:
+    from content.services import refresh_stats
+
+    return {"items": refresh_stats()}
+
+
+def _profiles() -> object:
+    from analytics.management.commands.build_member_profiles import summary
+    from analytics.services import build_member_profiles
+
+    return summary(build_member_profiles())
+
+
+JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
+    ("billing cycle", _billing),
+    ("content stats", _stats),
+    ("member profiles", _profiles),
+)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    name: str
+    ok: bool
+    seconds: float
+    result: object
+
+    def as_dict(self) -> dict:
+        return {"job": self.name, "ok": self.ok, "seconds": round(self.seconds, 2), "result": self.result}
+
+
+def run_nightly(*, jobs: tuple[tuple[str, Callable[[], object]], ...] = JOBS) -> list[JobResult]:
+    results = []
+    for name, job in jobs:
+        started = time.perf_counter()
+        try:
+            outcome, ok = job(), True
+        except Exception as exc:
+            log.exception("Nightly job %r failed", name)
+            outcome, ok = f"{type(exc).__name__}: {exc}", False
+        results.append(JobResult(name, ok, time.perf_counter() - started, outcome))
+    return results
