@@ -17,6 +17,7 @@ from django.utils import timezone
 from faker import Faker
 from tqdm import tqdm
 
+from analytics.services import build_member_profiles
 from community.demo import seed_events, seed_forum
 from content.demo import activity_events, seed_activity, seed_library
 from members.demo import seed_billing
@@ -72,11 +73,12 @@ class Command(BaseCommand):
         entries = seed_points(members=demo_members, now=now, activity=activity_events(demo_members))
         topics = seed_forum(seed=seed, fake=fake["en_US"], members=demo_members[:2000], now=now)
         seed_events(fake=fake["en_US"], members=demo_members[:2000], now=now)
+        profiles = build_member_profiles()  # so the creator's analytics are full on first start
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
                 f"{len(library)} library items, {views} new views, {entries} new points entries, "
-                f"{topics} forum topics."
+                f"{topics} forum topics, {profiles.members} member profiles in {profiles.k} personas."
             )
         )
         self.stdout.write(

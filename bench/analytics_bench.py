@@ -1,0 +1,218 @@
+#!/usr/bin/env python
+"""Analytics benchmark: the nightly member-profile run on a large community, beside bare KMeans.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/usergroup_analytics_bench \\
+        .venv/bin/python bench/analytics_bench.py --members 100000
+
+Seeds (once; later runs reuse it) N consenting members of planted types with 90 days of views,
+lesson completions, forum posts and payments, then runs `build_member_profiles` and reports
+seconds and peak memory (RSS) after each stage. In the same process it times plain
+scikit-learn KMeans (n_init=4) over the same k range on the same standardised features: the
+target is the whole run at most 1.5x that figure, and under 60 s on a 2-core machine.
+"""
+
+import argparse
+import io
+import resource
+import sys
+import time
+import uuid
+
+import numpy as np
+from _setup import prepare
+
+TYPES = {  # share, views per 90 days, dwell per view, lessons, posts, payer share
+    "binger": (0.10, 60, 900, 8, 1, 0.6),
+    "helper": (0.08, 25, 200, 1, 20, 0.5),
+    "regular": (0.22, 20, 300, 1, 2, 0.4),
+    "skimmer": (0.25, 15, 40, 0, 0, 0.2),
+    "lurker": (0.35, 2, 60, 0, 0, 0.1),
+}
+EMAIL = "bench{:07d}@bench.usergroup.test"
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def seed(n: int, rng: np.random.Generator) -> None:
+    from django.db import connection, transaction
+
+    from members.models import User
+
+    have = User.objects.filter(email__endswith="@bench.usergroup.test").count()
+    if have >= n:
+        print(f"reusing {have} bench members")
+        return
+    if have:
+        sys.exit("The bench database holds a different number of members: drop it and run again.")
+    if connection.vendor != "postgresql":
+        sys.exit("The analytics benchmark seeds with COPY: set DATABASE_URL to a PostgreSQL database.")
+    with transaction.atomic():  # all or nothing, so a failed seed leaves nothing to trip over
+        _seed(n, rng)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def _seed(n: int, rng: np.random.Generator) -> None:
+    from django.contrib.auth.hashers import make_password
+    from django.db import connection
+    from django.utils import timezone
+
+    from community.models import Category, Thread
+    from content.models import Content, Lesson
+    from members.models import Membership, Tier, User
+
+    now = timezone.now()
+    started = time.perf_counter()
+    kinds = rng.choice(list(TYPES), size=n, p=[t[0] for t in TYPES.values()])
+    password = make_password("bench")
+    joined = [now - timezone.timedelta(days=int(d)) for d in rng.integers(30, 700, n)]
+    User.objects.bulk_create(
+        [
+            User(email=EMAIL.format(i), password=password, handle=f"b{i:07d}", date_joined=joined[i],
+                 analytics_consent=bool(rng.random() < 0.9))
+            for i in range(n)
+        ],
+        batch_size=5000,
+    )  # fmt: skip
+    ids = dict(User.objects.filter(email__endswith="@bench.usergroup.test").values_list("email", "pk"))
+    member_ids = np.array([ids[EMAIL.format(i)] for i in range(n)])
+    tier, _ = Tier.objects.get_or_create(
+        slug="bench-gold", defaults={"name": "Bench gold", "rank": 15, "monthly_price": 10}
+    )
+    items = [
+        Content.objects.get_or_create(
+            slug=f"bench-item-{i}",
+            defaults={
+                "title": f"Bench {i}",
+                "kind": "article",
+                "status": "published",
+                "body": "x",
+                "publish_at": now - timezone.timedelta(days=100),
+            },
+        )[0]
+        for i in range(200)
+    ]
+    course = Content.objects.get_or_create(
+        slug="bench-course",
+        defaults={
+            "title": "Bench course",
+            "kind": "course",
+            "status": "published",
+            "publish_at": now - timezone.timedelta(days=100),
+        },
+    )[0]
+    lessons = [
+        Lesson.objects.get_or_create(course=course, slug=f"l{i}", defaults={"title": f"L{i}", "position": i})[
+            0
+        ]
+        for i in range(10)
+    ]
+    area, _ = Category.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    threads = [
+        Thread.objects.create(category=area, author_id=int(member_ids[i]), title=f"Bench topic {i}")
+        for i in range(500)
+    ]
+
+    views, progress, posts, payments, memberships = (
+        io.StringIO(),
+        io.StringIO(),
+        io.StringIO(),
+        io.StringIO(),
+        [],
+    )
+    seconds_90d = 90 * 86400
+    for i in range(n):
+        _share, per90, dwell, lesson_count, post_count, payer = TYPES[kinds[i]]
+        member = int(member_ids[i])
+        for _ in range(rng.poisson(per90)):
+            at = now.timestamp() - rng.integers(0, seconds_90d)
+            views.write(f"{uuid.uuid4()}\t{items[rng.integers(0, 200)].pk}\t\\N\t{member}\tlibrary\t"
+                        f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(at))}\t{int(rng.exponential(dwell))}\t"
+                        f"{rng.integers(0, 101)}\t{'t' if rng.random() < 0.4 else 'f'}\n")  # fmt: skip
+        for lesson in rng.choice(lessons, size=min(lesson_count, 10), replace=False) if lesson_count else []:
+            progress.write(f"{member}\t{lesson.pk}\t{now.isoformat()}\n")
+        for _ in range(rng.poisson(post_count)):
+            at = now.timestamp() - rng.integers(0, seconds_90d)
+            posts.write(f"{threads[rng.integers(0, 500)].pk}\t{member}\tbench\tf\tf\tt\t{rng.integers(0, 5)}\t"
+                        f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(at))}\n")  # fmt: skip
+        if rng.random() < payer:
+            memberships.append(Membership(user_id=member, tier=tier, status="active", provider="local",
+                                          provider_subscription_id=f"bench_{member}", current_period_start=now,
+                                          current_period_end=now + timezone.timedelta(days=20)))  # fmt: skip
+            for month in range(6):
+                start = now.timestamp() - (month + 1) * 30 * 86400 + 10 * 86400
+                payments.write(f"{member}\tlocal\tbench_{member}_{month}\tbench_{member}\t\t1\tpaid\t10\tUSD\t"
+                               f"{'subscription_cycle' if month < 5 else 'subscription_create'}\t"
+                               f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(start))}\t"
+                               f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(start + 30 * 86400))}\t"
+                               f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(start))}\n")  # fmt: skip
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        for buffer, table, columns in (
+            (views, "content_contentview", "view_key, content_id, lesson_id, user_id, source, started_at, dwell_seconds, scroll_depth, completed"),
+            (progress, "content_lessonprogress", "user_id, lesson_id, completed_at"),
+            (posts, "community_post", "thread_id, author_id, body, is_opening, hidden, approved, score, created_at"),
+            (payments, "members_payment", "user_id, provider, provider_invoice_id, provider_subscription_id, description, attempts, status, amount, currency, billing_reason, period_start, period_end, created_at"),
+        ):  # fmt: skip
+            buffer.seek(0)
+            raw.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
+        Membership.objects.bulk_create(memberships, batch_size=5000)
+    print(f"seeded {n} members in {time.perf_counter() - started:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=100_000)
+    args = parser.parse_args()
+    prepare("usergroup-analytics-bench")
+    from django.conf import settings
+    from django.db import connection
+    from django.utils import timezone
+    from sklearn.cluster import KMeans
+
+    from analytics import personas
+    from analytics.features import compute_features
+    from analytics.services import build_member_profiles, eligible_members
+    from content.models import ContentView
+
+    rng = np.random.default_rng(2026)
+    seed(args.members, rng)
+    print(f"database: {connection.vendor}, {eligible_members(at=timezone.now()).count()} consenting members, "
+          f"{ContentView.objects.count()} views")  # fmt: skip
+
+    marks: list[tuple[str, float, float]] = []
+    last = [time.perf_counter()]
+
+    def progress(stage: str) -> None:
+        now = time.perf_counter()
+        marks.append((stage, now - last[0], rss_mb()))
+        last[0] = now
+
+    started = time.perf_counter()
+    run = build_member_profiles(progress=progress)
+    total = time.perf_counter() - started
+
+    matrix = compute_features(members=eligible_members(at=timezone.now()), as_of=timezone.now())
+    z, _mean, _std = personas.standardise(personas.behaviour(matrix.values))
+    k_range = range(settings.ANALYTICS_PERSONA_K_MIN, settings.ANALYTICS_PERSONA_K_MAX + 1)
+    bare_started = time.perf_counter()
+    for k in k_range:
+        KMeans(n_clusters=k, n_init=4, random_state=0).fit(z)
+    bare = time.perf_counter() - bare_started
+
+    print(f"\nrun of {run.members} members: k={run.k}, silhouette {run.silhouette:.3f}, churn {run.churn_method}"
+          + (f" (AUC {run.churn_auc:.3f})" if run.churn_auc else ""))  # fmt: skip
+    print(f"{'stage':<10} {'seconds':>8} {'peak RSS MB':>12}")
+    for stage, seconds, peak in marks:
+        print(f"{stage:<10} {seconds:8.2f} {peak:12.0f}")
+    print(f"{'total':<10} {total:8.2f}")
+    print(f"\nbare KMeans, k {k_range.start}-{k_range.stop - 1}, n_init=4, same features: {bare:.2f} s")
+    print(
+        f"ratio run / bare KMeans: {total / bare:.2f} (target <= 1.5); under 60 s: {'yes' if total < 60 else 'NO'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
