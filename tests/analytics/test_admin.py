@@ -31,7 +31,7 @@ def test_weights_are_edited_validated_and_reset(creator):
     url = reverse("admin:analytics_scoreweights_change", args=[weights.pk])
     bad = creator.post(url, weights_form(views=-2))
     assert "cannot be negative" in bad.content.decode()
-    zero = creator.post(url, {name: "0" for name in DEFAULT_WEIGHTS})
+    zero = creator.post(url, dict.fromkeys(DEFAULT_WEIGHTS, "0"))
     assert "At least one weight must be above 0" in zero.content.decode()
     assert ScoreWeights.objects.get().views == DEFAULT_WEIGHTS["views"]
     assert creator.post(url, weights_form(posts=9)).status_code == 302
@@ -45,7 +45,9 @@ def test_runs_and_personas_in_the_admin(creator):
         UserFactory(analytics_consent=True)
     run = build_member_profiles()
     assert creator.get(reverse("admin:analytics_personarun_change", args=[run.pk])).status_code == 200
-    assert str(run.as_of.year) in creator.get(reverse("admin:analytics_personarun_changelist")).content.decode()
+    assert (
+        str(run.as_of.year) in creator.get(reverse("admin:analytics_personarun_changelist")).content.decode()
+    )
     persona = Persona.objects.filter(run=run).first()
     url = reverse("admin:analytics_persona_change", args=[persona.pk])
     assert creator.post(url, {"name": "  Quiet   newcomers "}).status_code == 302
