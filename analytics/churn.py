@@ -79,6 +79,21 @@ def _fit(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[LogisticRegression, n
     return model, mean, std
 
 
+def enough_history(counts: list[tuple[int, int]]) -> bool:
+    """Given (payers, of whom lapsed) per cut-off, newest first: can `train` learn anything?"""
+    if len(counts) < 2:
+        return False
+    (hold_payers, hold_lapsed), older = counts[0], counts[1:]
+    lapsed = sum(c for _p, c in older)
+    stayed = sum(p - c for p, c in older)
+    return (
+        lapsed >= MIN_TRAIN_POSITIVES
+        and stayed >= MIN_TRAIN_POSITIVES
+        and hold_lapsed >= MIN_HOLDOUT_POSITIVES
+        and hold_payers - hold_lapsed >= MIN_HOLDOUT_POSITIVES
+    )
+
+
 def train(
     train_sets: list[tuple[np.ndarray, np.ndarray]], holdout: tuple[np.ndarray, np.ndarray], *, seed: int = 0
 ) -> ChurnModel | None:

@@ -5,15 +5,18 @@ transaction that replaces any earlier run of the same day, so a run is idempoten
 failure leaves the previous results in place.
 """
 
+import csv
+import io
+import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from members.models import Tier, User
@@ -180,16 +183,20 @@ def _churn(
     if not paying.any():
         return PersonaRun.ChurnMethod.NONE, None, risk, reasons
     horizon = timedelta(days=settings.ANALYTICS_CHURN_HORIZON_DAYS)
-    snapshots = []
+    # Labels first (two cheap queries per cut-off); the features of past cut-offs, the costly
+    # part, are read only when the history holds enough churn to learn from.
+    cutoffs = []
     for j in range(1, settings.ANALYTICS_CHURN_SNAPSHOTS + 1):
         cutoff = moment - horizon * j
-        payers = User.objects.filter(pk__in=paying_at(members=members, at=cutoff))
-        then = compute_features(members=payers, as_of=cutoff)
-        if len(then) == 0:
-            continue
-        still = paying_at(members=payers, at=cutoff + horizon)
-        labels = np.array([0 if int(pk) in still else 1 for pk in then.member_ids], dtype=int)
-        snapshots.append((then.values, labels))
+        payers = paying_at(members=members, at=cutoff)
+        if payers:
+            cutoffs.append((cutoff, payers, payers - paying_at(members=members, at=cutoff + horizon)))
+    snapshots = []
+    if churn.enough_history([(len(p), len(lapsed)) for _c, p, lapsed in cutoffs]):
+        for cutoff, payers, lapsed in cutoffs:
+            then = compute_features(members=User.objects.filter(pk__in=payers), as_of=cutoff)
+            labels = np.array([int(int(pk) in lapsed) for pk in then.member_ids], dtype=int)
+            snapshots.append((then.values, labels))
     model = churn.train(snapshots[1:], snapshots[0], seed=settings.ANALYTICS_SEED) if snapshots else None
     if model is not None:
         method = PersonaRun.ChurnMethod.MODEL
@@ -274,28 +281,78 @@ def _write(
         Persona.objects.bulk_create(persona_rows)
         by_index = {index: persona.pk for index, persona in enumerate(persona_rows)}
         terms = list(contributions)
-        for start in range(0, len(matrix), WRITE_BATCH):
-            stop = min(start + WRITE_BATCH, len(matrix))
-            MemberFeatures.objects.bulk_create(
-                MemberFeatures(run=run, member_id=int(matrix.member_ids[i]), values=_rounded(matrix.row(i)))
-                for i in range(start, stop)
-            )
-            MemberProfile.objects.bulk_create(
-                MemberProfile(
-                    run=run,
-                    member_id=int(matrix.member_ids[i]),
-                    score=round(float(scores[i]), 3),
-                    persona_id=by_index.get(int(clustering.labels[i])) if len(clustering.labels) else None,
-                    churn_risk=None if np.isnan(risk[i]) else round(float(risk[i]), 4),
-                    churn_reasons=reasons[i],
-                    high_potential=bool(high_potential[i]),
-                    at_risk_loyal=bool(at_risk[i]),
-                    trend=round(float(values[i, FEATURES.index("trend")]), 4),
-                    contributions={t: round(float(contributions[t][i]), 3) for t in terms},
-                )
-                for i in range(start, stop)
-            )
+        ids = [int(pk) for pk in matrix.member_ids]
+        _insert(
+            MemberFeatures,
+            ({"run_id": run.pk, "member_id": ids[i], "values": _rounded(matrix.row(i))} for i in range(len(ids))),
+        )
+        _insert(
+            MemberProfile,
+            (
+                {
+                    "run_id": run.pk,
+                    "member_id": ids[i],
+                    "score": round(float(scores[i]), 3),
+                    "persona_id": by_index.get(int(clustering.labels[i])) if len(clustering.labels) else None,
+                    "churn_risk": None if np.isnan(risk[i]) else round(float(risk[i]), 4),
+                    "churn_reasons": reasons[i],
+                    "high_potential": bool(high_potential[i]),
+                    "at_risk_loyal": bool(at_risk[i]),
+                    "trend": round(float(values[i, FEATURES.index("trend")]), 4),
+                    "contributions": {t: round(float(contributions[t][i]), 3) for t in terms},
+                }
+                for i in range(len(ids))
+            ),
+        )
     return run
+
+
+def _insert(model: type[models.Model], rows: Iterable[dict]) -> None:
+    """Insert many rows: PostgreSQL's COPY (ten times faster than INSERTs at 100k rows), else
+    bulk_create in batches. Runs inside the caller's transaction."""
+    if connection.vendor != "postgresql":
+        for batch in _batches(rows, WRITE_BATCH):
+            model.objects.bulk_create(model(**row) for row in batch)
+        return
+    fields = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    columns: list[str] = []
+    for row in rows:
+        if not columns:
+            columns = list(row)
+        writer.writerow(
+            [
+                json.dumps(value) if isinstance(fields[name], models.JSONField) else _csv_value(value)
+                for name, value in row.items()
+            ]
+        )
+    if not columns:
+        return
+    buffer.seek(0)
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(fields[c].column) for c in columns)
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
+
+
+def _csv_value(value: object) -> object:
+    if value is None:
+        return ""  # an unquoted empty field is NULL in COPY's CSV format
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return value
+
+
+def _batches(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _rounded(row: dict[str, float]) -> dict[str, float]:

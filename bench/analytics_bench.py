@@ -28,6 +28,7 @@ TYPES = {  # share, views per 90 days, dwell per view, lessons, posts, payer sha
     "skimmer": (0.25, 15, 40, 0, 0, 0.2),
     "lurker": (0.35, 2, 60, 0, 0, 0.1),
 }
+LAPSE = {"binger": 0.05, "helper": 0.05, "regular": 0.15, "skimmer": 0.35, "lurker": 0.5}
 EMAIL = "bench{:07d}@bench.usergroup.test"
 
 
@@ -126,8 +127,15 @@ def _seed(n: int, rng: np.random.Generator) -> None:
     for i in range(n):
         _share, per90, dwell, lesson_count, post_count, payer = TYPES[kinds[i]]
         member = int(member_ids[i])
+        pays = rng.random() < payer
+        # Lapsers: quieter members stop paying more often, 1-5 months ago, and stop reading first.
+        lapsed = pays and rng.random() < LAPSE[kinds[i]]
+        months_ago = int(rng.integers(1, 6)) if lapsed else 0
+        quiet_since = months_ago * 30 * 86400 + 15 * 86400 if lapsed else 0
         for _ in range(rng.poisson(per90)):
             at = now.timestamp() - rng.integers(0, seconds_90d)
+            if at > now.timestamp() - quiet_since:
+                continue
             views.write(f"{uuid.uuid4()}\t{items[rng.integers(0, 200)].pk}\t\\N\t{member}\tlibrary\t"
                         f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(at))}\t{int(rng.exponential(dwell))}\t"
                         f"{rng.integers(0, 101)}\t{'t' if rng.random() < 0.4 else 'f'}\n")  # fmt: skip
@@ -137,14 +145,15 @@ def _seed(n: int, rng: np.random.Generator) -> None:
             at = now.timestamp() - rng.integers(0, seconds_90d)
             posts.write(f"{threads[rng.integers(0, 500)].pk}\t{member}\tbench\tf\tf\tt\t{rng.integers(0, 5)}\t"
                         f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(at))}\n")  # fmt: skip
-        if rng.random() < payer:
+        if pays and not lapsed:
             memberships.append(Membership(user_id=member, tier=tier, status="active", provider="local",
                                           provider_subscription_id=f"bench_{member}", current_period_start=now,
                                           current_period_end=now + timezone.timedelta(days=20)))  # fmt: skip
-            for month in range(6):
+        if pays:
+            for month in range(months_ago, 7):
                 start = now.timestamp() - (month + 1) * 30 * 86400 + 10 * 86400
                 payments.write(f"{member}\tlocal\tbench_{member}_{month}\tbench_{member}\t\t1\tpaid\t10\tUSD\t"
-                               f"{'subscription_cycle' if month < 5 else 'subscription_create'}\t"
+                               f"{'subscription_cycle' if month < 6 else 'subscription_create'}\t"
                                f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(start))}\t"
                                f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(start + 30 * 86400))}\t"
                                f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(start))}\n")  # fmt: skip
