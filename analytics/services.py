@@ -284,7 +284,10 @@ def _write(
         ids = [int(pk) for pk in matrix.member_ids]
         _insert(
             MemberFeatures,
-            ({"run_id": run.pk, "member_id": ids[i], "values": _rounded(matrix.row(i))} for i in range(len(ids))),
+            (
+                {"run_id": run.pk, "member_id": ids[i], "values": _rounded(matrix.row(i))}
+                for i in range(len(ids))
+            ),
         )
         _insert(
             MemberProfile,

@@ -66,6 +66,7 @@ def hide_comment(*, actor, comment: Comment) -> None:
     resolve_flags(comment=comment, actor=actor)
 
 
+@transaction.atomic
 def flag_comment(*, reporter, comment: Comment, reason: str, note: str = "") -> Flag:
     """Members report a comment to the moderation queue, as they do forum posts."""
     if reason not in Flag.Reason.values:

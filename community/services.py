@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from members.access import can_access, member_rank
 from members.errors import MemberError
+from members.models import User
 from points.models import Action, LedgerEntry
 from points.services import award_points, reverse_entry
 
@@ -49,9 +50,17 @@ def _recent(queryset: QuerySet, now) -> tuple[int, int]:
     return counts["minute"], counts["day"]
 
 
+def _lock_member(member) -> None:
+    """Serialise one member's writes, so requests sent in parallel cannot all pass a limit
+    counted before any of them is saved. Needs the caller's transaction."""
+    User.objects.select_for_update().filter(pk=member.pk).first()
+
+
 def _check_can_write(member) -> None:
     """Suspensions and posting rate limits (stricter for new accounts), with clear messages.
-    Forum posts and comments on library items share one budget."""
+    Forum posts and comments on library items share one budget. Call inside the transaction
+    that saves the post: the member's row stays locked until it commits."""
+    _lock_member(member)
     now = timezone.now()
     suspension = Suspension.objects.filter(member=member, until__gt=now).order_by("-until").first()
     if suspension is not None:
@@ -79,6 +88,7 @@ def _check_can_flag(member) -> None:
     """Flags have their own limits, so nobody can bury the moderation queue."""
     if member.is_staff:
         return
+    _lock_member(member)
     last_minute, last_day = _recent(Flag.objects.filter(reporter=member), timezone.now())
     if last_minute >= settings.COMMUNITY_FLAGS_PER_MINUTE:
         raise ForumError(_("You are reporting very fast. Wait a minute and try again."))
@@ -259,6 +269,7 @@ def _check_suspension(member) -> None:
         raise ForumError(_("You cannot post while suspended."))
 
 
+@transaction.atomic
 def flag_post(*, reporter, post: Post, reason: str, note: str = "") -> Flag:
     if reason not in Flag.Reason.values:
         raise ForumError(_("Choose a reason."))

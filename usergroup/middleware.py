@@ -7,9 +7,10 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 NUL = "\x00"
-# Bodies Django does not parse into request.POST, read raw: a NUL byte is never valid in
-# JSON or text, while a multipart body legitimately carries binary file contents.
-RAW_BODY_TYPES = ("application/json", "text/")
+# Bodies Django parses into request.POST are checked field by field (a multipart body carries
+# binary file contents legitimately); every other body is read raw, whatever its content type
+# says: no endpoint here takes a raw binary body.
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def _any_nul(values: Iterable[str]) -> bool:
@@ -30,8 +31,7 @@ def has_nul(request: HttpRequest) -> bool:
     if _any_nul(request.COOKIES.keys()) or _any_nul(request.COOKIES.values()):
         return True
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        content_type = request.content_type or ""
-        if content_type.startswith(RAW_BODY_TYPES):
+        if (request.content_type or "").lower() not in FORM_TYPES:
             return b"\x00" in request.body
         if _any_nul(request.POST.keys()) or any(_any_nul(v) for _k, v in request.POST.lists()):
             return True

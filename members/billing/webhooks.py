@@ -92,7 +92,8 @@ def _reject(*, body: bytes, headers, client: str, reason: str) -> NoReturn:
     WebhookEvent.objects.create(
         provider=Provider.STRIPE,
         status=WebhookEvent.Status.REJECTED,
-        payload=body[:MAX_REJECTED_BODY].decode("utf-8", "replace"),
+        # Never trust an unverified body to be storable text (NUL is refused by PostgreSQL).
+        payload=body[:MAX_REJECTED_BODY].decode("utf-8", "replace").replace("\x00", "\ufffd"),
         headers=_headers(headers),
         error=reason[:2000],
     )
@@ -114,7 +115,7 @@ def _store_malformed(*, event, raw: str, headers, reason: str) -> WebhookEvent:
                 if isinstance(kind, str) and _printable(kind, max_length=100, required=False)
                 else "",
                 status=WebhookEvent.Status.FAILED,
-                payload=raw,
+                payload=raw.replace("\x00", "\ufffd"),
                 headers=_headers(headers),
                 attempts=MAX_ATTEMPTS,
                 error=f"malformed event: {reason}",
@@ -136,8 +137,8 @@ def receive_stripe(*, body: bytes, headers, client: str = "") -> WebhookEvent:
         _reject(body=body, headers=headers, client=client, reason=f"{type(exc).__name__}: {exc}")
     try:
         event = json.loads(raw)
-    except ValueError as exc:
-        event, reason = None, f"the payload is not JSON ({exc})"
+    except (ValueError, RecursionError) as exc:  # deep nesting exhausts the parser's stack
+        event, reason = None, f"the payload is not JSON ({type(exc).__name__})"
     else:
         reason = malformed(event)
     if reason is not None:

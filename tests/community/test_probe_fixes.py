@@ -175,3 +175,41 @@ def test_pending_posts_take_no_votes_or_flags(pending):
     )
     assert not Vote.objects.exists() and not Flag.objects.exists()
     assert Post.objects.get(pk=post.pk).score == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_limits_hold_when_requests_race(settings):
+    """Twenty comments and twenty flags sent at once: the member's row lock makes the limit exact."""
+    import threading
+
+    from django.db import connection
+
+    from tests.conftest import skip_or_fail
+
+    if connection.vendor != "postgresql":
+        skip_or_fail("concurrency is tested on PostgreSQL", required_by="REQUIRE_SERVICES")
+    settings.COMMUNITY_POSTS_PER_MINUTE = 4
+    settings.COMMUNITY_FLAGS_PER_MINUTE = 5
+    item, member, author = ContentFactory(), old_member(), UserFactory(is_staff=True)
+    targets = [add_comment(member=author, item=item, body=f"target {n}") for n in range(20)]
+    Comment.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+
+    def race(work) -> None:
+        def run(n: int) -> None:
+            try:
+                work(n)
+            except services.ForumError:
+                pass
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    race(lambda n: add_comment(member=member, item=item, body=f"mine {n}"))
+    race(lambda n: flag_comment(reporter=member, comment=targets[n], reason="spam"))
+    assert Comment.objects.filter(author=member).count() == 4
+    assert Flag.objects.filter(reporter=member).count() == 5

@@ -49,6 +49,7 @@ def nul_requests(url: str):
     yield "header", "get", bare, {"HTTP_X_PROBE": "a\x00b"}
     yield "form", "post", bare, {"data": {"body": "hi\x00there", "title": "\x00", "q": "\x00"}}
     yield "json", "post", bare, {"data": '{"id": "evt_\x00"}', "content_type": "application/json"}
+    yield "binary", "post", bare, {"data": b"\x89PNG\x00\x00", "content_type": "application/octet-stream"}
 
 
 @pytest.fixture
