@@ -104,14 +104,18 @@ def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
 
     last_seen = np.full(n, np.nan)
 
-    def note_last(rows: Iterable[dict], key: str) -> None:
+    def take(grouped: QuerySet, key: str) -> None:
+        """Place a grouped query's figures, and its `last` activity into the recency."""
+        rows = list(grouped.order_by())
         for row in rows:
             i = position.get(row[key])
-            if i is not None and row["last"] is not None:
-                seen = _days(as_of - row["last"])
+            last = row.pop("last", None)
+            if i is not None and last is not None:
+                seen = _days(as_of - last)
                 last_seen[i] = seen if np.isnan(last_seen[i]) else min(last_seen[i], seen)
+        _place(values, position, rows, key)
 
-    views = list(
+    take(
         ContentView.objects.filter(user__in=subquery, started_at__lt=as_of)
         .values("user_id")
         .annotate(
@@ -126,13 +130,11 @@ def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
             completed_views_90=Count("pk", filter=Q(started_at__gte=ago(90), completed=True)),
             active_days_30=Count(TruncDate("started_at"), distinct=True, filter=Q(started_at__gte=ago(30))),
             active_days_90=Count(TruncDate("started_at"), distinct=True, filter=Q(started_at__gte=ago(90))),
-        )
-        .order_by()
+        ),
+        "user_id",
     )
-    note_last(views, "user_id")
-    _place(values, position, ({k: v for k, v in r.items() if k != "last"} for r in views), "user_id")
 
-    posts = list(
+    take(
         Post.objects.filter(author__in=subquery, created_at__lt=as_of, hidden=False)
         .values("author_id")
         .annotate(
@@ -141,37 +143,31 @@ def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
             posts_all=Count("pk"),
             accepted_answers=Count("pk", filter=Q(accepted_for__isnull=False)),
             votes_received=Sum("score"),
-        )
-        .order_by()
+        ),
+        "author_id",
     )
-    note_last(posts, "author_id")
-    _place(values, position, ({k: v for k, v in r.items() if k != "last"} for r in posts), "author_id")
 
-    comments = list(
+    take(
         Comment.objects.filter(author__in=subquery, created_at__lt=as_of, hidden=False)
         .values("author_id")
         .annotate(
             last=Max("created_at"),
             comments_90=Count("pk", filter=Q(created_at__gte=ago(90))),
             comments_all=Count("pk"),
-        )
-        .order_by()
+        ),
+        "author_id",
     )
-    note_last(comments, "author_id")
-    _place(values, position, ({k: v for k, v in r.items() if k != "last"} for r in comments), "author_id")
 
-    earned = list(
+    take(
         LedgerEntry.objects.filter(member__in=subquery, created_at__lt=as_of, points__gt=0)
         .values("member_id")
         .annotate(
             last=Max("created_at"),
             points_30=Sum("points", filter=Q(created_at__gte=ago(30))),
             points_all=Sum("points"),
-        )
-        .order_by()
+        ),
+        "member_id",
     )
-    note_last(earned, "member_id")
-    _place(values, position, ({k: v for k, v in r.items() if k != "last"} for r in earned), "member_id")
 
     for model, name in ((Like, "likes"), (Bookmark, "bookmarks")):
         rows = model.objects.filter(user__in=subquery, created_at__lt=as_of).values("user_id")
