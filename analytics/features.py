@@ -194,10 +194,8 @@ def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
         .order_by()
     )
     _place(values, position, payments, "user_id")
-    grace = timedelta(days=settings.BILLING_GRACE_DAYS)
     covering = (
-        Payment.objects.filter(user__in=subquery, period_start__lte=as_of, period_end__gt=as_of - grace)
-        .filter(paid)
+        _covering(members=subquery, at=as_of)
         .values("user_id")
         .annotate(tier_rank=Max("membership__tier__rank"), paying=Count("pk", filter=Q(amount__gt=0)))
         .order_by()
@@ -234,17 +232,16 @@ def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
     return FeatureMatrix(member_ids, values)
 
 
-def paying_at(*, members: QuerySet, at: datetime) -> set[int]:
-    """Members with a paid, non-zero payment covering `at` (with the billing grace period)."""
+def _covering(*, members: QuerySet, at: datetime) -> QuerySet:
+    """Paid payments of `members` (a queryset of pks) whose period covers `at`, with the grace
+    period the access policy allows."""
     grace = timedelta(days=settings.BILLING_GRACE_DAYS)
-    return set(
-        Payment.objects.filter(
-            user__in=members.values("pk"),
-            status=Payment.Status.PAID,
-            amount__gt=0,
-            period_start__lte=at,
-            period_end__gt=at - grace,
-        )
-        .values_list("user_id", flat=True)
-        .distinct()
+    return Payment.objects.filter(
+        user__in=members, status=Payment.Status.PAID, period_start__lte=at, period_end__gt=at - grace
     )
+
+
+def paying_at(*, members: QuerySet, at: datetime) -> set[int]:
+    """Members with a paid, non-zero payment covering `at`."""
+    covering = _covering(members=members.values("pk"), at=at).filter(amount__gt=0)
+    return set(covering.values_list("user_id", flat=True).distinct())

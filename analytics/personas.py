@@ -54,6 +54,8 @@ class Clustering:
     k: int
     silhouette: float | None
     scores_by_k: dict[int, float]
+    mean: np.ndarray  # the standardisation used: z = (log1p features - mean) / std
+    std: np.ndarray
 
 
 def behaviour(values: np.ndarray) -> np.ndarray:
@@ -94,12 +96,14 @@ def cluster(
     x = behaviour(values)
     n = len(x)
     if n == 0:
-        return Clustering(np.zeros(0, dtype=int), np.zeros((0, x.shape[1])), 0, None, {})
+        d = x.shape[1]
+        return Clustering(np.zeros(0, dtype=int), np.zeros((0, d)), 0, None, {}, np.zeros(d), np.ones(d))
     z, mean, std = standardise(x)
+    one = Clustering(np.zeros(n, dtype=int), x.mean(axis=0, keepdims=True), 1, None, {}, mean, std)
     distinct = len(np.unique(z, axis=0)) if n <= 5000 else n
     candidates = [fixed_k] if fixed_k else [k for k in k_range if 2 <= k < min(n, distinct)]
     if not candidates:
-        return Clustering(np.zeros(n, dtype=int), x.mean(axis=0, keepdims=True), 1, None, {})
+        return one
     rng = np.random.default_rng(seed)
     sample = rng.choice(n, size=min(n, SILHOUETTE_SAMPLE), replace=False)
     best: tuple[float, int, np.ndarray, np.ndarray] | None = None
@@ -112,9 +116,9 @@ def cluster(
         if best is None or scores[k] > best[0]:
             best = (scores[k], k, labels, centres)
     if best is None:
-        return Clustering(np.zeros(n, dtype=int), x.mean(axis=0, keepdims=True), 1, None, scores)
+        return Clustering(one.labels, one.centroids, 1, None, scores, mean, std)
     silhouette, k, labels, centres = best
-    return Clustering(labels, centres * std + mean, k, silhouette, scores)
+    return Clustering(labels, centres * std + mean, k, silhouette, scores, mean, std)
 
 
 def match_previous(

@@ -22,7 +22,7 @@ from django.utils import timezone
 from members.models import Tier, User
 
 from . import churn, personas, scoring
-from .features import FEATURES, FeatureMatrix, compute_features, paying_at
+from .features import INDEX, FeatureMatrix, compute_features, paying_at
 from .models import DEFAULT_WEIGHTS, MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
 
 WRITE_BATCH = 2000
@@ -96,6 +96,9 @@ def build_member_profiles(
 
     with stages.stage("features"):
         matrix = compute_features(members=members, as_of=moment)
+    left_out = User.objects.filter(is_active=True, is_staff=False, date_joined__lt=moment).count() - len(
+        matrix
+    )
     values = matrix.values
     with stages.stage("score"):
         scores, contributions = scoring.score(values, weights)
@@ -106,7 +109,7 @@ def build_member_profiles(
             fixed_k=settings.ANALYTICS_PERSONA_K or None,
             seed=settings.ANALYTICS_SEED,
         )
-        persona_rows = _personas(result, values, day)
+        persona_rows = _personas(result, day)
     with stages.stage("churn"):
         method, model, risk, reasons = _churn(matrix, members=members, moment=moment)
     with stages.stage("lists"):
@@ -133,29 +136,27 @@ def build_member_profiles(
     return run
 
 
-def _personas(result: personas.Clustering, values: np.ndarray, day: date) -> list[Persona]:
+def _personas(result: personas.Clustering, day: date) -> list[Persona]:
     """Unsaved Persona rows for the clusters, with keys and names carried over from the last run."""
     if result.k == 0:
         return []
-    x = personas.behaviour(values)
-    _z, mean, std = personas.standardise(x)
-    previous = list(
-        Persona.objects.filter(run__status=PersonaRun.Status.DONE, run__as_of__lt=day)
-        .filter(
-            run=PersonaRun.objects.filter(status=PersonaRun.Status.DONE, as_of__lt=day).order_by("-as_of")[:1]
-        )
-        .values_list("key", "name", "centroid")
+    last_run = (
+        PersonaRun.objects.filter(status=PersonaRun.Status.DONE, as_of__lt=day).order_by("-as_of").first()
     )
-    old_centroids = (
-        np.array([[c[name] for name in personas.CLUSTER_FEATURES] for _k, _n, c in previous])
-        if previous
-        else np.zeros((0, x.shape[1]))
+    previous = (
+        list(Persona.objects.filter(run=last_run).values_list("key", "name", "centroid")) if last_run else []
     )
-    keys = personas.match_previous(result.centroids, old_centroids, [k for k, _n, _c in previous], std=std)
+    old_centroids = np.array([[c[name] for name in personas.CLUSTER_FEATURES] for _k, _n, c in previous])
+    keys = personas.match_previous(
+        result.centroids,
+        old_centroids.reshape(len(previous), len(personas.CLUSTER_FEATURES)),
+        [k for k, _n, _c in previous],
+        std=result.std,
+    )
     names = {key: name for key, name, _c in previous}
     rows = []
     for index, (key, centroid) in enumerate(zip(keys, result.centroids, strict=True)):
-        en, zh = personas.describe(centroid, mean=mean, std=std)
+        en, zh = personas.describe(centroid, mean=result.mean, std=result.std)
         rows.append(
             Persona(
                 key=key,
@@ -177,7 +178,7 @@ def _churn(
 ) -> tuple[str, churn.ChurnModel | None, np.ndarray, list[list[str]]]:
     """Risk for today's paying members, from a model on history when there is enough of it."""
     values = matrix.values
-    paying = values[:, FEATURES.index("paying")] > 0
+    paying = values[:, INDEX["paying"]] > 0
     risk = np.full(len(values), np.nan)
     reasons: list[list[str]] = [[] for _ in range(len(values))]
     if not paying.any():
@@ -218,9 +219,9 @@ def _lists(values: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
         empty = np.zeros(len(scores), dtype=bool)
         return empty, empty
     top = scores >= np.quantile(scores, 1 - TOP_SHARE)
-    trend = values[:, FEATURES.index("trend")]
+    trend = values[:, INDEX["trend"]]
     lowest_paid = Tier.objects.filter(rank__gt=0).order_by("rank").values_list("rank", flat=True).first() or 0
-    low_tier = values[:, FEATURES.index("tier_rank")] <= lowest_paid
+    low_tier = values[:, INDEX["tier_rank"]] <= lowest_paid
     return top & low_tier & (trend > RISING), top & (trend <= FALLING)
 
 
@@ -242,12 +243,12 @@ def _write(
     left_out: int,
 ) -> PersonaRun:
     values = matrix.values
-    revenue = values[:, FEATURES.index("revenue")]
+    revenue = values[:, INDEX["revenue"]]
     metrics = {
         "silhouette_by_k": {str(k): round(v, 4) for k, v in clustering.scores_by_k.items()},
         "high_potential": int(high_potential.sum()),
         "at_risk_loyal": int(at_risk.sum()),
-        "paying": int((values[:, FEATURES.index("paying")] > 0).sum()),
+        "paying": int((values[:, INDEX["paying"]] > 0).sum()),
         "mean_score": round(float(scores.mean()), 2) if len(scores) else None,
     }
     if model is not None:
@@ -301,7 +302,7 @@ def _write(
                     "churn_reasons": reasons[i],
                     "high_potential": bool(high_potential[i]),
                     "at_risk_loyal": bool(at_risk[i]),
-                    "trend": round(float(values[i, FEATURES.index("trend")]), 4),
+                    "trend": round(float(values[i, INDEX["trend"]]), 4),
                     "contributions": {t: round(float(contributions[t][i]), 3) for t in terms},
                 }
                 for i in range(len(ids))
@@ -360,6 +361,22 @@ def _batches(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 def _rounded(row: dict[str, float]) -> dict[str, float]:
     return {name: round(value, 4) for name, value in row.items()}
+
+
+def run_summary(run: PersonaRun) -> dict:
+    """What the command, the task and the nightly chain report about a run."""
+    return {
+        "as_of": run.as_of.isoformat(),
+        "members": run.members,
+        "left_out_without_consent": run.left_out,
+        "personas": run.k,
+        "silhouette": None if run.silhouette is None else round(run.silhouette, 3),
+        "churn_method": str(run.churn_method),
+        "churn_auc": None if run.churn_auc is None else round(run.churn_auc, 3),
+        "high_potential": run.metrics.get("high_potential", 0),
+        "at_risk_loyal": run.metrics.get("at_risk_loyal", 0),
+        "seconds": run.durations,
+    }
 
 
 def reset_score_weights() -> ScoreWeights:

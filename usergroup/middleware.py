@@ -24,7 +24,7 @@ def has_nul(request: HttpRequest) -> bool:
     no legitimate client sends one."""
     if NUL in request.path_info or NUL in request.META.get("QUERY_STRING", ""):
         return True
-    if _any_nul(request.GET.keys()) or any(_any_nul(v) for v in request.GET.lists() for v in v[1]):
+    if _any_nul(request.GET.keys()) or any(_any_nul(values) for _key, values in request.GET.lists()):
         return True
     if _any_nul(str(v) for k, v in request.META.items() if k.startswith("HTTP_")):
         return True
@@ -33,7 +33,7 @@ def has_nul(request: HttpRequest) -> bool:
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         if (request.content_type or "").lower() not in FORM_TYPES:
             return b"\x00" in request.body
-        if _any_nul(request.POST.keys()) or any(_any_nul(v) for _k, v in request.POST.lists()):
+        if _any_nul(request.POST.keys()) or any(_any_nul(values) for _key, values in request.POST.lists()):
             return True
         if _any_nul(f.name or "" for f in request.FILES.values()):
             return True

@@ -26,10 +26,9 @@ def _stats() -> object:
 
 
 def _profiles() -> object:
-    from analytics.management.commands.build_member_profiles import summary
-    from analytics.services import build_member_profiles
+    from analytics.services import build_member_profiles, run_summary
 
-    return summary(build_member_profiles())
+    return run_summary(build_member_profiles())
 
 
 JOBS: tuple[tuple[str, Callable[[], object]], ...] = (

@@ -7,8 +7,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from analytics.models import PersonaRun
-from analytics.services import STAGES, AnalyticsError, build_member_profiles
+from analytics.services import STAGES, AnalyticsError, build_member_profiles, run_summary
 
 
 def _day(text: str) -> date:
@@ -16,21 +15,6 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise CommandError(f"--date takes a day as YYYY-MM-DD, not {text!r}.") from None
-
-
-def summary(run: PersonaRun) -> dict:
-    return {
-        "as_of": run.as_of.isoformat(),
-        "members": run.members,
-        "left_out_without_consent": run.left_out,
-        "personas": run.k,
-        "silhouette": None if run.silhouette is None else round(run.silhouette, 3),
-        "churn_method": str(run.churn_method),
-        "churn_auc": None if run.churn_auc is None else round(run.churn_auc, 3),
-        "high_potential": run.metrics.get("high_potential", 0),
-        "at_risk_loyal": run.metrics.get("at_risk_loyal", 0),
-        "seconds": run.durations,
-    }
 
 
 class Command(BaseCommand):
@@ -57,7 +41,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         finally:
             bar.close()
-        result = summary(run)
+        result = run_summary(run)
         if json:
             self.stdout.write(_json_dumps(result))
             return
