@@ -176,3 +176,194 @@ class MemberProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} @ {self.run_id}: {self.score:.0f}"
+
+
+# --- Attribution -------------------------------------------------------------
+
+
+class Acquisition(models.Model):
+    """Where a member came from: the first touch of their browser (referrer, UTM parameters,
+    landing page) and the last item they read before signing up, recorded at sign-up."""
+
+    member = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="acquisition"
+    )
+    source = models.CharField(
+        _("source"), max_length=100, blank=True, help_text=_("utm_source, else the referring site, else empty.")
+    )
+    medium = models.CharField(_("medium"), max_length=100, blank=True)
+    campaign = models.CharField(_("campaign"), max_length=100, blank=True)
+    referrer = models.CharField(_("referrer"), max_length=200, blank=True)
+    landing_path = models.CharField(_("landing page"), max_length=200, blank=True)
+    first_seen_at = models.DateTimeField(_("first visit"), null=True, blank=True)
+    signup_content = models.ForeignKey(
+        "content.Content",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("last item read before signing up"),
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("acquisition")
+        verbose_name_plural = _("acquisitions")
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.source or 'direct'}"
+
+
+class Conversion(models.Model):
+    """A step that brings the community a member or money: sign-up, first paid membership,
+    upgrade. Rolled up by the nightly job from acquisitions and membership events, with the
+    last item the member read before it, so the creator sees which items and sources convert."""
+
+    class Kind(models.TextChoices):
+        SIGNUP = "signup", _("sign-up")
+        PAID = "paid", _("paid conversion")
+        UPGRADE = "upgrade", _("upgrade")
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    at = models.DateTimeField(_("when"), db_index=True)
+    # The membership event a paid conversion or upgrade comes from; empty for sign-ups.
+    event = models.OneToOneField(
+        "members.MembershipEvent", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    tier = models.ForeignKey("members.Tier", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    content = models.ForeignKey(
+        "content.Content", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(_("source"), max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"], condition=models.Q(kind="signup"), name="analytics_one_signup_per_member"
+            ),
+        ]
+        verbose_name = _("conversion")
+        verbose_name_plural = _("conversions")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.member_id}"
+
+
+# --- CRM ---------------------------------------------------------------------
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("member tag")
+        verbose_name_plural = _("member tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberTag(models.Model):
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crm_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="members")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "tag"], name="analytics_member_tag_once")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.tag_id}"
+
+
+class MemberNote(models.Model):
+    """A private note of the creator's about a member; members never see it."""
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crm_notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(_("note"), max_length=5000)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("member note")
+        verbose_name_plural = _("member notes")
+
+    def __str__(self) -> str:
+        return f"note on {self.member_id}"
+
+
+class Segment(models.Model):
+    """A named CRM filter: the directory's query string, validated by the directory's form."""
+
+    name = models.CharField(_("name"), max_length=80, unique=True)
+    query = models.JSONField(_("filters"), default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Broadcast(models.Model):
+    """An email from the creator to a segment, sent by a Celery task to members who accept
+    announcements; each delivery is recorded once, so a retried task never sends twice."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+
+    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    query = models.JSONField(_("filters"), default=dict)
+    subject = models.CharField(_("subject"), max_length=150)
+    body = models.TextField(_("message"), max_length=20000, help_text=_("Markdown."))
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.QUEUED)
+    matched = models.PositiveIntegerField(_("members in the segment"), default=0)
+    sent = models.PositiveIntegerField(_("sent"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped (no announcements)"), default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("broadcast")
+        verbose_name_plural = _("broadcasts")
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class BroadcastDelivery(models.Model):
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="deliveries")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "member"], name="analytics_broadcast_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broadcast_id} → {self.member_id}"

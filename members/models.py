@@ -115,6 +115,10 @@ class User(AbstractUser):
     analytics_consent_at = models.DateTimeField(null=True, blank=True, editable=False)
     personalisation_consent = models.BooleanField(_("personalisation consent"), default=False)
     personalisation_consent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # News from the creator (broadcasts to a segment): off until the member opts in; every
+    # such email carries a one-click unsubscribe that turns it off again.
+    announcements_email = models.BooleanField(_("email me the creator's announcements"), default=False)
+    announcements_email_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
