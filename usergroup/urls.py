@@ -16,6 +16,8 @@ urlpatterns = [
     path("library/", include("content.urls")),
     path("points/", include("points.urls")),
     path("community/", include("community.urls")),
+    # The creator's dashboard and CRM: before admin.site.urls, whose catch-all would take them.
+    path("admin/insights/", include("analytics.urls")),
     path("admin/", admin.site.urls),
     re_path(
         r"^media/(?P<folder>avatars|covers)/(?P<name>[0-9a-f]{32}\.(?:webp|jpe?g|png|gif))$",
