@@ -224,13 +224,12 @@ class Conversion(models.Model):
         PAID = "paid", _("paid conversion")
         UPGRADE = "upgrade", _("upgrade")
 
+    # What the row stands for: "signup:<member>", "paid:<membership>" or "upgrade:<event>";
+    # unique, so rolling up again adds nothing twice.
+    key = models.CharField(max_length=40, unique=True)
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     at = models.DateTimeField(_("when"), db_index=True)
-    # The membership event a paid conversion or upgrade comes from; empty for sign-ups.
-    event = models.OneToOneField(
-        "members.MembershipEvent", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
     tier = models.ForeignKey("members.Tier", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     content = models.ForeignKey(
         "content.Content", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -239,11 +238,6 @@ class Conversion(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["member"], condition=models.Q(kind="signup"), name="analytics_one_signup_per_member"
-            ),
-        ]
         verbose_name = _("conversion")
         verbose_name_plural = _("conversions")
 
