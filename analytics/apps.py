@@ -6,3 +6,10 @@ class AnalyticsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "analytics"
     verbose_name = _("Analytics")
+
+    def ready(self) -> None:
+        from members import signup_hooks
+
+        from .attribution import record_acquisition
+
+        signup_hooks.register(record_acquisition)

@@ -2,6 +2,8 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 from django.utils import translation
 
+from . import signup_hooks
+
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request):
@@ -12,4 +14,7 @@ class AccountAdapter(DefaultAccountAdapter):
         language = translation.get_language()
         if language in dict(settings.LANGUAGES):
             user.language = language
-        return super().save_user(request, user, form, commit=commit)
+        user = super().save_user(request, user, form, commit=commit)
+        if commit:
+            signup_hooks.run(request, user)
+        return user

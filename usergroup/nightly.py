@@ -31,10 +31,17 @@ def _profiles() -> object:
     return run_summary(build_member_profiles())
 
 
+def _attribution() -> object:
+    from analytics.attribution import roll_up_conversions
+
+    return roll_up_conversions()
+
+
 JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("billing cycle", _billing),
     ("content stats", _stats),
     ("member profiles", _profiles),
+    ("attribution", _attribution),
 )
 
 

@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "members.middleware.MemberPreferencesMiddleware",
     "points.middleware.DailyVisitMiddleware",
+    # An anonymous visitor's first touch, for "where members come from" (a cookie, no database).
+    "analytics.middleware.FirstTouchMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
