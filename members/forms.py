@@ -34,16 +34,21 @@ class ProfileForm(forms.ModelForm):
             "time_zone",
             "analytics_consent",
             "personalisation_consent",
+            "announcements_email",
         ]
         labels = {
             "analytics_consent": _("Include me in community analytics"),
             "personalisation_consent": _("Personalise my recommendations"),
+            "announcements_email": _("Email me the creator's announcements"),
         }
         help_texts = {
             "analytics_consent": _(
                 "Lets the creator see your activity in aggregate reports (engagement, personas)."
             ),
             "personalisation_consent": _("Uses what you read and watch to suggest what to read next."),
+            "announcements_email": _(
+                "News and offers the creator sends to members. Every such email has a one-click unsubscribe link."
+            ),
         }
         widgets = {"bio": forms.Textarea(attrs={"rows": 4})}
 

@@ -1,6 +1,12 @@
 import zoneinfo
+from datetime import timedelta
 
 from django.utils import timezone, translation
+
+from .models import User
+
+# How stale `last_seen_at` may get before a request writes it again.
+LAST_SEEN_RESOLUTION = timedelta(hours=1)
 
 
 class MemberPreferencesMiddleware:
@@ -21,6 +27,10 @@ class MemberPreferencesMiddleware:
                 translation.activate(user.language)
                 request.LANGUAGE_CODE = translation.get_language()
             tz_name = user.time_zone
+            now = timezone.now()
+            if user.last_seen_at is None or now - user.last_seen_at >= LAST_SEEN_RESOLUTION:
+                User.objects.filter(pk=user.pk).update(last_seen_at=now)
+                user.last_seen_at = now
         if tz_name:
             timezone.activate(zoneinfo.ZoneInfo(tz_name))
         else:

@@ -119,6 +119,9 @@ class User(AbstractUser):
     # such email carries a one-click unsubscribe that turns it off again.
     announcements_email = models.BooleanField(_("email me the creator's announcements"), default=False)
     announcements_email_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Written at most once an hour by MemberPreferencesMiddleware (the user row is read on every
+    # request anyway), so "last seen" costs no query on most requests.
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True, editable=False, db_index=True)
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"

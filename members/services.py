@@ -42,6 +42,7 @@ def update_profile(
     avatar: ContentFile | None = None,
     remove_avatar: bool = False,
     handle: str | None = None,
+    announcements_email: bool | None = None,
 ) -> User:
     """Save a member's profile; consent changes are time-stamped, old avatars deleted after commit."""
     member = User.objects.select_for_update().get(pk=member.pk)
@@ -50,6 +51,9 @@ def update_profile(
         member.analytics_consent_at = now
     if personalisation_consent != member.personalisation_consent:
         member.personalisation_consent_at = now
+    if announcements_email is not None and announcements_email != member.announcements_email:
+        member.announcements_email = announcements_email
+        member.announcements_email_at = now
     member.display_name = display_name.strip()
     member.bio = bio.strip()
     if handle is not None:
@@ -80,6 +84,15 @@ def update_profile(
     if old_avatar and old_avatar != (member.avatar.name if member.avatar else ""):
         storage = member.avatar.storage
         transaction.on_commit(lambda: storage.delete(old_avatar))
+    return member
+
+
+def set_announcements_email(*, member: User, enabled: bool) -> User:
+    """Turn the creator's announcements on or off (the one-click unsubscribe uses it)."""
+    changed = User.objects.filter(pk=member.pk).exclude(announcements_email=enabled)
+    now = timezone.now()
+    if changed.update(announcements_email=enabled, announcements_email_at=now):
+        member.announcements_email, member.announcements_email_at = enabled, now
     return member
 
 

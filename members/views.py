@@ -6,11 +6,13 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from . import services
 from .errors import MemberError
 from .forms import LanguageForm, ProfileForm
+from .mail import member_for_unsubscribe
 
 
 @login_required
@@ -29,6 +31,7 @@ def profile(request):
                     time_zone=data["time_zone"],
                     analytics_consent=data["analytics_consent"],
                     personalisation_consent=data["personalisation_consent"],
+                    announcements_email=data["announcements_email"],
                     avatar=data["avatar"],
                     remove_avatar=data["remove_avatar"],
                 )
@@ -82,3 +85,15 @@ def _set_language_cookie(response, language: str) -> None:
         httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
         samesite=settings.LANGUAGE_COOKIE_SAMESITE,
     )
+
+
+@csrf_exempt  # the signed token is the credential; mail clients POST here without a CSRF token (RFC 8058)
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token: str):
+    member = member_for_unsubscribe(token)
+    if member is None:
+        return render(request, "400.html", {"message": _("This unsubscribe link is not valid.")}, status=400)
+    if request.method == "POST":
+        services.set_announcements_email(member=member, enabled=False)
+        return render(request, "members/unsubscribe.html", {"member": member, "done": True})
+    return render(request, "members/unsubscribe.html", {"member": member, "done": False, "token": token})
