@@ -77,9 +77,7 @@ class Touch:
             landing_path=_clean(str(data.get("l", "")), 200),
             last_content=_clean(str(data.get("i", "")), 200),
             first_seen_at=(
-                datetime.fromtimestamp(stamp, tz=UTC)
-                if isinstance(stamp, int) and stamp > 0
-                else None
+                datetime.fromtimestamp(stamp, tz=UTC) if isinstance(stamp, int) and stamp > 0 else None
             ),
         )
 

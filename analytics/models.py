@@ -189,7 +189,10 @@ class Acquisition(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="acquisition"
     )
     source = models.CharField(
-        _("source"), max_length=100, blank=True, help_text=_("utm_source, else the referring site, else empty.")
+        _("source"),
+        max_length=100,
+        blank=True,
+        help_text=_("utm_source, else the referring site, else empty."),
     )
     medium = models.CharField(_("medium"), max_length=100, blank=True)
     campaign = models.CharField(_("campaign"), max_length=100, blank=True)
@@ -230,7 +233,9 @@ class Conversion(models.Model):
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     at = models.DateTimeField(_("when"), db_index=True)
-    tier = models.ForeignKey("members.Tier", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tier = models.ForeignKey(
+        "members.Tier", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     content = models.ForeignKey(
         "content.Content", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,3 +1,324 @@
-from django.urls import URLPattern
+"""The creator's member CRM: directory, member page, tags, notes, segments, export, broadcasts."""
 
-urlpatterns: list[URLPattern] = []
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from members.models import User
+
+from .. import crm
+from ..forms import BroadcastForm, DirectoryForm, NoteForm, SegmentForm, TagForm, query_dict
+from ..models import Broadcast, Persona, PersonaRun, ScoreWeights, Segment, Tag
+from ..scoring import TERMS
+from ..selectors import (
+    export_rows,
+    latest_run,
+    member_card,
+    member_directory,
+    member_status,
+    personas_of,
+    segment_sizes,
+    tags_by_member,
+    timeline,
+)
+from .common import admin_context, creator_required
+
+PAGE_SIZE = 50
+
+
+def _directory_form(request: HttpRequest) -> tuple[DirectoryForm, PersonaRun | None, list[Persona]]:
+    run = latest_run()
+    personas = personas_of(run)
+    return DirectoryForm(request.GET, personas=personas), run, personas
+
+
+def _invalid(request: HttpRequest, form: DirectoryForm, run: PersonaRun | None) -> HttpResponse:
+    context = admin_context(
+        request, title=_("Members"), form=form, run=run, page=None, segments=Segment.objects.all()
+    )
+    return render(request, "analytics/crm/directory.html", context, status=400)
+
+
+@creator_required
+@require_GET
+def directory(request: HttpRequest) -> HttpResponse:
+    form, run, personas = _directory_form(request)
+    if not form.is_valid():
+        return _invalid(request, form, run)
+    members = member_directory(filters=form.filters(), run=run)
+    page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    persona_by_id = {p.pk: p for p in personas}
+    tags = tags_by_member([m.pk for m in rows])
+    for member in rows:
+        member.persona = persona_by_id.get(member.persona_id)
+        member.status = member_status(live_status=member.live_status, ever_member=member.ever_member)
+        member.tag_names = tags.get(member.pk, [])
+    query = form.query()
+    without_page = urlencode(query)
+    return render(
+        request,
+        "analytics/crm/directory.html",
+        admin_context(
+            request,
+            title=_("Members"),
+            form=form,
+            run=run,
+            page=page,
+            rows=rows,
+            query=without_page,
+            sort_links=_sort_links(query),
+            segments=Segment.objects.all(),
+            segment_form=SegmentForm(),
+            sizes=segment_sizes(run),
+        ),
+    )
+
+
+def _sort_links(query: dict[str, str]) -> dict[str, str]:
+    """For each sortable column, the query that sorts by it (again: reversed)."""
+    current = query.get("sort", "joined")
+    links = {}
+    for key in ("joined", "seen", "score", "churn", "points", "ltv", "email"):
+        target = f"-{key}" if current == key else key
+        links[key] = urlencode({**{k: v for k, v in query.items() if k != "sort"}, "sort": target})
+    return links
+
+
+def _csv_safe(value: object) -> object:
+    """Spreadsheets run cells that start with = + - @ as formulas (CSV injection): quote them."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@creator_required
+@require_GET
+def export(request: HttpRequest) -> HttpResponse:
+    """The directory (with its filters) as CSV, streamed: constant memory at any size."""
+    form, run, _personas = _directory_form(request)
+    if not form.is_valid():
+        return _invalid(request, form, run)
+    header = [
+        "id", "email", "display_name", "handle", "tier", "status", "score", "persona", "churn_risk",
+        "points", "last_seen", "joined", "lifetime_value", "analytics_consent", "source", "tags",
+    ]  # fmt: skip
+
+    def lines() -> Iterator[str]:
+        writer = csv.writer(_Echo())
+        yield "\ufeff" + writer.writerow(header)  # BOM: Excel then reads UTF-8 (names in Chinese)
+        for row in export_rows(filters=form.filters(), run=run):
+            yield writer.writerow(
+                [
+                    _csv_safe(value)
+                    for value in (
+                        row["pk"], row["email"], row["display_name"], row["handle"], row["tier_name"] or "",
+                        member_status(live_status=row["live_status"], ever_member=row["ever_member"]),
+                        "" if row["score"] is None else round(row["score"], 1), row["persona"],
+                        "" if row["churn"] is None else round(row["churn"], 3), row["balance"] or 0,
+                        row["seen"].isoformat() if row["seen"] else "", row["date_joined"].date().isoformat(),
+                        f"{Decimal(row['ltv']):.2f}", "yes" if row["analytics_consent"] else "no", row["acquisition__source"] or "",
+                        "; ".join(row["tags"]),
+                    )
+                ]
+            )  # fmt: skip
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="members-{stamp}.csv"'
+    return response
+
+
+@creator_required
+@require_GET
+def member_page(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=pk)
+    run = latest_run()
+    card = member_card(member=member, run=run)
+    contributions = []
+    if card.profile:
+        labels = {name: ScoreWeights._meta.get_field(name).verbose_name for name in TERMS}
+        contributions = sorted(
+            ((labels.get(name, name), value) for name, value in card.profile.contributions.items()),
+            key=lambda item: item[1],
+            reverse=True,
+        )
+    return render(
+        request,
+        "analytics/crm/member.html",
+        admin_context(
+            request,
+            title=member.display_name or member.email,
+            card=card,
+            run=run,
+            contributions=contributions,
+            timeline=timeline(member=member),
+            all_tags=Tag.objects.all()[:500],
+        ),
+    )
+
+
+def _back_to_member(member: User) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("analytics:member", args=[member.pk]))
+
+
+@creator_required
+@require_POST
+def add_tag(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=pk)
+    form = TagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("name", [_("Type a tag.")])))
+        return _back_to_member(member)
+    crm.add_tag(member=member, name=form.cleaned_data["name"], by=request.user)
+    return _back_to_member(member)
+
+
+@creator_required
+@require_POST
+def remove_tag(request: HttpRequest, pk: int, tag_id: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=pk)
+    crm.remove_tag(member=member, tag_id=tag_id)
+    return _back_to_member(member)
+
+
+@creator_required
+@require_POST
+def add_note(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=pk)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("body", [])))
+        return _back_to_member(member)
+    try:
+        crm.add_note(member=member, body=form.cleaned_data["body"], by=request.user)
+    except crm.CrmError as exc:
+        messages.error(request, str(exc))
+    return _back_to_member(member)
+
+
+@creator_required
+@require_POST
+def delete_note(request: HttpRequest, pk: int, note_id: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=pk)
+    crm.delete_note(member=member, note_id=note_id)
+    return _back_to_member(member)
+
+
+@creator_required
+@require_POST
+def save_segment(request: HttpRequest) -> HttpResponse:
+    run = latest_run()
+    filters = DirectoryForm(query_dict(request.POST.dict()), personas=personas_of(run))
+    form = SegmentForm(request.POST)
+    directory_url = reverse("analytics:members")
+    if not filters.is_valid():
+        messages.error(request, _("These filters are not valid, so they were not saved."))
+        return HttpResponseRedirect(directory_url)
+    query = filters.query()
+    back = f"{directory_url}?{urlencode(query)}"
+    if not form.is_valid():
+        messages.error(request, _("Give the segment a name of at most 80 characters."))
+        return HttpResponseRedirect(back)
+    try:
+        segment = crm.save_segment(name=form.cleaned_data["name"], query=query, by=request.user)
+    except crm.CrmError as exc:
+        messages.error(request, str(exc))
+        return HttpResponseRedirect(back)
+    messages.success(request, _("Segment “%(name)s” saved.") % {"name": segment.name})
+    return HttpResponseRedirect(back)
+
+
+@creator_required
+@require_GET
+def open_segment(request: HttpRequest, segment_id: int) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=segment_id)
+    return HttpResponseRedirect(f"{reverse('analytics:members')}?{urlencode(segment.query)}")
+
+
+@creator_required
+@require_POST
+def delete_segment(request: HttpRequest, segment_id: int) -> HttpResponse:
+    if not crm.delete_segment(segment_id=segment_id):
+        raise Http404
+    messages.success(request, _("Segment deleted."))
+    return HttpResponseRedirect(reverse("analytics:members"))
+
+
+@creator_required
+@require_http_methods(["GET", "POST"])
+def email_segment(request: HttpRequest) -> HttpResponse:
+    """Write an email to the members the directory's filters select; sent by a Celery task."""
+    form, run, _personas = _directory_form(request)
+    if not form.is_valid():
+        return _invalid(request, form, run)
+    audience = member_directory(filters=form.filters(), run=run).filter(is_active=True)
+    query = form.query()
+    segment = (
+        Segment.objects.filter(pk=request.GET.get("segment")).first()
+        if request.GET.get("segment", "").isdigit()
+        else None
+    )
+    message_form = BroadcastForm(request.POST or None)
+    if request.method == "POST" and message_form.is_valid():
+        try:
+            crm.queue_broadcast(
+                query=query,
+                subject=message_form.cleaned_data["subject"],
+                body=message_form.cleaned_data["body"],
+                by=request.user,
+                segment=segment,
+            )
+        except crm.CrmError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("Your email is on its way; the list below shows its progress."))
+            return HttpResponseRedirect(f"{reverse('analytics:email')}?{urlencode(query)}")
+    return render(
+        request,
+        "analytics/crm/email.html",
+        admin_context(
+            request,
+            title=_("Email members"),
+            form=message_form,
+            filters=form,
+            query=urlencode(query),
+            matched=audience.count(),
+            reachable=audience.filter(announcements_email=True).count(),
+            broadcasts=Broadcast.objects.select_related("sent_by", "segment")[:20],
+            segment=segment,
+        ),
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+urlpatterns: list[URLPattern] = [
+    path("", directory, name="members"),
+    path("export.csv", export, name="export"),
+    path("email/", email_segment, name="email"),
+    path("members/<int:pk>/", member_page, name="member"),
+    path("members/<int:pk>/tags/", add_tag, name="add_tag"),
+    path("members/<int:pk>/tags/<int:tag_id>/remove/", remove_tag, name="remove_tag"),
+    path("members/<int:pk>/notes/", add_note, name="add_note"),
+    path("members/<int:pk>/notes/<int:note_id>/delete/", delete_note, name="delete_note"),
+    path("segments/", save_segment, name="save_segment"),
+    path("segments/<int:segment_id>/", open_segment, name="segment"),
+    path("segments/<int:segment_id>/delete/", delete_segment, name="delete_segment"),
+]

@@ -1,0 +1,146 @@
+"""CRM writes: tags, notes, saved segments and broadcasts to a segment.
+
+Every function owns its transaction. A broadcast is queued with the segment's filters and sent
+by a Celery task; each delivery is recorded, so a retried or re-run task never emails a member
+twice, and only members who opted in to announcements are emailed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from content.markdown import render
+from members.mail import send_to_member, unsubscribe_headers
+from members.models import User
+
+from .forms import DirectoryForm, query_dict
+from .models import Broadcast, BroadcastDelivery, MemberNote, MemberTag, Segment, Tag
+from .selectors import latest_run, member_directory, personas_of
+
+log = logging.getLogger(__name__)
+
+
+class CrmError(Exception):
+    """A CRM request that cannot be done; the message is for the creator."""
+
+
+def add_tag(*, member: User, name: str, by: User) -> MemberTag:
+    with transaction.atomic():
+        tag = Tag.objects.filter(name__iexact=name).first() or Tag.objects.create(name=name)
+        member_tag, _created = MemberTag.objects.get_or_create(
+            member=member, tag=tag, defaults={"added_by": by}
+        )
+    return member_tag
+
+
+def remove_tag(*, member: User, tag_id: int) -> bool:
+    deleted, _rows = MemberTag.objects.filter(member=member, tag_id=tag_id).delete()
+    return bool(deleted)
+
+
+def add_note(*, member: User, body: str, by: User) -> MemberNote:
+    body = body.strip()
+    if not body:
+        raise CrmError(_("A note cannot be empty."))
+    return MemberNote.objects.create(member=member, author=by, body=body)
+
+
+def delete_note(*, member: User, note_id: int) -> bool:
+    deleted, _rows = MemberNote.objects.filter(member=member, pk=note_id).delete()
+    return bool(deleted)
+
+
+def save_segment(*, name: str, query: dict[str, str], by: User) -> Segment:
+    """Create a segment, or replace the filters of the one with that name."""
+    name = " ".join(name.split())
+    if not name:
+        raise CrmError(_("Give the segment a name."))
+    with transaction.atomic():
+        segment = Segment.objects.select_for_update().filter(name__iexact=name).first()
+        if segment is None:
+            try:
+                with transaction.atomic():
+                    return Segment.objects.create(name=name, query=query, created_by=by)
+            except IntegrityError as exc:  # created by a parallel request a moment ago
+                raise CrmError(_("A segment with that name was just saved; try again.")) from exc
+        segment.query = query
+        segment.save(update_fields=["query", "updated_at"])
+    return segment
+
+
+def delete_segment(*, segment_id: int) -> bool:
+    deleted, _rows = Segment.objects.filter(pk=segment_id).delete()
+    return bool(deleted)
+
+
+def queue_broadcast(
+    *, query: dict[str, str], subject: str, body: str, by: User, segment: Segment | None = None
+) -> Broadcast:
+    """Record the broadcast and send it from a task once the transaction commits."""
+    from .tasks import send_broadcast as send_task
+
+    form = DirectoryForm(query_dict(query), personas=personas_of(latest_run()))
+    if not form.is_valid():
+        raise CrmError(_("The segment's filters are no longer valid; open it and save it again."))
+    subject, body = subject.strip(), body.strip()
+    if not subject or not body:
+        raise CrmError(_("Write a subject and a message."))
+    matched = member_directory(filters=form.filters(), run=latest_run()).count()
+    with transaction.atomic():
+        broadcast = Broadcast.objects.create(
+            segment=segment, query=query, subject=subject, body=body, sent_by=by, matched=matched
+        )
+        transaction.on_commit(lambda: send_task.delay(broadcast.pk))
+    return broadcast
+
+
+def send_broadcast(*, broadcast_id: int, batch_size: int = 500) -> Broadcast:
+    """Email every member of the segment who accepts announcements and has not had this one.
+    Safe to re-run: deliveries are recorded one by one, right after each email leaves."""
+    with transaction.atomic():
+        broadcast = Broadcast.objects.select_for_update().get(pk=broadcast_id)
+        if broadcast.status == Broadcast.Status.SENT:
+            return broadcast
+        broadcast.status = Broadcast.Status.SENDING
+        broadcast.save(update_fields=["status"])
+
+    run = latest_run()
+    form = DirectoryForm(query_dict(broadcast.query), personas=personas_of(run))
+    if not form.is_valid():
+        broadcast.status, broadcast.error = Broadcast.Status.FAILED, form.errors.as_text()
+        broadcast.save(update_fields=["status", "error"])
+        return broadcast
+
+    audience = member_directory(filters=form.filters(), run=run).filter(is_active=True)
+    delivered = BroadcastDelivery.objects.filter(broadcast=broadcast).values("member_id")
+    html = render(broadcast.body).html
+    sent = 0
+    for member in (
+        audience.filter(announcements_email=True).exclude(pk__in=delivered).iterator(chunk_size=batch_size)
+    ):
+        url, headers = unsubscribe_headers(member)
+        send_to_member(
+            member,
+            subject="analytics/email/broadcast_subject.txt",
+            text="analytics/email/broadcast.txt",
+            html="analytics/email/broadcast.html",
+            context={"broadcast": broadcast, "body_html": html, "unsubscribe_url": url},
+            time_zone=member.time_zone or None,
+            headers=headers,
+        )
+        BroadcastDelivery.objects.get_or_create(broadcast=broadcast, member=member)
+        sent += 1
+
+    Broadcast.objects.filter(pk=broadcast.pk).update(
+        status=Broadcast.Status.SENT,
+        sent=BroadcastDelivery.objects.filter(broadcast=broadcast).count(),
+        skipped=audience.filter(announcements_email=False).count(),
+        finished_at=timezone.now(),
+    )
+    broadcast.refresh_from_db()
+    log.info("Broadcast %s: %s sent in this run, %s in all", broadcast.pk, sent, broadcast.sent)
+    return broadcast
