@@ -1,10 +1,16 @@
 from django.contrib import admin, messages
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from members.admin import UserAdmin
+from members.models import LIVE_STATUSES, Membership, User
+
 from . import services
-from .models import Persona, PersonaRun, ScoreWeights
+from .models import Broadcast, Persona, PersonaRun, ScoreWeights, Segment, Tag
 
 
 @admin.register(ScoreWeights)
@@ -105,3 +111,102 @@ class PersonaAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         services.rename_persona(persona=obj, name=form.cleaned_data["name"])
+
+
+# --- Members, as the CRM sees them ---------------------------------------------------------
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class MemberAdmin(UserAdmin):
+    """The user admin with what a creator looks for first, and a link to the CRM page."""
+
+    list_display = [
+        "email",
+        "display_name",
+        "tier",
+        "status",
+        "points_balance",
+        "seen",
+        "crm_link",
+        "is_staff",
+    ]
+    list_select_related = ["points"]
+    readonly_fields = [*UserAdmin.readonly_fields, "crm_link"]
+    fieldsets = ((None, {"fields": ("crm_link",)}), *UserAdmin.fieldsets)
+
+    def get_queryset(self, request):
+        live = Membership.objects.filter(user=OuterRef("pk"), status__in=LIVE_STATUSES)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                tier_name=Subquery(live.values("tier__name")[:1]),
+                live_status=Subquery(live.values("status")[:1]),
+                points_balance=Coalesce("points__balance", Value(0), output_field=IntegerField()),
+            )
+        )
+
+    @admin.display(description=_("tier"), ordering="tier_name")
+    def tier(self, obj):
+        return obj.tier_name or _("Free")
+
+    @admin.display(description=_("status"), ordering="live_status")
+    def status(self, obj):
+        return dict(Membership._meta.get_field("status").choices).get(obj.live_status, "—")
+
+    @admin.display(description=_("points"), ordering="points_balance")
+    def points_balance(self, obj):
+        return obj.points_balance
+
+    @admin.display(description=_("last seen"), ordering="last_seen_at")
+    def seen(self, obj):
+        return obj.last_seen_at or obj.last_login
+
+    @admin.display(description=_("CRM"))
+    def crm_link(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("analytics:member", args=[obj.pk]), _("Open the CRM page")
+        )
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "member_count"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, obj):
+        return obj.member_count
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "open_link", "created_by", "updated_at"]
+    search_fields = ["name"]
+    readonly_fields = ["query", "created_by"]
+
+    @admin.display(description=_("members"))
+    def open_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("analytics:segment", args=[obj.pk]), _("Open in the CRM")
+        )
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(admin.ModelAdmin):
+    list_display = ["subject", "status", "matched", "sent", "skipped", "sent_by", "created_at"]
+    list_filter = ["status"]
+    readonly_fields = [
+        "segment", "query", "subject", "body", "sent_by", "status", "matched", "sent", "skipped", "error",
+        "created_at", "finished_at",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request):
+        return False

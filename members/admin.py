@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -84,6 +84,19 @@ class UserAdmin(BaseUserAdmin):
 # --- Billing ---------------------------------------------------------------------
 
 
+def _free_members_count() -> QuerySet:
+    """Free members hold no membership row: they are the active members without a live
+    membership on a paid tier. A scalar subquery (COUNT without GROUP BY)."""
+    paid = Membership.objects.filter(user=OuterRef("pk"), status__in=LIVE_STATUSES, tier__rank__gt=0)
+    return (
+        User.objects.filter(is_active=True, is_staff=False)
+        .exclude(Exists(paid))
+        .order_by()
+        .annotate(n=Func("pk", function="COUNT"))
+        .values("n")
+    )
+
+
 @admin.register(Tier)
 class TierAdmin(admin.ModelAdmin):
     list_display = [
@@ -111,6 +124,7 @@ class TierAdmin(admin.ModelAdmin):
                 live_members=Count("memberships", filter=Q(memberships__status__in=LIVE_STATUSES)),
                 paying_monthly=Count("memberships", filter=paying & Q(memberships__interval=Interval.MONTH)),
                 paying_yearly=Count("memberships", filter=paying & Q(memberships__interval=Interval.YEAR)),
+                free_members=Subquery(_free_members_count(), output_field=IntegerField()),
             )
         )
 
@@ -124,7 +138,7 @@ class TierAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("members"), ordering="live_members")
     def member_count(self, obj):
-        return obj.live_members
+        return obj.free_members if obj.is_free else obj.live_members
 
     @admin.display(description=_("MRR"))
     def monthly_recurring_revenue(self, obj):
