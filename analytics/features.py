@@ -6,13 +6,15 @@ figure is a COUNT/SUM/MAX grouped by member in SQL, and Python only places the g
 into arrays.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Aggregate, Count, Max, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 
 from community.models import RSVP, Comment, Post
@@ -72,19 +74,28 @@ class FeatureMatrix:
         return {name: float(self.values[i, j]) for j, name in enumerate(FEATURES)}
 
 
-def _place(values: np.ndarray, position: Mapping[int, int], rows: Iterable[dict], key: str) -> None:
-    """Write grouped query rows ({key: member id, feature: value, ...}) into the matrix."""
-    for row in rows:
-        i = position.get(row.pop(key))
-        if i is None:
-            continue
-        for name, value in row.items():
-            if name in INDEX and value is not None:
-                values[i, INDEX[name]] = float(value)
+def _positions(member_ids: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of `keys` in the sorted `member_ids`, and which keys are among them at all."""
+    if len(member_ids) == 0:
+        return np.zeros(len(keys), dtype=np.int64), np.zeros(len(keys), dtype=bool)
+    rows = np.minimum(np.searchsorted(member_ids, keys), len(member_ids) - 1)
+    return rows, member_ids[rows] == keys
 
 
 def _days(delta: timedelta) -> float:
     return delta.total_seconds() / 86400
+
+
+# Past this many members, queries filter by a subquery of the members rather than by their ids.
+ID_LIST_MAX = 10_000
+
+
+def id_set(ids: np.ndarray) -> RawSQL | list[int]:
+    """`ids` for a `field__in=` filter: on PostgreSQL one array parameter (a list of thousands
+    of ids would be thousands of parameters to build and parse in every query), else a list."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [ids.tolist()])
+    return ids.tolist()
 
 
 def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
@@ -96,126 +107,117 @@ def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
     values = np.zeros((n, len(FEATURES)), dtype=np.float64)
     if n == 0:
         return FeatureMatrix(member_ids, values)
-    position = {int(pk): i for i, pk in enumerate(member_ids)}
-    subquery = members.values("pk")
+    # A small set (a churn sample) is named by its ids, which the (member, time) indexes serve
+    # directly; the whole community is a subquery the database joins once per table.
+    among = id_set(member_ids) if n <= ID_LIST_MAX else members.values("pk")
 
     def ago(days: int) -> datetime:
         return as_of - timedelta(days=days)
 
     last_seen = np.full(n, np.nan)
 
-    def take(grouped: QuerySet, key: str) -> None:
-        """Place a grouped query's figures, and its `last` activity into the recency."""
-        rows = list(grouped.order_by())
-        for row in rows:
-            i = position.get(row[key])
-            last = row.pop("last", None)
-            if i is not None and last is not None:
-                seen = _days(as_of - last)
-                last_seen[i] = seen if np.isnan(last_seen[i]) else min(last_seen[i], seen)
-        _place(values, position, rows, key)
+    def take(rows: QuerySet, key: str, last: str | None = None, **aggregates: Aggregate) -> None:
+        """Group `rows` by member, place each aggregate in its feature column, and fold the
+        latest `last` timestamp into the recency."""
+        names = list(aggregates)
+        if last:
+            aggregates["last"] = Max(last)
+        grouped = list(rows.values(key).annotate(**aggregates).order_by().values_list(key, *aggregates))
+        if not grouped:
+            return
+        keys = np.fromiter((row[0] for row in grouped), dtype=np.int64, count=len(grouped))
+        at, known = _positions(member_ids, keys)
+        at = at[known]
+        figures = np.array([row[1 : len(names) + 1] for row in grouped], dtype=np.float64)[known]
+        for j, name in enumerate(names):
+            values[at, INDEX[name]] = figures[:, j]
+        if last:
+            seen = np.fromiter((_days(as_of - row[-1]) for row in grouped), np.float64, len(grouped))
+            np.fmin.at(last_seen, at, seen[known])
 
     take(
-        ContentView.objects.filter(user__in=subquery, started_at__lt=as_of)
-        .values("user_id")
-        .annotate(
-            last=Max("started_at"),
-            views_7=Count("pk", filter=Q(started_at__gte=ago(7))),
-            views_30=Count("pk", filter=Q(started_at__gte=ago(30))),
-            views_90=Count("pk", filter=Q(started_at__gte=ago(90))),
-            views_prev_30=Count("pk", filter=Q(started_at__gte=ago(60), started_at__lt=ago(30))),
-            views_all=Count("pk"),
-            dwell_30=Sum("dwell_seconds", filter=Q(started_at__gte=ago(30))),
-            dwell_90=Sum("dwell_seconds", filter=Q(started_at__gte=ago(90))),
-            completed_views_90=Count("pk", filter=Q(started_at__gte=ago(90), completed=True)),
-            active_days_30=Count(TruncDate("started_at"), distinct=True, filter=Q(started_at__gte=ago(30))),
-            active_days_90=Count(TruncDate("started_at"), distinct=True, filter=Q(started_at__gte=ago(90))),
-        ),
+        ContentView.objects.filter(user__in=among, started_at__lt=as_of),
         "user_id",
+        last="started_at",
+        views_7=Count("pk", filter=Q(started_at__gte=ago(7))),
+        views_30=Count("pk", filter=Q(started_at__gte=ago(30))),
+        views_90=Count("pk", filter=Q(started_at__gte=ago(90))),
+        views_prev_30=Count("pk", filter=Q(started_at__gte=ago(60), started_at__lt=ago(30))),
+        views_all=Count("pk"),
+        dwell_30=Sum("dwell_seconds", filter=Q(started_at__gte=ago(30)), default=0),
+        dwell_90=Sum("dwell_seconds", filter=Q(started_at__gte=ago(90)), default=0),
+        completed_views_90=Count("pk", filter=Q(started_at__gte=ago(90), completed=True)),
+        active_days_30=Count(TruncDate("started_at"), distinct=True, filter=Q(started_at__gte=ago(30))),
+        active_days_90=Count(TruncDate("started_at"), distinct=True, filter=Q(started_at__gte=ago(90))),
     )
-
     take(
-        Post.objects.filter(author__in=subquery, created_at__lt=as_of, hidden=False)
-        .values("author_id")
-        .annotate(
-            last=Max("created_at"),
-            posts_90=Count("pk", filter=Q(created_at__gte=ago(90))),
-            posts_all=Count("pk"),
-            accepted_answers=Count("pk", filter=Q(accepted_for__isnull=False)),
-            votes_received=Sum("score"),
-        ),
+        Post.objects.filter(author__in=among, created_at__lt=as_of, hidden=False),
         "author_id",
+        last="created_at",
+        posts_90=Count("pk", filter=Q(created_at__gte=ago(90))),
+        posts_all=Count("pk"),
+        accepted_answers=Count("pk", filter=Q(accepted_for__isnull=False)),
+        votes_received=Sum("score", default=0),
     )
-
     take(
-        Comment.objects.filter(author__in=subquery, created_at__lt=as_of, hidden=False)
-        .values("author_id")
-        .annotate(
-            last=Max("created_at"),
-            comments_90=Count("pk", filter=Q(created_at__gte=ago(90))),
-            comments_all=Count("pk"),
-        ),
+        Comment.objects.filter(author__in=among, created_at__lt=as_of, hidden=False),
         "author_id",
+        last="created_at",
+        comments_90=Count("pk", filter=Q(created_at__gte=ago(90))),
+        comments_all=Count("pk"),
     )
-
     take(
-        LedgerEntry.objects.filter(member__in=subquery, created_at__lt=as_of, points__gt=0)
-        .values("member_id")
-        .annotate(
-            last=Max("created_at"),
-            points_30=Sum("points", filter=Q(created_at__gte=ago(30))),
-            points_all=Sum("points"),
-        ),
+        LedgerEntry.objects.filter(member__in=among, created_at__lt=as_of, points__gt=0),
         "member_id",
+        last="created_at",
+        points_30=Sum("points", filter=Q(created_at__gte=ago(30)), default=0),
+        points_all=Sum("points", default=0),
     )
-
-    for model, name in ((Like, "likes"), (Bookmark, "bookmarks")):
-        rows = model.objects.filter(user__in=subquery, created_at__lt=as_of).values("user_id")
-        _place(values, position, rows.annotate(**{name: Count("pk")}).order_by(), "user_id")
-    lessons = LessonProgress.objects.filter(user__in=subquery, completed_at__lt=as_of).values("user_id")
-    _place(values, position, lessons.annotate(lessons_completed=Count("pk")).order_by(), "user_id")
-    attended = RSVP.objects.filter(member__in=subquery, attended=True, event__starts_at__lt=as_of)
-    _place(
-        values,
-        position,
-        attended.values("member_id").annotate(events_attended=Count("pk")).order_by(),
+    take(Like.objects.filter(user__in=among, created_at__lt=as_of), "user_id", likes=Count("pk"))
+    take(Bookmark.objects.filter(user__in=among, created_at__lt=as_of), "user_id", bookmarks=Count("pk"))
+    take(
+        LessonProgress.objects.filter(user__in=among, completed_at__lt=as_of),
+        "user_id",
+        lessons_completed=Count("pk"),
+    )
+    take(
+        RSVP.objects.filter(member__in=among, attended=True, event__starts_at__lt=as_of),
         "member_id",
+        events_attended=Count("pk"),
     )
-
     paid = Q(status=Payment.Status.PAID)
-    payments = (
-        Payment.objects.filter(user__in=subquery, created_at__lt=as_of)
-        .values("user_id")
-        .annotate(
-            renewals=Count("pk", filter=paid & Q(billing_reason="subscription_cycle")),
-            failed_payments=Count("pk", filter=Q(status=Payment.Status.FAILED)),
-            revenue=Sum("amount", filter=paid),
-        )
-        .order_by()
+    take(
+        Payment.objects.filter(user__in=among, created_at__lt=as_of),
+        "user_id",
+        renewals=Count("pk", filter=paid & Q(billing_reason="subscription_cycle")),
+        failed_payments=Count("pk", filter=Q(status=Payment.Status.FAILED)),
+        revenue=Sum("amount", filter=paid, default=0),
     )
-    _place(values, position, payments, "user_id")
-    covering = (
-        _covering(members=subquery, at=as_of)
-        .values("user_id")
-        .annotate(tier_rank=Max("membership__tier__rank"), paying=Count("pk", filter=Q(amount__gt=0)))
-        .order_by()
+    take(
+        Payment.objects.filter(_covers(as_of), user__in=among, status=Payment.Status.PAID),
+        "user_id",
+        tier_rank=Max("membership__tier__rank", default=0),
+        paying=Count("pk", filter=Q(amount__gt=0)),
     )
-    _place(values, position, covering, "user_id")
     if abs(_days(datetime.now(tz=as_of.tzinfo) - as_of)) < 2:
         # Today's run also knows complimentary grants and scheduled cancellations.
-        live = (
-            Membership.objects.filter(user__in=subquery, status__in=LIVE_STATUSES)
+        live = list(
+            Membership.objects.filter(user__in=among, status__in=LIVE_STATUSES)
             .values("user_id")
             .annotate(
                 live_rank=Max("tier__rank"), cancel_scheduled=Count("pk", filter=Q(cancel_at_period_end=True))
             )
             .order_by()
+            .values_list("user_id", "live_rank", "cancel_scheduled")
         )
-        for row in live:
-            i = position.get(row["user_id"])
-            if i is not None:
-                values[i, INDEX["tier_rank"]] = max(values[i, INDEX["tier_rank"]], row["live_rank"] or 0)
-                values[i, INDEX["cancel_scheduled"]] = min(1, row["cancel_scheduled"])
+        if live:
+            keys = np.array([row[0] for row in live], dtype=np.int64)
+            at, known = _positions(member_ids, keys)
+            at = at[known]
+            figures = np.array([row[1:] for row in live], dtype=np.float64)[known]
+            tier = values[:, INDEX["tier_rank"]]
+            tier[at] = np.maximum(tier[at], figures[:, 0])
+            values[at, INDEX["cancel_scheduled"]] = np.minimum(1, figures[:, 1])
     paying = values[:, INDEX["paying"]]
     np.minimum(paying, 1, out=paying)
 
@@ -232,16 +234,34 @@ def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
     return FeatureMatrix(member_ids, values)
 
 
-def _covering(*, members: QuerySet, at: datetime) -> QuerySet:
-    """Paid payments of `members` (a queryset of pks) whose period covers `at`, with the grace
-    period the access policy allows."""
+def _covers(at: datetime) -> Q:
+    """A payment whose period covers `at`, with the grace period the access policy allows: the
+    one definition the `paying` feature and the churn labels share."""
     grace = timedelta(days=settings.BILLING_GRACE_DAYS)
-    return Payment.objects.filter(
-        user__in=members, status=Payment.Status.PAID, period_start__lte=at, period_end__gt=at - grace
+    return Q(period_start__lte=at, period_end__gt=at - grace)
+
+
+def paying_over(*, members: QuerySet, moments: Sequence[datetime]) -> tuple[np.ndarray, np.ndarray]:
+    """Who was paying at each of `moments` (a paid, non-zero payment covering it), in one
+    grouped query: the ids of members who paid at any of them (sorted) and a boolean matrix,
+    one row per such member and one column per moment."""
+    if not moments:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=bool)
+    grace = timedelta(days=settings.BILLING_GRACE_DAYS)
+    columns = {f"at_{j}": Count("pk", filter=_covers(at)) for j, at in enumerate(moments)}
+    rows = list(
+        Payment.objects.filter(
+            user__in=members.values("pk"),
+            status=Payment.Status.PAID,
+            amount__gt=0,
+            period_start__lte=max(moments),
+            period_end__gt=min(moments) - grace,
+        )
+        .values("user_id")
+        .annotate(**columns)
+        .order_by("user_id")
+        .values_list("user_id", *columns)
     )
-
-
-def paying_at(*, members: QuerySet, at: datetime) -> set[int]:
-    """Members with a paid, non-zero payment covering `at`."""
-    covering = _covering(members=members.values("pk"), at=at).filter(amount__gt=0)
-    return set(covering.values_list("user_id", flat=True).distinct())
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    covered = np.array([row[1:] for row in rows], dtype=np.int64).reshape(len(rows), len(moments)) > 0
+    return ids, covered

@@ -145,15 +145,37 @@ class Persona(models.Model):
 
 
 class MemberFeatures(models.Model):
+    """The features of a run's members, in blocks of consecutive members (by id).
+
+    One row holds up to a few thousand members: `member_ids` (int64, ascending) and `values`
+    (float64, a row per member and a column per name in `names`), each a zlib-compressed NumPy
+    array. A run of 100,000 members is some fifty rows and a few megabytes instead of 100,000
+    JSON rows, which took longer to write than the rest of the run; one member's features are
+    still one indexed row away (`analytics.services.features_of`), and a whole run loads back
+    as a matrix (`analytics.services.run_features`). Blocks do not reference members: deleting
+    a member deletes their profiles, while past runs keep their numbers under a stale id.
+    """
+
     run = models.ForeignKey(PersonaRun, on_delete=models.CASCADE, related_name="features")
-    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    values = models.JSONField()
+    first_member_id = models.BigIntegerField()
+    last_member_id = models.BigIntegerField()
+    names = models.JSONField(help_text="The feature names: the columns of `values`, in order.")
+    member_ids = models.BinaryField()
+    values = models.BinaryField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "member"], name="analytics_features_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "first_member_id"], name="analytics_feature_block_once"),
+            models.CheckConstraint(
+                condition=models.Q(first_member_id__lte=models.F("last_member_id")),
+                name="analytics_feature_block_ordered",
+            ),
+        ]
+        verbose_name = _("member features")
+        verbose_name_plural = _("member features")
 
     def __str__(self) -> str:
-        return f"features of {self.member_id} @ {self.run_id}"
+        return f"features of members {self.first_member_id}-{self.last_member_id} @ {self.run_id}"
 
 
 class MemberProfile(models.Model):

@@ -38,13 +38,13 @@ from points.models import LedgerEntry
 from .models import (
     Acquisition,
     Conversion,
-    MemberFeatures,
     MemberNote,
     MemberProfile,
     MemberTag,
     Persona,
     PersonaRun,
 )
+from .services import features_of
 
 # Sort keys the directory accepts: name → ORDER BY (nulls last where a value may be missing).
 SORTS: dict[str, Any] = {
@@ -246,11 +246,7 @@ def member_card(*, member: User, run: PersonaRun | None) -> MemberCard:
         if run
         else None
     )
-    features = (
-        MemberFeatures.objects.filter(member=member, run=run).values_list("values", flat=True).first()
-        if run
-        else None
-    )
+    features = features_of(member=member, run=run) if run else None
     counts = {
         "views": ContentView.objects.filter(user=member).count(),
         "posts": Post.objects.filter(author=member).count(),

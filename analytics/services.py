@@ -5,10 +5,11 @@ transaction that replaces any earlier run of the same day, so a run is idempoten
 failure leaves the previous results in place.
 """
 
-import csv
 import io
+import itertools
 import json
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -16,13 +17,13 @@ from decimal import Decimal
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from members.models import Tier, User
 
 from . import churn, personas, scoring
-from .features import INDEX, FeatureMatrix, compute_features, paying_at
+from .features import FEATURES, INDEX, FeatureMatrix, compute_features, paying_over
 from .models import DEFAULT_WEIGHTS, MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
 
 WRITE_BATCH = 2000
@@ -183,21 +184,25 @@ def _churn(
     reasons: list[list[str]] = [[] for _ in range(len(values))]
     if not paying.any():
         return PersonaRun.ChurnMethod.NONE, None, risk, reasons
+    # Labels first, from one query over payments: who paid at each cut-off, and who of them
+    # was still paying a horizon later (the next cut-off, the newest being today). The features
+    # of past cut-offs, the costly part, are read only when history holds enough churn to learn
+    # from, and then for a seeded random sample of each cut-off's payers.
     horizon = timedelta(days=settings.ANALYTICS_CHURN_HORIZON_DAYS)
-    # Labels first (two cheap queries per cut-off); the features of past cut-offs, the costly
-    # part, are read only when the history holds enough churn to learn from.
+    moments = [moment - horizon * j for j in range(settings.ANALYTICS_CHURN_SNAPSHOTS + 1)]
+    payer_ids, covered = paying_over(members=members, moments=moments)
     cutoffs = []
-    for j in range(1, settings.ANALYTICS_CHURN_SNAPSHOTS + 1):
-        cutoff = moment - horizon * j
-        payers = paying_at(members=members, at=cutoff)
-        if payers:
-            cutoffs.append((cutoff, payers, payers - paying_at(members=members, at=cutoff + horizon)))
+    for j in range(1, len(moments)):
+        payers = covered[:, j]
+        if payers.any():
+            cutoffs.append((moments[j], payer_ids[payers], payer_ids[payers & ~covered[:, j - 1]]))
     snapshots = []
     if churn.enough_history([(len(p), len(lapsed)) for _c, p, lapsed in cutoffs]):
+        rng = np.random.default_rng(settings.ANALYTICS_SEED)
         for cutoff, payers, lapsed in cutoffs:
-            then = compute_features(members=User.objects.filter(pk__in=payers), as_of=cutoff)
-            labels = np.array([int(int(pk) in lapsed) for pk in then.member_ids], dtype=int)
-            snapshots.append((then.values, labels))
+            sample = churn.sample(payers, rng=rng)
+            then = compute_features(members=User.objects.filter(pk__in=sample.tolist()), as_of=cutoff)
+            snapshots.append((then.values, np.isin(then.member_ids, lapsed).astype(int)))
     model = churn.train(snapshots[1:], snapshots[0], seed=settings.ANALYTICS_SEED) if snapshots else None
     if model is not None:
         method = PersonaRun.ChurnMethod.MODEL
@@ -257,6 +262,9 @@ def _write(
             "holdout_size": model.holdout_size,
         }
     with transaction.atomic():
+        # The day's earlier run goes, its profiles first: deleting the run alone would have
+        # Django set every profile's persona to NULL, row by row, before deleting them.
+        MemberProfile.objects.filter(run__as_of=day).delete()
         PersonaRun.objects.filter(as_of=day).delete()
         run = PersonaRun.objects.create(
             as_of=day,
@@ -280,87 +288,207 @@ def _write(
             paying_risk = risk[members_in & ~np.isnan(risk)]
             persona.avg_churn = round(float(paying_risk.mean()), 4) if len(paying_risk) else None
         Persona.objects.bulk_create(persona_rows)
-        by_index = {index: persona.pk for index, persona in enumerate(persona_rows)}
-        terms = list(contributions)
-        ids = [int(pk) for pk in matrix.member_ids]
-        _insert(
-            MemberFeatures,
-            (
-                {"run_id": run.pk, "member_id": ids[i], "values": _rounded(matrix.row(i))}
-                for i in range(len(ids))
-            ),
-        )
-        _insert(
-            MemberProfile,
-            (
-                {
-                    "run_id": run.pk,
-                    "member_id": ids[i],
-                    "score": round(float(scores[i]), 3),
-                    "persona_id": by_index.get(int(clustering.labels[i])) if len(clustering.labels) else None,
-                    "churn_risk": None if np.isnan(risk[i]) else round(float(risk[i]), 4),
-                    "churn_reasons": reasons[i],
-                    "high_potential": bool(high_potential[i]),
-                    "at_risk_loyal": bool(at_risk[i]),
-                    "trend": round(float(values[i, INDEX["trend"]]), 4),
-                    "contributions": {t: round(float(contributions[t][i]), 3) for t in terms},
-                }
-                for i in range(len(ids))
-            ),
+        MemberFeatures.objects.bulk_create(_feature_blocks(run, matrix))
+        persona_ids = [persona.pk for persona in persona_rows]
+        _insert_profiles(
+            run=run,
+            member_ids=matrix.member_ids.tolist(),
+            scores=np.round(scores, 3).tolist(),
+            persona_ids=[persona_ids[label] for label in clustering.labels.tolist()]
+            if persona_ids
+            else [None] * len(matrix),
+            risk=[None if np.isnan(r) else r for r in np.round(risk, 4).tolist()],
+            reasons=reasons,
+            high_potential=high_potential.tolist(),
+            at_risk=at_risk.tolist(),
+            trend=np.round(values[:, INDEX["trend"]], 4).tolist(),
+            contributions={term: np.round(c, 3).tolist() for term, c in contributions.items()},
         )
     return run
 
 
-def _insert(model: type[models.Model], rows: Iterable[dict]) -> None:
-    """Insert many rows: PostgreSQL's COPY (ten times faster than INSERTs at 100k rows), else
-    bulk_create in batches. Runs inside the caller's transaction."""
+# --- Features of a run, stored in blocks -------------------------------------------------
+
+FEATURE_BLOCK = 2_000  # members per MemberFeatures row
+
+
+def _pack(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return zlib.compress(buffer.getvalue(), 1)  # mostly small counts: a fifth of the size
+
+
+def _unpack(data: bytes | memoryview) -> np.ndarray:
+    return np.load(io.BytesIO(zlib.decompress(data)), allow_pickle=False)
+
+
+def _feature_blocks(run: PersonaRun, matrix: FeatureMatrix) -> Iterator[MemberFeatures]:
+    for start in range(0, len(matrix), FEATURE_BLOCK):
+        ids = matrix.member_ids[start : start + FEATURE_BLOCK]
+        yield MemberFeatures(
+            run=run,
+            first_member_id=int(ids[0]),
+            last_member_id=int(ids[-1]),
+            names=list(FEATURES),
+            member_ids=_pack(ids.astype("<i8")),
+            values=_pack(matrix.values[start : start + FEATURE_BLOCK].astype("<f8")),
+        )
+
+
+def features_of(*, member: User, run: PersonaRun) -> dict[str, float] | None:
+    """A member's features in a run (name: value, as the run computed them), or None when the
+    run did not profile them. One indexed row."""
+    block = (
+        MemberFeatures.objects.filter(run=run, first_member_id__lte=member.pk, last_member_id__gte=member.pk)
+        .values_list("names", "member_ids", "values")
+        .first()
+    )
+    if block is None:
+        return None
+    names, packed_ids, packed_values = block
+    ids = _unpack(packed_ids)
+    i = int(np.searchsorted(ids, member.pk))
+    if i == len(ids) or ids[i] != member.pk:
+        return None
+    row = _unpack(packed_values)[i]
+    return {name: round(float(value), 4) for name, value in zip(names, row, strict=True)}
+
+
+def run_features(*, run: PersonaRun) -> FeatureMatrix:
+    """Every member's features in a run, as the matrix the run computed (columns: FEATURES;
+    a run stored with other feature names is refused rather than misread)."""
+    ids, blocks = [], []
+    for names, packed_ids, packed_values in (
+        MemberFeatures.objects.filter(run=run)
+        .order_by("first_member_id")
+        .values_list("names", "member_ids", "values")
+        .iterator(chunk_size=50)
+    ):
+        if tuple(names) != FEATURES:
+            raise AnalyticsError(
+                f"Run {run.as_of:%Y-%m-%d} stored other features than this version computes."
+            )
+        ids.append(_unpack(packed_ids))
+        blocks.append(_unpack(packed_values))
+    if not ids:
+        return FeatureMatrix(np.zeros(0, dtype=np.int64), np.zeros((0, len(FEATURES))))
+    return FeatureMatrix(np.concatenate(ids).astype(np.int64), np.vstack(blocks).astype(np.float64))
+
+
+# --- Profiles ------------------------------------------------------------------------------
+
+
+def _insert_profiles(
+    *,
+    run: PersonaRun,
+    member_ids: list[int],
+    scores: list[float],
+    persona_ids: list[int | None],
+    risk: list[float | None],
+    reasons: list[list[str]],
+    high_potential: list[bool],
+    at_risk: list[bool],
+    trend: list[float],
+    contributions: dict[str, list[float]],
+) -> None:
+    """One MemberProfile row per member, inside the caller's transaction: PostgreSQL's COPY fed
+    as the rows are formatted (so Python and the server work side by side, and memory holds one
+    chunk), else bulk_create in batches."""
+    terms = list(contributions)
+    per_member = zip(*contributions.values(), strict=True) if terms else itertools.repeat(())
+    columns = (member_ids, scores, persona_ids, risk, reasons, high_potential, at_risk, trend, per_member)
+    rows = zip(*columns, strict=False)
     if connection.vendor != "postgresql":
         for batch in _batches(rows, WRITE_BATCH):
-            model.objects.bulk_create(model(**row) for row in batch)
+            MemberProfile.objects.bulk_create(
+                MemberProfile(
+                    run=run,
+                    member_id=member,
+                    score=score,
+                    persona_id=persona,
+                    churn_risk=churn_risk,
+                    churn_reasons=why,
+                    high_potential=high,
+                    at_risk_loyal=falling,
+                    trend=member_trend,
+                    contributions=dict(zip(terms, shares, strict=True)),
+                )
+                for member, score, persona, churn_risk, why, high, falling, member_trend, shares in batch
+            )
         return
-    fields = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    columns: list[str] = []
-    for row in rows:
-        if not columns:
-            columns = list(row)
-        writer.writerow(
-            [
-                json.dumps(value) if isinstance(fields[name], models.JSONField) else _csv_value(value)
-                for name, value in row.items()
-            ]
+    # COPY's text format: tab-separated, \N for NULL. The JSON is written by hand from a
+    # template (json.dumps per row was the slowest part of the write); names are plain ASCII.
+    template = "{" + ", ".join(f'"{term}": %r' for term in terms) + "}"
+    reasons_json: dict[tuple[str, ...], str] = {}
+    null = "\\N"
+
+    def lines() -> Iterator[str]:
+        for member, score, persona, churn_risk, why, high, falling, member_trend, shares in rows:
+            key = tuple(why)
+            if key not in reasons_json:
+                reasons_json[key] = json.dumps(why).replace("\\", "\\\\")
+            fields = (
+                run.pk,
+                member,
+                repr(score),
+                null if persona is None else persona,
+                null if churn_risk is None else repr(churn_risk),
+                reasons_json[key],
+                "t" if high else "f",
+                "t" if falling else "f",
+                repr(member_trend),
+                template % shares,
+            )
+            yield "\t".join(map(str, fields)) + "\n"
+
+    table = connection.ops.quote_name(MemberProfile._meta.db_table)
+    names = ", ".join(
+        connection.ops.quote_name(MemberProfile._meta.get_field(name).column)
+        for name in (
+            "run",
+            "member",
+            "score",
+            "persona",
+            "churn_risk",
+            "churn_reasons",
+            "high_potential",
+            "at_risk_loyal",
+            "trend",
+            "contributions",
         )
-    if not columns:
-        return
-    buffer.seek(0)
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(fields[c].column) for c in columns)
+    )
     with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
+        cursor.cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN", _Stream(lines()), size=1 << 16)
 
 
-def _csv_value(value: object) -> object:
-    if value is None:
-        return ""  # an unquoted empty field is NULL in COPY's CSV format
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return value
+class _Stream(io.RawIOBase):
+    """A readable file over an iterator of text lines, for COPY ... FROM STDIN: each read
+    formats only as many lines as it returns."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines = lines
+        self.pending = b""
+        self.offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self.pending) - self.offset < size:
+            batch = "".join(itertools.islice(self.lines, 500))
+            if not batch:
+                break
+            self.pending = self.pending[self.offset :] + batch.encode()
+            self.offset = 0
+        end = len(self.pending) if size < 0 else self.offset + size
+        data = self.pending[self.offset : end]
+        self.offset += len(data)
+        return data
 
 
-def _batches(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+def _batches(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    while batch := list(itertools.islice(rows, size)):
         yield batch
-
-
-def _rounded(row: dict[str, float]) -> dict[str, float]:
-    return {name: round(value, 4) for name, value in row.items()}
 
 
 def run_summary(run: PersonaRun) -> dict:

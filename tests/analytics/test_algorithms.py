@@ -146,3 +146,13 @@ def test_churn_falls_back_to_rules_while_history_is_short():
     risk, reasons = churn.with_scheduled_cancellations(values, risk, reasons)
     assert risk[0] >= 0.9 and reasons[0][0] == "cancel_scheduled"
     assert ((risk >= churn.BASE_RISK) & (risk <= 0.95)).all()
+
+
+def test_training_samples_are_seeded_subsets_of_the_payers():
+    ids = np.arange(10, 1010) * 3
+    first = churn.sample(ids, rng=np.random.default_rng(1), size=100)
+    again = churn.sample(ids, rng=np.random.default_rng(1), size=100)
+    other = churn.sample(ids, rng=np.random.default_rng(2), size=100)
+    assert len(first) == 100 and np.isin(first, ids).all() and (np.diff(first) > 0).all()
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert np.array_equal(churn.sample(ids[:60], rng=np.random.default_rng(1), size=100), ids[:60])

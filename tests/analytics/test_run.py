@@ -1,18 +1,28 @@
 """The nightly run on a database with planted member types."""
 
 import json
+import random
 from datetime import timedelta
 from io import StringIO
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from sklearn.metrics import adjusted_rand_score
 
+from analytics import churn, features
 from analytics.models import MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
-from analytics.services import AnalyticsError, build_member_profiles, rename_persona
+from analytics.services import (
+    AnalyticsError,
+    build_member_profiles,
+    features_of,
+    rename_persona,
+    run_features,
+)
 from community.models import Category, Post, Thread
 from content.models import ContentView, LessonProgress
+from members.models import Payment, User
 from tests.factories import ContentFactory, LessonFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +88,12 @@ def test_the_run_recovers_planted_types_and_ranks_super_fans_first(planted):
     top_terms = sorted(binger.contributions, key=binger.contributions.get, reverse=True)[:3]
     assert {"completion", "dwell"} & set(top_terms)
     assert abs(sum(binger.contributions.values()) - binger.score) < 0.05
-    assert MemberFeatures.objects.filter(run=run).count() == 45
+    stored = run_features(run=run)
+    assert sorted(stored.member_ids.tolist()) == sorted(profiles)
+    assert MemberFeatures.objects.filter(run=run).count() == 1  # one block holds them all
+    one = features_of(member=User.objects.get(pk=binger.member_id), run=run)
+    assert one is not None and one["lessons_completed"] == 6 and one["views_90"] == 25
+    assert features_of(member=UserFactory(analytics_consent=True), run=run) is None  # joined after
 
 
 def test_weights_change_the_ranking(planted):
@@ -110,8 +125,6 @@ def test_rerunning_a_day_replaces_it_and_names_survive_later_runs(planted):
 def test_consent_withdrawal_removes_the_member_from_the_next_run(planted):
     member_id = next(iter(planted))
     build_member_profiles()
-    from members.models import User
-
     User.objects.filter(pk=member_id).update(analytics_consent=False)
     run = build_member_profiles()
     assert run.members == 44 and run.left_out == 1
@@ -121,7 +134,6 @@ def test_consent_withdrawal_removes_the_member_from_the_next_run(planted):
 def test_paying_members_get_a_churn_risk_with_reasons(planted):
     lurker_id = next(pk for pk, kind in planted.items() if kind == "lurker")
     binger_id = next(pk for pk, kind in planted.items() if kind == "binger")
-    from members.models import Payment, User
 
     for member_id in (lurker_id, binger_id):
         membership = MembershipFactory(user=User.objects.get(pk=member_id))
@@ -166,7 +178,6 @@ def test_the_command_reports_and_refuses_bad_input():
 
 def test_features_are_exact_for_a_known_member():
     from analytics.features import compute_features
-    from members.models import Payment, User
 
     now = timezone.now()
     member = UserFactory(analytics_consent=True, date_joined=now - timedelta(days=100))
@@ -202,3 +213,57 @@ def test_features_are_exact_for_a_known_member():
     assert (f["paying"], f["renewals"], f["revenue"], f["tier_rank"]) == (1, 1, 15, membership.tier.rank)
     assert abs(f["recency_days"] - (1 + 5 / 1440)) < 0.01 and abs(f["tenure_days"] - 100) < 0.01
     assert f["views_prev_30"] == 1 and f["trend"] == pytest.approx((3 - 1) / (3 + 1 + 1))
+
+
+def test_features_by_member_ids_match_features_by_subquery(planted, monkeypatch):
+    """A small set of members is named by its ids, the whole community by a subquery: both read
+    the same features."""
+    members = User.objects.filter(pk__in=list(planted))
+    now = timezone.now()
+    by_ids = features.compute_features(members=members, as_of=now)
+    monkeypatch.setattr(features, "ID_LIST_MAX", 0)
+    by_subquery = features.compute_features(members=members, as_of=now)
+    assert by_ids.member_ids.tolist() == by_subquery.member_ids.tolist() == sorted(planted)
+    assert np.array_equal(by_ids.values, by_subquery.values)
+    assert by_ids.column("views_90").sum() > 0 and by_ids.column("posts_90").sum() > 0
+
+
+def test_the_churn_model_learns_from_a_sample_of_each_cutoffs_payers(monkeypatch, settings):
+    """120 payers over eight months; most stop paying 1-5 months ago, after going quiet. With
+    40 payers sampled per cut-off, the model trains on the sampled rows and ranks the lapsers."""
+    settings.ANALYTICS_PERSONA_K = 2
+    settings.ANALYTICS_CHURN_SNAPSHOTS = 6
+    monkeypatch.setattr(churn, "SAMPLE_PER_CUTOFF", 40)
+    now = timezone.now()
+    month = timedelta(days=30)
+    item = ContentFactory()
+    rng = random.Random(3)
+    stops: dict[int, int | None] = {}  # member: months ago they stopped paying (None: still paying)
+    payments, views = [], []
+    for n in range(120):
+        member = UserFactory(analytics_consent=True, date_joined=now - timedelta(days=400))
+        membership = MembershipFactory(user=member)
+        stopped = rng.choice([None, None, 1, 2, 3, 4, 5])
+        stops[member.pk] = stopped
+        for m in range(stopped or 0, 8):  # month m's payment covers the moment m months ago
+            start = now - month * (m + 1) + timedelta(days=1)
+            payments.append(Payment(user=member, membership=membership, provider="local",
+                                    provider_invoice_id=f"in_{n}_{m}", status="paid", amount=10, currency="USD",
+                                    period_start=start, period_end=start + month, created_at=start,
+                                    billing_reason="subscription_cycle"))  # fmt: skip
+        quiet_after = 0 if stopped is None else stopped * 30 + 15  # days ago they last read
+        for days in range(quiet_after + 1, 240, 4):
+            views.append(ContentView(content=item, user=member, started_at=now - timedelta(days=days, hours=1),
+                                     dwell_seconds=200))  # fmt: skip
+    Payment.objects.bulk_create(payments)
+    ContentView.objects.bulk_create(views)
+
+    run = build_member_profiles()
+    assert run.churn_method == PersonaRun.ChurnMethod.MODEL
+    payers = {j: sum(1 for s in stops.values() if s is None or s <= j) for j in range(1, 7)}
+    trained = run.metrics["churn_model"]
+    assert trained["holdout_size"] == min(40, payers[1])
+    assert trained["train_size"] == sum(min(40, payers[j]) for j in range(2, 7))
+    assert run.churn_auc > 0.8
+    profiles = profiles_of(run)
+    assert all((profiles[pk].churn_risk is None) == (s is not None) for pk, s in stops.items())
