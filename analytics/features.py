@@ -91,10 +91,11 @@ ID_LIST_MAX = 10_000
 
 
 def id_set(ids: np.ndarray) -> RawSQL | list[int]:
-    """`ids` for a `field__in=` filter: on PostgreSQL one array parameter (a list of thousands
-    of ids would be thousands of parameters to build and parse in every query), else a list."""
+    """`ids` for a `field__in=` filter: on PostgreSQL one array parameter, written as array
+    text (thousands of query parameters, or an ARRAY[...] expression of thousands of constants,
+    cost 10-20 ms to build and plan in every query; the text form under 1 ms), else a list."""
     if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [ids.tolist()])
+        return RawSQL("SELECT unnest(%s::bigint[])", ["{" + ",".join(map(str, ids.tolist())) + "}"])
     return ids.tolist()
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from threadpoolctl import threadpool_limits
 
 from members.models import Tier, User
 
@@ -27,6 +28,11 @@ from .features import FEATURES, INDEX, FeatureMatrix, compute_features, paying_o
 from .models import DEFAULT_WEIGHTS, MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
 
 WRITE_BATCH = 2000
+# Threads for NumPy and scikit-learn (BLAS, OpenMP) during the run. One: on a small machine
+# that also runs the database and the site, OpenMP threads spin waiting for each other
+# whenever another process holds a core (on 2 busy cores, KMeans and MiniBatchKMeans ran
+# 2-6 times slower with two threads than with one), and the database gets the other core.
+NUMERIC_THREADS = 1
 TOP_SHARE = 0.25  # "high score": the top quarter of the community
 RISING, FALLING = 0.0, -0.25
 
@@ -91,9 +97,6 @@ def build_member_profiles(
     }
     stages = _Stages(progress)
     members = eligible_members(at=moment)
-    left_out = (
-        User.objects.filter(is_active=True, is_staff=False, date_joined__lt=moment).count() - members.count()
-    )
 
     with stages.stage("features"):
         matrix = compute_features(members=members, as_of=moment)
@@ -103,7 +106,7 @@ def build_member_profiles(
     values = matrix.values
     with stages.stage("score"):
         scores, contributions = scoring.score(values, weights)
-    with stages.stage("personas"):
+    with stages.stage("personas"), threadpool_limits(limits=NUMERIC_THREADS):
         result = personas.cluster(
             values,
             k_range=range(settings.ANALYTICS_PERSONA_K_MIN, settings.ANALYTICS_PERSONA_K_MAX + 1),
@@ -111,7 +114,7 @@ def build_member_profiles(
             seed=settings.ANALYTICS_SEED,
         )
         persona_rows = _personas(result, day)
-    with stages.stage("churn"):
+    with stages.stage("churn"), threadpool_limits(limits=NUMERIC_THREADS):
         method, model, risk, reasons = _churn(matrix, members=members, moment=moment)
     with stages.stage("lists"):
         high_potential, at_risk = _lists(values, scores)

@@ -156,3 +156,22 @@ def test_training_samples_are_seeded_subsets_of_the_payers():
     assert len(first) == 100 and np.isin(first, ids).all() and (np.diff(first) > 0).all()
     assert np.array_equal(first, again) and not np.array_equal(first, other)
     assert np.array_equal(churn.sample(ids[:60], rng=np.random.default_rng(1), size=100), ids[:60])
+
+
+def test_the_silhouette_from_precomputed_distances_is_scikit_learns():
+    from sklearn.metrics import silhouette_score
+
+    values, _kinds = members({"binger": 40, "helper": 30, "event_goer": 20, "lurker": 60})
+    z, _mean, _std = personas.standardise(personas.behaviour(values))
+    d = personas.distances(z)
+    rng = np.random.default_rng(3)
+    for k in (2, 3, 5):
+        labels = rng.integers(0, k, len(z))
+        labels[:3] = [k - 1, k - 1, 0]  # and a cluster index left empty below k - 1 is fine
+        labels[labels == 1] = 0 if k > 2 else 1
+        assert personas.silhouette(d, labels) == pytest.approx(silhouette_score(z, labels), abs=1e-5)
+    clustered = personas.cluster(values, k_range=[4], seed=0).labels
+    assert personas.silhouette(d, clustered) == pytest.approx(silhouette_score(z, clustered), abs=1e-5)
+    singletons = np.arange(len(z)) % 2
+    singletons[0] = 2  # a member alone in a cluster scores 0, as in scikit-learn
+    assert personas.silhouette(d, singletons) == pytest.approx(silhouette_score(z, singletons), abs=1e-5)
