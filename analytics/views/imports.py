@@ -88,6 +88,7 @@ def _page(
         columns=[(name, aliases, COLUMN_HELP[name]) for name, aliases in COLUMNS.items()],
         max_size=imports.human_size(MAX_BYTES),
         max_rows=f"{MAX_ROWS:,}",
+        max_grants=f"{imports.MAX_GRANTS:,}",
         example=EXAMPLE,
         **extra,
     )
@@ -171,7 +172,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     messages.success(
         request,
         _(
-            "Imported %(file)s: %(created)s new members, %(updated)s existing members filled in, %(skipped)s unchanged; %(tags)s tags, %(notes)s notes and %(grants)s complimentary tiers added."
+            "Imported %(file)s. New members: %(created)s; existing members filled in: %(updated)s; unchanged: %(skipped)s; tags added: %(tags)s; notes: %(notes)s; complimentary tiers: %(grants)s."
         )
         % {
             "file": stored.filename,

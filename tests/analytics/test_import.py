@@ -2,6 +2,7 @@
 
 import codecs
 import os
+import re
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -37,6 +38,7 @@ from tests.factories import PASSWORD, MembershipFactory, TierFactory, UserFactor
 
 pytestmark = pytest.mark.django_db
 
+STRONG = "a-Long-and-unusual-passphrase-42"
 HEADER = "email,name,handle,language,tags,tier,complimentary_until,joined,note,announcements\n"
 
 
@@ -146,7 +148,7 @@ def test_confirm_imports_every_row(staff, creator, gold, on_commit):
     assert [m.to for m in mail.outbox] == [["alice@example.com"]]  # the grant's usual welcome
     assert list(imports.upload_dir().iterdir()) == []  # the upload is gone once used
     follow = staff.get(response.url)
-    assert "3 new members" in follow.content.decode()
+    assert "New members: 3; existing members filled in: 0" in follow.content.decode()
 
 
 def test_one_bad_row_imports_nothing_and_names_row_and_column(staff, gold):
@@ -310,6 +312,30 @@ def test_tags_reuse_existing_names_and_tiers_by_name_or_slug(staff, gold):
     assert membership.current_period_end.date() <= timezone.localdate() + relativedelta(months=3)
 
 
+def test_tier_grants_per_file_are_limited(staff, gold, monkeypatch):
+    monkeypatch.setattr(imports, "MAX_GRANTS", 2)
+    paying = UserFactory(email="pays@example.com")
+    MembershipFactory(user=paying, tier=gold)
+    content = (
+        "email,tier\n" + "".join(f"t{i}@example.com,gold\n" for i in range(2)) + "pays@example.com,gold\n"
+    )
+    content += "t2@example.com,gold\nt3@example.com,\nt4@example.com,gold\n"
+    token = uploaded(staff, content)
+    page = staff.get(reverse("analytics:crm_import_report", args=[token]))
+    assert [(e.row, e.column) for e in page.context["plan"].errors] == [(5, "tier"), (7, "tier")]
+    assert "already grant 2 tiers" in page.context["plan"].errors[0].message
+    assert page.context["summary"]["grants"] == 2  # the paying member's row grants nothing
+
+
+def test_values_with_quotes_newlines_tabs_and_backslashes_arrive_intact(staff):
+    note = 'Line one\nline two\twith a tab, a \\ backslash, a \\N and "quotes"'
+    escaped = note.replace('"', '""')
+    confirm(staff, uploaded(staff, f'email,name,note\nq@example.com,"O\'Brien ""Bob""","{escaped}"\n'))
+    member = User.objects.get(email="q@example.com")
+    assert member.display_name == 'O\'Brien "Bob"'
+    assert MemberNote.objects.get(member=member).body == note
+
+
 def test_bom_semicolons_and_windows_line_ends(staff):
     content = codecs.BOM_UTF8 + "Email;Display Name;Tags\r\nzoe@example.com;Zoë Wang;a|b;\r\n\r\n".encode()
     confirm(staff, uploaded(staff, content))
@@ -455,12 +481,30 @@ def test_errors_download_lists_every_error(staff):
     assert lines[1].startswith("2,email,") and "“=bad0”" in lines[1]
 
 
-def test_imported_members_set_a_password_through_forgot_password(staff, client, gold):
+def _link(message, prefix: str) -> str:
+    match = re.search(rf"https?://[^/\s]+({prefix}[^\s]*)", message.body)
+    assert match, message.body
+    return match.group(1)
+
+
+def test_imported_members_choose_a_password_then_confirm_their_address(staff, client, gold):
     confirm(staff, uploaded(staff, three_members()))
     mail.outbox.clear()
     client.post(reverse("account_reset_password"), {"email": "carol@example.com"})
     assert [m.to for m in mail.outbox] == [["carol@example.com"]]
-    assert "password" in mail.outbox[0].body.lower()
+    set_url = client.get(_link(mail.outbox[0], "/accounts/password/reset/key/"))["Location"]
+    assert client.post(set_url, {"password1": STRONG, "password2": STRONG}).status_code == 302
+    assert User.objects.get(email="carol@example.com").check_password(STRONG)
+    mail.outbox.clear()
+    signed_in = client.post(reverse("account_login"), {"login": "carol@example.com", "password": STRONG})
+    assert signed_in.status_code == 302 and signed_in["Location"] == reverse(
+        "account_email_verification_sent"
+    )
+    assert [m.to for m in mail.outbox] == [["carol@example.com"]]  # the confirmation link
+    confirm_url = _link(mail.outbox[0], "/accounts/confirm-email/")
+    assert client.get(confirm_url).status_code == 200
+    client.post(confirm_url)
+    assert EmailAddress.objects.get(email="carol@example.com").verified
 
 
 def test_the_dry_run_reads_in_a_fixed_number_of_queries(django_assert_max_num_queries, gold):
