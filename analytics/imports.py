@@ -461,7 +461,8 @@ def load_context(csv_file: CsvFile) -> ImportContext:
     live: dict[int, str] = {}
     tag_ids: dict[int, set[int]] = {}
     notes: dict[int, set[str]] = {}
-    with_note = [found[e]["id"] for e in {r.values["email"].lower() for r in csv_file.rows if r.values.get("note")} if e in found]  # fmt: skip
+    noted = {row.values["email"].lower() for row in csv_file.rows if row.values.get("note")}
+    with_note = [found[email]["id"] for email in sorted(noted) if email in found]
     for chunk in _chunks(ids):
         live.update(
             Membership.objects.filter(user_id__in=chunk, status__in=LIVE_STATUSES).values_list(
