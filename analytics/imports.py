@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import fcntl
 import hashlib
 import io
 import json
@@ -33,6 +34,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, tzinfo
 from enum import StrEnum
@@ -1263,6 +1265,22 @@ def remember_preview(*, upload: StoredUpload, previewed: Mapping[str, int]) -> S
 def discard_upload(*, token: str) -> None:
     for path in _paths(token):
         path.unlink(missing_ok=True)
+    (upload_dir() / f"{token}.lock").unlink(missing_ok=True)
+
+
+@contextmanager
+def upload_lock(*, token: str) -> Iterator[None]:
+    """Serialise confirmations of one upload (a double click, two tabs): the second waits, then
+    finds the upload used and gone instead of racing the first into the database."""
+    _paths(token)  # the token's form is checked before it names a file
+    directory = upload_dir()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(directory / f"{token}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 def prune_uploads(*, now: float | None = None) -> int:

@@ -159,16 +159,21 @@ def report(request: HttpRequest, token: str) -> HttpResponse:
 @importer_required
 @require_POST
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
-    found = _stored(request, token)
-    if found is None:
-        return redirect("analytics:crm_import")
-    stored, data = found
     try:
-        result = imports.import_members(data=data, importer=request.user, expected=stored.previewed)
-    except ImportRefused as exc:
-        plan = exc.plan or imports.preview_import(data=data)
-        return _report(request, stored, plan, problem=str(exc), status=409)
-    imports.discard_upload(token=token)
+        with imports.upload_lock(token=token):
+            found = _stored(request, token)
+            if found is None:
+                return redirect("analytics:crm_import")
+            stored, data = found
+            try:
+                result = imports.import_members(data=data, importer=request.user, expected=stored.previewed)
+            except ImportRefused as exc:
+                plan = exc.plan or imports.preview_import(data=data)
+                return _report(request, stored, plan, problem=str(exc), status=409)
+            imports.discard_upload(token=token)
+    except UploadMissing:  # not even a token's form
+        messages.error(request, _("That upload has expired or was already used. Upload the file again."))
+        return redirect("analytics:crm_import")
     messages.success(
         request,
         _(

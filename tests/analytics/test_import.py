@@ -147,6 +147,8 @@ def test_confirm_imports_every_row(staff, creator, gold, on_commit):
     assert membership.granted_by == creator
     assert [m.to for m in mail.outbox] == [["alice@example.com"]]  # the grant's usual welcome
     assert list(imports.upload_dir().iterdir()) == []  # the upload is gone once used
+    again = confirm(staff, token)  # a double click
+    assert again.status_code == 302 and User.objects.count() == 4 and Membership.objects.count() == 1
     follow = staff.get(response.url)
     assert "New members: 3; existing members filled in: 0" in follow.content.decode()
 
