@@ -186,19 +186,18 @@ def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
         "member_id",
         events_attended=Count("pk"),
     )
+    # One pass over payments: those made before the moment, and paid ones covering it.
+    made = Q(created_at__lt=as_of)
     paid = Q(status=Payment.Status.PAID)
+    covering = paid & _covers(as_of)
     take(
-        Payment.objects.filter(user__in=among, created_at__lt=as_of),
+        Payment.objects.filter(made | covering, user__in=among),
         "user_id",
-        renewals=Count("pk", filter=paid & Q(billing_reason="subscription_cycle")),
-        failed_payments=Count("pk", filter=Q(status=Payment.Status.FAILED)),
-        revenue=Sum("amount", filter=paid, default=0),
-    )
-    take(
-        Payment.objects.filter(_covers(as_of), user__in=among, status=Payment.Status.PAID),
-        "user_id",
-        tier_rank=Max("membership__tier__rank", default=0),
-        paying=Count("pk", filter=Q(amount__gt=0)),
+        renewals=Count("pk", filter=made & paid & Q(billing_reason="subscription_cycle")),
+        failed_payments=Count("pk", filter=made & Q(status=Payment.Status.FAILED)),
+        revenue=Sum("amount", filter=made & paid, default=0),
+        tier_rank=Max("membership__tier__rank", filter=covering, default=0),
+        paying=Count("pk", filter=covering & Q(amount__gt=0)),
     )
     if abs(_days(datetime.now(tz=as_of.tzinfo) - as_of)) < 2:
         # Today's run also knows complimentary grants and scheduled cancellations.

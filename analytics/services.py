@@ -28,6 +28,7 @@ from .features import FEATURES, INDEX, FeatureMatrix, compute_features, paying_o
 from .models import DEFAULT_WEIGHTS, MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
 
 WRITE_BATCH = 2000
+COPY_CHUNK = 5000  # profiles formatted per piece of the COPY stream
 # Threads for NumPy and scikit-learn (BLAS, OpenMP) during the run. One: on a small machine
 # that also runs the database and the site, OpenMP threads spin waiting for each other
 # whenever another process holds a core (on 2 busy cores, KMeans and MiniBatchKMeans ran
@@ -398,10 +399,10 @@ def _insert_profiles(
     as the rows are formatted (so Python and the server work side by side, and memory holds one
     chunk), else bulk_create in batches."""
     terms = list(contributions)
-    per_member = zip(*contributions.values(), strict=True) if terms else itertools.repeat(())
-    columns = (member_ids, scores, persona_ids, risk, reasons, high_potential, at_risk, trend, per_member)
-    rows = zip(*columns, strict=False)
     if connection.vendor != "postgresql":
+        per_member = zip(*contributions.values(), strict=True) if terms else itertools.repeat(())
+        columns = (member_ids, scores, persona_ids, risk, reasons, high_potential, at_risk, trend, per_member)
+        rows = zip(*columns, strict=False)
         for batch in _batches(rows, WRITE_BATCH):
             MemberProfile.objects.bulk_create(
                 MemberProfile(
@@ -419,30 +420,38 @@ def _insert_profiles(
                 for member, score, persona, churn_risk, why, high, falling, member_trend, shares in batch
             )
         return
-    # COPY's text format: tab-separated, \N for NULL. The JSON is written by hand from a
-    # template (json.dumps per row was the slowest part of the write); names are plain ASCII.
-    template = "{" + ", ".join(f'"{term}": %r' for term in terms) + "}"
-    reasons_json: dict[tuple[str, ...], str] = {}
+    # COPY's text format: tab-separated, \N for NULL, formatted a column at a time for each
+    # chunk of members (row by row, with json.dumps, this was the slowest part of the write).
+    # The JSON is written by hand: term and reason names are plain ASCII identifiers.
     null = "\\N"
+    reasons_json: dict[tuple[str, ...], str] = {}
 
-    def lines() -> Iterator[str]:
-        for member, score, persona, churn_risk, why, high, falling, member_trend, shares in rows:
-            key = tuple(why)
-            if key not in reasons_json:
-                reasons_json[key] = json.dumps(why).replace("\\", "\\\\")
-            fields = (
-                run.pk,
-                member,
-                repr(score),
-                null if persona is None else persona,
-                null if churn_risk is None else repr(churn_risk),
-                reasons_json[key],
-                "t" if high else "f",
-                "t" if falling else "f",
-                repr(member_trend),
-                template % shares,
+    def reason_text(why: list[str]) -> str:
+        key = tuple(why)
+        if key not in reasons_json:
+            reasons_json[key] = json.dumps(why).replace("\\", "\\\\")
+        return reasons_json[key]
+
+    def pieces() -> Iterator[str]:
+        run_id = str(run.pk)
+        for start in range(0, len(member_ids), COPY_CHUNK):
+            end = start + COPY_CHUNK
+            shares = [map(f'"{term}": '.__add__, map(repr, contributions[term][start:end])) for term in terms]
+            columns = (
+                itertools.repeat(run_id),
+                map(str, member_ids[start:end]),
+                map(repr, scores[start:end]),
+                (null if persona is None else str(persona) for persona in persona_ids[start:end]),
+                (null if value is None else repr(value) for value in risk[start:end]),
+                map(reason_text, reasons[start:end]),
+                ("t" if flag else "f" for flag in high_potential[start:end]),
+                ("t" if flag else "f" for flag in at_risk[start:end]),
+                map(repr, trend[start:end]),
+                ("{" + text + "}" for text in map(", ".join, zip(*shares, strict=True)))
+                if terms
+                else itertools.repeat("{}"),
             )
-            yield "\t".join(map(str, fields)) + "\n"
+            yield "".join(line + "\n" for line in map("\t".join, zip(*columns, strict=False)))
 
     table = connection.ops.quote_name(MemberProfile._meta.db_table)
     names = ", ".join(
@@ -461,15 +470,15 @@ def _insert_profiles(
         )
     )
     with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN", _Stream(lines()), size=1 << 16)
+        cursor.cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN", _Stream(pieces()), size=1 << 16)
 
 
 class _Stream(io.RawIOBase):
-    """A readable file over an iterator of text lines, for COPY ... FROM STDIN: each read
-    formats only as many lines as it returns."""
+    """A readable file over an iterator of text pieces, for COPY ... FROM STDIN: each read
+    formats only as many pieces as it returns."""
 
-    def __init__(self, lines: Iterator[str]) -> None:
-        self.lines = lines
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self.pieces = pieces
         self.pending = b""
         self.offset = 0
 
@@ -478,10 +487,10 @@ class _Stream(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         while size < 0 or len(self.pending) - self.offset < size:
-            batch = "".join(itertools.islice(self.lines, 500))
-            if not batch:
+            piece = next(self.pieces, "")
+            if not piece:
                 break
-            self.pending = self.pending[self.offset :] + batch.encode()
+            self.pending = self.pending[self.offset :] + piece.encode()
             self.offset = 0
         end = len(self.pending) if size < 0 else self.offset + size
         data = self.pending[self.offset : end]
