@@ -6,7 +6,7 @@ figure is a COUNT/SUM/MAX grouped by member in SQL, and Python only places the g
 into arrays.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -102,106 +102,151 @@ def id_set(ids: np.ndarray) -> RawSQL | list[int]:
 def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
     """Features of `members` (a User queryset) as they stood at `as_of`: only what happened
     before that moment counts, so past moments give the history a churn model learns from."""
+    return features_at(members=members, moments=[as_of])[0]
+
+
+Aggregates = Callable[[datetime], dict[str, Aggregate]]
+
+
+def features_at(*, members: QuerySet, moments: Sequence[datetime]) -> list[FeatureMatrix]:
+    """Features of `members` as they stood at each of `moments`, reading each table once: every
+    figure is aggregated per member with a filter per moment, so the churn model's history of
+    several cut-offs costs one pass over the data, not one per cut-off."""
     ids_and_joined = list(members.order_by("pk").values_list("pk", "date_joined"))
     n = len(ids_and_joined)
     member_ids = np.fromiter((pk for pk, _ in ids_and_joined), dtype=np.int64, count=n)
-    values = np.zeros((n, len(FEATURES)), dtype=np.float64)
-    if n == 0:
-        return FeatureMatrix(member_ids, values)
+    values = np.zeros((len(moments), n, len(FEATURES)), dtype=np.float64)
+    if n == 0 or not moments:
+        return [FeatureMatrix(member_ids, v) for v in values]
     # A small set (a churn sample) is named by its ids, which the (member, time) indexes serve
     # directly; the whole community is a subquery the database joins once per table.
     among = id_set(member_ids) if n <= ID_LIST_MAX else members.values("pk")
+    until = max(moments)
+    last_seen = np.full((len(moments), n), np.nan)
 
-    def ago(days: int) -> datetime:
-        return as_of - timedelta(days=days)
+    def earlier(field: str, at: datetime) -> Q:
+        """Rows before `at`: every query already keeps only rows before the latest moment."""
+        return Q() if at == until else Q(**{f"{field}__lt": at})
 
-    last_seen = np.full(n, np.nan)
-
-    def take(rows: QuerySet, key: str, last: str | None = None, **aggregates: Aggregate) -> None:
-        """Group `rows` by member, place each aggregate in its feature column, and fold the
-        latest `last` timestamp into the recency."""
-        names = list(aggregates)
-        if last:
-            aggregates["last"] = Max(last)
-        grouped = list(rows.values(key).annotate(**aggregates).order_by().values_list(key, *aggregates))
+    def take(rows: QuerySet, key: str, aggregates: Aggregates) -> None:
+        """Group `rows` by member, with `aggregates(at)` for every moment: each in its feature
+        column of that moment's matrix, and a `last` timestamp folded into the recency."""
+        annotations: dict[str, Aggregate] = {}
+        columns: list[tuple[int, str]] = []  # (moment, feature) of each annotation
+        for j, at in enumerate(moments):
+            for name, aggregate in aggregates(at).items():
+                annotations[f"{name}_at{j}"] = aggregate
+                columns.append((j, name))
+        grouped = list(rows.values(key).annotate(**annotations).order_by().values_list(key, *annotations))
         if not grouped:
             return
         keys = np.fromiter((row[0] for row in grouped), dtype=np.int64, count=len(grouped))
         at, known = _positions(member_ids, keys)
+        rows_known = [row for row, ok in zip(grouped, known.tolist(), strict=True) if ok]
         at = at[known]
-        figures = np.array([row[1 : len(names) + 1] for row in grouped], dtype=np.float64)[known]
-        for j, name in enumerate(names):
-            values[at, INDEX[name]] = figures[:, j]
-        if last:
-            seen = np.fromiter((_days(as_of - row[-1]) for row in grouped), np.float64, len(grouped))
-            np.fmin.at(last_seen, at, seen[known])
+        for c, (j, name) in enumerate(columns, start=1):
+            if name == "last":
+                seen = np.array(
+                    [np.nan if row[c] is None else _days(moments[j] - row[c]) for row in rows_known]
+                )
+                np.fmin.at(last_seen[j], at, seen)
+            else:
+                values[j, at, INDEX[name]] = np.array([row[c] for row in rows_known], dtype=np.float64)
 
+    def views(at: datetime) -> dict[str, Aggregate]:
+        before = earlier("started_at", at)
+
+        def since(days: int) -> Q:
+            return before & Q(started_at__gte=at - timedelta(days=days))
+
+        return {
+            "last": Max("started_at", filter=before),
+            "views_7": Count("pk", filter=since(7)),
+            "views_30": Count("pk", filter=since(30)),
+            "views_90": Count("pk", filter=since(90)),
+            "views_prev_30": Count("pk", filter=since(60) & Q(started_at__lt=at - timedelta(days=30))),
+            "views_all": Count("pk", filter=before),
+            "dwell_30": Sum("dwell_seconds", filter=since(30), default=0),
+            "dwell_90": Sum("dwell_seconds", filter=since(90), default=0),
+            "completed_views_90": Count("pk", filter=since(90) & Q(completed=True)),
+            "active_days_30": Count(TruncDate("started_at"), distinct=True, filter=since(30)),
+            "active_days_90": Count(TruncDate("started_at"), distinct=True, filter=since(90)),
+        }
+
+    def posts(at: datetime) -> dict[str, Aggregate]:
+        before = earlier("created_at", at)
+        return {
+            "last": Max("created_at", filter=before),
+            "posts_90": Count("pk", filter=before & Q(created_at__gte=at - timedelta(days=90))),
+            "posts_all": Count("pk", filter=before),
+            "accepted_answers": Count("pk", filter=before & Q(accepted_for__isnull=False)),
+            "votes_received": Sum("score", filter=before, default=0),
+        }
+
+    def comments(at: datetime) -> dict[str, Aggregate]:
+        before = earlier("created_at", at)
+        return {
+            "last": Max("created_at", filter=before),
+            "comments_90": Count("pk", filter=before & Q(created_at__gte=at - timedelta(days=90))),
+            "comments_all": Count("pk", filter=before),
+        }
+
+    def points(at: datetime) -> dict[str, Aggregate]:
+        before = earlier("created_at", at)
+        return {
+            "last": Max("created_at", filter=before),
+            "points_30": Sum("points", filter=before & Q(created_at__gte=at - timedelta(days=30)), default=0),
+            "points_all": Sum("points", filter=before, default=0),
+        }
+
+    def payments(at: datetime) -> dict[str, Aggregate]:
+        # Those made before the moment, and paid ones covering it.
+        made = Q(created_at__lt=at)  # not `earlier`: payments covering the moment count too
+        paid = Q(status=Payment.Status.PAID)
+        covering = paid & _covers(at)
+        return {
+            "renewals": Count("pk", filter=made & paid & Q(billing_reason="subscription_cycle")),
+            "failed_payments": Count("pk", filter=made & Q(status=Payment.Status.FAILED)),
+            "revenue": Sum("amount", filter=made & paid, default=0),
+            "tier_rank": Max("membership__tier__rank", filter=covering, default=0),
+            "paying": Count("pk", filter=covering & Q(amount__gt=0)),
+        }
+
+    def counted(name: str, field: str) -> Aggregates:
+        return lambda at: {name: Count("pk", filter=earlier(field, at))}
+
+    take(ContentView.objects.filter(user__in=among, started_at__lt=until), "user_id", views)
+    take(Post.objects.filter(author__in=among, created_at__lt=until, hidden=False), "author_id", posts)
+    take(Comment.objects.filter(author__in=among, created_at__lt=until, hidden=False), "author_id", comments)
     take(
-        ContentView.objects.filter(user__in=among, started_at__lt=as_of),
+        LedgerEntry.objects.filter(member__in=among, created_at__lt=until, points__gt=0), "member_id", points
+    )
+    take(Like.objects.filter(user__in=among, created_at__lt=until), "user_id", counted("likes", "created_at"))
+    take(
+        Bookmark.objects.filter(user__in=among, created_at__lt=until),
         "user_id",
-        last="started_at",
-        views_7=Count("pk", filter=Q(started_at__gte=ago(7))),
-        views_30=Count("pk", filter=Q(started_at__gte=ago(30))),
-        views_90=Count("pk", filter=Q(started_at__gte=ago(90))),
-        views_prev_30=Count("pk", filter=Q(started_at__gte=ago(60), started_at__lt=ago(30))),
-        views_all=Count("pk"),
-        dwell_30=Sum("dwell_seconds", filter=Q(started_at__gte=ago(30)), default=0),
-        dwell_90=Sum("dwell_seconds", filter=Q(started_at__gte=ago(90)), default=0),
-        completed_views_90=Count("pk", filter=Q(started_at__gte=ago(90), completed=True)),
-        active_days_30=Count(TruncDate("started_at"), distinct=True, filter=Q(started_at__gte=ago(30))),
-        active_days_90=Count(TruncDate("started_at"), distinct=True, filter=Q(started_at__gte=ago(90))),
+        counted("bookmarks", "created_at"),
     )
     take(
-        Post.objects.filter(author__in=among, created_at__lt=as_of, hidden=False),
-        "author_id",
-        last="created_at",
-        posts_90=Count("pk", filter=Q(created_at__gte=ago(90))),
-        posts_all=Count("pk"),
-        accepted_answers=Count("pk", filter=Q(accepted_for__isnull=False)),
-        votes_received=Sum("score", default=0),
+        LessonProgress.objects.filter(user__in=among, completed_at__lt=until),
+        "user_id",
+        counted("lessons_completed", "completed_at"),
     )
     take(
-        Comment.objects.filter(author__in=among, created_at__lt=as_of, hidden=False),
-        "author_id",
-        last="created_at",
-        comments_90=Count("pk", filter=Q(created_at__gte=ago(90))),
-        comments_all=Count("pk"),
-    )
-    take(
-        LedgerEntry.objects.filter(member__in=among, created_at__lt=as_of, points__gt=0),
+        RSVP.objects.filter(member__in=among, attended=True, event__starts_at__lt=until),
         "member_id",
-        last="created_at",
-        points_30=Sum("points", filter=Q(created_at__gte=ago(30)), default=0),
-        points_all=Sum("points", default=0),
+        counted("events_attended", "event__starts_at"),
     )
-    take(Like.objects.filter(user__in=among, created_at__lt=as_of), "user_id", likes=Count("pk"))
-    take(Bookmark.objects.filter(user__in=among, created_at__lt=as_of), "user_id", bookmarks=Count("pk"))
     take(
-        LessonProgress.objects.filter(user__in=among, completed_at__lt=as_of),
+        Payment.objects.filter(Q(created_at__lt=until) | Q(period_start__lte=until), user__in=among),
         "user_id",
-        lessons_completed=Count("pk"),
+        payments,
     )
-    take(
-        RSVP.objects.filter(member__in=among, attended=True, event__starts_at__lt=as_of),
-        "member_id",
-        events_attended=Count("pk"),
-    )
-    # One pass over payments: those made before the moment, and paid ones covering it.
-    made = Q(created_at__lt=as_of)
-    paid = Q(status=Payment.Status.PAID)
-    covering = paid & _covers(as_of)
-    take(
-        Payment.objects.filter(made | covering, user__in=among),
-        "user_id",
-        renewals=Count("pk", filter=made & paid & Q(billing_reason="subscription_cycle")),
-        failed_payments=Count("pk", filter=made & Q(status=Payment.Status.FAILED)),
-        revenue=Sum("amount", filter=made & paid, default=0),
-        tier_rank=Max("membership__tier__rank", filter=covering, default=0),
-        paying=Count("pk", filter=covering & Q(amount__gt=0)),
-    )
-    if abs(_days(datetime.now(tz=as_of.tzinfo) - as_of)) < 2:
-        # Today's run also knows complimentary grants and scheduled cancellations.
-        live = list(
+    now = datetime.now(tz=until.tzinfo)
+    live = [j for j, at in enumerate(moments) if abs(_days(now - at)) < 2]
+    if live:
+        # A run of today also knows complimentary grants and scheduled cancellations.
+        granted = list(
             Membership.objects.filter(user__in=among, status__in=LIVE_STATUSES)
             .values("user_id")
             .annotate(
@@ -210,28 +255,32 @@ def compute_features(*, members: QuerySet, as_of: datetime) -> FeatureMatrix:
             .order_by()
             .values_list("user_id", "live_rank", "cancel_scheduled")
         )
-        if live:
-            keys = np.array([row[0] for row in live], dtype=np.int64)
+        if granted:
+            keys = np.array([row[0] for row in granted], dtype=np.int64)
             at, known = _positions(member_ids, keys)
             at = at[known]
-            figures = np.array([row[1:] for row in live], dtype=np.float64)[known]
-            tier = values[:, INDEX["tier_rank"]]
-            tier[at] = np.maximum(tier[at], figures[:, 0])
-            values[at, INDEX["cancel_scheduled"]] = np.minimum(1, figures[:, 1])
-    paying = values[:, INDEX["paying"]]
-    np.minimum(paying, 1, out=paying)
+            figures = np.array([row[1:] for row in granted], dtype=np.float64)[known]
+            for j in live:
+                tier = values[j, :, INDEX["tier_rank"]]
+                tier[at] = np.maximum(tier[at], figures[:, 0])
+                values[j, at, INDEX["cancel_scheduled"]] = np.minimum(1, figures[:, 1])
 
-    tenure = np.fromiter(
-        (max(0.0, _days(as_of - joined)) for _, joined in ids_and_joined), np.float64, count=n
-    )
-    values[:, INDEX["tenure_days"]] = tenure
-    values[:, INDEX["recency_days"]] = np.where(np.isnan(last_seen), tenure, last_seen)
-    recent, before = values[:, INDEX["views_30"]], values[:, INDEX["views_prev_30"]]
-    values[:, INDEX["trend"]] = (recent - before) / (recent + before + 1)
-    values[:, INDEX["completion_rate_90"]] = values[:, INDEX["completed_views_90"]] / np.maximum(
-        values[:, INDEX["views_90"]], 1
-    )
-    return FeatureMatrix(member_ids, values)
+    matrices = []
+    for j, at in enumerate(moments):
+        v = values[j]
+        np.minimum(v[:, INDEX["paying"]], 1, out=v[:, INDEX["paying"]])
+        tenure = np.fromiter(
+            (max(0.0, _days(at - joined)) for _, joined in ids_and_joined), np.float64, count=n
+        )
+        v[:, INDEX["tenure_days"]] = tenure
+        v[:, INDEX["recency_days"]] = np.where(np.isnan(last_seen[j]), tenure, last_seen[j])
+        recent, before = v[:, INDEX["views_30"]], v[:, INDEX["views_prev_30"]]
+        v[:, INDEX["trend"]] = (recent - before) / (recent + before + 1)
+        v[:, INDEX["completion_rate_90"]] = v[:, INDEX["completed_views_90"]] / np.maximum(
+            v[:, INDEX["views_90"]], 1
+        )
+        matrices.append(FeatureMatrix(member_ids, v))
+    return matrices
 
 
 def _covers(at: datetime) -> Q:

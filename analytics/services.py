@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from members.models import Tier, User
 
 from . import churn, personas, scoring
-from .features import FEATURES, INDEX, FeatureMatrix, compute_features, paying_over
+from .features import FEATURES, INDEX, FeatureMatrix, compute_features, features_at, id_set, paying_over
 from .models import DEFAULT_WEIGHTS, MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
 
 WRITE_BATCH = 2000
@@ -191,7 +191,8 @@ def _churn(
     # Labels first, from one query over payments: who paid at each cut-off, and who of them
     # was still paying a horizon later (the next cut-off, the newest being today). The features
     # of past cut-offs, the costly part, are read only when history holds enough churn to learn
-    # from, and then for a seeded random sample of each cut-off's payers.
+    # from, and then for a seeded random sample of each cut-off's payers, all cut-offs in one
+    # pass over the tables.
     horizon = timedelta(days=settings.ANALYTICS_CHURN_HORIZON_DAYS)
     moments = [moment - horizon * j for j in range(settings.ANALYTICS_CHURN_SNAPSHOTS + 1)]
     payer_ids, covered = paying_over(members=members, moments=moments)
@@ -202,11 +203,13 @@ def _churn(
             cutoffs.append((moments[j], payer_ids[payers], payer_ids[payers & ~covered[:, j - 1]]))
     snapshots = []
     if churn.enough_history([(len(p), len(lapsed)) for _c, p, lapsed in cutoffs]):
-        rng = np.random.default_rng(settings.ANALYTICS_SEED)
-        for cutoff, payers, lapsed in cutoffs:
-            sample = churn.sample(payers, rng=rng)
-            then = compute_features(members=User.objects.filter(pk__in=sample.tolist()), as_of=cutoff)
-            snapshots.append((then.values, np.isin(then.member_ids, lapsed).astype(int)))
+        priority = np.random.default_rng(settings.ANALYTICS_SEED).permutation(len(payer_ids))
+        samples = [churn.sample(p, priority[np.searchsorted(payer_ids, p)]) for _c, p, _l in cutoffs]
+        sampled = User.objects.filter(pk__in=id_set(np.unique(np.concatenate(samples))))
+        history = features_at(members=sampled, moments=[cutoff for cutoff, _p, _l in cutoffs])
+        for (_cutoff, _payers, lapsed), chosen, then in zip(cutoffs, samples, history, strict=True):
+            rows = np.isin(then.member_ids, chosen)
+            snapshots.append((then.values[rows], np.isin(then.member_ids[rows], lapsed).astype(int)))
     model = churn.train(snapshots[1:], snapshots[0], seed=settings.ANALYTICS_SEED) if snapshots else None
     if model is not None:
         method = PersonaRun.ChurnMethod.MODEL

@@ -267,3 +267,21 @@ def test_the_churn_model_learns_from_a_sample_of_each_cutoffs_payers(monkeypatch
     assert run.churn_auc > 0.8
     profiles = profiles_of(run)
     assert all((profiles[pk].churn_risk is None) == (s is not None) for pk, s in stops.items())
+
+
+def test_features_at_several_moments_in_one_pass_match_each_moment_alone(planted):
+    now = timezone.now()
+    for n, member_id in enumerate(list(planted)[:6]):
+        start = now - timedelta(days=20 + 15 * n)
+        Payment.objects.create(user_id=member_id, provider="local", provider_invoice_id=f"in_{n}", status="paid",
+                               amount=10, currency="USD", period_start=start, period_end=start + timedelta(days=30),
+                               billing_reason="subscription_cycle", created_at=start)  # fmt: skip
+    members = User.objects.filter(pk__in=list(planted))
+    moments = [now, now - timedelta(days=10), now - timedelta(days=40), now - timedelta(days=85)]
+    together = features.features_at(members=members, moments=moments)
+    for at, matrix in zip(moments, together, strict=True):
+        alone = features.compute_features(members=members, as_of=at)
+        assert matrix.member_ids.tolist() == alone.member_ids.tolist()
+        assert np.allclose(matrix.values, alone.values)
+    views = [m.column("views_all").sum() for m in together]
+    assert views[0] > views[1] > views[2] > 0 and together[1].column("paying").sum() > 0
