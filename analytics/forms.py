@@ -23,7 +23,7 @@ STATUS_CHOICES = [
     (MembershipStatus.TRIALING, _("trialing")),
     (MembershipStatus.ACTIVE, _("active")),
     (MembershipStatus.PAST_DUE, _("payment failed")),
-    ("lapsed", _("lapsed (was a member)")),
+    ("lapsed", _("lapsed (a paid membership ended)")),
 ]
 SEEN_CHOICES = [
     ("", _("any time")),

@@ -50,8 +50,8 @@ def check() -> int:
         print(f"stale '#|' hint: {msgid!r} (run scripts/i18n.py compile)")
     missing += hints
     mo = polib.mofile(str(PO.with_suffix(".mo")))
-    compiled = {e.msgid: e.msgstr for e in mo}
-    stale = [e.msgid for e in po if e.translated() and compiled.get(e.msgid) != e.msgstr]
+    compiled = {(e.msgctxt, e.msgid): e.msgstr for e in mo}
+    stale = [e.msgid for e in po if e.translated() and compiled.get((e.msgctxt, e.msgid)) != e.msgstr]
     for msgid in stale:
         print(f"not compiled: {msgid!r} (run scripts/i18n.py compile)")
     return 1 if missing or stale else 0
