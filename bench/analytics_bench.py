@@ -50,6 +50,18 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_now_mb() -> float:
+    """Resident memory of this process now (Linux), else its peak so far."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return rss_mb()
+
+
 def reset_peak() -> bool:
     """Start a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM)."""
     try:
@@ -257,6 +269,7 @@ def main() -> None:
             last[0] = now
 
         load_before = os.getloadavg()[0]
+        resident = rss_now_mb()
         reset_peak()
         started = last[0] = time.perf_counter()
         run = build_member_profiles(progress=progress)
@@ -276,7 +289,8 @@ def main() -> None:
         print(f"\nrun {number}: {run.members} members, k={run.k}, silhouette {run.silhouette:.3f}, churn "
               f"{run.churn_method}" + (f" (AUC {run.churn_auc:.3f})" if run.churn_auc else "")
               + f"; load average {load_before:.2f} before, {load_after:.2f} after")  # fmt: skip
-        print(f"  (deleting today's earlier run first, not timed in the run: {deleted:.2f} s)")
+        print(f"  (deleting today's earlier run first, not timed in the run: {deleted:.2f} s; "
+              f"process RSS before the run {resident:.0f} MB)")  # fmt: skip
         print(
             f"  {'stage':<10} {'seconds':>8} {'peak RSS MB' if per_stage_peaks else 'RSS high-water MB':>18}"
         )
