@@ -1,14 +1,22 @@
-"""Demo library and months of view history, with behaviour that differs by member type:
-bingers work through courses and finish lessons, skimmers open many articles briefly,
-regulars read a few things properly, lurkers barely show up. Written in bulk."""
+"""Demo library and months of view history, with behaviour that differs by member type
+(`members.demo.MEMBER_TYPES`): bingers work through courses and finish lessons, skimmers open
+many articles briefly, helpers and event regulars read now and then, lurkers barely show up,
+lapsing payers read properly until they fade. Views respect the tier a member held at the
+moment and the item's publication date. Written in bulk."""
 
 import random
-from datetime import datetime, timedelta
+import uuid
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import takewhile
 
 from django.db import transaction
 from django.utils.text import slugify
+from faker import Generator
 
-from members.models import LIVE_STATUSES, Membership, Tier, User
+from members.demo import MemberPlan, Period, engagement, insert_rows, rank_at
+from members.models import Tier, User
 
 from .models import Bookmark, Content, ContentView, Lesson, LessonProgress, Like, Tag
 from .services import refresh_stats
@@ -26,10 +34,9 @@ COURSES = [
                                 "Retention", "Community rituals", "Pricing experiments"]),
     ("Video for beginners", ["Gear you need", "Lighting", "Sound", "Editing basics"]),
 ]  # fmt: skip
-TYPES = [("binger", 0.2), ("skimmer", 0.35), ("regular", 0.1), ("lurker", 0.35)]
 
 
-def _body(fake, rng) -> str:
+def _body(fake: Generator, rng: random.Random) -> str:
     parts = [fake.paragraph(nb_sentences=rng.randint(3, 6))]
     for _ in range(rng.randint(2, 5)):
         parts.append(f"## {fake.sentence(nb_words=4).rstrip('.')}")
@@ -39,7 +46,7 @@ def _body(fake, rng) -> str:
     return "\n\n".join(parts)
 
 
-def _tier_for(rng, tiers: dict[int, Tier]) -> Tier | None:
+def _tier_for(rng: random.Random, tiers: dict[int, Tier]) -> Tier | None:
     roll = rng.random()
     if roll < 0.3:
         return None
@@ -52,7 +59,9 @@ def _tier_for(rng, tiers: dict[int, Tier]) -> Tier | None:
     return tiers.get(30, tiers[0])
 
 
-def seed_library(*, seed: int, fake, now: datetime, author: User | None, items: int = 60) -> list[Content]:
+def seed_library(
+    *, seed: int, fake: Generator, now: datetime, author: User | None, items: int = 60
+) -> list[Content]:
     """Create the demo library once (skipped if any demo item exists)."""
     if Content.objects.filter(slug__startswith="demo-").exists():
         return list(Content.objects.filter(slug__startswith="demo-"))
@@ -93,67 +102,162 @@ def seed_library(*, seed: int, fake, now: datetime, author: User | None, items: 
     return created
 
 
-def seed_activity(*, seed: int, members: list[User], now: datetime, days: int = 180) -> int:
-    """Months of views, likes, bookmarks and lesson progress. Skipped if demo views exist."""
+@dataclass(frozen=True)
+class Reading:
+    """How a member type reads: sessions a week, views per session, the share of sessions spent
+    on a course (lessons in order), dwell seconds, scroll depth, and chances to like or
+    bookmark an article read to the end."""
+
+    sessions_per_week: float
+    views_per_session: tuple[int, int]
+    course_share: float
+    dwell: tuple[int, int]
+    scroll: tuple[int, int]
+    like: float
+    bookmark: float
+
+
+READING: dict[str, Reading] = {
+    "binger": Reading(1.6, (1, 3), 0.7, (300, 1300), (75, 100), 0.2, 0.12),
+    "helper": Reading(1.0, (1, 2), 0.05, (60, 400), (40, 100), 0.1, 0.03),
+    "event_regular": Reading(0.8, (1, 2), 0.1, (90, 500), (40, 100), 0.12, 0.03),
+    "skimmer": Reading(1.5, (1, 3), 0.0, (4, 45), (5, 40), 0.01, 0.0),
+    "lurker": Reading(0.12, (1, 1), 0.0, (5, 60), (5, 40), 0.0, 0.0),
+    "lapsing": Reading(1.5, (1, 2), 0.05, (150, 800), (50, 100), 0.15, 0.05),
+}
+SOURCES = (["library", "search", "feed", "email", "direct"], [5, 2, 1, 1, 2])
+WEEK = 7 * 86400
+VIEW_COLUMNS = ("view_key", "content_id", "lesson_id", "user_id", "source", "started_at", "dwell_seconds",
+                "scroll_depth", "completed")  # fmt: skip
+
+
+def _key(rng: random.Random) -> uuid.UUID:
+    """A view key from the seed, so the demo's rows are the same every time."""
+    return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+
+class _Shelf:
+    """What a member could open at a moment: published items their tier reaches, cached by
+    (rank, how many items were published by then)."""
+
+    def __init__(self, library: list[Content]) -> None:
+        self.items = sorted(library, key=lambda c: c.publish_at or datetime.min.replace(tzinfo=UTC))
+        self.published = [c.publish_at.timestamp() if c.publish_at else 0.0 for c in self.items]
+        self.cache: dict[tuple[int, int], tuple[list[Content], set[int], list[Content]]] = {}
+
+    def at(self, rank: int, at: datetime) -> tuple[list[Content], set[int], list[Content]]:
+        """Articles and videos readable at `at` by a member of `rank`, the ids of the courses
+        they may take, and every published course (anyone may watch a free preview lesson)."""
+        key = (rank, bisect_right(self.published, at.timestamp()))
+        if key not in self.cache:
+            published = self.items[: key[1]]
+            open_ = [c for c in published if c.min_tier is None or c.min_tier.rank <= rank]
+            self.cache[key] = (
+                [c for c in open_ if c.kind != Content.Kind.COURSE],
+                {c.pk for c in open_ if c.kind == Content.Kind.COURSE},
+                [c for c in published if c.kind == Content.Kind.COURSE],
+            )
+        return self.cache[key]
+
+
+def seed_activity(
+    *,
+    seed: int,
+    members: list[User],
+    plans: dict[int, MemberPlan],
+    periods: dict[int, list[Period]],
+    now: datetime,
+    days: int = 240,
+) -> int:
+    """Months of views, likes, bookmarks and lesson progress, following each member's type,
+    the tier they held at each moment and how engaged they were then (a paying member fades
+    before leaving). Skipped if demo views exist."""
     if ContentView.objects.filter(content__slug__startswith="demo-").exists():
         return 0
     library = list(Content.objects.filter(slug__startswith="demo-").select_related("min_tier"))
     lessons: dict[int, list[Lesson]] = {}
-    for lesson in Lesson.objects.filter(course__in=[c for c in library if c.kind == Content.Kind.COURSE]):
+    for lesson in Lesson.objects.filter(course__in=library).order_by("position", "pk"):
         lessons.setdefault(lesson.course_id, []).append(lesson)
-    ranks = dict(
-        Membership.objects.filter(status__in=LIVE_STATUSES).values_list("user_id", "tier__rank")
-    )  # a demo approximation: today's tier for the whole history
-    views, likes, bookmarks, progress = [], set(), set(), set()
+    shelf = _Shelf(library)
+    views: list[tuple] = []  # VIEW_COLUMNS
+    likes: dict[tuple[int, int], datetime] = {}
+    bookmarks: dict[tuple[int, int], datetime] = {}
+    progress: dict[tuple[int, int], datetime] = {}
     for member in members:
+        plan = plans[member.pk]
         rng = random.Random(f"{seed}:activity:{member.email}")
-        kind = rng.choices([t for t, _ in TYPES], weights=[w for _, w in TYPES])[0]
-        rank = ranks.get(member.pk, 0)
-        readable = [c for c in library if c.min_tier is None or c.min_tier.rank <= rank]
-        start = max(member.date_joined, now - timedelta(days=days))
-        span = max(1, int((now - start).total_seconds() // 3600))
-        sessions = {"binger": 40, "skimmer": 30, "regular": 12, "lurker": 3}[kind]
-        for _ in range(rng.randint(sessions // 2, sessions)):
-            at = start + timedelta(hours=rng.randint(0, span - 1))
-            courses = [c for c in readable if c.kind == Content.Kind.COURSE]
-            if kind == "binger" and courses and rng.random() < 0.7:
-                course = rng.choice(courses)
-                for lesson in lessons.get(course.pk, [])[: rng.randint(1, 4)]:
-                    views.append(ContentView(content=course, lesson=lesson, user=member, source="library",
-                                             started_at=at, dwell_seconds=rng.randint(300, 1500),
-                                             scroll_depth=rng.randint(70, 100), completed=True))  # fmt: skip
-                    progress.add((member.pk, lesson.pk))
+        reading = READING[plan.kind]
+        own = periods.get(member.pk, [])
+        done: dict[int, int] = {}  # course id → lessons finished, in order
+        at = max(member.date_joined, now - timedelta(days=days))
+        while True:
+            at += timedelta(seconds=rng.expovariate(reading.sessions_per_week / WEEK))
+            if at >= now:
+                break
+            if rng.random() >= engagement(plan, at):
+                continue
+            articles, taking, courses = shelf.at(rank_at(own, at), at)
+            todo = {}  # course → lessons left that the member may watch, in order
+            for course in courses:
+                left = lessons.get(course.pk, [])[done.get(course.pk, 0) :]
+                if course.pk not in taking:
+                    left = list(takewhile(lambda lesson: lesson.is_preview, left))
+                if left:
+                    todo[course] = left
+            if todo and rng.random() < reading.course_share:
+                course = rng.choice(list(todo))
+                for lesson in todo[course][: rng.randint(1, 4)]:
+                    finished = rng.random() < 0.9
+                    views.append((_key(rng), course.pk, lesson.pk, member.pk, "library", at,
+                                  rng.randint(*reading.dwell) + 300,
+                                  rng.randint(85, 100) if finished else rng.randint(30, 70), finished))  # fmt: skip
+                    if not finished:
+                        break
+                    done[course.pk] = done.get(course.pk, 0) + 1
+                    progress.setdefault((member.pk, lesson.pk), at)
                     at += timedelta(minutes=rng.randint(10, 30))
                 continue
-            articles = [c for c in readable if c.kind != Content.Kind.COURSE] or readable
             if not articles:
                 continue
-            item = rng.choice(articles)
-            if kind == "skimmer":
-                dwell, scroll = rng.randint(5, 90), rng.randint(5, 50)
-            else:
-                dwell, scroll = rng.randint(60, 900), rng.randint(40, 100)
-            source = rng.choices(["library", "search", "feed", "email", "direct"], weights=[5, 2, 1, 1, 2])[0]
-            views.append(ContentView(content=item, user=member, source=source, started_at=at,
-                                     dwell_seconds=dwell, scroll_depth=scroll, completed=scroll >= 90))  # fmt: skip
-            if scroll > 70 and rng.random() < 0.25:
-                likes.add((member.pk, item.pk))
-            if kind in ("binger", "regular") and rng.random() < 0.15:
-                bookmarks.add((member.pk, item.pk))
+            for _ in range(rng.randint(*reading.views_per_session)):
+                item = rng.choice(articles)
+                scroll = rng.randint(*reading.scroll)
+                views.append((_key(rng), item.pk, None, member.pk, rng.choices(*SOURCES)[0], at,
+                              rng.randint(*reading.dwell), scroll, scroll >= 90))  # fmt: skip
+                if scroll >= 70 and rng.random() < reading.like:
+                    likes.setdefault((member.pk, item.pk), at)
+                if scroll >= 70 and rng.random() < reading.bookmark:
+                    bookmarks.setdefault((member.pk, item.pk), at)
+                at += timedelta(seconds=rng.randint(60, 600))
     public = [c for c in library if c.min_tier is None]
     rng = random.Random(f"{seed}:anonymous")
-    for _ in range(len(members) * 3):
-        views.append(ContentView(content=rng.choice(public), source="direct", dwell_seconds=rng.randint(5, 300),
-                                 started_at=now - timedelta(hours=rng.randint(0, days * 24)),
-                                 scroll_depth=rng.randint(5, 100)))  # fmt: skip
+    for _ in range(len(members) if public else 0):
+        started = now - timedelta(hours=rng.randint(0, days * 24))
+        item = rng.choice(public)
+        if item.publish_at is None or item.publish_at <= started:
+            scroll = rng.randint(5, 100)
+            views.append(
+                (_key(rng), item.pk, None, None, "direct", started, rng.randint(5, 300), scroll, False)
+            )
     with transaction.atomic():
-        ContentView.objects.bulk_create(views, batch_size=5000)
-        Like.objects.bulk_create([Like(user_id=u, content_id=c) for u, c in likes], ignore_conflicts=True)
+        insert_rows(ContentView, VIEW_COLUMNS, views)
+        Like.objects.bulk_create(
+            [Like(user_id=u, content_id=c, created_at=at) for (u, c), at in likes.items()],
+            ignore_conflicts=True,
+            batch_size=5000,
+        )
         Bookmark.objects.bulk_create(
-            [Bookmark(user_id=u, content_id=c) for u, c in bookmarks], ignore_conflicts=True
+            [Bookmark(user_id=u, content_id=c, created_at=at) for (u, c), at in bookmarks.items()],
+            ignore_conflicts=True,
+            batch_size=5000,
         )
         LessonProgress.objects.bulk_create(
-            [LessonProgress(user_id=u, lesson_id=lesson) for u, lesson in progress], ignore_conflicts=True
+            [
+                LessonProgress(user_id=u, lesson_id=lesson, completed_at=at)
+                for (u, lesson), at in progress.items()
+            ],
+            ignore_conflicts=True,
+            batch_size=5000,
         )
     refresh_stats(now=now)
     return len(views)

@@ -1,4 +1,11 @@
-"""Demo data for the members app: tiers, promotion codes and 12 months of billing history.
+"""Demo data for the members app: tiers, promotion codes, member types and a year of billing.
+
+Every demo member gets one type (deterministic from the seed and their address), and the
+type decides whether they pay, which tier, for how long and whether they have lapsed:
+engaged members (course bingers, forum helpers, event regulars) mostly stay; skimmers and
+lurkers who pay mostly leave again; lapsing payers still pay today while their activity
+fades. The plan (`MemberPlan`) is a plain value the other apps' demos read too, so activity
+fades in the weeks before a paying member leaves, which is what the churn model learns from.
 
 Histories are generated period by period with the same rules as the real state machine
 (trials, renewals, failed payments that recover or end the membership, cancellations
@@ -7,12 +14,14 @@ Rows are written in bulk; no emails are sent.
 """
 
 import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, models, transaction
 
 from .models import (
     BillingCustomer,
@@ -28,28 +37,188 @@ from .models import (
 )
 
 DEMO_TIERS = [
-    # slug, name, rank, monthly, yearly, trial days, exclusive, perks, description, weight of new payers
+    # slug, name, rank, monthly, yearly, trial days, exclusive, perks, description
     ("supporter", "Supporter", 10, "5.00", "50.00", 0, False,
      "Members-only articles\nAsk questions in the forum\nMonthly Q&A recording",
-     "Support the work and read everything members-only.", 0.5),
+     "Support the work and read everything members-only."),
     ("insider", "Insider", 20, "15.00", "150.00", 7, True,
      "Everything in Supporter\nAll courses\nLive sessions and AMAs\nExclusive videos",
-     "The full library, every course and the live sessions.", 0.4),
+     "The full library, every course and the live sessions."),
     ("mentorship", "Mentorship", 30, "49.00", "490.00", 0, True,
      "Everything in Insider\nMonthly group coaching call\nPriority answers from the creator",
-     "Small-group coaching with the creator.", 0.1),
+     "Small-group coaching with the creator."),
 ]  # fmt: skip
 
-PAYER_SHARE = 0.38
-MONTHLY_CHURN = 0.045
-FAILURE_RATE = 0.06
-RECOVERY_RATE = 0.6
-YEARLY_SHARE = 0.2
+
+@dataclass(frozen=True)
+class MemberType:
+    """How a type of member pays. `lapse_share`: of its payers, how many have left again
+    (within LAPSE_WINDOW); `tenure_months`: how long those paid before leaving."""
+
+    share: float
+    payer_share: float
+    tier_weights: tuple[float, float, float]  # supporter, insider, mentorship
+    lapse_share: float
+    yearly_share: float
+    tenure_months: tuple[int, int]
+
+
+MEMBER_TYPES: dict[str, MemberType] = {
+    # finish courses, read long, rarely post
+    "binger": MemberType(0.14, 0.85, (0.2, 0.65, 0.15), 0.1, 0.25, (3, 10)),
+    # answer questions in the forum, get votes and accepted answers
+    "helper": MemberType(0.10, 0.55, (0.45, 0.4, 0.15), 0.1, 0.2, (3, 10)),
+    # come to the live events
+    "event_regular": MemberType(0.10, 0.6, (0.35, 0.5, 0.15), 0.1, 0.2, (3, 10)),
+    # open many things briefly
+    "skimmer": MemberType(0.24, 0.4, (0.75, 0.25, 0.0), 0.6, 0.1, (1, 6)),
+    # rare short visits; those who paid mostly stopped
+    "lurker": MemberType(0.32, 0.6, (0.85, 0.15, 0.0), 0.8, 0.05, (1, 4)),
+    # pay today, read properly until a few weeks ago, then fade; their period ends soon
+    "lapsing": MemberType(0.10, 1.0, (0.5, 0.45, 0.05), 0.0, 0.0, (2, 10)),
+}
+LAPSE_WINDOW = timedelta(days=200)  # most past lapses fall in these last months (the churn model
+OLD_LAPSES = 0.1  # learns from six monthly cut-offs); the rest anywhere in the last year
+MIN_PAID = timedelta(days=35)  # a lapsed member paid at least one full month
+HISTORY = timedelta(days=365)  # billing histories start within the last year
+FAILURE_RATE = 0.06  # a renewal fails and is recovered by a retry
+LAPSE_BY_FAILURE = 0.3  # of lapses, how many end with a payment that never recovered
+SCHEDULED_SHARE = 0.45  # of lapsing payers, how many have already asked to cancel
+# Engagement around the end of paid access (see `engagement`).
+FADE_START = timedelta(days=80)
+FADE_END = timedelta(days=40)
+FADED = 0.02
+AFTER_LAPSE = 0.5
+
+
+@dataclass(frozen=True)
+class MemberPlan:
+    """What the demo does with one member. `end`: when paid access ends for a payer who
+    leaves (in the past: lapsed; in the future: a lapsing payer); None for everyone else."""
+
+    kind: str
+    tier: str | None = None  # tier slug; None: the free tier all along
+    interval: str = Interval.MONTH
+    start: datetime | None = None
+    end: datetime | None = None
+    by_failure: bool = False  # the end comes from a failed payment rather than a cancellation
+    scheduled_at: datetime | None = None  # when a lapsing payer asked to cancel (None: not yet)
+
+
+def member_type(*, seed: int, email: str) -> str:
+    """The type of a demo member: fixed by the seed and the address, so a re-run or a larger
+    community keeps each member's type."""
+    rng = random.Random(f"{seed}:type:{email}")
+    return rng.choices(list(MEMBER_TYPES), weights=[t.share for t in MEMBER_TYPES.values()])[0]
+
+
+def engagement(plan: MemberPlan, at: datetime) -> float:
+    """How active a member is at `at`, as a share of their type's usual activity: a paying
+    member who leaves fades from FADE_START before the end of paid access to almost nothing
+    by FADE_END before it, and comes back at half strength as a free member afterwards."""
+    if plan.end is None:
+        return 1.0
+    left = plan.end - at
+    if left >= FADE_START:
+        return 1.0
+    if left >= FADE_END:
+        return FADED + (1 - FADED) * (left - FADE_END) / (FADE_START - FADE_END)
+    if left >= timedelta(0):
+        return FADED
+    return AFTER_LAPSE
+
+
+def _period_ends(first: datetime, step: relativedelta) -> Iterator[datetime]:
+    """The ends of consecutive billing periods, stepping from the previous end as the
+    provider does (Jan 31 → Feb 28 → Mar 28), shared by the plan and the history."""
+    end = first
+    while True:
+        yield end
+        end = end + step
+
+
+def _first_end(start: datetime, trial_days: int, step: relativedelta) -> datetime:
+    return start + timedelta(days=trial_days) if trial_days else start + step
+
+
+def plan_members(
+    *, members: Iterable[User], seed: int, now: datetime, keep_free: frozenset[str] = frozenset()
+) -> dict[int, MemberPlan]:
+    """The plan of each member (by id). Staff and the addresses in `keep_free` keep their
+    type but never pay."""
+    seed_tiers()
+    trials = dict(Tier.objects.filter(rank__gt=0).values_list("slug", "trial_days"))
+    plans = {}
+    for member in members:
+        kind = member_type(seed=seed, email=member.email)
+        if member.is_staff or member.email in keep_free:
+            plans[member.pk] = MemberPlan(kind=kind)
+        else:
+            plans[member.pk] = _plan(
+                kind, member, trials, random.Random(f"{seed}:billing:{member.email}"), now
+            )
+    return plans
+
+
+def _plan(kind: str, member: User, trials: dict[str, int], rng: random.Random, now: datetime) -> MemberPlan:
+    profile = MEMBER_TYPES[kind]
+    # Draw every value up front, so each member's plan depends only on their own draws.
+    pays, tier_roll, lapse_roll, yearly_roll = rng.random(), rng.random(), rng.random(), rng.random()
+    age_roll, offset, failure_roll, scheduled_roll = rng.random(), rng.random(), rng.random(), rng.random()
+    tenure = rng.randint(*profile.tenure_months)
+    if pays >= profile.payer_share:
+        return MemberPlan(kind=kind)
+    slugs = [row[0] for row in DEMO_TIERS]
+    tier = slugs[_pick(tier_roll, profile.tier_weights)]
+    trial = trials.get(tier, 0)
+    earliest = max(member.date_joined, now - HISTORY)
+    latest_start = now - timedelta(hours=1)
+    if earliest >= latest_start:
+        return MemberPlan(kind=kind)
+    month = relativedelta(months=1)
+
+    if kind == "lapsing":  # still paying, for a while now; the current period is the last
+        start = earliest + (max(earliest, now - timedelta(days=45)) - earliest) * offset
+        period_start = start
+        for end in _period_ends(_first_end(start, trial, month), month):
+            if end > now:
+                break
+            period_start = end
+        scheduled = None
+        if scheduled_roll < SCHEDULED_SHARE:
+            scheduled = max(period_start, now - timedelta(days=1 + 10 * scheduled_roll / SCHEDULED_SHARE))
+        return MemberPlan(kind=kind, tier=tier, start=start, end=end, scheduled_at=scheduled)
+
+    if lapse_roll < profile.lapse_share and earliest + MIN_PAID < now:
+        if age_roll < OLD_LAPSES:
+            target = now - HISTORY * (age_roll / OLD_LAPSES)
+        else:
+            target = now - LAPSE_WINDOW * ((age_roll - OLD_LAPSES) / (1 - OLD_LAPSES))
+        if target < earliest + MIN_PAID:
+            target = earliest + MIN_PAID + (now - earliest - MIN_PAID) * age_roll
+        start = max(earliest, target - relativedelta(months=tenure) + timedelta(hours=int(offset * 72)))
+        end = next(e for e in _period_ends(_first_end(start, trial, month), month) if e >= target)
+        return MemberPlan(
+            kind=kind, tier=tier, start=start, end=end, by_failure=failure_roll < LAPSE_BY_FAILURE
+        )
+
+    interval = Interval.YEAR if yearly_roll < profile.yearly_share else Interval.MONTH
+    start = earliest + (latest_start - earliest) * offset
+    return MemberPlan(kind=kind, tier=tier, interval=interval, start=start)
+
+
+def _pick(roll: float, weights: tuple[float, ...]) -> int:
+    total, edge = sum(weights), 0.0
+    for i, weight in enumerate(weights):
+        edge += weight / total
+        if roll < edge:
+            return i
+    return len(weights) - 1
 
 
 def seed_tiers() -> list[Tier]:
     tiers = []
-    for slug, name, rank, monthly, yearly, trial, exclusive, perks, description, _ in DEMO_TIERS:
+    for slug, name, rank, monthly, yearly, trial, exclusive, perks, description in DEMO_TIERS:
         tier, _created = Tier.objects.get_or_create(
             slug=slug,
             defaults={
@@ -68,139 +237,216 @@ def seed_tiers() -> list[Tier]:
     return tiers
 
 
-def seed_billing(
-    *, members: list[User], seed: int, now: datetime, keep_free: frozenset[str] = frozenset()
-) -> int:
-    """Give a share of `members` a paid history; members who already have one, and the
-    addresses in `keep_free` (the demo login, so a visitor can try upgrading), are skipped."""
-    tiers = seed_tiers()
-    weights = [row[-1] for row in DEMO_TIERS]
+def seed_billing(*, members: list[User], plans: dict[int, MemberPlan], seed: int, now: datetime) -> int:
+    """Write the billing history each plan asks for; members who already have one are skipped."""
+    tiers = {t.slug: t for t in seed_tiers()}
     has_history = set(Membership.objects.filter(user__in=members).values_list("user_id", flat=True))
-    plans = []
+    histories = []
     for member in members:
-        rng = random.Random(f"{seed}:billing:{member.email}")
-        if (
-            member.is_staff
-            or member.pk in has_history
-            or member.email in keep_free
-            or rng.random() > PAYER_SHARE
-        ):
+        plan = plans[member.pk]
+        if plan.tier is None or plan.start is None or member.pk in has_history:
             continue
-        tier = rng.choices(tiers, weights=weights)[0]
-        plans.append(_history(member, tier, rng, now))
+        rng = random.Random(f"{seed}:history:{member.email}")
+        histories.append(_history(member, plan, tiers[plan.tier], rng, now))
     with transaction.atomic():
-        _write(plans)
-    return len(plans)
+        _write(histories, now)
+    return len(histories)
 
 
-def _history(member: User, tier: Tier, rng: random.Random, now: datetime) -> dict:
-    earliest = max(member.date_joined, now - timedelta(days=365))
-    span = max(1, int((now - earliest).total_seconds() // 3600))
-    start = earliest + timedelta(hours=rng.randint(0, span - 1))
-    interval = Interval.YEAR if rng.random() < YEARLY_SHARE else Interval.MONTH
+def _history(member: User, plan: MemberPlan, tier: Tier, rng: random.Random, now: datetime) -> dict:
+    start = plan.start
+    assert start is not None  # noqa: S101 - plans without a start never reach here
+    interval = plan.interval
     step = relativedelta(years=1) if interval == Interval.YEAR else relativedelta(months=1)
     price = tier.price(interval)
+    grace = timedelta(days=settings.BILLING_GRACE_DAYS)
     payments, events = [], [("started", start, "", "active", {"tier": tier.slug})]
-    status, cancel_at_end, ended_at = MembershipStatus.ACTIVE, False, None
+    status, cancel_at_end, ended_at, past_due_since = MembershipStatus.ACTIVE, False, None, None
     period_start = start
+    first_end = _first_end(start, tier.trial_days, step)
     if tier.trial_days:
         status = MembershipStatus.TRIALING
         events[0] = ("started", start, "", "trialing", {"tier": tier.slug, "trial": True})
-        period_end = start + timedelta(days=tier.trial_days)
-        payments.append((start, Decimal("0.00"), "paid", 1, period_end))
+        payments.append((start, Decimal("0.00"), "paid", 1, first_end))
     else:
-        period_end = start + step
-        payments.append((start, price, "paid", 1, period_end))
-
-    while period_end <= now:
+        payments.append((start, price, "paid", 1, first_end))
+    ends = _period_ends(first_end, step)
+    period_end = next(ends)
+    while True:
+        last = plan.end is not None and period_end >= plan.end
+        if last and not plan.by_failure and not cancel_at_end:
+            # The member asks to cancel during the last period (a lapsing payer on their own
+            # day, or not yet).
+            at = plan.scheduled_at
+            if plan.kind != "lapsing":
+                at = period_start + (period_end - period_start) * rng.uniform(0.2, 0.8)
+            if at is not None and at <= now:
+                cancel_at_end = True
+                events.append(("cancel_scheduled", at, status, status, {}))
+        if period_end > now:
+            break
         if cancel_at_end:
             status, ended_at = MembershipStatus.EXPIRED, period_end
             events.append(("expired", period_end, "active", "expired", {}))
             break
-        if rng.random() < FAILURE_RATE:
-            payments.append((period_end, price, "failed", 1, period_end + step))
+        retry_at = period_end + timedelta(days=rng.randint(1, 3))
+        if last:  # plan.by_failure: the renewal fails and is never recovered
+            payments.append((period_end, price, "failed", 2, period_end + step))
             events.append(("past_due", period_end, status, "past_due", {}))
-            retry_at = period_end + timedelta(days=rng.randint(1, 3))
-            if rng.random() < RECOVERY_RATE and retry_at <= now:
-                payments[-1] = (period_end, price, "paid", 2, period_end + step)
-                events.append(("recovered", retry_at, "past_due", "active", {}))
-            elif retry_at + timedelta(days=settings.BILLING_GRACE_DAYS) <= now:
-                status, ended_at = (
-                    MembershipStatus.CANCELED,
-                    retry_at + timedelta(days=settings.BILLING_GRACE_DAYS),
-                )
+            if retry_at + grace <= now:
+                status, ended_at = MembershipStatus.CANCELED, retry_at + grace
                 events.append(("canceled", ended_at, "past_due", "canceled", {"reason": "payment failed"}))
-                break
             else:
-                status = MembershipStatus.PAST_DUE
+                status, past_due_since = MembershipStatus.PAST_DUE, period_end
+            break
+        if rng.random() < FAILURE_RATE:
+            events.append(("past_due", period_end, status, "past_due", {}))
+            if retry_at > now:
+                payments.append((period_end, price, "failed", 1, period_end + step))
+                status, past_due_since = MembershipStatus.PAST_DUE, period_end
                 break
+            payments.append((period_end, price, "paid", 2, period_end + step))
+            events.append(("recovered", retry_at, "past_due", "active", {}))
         else:
             payments.append((period_end, price, "paid", 1, period_end + step))
             events.append(("renewed", period_end, status, "active", {}))
         status = MembershipStatus.ACTIVE
-        period_start, period_end = period_end, period_end + step
-        months = 12 if interval == Interval.YEAR else 1
-        if rng.random() < 1 - (1 - MONTHLY_CHURN) ** months:
-            cancel_at_end = True
-            events.append(
-                ("cancel_scheduled", period_start + (period_end - period_start) / 3, "active", "active", {})
-            )
-    else:
-        # Still running: a few members have already scheduled their cancellation.
-        if not cancel_at_end and rng.random() < 0.08:
-            cancel_at_end = True
-            events.append(("cancel_scheduled", now - timedelta(days=rng.randint(0, 5)), status, status, {}))
+        period_start, period_end = period_end, next(ends)
     return {
         "member": member, "tier": tier, "interval": interval, "status": status, "start": start,
         "period_start": period_start, "period_end": period_end, "cancel_at_end": cancel_at_end,
-        "ended_at": ended_at, "trial_end": start + timedelta(days=tier.trial_days) if tier.trial_days else None,
+        "ended_at": ended_at, "past_due_since": past_due_since,
+        "trial_end": first_end if tier.trial_days else None,
         "payments": [p for p in payments if p[0] <= now], "events": [e for e in events if e[1] <= now],
     }  # fmt: skip
 
 
-def _write(plans: list[dict]) -> None:
+MEMBERSHIP_COLUMNS = ("user_id", "tier_id", "status", "interval", "provider", "provider_subscription_id",
+                      "current_period_start", "current_period_end", "trial_end", "cancel_at_period_end",
+                      "past_due_since", "canceled_at", "ended_at", "last_event_at", "created_at", "updated_at")  # fmt: skip
+PAYMENT_COLUMNS = ("user_id", "membership_id", "provider", "provider_invoice_id", "provider_subscription_id",
+                   "status", "amount", "currency", "description", "billing_reason", "period_start", "period_end",
+                   "attempts", "created_at")  # fmt: skip
+EVENT_COLUMNS = ("membership_id", "kind", "from_status", "to_status", "data", "created_at")
+
+
+def _write(plans: list[dict], now: datetime) -> None:
     BillingCustomer.objects.bulk_create(
         [BillingCustomer(user=p["member"], provider=Provider.LOCAL, customer_id=f"lcus_demo_{p['member'].pk}")
          for p in plans],
         ignore_conflicts=True,
     )  # fmt: skip
-    memberships = Membership.objects.bulk_create(
-        [
-            Membership(
-                user=p["member"], tier=p["tier"], status=p["status"], interval=p["interval"],
-                provider=Provider.LOCAL, provider_subscription_id=f"lsub_demo_{p['member'].pk}",
-                current_period_start=p["period_start"], current_period_end=p["period_end"],
-                trial_end=p["trial_end"], cancel_at_period_end=p["cancel_at_end"] and p["ended_at"] is None,
-                past_due_since=p["period_end"] if p["status"] == MembershipStatus.PAST_DUE else None,
-                canceled_at=p["ended_at"], ended_at=p["ended_at"], last_event_at=p["events"][-1][1],
-            )
+    insert_rows(
+        Membership,
+        MEMBERSHIP_COLUMNS,
+        (
+            (p["member"].pk, p["tier"].pk, p["status"], p["interval"], Provider.LOCAL, f"lsub_demo_{p['member'].pk}",
+             p["period_start"], p["period_end"], p["trial_end"], p["cancel_at_end"] and p["ended_at"] is None,
+             p["past_due_since"], p["ended_at"], p["ended_at"], p["events"][-1][1], p["start"], now)
             for p in plans
-        ]
+        ),
     )  # fmt: skip
-    # bulk_create returns primary keys on PostgreSQL and SQLite >= 3.35, but fetch to be sure.
     ids = dict(
-        Membership.objects.filter(provider_subscription_id__startswith="lsub_demo_").values_list(
-            "provider_subscription_id", "pk"
-        )
+        Membership.objects.filter(
+            provider_subscription_id__in=[f"lsub_demo_{p['member'].pk}" for p in plans]
+        ).values_list("provider_subscription_id", "pk")
     )
     payments, events = [], []
-    for plan, membership in zip(plans, memberships, strict=True):
-        membership_id = ids[membership.provider_subscription_id]
+    for plan in plans:
+        subscription = f"lsub_demo_{plan['member'].pk}"
+        membership_id = ids[subscription]
+        tier, interval = plan["tier"], plan["interval"]
         for n, (at, amount, status, attempts, until) in enumerate(plan["payments"]):
             payments.append(
-                Payment(
-                    user=plan["member"], membership_id=membership_id, provider=Provider.LOCAL,
-                    provider_invoice_id=f"lin_demo_{membership_id}_{n}",
-                    provider_subscription_id=membership.provider_subscription_id, status=status, amount=amount,
-                    currency=plan["tier"].currency, description=f"{plan['tier'].name} ({plan['interval']}ly)",
-                    billing_reason="subscription_create" if n == 0 else "subscription_cycle",
-                    period_start=at, period_end=until, attempts=attempts, created_at=at,
-                )
+                (plan["member"].pk, membership_id, Provider.LOCAL, f"lin_demo_{membership_id}_{n}", subscription,
+                 status, amount, tier.currency, f"{tier.name} ({interval}ly)",
+                 "subscription_create" if n == 0 else "subscription_cycle", at, until, attempts, at)
             )  # fmt: skip
         for kind, at, before, after, data in plan["events"]:
-            events.append(
-                MembershipEvent(membership_id=membership_id, kind=kind, from_status=before, to_status=after,
-                                data=data, created_at=at)
-            )  # fmt: skip
-    Payment.objects.bulk_create(payments, batch_size=2000)
-    MembershipEvent.objects.bulk_create(events, batch_size=2000)
+            events.append((membership_id, kind, before, after, data, at))
+    insert_rows(Payment, PAYMENT_COLUMNS, payments)
+    insert_rows(MembershipEvent, EVENT_COLUMNS, events)
+
+
+Period = tuple[datetime, datetime, int]  # paid (or trial) access: start, end, tier rank
+
+
+def coverage(*, members: list[User]) -> dict[int, list[Period]]:
+    """Each member's paid periods (trials included) as written, oldest first: what the other
+    apps' demos read to know which tier a member held at a past moment. One query."""
+    rows = (
+        Payment.objects.filter(user__in=members, status=Payment.Status.PAID, membership__isnull=False)
+        .order_by("user_id", "period_start")
+        .values_list("user_id", "period_start", "period_end", "membership__tier__rank")
+    )
+    periods: dict[int, list[Period]] = {}
+    for user_id, start, end, rank in rows:
+        if start is not None and end is not None:
+            periods.setdefault(user_id, []).append((start, end, rank))
+    return periods
+
+
+def rank_at(periods: list[Period], at: datetime) -> int:
+    """The tier rank `periods` give at `at` (0: the free tier)."""
+    return max((rank for start, end, rank in periods if start <= at < end), default=0)
+
+
+def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    """Insert plain tuples (values in the order of `columns`, attnames such as "user_id"),
+    for the demo's largest tables: bulk_create prepares each value through its field (tens
+    of microseconds a value), most of the seed's time at 10,000 members. SQLite takes one
+    prepared statement for all rows (executemany); other databases multi-row INSERTs.
+    Datetimes, UUIDs, decimals and JSON are adapted here; every other column gets its
+    field's constant default (a computed default must be given as a column)."""
+    meta = model._meta
+    given = [meta.get_field(name) for name in columns]
+    rest = [f for f in meta.concrete_fields if not f.primary_key and f not in given]
+    for field in rest:
+        if field.has_default() and callable(field.default):
+            raise ValueError(f"{meta.label}.{field.name} has a computed default: pass it as a column.")
+    fields = given + rest
+    constant = tuple(field.get_db_prep_save(field.get_default(), connection) for field in rest)
+    adapters = [_adapter(field) for field in given]
+
+    def adapted() -> Iterator[tuple]:
+        for row in rows:
+            values = tuple(
+                adapt(value) if adapt else value for adapt, value in zip(adapters, row, strict=True)
+            )
+            yield values + constant
+
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(f.column) for f in fields)
+    head = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES "  # noqa: S608 - quoted names from the model
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    count = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            for batch in _chunks(adapted(), 50_000):
+                cursor.executemany(head + one, batch)
+                count += len(batch)
+            return count
+        per = max(1, min(1000, (connection.features.max_query_params or 60_000) // len(fields)))
+        for batch in _chunks(adapted(), per):
+            cursor.execute(head + ", ".join([one] * len(batch)), [v for row in batch for v in row])
+            count += len(batch)
+    return count
+
+
+def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    batch: list[tuple] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _adapter(field: models.Field) -> Callable[[object], object] | None:
+    if isinstance(field, models.DateTimeField):
+        return connection.ops.adapt_datetimefield_value
+    if isinstance(field, (models.UUIDField, models.DecimalField, models.JSONField)):
+        return lambda value: field.get_db_prep_save(value, connection)
+    return None

@@ -1,7 +1,9 @@
 """A demo ledger that follows from what demo members did (visits, reads, lessons, courses,
-renewals: the activity comes from the caller, so this app reads no higher app), computed with the same rules the engine applies: one award per member, action
-and object; daily caps in the member's time zone; tier multipliers. Written in bulk;
-balances are then summed from the entries, so `verify_points` finds no drift."""
+posts, answers, votes, comments, events, renewals: the activity comes from the caller, so
+this app reads no higher app), computed with the same rules the engine applies: one award
+per member, action and object; daily caps in the member's time zone; the multiplier of the
+tier held at the moment. Written in bulk; balances are then summed from the entries, so
+`verify_points` finds no drift."""
 
 import zoneinfo
 from collections import defaultdict
@@ -12,11 +14,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from members.models import LIVE_STATUSES, Membership, Payment, User
+from members.demo import Period, insert_rows, rank_at
+from members.models import Payment, User
 
 from .models import Action, LedgerEntry, Level, LevelUp, PointsAccount, PointsRule, RedemptionItem
 from .services import rules_changed
 
+ENTRY_COLUMNS = ("member_id", "action", "rule_id", "points", "ref", "idempotency_key", "created_at")
 ITEMS = [
     ("10% off your next payment", "coupon", 300, {"percent_off": 10}),
     ("A month of Supporter", "membership", 800, {"months": 1, "tier_slug": "supporter"}),
@@ -44,9 +48,17 @@ def seed_items() -> None:
         )
 
 
-def seed_points(*, members: list[User], now: datetime, activity: dict[int, list[tuple]]) -> int:
+def seed_points(
+    *,
+    members: list[User],
+    now: datetime,
+    activity: dict[int, list[tuple]],
+    periods: dict[int, list[Period]],
+) -> int:
     """`activity`: per member id, (when, action, ref) events from the apps above this one
-    (content gives visits, views, lessons, courses); renewals are read here."""
+    (content gives visits, views, lessons, courses; community posts, answers, votes,
+    comments, events); renewals are read here. `periods`: each member's paid periods
+    (`members.demo.coverage`), for the tier multiplier at the moment of each award."""
     seed_items()
     if LedgerEntry.objects.filter(member__in=members).exists():
         return 0
@@ -55,7 +67,6 @@ def seed_points(*, members: list[User], now: datetime, activity: dict[int, list[
     for rule in PointsRule.objects.filter(enabled=True).prefetch_related("multipliers__tier"):
         if rule.is_active(now):
             rules[rule.action] = (rule, {m.tier.rank: m.multiplier for m in rule.multipliers.all()})
-    ranks = dict(Membership.objects.filter(status__in=LIVE_STATUSES).values_list("user_id", "tier__rank"))
     by_id = {m.pk: m for m in members}
     events: dict[int, list[tuple]] = defaultdict(list)
 
@@ -68,7 +79,7 @@ def seed_points(*, members: list[User], now: datetime, activity: dict[int, list[
     for user_id, payment_id, at in renewals:
         events[user_id].append((at, Action.RENEWAL, f"payment:{payment_id}"))
 
-    entries = []
+    entries: list[tuple] = []  # ENTRY_COLUMNS
     for user_id, items in events.items():
         member = by_id[user_id]
         tz = zoneinfo.ZoneInfo(member.time_zone or settings.TIME_ZONE)
@@ -79,7 +90,7 @@ def seed_points(*, members: list[User], now: datetime, activity: dict[int, list[
                 continue
             seen.add(key)
             rule, multipliers = rules[action]
-            multiplier = multipliers.get(ranks.get(user_id, 0), Decimal(1))
+            multiplier = multipliers.get(rank_at(periods.get(user_id, []), at), Decimal(1))
             points = int((Decimal(rule.points) * multiplier).to_integral_value(rounding=ROUND_HALF_UP))
             if rule.daily_cap is not None:
                 day = (rule.pk, at.astimezone(tz).date())
@@ -87,20 +98,10 @@ def seed_points(*, members: list[User], now: datetime, activity: dict[int, list[
                 earned_on[day] += max(points, 0)
             if points <= 0:
                 continue
-            entries.append(
-                LedgerEntry(
-                    member_id=user_id,
-                    action=action,
-                    rule=rule,
-                    points=points,
-                    ref=ref,
-                    idempotency_key=key,
-                    created_at=at,
-                )
-            )
+            entries.append((user_id, action, rule.pk, points, ref, key, at))
     levels = list(Level.objects.order_by("threshold"))
     with transaction.atomic():
-        LedgerEntry.objects.bulk_create(entries, batch_size=5000)
+        insert_rows(LedgerEntry, ENTRY_COLUMNS, entries)
         totals = (
             LedgerEntry.objects.filter(member__in=members)
             .values("member_id")

@@ -12,8 +12,30 @@ def snapshot():
     return list(
         User.objects.filter(is_staff=False)
         .order_by("email")
-        .values_list("email", "display_name", "language", "time_zone", "analytics_consent")
+        .values_list(
+            "email",
+            "display_name",
+            "language",
+            "time_zone",
+            "analytics_consent",
+            "announcements_email",
+            "acquisition__source",
+            "acquisition__campaign",
+        )
     )
+
+
+def counts() -> dict[str, int]:
+    """Rows of every kind the demo writes."""
+    from analytics.models import Acquisition, MemberNote, MemberTag
+    from community.models import RSVP, Comment, Event, Notification, Post, Thread, Vote
+    from content.models import ContentView, LessonProgress, Like
+    from members.models import Membership, MembershipEvent, Payment
+    from points.models import LedgerEntry
+
+    models = (User, Membership, MembershipEvent, Payment, ContentView, LessonProgress, Like, Thread, Post, Vote,
+              Comment, Event, RSVP, Notification, LedgerEntry, Acquisition, MemberTag, MemberNote)  # fmt: skip
+    return {model.__name__: model.objects.count() for model in models}
 
 
 def test_seed_demo_is_deterministic_and_rerunnable(capsys):
@@ -25,8 +47,10 @@ def test_seed_demo_is_deterministic_and_rerunnable(capsys):
     assert CREATOR_PASSWORD in capsys.readouterr().out
     assert EmailAddress.objects.filter(verified=True).count() == 51
 
+    before = counts()
     call_command("seed_demo", members=50, seed=7, no_progress=True)  # re-run adds nothing
     assert snapshot() == first
+    assert counts() == before
 
     # Members' topics, comments, payments and redemptions are protected from a member's deletion.
     from community.models import Comment, Thread
@@ -73,7 +97,8 @@ def test_seed_demo_billing_histories_are_consistent():
     memberships = Membership.objects.all()
     statuses = set(memberships.values_list("status", flat=True))
     assert {"active", "expired"} <= statuses  # renewals and churn both happened
-    assert 80 < memberships.count() < 250
+    # Engaged types mostly pay; of the payers among lurkers and skimmers, most left again.
+    assert 160 < memberships.count() < 320
     # One membership per demo payer, never two live ones.
     assert not memberships.values("user").annotate(n=Count("id")).filter(n__gt=1).exists()
     assert Payment.objects.filter(status="failed").exists()
@@ -89,7 +114,7 @@ def test_seed_demo_billing_histories_are_consistent():
 
 
 def test_seed_demo_library_and_activity_by_member_type():
-    from django.db.models import Avg
+    from django.db.models import Avg, F
 
     from content.models import Content, ContentStats, ContentView, LessonProgress
 
@@ -108,12 +133,18 @@ def test_seed_demo_library_and_activity_by_member_type():
     lesson_dwell = views.filter(lesson__isnull=False).aggregate(a=Avg("dwell_seconds"))["a"]
     article_dwell = views.filter(lesson__isnull=True).aggregate(a=Avg("dwell_seconds"))["a"]
     assert lesson_dwell > 2 * article_dwell
-    # Nobody viewed a body above their tier.
-    for view in views.filter(user__isnull=False).select_related("content__min_tier")[:500]:
-        if view.content.min_tier and view.content.min_tier.rank:
-            from members.access import member_rank
+    # Nobody viewed a body above the tier they held at that moment (paid or trial periods).
+    from members.demo import coverage, rank_at
 
-            assert member_rank(view.user) >= view.content.min_tier.rank
+    periods = coverage(members=list(User.objects.filter(is_staff=False)))
+    gated = views.filter(user__isnull=False, content__min_tier__rank__gt=0).exclude(lesson__is_preview=True)
+    checked = 0
+    for user_id, needed, at in gated.values_list("user_id", "content__min_tier__rank", "started_at"):
+        assert rank_at(periods.get(user_id, []), at) >= needed
+        checked += 1
+    assert checked > 100
+    # ... and nothing before it was published.
+    assert not views.filter(started_at__lt=F("content__publish_at")).exists()
     assert ContentStats.objects.count() == Content.objects.count()
     before = views.count()
     call_command("seed_demo", members=200, seed=5, no_progress=True)
@@ -151,3 +182,121 @@ def test_seed_demo_forum():
     assert Thread.objects.filter(kind="question", accepted_answer__isnull=False).exists()
     assert Thread.objects.filter(reply_count__gt=0).exists() and Vote.objects.exists()
     call_command("verify_points")
+
+
+def test_seed_demo_plants_member_types_the_profile_run_finds():
+    """The default demo: personas recover the planted types and churn risk is learned from
+    the demo's own history, ranking lapsing payers far above engaged payers."""
+    import random
+    from statistics import mean
+
+    from sklearn.metrics import adjusted_rand_score
+
+    from analytics.models import MemberProfile, PersonaRun
+    from members.demo import member_type
+
+    call_command("seed_demo", members=300, seed=42, no_progress=True)
+    run = PersonaRun.objects.get()
+    profiles = list(
+        MemberProfile.objects.filter(run=run).values_list("member__email", "persona_id", "churn_risk")
+    )
+    planted = [member_type(seed=42, email=email) for email, _p, _r in profiles]
+    found = [persona for _e, persona, _r in profiles]
+    assert len(set(planted)) == 6 and run.k >= 4
+    # Random labels score about 0 (measured: |ARI| < 0.02); the planted types score about 0.8.
+    shuffled = random.Random(1).sample(found, len(found))
+    assert abs(adjusted_rand_score(planted, shuffled)) < 0.1
+    assert adjusted_rand_score(planted, found) > 0.5
+
+    assert run.churn_method == PersonaRun.ChurnMethod.MODEL
+    assert run.churn_auc is not None and run.churn_auc > 0.75
+    risk = {kind: [r for (_e, _p, r), k in zip(profiles, planted, strict=True) if k == kind and r is not None]
+            for kind in set(planted)}  # fmt: skip
+    engaged = risk["binger"] + risk["helper"] + risk["event_regular"]
+    assert len(risk["lapsing"]) >= 10 and len(engaged) >= 30
+    assert mean(risk["lapsing"]) > mean(engaged) + 0.3
+
+
+def test_seed_demo_lapses_follow_engagement():
+    """Lapses are spread over the past months, far more frequent among the lurkers and
+    skimmers who paid than among engaged payers, and reading fades before each one."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from content.models import ContentView
+    from members.demo import member_type
+    from members.models import ENDED_STATUSES, Membership
+
+    call_command("seed_demo", members=240, seed=6, no_progress=True)
+    now = timezone.now()
+    lapsed: dict[str, int] = {}
+    paid: dict[str, int] = {}
+    before = after = 0
+    months = set()
+    for membership in Membership.objects.select_related("user"):
+        kind = member_type(seed=6, email=membership.user.email)
+        paid[kind] = paid.get(kind, 0) + 1
+        if membership.status not in ENDED_STATUSES:
+            continue
+        lapsed[kind] = lapsed.get(kind, 0) + 1
+        end = membership.ended_at
+        months.add((end.year, end.month))
+        if end - membership.user.date_joined > timedelta(days=100) and end < now - timedelta(days=1):
+            views = ContentView.objects.filter(user=membership.user)
+            before += views.filter(
+                started_at__gte=end - timedelta(days=90), started_at__lt=end - timedelta(days=60)
+            ).count()
+            after += views.filter(started_at__gte=end - timedelta(days=30), started_at__lt=end).count()
+
+    def share(kinds):
+        return sum(lapsed.get(k, 0) for k in kinds) / max(1, sum(paid.get(k, 0) for k in kinds))
+
+    assert share(["lurker", "skimmer"]) > 0.4 > 0.2 > share(["binger", "helper", "event_regular"])
+    assert len(months) >= 5
+    assert before > 20 and after < before / 4
+    # Lapsing payers still pay, and some have already asked to cancel.
+    lapsing = [
+        m
+        for m in Membership.objects.select_related("user")
+        if member_type(seed=6, email=m.user.email) == "lapsing"
+    ]
+    assert lapsing and all(m.is_live for m in lapsing)
+    assert any(m.cancel_at_period_end for m in lapsing)
+
+
+def test_seed_demo_fills_the_crm_and_attribution():
+    from datetime import timedelta
+
+    from analytics.models import Acquisition, MemberNote, MemberTag
+    from members.models import Membership
+
+    call_command("seed_demo", members=150, seed=9, no_progress=True)
+    members = User.objects.filter(is_staff=False)
+    n = members.count()
+    assert 0.7 * n < members.filter(analytics_consent=True).count() < 0.97 * n
+    opted = members.filter(announcements_email=True)
+    assert 0.25 * n < opted.count() < 0.6 * n
+    assert not opted.filter(announcements_email_at__isnull=True).exists()
+    assert not members.filter(announcements_email=False, announcements_email_at__isnull=False).exists()
+
+    acquisitions = Acquisition.objects.select_related("member", "signup_content")
+    assert acquisitions.count() == n
+    assert {"", "google", "newsletter", "youtube", "creator-cafe-podcast"} <= set(
+        acquisitions.values_list("source", flat=True)
+    )
+    for acquisition in acquisitions:
+        joined = acquisition.member.date_joined
+        assert joined - timedelta(days=11) < acquisition.first_seen_at < joined
+        assert bool(acquisition.source) == bool(acquisition.medium)
+        item = acquisition.signup_content
+        if item is not None:
+            assert item.publish_at <= joined and (item.min_tier_id is None or item.kind == "course")
+            assert acquisition.landing_path == item.get_absolute_url()
+    assert acquisitions.filter(signup_content__isnull=False).count() > n / 3
+
+    tags = MemberTag.objects.select_related("tag")
+    assert {"VIP", "beta reader"} <= set(tags.values_list("tag__name", flat=True))
+    mentorship = set(Membership.objects.filter(tier__slug="mentorship").values_list("user_id", flat=True))
+    assert all(t.member_id in mentorship for t in tags.filter(tag__name="VIP"))
+    assert MemberNote.objects.filter(author__email=CREATOR_EMAIL).exists()

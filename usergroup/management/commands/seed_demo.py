@@ -1,5 +1,11 @@
 """Fill the database with a believable demo community.
 
+Each member gets a type (course binger, forum helper, event regular, skimmer, lurker,
+lapsing payer; `members.demo.MEMBER_TYPES`) and everything follows from it: tier, billing
+history, reading, forum, events, points, consent and where they came from. Paying members
+who leave fade first, so the member-profile job run at the end finds personas and a churn
+model with real signal.
+
 Deterministic: the same --seed and --members give the same data. Safe to re-run:
 existing demo rows are kept, missing ones are added. Each app owns its demo data
 (`<app>/demo.py`); this command runs them in dependency order.
@@ -7,6 +13,7 @@ existing demo rows are kept, missing ones are added. Each app owns its demo data
 
 import random
 import sys
+from collections import Counter
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -17,10 +24,11 @@ from django.utils import timezone
 from faker import Faker
 from tqdm import tqdm
 
+from analytics.demo import announcements_share, seed_acquisitions, seed_crm
 from analytics.services import build_member_profiles
-from community.demo import seed_events, seed_forum
-from content.demo import activity_events, seed_activity, seed_library
-from members.demo import seed_billing
+from community import demo as community_demo
+from content import demo as content_demo
+from members.demo import coverage, member_type, plan_members, seed_billing
 from members.models import User, handle_from_name
 from points.demo import seed_points
 
@@ -30,6 +38,7 @@ MEMBER_PASSWORD = "demo-member-password"  # noqa: S105
 MEMBER_DOMAIN = "demo.usergroup.test"
 DEMO_MEMBER = f"member00001@{MEMBER_DOMAIN}"  # stays on the free tier, to try upgrading
 BATCH = 1000
+CONSENT_SHARE = 0.85  # the rest are left out of analytics, as the dashboard shows
 
 
 class Command(BaseCommand):
@@ -61,26 +70,49 @@ class Command(BaseCommand):
         now = timezone.now()
         with transaction.atomic():
             creator = self._creator()
-            created = self._members(members, rng, fake, progress)
+            created = self._members(members, rng, fake, progress, seed)
         demo_members = list(
-            User.objects.filter(email__endswith=f"@{MEMBER_DOMAIN}").only(
-                "pk", "email", "date_joined", "is_staff"
-            )
+            User.objects.filter(email__endswith=f"@{MEMBER_DOMAIN}")
+            .order_by("pk")
+            .only("pk", "email", "date_joined", "is_staff", "handle", "time_zone")
         )
-        payers = seed_billing(members=demo_members, seed=seed, now=now, keep_free=frozenset({DEMO_MEMBER}))
-        library = seed_library(seed=seed, fake=fake["en_US"], now=now, author=creator)
-        views = seed_activity(seed=seed, members=demo_members, now=now)
-        entries = seed_points(members=demo_members, now=now, activity=activity_events(demo_members))
-        topics = seed_forum(seed=seed, fake=fake["en_US"], members=demo_members[:2000], now=now)
-        seed_events(fake=fake["en_US"], members=demo_members[:2000], now=now)
+        steps = tqdm(total=6, desc="demo", unit="step", disable=not progress, file=sys.stderr)
+        plans = plan_members(members=demo_members, seed=seed, now=now, keep_free=frozenset({DEMO_MEMBER}))
+        payers = seed_billing(members=demo_members, plans=plans, seed=seed, now=now)
+        steps.update()
+        library = content_demo.seed_library(seed=seed, fake=fake["en_US"], now=now, author=creator)
+        periods = coverage(members=demo_members)
+        views = content_demo.seed_activity(
+            seed=seed, members=demo_members, plans=plans, periods=periods, now=now
+        )
+        steps.update()
+        community = {"seed": seed, "fake": fake["en_US"], "members": demo_members, "plans": plans,
+                     "periods": periods, "now": now}  # fmt: skip
+        topics = community_demo.seed_forum(**community)
+        community_demo.seed_comments(**community)
+        community_demo.seed_events(**community)
+        steps.update()
+        activity = content_demo.activity_events(demo_members)
+        for member_id, items in community_demo.activity_events(members=demo_members, now=now).items():
+            activity.setdefault(member_id, []).extend(items)
+        entries = seed_points(members=demo_members, now=now, activity=activity, periods=periods)
+        steps.update()
+        seed_acquisitions(seed=seed, members=demo_members, plans=plans, library=library)
+        seed_crm(seed=seed, members=demo_members, plans=plans, creator=creator, now=now)
+        steps.update()
         profiles = build_member_profiles()  # so the creator's analytics are full on first start
+        steps.update()
+        steps.close()
+        kinds = Counter(plan.kind for plan in plans.values())
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
                 f"{len(library)} library items, {views} new views, {entries} new points entries, "
-                f"{topics} forum topics, {profiles.members} member profiles in {profiles.k} personas."
+                f"{topics} forum topics, {profiles.members} member profiles in {profiles.k} personas "
+                f"(churn risk by {profiles.churn_method})."
             )
         )
+        self.stdout.write("Member types: " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()))
         self.stdout.write(
             f"Creator login (admin at /admin/): {creator.email} / {CREATOR_PASSWORD}\n"
             f"Member login (free tier): {DEMO_MEMBER} / {MEMBER_PASSWORD}"
@@ -104,7 +136,7 @@ class Command(BaseCommand):
         )
         return creator
 
-    def _members(self, count: int, rng: random.Random, fake: Faker, progress: bool) -> int:
+    def _members(self, count: int, rng: random.Random, fake: Faker, progress: bool, seed: int) -> int:
         password = make_password(MEMBER_PASSWORD)  # hash once: hashing per member takes minutes
         now = timezone.now()
         existing = set(
@@ -121,9 +153,11 @@ class Command(BaseCommand):
                 locale_zh = rng.random() < 0.3
                 name = fake["zh_CN"].name() if locale_zh else fake["en_US"].name()
                 joined = now - timezone.timedelta(days=rng.randint(0, 720), minutes=rng.randint(0, 1440))
-                consent = rng.random() < 0.7
+                consent = rng.random() < CONSENT_SHARE
                 bio = fake["en_US"].sentence(nb_words=12) if rng.random() < 0.4 else ""
                 shown = name if rng.random() < 0.85 else ""
+                announcements = rng.random() < announcements_share(member_type(seed=seed, email=email))
+                opted_in = joined + timezone.timedelta(minutes=rng.randint(1, 60 * 24 * 30))
                 if email in existing:
                     continue
                 users.append(
@@ -144,6 +178,8 @@ class Command(BaseCommand):
                         analytics_consent_at=joined if consent else None,
                         personalisation_consent=consent,
                         personalisation_consent_at=joined if consent else None,
+                        announcements_email=announcements,
+                        announcements_email_at=min(opted_in, now) if announcements else None,
                     )
                 )
             User.objects.bulk_create(users, batch_size=BATCH)
