@@ -20,14 +20,17 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from faker import Faker
 from tqdm import tqdm
 
+from analytics.attribution import roll_up_conversions
 from analytics.demo import announcements_share, seed_acquisitions, seed_crm
 from analytics.services import build_member_profiles
 from community import demo as community_demo
 from content import demo as content_demo
+from content.models import ContentView
 from members.demo import coverage, member_type, plan_members, seed_billing
 from members.models import User, handle_from_name
 from points.demo import seed_points
@@ -100,7 +103,9 @@ class Command(BaseCommand):
         seed_acquisitions(seed=seed, members=demo_members, plans=plans, library=library)
         seed_crm(seed=seed, members=demo_members, plans=plans, creator=creator, now=now)
         steps.update()
+        _last_seen_from_activity(demo_members)
         profiles = build_member_profiles()  # so the creator's analytics are full on first start
+        conversions = roll_up_conversions()
         steps.update()
         steps.close()
         kinds = Counter(plan.kind for plan in plans.values())
@@ -109,7 +114,7 @@ class Command(BaseCommand):
                 f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
                 f"{len(library)} library items, {views} new views, {entries} new points entries, "
                 f"{topics} forum topics, {profiles.members} member profiles in {profiles.k} personas "
-                f"(churn risk by {profiles.churn_method})."
+                f"(churn risk by {profiles.churn_method}), {conversions['paid']} paid conversions attributed."
             )
         )
         self.stdout.write("Member types: " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()))
@@ -201,3 +206,13 @@ def _demo_handle(name: str, number: int, taken: set[str]) -> str:
         handle = f"member{number:05d}"
     taken.add(handle)
     return handle
+
+
+def _last_seen_from_activity(members: list[User]) -> None:
+    """Demo members never made a request: their last view stands for when they were last seen."""
+    last_view = (
+        ContentView.objects.filter(user=OuterRef("pk")).order_by("-started_at").values("started_at")[:1]
+    )
+    User.objects.filter(pk__in=[m.pk for m in members], last_seen_at__isnull=True).update(
+        last_seen_at=Subquery(last_view)
+    )
