@@ -247,8 +247,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         charts=chart_data(board),
         activity_months=monthly_activity(board),
         latest_personas=[
-            (label, sizes[-1])
-            for _key, label, sizes in board.personas.personas
+            (key, label, sizes[-1])
+            for key, label, sizes in board.personas.personas
             if sizes and sizes[-1] is not None
         ],
         score_bins=list(zip(score_bins(board), board.scores.counts, strict=True)),
