@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db.models import (
     Count,
     DecimalField,
@@ -45,6 +46,8 @@ from .models import (
     PersonaRun,
 )
 from .services import features_of
+
+PAGE_SIZE = 50
 
 # Sort keys the directory accepts: name → ORDER BY (nulls last where a value may be missing).
 SORTS: dict[str, Any] = {
@@ -108,12 +111,8 @@ def _lifetime_value() -> Coalesce:
     return Coalesce(Subquery(paid, output_field=money), Value(Decimal("0")), output_field=money)
 
 
-def member_directory(
-    *, filters: DirectoryFilters, run: PersonaRun | None, now: datetime | None = None
-) -> QuerySet:
-    """Members (not staff) with what the directory shows, filtered and sorted."""
-    now = now or timezone.now()
-    members = User.objects.filter(is_staff=False).annotate(
+def _with_columns(members: QuerySet, run: PersonaRun | None) -> QuerySet:
+    return members.annotate(
         latest=FilteredRelation("profiles", condition=Q(profiles__run_id=run.pk if run else None)),
         tier_name=_live("tier__name"),
         tier_rank=Coalesce(_live("tier__rank"), Value(0), output_field=IntegerField()),
@@ -128,6 +127,14 @@ def member_directory(
         seen=Coalesce("last_seen_at", "last_login"),
         ltv=_lifetime_value(),
     )
+
+
+def member_directory(
+    *, filters: DirectoryFilters, run: PersonaRun | None, now: datetime | None = None
+) -> QuerySet:
+    """Members (not staff) with what the directory shows, filtered and sorted."""
+    now = now or timezone.now()
+    members = _with_columns(User.objects.filter(is_staff=False), run)
     f = filters
     if f.q:
         text = f.q.strip()
@@ -170,6 +177,16 @@ def member_directory(
     elif f.flag == "at_risk_loyal":
         members = members.filter(at_risk_loyal=True)
     return members.order_by(SORTS.get(f.sort, SORTS["joined"]), "-pk")
+
+
+def directory_page(*, members: QuerySet, page: int | str | None, run: PersonaRun | None) -> tuple[Page, list]:
+    """One page of `member_directory`: the page's ids first (the database skips the per-row
+    subqueries for the rows before the page, so page 1,000 costs what page 1 does), then their
+    columns, in the page's order."""
+    ids_page = Paginator(members.values_list("pk", flat=True), PAGE_SIZE).get_page(page)
+    ids = list(ids_page.object_list)
+    by_id = {m.pk: m for m in _with_columns(User.objects.filter(pk__in=ids), run)}
+    return ids_page, [by_id[pk] for pk in ids if pk in by_id]
 
 
 def tags_by_member(member_ids: list[int]) -> dict[int, list[str]]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
@@ -23,6 +22,7 @@ from ..forms import BroadcastForm, DirectoryForm, NoteForm, SegmentForm, TagForm
 from ..models import Broadcast, Persona, PersonaRun, ScoreWeights, Segment, Tag
 from ..scoring import TERMS
 from ..selectors import (
+    directory_page,
     export_rows,
     latest_run,
     member_card,
@@ -34,8 +34,6 @@ from ..selectors import (
     timeline,
 )
 from .common import admin_context, creator_required
-
-PAGE_SIZE = 50
 
 
 def _directory_form(request: HttpRequest) -> tuple[DirectoryForm, PersonaRun | None, list[Persona]]:
@@ -58,8 +56,7 @@ def directory(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _invalid(request, form, run)
     members = member_directory(filters=form.filters(), run=run)
-    page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = list(page.object_list)
+    page, rows = directory_page(members=members, page=request.GET.get("page"), run=run)
     persona_by_id = {p.pk: p for p in personas}
     tags = tags_by_member([m.pk for m in rows])
     for member in rows:

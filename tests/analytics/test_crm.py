@@ -55,7 +55,7 @@ def community():
     cat = UserFactory(
         email="cat@example.com", display_name="=HYPERLINK(1)", handle="cat", analytics_consent=False
     )
-    dan = UserFactory(email="dan@example.com", handle="dan", analytics_consent=True)
+    dan = UserFactory(email="dan@example.com", display_name="Dan", handle="dan", analytics_consent=True)
     MembershipFactory(user=ann, tier=gold)
     MembershipFactory(
         user=dan, tier=gold, status=MembershipStatus.EXPIRED, provider_subscription_id="lsub_old"
