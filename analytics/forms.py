@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from members.models import MembershipStatus, Tier
 
 from .models import Persona, Tag
-from .selectors import SORTS, DirectoryFilters
+from .selectors import DirectoryFilters
 
 # The query-string keys the directory understands; a segment keeps exactly these.
 FILTER_KEYS = (

@@ -63,7 +63,9 @@ def main() -> None:
             seconds.append(time.perf_counter() - started)
         print(f"{label:<36} {statistics.median(seconds) * 1000:10.0f} {max(seconds) * 1000:8.0f} {status:>7}")
 
-    persona = Persona.objects.filter(run__status=PersonaRun.Status.DONE).order_by("-run__as_of", "-size").first()
+    persona = (
+        Persona.objects.filter(run__status=PersonaRun.Status.DONE).order_by("-run__as_of", "-size").first()
+    )
     for label, query in PAGES:
         timed(label, "/admin/insights/crm/" + query.format(persona=persona.key if persona else ""))
     timed("a member's page", f"/admin/insights/crm/members/{member.pk}/")

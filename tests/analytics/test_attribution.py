@@ -69,7 +69,9 @@ def test_sign_up_records_first_touch_and_last_item_read(client):
     item = ContentFactory()
     client.get("/?utm_source=youtube&utm_campaign=course-trailer", HTTP_REFERER="https://youtube.com/watch")
     client.get(reverse("content:detail", args=[item.slug]))
-    client.post(reverse("account_signup"), {"email": "new@example.com", "password1": STRONG, "password2": STRONG})
+    client.post(
+        reverse("account_signup"), {"email": "new@example.com", "password1": STRONG, "password2": STRONG}
+    )
     acquisition = Acquisition.objects.get(member__email="new@example.com")
     assert acquisition.source == "youtube"
     assert acquisition.campaign == "course-trailer"
@@ -80,7 +82,9 @@ def test_sign_up_records_first_touch_and_last_item_read(client):
 
 
 def test_sign_up_without_a_cookie_is_direct(client):
-    client.post(reverse("account_signup"), {"email": "new@example.com", "password1": STRONG, "password2": STRONG})
+    client.post(
+        reverse("account_signup"), {"email": "new@example.com", "password1": STRONG, "password2": STRONG}
+    )
     acquisition = Acquisition.objects.get(member__email="new@example.com")
     assert (acquisition.source, acquisition.signup_content) == ("", None)
 

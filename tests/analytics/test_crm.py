@@ -340,3 +340,10 @@ def test_membership_events_appear_in_the_timeline(creator, community):
     MembershipEvent.objects.create(membership=membership, kind=MembershipEvent.Kind.STARTED)
     response = creator.get(reverse("analytics:member", args=[community["ann"].pk]))
     assert any(e.kind == "membership" and e.text == "started" for e in response.context["timeline"])
+
+
+def test_every_sort_choice_has_an_order():
+    from analytics.forms import SORT_CHOICES
+    from analytics.selectors import SORTS
+
+    assert {key for key, _label in SORT_CHOICES} == set(SORTS)

@@ -30,7 +30,7 @@ def test_member_list_shows_tier_status_points_last_seen_and_crm_link(creator, dj
     with django_assert_max_num_queries(12):
         response = creator.get(reverse("admin:members_user_changelist") + "?q=pays")
     html = response.content.decode()
-    cells = html[html.find("result_list"):]
+    cells = html[html.find("result_list") :]
     assert "Gold" in cells and "past due" in cells.lower() and ">42<" in cells, cells[:2000]
     assert reverse("analytics:member", args=[paying.pk]) in html
 
