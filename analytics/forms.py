@@ -25,6 +25,12 @@ STATUS_CHOICES = [
     (MembershipStatus.PAST_DUE, _("payment failed")),
     ("lapsed", _("lapsed (a paid membership ended)")),
 ]
+# Short names of a member's status, for the directory's rows.
+STATUS_LABELS = {
+    "free": _("free"),
+    "lapsed": _("lapsed"),
+    **{status.value: status.label for status in MembershipStatus},
+}
 SEEN_CHOICES = [
     ("", _("any time")),
     ("within-7", _("in the last 7 days")),

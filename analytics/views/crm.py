@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from members.models import User
 
 from .. import crm
-from ..forms import BroadcastForm, DirectoryForm, NoteForm, SegmentForm, TagForm, query_dict
+from ..forms import STATUS_LABELS, BroadcastForm, DirectoryForm, NoteForm, SegmentForm, TagForm, query_dict
 from ..models import Broadcast, Persona, PersonaRun, ScoreWeights, Segment, Tag
 from ..scoring import TERMS
 from ..selectors import (
@@ -61,7 +61,9 @@ def directory(request: HttpRequest) -> HttpResponse:
     tags = tags_by_member([m.pk for m in rows])
     for member in rows:
         member.persona = persona_by_id.get(member.persona_id)
-        member.status = member_status(live_status=member.live_status, ever_member=member.ever_member)
+        member.status = STATUS_LABELS.get(
+            member_status(live_status=member.live_status, ever_member=member.ever_member), ""
+        )
         member.tag_names = tags.get(member.pk, [])
     query = form.query()
     without_page = urlencode(query)
