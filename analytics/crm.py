@@ -89,13 +89,23 @@ def queue_broadcast(
     subject, body = subject.strip(), body.strip()
     if not subject or not body:
         raise CrmError(_("Write a subject and a message."))
-    matched = member_directory(filters=form.filters(), run=latest_run()).count()
+    matched = member_directory(filters=form.filters(), run=latest_run()).filter(is_active=True).count()
     with transaction.atomic():
         broadcast = Broadcast.objects.create(
             segment=segment, query=query, subject=subject, body=body, sent_by=by, matched=matched
         )
         transaction.on_commit(lambda: send_task.delay(broadcast.pk))
     return broadcast
+
+
+def fail_broadcast(*, broadcast_id: int, error: str) -> None:
+    """The task gave up (mail server down through every retry): say so; deliveries made stay."""
+    Broadcast.objects.filter(pk=broadcast_id).exclude(status=Broadcast.Status.SENT).update(
+        status=Broadcast.Status.FAILED,
+        error=error[:2000],
+        sent=BroadcastDelivery.objects.filter(broadcast_id=broadcast_id).count(),
+        finished_at=timezone.now(),
+    )
 
 
 def send_broadcast(*, broadcast_id: int, batch_size: int = 500) -> Broadcast:

@@ -133,7 +133,7 @@ def export(request: HttpRequest) -> HttpResponse:
                         "" if row["score"] is None else round(row["score"], 1), row["persona"],
                         "" if row["churn"] is None else round(row["churn"], 3), row["balance"] or 0,
                         row["seen"].isoformat() if row["seen"] else "", row["date_joined"].date().isoformat(),
-                        f"{Decimal(row['ltv']):.2f}", "yes" if row["analytics_consent"] else "no", row["acquisition__source"] or "",
+                        f"{Decimal(row['ltv']):.2f}", "yes" if row["analytics_consent"] else "no", (row["acquisition__source"] or "") if row["analytics_consent"] else "",
                         "; ".join(row["tags"]),
                     )
                 ]

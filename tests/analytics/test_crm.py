@@ -347,3 +347,39 @@ def test_every_sort_choice_has_an_order():
     from analytics.selectors import SORTS
 
     assert {key for key, _label in SORT_CHOICES} == set(SORTS)
+
+
+def test_a_broadcast_that_cannot_reach_the_mail_server_retries_then_ends_failed(
+    creator, community, monkeypatch
+):
+    from celery.exceptions import Retry
+
+    from analytics.tasks import send_broadcast
+
+    community["ann"].announcements_email = True
+    community["ann"].save()
+    creator.post(
+        reverse("analytics:email") + "?q=ann", {"subject": "Hi", "body": "Hello"}
+    )  # not committed: not sent
+    broadcast = Broadcast.objects.get()
+
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr("analytics.crm.send_to_member", refuse)
+    with pytest.raises(Retry):
+        send_broadcast.apply(args=[broadcast.pk], retries=0, throw=True)
+    broadcast.refresh_from_db()
+    assert broadcast.status == "sending"
+    with pytest.raises(ConnectionRefusedError):
+        send_broadcast.apply(args=[broadcast.pk], retries=send_broadcast.max_retries, throw=True)
+    broadcast.refresh_from_db()
+    assert (broadcast.status, broadcast.sent) == ("failed", 0)
+    assert "mail server down" in broadcast.error
+
+
+def test_export_leaves_out_the_source_of_members_without_consent(creator, community):
+    Acquisition.objects.create(member=community["cat"], source="secret-campaign")
+    Acquisition.objects.create(member=community["ann"], source="newsletter")
+    body = b"".join(creator.get(DIRECTORY + "export.csv").streaming_content).decode()
+    assert "newsletter" in body and "secret-campaign" not in body
