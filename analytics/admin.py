@@ -10,7 +10,7 @@ from members.admin import UserAdmin
 from members.models import LIVE_STATUSES, Membership, User
 
 from . import services
-from .models import Broadcast, Persona, PersonaRun, ScoreWeights, Segment, Tag
+from .models import Acquisition, Broadcast, Conversion, Persona, PersonaRun, ScoreWeights, Segment, Tag
 
 
 @admin.register(ScoreWeights)
@@ -210,3 +210,30 @@ class BroadcastAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the site writes (attribution): the creator reads and filters them, never edits."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Acquisition)
+class AcquisitionAdmin(ReadOnlyAdmin):
+    list_display = ["member", "source", "medium", "campaign", "landing_path", "signup_content", "created_at"]
+    list_filter = ["source", "medium"]
+    search_fields = ["member__email", "source", "campaign", "referrer", "landing_path"]
+    list_select_related = ["member", "signup_content"]
+
+
+@admin.register(Conversion)
+class ConversionAdmin(ReadOnlyAdmin):
+    list_display = ["at", "kind", "member", "tier", "source", "content"]
+    list_filter = ["kind", "source"]
+    search_fields = ["member__email", "source", "content__title"]
+    list_select_related = ["member", "tier", "content"]
+    date_hierarchy = "at"

@@ -54,3 +54,18 @@ def test_tier_list_counts_free_members(creator):
     }
     # 3 + the lapsed member are free; the staff creator and the inactive account are not counted.
     assert counts["free"] == 4 and counts["gold"] == 1
+
+
+def test_attribution_is_readable_not_editable_in_the_admin(creator):
+    from analytics.models import Acquisition, Conversion
+
+    member = UserFactory(email="came@example.com")
+    acquisition = Acquisition.objects.create(member=member, source="newsletter")
+    Conversion.objects.create(key=f"signup:{member.pk}", member=member, kind="signup", at=timezone.now())
+    listing = creator.get(reverse("admin:analytics_acquisition_changelist"))
+    assert listing.status_code == 200 and "newsletter" in listing.content.decode()
+    assert creator.get(reverse("admin:analytics_conversion_changelist")).status_code == 200
+    url = reverse("admin:analytics_acquisition_change", args=[acquisition.pk])
+    creator.post(url, {"source": "forged"})
+    acquisition.refresh_from_db()
+    assert acquisition.source == "newsletter"
