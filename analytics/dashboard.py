@@ -32,7 +32,7 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Avg, Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import Avg, Count, Exists, F, FloatField, Max, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Floor, Greatest, Least, TruncDate, TruncMonth
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -42,7 +42,7 @@ from content.models import Bookmark, Content, ContentView, LessonProgress, Like
 from members.models import Membership, MembershipEvent, MembershipStatus, Payment, Tier, User
 from points.models import Action, LedgerEntry
 
-from .models import Conversion, MemberProfile, Persona, PersonaRun
+from .models import ActiveDay, Conversion, MemberProfile, Persona, PersonaRun
 
 CENT = Decimal("0.01")
 # Two MRR figures closer than half a cent are the same (rates of part-period charges are floats).
@@ -489,39 +489,90 @@ def _week_and_month_sql(day: str) -> tuple[str, str]:
     raise NotImplementedError(f"the dashboard supports PostgreSQL and SQLite, not {connection.vendor}")
 
 
-def activity(*, window: Period) -> Activity:
-    """Distinct active members by day, week and month, the last day/7/30 days, and signup-month
-    cohorts' activity, in one statement over the union of every activity table.
+def activity_union_sql(*, start: datetime, end: datetime, tz: tzinfo | None = None) -> tuple[str, list]:
+    """SQL for (uid, day) rows, one per activity row of a member from `start` (inclusive) to
+    `end` (exclusive), `day` being its local date in `tz` (default: the current time zone).
+    Not distinct: callers group. Shared by the dashboard's live count and the nightly roll-up,
+    so both read exactly the same activity."""
+    parts, params = [], []
+    for model, member, moment, extra in ACTIVITY_SOURCES:
+        member_id = model._meta.get_field(member).attname
+        bounds = {f"{moment}__gte": start, f"{moment}__lt": end, f"{member_id}__isnull": False}
+        qs = (
+            model.objects.filter(extra, **bounds)
+            .order_by()
+            .values(uid=F(member_id), day=TruncDate(moment, tzinfo=tz))
+        )
+        sql, part_params = _sql(qs)
+        parts.append(f"SELECT uid, day FROM ({sql}) a{len(parts)}")  # noqa: S608 - ORM-compiled
+        params += part_params
+    return " UNION ALL ".join(parts), params
 
-    The union is first reduced to distinct (member, local day) pairs; weeks and months are
-    grouped from those pairs, so each count is a plain COUNT over distinct rows (hash
-    aggregates), not a sorted COUNT(DISTINCT) over the raw activity."""
+
+def _tz_name(tz: tzinfo | None) -> str | None:
+    return getattr(tz, "key", None) or (tz.tzname(None) if tz is not None else None)
+
+
+def rolled_up_through(*, window: Period) -> date | None:
+    """The last day of the window's reach that `ActiveDay` can answer for, or None when the
+    live activity must be read: the roll-up's days are the site's time zone's, so a creator in
+    another time zone (or a range read before any roll-up) gets the live count. Only days the
+    window holds whole (ending at or before `window.end`) come from the roll-up."""
+    site = settings.TIME_ZONE
+    if _tz_name(window.start.tzinfo) != site or timezone.get_current_timezone_name() != site:
+        return None
+    last = ActiveDay.objects.aggregate(last=Max("day"))["last"]
+    if last is None:
+        return None
+    return min(last, timezone.localtime(window.end, window.start.tzinfo).date() - timedelta(days=1))
+
+
+def activity(*, window: Period, rolled_up: bool = True) -> Activity:
+    """Distinct active members by day, week and month, the last day/7/30 days, and signup-month
+    cohorts' activity, in one statement.
+
+    Active (member, local day) pairs come from the nightly roll-up (`ActiveDay`) for the days it
+    covers and from the union of every activity table for the later ones (today); with
+    `rolled_up=False`, or in another time zone than the site's, all from the union. Weeks and
+    months are grouped from those distinct pairs, so each count is a plain COUNT over distinct
+    rows (hash aggregates), not a sorted COUNT(DISTINCT) over the raw activity."""
     tz = window.start.tzinfo
     # From a Monday on or before the first month and the 30 days before the last day, so every
     # week, month and the MAU window are read whole.
     earliest = min(window.months[0], window.last - timedelta(days=29))
-    lo = _local_midnight(earliest - timedelta(days=earliest.weekday()), tz)
+    first_day = earliest - timedelta(days=earliest.weekday())
+    lo = _local_midnight(first_day, tz)
     first_week = window.first - timedelta(days=window.first.weekday())
-    parts, params = [], []
-    for model, member, moment, extra in ACTIVITY_SOURCES:
-        member_id = model._meta.get_field(member).attname
-        bounds = {f"{moment}__gte": lo, f"{moment}__lt": window.end, f"{member_id}__isnull": False}
-        qs = model.objects.filter(extra, **bounds).order_by().values(uid=F(member_id), day=TruncDate(moment))
-        sql, part_params = _sql(qs)
-        parts.append(f"SELECT uid, day FROM ({sql}) a{len(parts)}")  # noqa: S608 - ORM-compiled
-        params += part_params
     staff_sql, staff_params = _sql(User.objects.filter(is_staff=True).order_by().values("pk"))
+    rolled = rolled_up_through(window=window) if rolled_up else None
+    if rolled is not None and rolled >= first_day:
+        # The roll-up's pairs are distinct already, and its days and the live ones do not overlap.
+        live_sql, live_params = activity_union_sql(
+            start=_local_midnight(rolled + timedelta(days=1), tz), end=window.end
+        )
+        stored_sql, stored_params = _sql(
+            ActiveDay.objects.filter(day__gte=first_day, day__lte=rolled)
+            .order_by()
+            .values("member_id", "day")
+        )
+        days_sql = f"""
+    SELECT member_id AS uid, day FROM ({stored_sql}) r WHERE member_id NOT IN ({staff_sql})
+    UNION ALL
+    SELECT uid, day FROM ({live_sql}) u WHERE uid NOT IN ({staff_sql}) GROUP BY uid, day"""  # noqa: S608 - ORM-compiled
+        params = [*stored_params, *staff_params, *live_params, *staff_params]
+    else:
+        union, union_params = activity_union_sql(start=lo, end=window.end)
+        days_sql = f"SELECT uid, day FROM ({union}) u WHERE uid NOT IN ({staff_sql}) GROUP BY uid, day"  # noqa: S608
+        params = [*union_params, *staff_params]
     joined = User.objects.filter(
         is_staff=False, date_joined__gte=_local_midnight(window.months[0], tz), date_joined__lt=window.end
     ).order_by()
     cohort_sql, cohort_params = _sql(joined.values(member_id=F("pk"), joined=TruncDate("date_joined")))
     week, month = _week_and_month_sql("day")
     _, cohort_month = _week_and_month_sql("c.joined")
-    union = " UNION ALL ".join(parts)
     adapt = connection.ops.adapt_datefield_value
     sql = f"""
-WITH days AS (
-    SELECT uid, day FROM ({union}) u WHERE uid NOT IN ({staff_sql}) GROUP BY uid, day
+WITH days AS ({days_sql}
 ),
 weeks AS (SELECT uid, {week} AS week FROM days GROUP BY uid, {week}),
 months AS (SELECT uid, {month} AS month FROM days GROUP BY uid, {month})
@@ -539,7 +590,6 @@ UNION ALL SELECT 'c', c.cohort, months.month, COUNT(*)
 """  # noqa: S608 - built from ORM-compiled subqueries; every value is a parameter
     all_params = [
         *params,
-        *staff_params,
         adapt(window.first),
         adapt(window.last),
         adapt(window.last - timedelta(days=6)),

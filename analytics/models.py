@@ -388,3 +388,23 @@ class BroadcastDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broadcast_id} → {self.member_id}"
+
+
+class ActiveDay(models.Model):
+    """A member was active on a day (a local day of the site's time zone, `TIME_ZONE`): the nightly
+    roll-up of every activity table, one row per member and closed day, so the dashboard counts
+    active members from these rows instead of re-reading millions of views. Staff are kept here
+    and left out when counting (a member may become staff later)."""
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(_("day"))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "day"], name="analytics_active_day_once")]
+        # The dashboard reads a range of days (member ids from the index alone).
+        indexes = [models.Index(fields=["day", "member"], name="analytics_active_day_day")]
+        verbose_name = _("active day")
+        verbose_name_plural = _("active days")
+
+    def __str__(self) -> str:
+        return f"{self.member_id} @ {self.day}"

@@ -25,6 +25,12 @@ def _stats() -> object:
     return {"items": refresh_stats()}
 
 
+def _active_days() -> object:
+    from analytics.rollups import roll_up_active_days
+
+    return {"pairs_added": roll_up_active_days()}
+
+
 def _profiles() -> object:
     from analytics.services import build_member_profiles, run_summary
 
@@ -40,6 +46,7 @@ def _attribution() -> object:
 JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("billing cycle", _billing),
     ("content stats", _stats),
+    ("active days", _active_days),
     ("member profiles", _profiles),
     ("attribution", _attribution),
 )

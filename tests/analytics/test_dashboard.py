@@ -22,13 +22,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics import dashboard as figures
-from analytics.models import Conversion, MemberProfile, Persona, PersonaRun
+from analytics.models import ActiveDay, Conversion, MemberProfile, Persona, PersonaRun
+from analytics.rollups import roll_up_active_days
 from analytics.views.dashboard import default_first
 from community.models import Category, Comment, Post, Thread
 from content.models import Bookmark, ContentView, Like
 from members.models import Membership, MembershipEvent, MembershipStatus, Payment, Provider
 from points.models import Action, LedgerEntry
 from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory
+from usergroup.nightly import JOBS
 
 pytestmark = pytest.mark.django_db
 
@@ -766,3 +768,176 @@ def test_figures_are_cached_until_refreshed(creator, billing):
     assert again.revenue.mrr == first.revenue.mrr == Decimal("33.00")
     assert not any("members_payment" in q["sql"] for q in cached.captured_queries)
     assert creator.get(URL, {**query, "refresh": "1"}).context["board"].revenue.mrr == Decimal("133.00")
+
+
+# --- Active days rolled up nightly: the same figures as the live count -------------------
+
+
+def plant_activity(area: Category, *, seed: int, now: datetime, members: int = 30, staff: int = 2) -> list:
+    """Views, likes, bookmarks, posts, comments and daily visits at random moments over 120 days
+    before `now`, for members and a few staff accounts."""
+    rng = random.Random(seed)
+    items = [ContentFactory() for _ in range(4)]
+    people = [UserFactory(date_joined=now - timedelta(days=rng.randint(0, 200))) for _ in range(members)]
+    people += [UserFactory(date_joined=now - timedelta(days=300), is_staff=True) for _ in range(staff)]
+    thread = Thread.objects.create(category=area, author=people[0], title="Topic")
+    views, likes, bookmarks, posts, comments, visits = [], [], [], [], [], []
+    for person in people:
+        liked: set[int] = set()
+        for _ in range(rng.randint(0, 20)):
+            moment = now - timedelta(minutes=rng.randint(0, 120 * 24 * 60))
+            item = rng.choice(items)
+            kind = rng.choice(["view", "view", "like", "bookmark", "post", "comment", "visit"])
+            if kind in ("like", "bookmark") and item.pk in liked:
+                kind = "view"  # one like and one bookmark per item and member
+            if kind == "view":
+                views.append(ContentView(content=item, user=person, started_at=moment))
+            elif kind == "like":
+                liked.add(item.pk)
+                likes.append(Like(user=person, content=item, created_at=moment))
+            elif kind == "bookmark":
+                liked.add(item.pk)
+                bookmarks.append(Bookmark(user=person, content=item, created_at=moment))
+            elif kind == "post":
+                posts.append(Post(thread=thread, author=person, body="x", created_at=moment))
+            elif kind == "comment":
+                comments.append(Comment(content=item, author=person, body="x", created_at=moment))
+            else:
+                key = f"visit:{person.pk}:{len(visits)}"
+                visits.append(LedgerEntry(member=person, action=Action.DAILY_VISIT, points=1, created_at=moment, idempotency_key=key))  # fmt: skip
+    views.append(ContentView(content=items[0], user=None, started_at=now - timedelta(days=1)))  # a visitor
+    ContentView.objects.bulk_create(views)
+    Like.objects.bulk_create(likes)
+    Bookmark.objects.bulk_create(bookmarks)
+    Post.objects.bulk_create(posts)
+    Comment.objects.bulk_create(comments)
+    LedgerEntry.objects.bulk_create(visits)
+    return people
+
+
+def both_ways(window: figures.Period) -> tuple[figures.Activity, figures.Activity, bool]:
+    """The figures through the roll-up and live, and whether the first read `ActiveDay`."""
+    table = ActiveDay._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        rolled = figures.activity(window=window)
+    read_rollup = any(table in q["sql"] and "COUNT(*)" in q["sql"] for q in queries.captured_queries)
+    return rolled, figures.activity(window=window, rolled_up=False), read_rollup
+
+
+def test_the_first_roll_up_stores_every_distinct_active_day_of_history(area):
+    now = at(5, 20, 15)
+    people = plant_activity(area, seed=3, now=now)
+    assert roll_up_active_days(until=date(2025, 5, 19)) == ActiveDay.objects.count() > 0
+    expected = set(raw(
+        "SELECT user_id, started_at FROM content_contentview WHERE user_id IS NOT NULL "
+        "UNION ALL SELECT author_id, created_at FROM community_post "
+        "UNION ALL SELECT author_id, created_at FROM community_comment "
+        "UNION ALL SELECT user_id, created_at FROM content_like "
+        "UNION ALL SELECT user_id, created_at FROM content_bookmark "
+        "UNION ALL SELECT member_id, created_at FROM points_ledgerentry WHERE action = %s",
+        [Action.DAILY_VISIT],
+    ))  # fmt: skip
+    pairs = {
+        (uid, as_utc(moment).date()) for uid, moment in expected if as_utc(moment).date() <= date(2025, 5, 19)
+    }
+    assert set(ActiveDay.objects.values_list("member_id", "day")) == pairs
+    assert {pk for pk, _ in pairs} & {
+        p.pk for p in people if p.is_staff
+    }  # staff are stored, left out when counted
+    assert roll_up_active_days(until=date(2025, 5, 19)) == 0  # idempotent
+
+
+def as_utc(moment) -> datetime:
+    if isinstance(moment, str):  # SQLite
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("until", "now"),
+    [
+        (date(2025, 5, 19), at(5, 20, 15)),  # rolled up to yesterday, today live
+        (date(2025, 4, 30), at(5, 20, 15)),  # an old roll-up: the days after it live
+        (date(2025, 5, 19), at(5, 10, 9, 30)),  # a range ending mid-day inside the rolled days
+        (date(2025, 1, 20), at(5, 20, 15)),  # rolled only before the range's reach
+    ],
+)
+def test_rolled_up_activity_equals_the_live_count(area, until, now):
+    plant_activity(area, seed=17, now=at(5, 20, 15))
+    roll_up_active_days(until=until)
+    window = figures.period(first=date(2025, 2, 10), last=timezone.localdate(now), now=now)
+    rolled, live, read_rollup = both_ways(window)
+    assert rolled == live
+    assert live.mau > 0 and sum(live.daily.values()) > 0
+    # The range reads from Monday Jan 27, the week of Feb 1.
+    assert read_rollup == (until >= date(2025, 1, 27))
+
+
+def test_late_activity_for_a_rolled_day_counts_after_the_next_roll_up(area):
+    plant_activity(area, seed=23, now=at(5, 20, 15))
+    roll_up_active_days(until=date(2025, 5, 18))
+    window = figures.period(first=date(2025, 3, 1), last=date(2025, 5, 20), now=at(5, 20, 15))
+    late_member = UserFactory(date_joined=at(1, 1))
+    ContentView.objects.create(content=ContentFactory(), user=late_member, started_at=at(5, 18, 23, 50))
+    rolled, live, _ = both_ways(window)
+    # Until the next roll-up, May 18 is read from the roll-up without the late view.
+    assert live.daily[date(2025, 5, 18)] == rolled.daily.get(date(2025, 5, 18), 0) + 1
+    added = roll_up_active_days(until=date(2025, 5, 19))
+    assert ActiveDay.objects.filter(member=late_member, day=date(2025, 5, 18)).exists()
+    assert added == 1 + ActiveDay.objects.filter(day=date(2025, 5, 19)).count()
+    rolled, live, read_rollup = both_ways(window)
+    assert rolled == live and read_rollup
+
+
+def test_staff_are_left_out_of_the_rolled_up_count_even_when_made_staff_later(area):
+    people = plant_activity(area, seed=29, now=at(5, 20, 15), staff=1)
+    roll_up_active_days(until=date(2025, 5, 19))
+    window = figures.period(first=date(2025, 2, 10), last=date(2025, 5, 20), now=at(5, 20, 15))
+    before, _, _ = both_ways(window)
+    promoted = max(people[:-1], key=lambda p: ActiveDay.objects.filter(member=p).count())
+    promoted.is_staff = True
+    promoted.save(update_fields=["is_staff"])
+    rolled, live, read_rollup = both_ways(window)
+    assert rolled == live and read_rollup
+    assert sum(rolled.monthly.values()) < sum(before.monthly.values())
+
+
+def test_another_time_zone_than_the_sites_reads_the_live_activity(settings, area):
+    plant_activity(area, seed=31, now=at(5, 20, 15))
+    roll_up_active_days(until=date(2025, 5, 19))  # days of UTC, the site's time zone
+    with timezone.override("Asia/Shanghai"):
+        window = figures.period(first=date(2025, 2, 10), last=date(2025, 5, 20), now=at(5, 20, 15))
+        rolled, live, read_rollup = both_ways(window)
+    assert rolled == live and not read_rollup
+    utc = figures.activity(
+        window=figures.period(first=date(2025, 2, 10), last=date(2025, 5, 20), now=at(5, 20, 15))
+    )
+    assert utc.daily != rolled.daily  # the days really are another zone's
+
+
+def test_roll_up_uses_the_sites_local_days(settings, area):
+    settings.TIME_ZONE = "Asia/Shanghai"  # UTC+8: Jan 31 20:00 UTC is Feb 1 there
+    member = UserFactory(date_joined=at(1, 31, 20))
+    ContentView.objects.create(content=ContentFactory(), user=member, started_at=at(1, 31, 20))
+    assert roll_up_active_days(until=date(2025, 3, 1)) == 1
+    assert list(ActiveDay.objects.values_list("member_id", "day")) == [(member.pk, date(2025, 2, 1))]
+    with timezone.override("Asia/Shanghai"):
+        window = figures.period(first=date(2025, 1, 1), last=date(2025, 2, 28), now=at(6, 1))
+        rolled, live, read_rollup = both_ways(window)
+    assert rolled == live and read_rollup and rolled.daily == {date(2025, 2, 1): 1}
+
+
+def test_roll_up_refuses_a_day_not_over_yet_and_deleting_a_member_deletes_their_days(area):
+    with pytest.raises(ValueError, match="not over yet"):
+        roll_up_active_days(until=timezone.localdate())
+    assert roll_up_active_days() == 0  # nothing happened yet
+    member = UserFactory(date_joined=at(1, 1))
+    ContentView.objects.create(content=ContentFactory(), user=member, started_at=at(2, 2, 10))
+    assert roll_up_active_days() == 1
+    member.delete()
+    assert not ActiveDay.objects.exists()
+
+
+def test_the_nightly_chain_rolls_up_active_days_before_the_profiles():
+    names = [name for name, _ in JOBS]
+    assert names.index("content stats") < names.index("active days") < names.index("member profiles")
