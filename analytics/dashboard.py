@@ -32,7 +32,7 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Avg, Count, Exists, F, FloatField, Max, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import Avg, Count, Exists, F, FloatField, Max, Min, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Floor, Greatest, Least, TruncDate, TruncMonth
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -42,7 +42,7 @@ from content.models import Bookmark, Content, ContentView, LessonProgress, Like
 from members.models import Membership, MembershipEvent, MembershipStatus, Payment, Tier, User
 from points.models import Action, LedgerEntry
 
-from .models import ActiveDay, Conversion, MemberProfile, Persona, PersonaRun
+from .models import ActiveDay, ActivePeriod, Conversion, MemberProfile, Persona, PersonaRun
 
 CENT = Decimal("0.01")
 # Two MRR figures closer than half a cent are the same (rates of part-period charges are floats).
@@ -527,6 +527,105 @@ def rolled_up_through(*, window: Period) -> date | None:
     return min(last, timezone.localtime(window.end, window.start.tzinfo).date() - timedelta(days=1))
 
 
+@dataclass(frozen=True)
+class StoredPeriods:
+    """What `ActivePeriod` answers for a window: the closed days, weeks and months it holds
+    (`covered_*`) and their distinct active members without staff (zero counts left out, as a
+    count has no row for them), and the cohorts' members active in the covered months."""
+
+    from_day: date  # member-days must be read from here on for what is not covered
+    days_from: date  # the first day, week and month not covered (after the range if none)
+    weeks_from: date
+    months_from: date
+    covered_days: frozenset[date]
+    covered_weeks: frozenset[date]
+    covered_months: frozenset[date]
+    daily: dict[date, int]
+    weekly: dict[date, int]
+    monthly: dict[date, int]
+    cohorts: dict[tuple[date, date], int]
+
+
+def _month_end(month: date) -> date:
+    return month + relativedelta(months=1) - timedelta(days=1)
+
+
+def stored_periods(*, window: Period, rolled: date) -> StoredPeriods:
+    """The window's closed days, weeks and months (ending on or before `rolled`) whose counts
+    the nightly `roll_up_periods` stored (or that end before its first day: none), less the members who are staff now: the stored counts
+    include staff, and the few current staff members' `ActiveDay` rows say which periods and
+    cohorts they were counted in, so the result is exactly the live count's."""
+    tz = window.start.tzinfo
+    first_week = window.first - timedelta(days=window.first.weekday())
+    lowest = min(first_week, window.months[0])
+    in_window = set(window.months)
+    kinds = ActivePeriod.Kind
+    found: dict[str, dict] = {kind: {} for kind in kinds.values}
+    for kind, start, cohort, members in ActivePeriod.objects.filter(
+        start__gte=lowest, start__lte=rolled
+    ).values_list("kind", "start", "cohort", "members"):
+        if kind == kinds.DAY:
+            keep = window.first <= start <= window.last
+        elif kind == kinds.WEEK:
+            keep = start >= first_week and start + timedelta(days=6) <= rolled
+        else:  # a month, or a cohort in a month: from the range's first month
+            keep = start in in_window and _month_end(start) <= rolled
+            keep = keep and (kind == kinds.MONTH or cohort >= window.months[0])
+        if keep:
+            found[kind][(cohort, start) if kind == kinds.COHORT else start] = members
+    # Before the first stored day there was no activity (the roll-up starts at the oldest), so
+    # periods that end before it are counted too: as nobody. Without stored days, none is.
+    since = ActivePeriod.objects.filter(kind=kinds.DAY).aggregate(first=Min("start"))["first"] or date.min
+    before = {
+        kinds.DAY: [day for day in days(first=window.first, last=window.last) if day < since],
+        kinds.WEEK: [
+            w for w in week_starts(first=window.first, last=window.last) if w + timedelta(days=6) < since
+        ],
+        kinds.MONTH: [month for month in window.months if _month_end(month) < since],
+    }
+    covered_days = frozenset([*found[kinds.DAY], *before[kinds.DAY]])
+    covered_weeks = frozenset([*found[kinds.WEEK], *before[kinds.WEEK]])
+    covered_months = frozenset([*found[kinds.MONTH], *before[kinds.MONTH]])
+    after = window.last + timedelta(days=1)
+    days_from = min(
+        (d for d in days(first=window.first, last=window.last) if d not in covered_days), default=after
+    )
+    weeks = week_starts(first=window.first, last=window.last)
+    weeks_from = min((week for week in weeks if week not in covered_weeks), default=after)
+    months_from = min((month for month in window.months if month not in covered_months), default=after)
+    # Staff now: left out of every count, including periods stored while they were members.
+    staff: dict[str, dict[Any, set[int]]] = {kind: defaultdict(set) for kind in kinds.values}
+    if covered_days or covered_weeks or covered_months:
+        staff_days = ActiveDay.objects.filter(
+            member__is_staff=True, day__gte=lowest, day__lte=rolled
+        ).values_list("member_id", "day", "member__date_joined")
+        for member_id, day, joined in staff_days:
+            month = day.replace(day=1)
+            staff[kinds.DAY][day].add(member_id)
+            staff[kinds.WEEK][day - timedelta(days=day.weekday())].add(member_id)
+            staff[kinds.MONTH][month].add(member_id)
+            cohort = timezone.localtime(joined, tz).date().replace(day=1)
+            staff[kinds.COHORT][(cohort, month)].add(member_id)
+
+    def less_staff(kind: str) -> dict:
+        counts = {key: members - len(staff[kind].get(key, ())) for key, members in found[kind].items()}
+        return {key: n for key, n in counts.items() if n}
+
+    return StoredPeriods(
+        from_day=min(window.last - timedelta(days=29), days_from, weeks_from, months_from),
+        days_from=days_from,
+        weeks_from=weeks_from,
+        months_from=months_from,
+        covered_days=covered_days,
+        covered_weeks=covered_weeks,
+        covered_months=covered_months,
+        daily=less_staff(kinds.DAY),
+        weekly=less_staff(kinds.WEEK),
+        monthly=less_staff(kinds.MONTH),
+        cohorts=less_staff(kinds.COHORT),
+    )
+
+
 def activity(*, window: Period, rolled_up: bool = True) -> Activity:
     """Distinct active members by day, week and month, the last day/7/30 days, and signup-month
     cohorts' activity, in one statement.
@@ -535,7 +634,11 @@ def activity(*, window: Period, rolled_up: bool = True) -> Activity:
     covers and from the union of every activity table for the later ones (today); with
     `rolled_up=False`, or in another time zone than the site's, all from the union. Weeks and
     months are grouped from those distinct pairs, so each count is a plain COUNT over distinct
-    rows (hash aggregates), not a sorted COUNT(DISTINCT) over the raw activity."""
+    rows (hash aggregates), not a sorted COUNT(DISTINCT) over the raw activity.
+
+    Through the roll-up, closed days, weeks and months (and the cohorts' closed months) come from
+    the nightly `ActivePeriod` counts (`stored_periods`), so member-days are read only for the
+    periods still open (this week and month, the last 30 days) and any the roll-up lacks."""
     tz = window.start.tzinfo
     # From a Monday on or before the first month and the 30 days before the last day, so every
     # week, month and the MAU window are read whole.
@@ -545,7 +648,10 @@ def activity(*, window: Period, rolled_up: bool = True) -> Activity:
     first_week = window.first - timedelta(days=window.first.weekday())
     staff_sql, staff_params = _sql(User.objects.filter(is_staff=True).order_by().values("pk"))
     rolled = rolled_up_through(window=window) if rolled_up else None
+    stored = None
     if rolled is not None and rolled >= first_day:
+        stored = stored_periods(window=window, rolled=rolled)
+        first_day = max(first_day, stored.from_day)
         # The roll-up's pairs are distinct already, and its days and the live ones do not overlap.
         live_sql, live_params = activity_union_sql(
             start=_local_midnight(rolled + timedelta(days=1), tz), end=window.end
@@ -564,6 +670,12 @@ def activity(*, window: Period, rolled_up: bool = True) -> Activity:
         union, union_params = activity_union_sql(start=lo, end=window.end)
         days_sql = f"SELECT uid, day FROM ({union}) u WHERE uid NOT IN ({staff_sql}) GROUP BY uid, day"  # noqa: S608
         params = [*union_params, *staff_params]
+    # Days, weeks and months are counted from the first one not stored (all of them live).
+    days_from, weeks_from, months_from = (
+        (stored.days_from, stored.weeks_from, stored.months_from)
+        if stored is not None
+        else (window.first, first_week, window.months[0])
+    )
     joined = User.objects.filter(
         is_staff=False, date_joined__gte=_local_midnight(window.months[0], tz), date_joined__lt=window.end
     ).order_by()
@@ -574,15 +686,17 @@ def activity(*, window: Period, rolled_up: bool = True) -> Activity:
     sql = f"""
 WITH days AS ({days_sql}
 ),
-weeks AS (SELECT uid, {week} AS week FROM days GROUP BY uid, {week}),
-months AS (SELECT uid, {month} AS month FROM days GROUP BY uid, {month})
+weeks AS (SELECT uid, {week} AS week FROM days WHERE day >= %s GROUP BY uid, {week}),
+months AS (SELECT uid, {month} AS month FROM days WHERE day >= %s GROUP BY uid, {month}),
+-- each member's last active day of the 30 days ending on the range's last day
+recent AS (SELECT uid, MAX(day) AS last_day FROM days WHERE day >= %s GROUP BY uid)
 -- every branch returns (kind, key, second key, members); keys are dates (text on SQLite)
 SELECT 'd', day, day, COUNT(*) FROM days WHERE day >= %s GROUP BY day
 UNION ALL SELECT 'w', week, week, COUNT(*) FROM weeks GROUP BY week
 UNION ALL SELECT 'm', month, month, COUNT(*) FROM months GROUP BY month
-UNION ALL SELECT 'D', MIN(day), MIN(day), COUNT(*) FROM (SELECT uid, MIN(day) AS day FROM days WHERE day >= %s GROUP BY uid) d1
-UNION ALL SELECT 'W', MIN(day), MIN(day), COUNT(*) FROM (SELECT uid, MIN(day) AS day FROM days WHERE day >= %s GROUP BY uid) d7
-UNION ALL SELECT 'M', MIN(day), MIN(day), COUNT(*) FROM (SELECT uid, MIN(day) AS day FROM days WHERE day >= %s GROUP BY uid) d30
+UNION ALL SELECT 'D', NULL, NULL, COUNT(*) FROM recent WHERE last_day >= %s
+UNION ALL SELECT 'W', NULL, NULL, COUNT(*) FROM recent WHERE last_day >= %s
+UNION ALL SELECT 'M', NULL, NULL, COUNT(*) FROM recent
 UNION ALL SELECT 'c', c.cohort, months.month, COUNT(*)
     FROM months JOIN (SELECT member_id, {cohort_month} AS cohort FROM ({cohort_sql}) c) c ON c.member_id = months.uid
     WHERE months.month >= c.cohort
@@ -590,10 +704,12 @@ UNION ALL SELECT 'c', c.cohort, months.month, COUNT(*)
 """  # noqa: S608 - built from ORM-compiled subqueries; every value is a parameter
     all_params = [
         *params,
-        adapt(window.first),
+        adapt(weeks_from),
+        adapt(months_from),
+        adapt(window.last - timedelta(days=29)),
+        adapt(days_from),
         adapt(window.last),
         adapt(window.last - timedelta(days=6)),
-        adapt(window.last - timedelta(days=29)),
         *cohort_params,
     ]
     with connection.cursor() as cursor:
@@ -612,6 +728,17 @@ UNION ALL SELECT 'c', c.cohort, months.month, COUNT(*)
     # Weeks and months read only to complete the windows above are not the range's.
     series["w"] = {week: n for week, n in series["w"].items() if week >= first_week}
     series["m"] = {month: n for month, n in series["m"].items() if month >= window.months[0]}
+    if stored is not None:  # closed periods from the roll-up; what was read covers the rest
+        series["d"] = {d: n for d, n in series["d"].items() if d not in stored.covered_days} | stored.daily
+        series["w"] = {w: n for w, n in series["w"].items() if w not in stored.covered_weeks} | stored.weekly
+        series["m"] = {
+            m: n for m, n in series["m"].items() if m not in stored.covered_months
+        } | stored.monthly
+        series["c"] = {
+            key: n for key, n in series["c"].items() if key[1] not in stored.covered_months
+        } | stored.cohorts
+        for kind in ("d", "w", "m"):
+            series[kind] = dict(sorted(series[kind].items()))
     sizes = {
         timezone.localtime(row["cohort"]).date(): row["n"]
         for row in joined.annotate(cohort=TruncMonth("date_joined")).values("cohort").annotate(n=Count("pk"))

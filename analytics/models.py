@@ -408,3 +408,44 @@ class ActiveDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} @ {self.day}"
+
+
+class ActivePeriod(models.Model):
+    """Distinct active members of a closed day, week (from Monday) or month of the site's time
+    zone, and of a signup-month cohort in a closed month: the nightly roll-up of `ActiveDay`
+    (`analytics.rollups.roll_up_periods`) for periods no activity can join any more, so the
+    dashboard does not regroup millions of member-days. Counts include staff; the dashboard
+    subtracts the members who are staff when it reads them (a member may become staff later)."""
+
+    class Kind(models.TextChoices):
+        DAY = "d", _("day")
+        WEEK = "w", _("week")
+        MONTH = "m", _("month")
+        COHORT = "c", _("signup-month cohort in a month")
+
+    kind = models.CharField(_("kind"), max_length=1, choices=Kind.choices)
+    # The day, the week's Monday or the month's first day (for a cohort: the month of activity).
+    start = models.DateField(_("start"))
+    # For a cohort: the first day of the month its members signed up in; empty otherwise.
+    cohort = models.DateField(_("cohort"), null=True, blank=True)
+    members = models.PositiveIntegerField(_("members"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "start"],
+                condition=models.Q(cohort__isnull=True),
+                name="analytics_active_period_once",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "start", "cohort"],
+                condition=models.Q(cohort__isnull=False),
+                name="analytics_active_period_cohort_once",
+            ),
+        ]
+        verbose_name = _("active period")
+        verbose_name_plural = _("active periods")
+
+    def __str__(self) -> str:
+        cohort = f" (cohort {self.cohort})" if self.cohort else ""
+        return f"{self.kind} {self.start}{cohort}: {self.members}"

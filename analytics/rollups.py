@@ -6,18 +6,24 @@
 days, each in its own transaction. It is idempotent (a pair already stored is skipped), and each
 run re-reads the last days it rolled before, so activity that arrives late (a page beacon sent
 after midnight, a retried import) still counts.
+
+`roll_up_periods` then counts what closed periods make final from those member-days: distinct
+active members per closed day, week (from Monday) and month, and per signup-month cohort in
+each closed month (`ActivePeriod`), recomputing the last two of each kind every night.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Count, DateField, F, Max, Min
+from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
 from .dashboard import ACTIVITY_SOURCES, activity_union_sql
-from .models import ActiveDay
+from .models import ActiveDay, ActivePeriod
 
 # Each run re-rolls this many of the last rolled-up days, for activity rows that came in late.
 REROLL_DAYS = 2
@@ -90,3 +96,100 @@ def roll_up_active_days(*, until: date | None = None) -> int:
             added += max(cursor.rowcount, 0)
         chunk = chunk_last + timedelta(days=1)
     return added
+
+
+# --- Closed periods -------------------------------------------------------------
+
+
+def _period_start(kind: str, day: date) -> date:
+    if kind == ActivePeriod.Kind.WEEK:
+        return day - timedelta(days=day.weekday())
+    if kind == ActivePeriod.Kind.MONTH:
+        return day.replace(day=1)
+    return day
+
+
+def _next_start(kind: str, start: date) -> date:
+    if kind == ActivePeriod.Kind.WEEK:
+        return start + timedelta(days=7)
+    if kind == ActivePeriod.Kind.MONTH:
+        return start + relativedelta(months=1)
+    return start + timedelta(days=1)
+
+
+def _previous_start(kind: str, start: date) -> date:
+    if kind == ActivePeriod.Kind.WEEK:
+        return start - timedelta(days=7)
+    if kind == ActivePeriod.Kind.MONTH:
+        return start - relativedelta(months=1)
+    return start - timedelta(days=1)
+
+
+_TRUNC = {ActivePeriod.Kind.DAY: None, ActivePeriod.Kind.WEEK: TruncWeek, ActivePeriod.Kind.MONTH: TruncMonth}
+
+
+def _roll_up_kind(kind: str, *, first_day: date, last_day: date, rebuild: bool) -> int:
+    """(Re)compute the closed periods of `kind` from the one before the newest stored (so the
+    last two are recomputed, for late member-days) to the last that ends on or before
+    `last_day`; all of them from `first_day`'s on a first run or with `rebuild`."""
+    last_closed = _period_start(kind, last_day)
+    if _next_start(kind, last_closed) - timedelta(days=1) > last_day:
+        last_closed = _previous_start(kind, last_closed)
+    stored = ActivePeriod.objects.filter(kind=kind).aggregate(last=Max("start"))["last"]
+    if stored is None or rebuild:
+        begin = _period_start(kind, first_day)
+    else:
+        begin = max(_previous_start(kind, min(stored, last_closed)), _period_start(kind, first_day))
+    if begin > last_closed:
+        return 0
+    end = _next_start(kind, last_closed) - timedelta(days=1)
+    pairs = ActiveDay.objects.filter(day__gte=begin, day__lte=end).order_by()
+    trunc = _TRUNC[kind]
+    key = F("day") if trunc is None else trunc("day", output_field=DateField())
+    counts = {
+        row["key"]: row["n"] for row in pairs.values(key=key).annotate(n=Count("member_id", distinct=True))
+    }
+    rows = []
+    start = begin
+    while start <= last_closed:
+        rows.append(ActivePeriod(kind=kind, start=start, members=counts.get(start, 0)))
+        start = _next_start(kind, start)
+    if kind == ActivePeriod.Kind.MONTH:
+        # The member's signup month in the site's time zone, as the dashboard's live count has it.
+        joined = TruncMonth(
+            "member__date_joined", tzinfo=timezone.get_default_timezone(), output_field=DateField()
+        )
+        cohorts = pairs.values(month=TruncMonth("day", output_field=DateField()), joined=joined).annotate(
+            n=Count("member_id", distinct=True)
+        )
+        rows += [
+            ActivePeriod(
+                kind=ActivePeriod.Kind.COHORT, start=row["month"], cohort=row["joined"], members=row["n"]
+            )
+            for row in cohorts
+            if row["joined"] <= row["month"]
+        ]
+    kinds = [kind, ActivePeriod.Kind.COHORT] if kind == ActivePeriod.Kind.MONTH else [kind]
+    with transaction.atomic():
+        ActivePeriod.objects.filter(kind__in=kinds, start__gte=begin, start__lte=last_closed).delete()
+        ActivePeriod.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
+
+
+def roll_up_periods(*, rebuild: bool = False) -> int:
+    """Store the distinct active members of every closed day, week and month `ActiveDay` holds
+    whole, and of each signup-month cohort in every closed month (`ActivePeriod`); run right
+    after `roll_up_active_days`. Each run recomputes the last two stored periods of each kind
+    (the active days re-read late activity) and adds the newly closed ones; it is idempotent.
+    Counts include staff (the dashboard subtracts current staff). A deleted member's activity
+    leaves `ActiveDay` but stays in the periods stored before; `rebuild` recomputes them all.
+    Returns the number of rows written."""
+    if rebuild:
+        ActivePeriod.objects.all().delete()
+    bounds = ActiveDay.objects.aggregate(first=Min("day"), last=Max("day"))
+    if bounds["first"] is None:
+        return 0
+    return sum(
+        _roll_up_kind(kind, first_day=bounds["first"], last_day=bounds["last"], rebuild=rebuild)
+        for kind in (ActivePeriod.Kind.DAY, ActivePeriod.Kind.WEEK, ActivePeriod.Kind.MONTH)
+    )

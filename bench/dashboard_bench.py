@@ -1,12 +1,13 @@
 """Times the creator's dashboard on an existing community (seeds nothing): the active-member
-figures read live from every activity table and through the nightly roll-up (`ActiveDay`), the
-whole uncached dashboard both ways, and the roll-up itself (first run over all history and a
-nightly run). Checks the two ways give the same figures.
+figures read live from every activity table, through the nightly member-days (`ActiveDay`)
+alone, and with the closed periods' counts (`ActivePeriod`) as well; the whole uncached
+dashboard live and rolled up; and the roll-ups themselves (first run over all history and a
+nightly run). Checks every way gives the same figures.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ug_analytics_perf .venv/bin/python bench/dashboard_bench.py
 
-`--first-run` empties `ActiveDay` and rolls all history up again (otherwise only a nightly run
-is timed). Figures are recorded in docs/performance.md, "Dashboard".
+`--first-run` empties `ActiveDay` and `ActivePeriod` and rolls all history up again (otherwise
+only a nightly run is timed; `ActivePeriod` is filled first if it is empty). Figures are recorded in docs/performance.md, "Dashboard".
 """
 
 import argparse
@@ -14,7 +15,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -52,26 +53,46 @@ def main() -> None:
     from django.utils import timezone
 
     from analytics import dashboard as figures
-    from analytics.models import ActiveDay
-    from analytics.rollups import last_closed_day, roll_up_active_days
+    from analytics.models import ActiveDay, ActivePeriod
+    from analytics.rollups import last_closed_day, roll_up_active_days, roll_up_periods
     from analytics.views.dashboard import default_first
 
     yesterday = last_closed_day()
     if args.first_run:
         ActiveDay.objects.all().delete()
+        ActivePeriod.objects.all().delete()
         seconds, added = timed(lambda: roll_up_active_days(until=yesterday - timedelta(days=1)), 1)
         show(f"roll-up, first run ({added:,} member-days)", seconds)
     seconds, added = timed(lambda: roll_up_active_days(until=yesterday), 1)
     show(f"roll-up, nightly run ({added:,} added)", seconds)
     print(f"ActiveDay rows: {ActiveDay.objects.count():,}")
+    if not ActivePeriod.objects.exists():
+        seconds, written = timed(lambda: roll_up_periods(rebuild=True), 1)
+        show(f"periods roll-up, first run ({written:,} rows)", seconds)
+    seconds, written = timed(roll_up_periods, 1)
+    show(f"periods roll-up, nightly run ({written:,} rows)", seconds)
 
     today = timezone.localdate()
     window = figures.period(first=default_first(today), last=today, now=timezone.now())
     live_s, live = timed(lambda: figures.activity(window=window, rolled_up=False), args.repeat)
+
+    def no_periods(*, window: figures.Period, rolled: date) -> figures.StoredPeriods:
+        """`stored_periods` as if `ActivePeriod` were empty: everything from the member-days."""
+        none: frozenset[date] = frozenset()
+        lowest = date.min  # read every day, week and month
+        return figures.StoredPeriods(lowest, lowest, lowest, lowest, none, none, none, {}, {}, {}, {})
+
+    with mock.patch.object(figures, "stored_periods", no_periods):
+        days_s, days_only = timed(lambda: figures.activity(window=window), args.repeat)
     rolled_s, rolled = timed(lambda: figures.activity(window=window), args.repeat)
     show("activity(), live union", live_s)
-    show("activity(), roll-up + today live", rolled_s)
-    print("same figures:", rolled == live, f"(DAU {rolled.dau:,}, WAU {rolled.wau:,}, MAU {rolled.mau:,})")
+    show("activity(), ActiveDay + today live", days_s)
+    show("activity(), ActivePeriod + open periods", rolled_s)
+    print(
+        "same figures:",
+        rolled == days_only == live,
+        f"(DAU {rolled.dau:,}, WAU {rolled.wau:,}, MAU {rolled.mau:,})",
+    )
 
     def board() -> figures.Dashboard:
         return figures.dashboard(first=window.first, last=window.last)

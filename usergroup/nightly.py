@@ -31,6 +31,12 @@ def _active_days() -> object:
     return {"pairs_added": roll_up_active_days()}
 
 
+def _active_periods() -> object:
+    from analytics.rollups import roll_up_periods
+
+    return {"periods_written": roll_up_periods()}
+
+
 def _profiles() -> object:
     from analytics.services import build_member_profiles, run_summary
 
@@ -47,6 +53,7 @@ JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("billing cycle", _billing),
     ("content stats", _stats),
     ("active days", _active_days),
+    ("active periods", _active_periods),  # counted from the active days, so right after them
     ("member profiles", _profiles),
     ("attribution", _attribution),
 )

@@ -22,8 +22,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics import dashboard as figures
-from analytics.models import ActiveDay, Conversion, MemberProfile, Persona, PersonaRun
-from analytics.rollups import roll_up_active_days
+from analytics.models import ActiveDay, ActivePeriod, Conversion, MemberProfile, Persona, PersonaRun
+from analytics.rollups import roll_up_active_days, roll_up_periods
 from analytics.views.dashboard import default_first
 from community.models import Category, Comment, Post, Thread
 from content.models import Bookmark, ContentView, Like
@@ -941,3 +941,208 @@ def test_roll_up_refuses_a_day_not_over_yet_and_deleting_a_member_deletes_their_
 def test_the_nightly_chain_rolls_up_active_days_before_the_profiles():
     names = [name for name, _ in JOBS]
     assert names.index("content stats") < names.index("active days") < names.index("member profiles")
+
+
+# --- Closed days, weeks and months rolled up as well (ActivePeriod) ---------------------------
+
+
+def recount_periods() -> dict[tuple[str, date, date | None], int]:
+    """Distinct members of every day, week, month and (signup month, month) from ActiveDay, in
+    Python, staff included (as stored)."""
+    sets: dict[tuple[str, date, date | None], set[int]] = defaultdict(set)
+    for member_id, day, joined in ActiveDay.objects.values_list("member_id", "day", "member__date_joined"):
+        month = day.replace(day=1)
+        cohort = timezone.localtime(joined, UTC).date().replace(day=1)
+        sets[("d", day, None)].add(member_id)
+        sets[("w", day - timedelta(days=day.weekday()), None)].add(member_id)
+        sets[("m", month, None)].add(member_id)
+        if cohort <= month:
+            sets[("c", month, cohort)].add(member_id)
+    return {key: len(members) for key, members in sets.items()}
+
+
+def stored_periods() -> dict[tuple[str, date, date | None], int]:
+    return {(p.kind, p.start, p.cohort): p.members for p in ActivePeriod.objects.all()}
+
+
+def test_roll_up_periods_stores_every_closed_period_and_is_idempotent(area):
+    plant_activity(area, seed=41, now=at(5, 20, 15))
+    assert roll_up_periods() == 0  # no active days yet
+    roll_up_active_days(until=date(2025, 5, 14))  # a Wednesday: May's and its week are open
+    written = roll_up_periods()
+    stored = stored_periods()
+    assert written == len(stored) > 0
+    first = ActiveDay.objects.order_by("day").values_list("day", flat=True)[0]
+    recount = recount_periods()
+    expected = {
+        key: n
+        for key, n in recount.items()
+        if (key[0] == "d")
+        or (key[0] == "w" and key[1] <= date(2025, 5, 5))
+        or (key[0] in "mc" and key[1] <= date(2025, 4, 1))
+    }
+    # Closed periods without activity are stored as 0, so the dashboard knows they are counted.
+    assert {key: n for key, n in stored.items() if n} == expected
+    assert ("w", date(2025, 5, 12), None) not in stored and ("m", date(2025, 5, 1), None) not in stored
+    assert min(start for kind, start, _ in stored if kind == "d") == first
+    assert max(start for kind, start, _ in stored if kind == "d") == date(2025, 5, 14)
+    days_stored = [start for kind, start, _ in stored if kind == "d"]
+    assert len(days_stored) == (date(2025, 5, 14) - first).days + 1  # every day, empty ones too
+    assert any(kind == "c" and cohort < start for kind, start, cohort in stored)
+    # The next run recomputes the last two days, weeks and months (with their cohorts).
+    assert roll_up_periods() == 2 + 2 + 2 + len(
+        [k for k in stored if k[0] == "c" and k[1] >= date(2025, 3, 1)]
+    )
+    assert stored_periods() == stored  # idempotent: the last two of each kind recomputed alike
+
+
+@pytest.mark.parametrize(
+    ("first", "until", "now", "months_stored", "from_day"),
+    [
+        (date(2025, 2, 10), date(2025, 5, 19), at(5, 20, 15), 3, date(2025, 4, 21)),  # closed periods stored
+        (
+            date(2025, 2, 12),
+            date(2025, 5, 19),
+            at(5, 20, 15),
+            3,
+            date(2025, 4, 21),
+        ),  # first week straddles the range's start
+        (
+            date(2025, 3, 1),
+            date(2025, 5, 19),
+            at(4, 16, 9, 30),
+            1,
+            date(2025, 3, 18),
+        ),  # ends mid-April: April and its week partial
+        (
+            date(2025, 2, 10),
+            date(2025, 4, 2),
+            at(5, 20, 15),
+            2,
+            date(2025, 3, 31),
+        ),  # an old roll-up: later periods from the days
+        (
+            date(2025, 1, 1),
+            date(2025, 5, 19),
+            at(5, 31, 23),
+            4,
+            date(2025, 5, 1),
+        ),  # January before the activity, May read whole
+    ],
+)
+def test_stored_periods_give_the_live_figures(area, first, until, now, months_stored, from_day):
+    plant_activity(area, seed=43, now=at(5, 20, 15))
+    roll_up_active_days(until=until)
+    roll_up_periods()
+    window = figures.period(first=first, last=timezone.localdate(now), now=now)
+    used = figures.stored_periods(window=window, rolled=figures.rolled_up_through(window=window))
+    assert len(used.covered_months) == months_stored
+    assert used.from_day == from_day  # the MAU window, or the first period not stored
+    with CaptureQueriesContext(connection) as queries:
+        rolled = figures.activity(window=window)
+    live = figures.activity(window=window, rolled_up=False)
+    stored_only = figures.activity(window=window)  # the same figures again, and through ActiveDay alone:
+    ActivePeriod.objects.all().delete()
+    days_only = figures.activity(window=window)
+    assert rolled == live == stored_only == days_only
+    assert live.mau > 0 and sum(live.weekly.values()) > 0 and any(sum(row.active) for row in live.cohorts)
+    # Member-days are read only from the first period not stored (or the MAU window) on.
+    reads = [q["sql"] for q in queries.captured_queries if ActiveDay._meta.db_table in q["sql"] and "COUNT(*)" in q["sql"]]  # fmt: skip
+    assert len(reads) == 1 and f"'{from_day}'" in reads[0]
+
+
+def test_stored_periods_cover_closed_periods_only_and_leave_the_rest_to_the_days(area):
+    plant_activity(area, seed=47, now=at(5, 20, 15))
+    roll_up_active_days(until=date(2025, 5, 19))
+    roll_up_periods()
+    window = figures.period(first=date(2025, 2, 12), last=date(2025, 4, 16), now=at(5, 20, 15))
+    stored = figures.stored_periods(window=window, rolled=date(2025, 4, 16))
+    assert stored.covered_months == {date(2025, 2, 1), date(2025, 3, 1)}  # April is cut at the 16th
+    assert date(2025, 2, 10) in stored.covered_weeks  # the week straddling the start is read whole
+    assert date(2025, 4, 14) not in stored.covered_weeks and date(2025, 4, 7) in stored.covered_weeks
+    assert min(stored.covered_days) == date(2025, 2, 12) and max(stored.covered_days) == date(2025, 4, 16)
+    assert stored.from_day == date(2025, 3, 18)  # the 30 days ending on April 16 (April from the 1st)
+
+
+@pytest.mark.parametrize(
+    ("late", "first_until", "second_until"),
+    [
+        (at(5, 18, 23, 50), date(2025, 5, 18), date(2025, 5, 19)),  # Sunday: the week just closed
+        (at(4, 30, 23, 50), date(2025, 4, 30), date(2025, 5, 1)),  # April 30: the month just closed
+    ],
+)
+def test_late_activity_in_a_closed_period_counts_after_the_next_roll_ups(
+    area, late, first_until, second_until
+):
+    plant_activity(area, seed=53, now=at(5, 20, 15))
+    roll_up_active_days(until=first_until)
+    roll_up_periods()
+    window = figures.period(first=date(2025, 3, 1), last=date(2025, 5, 20), now=at(5, 20, 15))
+    late_member = UserFactory(date_joined=at(4, 2))
+    ContentView.objects.create(content=ContentFactory(), user=late_member, started_at=late)
+    day = late.date()
+    rolled, live, _ = both_ways(window)
+    assert live.daily[day] == rolled.daily.get(day, 0) + 1
+    roll_up_active_days(until=second_until)
+    roll_up_periods()
+    rolled, live, read_rollup = both_ways(window)
+    assert rolled == live and read_rollup
+    april = next(row for row in live.cohorts if row.month == date(2025, 4, 1))
+    assert april.active[day.month - 4] >= 1  # the late member's cohort row counts the late day
+
+
+def test_staff_changes_after_the_periods_were_stored(area):
+    people = plant_activity(area, seed=59, now=at(5, 20, 15), staff=1)
+    roll_up_active_days(until=date(2025, 5, 19))
+    roll_up_periods()
+    window = figures.period(first=date(2025, 2, 12), last=date(2025, 5, 20), now=at(5, 20, 15))
+    before, _, _ = both_ways(window)
+    promoted = max(people[:-1], key=lambda p: ActiveDay.objects.filter(member=p).count())
+    promoted.is_staff = True
+    promoted.save(update_fields=["is_staff"])
+    demoted = people[-1]  # staff since the start, a member now
+    demoted.is_staff = False
+    demoted.save(update_fields=["is_staff"])
+    assert ActiveDay.objects.filter(member=demoted).exists()
+    rolled, live, read_rollup = both_ways(window)
+    assert rolled == live and read_rollup
+    assert rolled.monthly != before.monthly
+    assert figures.stored_periods(window=window, rolled=date(2025, 5, 19)).covered_months
+
+
+def test_a_deleted_member_stays_in_stored_periods_until_rebuilt(area):
+    people = plant_activity(area, seed=61, now=at(5, 20, 15))
+    roll_up_active_days(until=date(2025, 5, 19))
+    roll_up_periods()
+    window = figures.period(first=date(2025, 2, 10), last=date(2025, 5, 20), now=at(5, 20, 15))
+    authors = set(Comment.objects.values_list("author_id", flat=True)) | {people[0].pk}  # kept by PROTECT
+    gone = next(
+        p
+        for p in people
+        if p.pk not in authors and ActiveDay.objects.filter(member=p, day__lt=date(2025, 4, 1)).exists()
+    )
+    gone.delete()
+    rolled, live, _ = both_ways(window)
+    assert rolled != live  # documented: the stored counts of past periods still hold them
+    assert roll_up_periods(rebuild=True) == ActivePeriod.objects.count()
+    rolled, live, read_rollup = both_ways(window)
+    assert rolled == live and read_rollup
+
+
+def test_another_time_zone_ignores_the_stored_periods(settings, area):
+    plant_activity(area, seed=67, now=at(5, 20, 15))
+    roll_up_active_days(until=date(2025, 5, 19))
+    roll_up_periods()
+    with timezone.override("Asia/Shanghai"):
+        window = figures.period(first=date(2025, 2, 10), last=date(2025, 5, 20), now=at(5, 20, 15))
+        with CaptureQueriesContext(connection) as queries:
+            rolled = figures.activity(window=window)
+        live = figures.activity(window=window, rolled_up=False)
+    assert rolled == live
+    assert not any(ActivePeriod._meta.db_table in q["sql"] for q in queries.captured_queries)
+
+
+def test_the_nightly_chain_rolls_up_periods_right_after_the_active_days():
+    names = [name for name, _ in JOBS]
+    assert names.index("active periods") == names.index("active days") + 1
+    assert names.index("active periods") < names.index("member profiles")

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from analytics.attribution import roll_up_conversions
 from analytics.demo import announcements_share, seed_acquisitions, seed_crm
-from analytics.rollups import roll_up_active_days
+from analytics.rollups import roll_up_active_days, roll_up_periods
 from analytics.services import build_member_profiles
 from community import demo as community_demo
 from content import demo as content_demo
@@ -106,6 +106,7 @@ class Command(BaseCommand):
         steps.update()
         _last_seen_from_activity(demo_members)
         roll_up_active_days()  # the dashboard's active members read the roll-up
+        roll_up_periods()  # ... and closed weeks' and months' counts made from it
         profiles = build_member_profiles()  # so the creator's analytics are full on first start
         conversions = roll_up_conversions()
         steps.update()
