@@ -18,6 +18,7 @@ from decimal import Decimal
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 from threadpoolctl import threadpool_limits
 
@@ -274,6 +275,7 @@ def _write(
         # Django set every profile's persona to NULL, row by row, before deleting them.
         MemberProfile.objects.filter(run__as_of=day).delete()
         PersonaRun.objects.filter(as_of=day).delete()
+        metrics["features_pruned"] = _prune_features(day=day)
         run = PersonaRun.objects.create(
             as_of=day,
             status=PersonaRun.Status.DONE,
@@ -341,6 +343,21 @@ def _feature_blocks(run: PersonaRun, matrix: FeatureMatrix) -> Iterator[MemberFe
             member_ids=_pack(ids.astype("<i8")),
             values=_pack(matrix.values[start : start + FEATURE_BLOCK].astype("<f8")),
         )
+
+
+def _prune_features(*, day: date) -> int:
+    """Delete the feature blocks of runs older than ANALYTICS_FEATURES_KEEP_DAYS (one DELETE)
+    and return how many went. Blocks do not reference members, so this is what ends a deleted
+    member's numbers in past runs. Kept whatever their age: the run being written (a backfill
+    of an old day) and the newest run, whose features the CRM member card reads. Profiles,
+    personas and the runs themselves stay. Call it once the day's earlier run is gone."""
+    cutoff = timezone.localdate() - timedelta(days=settings.ANALYTICS_FEATURES_KEEP_DAYS)
+    newest = PersonaRun.objects.filter(status=PersonaRun.Status.DONE).aggregate(newest=Max("as_of"))["newest"]
+    keep_from = min(cutoff, max(day, newest or day))
+    pruned, _by_model = (
+        MemberFeatures.objects.filter(run__as_of__lt=keep_from).exclude(run__as_of=day).delete()
+    )
+    return pruned
 
 
 def features_of(*, member: User, run: PersonaRun) -> dict[str, float] | None:
@@ -519,6 +536,7 @@ def run_summary(run: PersonaRun) -> dict:
         "churn_auc": None if run.churn_auc is None else round(run.churn_auc, 3),
         "high_potential": run.metrics.get("high_potential", 0),
         "at_risk_loyal": run.metrics.get("at_risk_loyal", 0),
+        "feature_blocks_pruned": run.metrics.get("features_pruned", 0),
         "seconds": run.durations,
     }
 

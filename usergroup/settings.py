@@ -291,12 +291,18 @@ ANALYTICS_PERSONA_K_MAX = env.int("ANALYTICS_PERSONA_K_MAX", default=8)
 ANALYTICS_CHURN_HORIZON_DAYS = env.int("ANALYTICS_CHURN_HORIZON_DAYS", default=30)
 ANALYTICS_CHURN_SNAPSHOTS = env.int("ANALYTICS_CHURN_SNAPSHOTS", default=6)
 ANALYTICS_SEED = env.int("ANALYTICS_SEED", default=42)
+# Days a run's raw features (analytics.MemberFeatures) are kept; each run deletes older runs'
+# blocks (the newest run's stay). Only the CRM member card reads them, for the newest run; the
+# churn model recomputes past cut-offs from the source tables.
+ANALYTICS_FEATURES_KEEP_DAYS = env.int("ANALYTICS_FEATURES_KEEP_DAYS", default=35)
 if not 2 <= ANALYTICS_PERSONA_K_MIN <= ANALYTICS_PERSONA_K_MAX <= 20:
     raise ImproperlyConfigured("ANALYTICS_PERSONA_K_MIN and _MAX must satisfy 2 <= MIN <= MAX <= 20.")
 if ANALYTICS_PERSONA_K and not 2 <= ANALYTICS_PERSONA_K <= 20:
     raise ImproperlyConfigured("ANALYTICS_PERSONA_K must be 0 (automatic) or between 2 and 20.")
 if not 0 <= ANALYTICS_NIGHTLY_HOUR <= 23:
     raise ImproperlyConfigured("ANALYTICS_NIGHTLY_HOUR must be an hour from 0 to 23.")
+if ANALYTICS_FEATURES_KEEP_DAYS < 1:
+    raise ImproperlyConfigured("ANALYTICS_FEATURES_KEEP_DAYS must be a number of days, 1 or more.")
 # The nightly chain (usergroup.nightly: billing cycle, content stats, member profiles), once a
 # day at ANALYTICS_NIGHTLY_HOUR in the site's time zone.
 CELERY_BEAT_SCHEDULE["nightly"] = {

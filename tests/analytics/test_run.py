@@ -8,17 +8,22 @@ from io import StringIO
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 from sklearn.metrics import adjusted_rand_score
 
 from analytics import churn, features
 from analytics.models import MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
+from analytics.selectors import member_card
 from analytics.services import (
     AnalyticsError,
     build_member_profiles,
     features_of,
     rename_persona,
     run_features,
+    run_summary,
 )
 from community.models import Category, Post, Thread
 from content.models import ContentView, LessonProgress
@@ -285,3 +290,61 @@ def test_features_at_several_moments_in_one_pass_match_each_moment_alone(planted
         assert np.allclose(matrix.values, alone.values)
     views = [m.column("views_all").sum() for m in together]
     assert views[0] > views[1] > views[2] > 0 and together[1].column("paying").sum() > 0
+
+
+def _blocks(run: PersonaRun) -> int:
+    return MemberFeatures.objects.filter(run=run).count()
+
+
+def test_each_run_deletes_the_feature_blocks_of_runs_past_the_retention(planted, settings):
+    settings.ANALYTICS_FEATURES_KEEP_DAYS = 35
+    today = timezone.localdate()
+    member = User.objects.get(pk=next(iter(planted)))
+    old = build_member_profiles(as_of=today - timedelta(days=40))
+    # A backfill of an old day keeps its own blocks: it is the run written, and the newest.
+    assert _blocks(old) == 1 and old.metrics["features_pruned"] == 0
+    recent = build_member_profiles(as_of=today - timedelta(days=10))
+    assert recent.metrics["features_pruned"] == 1
+    assert _blocks(old) == 0 and _blocks(recent) == 1
+    assert features_of(member=member, run=old) is None
+    assert len(run_features(run=old)) == 0
+    assert features_of(member=member, run=recent) is not None
+    # The pruned run itself, its personas and its profiles stay.
+    assert MemberProfile.objects.filter(run=old).count() == 45 and old.personas.exists()
+
+    with CaptureQueriesContext(connection) as queries:
+        latest = build_member_profiles()
+    touching = [q["sql"] for q in queries.captured_queries if MemberFeatures._meta.db_table in q["sql"]]
+    deletes = [sql for sql in touching if sql.lstrip().upper().startswith("DELETE")]
+    assert len(deletes) == 1  # one DELETE, and no SELECT of blocks to delete them one by one
+    assert not [sql for sql in touching if sql.lstrip().upper().startswith("SELECT")]
+    assert latest.metrics["features_pruned"] == 0 and _blocks(recent) == 1 and _blocks(latest) == 1
+    assert run_summary(latest)["feature_blocks_pruned"] == 0
+
+    settings.ANALYTICS_FEATURES_KEEP_DAYS = 5
+    latest = build_member_profiles()  # re-running today: the setting is read at each run
+    assert latest.metrics["features_pruned"] == 1 and run_summary(latest)["feature_blocks_pruned"] == 1
+    assert _blocks(recent) == 0 and _blocks(latest) == 1
+    assert MemberProfile.objects.filter(run=recent).count() == 45
+
+
+def test_the_member_page_renders_once_a_runs_features_are_pruned(planted, settings, client):
+    settings.ANALYTICS_FEATURES_KEEP_DAYS = 35
+    member = User.objects.get(pk=next(iter(planted)))
+    old = build_member_profiles(as_of=timezone.localdate() - timedelta(days=50))
+    latest = build_member_profiles()
+    assert _blocks(old) == 0 and _blocks(latest) == 1
+    card = member_card(member=member, run=old)
+    assert card.features is None and card.profile is not None and card.profile.run_id == old.pk
+    assert member_card(member=member, run=latest).features is not None
+
+    client.force_login(UserFactory(is_staff=True))
+    url = reverse("analytics:member", args=[member.pk])
+    response = client.get(url)
+    assert response.status_code == 200 and response.context["card"].features is not None
+    # The newest run's blocks gone too (the page must not need them): it still renders.
+    MemberFeatures.objects.filter(run=latest).delete()
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.context["card"].features is None and response.context["card"].profile.run_id == latest.pk
+    assert f"{response.context['card'].profile.score:.0f}" in response.content.decode()
