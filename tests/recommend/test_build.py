@@ -1,0 +1,81 @@
+"""Building the neighbour table from the database and swapping it in."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from content.models import ContentView
+from recommend.models import ItemNeighbour, NeighbourBuild
+from recommend.selectors import current_build, neighbours_of
+from recommend.services import build_neighbours
+from tests.factories import ContentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tastes():
+    """Two tastes of three items each; members read within their taste."""
+    now = timezone.now()
+    cooking = [ContentFactory(title=f"Cooking {n}") for n in range(3)]
+    running = [ContentFactory(title=f"Running {n}") for n in range(3)]
+    views = []
+    for n in range(12):
+        member = UserFactory(personalisation_consent=True)
+        for item in cooking if n % 2 else running:
+            views.append(ContentView(user=member, content=item, started_at=now))
+    ContentView.objects.bulk_create(views)
+    return cooking, running
+
+
+def test_build_writes_neighbours_within_tastes_and_is_current(tastes):
+    cooking, _running = tastes
+    build = build_neighbours()
+    assert build.status == NeighbourBuild.Status.DONE and (build.members, build.items) == (12, 6)
+    assert set(build.durations) == {"interactions", "similarity", "write"}
+    assert current_build() == build
+    near = [n.neighbour for n in neighbours_of(item_id=cooking[0].pk)]
+    assert set(near) == {cooking[1], cooking[2]}
+
+
+def test_a_new_build_replaces_the_old_one_and_a_failed_one_leaves_it(tastes, monkeypatch):
+    first = build_neighbours()
+    second = build_neighbours()
+    assert current_build() == second
+    assert not NeighbourBuild.objects.filter(pk=first.pk).exists()
+    assert not ItemNeighbour.objects.filter(build_id=first.pk).exists()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr("recommend.services.item_neighbours", broken)
+    with pytest.raises(RuntimeError):
+        build_neighbours()
+    assert current_build() == second
+    failed = NeighbourBuild.objects.get(status=NeighbourBuild.Status.FAILED)
+    assert "out of memory" in failed.error
+
+
+def test_members_without_personalisation_consent_do_not_train_it(tastes):
+    cooking, running = tastes
+    for _ in range(30):  # many members who read cooking and running together, without consent
+        member = UserFactory(personalisation_consent=False)
+        ContentView.objects.bulk_create(
+            [
+                ContentView(user=member, content=item, started_at=timezone.now())
+                for item in (cooking[0], running[0])
+            ]
+        )
+    build_neighbours()
+    assert running[0] not in [n.neighbour for n in neighbours_of(item_id=cooking[0].pk)]
+
+
+def test_empty_community_and_the_command():
+    out = StringIO()
+    call_command("build_recommendations", "--json", stdout=out)
+    summary = json.loads(out.getvalue())
+    assert (summary["members"], summary["items"]) == (0, 0)
+    assert not neighbours_of(item_id=1).exists()
