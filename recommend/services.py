@@ -21,19 +21,15 @@ from .similarity import item_neighbours
 WRITE_BATCH = 5_000
 
 
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
-
-
 def build_neighbours(
     *, now: datetime | None = None, progress: Callable[[str], None] | None = None
 ) -> NeighbourBuild:
     """A full build. Learns from members who allowed personalised recommendations; a failure
     leaves the current build in place and records the error on the failed one."""
     now = now or timezone.now()
-    k = int(_setting("RECOMMEND_NEIGHBOURS", 50))
-    shrinkage = _setting("RECOMMEND_SHRINKAGE", 10.0)
-    weights = Weights(half_life_days=_setting("RECOMMEND_HALF_LIFE_DAYS", 90.0))
+    k = settings.RECOMMEND_NEIGHBOURS
+    shrinkage = settings.RECOMMEND_SHRINKAGE
+    weights = Weights(half_life_days=settings.RECOMMEND_HALF_LIFE_DAYS)
     build = NeighbourBuild.objects.create(
         params={"k": k, "shrinkage": shrinkage, "half_life_days": weights.half_life_days}
     )

@@ -49,6 +49,13 @@ def _attribution() -> object:
     return roll_up_conversions()
 
 
+def _recommendations() -> object:
+    from recommend.services import build_neighbours
+
+    build = build_neighbours()
+    return {"items": build.items, "members": build.members, "seconds": build.durations}
+
+
 JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("billing cycle", _billing),
     ("content stats", _stats),
@@ -56,6 +63,7 @@ JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("active periods", _active_periods),  # counted from the active days, so right after them
     ("member profiles", _profiles),
     ("attribution", _attribution),
+    ("recommendations", _recommendations),
 )
 
 

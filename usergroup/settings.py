@@ -303,6 +303,15 @@ if not 0 <= ANALYTICS_NIGHTLY_HOUR <= 23:
     raise ImproperlyConfigured("ANALYTICS_NIGHTLY_HOUR must be an hour from 0 to 23.")
 if ANALYTICS_FEATURES_KEEP_DAYS < 1:
     raise ImproperlyConfigured("ANALYTICS_FEATURES_KEEP_DAYS must be a number of days, 1 or more.")
+
+# Recommendations: the item-item neighbour table (recommend/).
+RECOMMEND_NEIGHBOURS = env.int("RECOMMEND_NEIGHBOURS", default=50)  # K kept per item
+RECOMMEND_SHRINKAGE = env.float("RECOMMEND_SHRINKAGE", default=10.0)
+RECOMMEND_HALF_LIFE_DAYS = env.float("RECOMMEND_HALF_LIFE_DAYS", default=90.0)
+if not 1 <= RECOMMEND_NEIGHBOURS <= 500:
+    raise ImproperlyConfigured("RECOMMEND_NEIGHBOURS must be between 1 and 500.")
+if RECOMMEND_SHRINKAGE < 0 or RECOMMEND_HALF_LIFE_DAYS <= 0:
+    raise ImproperlyConfigured("RECOMMEND_SHRINKAGE must be 0 or more and RECOMMEND_HALF_LIFE_DAYS above 0.")
 # The nightly chain (usergroup.nightly: billing cycle, content stats, member profiles), once a
 # day at ANALYTICS_NIGHTLY_HOUR in the site's time zone.
 CELERY_BEAT_SCHEDULE["nightly"] = {

@@ -79,3 +79,12 @@ def test_empty_community_and_the_command():
     summary = json.loads(out.getvalue())
     assert (summary["members"], summary["items"]) == (0, 0)
     assert not neighbours_of(item_id=1).exists()
+
+
+def test_the_nightly_chain_builds_recommendations_last(tastes):
+    from usergroup.nightly import JOBS, run_nightly
+
+    assert JOBS[-1][0] == "recommendations"
+    [result] = run_nightly(jobs=JOBS[-1:])
+    assert result.ok and result.result["items"] == 6
+    assert current_build() is not None
