@@ -9,7 +9,11 @@ fades in the weeks before a paying member leaves, which is what the churn model 
 
 Histories are generated period by period with the same rules as the real state machine
 (trials, renewals, failed payments that recover or end the membership, cancellations
-at period end), so revenue, retention and churn figures built on them make sense.
+at period end), so revenue, retention and churn figures built on them make sense. Some
+free members tried a tier and let the trial end without paying (more of them among skimmers
+and lurkers), and some monthly payers changed plan once (engaged types mostly upgrade),
+leaving what the billing code leaves: the new tier, a TIER_CHANGED event and, for an
+upgrade, a proration payment.
 Rows are written in bulk; no emails are sent.
 """
 
@@ -53,7 +57,10 @@ DEMO_TIERS = [
 @dataclass(frozen=True)
 class MemberType:
     """How a type of member pays. `lapse_share`: of its payers, how many have left again
-    (within LAPSE_WINDOW); `tenure_months`: how long those paid before leaving."""
+    (within LAPSE_WINDOW); `tenure_months`: how long those paid before leaving.
+    `trial_lapse`: of the members who start a free trial, how many let it end without paying
+    (they come from the type's non-payers); `upgrade_share` / `downgrade_share`: of its monthly
+    payers, how many changed plan once, from the tier below (above) the one they hold now."""
 
     share: float
     payer_share: float
@@ -61,21 +68,24 @@ class MemberType:
     lapse_share: float
     yearly_share: float
     tenure_months: tuple[int, int]
+    trial_lapse: float
+    upgrade_share: float
+    downgrade_share: float
 
 
 MEMBER_TYPES: dict[str, MemberType] = {
     # finish courses, read long, rarely post
-    "binger": MemberType(0.14, 0.85, (0.2, 0.65, 0.15), 0.1, 0.25, (3, 10)),
+    "binger": MemberType(0.14, 0.85, (0.2, 0.65, 0.15), 0.1, 0.25, (3, 10), 0.15, 0.3, 0.03),
     # answer questions in the forum, get votes and accepted answers
-    "helper": MemberType(0.10, 0.55, (0.45, 0.4, 0.15), 0.1, 0.2, (3, 10)),
+    "helper": MemberType(0.10, 0.55, (0.45, 0.4, 0.15), 0.1, 0.2, (3, 10), 0.15, 0.25, 0.04),
     # come to the live events
-    "event_regular": MemberType(0.10, 0.6, (0.35, 0.5, 0.15), 0.1, 0.2, (3, 10)),
+    "event_regular": MemberType(0.10, 0.6, (0.35, 0.5, 0.15), 0.1, 0.2, (3, 10), 0.15, 0.25, 0.04),
     # open many things briefly
-    "skimmer": MemberType(0.24, 0.4, (0.75, 0.25, 0.0), 0.6, 0.1, (1, 6)),
+    "skimmer": MemberType(0.24, 0.4, (0.75, 0.25, 0.0), 0.6, 0.1, (1, 6), 0.4, 0.05, 0.08),
     # rare short visits; those who paid mostly stopped
-    "lurker": MemberType(0.32, 0.6, (0.85, 0.15, 0.0), 0.8, 0.05, (1, 4)),
+    "lurker": MemberType(0.32, 0.6, (0.85, 0.15, 0.0), 0.8, 0.05, (1, 4), 0.5, 0.03, 0.08),
     # pay today, read properly until a few weeks ago, then fade; their period ends soon
-    "lapsing": MemberType(0.10, 1.0, (0.5, 0.45, 0.05), 0.0, 0.0, (2, 10)),
+    "lapsing": MemberType(0.10, 1.0, (0.5, 0.45, 0.05), 0.0, 0.0, (2, 10), 0.0, 0.0, 0.1),
 }
 LAPSE_WINDOW = timedelta(days=200)  # most past lapses fall in these last months (the churn model
 OLD_LAPSES = 0.1  # learns from six monthly cut-offs); the rest anywhere in the last year
@@ -103,6 +113,11 @@ class MemberPlan:
     end: datetime | None = None
     by_failure: bool = False  # the end comes from a failed payment rather than a cancellation
     scheduled_at: datetime | None = None  # when a lapsing payer asked to cancel (None: not yet)
+    # A free member who tried `tier` from `start` and let the trial end without paying.
+    lapsed_trial: bool = False
+    # One plan change: the tier held before `changed_at` (`tier` is the one held since).
+    from_tier: str | None = None
+    changed_at: datetime | None = None
 
 
 def member_type(*, seed: int, email: str) -> str:
@@ -166,15 +181,29 @@ def _plan(kind: str, member: User, trials: dict[str, int], rng: random.Random, n
     pays, tier_roll, lapse_roll, yearly_roll = rng.random(), rng.random(), rng.random(), rng.random()
     age_roll, offset, failure_roll, scheduled_roll = rng.random(), rng.random(), rng.random(), rng.random()
     tenure = rng.randint(*profile.tenure_months)
-    if pays >= profile.payer_share:
-        return MemberPlan(kind=kind)
+    trial_roll, change_roll, change_at_roll = rng.random(), rng.random(), rng.random()
     slugs = [row[0] for row in DEMO_TIERS]
-    tier = slugs[_pick(tier_roll, profile.tier_weights)]
-    trial = trials.get(tier, 0)
     earliest = max(member.date_joined, now - HISTORY)
     latest_start = now - timedelta(hours=1)
+    if pays >= profile.payer_share:
+        # Some non-payers tried a tier with a free trial and let it end: as many, against the
+        # type's payers who start the same trial, as its `trial_lapse` asks for.
+        tried = _trial_tier(profile, trials, slugs)
+        if tried is None or earliest >= latest_start or profile.payer_share >= 1:
+            return MemberPlan(kind=kind)
+        tier, weight = tried
+        converting = profile.payer_share * weight
+        chance = converting * profile.trial_lapse / (1 - profile.trial_lapse) / (1 - profile.payer_share)
+        if trial_roll >= chance:
+            return MemberPlan(kind=kind)
+        start = earliest + (latest_start - earliest) * offset
+        return MemberPlan(kind=kind, tier=tier, start=start, by_failure=failure_roll < LAPSE_BY_FAILURE,
+                          lapsed_trial=True)  # fmt: skip
+    tier = slugs[_pick(tier_roll, profile.tier_weights)]
     if earliest >= latest_start:
         return MemberPlan(kind=kind)
+    from_tier = _changed_from(tier, slugs, profile, change_roll)
+    trial = trials.get(from_tier or tier, 0)
     month = relativedelta(months=1)
 
     if kind == "lapsing":  # still paying, for a while now; the current period is the last
@@ -187,7 +216,9 @@ def _plan(kind: str, member: User, trials: dict[str, int], rng: random.Random, n
         scheduled = None
         if scheduled_roll < SCHEDULED_SHARE:
             scheduled = max(period_start, now - timedelta(days=1 + 10 * scheduled_roll / SCHEDULED_SHARE))
-        return MemberPlan(kind=kind, tier=tier, start=start, end=end, scheduled_at=scheduled)
+        changed_at = _changed_at(from_tier, start, trial, end, now, change_at_roll)
+        return MemberPlan(kind=kind, tier=tier, start=start, end=end, scheduled_at=scheduled,
+                          from_tier=from_tier if changed_at else None, changed_at=changed_at)  # fmt: skip
 
     if lapse_roll < profile.lapse_share and earliest + MIN_PAID < now:
         if age_roll < OLD_LAPSES:
@@ -198,13 +229,52 @@ def _plan(kind: str, member: User, trials: dict[str, int], rng: random.Random, n
             target = earliest + MIN_PAID + (now - earliest - MIN_PAID) * age_roll
         start = max(earliest, target - relativedelta(months=tenure) + timedelta(hours=int(offset * 72)))
         end = next(e for e in _period_ends(_first_end(start, trial, month), month) if e >= target)
+        changed_at = _changed_at(from_tier, start, trial, end, now, change_at_roll)
         return MemberPlan(
-            kind=kind, tier=tier, start=start, end=end, by_failure=failure_roll < LAPSE_BY_FAILURE
-        )
+            kind=kind, tier=tier, start=start, end=end, by_failure=failure_roll < LAPSE_BY_FAILURE,
+            from_tier=from_tier if changed_at else None, changed_at=changed_at,
+        )  # fmt: skip
 
     interval = Interval.YEAR if yearly_roll < profile.yearly_share else Interval.MONTH
     start = earliest + (latest_start - earliest) * offset
-    return MemberPlan(kind=kind, tier=tier, interval=interval, start=start)
+    if interval == Interval.YEAR:  # yearly payers keep their plan in the demo
+        return MemberPlan(kind=kind, tier=tier, interval=interval, start=start)
+    changed_at = _changed_at(from_tier, start, trial, None, now, change_at_roll)
+    return MemberPlan(kind=kind, tier=tier, interval=interval, start=start,
+                      from_tier=from_tier if changed_at else None, changed_at=changed_at)  # fmt: skip
+
+
+def _trial_tier(profile: MemberType, trials: dict[str, int], slugs: list[str]) -> tuple[str, float] | None:
+    """The tier with a free trial this type's payers most often take, and that share of them."""
+    total = sum(profile.tier_weights)
+    offered = [(slug, weight / total) for slug, weight in zip(slugs, profile.tier_weights, strict=True)
+               if trials.get(slug, 0) and weight > 0]  # fmt: skip
+    return max(offered, key=lambda pair: pair[1], default=None)
+
+
+def _changed_from(tier: str, slugs: list[str], profile: MemberType, roll: float) -> str | None:
+    """The tier a payer held before their one plan change (None: no change): the tier below
+    for an upgrade, the one above for a downgrade."""
+    i = slugs.index(tier)
+    if roll < profile.upgrade_share:
+        return slugs[i - 1] if i > 0 else None
+    if roll < profile.upgrade_share + profile.downgrade_share:
+        return slugs[i + 1] if i + 1 < len(slugs) else None
+    return None
+
+
+def _changed_at(
+    from_tier: str | None, start: datetime, trial: int, end: datetime | None, now: datetime, roll: float
+) -> datetime | None:
+    """When the plan change falls: after any trial, at least a day before paid access ends
+    (or before now); None without a change or without room for it."""
+    if from_tier is None:
+        return None
+    earliest = start + timedelta(days=trial or 3)
+    latest = min(end or now, now) - timedelta(days=1)
+    if latest <= earliest:
+        return None
+    return earliest + (latest - earliest) * roll
 
 
 def _pick(roll: float, weights: tuple[float, ...]) -> int:
@@ -247,15 +317,24 @@ def seed_billing(*, members: list[User], plans: dict[int, MemberPlan], seed: int
         if plan.tier is None or plan.start is None or member.pk in has_history:
             continue
         rng = random.Random(f"{seed}:history:{member.email}")
-        histories.append(_history(member, plan, tiers[plan.tier], rng, now))
+        histories.append(_history(member, plan, tiers, rng, now))
     with transaction.atomic():
         _write(histories, now)
     return len(histories)
 
 
-def _history(member: User, plan: MemberPlan, tier: Tier, rng: random.Random, now: datetime) -> dict:
+def _history(
+    member: User, plan: MemberPlan, tiers: dict[str, Tier], rng: random.Random, now: datetime
+) -> dict:
+    """One membership's rows as the billing state machine would have written them. A plan
+    change leaves what `apply_subscription` and the local provider's `change_tier` leave: the
+    membership on the new tier, a TIER_CHANGED event with the tier ids, and for an upgrade a
+    proration payment ("subscription_update") for the rest of the period (no credit on a
+    downgrade); renewals after it charge the new tier's price."""
     start = plan.start
-    assert start is not None  # noqa: S101 - plans without a start never reach here
+    assert start is not None and plan.tier is not None  # noqa: S101 - plans without a start never reach here
+    final = tiers[plan.tier]
+    tier = tiers[plan.from_tier] if plan.from_tier and plan.changed_at else final
     interval = plan.interval
     step = relativedelta(years=1) if interval == Interval.YEAR else relativedelta(months=1)
     price = tier.price(interval)
@@ -264,16 +343,31 @@ def _history(member: User, plan: MemberPlan, tier: Tier, rng: random.Random, now
     status, cancel_at_end, ended_at, past_due_since = MembershipStatus.ACTIVE, False, None, None
     period_start = start
     first_end = _first_end(start, tier.trial_days, step)
+    trial_end = first_end if tier.trial_days else None
     if tier.trial_days:
         status = MembershipStatus.TRIALING
         events[0] = ("started", start, "", "trialing", {"tier": tier.slug, "trial": True})
-        payments.append((start, Decimal("0.00"), "paid", 1, first_end))
+        payments.append((start, Decimal("0.00"), "paid", 1, first_end, tier, "subscription_create"))
     else:
-        payments.append((start, price, "paid", 1, first_end))
+        payments.append((start, price, "paid", 1, first_end, tier, "subscription_create"))
+    end = first_end if plan.lapsed_trial else plan.end
     ends = _period_ends(first_end, step)
     period_end = next(ends)
     while True:
-        last = plan.end is not None and period_end >= plan.end
+        changed_at = plan.changed_at
+        if changed_at is not None and tier is not final and period_start <= changed_at < min(period_end, now):
+            if final.price(interval) > price and status != MembershipStatus.TRIALING:
+                left = Decimal((period_end - changed_at).total_seconds()) / Decimal(
+                    (period_end - period_start).total_seconds()
+                )
+                proration = ((final.price(interval) - price) * left).quantize(Decimal("0.01"))
+                if proration > 0:
+                    payments.append(
+                        (changed_at, proration, "paid", 1, period_end, final, "subscription_update")
+                    )
+            events.append(("tier_changed", changed_at, status, status, {"from": tier.pk, "to": final.pk}))
+            tier, price = final, final.price(interval)
+        last = end is not None and period_end >= end
         if last and not plan.by_failure and not cancel_at_end:
             # The member asks to cancel during the last period (a lapsing payer on their own
             # day, or not yet).
@@ -286,12 +380,12 @@ def _history(member: User, plan: MemberPlan, tier: Tier, rng: random.Random, now
         if period_end > now:
             break
         if cancel_at_end:
+            events.append(("expired", period_end, status, "expired", {}))
             status, ended_at = MembershipStatus.EXPIRED, period_end
-            events.append(("expired", period_end, "active", "expired", {}))
             break
         retry_at = period_end + timedelta(days=rng.randint(1, 3))
-        if last:  # plan.by_failure: the renewal fails and is never recovered
-            payments.append((period_end, price, "failed", 2, period_end + step))
+        if last:  # plan.by_failure: the renewal (or the first charge after a trial) never recovers
+            payments.append((period_end, price, "failed", 2, period_end + step, tier, "subscription_cycle"))
             events.append(("past_due", period_end, status, "past_due", {}))
             if retry_at + grace <= now:
                 status, ended_at = MembershipStatus.CANCELED, retry_at + grace
@@ -302,13 +396,15 @@ def _history(member: User, plan: MemberPlan, tier: Tier, rng: random.Random, now
         if rng.random() < FAILURE_RATE:
             events.append(("past_due", period_end, status, "past_due", {}))
             if retry_at > now:
-                payments.append((period_end, price, "failed", 1, period_end + step))
+                payments.append(
+                    (period_end, price, "failed", 1, period_end + step, tier, "subscription_cycle")
+                )
                 status, past_due_since = MembershipStatus.PAST_DUE, period_end
                 break
-            payments.append((period_end, price, "paid", 2, period_end + step))
+            payments.append((period_end, price, "paid", 2, period_end + step, tier, "subscription_cycle"))
             events.append(("recovered", retry_at, "past_due", "active", {}))
         else:
-            payments.append((period_end, price, "paid", 1, period_end + step))
+            payments.append((period_end, price, "paid", 1, period_end + step, tier, "subscription_cycle"))
             events.append(("renewed", period_end, status, "active", {}))
         status = MembershipStatus.ACTIVE
         period_start, period_end = period_end, next(ends)
@@ -316,7 +412,7 @@ def _history(member: User, plan: MemberPlan, tier: Tier, rng: random.Random, now
         "member": member, "tier": tier, "interval": interval, "status": status, "start": start,
         "period_start": period_start, "period_end": period_end, "cancel_at_end": cancel_at_end,
         "ended_at": ended_at, "past_due_since": past_due_since,
-        "trial_end": first_end if tier.trial_days else None,
+        "trial_end": trial_end,
         "payments": [p for p in payments if p[0] <= now], "events": [e for e in events if e[1] <= now],
     }  # fmt: skip
 
@@ -355,12 +451,11 @@ def _write(plans: list[dict], now: datetime) -> None:
     for plan in plans:
         subscription = f"lsub_demo_{plan['member'].pk}"
         membership_id = ids[subscription]
-        tier, interval = plan["tier"], plan["interval"]
-        for n, (at, amount, status, attempts, until) in enumerate(plan["payments"]):
+        interval = plan["interval"]
+        for n, (at, amount, status, attempts, until, tier, reason) in enumerate(plan["payments"]):
             payments.append(
                 (plan["member"].pk, membership_id, Provider.LOCAL, f"lin_demo_{membership_id}_{n}", subscription,
-                 status, amount, tier.currency, f"{tier.name} ({interval}ly)",
-                 "subscription_create" if n == 0 else "subscription_cycle", at, until, attempts, at)
+                 status, amount, tier.currency, f"{tier.name} ({interval}ly)", reason, at, until, attempts, at)
             )  # fmt: skip
         for kind, at, before, after, data in plan["events"]:
             events.append((membership_id, kind, before, after, data, at))
@@ -372,17 +467,39 @@ Period = tuple[datetime, datetime, int]  # paid (or trial) access: start, end, t
 
 
 def coverage(*, members: list[User]) -> dict[int, list[Period]]:
-    """Each member's paid periods (trials included) as written, oldest first: what the other
-    apps' demos read to know which tier a member held at a past moment. One query."""
-    rows = (
+    """Each member's paid periods (trials included) as written, oldest first, with the rank of
+    the tier held in each: what the other apps' demos read to know which tier a member held at
+    a past moment. A period a plan change falls in is split at the change. Two queries."""
+    rows = list(
         Payment.objects.filter(user__in=members, status=Payment.Status.PAID, membership__isnull=False)
         .order_by("user_id", "period_start")
-        .values_list("user_id", "period_start", "period_end", "membership__tier__rank")
+        .values_list("user_id", "membership_id", "period_start", "period_end", "membership__tier__rank")
     )
+    ranks = dict(Tier.objects.values_list("pk", "rank"))
+    changes: dict[int, list[tuple[datetime, int, int]]] = {}
+    for membership_id, at, data in (
+        MembershipEvent.objects.filter(membership__user__in=members, kind=MembershipEvent.Kind.TIER_CHANGED)
+        .order_by("created_at")
+        .values_list("membership_id", "created_at", "data")
+    ):
+        if isinstance(data, dict) and data.get("from") in ranks and data.get("to") in ranks:
+            changes.setdefault(membership_id, []).append((at, ranks[data["from"]], ranks[data["to"]]))
     periods: dict[int, list[Period]] = {}
-    for user_id, start, end, rank in rows:
-        if start is not None and end is not None:
-            periods.setdefault(user_id, []).append((start, end, rank))
+    for user_id, membership_id, start, end, rank in rows:
+        if start is None or end is None:
+            continue
+        held = periods.setdefault(user_id, [])
+        edge = start
+        for at, before, after in changes.get(membership_id, []):
+            if at <= edge:
+                rank = after
+            elif at < end:
+                held.append((edge, at, before))
+                edge, rank = at, after
+            else:
+                rank = before
+                break
+        held.append((edge, end, rank))
     return periods
 
 

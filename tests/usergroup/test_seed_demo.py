@@ -300,3 +300,72 @@ def test_seed_demo_fills_the_crm_and_attribution():
     mentorship = set(Membership.objects.filter(tier__slug="mentorship").values_list("user_id", flat=True))
     assert all(t.member_id in mentorship for t in tags.filter(tag__name="VIP"))
     assert MemberNote.objects.filter(author__email=CREATOR_EMAIL).exists()
+
+
+def test_seed_demo_trials_lapse_and_members_change_plan():
+    """Some free trials end without paying (more among skimmers and lurkers), some payers
+    upgrade or downgrade, and each change is written as the billing code writes it."""
+    from datetime import date, timedelta
+
+    from django.utils import timezone
+
+    from analytics.dashboard import conversions, period, trials
+    from members.demo import coverage, member_type, rank_at
+    from members.models import ENDED_STATUSES, Membership, MembershipEvent, MembershipStatus, Tier
+
+    call_command("seed_demo", members=300, seed=12, no_progress=True)
+    now = timezone.now()
+    window = period(first=date.today() - timedelta(days=400), last=date.today(), now=now)
+    figures = trials(window=window)
+    assert figures.converted > 10 and figures.lapsed > 5
+    assert 0.55 < figures.rate < 0.85
+
+    # A lapsed trial never paid; it ended when the trial did (cancelled) or after the first charge failed.
+    tried: dict[str, list[bool]] = {}
+    started = MembershipEvent.objects.filter(
+        kind=MembershipEvent.Kind.STARTED, to_status=MembershipStatus.TRIALING
+    )
+    for membership in Membership.objects.filter(events__in=started).select_related("user"):
+        paid = membership.payments.filter(status="paid", amount__gt=0).exists()
+        if not paid and membership.status in ENDED_STATUSES:
+            assert membership.ended_at >= membership.trial_end
+            assert membership.payments.filter(status="paid").count() == 1  # the trial's 0.00
+        if paid or membership.status in ENDED_STATUSES:
+            tried.setdefault(member_type(seed=12, email=membership.user.email), []).append(paid)
+
+    def lapse_share(kinds):
+        outcomes = [paid for kind in kinds for paid in tried.get(kind, [])]
+        return outcomes.count(False) / max(1, len(outcomes))
+
+    assert lapse_share(["skimmer", "lurker"]) > lapse_share(["binger", "helper", "event_regular"])
+
+    # Plan changes: the membership holds the new tier; an upgrade charged the rest of the period.
+    ranks = dict(Tier.objects.values_list("pk", "rank"))
+    prices = dict(Tier.objects.values_list("pk", "monthly_price"))
+    changes = MembershipEvent.objects.filter(kind=MembershipEvent.Kind.TIER_CHANGED).select_related(
+        "membership"
+    )
+    upgrades = downgrades = 0
+    periods = coverage(members=list(User.objects.filter(is_staff=False)))
+    for event in changes:
+        membership, old, new = event.membership, event.data["from"], event.data["to"]
+        assert membership.tier_id == new and event.from_status == event.to_status == "active"
+        prorations = membership.payments.filter(billing_reason="subscription_update")
+        later = membership.payments.filter(
+            billing_reason="subscription_cycle", created_at__gt=event.created_at
+        )
+        assert all(p.amount == prices[new] for p in later)
+        held = periods[membership.user_id]
+        assert rank_at(held, event.created_at - timedelta(seconds=1)) == ranks[old]
+        assert rank_at(held, event.created_at) == ranks[new]
+        if ranks[new] > ranks[old]:
+            upgrades += 1
+            proration = prorations.get()
+            assert (
+                proration.created_at == event.created_at and 0 < proration.amount <= prices[new] - prices[old]
+            )
+        else:
+            downgrades += 1
+            assert not prorations.exists()
+    assert upgrades > 5 and 0 < downgrades < upgrades
+    assert conversions(window=window).upgrades > 0
