@@ -19,7 +19,7 @@ from datetime import datetime
 
 import numpy as np
 import scipy.sparse as sp
-from django.db.models import Count, Max, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from community.models import Comment
 from content.models import Bookmark, ContentView, LessonProgress, Like
@@ -67,7 +67,12 @@ def interaction_matrix(*, members: QuerySet, now: datetime, weights: Weights = W
     views = list(
         ContentView.objects.filter(user__in=member_ids, started_at__lte=now)
         .values("user_id", "content_id")
-        .annotate(n=Count("pk"), dwell=Sum("dwell_seconds"), done=Max("completed"), last=Max("started_at"))
+        .annotate(
+            n=Count("pk"),
+            dwell=Sum("dwell_seconds"),
+            done=Count("pk", filter=Q(completed=True)),
+            last=Max("started_at"),
+        )
         .values_list("user_id", "content_id", "n", "dwell", "done", "last")
         .order_by()
     )

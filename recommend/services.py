@@ -49,6 +49,8 @@ def build_neighbours(
         stage("interactions")
         neighbours = item_neighbours(data.matrix, k=k, shrinkage=shrinkage)
         stage("similarity")
+        # Only the write and the swap hold a transaction (a savepoint when called inside one,
+        # so a database error there still leaves a connection to record the failure on).
         with transaction.atomic():
             _write(build, data.items, neighbours.items, neighbours.scores)
             build.status = NeighbourBuild.Status.DONE
