@@ -37,6 +37,9 @@ class Weights:
     half_life_days: float = 90.0
 
 
+DEFAULT_WEIGHTS = Weights()
+
+
 @dataclass(frozen=True)
 class Interactions:
     matrix: sp.csr_matrix  # members × items, float32
@@ -53,7 +56,9 @@ def _decay(moments: Iterable[datetime], *, now: datetime, half_life_days: float)
     return np.power(0.5, np.maximum(ages, 0) / half_life_days)
 
 
-def interaction_matrix(*, members: QuerySet, now: datetime, weights: Weights = Weights()) -> Interactions:
+def interaction_matrix(
+    *, members: QuerySet, now: datetime, weights: Weights = DEFAULT_WEIGHTS
+) -> Interactions:
     """The matrix of `members` (a User queryset) as of `now`; later rows are ignored."""
     member_ids = members.values("pk")
     triples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
