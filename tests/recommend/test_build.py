@@ -88,3 +88,10 @@ def test_the_nightly_chain_builds_recommendations_last(tastes):
     [result] = run_nightly(jobs=JOBS[-1:])
     assert result.ok and result.result["items"] == 6
     assert current_build() is not None
+
+
+def test_builds_are_listed_read_only_in_the_admin(tastes, client):
+    build_neighbours()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get("/admin/recommend/neighbourbuild/")
+    assert page.status_code == 200 and "done" in page.content.decode()
