@@ -2,12 +2,17 @@
 (`members.demo.MEMBER_TYPES`): bingers work through courses and finish lessons, skimmers open
 many articles briefly, helpers and event regulars read now and then, lurkers barely show up,
 lapsing payers read properly until they fade. Views respect the tier a member held at the
-moment and the item's publication date. Written in bulk."""
+moment and the item's publication date. Written in bulk.
+
+Members have tastes (`member_taste`): interests in one to three topics, which most of their
+reads, likes and bookmarks follow; a few featured items nearly everyone opens; and some
+members drift to a new topic part-way through their history. So a recommender trained on the
+demo has co-reading to find."""
 
 import random
 import uuid
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import takewhile
 
@@ -21,18 +26,23 @@ from members.models import Tier, User
 from .models import Bookmark, Content, ContentView, Lesson, LessonProgress, Like, Tag
 from .services import refresh_stats
 
-TAGS = ["Productivity", "Writing", "Marketing", "Mindset", "Tools", "Case study", "Beginner", "Advanced",
-        "Habits", "Interview"]  # fmt: skip
+# Topics are what members are interested in; every item has one (sometimes two). Formats say
+# how an item is written and cut across topics. Weights: how many members like each topic.
+TOPICS = {"Productivity": 3.0, "Writing": 3.0, "Marketing": 2.5, "Mindset": 2.0, "Tools": 2.0, "Habits": 1.5}
+FORMATS = ["Case study", "Beginner", "Advanced", "Interview"]
+TAGS = [*TOPICS, *FORMATS]
+POPULAR = 4  # featured, free and old: the items nearly every member opens
 VIDEO_LINKS = ["https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://vimeo.com/76979871",
                "https://www.bilibili.com/video/BV1GJ411x7h7", "https://youtu.be/aqz-KE-bpKQ"]  # fmt: skip
 COURSES = [
-    ("Start a newsletter in 30 days", ["Pick your niche", "Set up your tools", "Write the first issue",
-                                       "Grow to 100 readers", "Keep going"]),
-    ("Deep work for creators", ["Why focus is rare", "Design your week", "Rituals", "Measure it",
-                                "Handle interruptions", "Review"]),
-    ("Turn fans into members", ["Know your true fans", "Design tiers", "Launch", "Onboarding",
-                                "Retention", "Community rituals", "Pricing experiments"]),
-    ("Video for beginners", ["Gear you need", "Lighting", "Sound", "Editing basics"]),
+    ("Start a newsletter in 30 days", ["Writing", "Marketing"],
+     ["Pick your niche", "Set up your tools", "Write the first issue", "Grow to 100 readers", "Keep going"]),
+    ("Deep work for creators", ["Productivity", "Habits"],
+     ["Why focus is rare", "Design your week", "Rituals", "Measure it", "Handle interruptions", "Review"]),
+    ("Turn fans into members", ["Marketing", "Mindset"],
+     ["Know your true fans", "Design tiers", "Launch", "Onboarding", "Retention", "Community rituals",
+      "Pricing experiments"]),
+    ("Video for beginners", ["Tools", "Beginner"], ["Gear you need", "Lighting", "Sound", "Editing basics"]),
 ]  # fmt: skip
 
 
@@ -60,38 +70,48 @@ def _tier_for(rng: random.Random, tiers: dict[int, Tier]) -> Tier | None:
 
 
 def seed_library(
-    *, seed: int, fake: Generator, now: datetime, author: User | None, items: int = 60
+    *, seed: int, fake: Generator, now: datetime, author: User | None, items: int = 90
 ) -> list[Content]:
-    """Create the demo library once (skipped if any demo item exists)."""
+    """Create the demo library once (skipped if any demo item exists): `items` articles and
+    videos spread evenly over the topics (so each topic has enough to read at every tier),
+    the first POPULAR of them featured, free and old, then the courses."""
     if Content.objects.filter(slug__startswith="demo-").exists():
         return list(Content.objects.filter(slug__startswith="demo-"))
     rng = random.Random(f"{seed}:library")
     tiers = {t.rank: t for t in Tier.objects.all()}
-    tags = [Tag.objects.get_or_create(slug=slugify(name), defaults={"name": name})[0] for name in TAGS]
+    tags = {name: Tag.objects.get_or_create(slug=slugify(name), defaults={"name": name})[0] for name in TAGS}
+    topics = list(TOPICS)
     created = []
     with transaction.atomic():
         for n in range(items):
             kind = Content.Kind.VIDEO if rng.random() < 0.25 else Content.Kind.ARTICLE
             title = fake.sentence(nb_words=rng.randint(4, 8)).rstrip(".")
+            popular = n < POPULAR
+            age = rng.randint(250, 360) if popular else rng.randint(1, 360)
             item = Content.objects.create(
                 kind=kind, title=title, slug=f"demo-{n:03d}-{slugify(title)[:60]}",
                 summary=fake.paragraph(nb_sentences=2), body=_body(fake, rng), author=author,
-                min_tier=_tier_for(rng, tiers), status=Content.Status.PUBLISHED,
-                publish_at=now - timedelta(days=rng.randint(1, 360), hours=rng.randint(0, 23)),
-                featured=rng.random() < 0.08,
+                min_tier=None if popular else _tier_for(rng, tiers), status=Content.Status.PUBLISHED,
+                publish_at=now - timedelta(days=age, hours=rng.randint(0, 23)),
+                featured=popular,
                 video_embed_url=rng.choice(VIDEO_LINKS) if kind == Content.Kind.VIDEO else "",
                 duration_minutes=rng.randint(4, 40) if kind == Content.Kind.VIDEO else None,
             )  # fmt: skip
-            item.tags.set(rng.sample(tags, rng.randint(1, 3)))
+            names = [topics[n % len(topics)]]
+            if rng.random() < 0.15:
+                names.append(rng.choice([t for t in topics if t != names[0]]))
+            if rng.random() < 0.4:
+                names.append(rng.choice(FORMATS))
+            item.tags.set([tags[name] for name in names])
             created.append(item)
-        for n, (title, lesson_titles) in enumerate(COURSES):
+        for n, (title, names, lesson_titles) in enumerate(COURSES):
             course = Content.objects.create(
                 kind=Content.Kind.COURSE, title=title, slug=f"demo-course-{n}-{slugify(title)[:60]}",
                 summary=fake.paragraph(nb_sentences=2), body=_body(fake, rng), author=author,
                 min_tier=tiers.get(20 if n % 2 == 0 else 10, tiers[0]), status=Content.Status.PUBLISHED,
                 publish_at=now - timedelta(days=rng.randint(30, 300)), featured=n == 0,
             )  # fmt: skip
-            course.tags.set(rng.sample(tags, 2))
+            course.tags.set([tags[name] for name in names])
             Lesson.objects.bulk_create(
                 Lesson(course=course, title=t, slug=slugify(t), position=i, body=_body(fake, rng),
                        video_embed_url=rng.choice(VIDEO_LINKS) if rng.random() < 0.5 else "",
@@ -100,6 +120,45 @@ def seed_library(
             )  # fmt: skip
             created.append(course)
     return created
+
+
+@dataclass(frozen=True)
+class Taste:
+    """What a demo member likes to read: topics with weights (the first is their main one)
+    and, for some, a topic they drift to `drift_at` of the way through their history, after
+    which it leads and the old interests linger faintly."""
+
+    interests: tuple[str, ...]
+    weights: tuple[float, ...]
+    drift_to: str | None = None
+    drift_at: float = 1.0  # share of the member's history before the drift
+
+    def at(self, share: float) -> dict[str, float]:
+        """Topic weights at `share` (0 to 1) of the way through the member's history."""
+        if self.drift_to is None or share < self.drift_at:
+            return dict(zip(self.interests, self.weights, strict=True))
+        return {**{topic: 0.12 * w for topic, w in zip(self.interests, self.weights, strict=True)},
+                self.drift_to: 1.0}  # fmt: skip
+
+
+TASTE_SIZES = ([1, 2, 3], [0.35, 0.45, 0.2])
+TASTE_WEIGHTS = (1.0, 0.55, 0.3)
+DRIFT_SHARE = 0.15
+
+
+def member_taste(*, seed: int, email: str) -> Taste:
+    """A demo member's taste, fixed by the seed and the address (like their type)."""
+    rng = random.Random(f"{seed}:taste:{email}")
+    size = rng.choices(*TASTE_SIZES)[0]
+    pool = dict(TOPICS)
+    interests: list[str] = []
+    for _ in range(size):
+        topic = rng.choices(list(pool), weights=list(pool.values()))[0]
+        interests.append(topic)
+        del pool[topic]
+    drifts, drift_at = rng.random() < DRIFT_SHARE, rng.uniform(0.35, 0.6)
+    drift_to = rng.choices(list(pool), weights=list(pool.values()))[0] if drifts else None
+    return Taste(tuple(interests), TASTE_WEIGHTS[:size], drift_to, drift_at if drifts else 1.0)
 
 
 @dataclass(frozen=True)
@@ -136,28 +195,79 @@ def _key(rng: random.Random) -> uuid.UUID:
     return uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
+@dataclass
+class _Open:
+    """What a member could open at one moment (see `_Shelf.at`)."""
+
+    articles: list[Content]  # articles and videos their tier reaches
+    taking: set[int]  # ids of the courses they may take
+    courses: list[Content]  # every published course (anyone may watch a free preview lesson)
+    by_topic: dict[str, list[Content]] = field(default_factory=dict)  # articles per topic
+    popular: list[Content] = field(default_factory=list)  # popular articles among them
+
+
 class _Shelf:
     """What a member could open at a moment: published items their tier reaches, cached by
     (rank, how many items were published by then)."""
 
-    def __init__(self, library: list[Content]) -> None:
-        self.items = sorted(library, key=lambda c: c.publish_at or datetime.min.replace(tzinfo=UTC))
+    def __init__(self, library: list[Content], topics: dict[int, set[str]], popular: set[int]) -> None:
+        self.items = sorted(library, key=lambda c: (c.publish_at or datetime.min.replace(tzinfo=UTC), c.pk))
         self.published = [c.publish_at.timestamp() if c.publish_at else 0.0 for c in self.items]
-        self.cache: dict[tuple[int, int], tuple[list[Content], set[int], list[Content]]] = {}
+        self.topics = topics
+        self.popular = popular
+        self.cache: dict[tuple[int, int], _Open] = {}
 
-    def at(self, rank: int, at: datetime) -> tuple[list[Content], set[int], list[Content]]:
-        """Articles and videos readable at `at` by a member of `rank`, the ids of the courses
-        they may take, and every published course (anyone may watch a free preview lesson)."""
+    def at(self, rank: int, at: datetime) -> _Open:
         key = (rank, bisect_right(self.published, at.timestamp()))
         if key not in self.cache:
             published = self.items[: key[1]]
             open_ = [c for c in published if c.min_tier is None or c.min_tier.rank <= rank]
-            self.cache[key] = (
-                [c for c in open_ if c.kind != Content.Kind.COURSE],
+            articles = [c for c in open_ if c.kind != Content.Kind.COURSE]
+            by_topic: dict[str, list[Content]] = {}
+            for item in articles:
+                for topic in self.topics.get(item.pk, ()):
+                    by_topic.setdefault(topic, []).append(item)
+            self.cache[key] = _Open(
+                articles,
                 {c.pk for c in open_ if c.kind == Content.Kind.COURSE},
                 [c for c in published if c.kind == Content.Kind.COURSE],
+                by_topic,
+                [c for c in articles if c.pk in self.popular],
             )
         return self.cache[key]
+
+
+# Of a member's article reads: an unread popular item with this chance while one is left,
+# otherwise one of their topics (by weight) with IN_TASTE, else anything they may open.
+POPULAR_PICK = 0.25
+IN_TASTE = 0.78
+# Likes and bookmarks: the type's rate times this, inside the member's topics or outside.
+LIKE_IN_TASTE, LIKE_OUTSIDE = 1.2, 0.3
+
+
+def _pick(rng: random.Random, shelf: _Open, weights: dict[str, float], read: set[int]) -> Content:
+    """The article a member opens next: see POPULAR_PICK and IN_TASTE. Within a topic they
+    look again when the first pick is one they read before, so they work through it."""
+    unread = [c for c in shelf.popular if c.pk not in read]
+    roll = rng.random()
+    if unread and roll < POPULAR_PICK:
+        return rng.choice(unread)
+    if rng.random() < IN_TASTE:
+        topics = [t for t in weights if t in shelf.by_topic]
+        if topics:
+            pool = shelf.by_topic[rng.choices(topics, weights=[weights[t] for t in topics])[0]]
+            item = rng.choice(pool)
+            return rng.choice(pool) if item.pk in read else item
+    return rng.choice(shelf.articles)
+
+
+def _popular(library: list[Content]) -> set[int]:
+    """The featured free articles (the first POPULAR of the library), else the oldest free ones."""
+    free = sorted(
+        (c for c in library if c.kind != Content.Kind.COURSE and c.min_tier is None and c.publish_at),
+        key=lambda c: (not c.featured, c.publish_at, c.pk),
+    )
+    return {c.pk for c in free[:POPULAR]}
 
 
 def seed_activity(
@@ -169,16 +279,19 @@ def seed_activity(
     now: datetime,
     days: int = 240,
 ) -> int:
-    """Months of views, likes, bookmarks and lesson progress, following each member's type,
-    the tier they held at each moment and how engaged they were then (a paying member fades
-    before leaving). Skipped if demo views exist."""
+    """Months of views, likes, bookmarks and lesson progress, following each member's type
+    and taste (`member_taste`), the tier they held at each moment and how engaged they were
+    then (a paying member fades before leaving). Skipped if demo views exist."""
     if ContentView.objects.filter(content__slug__startswith="demo-").exists():
         return 0
-    library = list(Content.objects.filter(slug__startswith="demo-").select_related("min_tier"))
+    library = list(
+        Content.objects.filter(slug__startswith="demo-").select_related("min_tier").prefetch_related("tags")
+    )
+    topics = {c.pk: {t.name for t in c.tags.all() if t.name in TOPICS} for c in library}
     lessons: dict[int, list[Lesson]] = {}
     for lesson in Lesson.objects.filter(course__in=library).order_by("position", "pk"):
         lessons.setdefault(lesson.course_id, []).append(lesson)
-    shelf = _Shelf(library)
+    shelf = _Shelf(library, topics, _popular(library))
     views: list[tuple] = []  # VIEW_COLUMNS
     likes: dict[tuple[int, int], datetime] = {}
     bookmarks: dict[tuple[int, int], datetime] = {}
@@ -187,25 +300,31 @@ def seed_activity(
         plan = plans[member.pk]
         rng = random.Random(f"{seed}:activity:{member.email}")
         reading = READING[plan.kind]
+        taste = member_taste(seed=seed, email=member.email)
         own = periods.get(member.pk, [])
         done: dict[int, int] = {}  # course id → lessons finished, in order
-        at = max(member.date_joined, now - timedelta(days=days))
+        read: set[int] = set()
+        start = at = max(member.date_joined, now - timedelta(days=days))
+        span = max((now - start).total_seconds(), 1.0)
         while True:
             at += timedelta(seconds=rng.expovariate(reading.sessions_per_week / WEEK))
             if at >= now:
                 break
             if rng.random() >= engagement(plan, at):
                 continue
-            articles, taking, courses = shelf.at(rank_at(own, at), at)
+            open_ = shelf.at(rank_at(own, at), at)
+            weights = taste.at((at - start).total_seconds() / span)
             todo = {}  # course → lessons left that the member may watch, in order
-            for course in courses:
+            for course in open_.courses:
                 left = lessons.get(course.pk, [])[done.get(course.pk, 0) :]
-                if course.pk not in taking:
+                if course.pk not in open_.taking:
                     left = list(takewhile(lambda lesson: lesson.is_preview, left))
                 if left:
                     todo[course] = left
             if todo and rng.random() < reading.course_share:
-                course = rng.choice(list(todo))
+                # A course in their topics is four times as likely to be the one they take.
+                chances = [1 + 3 * len(topics.get(c.pk, set()) & weights.keys()) for c in todo]
+                course = rng.choices(list(todo), weights=chances)[0]
                 for lesson in todo[course][: rng.randint(1, 4)]:
                     finished = rng.random() < 0.9
                     views.append((_key(rng), course.pk, lesson.pk, member.pk, "library", at,
@@ -217,16 +336,18 @@ def seed_activity(
                     progress.setdefault((member.pk, lesson.pk), at)
                     at += timedelta(minutes=rng.randint(10, 30))
                 continue
-            if not articles:
+            if not open_.articles:
                 continue
             for _ in range(rng.randint(*reading.views_per_session)):
-                item = rng.choice(articles)
+                item = _pick(rng, open_, weights, read)
+                read.add(item.pk)
                 scroll = rng.randint(*reading.scroll)
                 views.append((_key(rng), item.pk, None, member.pk, rng.choices(*SOURCES)[0], at,
                               rng.randint(*reading.dwell), scroll, scroll >= 90))  # fmt: skip
-                if scroll >= 70 and rng.random() < reading.like:
+                liking = LIKE_IN_TASTE if topics.get(item.pk, set()) & weights.keys() else LIKE_OUTSIDE
+                if scroll >= 70 and rng.random() < reading.like * liking:
                     likes.setdefault((member.pk, item.pk), at)
-                if scroll >= 70 and rng.random() < reading.bookmark:
+                if scroll >= 70 and rng.random() < reading.bookmark * liking:
                     bookmarks.setdefault((member.pk, item.pk), at)
                 at += timedelta(seconds=rng.randint(60, 600))
     public = [c for c in library if c.min_tier is None]
