@@ -35,6 +35,7 @@ from content.models import ContentView
 from members.demo import coverage, member_type, plan_members, seed_billing
 from members.models import User, handle_from_name
 from points.demo import seed_points
+from recommend.services import build_neighbours
 
 CREATOR_EMAIL = "creator@example.com"
 CREATOR_PASSWORD = "demo-creator-password"  # noqa: S105 - printed on purpose, demo only
@@ -109,6 +110,7 @@ class Command(BaseCommand):
         roll_up_periods()  # ... and closed weeks' and months' counts made from it
         profiles = build_member_profiles()  # so the creator's analytics are full on first start
         conversions = roll_up_conversions()
+        neighbours = build_neighbours()  # the recommendations' item-item table
         steps.update()
         steps.close()
         kinds = Counter(plan.kind for plan in plans.values())
@@ -117,7 +119,8 @@ class Command(BaseCommand):
                 f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
                 f"{len(library)} library items, {views} new views, {entries} new points entries, "
                 f"{topics} forum topics, {profiles.members} member profiles in {profiles.k} personas "
-                f"(churn risk by {profiles.churn_method}), {conversions['paid']} paid conversions attributed."
+                f"(churn risk by {profiles.churn_method}), {conversions['paid']} paid conversions attributed, "
+                f"recommendations learned from {neighbours.members} members."
             )
         )
         self.stdout.write("Member types: " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()))
