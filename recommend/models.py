@@ -5,6 +5,7 @@ build in progress or a failed one is never seen; older builds are deleted once a
 current.
 """
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -50,3 +51,20 @@ class ItemNeighbour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} → {self.neighbour_id} ({self.score:.3f})"
+
+
+class Dismissal(models.Model):
+    """A member's "not interested" on a recommended item: it is never recommended to them again,
+    and items like it count less."""
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey("content.Content", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "item"], name="recommend_dismissed_once")]
+        verbose_name = _("dismissed recommendation")
+        verbose_name_plural = _("dismissed recommendations")
+
+    def __str__(self) -> str:
+        return f"{self.member_id} ✕ {self.item_id}"

@@ -12,10 +12,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from content.models import Content
 from members.models import User
 
 from .interactions import Weights, interaction_matrix
-from .models import ItemNeighbour, NeighbourBuild
+from .models import Dismissal, ItemNeighbour, NeighbourBuild
 from .similarity import item_neighbours
 
 WRITE_BATCH = 5_000
@@ -92,3 +93,9 @@ def _write(build: NeighbourBuild, item_ids: np.ndarray, neighbours: np.ndarray, 
                 rows = []
     if rows:
         ItemNeighbour.objects.bulk_create(rows)
+
+
+def dismiss(*, member: User, item: Content) -> Dismissal:
+    """The member's "not interested": the item leaves their list at once and for good."""
+    dismissal, _created = Dismissal.objects.get_or_create(member=member, item=item)
+    return dismissal

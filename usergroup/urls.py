@@ -16,6 +16,7 @@ urlpatterns = [
     path("library/", include("content.urls")),
     path("points/", include("points.urls")),
     path("community/", include("community.urls")),
+    path("recommend/", include("recommend.urls")),
     # The creator's dashboard and CRM: before admin.site.urls, whose catch-all would take them.
     path("admin/insights/", include("analytics.urls")),
     path("admin/", admin.site.urls),

@@ -4,9 +4,12 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 from django.views.static import serve
 
+from recommend.selectors import recommendations_for
+
 
 def home(request):
-    return render(request, "home.html")
+    picks = recommendations_for(member=request.user, n=6) if request.user.is_authenticated else []
+    return render(request, "home.html", {"recommendations": picks})
 
 
 def bad_request(request, exception=None):

@@ -1,0 +1,94 @@
+"""What a member is recommended: from their reading, never what they read, dismissed or may not
+open; popular picks without consent or history; "not interested" at once."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from content.models import ContentView
+from recommend.models import Dismissal
+from recommend.selectors import recommendations_for
+from recommend.services import build_neighbours
+from tests.factories import ContentFactory, TierFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def library():
+    """Cooking and running readers (consenting); a gated cooking item many cooks read."""
+    now = timezone.now()
+    gold = TierFactory(name="Gold", slug="gold", rank=2)
+    cooking = [ContentFactory(title=f"Cooking {n}", featured=False) for n in range(4)]
+    running = [ContentFactory(title=f"Running {n}", featured=False) for n in range(4)]
+    gated = ContentFactory(title="Cooking masterclass", min_tier=gold, featured=False)
+    views = []
+    for n in range(20):
+        member = UserFactory(personalisation_consent=True, is_staff=n == 0)
+        own = [*cooking, gated] if n % 2 else running
+        views += [ContentView(user=member, content=item, started_at=now) for item in own]
+    ContentView.objects.bulk_create(views)
+    build_neighbours()
+    return {"cooking": cooking, "running": running, "gated": gated}
+
+
+def _titles(member, n=3):
+    return [r.item.title for r in recommendations_for(member=member, n=n)]
+
+
+def test_a_cook_is_recommended_unread_cooking_with_a_reason(library):
+    cook = UserFactory(personalisation_consent=True)
+    ContentView.objects.create(user=cook, content=library["cooking"][0], started_at=timezone.now())
+    picks = recommendations_for(member=cook, n=3)
+    assert [p.item.title for p in picks] == sorted(
+        [f"Cooking {n}" for n in (1, 2, 3)], key=[p.item.title for p in picks].index
+    )
+    assert all(p.because == library["cooking"][0] for p in picks)
+    assert "Cooking masterclass" not in _titles(cook, n=8)  # gated: a free member may not open it
+
+
+def test_lists_change_after_reading_and_dismissing(library):
+    runner = UserFactory(personalisation_consent=True)
+    ContentView.objects.create(user=runner, content=library["running"][0], started_at=timezone.now())
+    assert set(_titles(runner)) == {"Running 1", "Running 2", "Running 3"}
+    ContentView.objects.create(user=runner, content=library["running"][1], started_at=timezone.now())
+    assert "Running 1" not in _titles(runner)
+    Dismissal.objects.create(member=runner, item=library["running"][2])
+    assert _titles(runner, n=1) == ["Running 3"]
+
+
+def test_without_consent_or_history_the_list_is_popular_and_open(library):
+    private = UserFactory(personalisation_consent=False)
+    ContentView.objects.create(user=private, content=library["cooking"][0], started_at=timezone.now())
+    picks = recommendations_for(member=private, n=4)
+    assert picks and all(p.because is None for p in picks)
+    assert "Cooking 0" not in [p.item.title for p in picks]  # still never what they read
+    newcomer = UserFactory(personalisation_consent=True)
+    assert len(recommendations_for(member=newcomer, n=4)) == 4
+    assert "Cooking masterclass" not in _titles(newcomer, n=20)
+
+
+def test_the_home_page_shows_picks_and_not_interested_removes_one(library):
+    cook = UserFactory(personalisation_consent=True)
+    ContentView.objects.create(user=cook, content=library["cooking"][0], started_at=timezone.now())
+    client = Client()
+    client.force_login(cook)
+    page = client.get("/")
+    html = page.content.decode()
+    assert "Recommended for you" in html and "Because you read" in html
+    target = page.context["recommendations"][0].item
+    response = client.post(
+        reverse("recommend:not_interested", args=[target.pk]), {"next": "https://evil.example/"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert target not in [r.item for r in client.get("/").context["recommendations"]]
+    assert client.get(reverse("recommend:not_interested", args=[target.pk])).status_code == 405
+    assert client.post(reverse("recommend:not_interested", args=[999999])).status_code == 404
+
+
+def test_visitors_see_no_personal_section_and_must_log_in_to_dismiss(library, client):
+    assert "Recommended for you" not in client.get("/").content.decode()
+    response = client.post(reverse("recommend:not_interested", args=[library["cooking"][0].pk]))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert not Dismissal.objects.exists()
