@@ -27,6 +27,17 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _one_rate_limit_window(monkeypatch):
+    """The fixed-window limiter counts per wall-clock minute; a test that crossed a minute
+    boundary would start a fresh window half-way and see no limit. Pin its clock."""
+    from types import SimpleNamespace
+
+    from members import ratelimit
+
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 1_800_000_000.0))
+
+
 @pytest.fixture
 def member(db):
     return UserFactory()
