@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from members.access import can_access, cheapest_tier_unlocking
 from members.errors import MemberError
 
-from . import selectors, services
+from . import selectors, services, slots
 from .forms import BeaconForm, LibraryFilterForm
 from .markdown import render as render_markdown
 from .models import Attachment, Content, ContentView, Lesson
@@ -62,7 +62,7 @@ def detail(request, slug):
     item = selectors.item_for(request.user, slug)
     if item is None:
         raise Http404
-    context = {"item": item, "locked": False}
+    context = {"item": item, "locked": False, "sections": slots.item_sections(request, item)}
     if item.kind == Content.Kind.COURSE:
         lessons = selectors.lessons_with_progress(item, request.user)
         context |= {"lessons": lessons, "next_lesson": selectors.next_lesson(lessons)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
@@ -104,3 +105,23 @@ def recommendations_for(*, member: User, n: int = 6, now: datetime | None = None
         for pk in order
         if pk in items
     ]
+
+
+def also_read(*, item: Content, member: User | AnonymousUser | None, n: int = 4) -> list[Content]:
+    """ "Members who read this also read": the item's neighbours the reader may open, best first
+    (gated items are left out, whatever the reader's tier; members' dismissed items too)."""
+    build = current_build()
+    if build is None:
+        return []
+    ranked = list(
+        ItemNeighbour.objects.filter(build=build, item=item)
+        .order_by("rank")
+        .values_list("neighbour_id", flat=True)
+    )
+    if not ranked:
+        return []
+    candidates = accessible(Content.objects.live(), member).filter(pk__in=ranked)
+    if member is not None and member.is_authenticated:
+        candidates = candidates.exclude(pk__in=Dismissal.objects.filter(member=member).values("item_id"))
+    found = candidates.in_bulk()
+    return [found[pk] for pk in ranked if pk in found][:n]

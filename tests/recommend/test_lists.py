@@ -92,3 +92,25 @@ def test_visitors_see_no_personal_section_and_must_log_in_to_dismiss(library, cl
     response = client.post(reverse("recommend:not_interested", args=[library["cooking"][0].pk]))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert not Dismissal.objects.exists()
+
+
+def test_item_pages_show_what_readers_of_it_also_read_that_the_reader_may_open(library, client):
+    cooking = library["cooking"]
+    page = client.get(cooking[0].get_absolute_url()).content.decode()
+    assert "Members who read this also read" in page
+    for other in cooking[1:]:
+        assert other.title in page
+    assert "Cooking masterclass" not in page and "Running 1" not in page  # gated; unrelated
+
+    member = UserFactory()
+    Dismissal.objects.create(member=member, item=cooking[1])
+    client.force_login(member)
+    section = (
+        client.get(cooking[0].get_absolute_url()).content.decode().split("Members who read this also read")[1]
+    )
+    assert "Cooking 1" not in section and "Cooking 2" in section
+
+
+def test_no_build_no_section(client):
+    item = ContentFactory()
+    assert "Members who read this also read" not in client.get(item.get_absolute_url()).content.decode()
