@@ -1,5 +1,6 @@
-"""What every creator page shares: staff only, drawn inside the admin's layout."""
+"""What every creator page shares: staff only, drawn inside the admin's layout; CSV for spreadsheets."""
 
+import csv
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -27,3 +28,20 @@ def creator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 def admin_context(request: HttpRequest, *, title: str, **extra: Any) -> dict[str, Any]:
     """The admin's own context (site header, user tools, nav), so these pages sit in the admin."""
     return {**admin.site.each_context(request), "title": title, **extra}
+
+
+def spreadsheet_cell(value: object) -> object:
+    """Spreadsheets run cells that start with = + - @ as formulas (CSV injection): quote them."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_lines() -> Any:
+    """A csv writer whose `writerow` returns the line instead of writing it (for streaming)."""
+    return csv.writer(_Echo())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -33,7 +32,7 @@ from ..selectors import (
     tags_by_member,
     timeline,
 )
-from .common import admin_context, creator_required
+from .common import admin_context, creator_required, csv_lines, spreadsheet_cell
 
 
 def _directory_form(request: HttpRequest) -> tuple[DirectoryForm, PersonaRun | None, list[Persona]]:
@@ -96,18 +95,6 @@ def _sort_links(query: dict[str, str]) -> dict[str, str]:
     return links
 
 
-def _csv_safe(value: object) -> object:
-    """Spreadsheets run cells that start with = + - @ as formulas (CSV injection): quote them."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @creator_required
 @require_GET
 def export(request: HttpRequest) -> HttpResponse:
@@ -121,12 +108,12 @@ def export(request: HttpRequest) -> HttpResponse:
     ]  # fmt: skip
 
     def lines() -> Iterator[str]:
-        writer = csv.writer(_Echo())
+        writer = csv_lines()
         yield "\ufeff" + writer.writerow(header)  # BOM: Excel then reads UTF-8 (names in Chinese)
         for row in export_rows(filters=form.filters(), run=run):
             yield writer.writerow(
                 [
-                    _csv_safe(value)
+                    spreadsheet_cell(value)
                     for value in (
                         row["pk"], row["email"], row["display_name"], row["handle"], row["tier_name"] or "",
                         member_status(live_status=row["live_status"], ever_member=row["ever_member"]),

@@ -4,7 +4,6 @@ Thin views over analytics.imports: the form reads and checks the file, the repor
 the stored upload on every view, the confirmation calls `import_members` once.
 """
 
-import csv
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -32,7 +31,7 @@ from ..imports import (
     StoredUpload,
     UploadMissing,
 )
-from .common import admin_context, creator_required
+from .common import admin_context, creator_required, csv_lines, spreadsheet_cell
 
 ERRORS_SHOWN = 200  # on the page; every error is in the downloadable list
 ROWS_SHOWN = 50
@@ -201,16 +200,6 @@ def discard(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("analytics:crm_import")
 
 
-def _cell(value: str) -> str:
-    # A spreadsheet would run a value starting with = + - @ as a formula.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @importer_required
 @require_http_methods(["GET"])
 def errors_csv(request: HttpRequest, token: str) -> HttpResponse:
@@ -218,10 +207,11 @@ def errors_csv(request: HttpRequest, token: str) -> HttpResponse:
     if found is None:
         return redirect("analytics:crm_import")
     plan = imports.preview_import(data=found[1])
-    writer = csv.writer(_Echo())
+    writer = csv_lines()
     lines = [writer.writerow([_("row"), _("column"), _("error")])]
     lines += [
-        writer.writerow([error.row, _cell(error.column), _cell(error.message)]) for error in plan.errors
+        writer.writerow([error.row, spreadsheet_cell(error.column), spreadsheet_cell(error.message)])
+        for error in plan.errors
     ]
     response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="import-errors.csv"'
