@@ -2,7 +2,6 @@
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import Client
 from django.urls import reverse
 
 from analytics.models import DEFAULT_WEIGHTS, Persona, PersonaRun, ScoreWeights
@@ -13,44 +12,38 @@ from usergroup import nightly
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def creator(db):
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
-
-
 def weights_form(**changes) -> dict:
     return {name: str(value) for name, value in (DEFAULT_WEIGHTS | changes).items()}
 
 
-def test_weights_are_edited_validated_and_reset(creator):
-    page = creator.get(reverse("admin:analytics_scoreweights_changelist"), follow=True)
+def test_weights_are_edited_validated_and_reset(admin_client):
+    page = admin_client.get(reverse("admin:analytics_scoreweights_changelist"), follow=True)
     assert page.status_code == 200 and "Reset to defaults" in page.content.decode()
     weights = ScoreWeights.objects.get()
     url = reverse("admin:analytics_scoreweights_change", args=[weights.pk])
-    bad = creator.post(url, weights_form(views=-2))
+    bad = admin_client.post(url, weights_form(views=-2))
     assert "cannot be negative" in bad.content.decode()
-    zero = creator.post(url, dict.fromkeys(DEFAULT_WEIGHTS, "0"))
+    zero = admin_client.post(url, dict.fromkeys(DEFAULT_WEIGHTS, "0"))
     assert "At least one weight must be above 0" in zero.content.decode()
     assert ScoreWeights.objects.get().views == DEFAULT_WEIGHTS["views"]
-    assert creator.post(url, weights_form(posts=9)).status_code == 302
+    assert admin_client.post(url, weights_form(posts=9)).status_code == 302
     assert ScoreWeights.current().posts == 9
-    creator.post(reverse("admin:analytics_scoreweights_reset"))
+    admin_client.post(reverse("admin:analytics_scoreweights_reset"))
     assert ScoreWeights.current().as_dict() == DEFAULT_WEIGHTS and ScoreWeights.objects.count() == 1
 
 
-def test_runs_and_personas_in_the_admin(creator):
+def test_runs_and_personas_in_the_admin(admin_client):
     for _ in range(12):
         UserFactory(analytics_consent=True)
     run = build_member_profiles()
-    assert creator.get(reverse("admin:analytics_personarun_change", args=[run.pk])).status_code == 200
+    assert admin_client.get(reverse("admin:analytics_personarun_change", args=[run.pk])).status_code == 200
     assert (
-        str(run.as_of.year) in creator.get(reverse("admin:analytics_personarun_changelist")).content.decode()
+        str(run.as_of.year)
+        in admin_client.get(reverse("admin:analytics_personarun_changelist")).content.decode()
     )
     persona = Persona.objects.filter(run=run).first()
     url = reverse("admin:analytics_persona_change", args=[persona.pk])
-    assert creator.post(url, {"name": "  Quiet   newcomers "}).status_code == 302
+    assert admin_client.post(url, {"name": "  Quiet   newcomers "}).status_code == 302
     assert Persona.objects.get(pk=persona.pk).name == "Quiet newcomers"
 
 
