@@ -40,6 +40,7 @@ from datetime import date, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from time import time as wall_clock
+from typing import Any, TypeVar
 
 from allauth.account.models import EmailAddress
 from dateutil.relativedelta import relativedelta
@@ -628,6 +629,9 @@ def _tier_for(value: str, tiers: Sequence[TierRef]) -> TierRef | None:
     return None if matches[0].rank == 0 else matches[0]
 
 
+T = TypeVar("T")
+
+
 class _RowChecker:
     """Checks one row's values, collecting an error per bad column."""
 
@@ -643,6 +647,18 @@ class _RowChecker:
 
     def value(self, column: str) -> str:
         return self.row.values.get(column, "")
+
+    def parse(self, column: str, parser: Callable[..., T], *args: Any) -> T | None:
+        """`parser(value, *args)` of a non-empty column; None when empty, or when the parser
+        refuses it (the refusal becomes the column's error)."""
+        text = self.value(column)
+        if not text:
+            return None
+        try:
+            return parser(text, *args)
+        except ValueError as exc:
+            self.fail(column, str(exc))
+            return None
 
 
 def plan_import(csv_file: CsvFile, context: ImportContext, *, now: datetime) -> ImportPlan:
@@ -683,11 +699,7 @@ def plan_import(csv_file: CsvFile, context: ImportContext, *, now: datetime) -> 
                 )
         existing = context.members.get(email)
 
-        name = handle = language = note = ""
-        joined: datetime | None = None
-        announcements: bool | None = None
-        tags: list[str] = []
-        tier: TierRef | None = None
+        name = handle = ""
         months: int | None = None
         try:
             name = parse_name(check.value("name"))
@@ -709,29 +721,12 @@ def plan_import(csv_file: CsvFile, context: ImportContext, *, now: datetime) -> 
                     check.fail(
                         "handle", _("The handle @%(handle)s is taken by another member.") % {"handle": handle}
                     )
-        if check.value("language"):
-            try:
-                language = parse_language(check.value("language"), context.languages)
-            except ValueError as exc:
-                check.fail("language", str(exc))
-        if check.value("joined"):
-            try:
-                joined = parse_moment(check.value("joined"), tz)
-            except ValueError as exc:
-                check.fail("joined", str(exc))
-            else:
-                if joined > now:
-                    check.fail("joined", _("This date is in the future."))
-        if check.value("announcements"):
-            try:
-                announcements = parse_yes_no(check.value("announcements"))
-            except ValueError as exc:
-                check.fail("announcements", str(exc))
-        if check.value("tags"):
-            try:
-                tags = parse_tags(check.value("tags"))
-            except ValueError as exc:
-                check.fail("tags", str(exc))
+        language = check.parse("language", parse_language, context.languages) or ""
+        joined = check.parse("joined", parse_moment, tz)
+        if joined is not None and joined > now:
+            check.fail("joined", _("This date is in the future."))
+        announcements = check.parse("announcements", parse_yes_no)
+        tags = check.parse("tags", parse_tags) or []
         note = check.value("note")
         if len(note) > MAX_NOTE:
             check.fail(
@@ -739,30 +734,22 @@ def plan_import(csv_file: CsvFile, context: ImportContext, *, now: datetime) -> 
                 _("Longer than %(limit)s characters (%(length)s).")
                 % {"limit": MAX_NOTE, "length": len(note)},
             )
-        if check.value("tier"):
-            try:
-                tier = _tier_for(check.value("tier"), context.tiers)
-            except ValueError as exc:
-                check.fail("tier", str(exc))
-        if check.value("complimentary_until"):
-            try:
-                until = parse_day(check.value("complimentary_until"), tz)
-            except ValueError as exc:
-                check.fail("complimentary_until", str(exc))
+        tier = check.parse("tier", _tier_for, context.tiers)
+        until = check.parse("complimentary_until", parse_day, tz)
+        if until is not None:
+            if not check.value("tier"):
+                check.fail(
+                    "complimentary_until", _("A date without a tier: name the tier in the tier column.")
+                )
+            elif until <= today:
+                check.fail("complimentary_until", _("This date has passed."))
             else:
-                if not check.value("tier"):
+                months = months_until(today, until)
+                if months > MAX_COMP_MONTHS:
                     check.fail(
-                        "complimentary_until", _("A date without a tier: name the tier in the tier column.")
+                        "complimentary_until",
+                        _("More than 100 years away; leave it empty for a grant with no end."),
                     )
-                elif until <= today:
-                    check.fail("complimentary_until", _("This date has passed."))
-                else:
-                    months = months_until(today, until)
-                    if months > MAX_COMP_MONTHS:
-                        check.fail(
-                            "complimentary_until",
-                            _("More than 100 years away; leave it empty for a grant with no end."),
-                        )
         if tier is not None and not (existing and existing.live_tier) and not check.failed:
             if grants >= MAX_GRANTS:
                 check.fail(
