@@ -68,3 +68,206 @@ class Dismissal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} ✕ {self.item_id}"
+
+
+class ThreadNeighbour(models.Model):
+    """Forum threads read by the same members ("suggested topics"), built with the item table."""
+
+    build = models.ForeignKey(NeighbourBuild, on_delete=models.CASCADE, related_name="thread_neighbours")
+    thread = models.ForeignKey("community.Thread", on_delete=models.CASCADE, related_name="+")
+    neighbour = models.ForeignKey("community.Thread", on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["build", "thread", "rank"], name="recommend_thread_neighbour_rank_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.thread_id} → {self.neighbour_id} ({self.score:.3f})"
+
+
+class Algorithm(models.TextChoices):
+    ITEM_CF = "item_cf", _("item-based (members who read the same)")
+    CONTENT = "content", _("content-based (similar texts)")
+    POPULAR = "popular", _("popular in the member's tier")
+
+
+class RecommendSettings(models.Model):
+    """The creator's controls for every recommended list (one row, edited in the admin)."""
+
+    algorithm = models.CharField(
+        _("default algorithm"), max_length=12, choices=Algorithm.choices, default=Algorithm.ITEM_CF
+    )
+    params = models.JSONField(
+        _("default parameters"),
+        default=dict,
+        blank=True,
+        help_text=_('Optional tuning of the default algorithm, e.g. {"history": 20}.'),
+    )
+    show_locked = models.BooleanField(
+        _("show locked items"),
+        default=False,
+        help_text=_(
+            "List items the member's tier does not include, as locked teasers with an upgrade prompt "
+            "(title and summary only, never the body)."
+        ),
+    )
+    freshness_boost = models.FloatField(
+        _("freshness boost"),
+        default=0.5,
+        help_text=_(
+            "How much newer items are lifted: a score is multiplied by 1 + boost for an item published "
+            "today, half that after the freshness half-life. 0 turns it off."
+        ),
+    )
+    freshness_days = models.PositiveSmallIntegerField(_("freshness half-life (days)"), default=14)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("recommendation settings")
+        verbose_name_plural = _("recommendation settings")
+
+    def __str__(self) -> str:
+        return str(_("Recommendation settings"))
+
+    @classmethod
+    def current(cls) -> "RecommendSettings":
+        settings_row, _created = cls.objects.get_or_create(pk=1)
+        return settings_row
+
+
+class ItemControl(models.Model):
+    """The creator pins an item to the top of members' lists or keeps it out of every list."""
+
+    class Mode(models.TextChoices):
+        PIN = "pin", _("pinned: first in every list that may show it")
+        EXCLUDE = "exclude", _("excluded: never recommended")
+
+    item = models.OneToOneField(
+        "content.Content", on_delete=models.CASCADE, related_name="+", verbose_name=_("item")
+    )
+    mode = models.CharField(_("mode"), max_length=8, choices=Mode.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["mode", "-created_at"]
+        verbose_name = _("pinned or excluded item")
+        verbose_name_plural = _("pinned and excluded items")
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()}: {self.item}"
+
+
+class Experiment(models.Model):
+    """An A/B test of recommendation variants on members' lists: each member sees one variant,
+    chosen by a stable hash of the experiment and the member."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        RUNNING = "running", _("running")
+        STOPPED = "stopped", _("stopped")
+
+    name = models.CharField(_("name"), max_length=100)
+    key = models.SlugField(
+        _("key"),
+        max_length=50,
+        unique=True,
+        help_text=_("Part of the hash that assigns members; never reuse."),
+    )
+    description = models.TextField(_("description"), blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    winner = models.ForeignKey(
+        "Variant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("winner"),
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("experiment")
+        verbose_name_plural = _("experiments")
+        constraints = [
+            # At most one experiment runs at a time, so a member's list has one variant.
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="running"),
+                name="recommend_one_running_experiment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Variant(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(_("name"), max_length=50)
+    algorithm = models.CharField(_("algorithm"), max_length=12, choices=Algorithm.choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    weight = models.PositiveSmallIntegerField(
+        _("traffic weight"), default=1, help_text=_("Share of members, relative to the other variants.")
+    )
+
+    class Meta:
+        ordering = ["experiment", "id"]
+        verbose_name = _("variant")
+        verbose_name_plural = _("variants")
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "name"], name="recommend_variant_name_once"),
+            models.CheckConstraint(
+                condition=models.Q(weight__gte=1), name="recommend_variant_weight_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment.name} / {self.name}"
+
+
+class Impression(models.Model):
+    """One recommended entry shown to a member: which list, which position, which variant, and
+    when (if ever) they followed it."""
+
+    class List(models.TextChoices):
+        HOME = "home", _("home page")
+        ALSO_READ = "also_read", _("members who read this also read")
+        NEXT_UP = "next_up", _("next up")
+        DIGEST = "digest", _("digest email")
+        TOPICS = "topics", _("suggested topics")
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    variant = models.ForeignKey(
+        Variant, null=True, blank=True, on_delete=models.CASCADE, related_name="impressions"
+    )
+    list = models.CharField(_("list"), max_length=10, choices=List.choices)
+    position = models.PositiveSmallIntegerField(_("position"))
+    item = models.ForeignKey(
+        "content.Content", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    thread = models.ForeignKey(
+        "community.Thread", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    shown_at = models.DateTimeField(default=timezone.now, db_index=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("impression")
+        verbose_name_plural = _("impressions")
+        indexes = [models.Index(fields=["variant", "list"], name="recommend_impression_variant")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(item__isnull=False) | models.Q(thread__isnull=False),
+                name="recommend_impression_has_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.list}#{self.position} → {self.item_id or self.thread_id}"
