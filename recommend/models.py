@@ -37,7 +37,14 @@ class NeighbourBuild(models.Model):
 
 
 class ItemNeighbour(models.Model):
+    class Source(models.TextChoices):
+        # Read by the same members (collaborative filtering).
+        COREAD = "coread", _("co-read")
+        # Similar texts (TF-IDF): the only neighbours a new item has before anyone reads it.
+        TEXT = "text", _("similar text")
+
     build = models.ForeignKey(NeighbourBuild, on_delete=models.CASCADE, related_name="neighbours")
+    source = models.CharField(max_length=6, choices=Source.choices, default=Source.COREAD)
     item = models.ForeignKey("content.Content", on_delete=models.CASCADE, related_name="+")
     neighbour = models.ForeignKey("content.Content", on_delete=models.CASCADE, related_name="+")
     rank = models.PositiveSmallIntegerField()
@@ -46,11 +53,33 @@ class ItemNeighbour(models.Model):
     class Meta:
         constraints = [
             # Also the index readers use: an item's neighbours in the current build, best first.
-            models.UniqueConstraint(fields=["build", "item", "rank"], name="recommend_neighbour_rank_once"),
+            models.UniqueConstraint(
+                fields=["build", "item", "source", "rank"], name="recommend_neighbour_rank_once"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.item_id} → {self.neighbour_id} ({self.score:.3f})"
+
+
+class PopularItem(models.Model):
+    """The most read items per group of members (a tier, a persona, everyone), written with each
+    build: the non-personal list, and the fallback of personal ones."""
+
+    build = models.ForeignKey(NeighbourBuild, on_delete=models.CASCADE, related_name="popular")
+    # "all", "tier:<rank>" or "persona:<key>"
+    group = models.CharField(max_length=20)
+    item = models.ForeignKey("content.Content", on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["build", "group", "rank"], name="recommend_popular_rank_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group} #{self.rank}: {self.item_id}"
 
 
 class Dismissal(models.Model):
