@@ -1,12 +1,14 @@
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from content.models import Content
 
-from . import services
+from . import experiments, services
+from .models import Impression
 
 
 @login_required
@@ -20,3 +22,19 @@ def not_interested(request: HttpRequest, pk: int) -> HttpResponse:
     ):
         target = "/"
     return HttpResponseRedirect(target)
+
+
+@login_required
+@require_GET
+@never_cache
+def follow(request: HttpRequest, token: str) -> HttpResponse:
+    """A recommended entry followed: count the click (the member's own impression, first click
+    only) and go on to the entry. The target comes from the impression itself, never from the
+    request, so the link cannot send anyone elsewhere."""
+    impression_id = experiments.impression_id_from_token(token)
+    if impression_id is None:
+        raise Http404
+    impression = get_object_or_404(Impression.objects.select_related("item", "thread"), pk=impression_id)
+    if impression.member_id == request.user.pk:
+        experiments.record_click(member=request.user, impression_id=impression.pk)
+    return HttpResponseRedirect(experiments.target_url(impression))
