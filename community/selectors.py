@@ -1,8 +1,13 @@
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from members.access import accessible
+from members.models import User
 
-from .models import Category, Comment, Post, Thread, ThreadRead, Vote
+from .models import RSVP, Category, Comment, Event, Post, Thread, ThreadRead, Vote
 
 FILTERS = {"all", "unanswered", "solved", "questions"}
 
@@ -89,3 +94,65 @@ def search(user, q: str) -> QuerySet:
         .select_related("author", "category")
         .order_by("-last_activity_at", "-id")
     )
+
+
+def new_in_my_areas(*, member: User, limit: int = 5) -> list[Thread]:
+    """Topics with news for `member` in the forum areas they read or posted in (and may still
+    read): replies since they last opened the topic, or topics started since they joined that
+    they never opened. Newest activity first; each has `last_read` (None: never opened).
+    One query, plus the member's rank once per request."""
+    engaged = accessible(Category.objects.all(), member).filter(
+        Exists(ThreadRead.objects.filter(member=member, thread__category=OuterRef("pk")))
+        | Exists(Post.objects.filter(author=member, thread__category=OuterRef("pk")))
+    )
+    last_read = ThreadRead.objects.filter(thread=OuterRef("pk"), member=member).values("read_at")[:1]
+    threads = (
+        Thread.objects.filter(hidden=False, category__in=engaged.values("pk"))
+        .annotate(last_read=Subquery(last_read))
+        .filter(
+            # Never opened: news only if started since they joined, and not by themselves.
+            (Q(last_read__isnull=True, created_at__gte=member.date_joined) & ~Q(author=member))
+            | Q(last_activity_at__gt=F("last_read"))
+        )
+        .select_related("category")
+        .order_by("-last_activity_at", "-id")
+    )
+    return list(threads[:limit])
+
+
+def introductions_for(member: User) -> Category | None:
+    """The area where a new member says hello, if there is one they may post in."""
+    from .services import can_post
+
+    area = Category.objects.select_related("read_tier", "post_tier").filter(slug="introductions").first()
+    return area if area is not None and can_post(member, area) else None
+
+
+@dataclass(frozen=True)
+class NextEvents:
+    """Upcoming events for the home page: the member's own RSVPs (`going` True), or else the
+    next events they may attend. Each event has `my_status` (an RSVP status, or None)."""
+
+    events: list[Event]
+    going: bool
+
+    def __bool__(self) -> bool:
+        return bool(self.events)
+
+
+def next_events_for(*, member: User, limit: int = 3, now: datetime | None = None) -> NextEvents:
+    """Events not over yet and not canceled that `member` may attend, soonest first: those they
+    RSVP'd to (going or on the wait list), else the next ones open to them. Two queries at most."""
+    now = now or timezone.now()
+    mine = RSVP.objects.filter(event=OuterRef("pk"), member=member).exclude(status=RSVP.Status.CANCELED)
+    upcoming = (
+        accessible(Event.objects.filter(canceled=False, ends_at__gte=now), member)
+        .annotate(my_status=Subquery(mine.values("status")[:1]))
+        .select_related("min_tier")
+        .defer("description")
+        .order_by("starts_at", "id")
+    )
+    going = list(upcoming.filter(my_status__isnull=False)[:limit])
+    if going:
+        return NextEvents(events=going, going=True)
+    return NextEvents(events=list(upcoming[:limit]), going=False)

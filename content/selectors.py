@@ -1,10 +1,28 @@
 """Reads of the library, always through the access policy."""
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from dataclasses import dataclass
+
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    prefetch_related_objects,
+)
+from django.db.models.functions import Coalesce
 
 from members.access import accessible, can_access
+from members.models import User
 
-from .models import Bookmark, Content, Lesson, LessonProgress, Tag
+from .models import Bookmark, Content, ContentView, Lesson, LessonProgress, Tag
 
 SORTS = {"newest", "popular"}
 
@@ -79,25 +97,109 @@ def next_lesson(lessons: list[Lesson]) -> Lesson | None:
     return next((lesson for lesson in lessons if not lesson.done), None)
 
 
+def _courses_in_progress(user) -> QuerySet:
+    """Live courses `user` finished some but not all lessons of, the one they advanced in most
+    recently first, each with `done`, `total` and `last_progress_at`. No access check here:
+    My library lists them all (a lost course shows its locked look on its page); the home page
+    narrows them to what the member may still open."""
+    started_ids = LessonProgress.objects.filter(user=user).values("lesson__course_id")
+    mine = Q(lessons__progress__user=user)
+    return (
+        Content.objects.live()
+        .filter(kind=Content.Kind.COURSE, pk__in=started_ids)
+        .annotate(
+            done=Count("lessons__progress", filter=mine, distinct=True),
+            total=Count("lessons", distinct=True),
+            last_progress_at=Max("lessons__progress__completed_at", filter=mine),
+        )
+        .filter(done__lt=F("total"))
+        .select_related("min_tier")
+        .defer("body")
+        .order_by("-last_progress_at", "-id")
+    )
+
+
 def my_library(user) -> dict:
     bookmarks = (
         Content.objects.live()
         .filter(bookmarks__user=user)
         .select_related("min_tier")
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+        .defer("body")
         .order_by("-bookmarks__created_at")
     )
-    started_ids = LessonProgress.objects.filter(user=user).values("lesson__course_id")
-    started = (
-        Content.objects.live()
-        .filter(kind=Content.Kind.COURSE, pk__in=started_ids)
+    return {"bookmarks": bookmarks, "in_progress": list(_courses_in_progress(user))}
+
+
+@dataclass(frozen=True)
+class ContinueReading:
+    """The home page's "Continue where you left off": courses with `done`, `total` and
+    `next_lesson` set, and items opened but not finished, each with `last_seen_at`."""
+
+    courses: list[Content]
+    items: list[Content]
+
+    def __bool__(self) -> bool:
+        return bool(self.courses or self.items)
+
+
+# Lists never need a lesson's body or video fields.
+_LESSON_LIST_FIELDS = ("id", "course_id", "title", "slug", "position", "is_preview")
+
+
+def continue_reading_for(*, member: User, limit: int = 5) -> ContinueReading:
+    """What `member` started and may still open, newest first: up to `limit` courses in
+    progress and `limit` other items. Five queries however much they started (courses,
+    their lessons, their progress, items; plus the member's rank, once per request)."""
+    courses = list(accessible(_courses_in_progress(member), member)[:limit])
+    if courses:
+        prefetch_related_objects(
+            courses, Prefetch("lessons", queryset=Lesson.objects.only(*_LESSON_LIST_FIELDS))
+        )
+        done = set(
+            LessonProgress.objects.filter(user=member, lesson__course__in=courses).values_list(
+                "lesson_id", flat=True
+            )
+        )
+        for course in courses:
+            lessons = list(course.lessons.all())
+            for lesson in lessons:
+                lesson.course = course  # get_absolute_url and min_tier read it: no query per lesson
+                lesson.done = lesson.pk in done
+            course.next_lesson = next_lesson(lessons)
+    mine = ContentView.objects.filter(user=member, content=OuterRef("pk"))
+    items = (
+        accessible(Content.objects.live(), member)
+        # Driven by the member's own views (the user/started_at index), not by the whole library.
+        .filter(pk__in=ContentView.objects.filter(user=member).values("content_id"))
+        .exclude(Exists(mine.filter(completed=True)))
+        # A course with a finished lesson is measured in lessons, above (done or not).
+        .exclude(Exists(LessonProgress.objects.filter(user=member, lesson__course=OuterRef("pk"))))
+        .annotate(last_seen_at=Subquery(mine.order_by("-started_at").values("started_at")[:1]))
+        .select_related("min_tier")
+        .defer("body")
+        .order_by("-last_seen_at", "-id")
+    )
+    return ContinueReading(courses=courses, items=list(items[:limit]))
+
+
+def starter_for(member: User) -> Content | None:
+    """Where a new member could begin: the featured course they may open, else the open course
+    with the most readers (from the rolled-up stats, not a count over the view log), else the
+    newest item they may open. One query."""
+    is_course = Q(kind=Content.Kind.COURSE)
+    return (
+        accessible(Content.objects.live(), member)
         .annotate(
-            done=Count("lessons__progress", filter=Q(lessons__progress__user=user), distinct=True),
-            total=Count("lessons", distinct=True),
+            featured_course=Case(When(is_course & Q(featured=True), then=Value(1)), default=Value(0)),
+            any_course=Case(When(is_course, then=Value(1)), default=Value(0)),
+            course_readers=Case(When(is_course, then=Coalesce("stats__readers", 0)), default=Value(0)),
         )
         .select_related("min_tier")
+        .defer("body")
+        .order_by("-featured_course", "-any_course", "-course_readers", "-publish_at", "-id")
+        .first()
     )
-    in_progress = [c for c in started if c.done < c.total]
-    return {"bookmarks": bookmarks, "in_progress": in_progress}
 
 
 def readable(user, obj) -> bool:

@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Sum
@@ -5,7 +6,8 @@ from django.utils import timezone
 
 from members.models import User
 
-from .models import LedgerEntry, PointsAccount
+from .models import LedgerEntry, Level, PointsAccount
+from .services import next_level
 
 PERIODS = {"week": 7, "month": 30, "all": None}
 BOARD_SIZE = 20
@@ -47,3 +49,35 @@ def leaderboard(period: str) -> list[dict]:
         for n, (member_id, total) in enumerate(totals, start=1)
         if member_id in members
     ]
+
+
+@dataclass(frozen=True)
+class LevelProgress:
+    """Where a member stands: balance, level, and the way to the next level (None at the top)."""
+
+    balance: int
+    lifetime: int
+    level: Level | None
+    next_level: Level | None
+    percent: int | None  # 0-100 of the way from the current level to the next
+    to_next: int | None  # lifetime points still needed for the next level
+
+
+def level_progress_for(member: User) -> LevelProgress:
+    """The member's points and the way to the next level, as the points page shows them. A read
+    only: a member without an account yet has zero points (the page never creates one)."""
+    account = PointsAccount.objects.select_related("level").filter(member=member).first()
+    balance, lifetime, level = (account.balance, account.lifetime, account.level) if account else (0, 0, None)
+    upcoming = next_level(lifetime)  # from the cached rules snapshot: no query most of the time
+    if upcoming is None:
+        return LevelProgress(balance, lifetime, level, None, None, None)
+    base = level.threshold if level else 0
+    percent = int(100 * (lifetime - base) / max(1, upcoming.threshold - base))
+    return LevelProgress(
+        balance=balance,
+        lifetime=lifetime,
+        level=level,
+        next_level=upcoming,
+        percent=max(0, min(100, percent)),
+        to_next=upcoming.threshold - lifetime,
+    )
