@@ -4,6 +4,7 @@ from django.utils import timezone
 from members.mail import send_to_member
 
 from .models import Notification, NotificationSettings
+from .slots import digest_sections
 
 
 def _email(member, notifications, subject_template: str) -> None:
@@ -78,7 +79,14 @@ def collect_level_ups() -> int:
 
 @shared_task(name="community.tasks.send_weekly_digest")
 def send_weekly_digest() -> int:
-    """The week's liveliest topics, each member getting only areas they may read."""
+    """The week's liveliest topics, each member getting only areas they may read, followed by
+    what higher apps add (community.slots digest sections: recommend's "picked for you").
+
+    A member is mailed only when their areas had lively topics this week, as before the sections
+    existed: this is the forum's weekly email, and picks alone would turn it into a newsletter
+    members of a quiet forum never asked for. The sections run only for members being mailed;
+    each costs a fixed number of queries per member (recommend's: about a dozen), so the run
+    grows linearly with the members mailed."""
     from datetime import timedelta
 
     from members.access import can_access
@@ -108,7 +116,7 @@ def send_weekly_digest() -> int:
             member,
             subject="community/email/weekly_subject.txt",
             text="community/email/weekly.txt",
-            context={"threads": threads},
+            context={"threads": threads, "sections": digest_sections(member)},
         )
         sent += 1
     return sent

@@ -16,7 +16,7 @@ from members.access import can_access, cheapest_tier_unlocking
 
 from . import comments as comment_services
 from . import events as event_services
-from . import mentions, notify, selectors, services
+from . import mentions, notify, selectors, services, slots
 from .forms import (
     CommentForm,
     FlagForm,
@@ -105,6 +105,8 @@ def thread(request, pk, slug=""):
             "following": request.user.is_authenticated
             and ThreadFollow.objects.filter(thread=thread, member=request.user).exists(),
             "move_targets": Category.objects.all() if request.user.is_staff else [],
+            # What higher apps add at the end of a topic (recommend: suggested topics).
+            "sections": slots.thread_sections(request, thread),
         },
     )
 

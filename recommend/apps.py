@@ -8,8 +8,11 @@ class RecommendConfig(AppConfig):
     verbose_name = _("Recommend")
 
     def ready(self) -> None:
+        from community import slots as community_slots
         from content import slots
 
-        from .sections import also_read_section
+        from .sections import also_read_section, digest_picks_section, suggested_topics_section
 
         slots.register_item_section(also_read_section)
+        community_slots.register_thread_section(suggested_topics_section)
+        community_slots.register_digest_section(digest_picks_section)

@@ -1,11 +1,23 @@
-"""Sections recommend adds to lower apps' pages through their registries (see content.slots)."""
+"""Sections recommend adds to lower apps' pages through their registries (see content.slots and
+community.slots)."""
 
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.utils.text import Truncator
 
+from community.models import Thread
 from content.models import Content
+from members.access import can_access
+from members.models import User
 
-from .selectors import also_read
+from .selectors import also_read, recommendations_for
+from .topics import suggested_topics
+
+DIGEST_PICKS = 3
+DIGEST_SUMMARY_CHARS = 140
 
 
 def also_read_section(request: HttpRequest, item: Content) -> str:
@@ -13,3 +25,44 @@ def also_read_section(request: HttpRequest, item: Content) -> str:
     if not items:
         return ""
     return render_to_string("recommend/also_read.html", {"items": items}, request=request)
+
+
+def suggested_topics_section(request: HttpRequest, thread: Thread) -> str:
+    topics = suggested_topics(thread=thread, member=request.user)
+    if not topics:
+        return ""
+    return render_to_string("recommend/suggested_topics.html", {"topics": topics}, request=request)
+
+
+@dataclass(frozen=True)
+class DigestPick:
+    title: str
+    summary: str  # the public teaser, on one line and cut short; never the body
+    url: str  # absolute: the email is read outside the site
+    because: str  # the title of the item that led here, or ""
+
+
+def digest_picks_section(member: User) -> str:
+    """The weekly digest's "Picked for you": up to three items from the member's list.
+
+    recommendations_for already keeps to items the member may open; each pick (and the item
+    named as its reason) is checked again with the access policy, because an email, once sent,
+    cannot be taken back. Cost per member: the queries of one recommendations_for call plus at
+    most one tier lookup per pick."""
+    picks: list[DigestPick] = []
+    for recommendation in recommendations_for(member=member, n=DIGEST_PICKS):
+        item = recommendation.item
+        if not can_access(member, item):
+            continue
+        because = recommendation.because
+        picks.append(
+            DigestPick(
+                title=item.title,
+                summary=Truncator(" ".join(item.summary.split())).chars(DIGEST_SUMMARY_CHARS),
+                url=f"{settings.SITE_URL}{item.get_absolute_url()}?src=email",
+                because=because.title if because is not None and can_access(member, because) else "",
+            )
+        )
+    if not picks:
+        return ""
+    return render_to_string("recommend/digest_picks.txt", {"picks": picks})

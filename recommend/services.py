@@ -18,6 +18,7 @@ from members.models import User
 from .interactions import Weights, interaction_matrix
 from .models import Dismissal, ItemNeighbour, NeighbourBuild
 from .similarity import item_neighbours
+from .topics import thread_table, write_thread_neighbours
 
 WRITE_BATCH = 5_000
 
@@ -50,10 +51,28 @@ def build_neighbours(
         stage("interactions")
         neighbours = item_neighbours(data.matrix, k=k, shrinkage=shrinkage)
         stage("similarity")
+        # Suggested topics (recommend.topics): computed here, written in the transaction below
+        # so items and topics swap together. Its figures go in params["topics"], keeping
+        # `durations` to the item stages.
+        topics_started = time.perf_counter()
+        topics = thread_table(now=now, shrinkage=shrinkage, half_life_days=weights.half_life_days)
+        topics_seconds = time.perf_counter() - topics_started
+        started = time.perf_counter()
+        if progress:
+            progress("topics")
         # Only the write and the swap hold a transaction (a savepoint when called inside one,
         # so a database error there still leaves a connection to record the failure on).
         with transaction.atomic():
             _write(build, data.items, neighbours.items, neighbours.scores)
+            topics_started = time.perf_counter()
+            topic_counts = write_thread_neighbours(build=build, now=now, table=topics)
+            build.params = {
+                **build.params,
+                "topics": {
+                    **topic_counts,
+                    "seconds": round(topics_seconds + time.perf_counter() - topics_started, 3),
+                },
+            }
             build.status = NeighbourBuild.Status.DONE
             build.finished_at = timezone.now()
             build.members, build.items = data.shape
