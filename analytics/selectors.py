@@ -76,6 +76,19 @@ def personas_of(run: PersonaRun | None) -> list[Persona]:
     return list(run.personas.order_by("-size")) if run else []
 
 
+def persona_keys(*, member_ids: list[int], run: PersonaRun | None = None) -> dict[int, int]:
+    """The persona key of each member in the latest run, only for members who allow analytics
+    now (withdrawing consent takes a member out at once, not at the next run)."""
+    run = run or latest_run()
+    if run is None or not member_ids:
+        return {}
+    return dict(
+        MemberProfile.objects.filter(
+            run=run, member_id__in=member_ids, member__analytics_consent=True, persona__isnull=False
+        ).values_list("member_id", "persona__key")
+    )
+
+
 @dataclass(frozen=True)
 class DirectoryFilters:
     """What the directory's form cleaned; every field optional."""

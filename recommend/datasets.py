@@ -16,6 +16,7 @@ from members.models import User
 
 from .evaluation import Events
 from .interactions import DEFAULT_WEIGHTS, Weights
+from .tables import item_texts
 
 HEADER = ["user", "item", "weight", "timestamp"]
 MAX_ROWS = 50_000_000
@@ -97,7 +98,7 @@ def _moment(text: str, line: int) -> float:
 
 def events_from_database(*, weights: Weights = DEFAULT_WEIGHTS) -> tuple[Events, list[str]]:
     """Every interaction of members who allowed personalisation, one event per row, and each
-    item's text (title, summary, tags) for the content-based model."""
+    item's text (title, tags, summary, body: recommend.tables.item_texts) for the content-based model."""
     members = User.objects.filter(is_active=True, personalisation_consent=True).values("pk")
     rows: list[tuple[int, int, float, datetime]] = []
     for user, item, dwell, completed, at in (
@@ -131,11 +132,6 @@ def events_from_database(*, weights: Weights = DEFAULT_WEIGHTS) -> tuple[Events,
     items = list(Content.objects.order_by("pk").values_list("pk", flat=True))
     item_index = {pk: n for n, pk in enumerate(items)}
     user_ids: dict = {}
-    texts_by_item = {pk: [] for pk in items}
-    for pk, title, summary in Content.objects.values_list("pk", "title", "summary"):
-        texts_by_item[pk] += [title, summary]
-    for pk, tag in Content.tags.through.objects.values_list("content_id", "tag__name"):
-        texts_by_item[pk] += [tag, tag]  # a tag says more about the topic than a word of the summary
     events = Events(
         users=_indexed([r[0] for r in rows], user_ids),
         items=np.array([item_index[r[1]] for r in rows], dtype=np.int64),
@@ -144,4 +140,4 @@ def events_from_database(*, weights: Weights = DEFAULT_WEIGHTS) -> tuple[Events,
         n_users=len(user_ids),
         n_items=len(items),
     )
-    return events, [" ".join(texts_by_item[pk]) for pk in items]
+    return events, item_texts(items)

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from .similarity import item_neighbours
+from .content_based import text_neighbours, tfidf_vectors
+from .scoring import SHORT_HISTORY, TEXT_WEIGHT
+from .similarity import Neighbours, item_neighbours
 
 ALGORITHMS = ("item_cf", "content", "popular")
 
@@ -103,25 +104,51 @@ def popular(train: sp.csr_matrix, k: int) -> np.ndarray:
     return _in_chunks(train, k, lambda rows: np.tile(base, (rows.shape[0], 1)) * (counts > 0))
 
 
-def item_cf(*, neighbours: int = 50, shrinkage: float = 10.0) -> Recommender:
+def _table_matrix(table: Neighbours, n_items: int) -> sp.csr_matrix:
+    valid = table.items >= 0
+    rows = np.repeat(np.arange(n_items), table.k)[valid.ravel()]
+    return sp.csr_matrix(
+        (table.scores[valid], (rows, table.items[valid])), shape=(n_items, n_items), dtype=np.float32
+    )
+
+
+def item_cf(
+    *,
+    neighbours: int = 50,
+    shrinkage: float = 10.0,
+    texts: list[str] | None = None,
+    text_weight: float = TEXT_WEIGHT,
+    short_history: int = SHORT_HISTORY,
+) -> Recommender:
+    """The engine's model: co-read neighbours, plus `text_weight` × similar-text neighbours when
+    item texts are known (as much as co-reading for members with fewer than `short_history`
+    items), scored from the member's history as recommend.scoring does."""
+
     def recommend(train: sp.csr_matrix, k: int) -> np.ndarray:
-        table = item_neighbours(train, k=neighbours, shrinkage=shrinkage)
         n_items = train.shape[1]
-        valid = table.items >= 0
-        rows = np.repeat(np.arange(n_items), table.k)[valid.ravel()]
-        similarity = sp.csr_matrix(
-            (table.scores[valid], (rows, table.items[valid])), shape=(n_items, n_items), dtype=np.float32
-        )
-        return _in_chunks(train, k, lambda part: (part @ similarity).toarray())
+        coread = _table_matrix(item_neighbours(train, k=neighbours, shrinkage=shrinkage), n_items)
+        if texts is None:
+            return _in_chunks(train, k, lambda part: (part @ coread).toarray())
+        text = _table_matrix(text_neighbours(texts, k=neighbours), n_items)
+
+        def score(part: sp.csr_matrix) -> np.ndarray:
+            sizes = np.diff(part.indptr)
+            blend = np.where(sizes < short_history, 1.0, text_weight)[:, None]
+            return (part @ coread).toarray() + blend * (part @ text).toarray()
+
+        return _in_chunks(train, k, score)
 
     return recommend
 
 
 def content_based(texts: list[str]) -> Recommender:
-    """TF-IDF over each item's text; a member's profile is the weighted sum of their items' vectors."""
+    """TF-IDF over each item's text (recommend.content_based, CJK bigrams included); a member's
+    profile is the weighted sum of their items' vectors."""
 
     def recommend(train: sp.csr_matrix, k: int) -> np.ndarray:
-        vectors = normalize(TfidfVectorizer(min_df=1, sublinear_tf=True).fit_transform(texts))
+        vectors = tfidf_vectors(texts)
+        if vectors.shape[1] == 0:
+            return np.full((train.shape[0], k), -1)
         return _in_chunks(train, k, lambda part: (normalize(part @ vectors) @ vectors.T).toarray())
 
     return recommend

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -16,8 +15,9 @@ from content.models import Content
 from members.models import User
 
 from .interactions import Weights, interaction_matrix
-from .models import Dismissal, ItemNeighbour, NeighbourBuild
+from .models import Dismissal, NeighbourBuild
 from .similarity import item_neighbours
+from .tables import text_table, write_neighbours, write_popular
 from .topics import thread_table, write_thread_neighbours
 
 WRITE_BATCH = 5_000
@@ -51,28 +51,20 @@ def build_neighbours(
         stage("interactions")
         neighbours = item_neighbours(data.matrix, k=k, shrinkage=shrinkage)
         stage("similarity")
-        # Suggested topics (recommend.topics): computed here, written in the transaction below
-        # so items and topics swap together. Its figures go in params["topics"], keeping
-        # `durations` to the item stages.
-        topics_started = time.perf_counter()
+        text_items, text = text_table(k=k)
+        stage("text")
+        # Suggested topics (recommend.topics): threads read by the same members.
         topics = thread_table(now=now, shrinkage=shrinkage, half_life_days=weights.half_life_days)
-        topics_seconds = time.perf_counter() - topics_started
-        started = time.perf_counter()
-        if progress:
-            progress("topics")
+        stage("topics")
         # Only the write and the swap hold a transaction (a savepoint when called inside one,
-        # so a database error there still leaves a connection to record the failure on).
+        # so a database error there still leaves a connection to record the failure on). All
+        # tables of a build are written in it, so they swap in together.
         with transaction.atomic():
-            _write(build, data.items, neighbours.items, neighbours.scores)
-            topics_started = time.perf_counter()
+            write_neighbours(build=build, item_ids=data.items, neighbours=neighbours, source="coread")
+            write_neighbours(build=build, item_ids=text_items, neighbours=text, source="text")
+            popular = write_popular(build=build, now=now)
             topic_counts = write_thread_neighbours(build=build, now=now, table=topics)
-            build.params = {
-                **build.params,
-                "topics": {
-                    **topic_counts,
-                    "seconds": round(topics_seconds + time.perf_counter() - topics_started, 3),
-                },
-            }
+            build.params = {**build.params, "topics": topic_counts, "popular_rows": popular}
             build.status = NeighbourBuild.Status.DONE
             build.finished_at = timezone.now()
             build.members, build.items = data.shape
@@ -90,28 +82,6 @@ def build_neighbours(
         )
         raise
     return build
-
-
-def _write(build: NeighbourBuild, item_ids: np.ndarray, neighbours: np.ndarray, scores: np.ndarray) -> None:
-    rows: list[ItemNeighbour] = []
-    for position, item_id in enumerate(item_ids):
-        for rank, (other, score) in enumerate(zip(neighbours[position], scores[position], strict=True)):
-            if other < 0:
-                break
-            rows.append(
-                ItemNeighbour(
-                    build=build,
-                    item_id=int(item_id),
-                    neighbour_id=int(item_ids[other]),
-                    rank=rank,
-                    score=float(score),
-                )
-            )
-            if len(rows) >= WRITE_BATCH:
-                ItemNeighbour.objects.bulk_create(rows)
-                rows = []
-    if rows:
-        ItemNeighbour.objects.bulk_create(rows)
 
 
 def dismiss(*, member: User, item: Content) -> Dismissal:

@@ -35,7 +35,7 @@ def test_build_writes_neighbours_within_tastes_and_is_current(tastes):
     cooking, _running = tastes
     build = build_neighbours()
     assert build.status == NeighbourBuild.Status.DONE and (build.members, build.items) == (12, 6)
-    assert set(build.durations) == {"interactions", "similarity", "write"}
+    assert set(build.durations) == {"interactions", "similarity", "text", "topics", "write"}
     assert current_build() == build
     near = [n.neighbour for n in neighbours_of(item_id=cooking[0].pk)]
     assert set(near) == {cooking[1], cooking[2]}

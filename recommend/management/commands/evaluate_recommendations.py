@@ -44,7 +44,7 @@ class Command(BaseCommand):
             )
         algorithms: dict[str, evaluation.Recommender] = {
             "item_cf": evaluation.item_cf(
-                neighbours=settings.RECOMMEND_NEIGHBOURS, shrinkage=settings.RECOMMEND_SHRINKAGE
+                neighbours=settings.RECOMMEND_NEIGHBOURS, shrinkage=settings.RECOMMEND_SHRINKAGE, texts=texts
             ),
         }
         if texts is not None:

@@ -1,0 +1,165 @@
+"""The build's other tables: text neighbours (content-based) and popular items per group.
+
+Both are read from the database in bulk and written in bulk for one build (services.py calls
+them inside the transaction that swaps the build in). The arithmetic is in plain functions.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.db.models import Max
+
+from analytics.selectors import persona_keys
+from content.models import Content, ContentView
+from members.models import LIVE_STATUSES, Membership
+
+from .content_based import item_text, text_neighbours
+from .models import Dismissal, ItemNeighbour, NeighbourBuild, PopularItem
+from .similarity import Neighbours
+
+WRITE_BATCH = 5_000
+POPULAR_WINDOW_DAYS = 30
+POPULAR_PER_GROUP = 50
+
+
+def item_texts(item_ids: list[int]) -> list[str]:
+    """Each item's text for TF-IDF, in the order of `item_ids` (a missing item gives "")."""
+    fields: dict[int, tuple[str, str, str]] = {
+        pk: (title, summary, body)
+        for pk, title, summary, body in Content.objects.filter(pk__in=item_ids).values_list(
+            "pk", "title", "summary", "body"
+        )
+    }
+    tags: dict[int, list[str]] = defaultdict(list)
+    for pk, name in Content.tags.through.objects.filter(content_id__in=item_ids).values_list(
+        "content_id", "tag__name"
+    ):
+        tags[pk].append(name)
+    texts = []
+    for pk in item_ids:
+        title, summary, body = fields.get(pk, ("", "", ""))
+        texts.append(item_text(title=title, tags=tags[pk], summary=summary, body=body))
+    return texts
+
+
+def write_neighbours(
+    *, build: NeighbourBuild, item_ids: np.ndarray, neighbours: Neighbours, source: str
+) -> int:
+    rows: list[ItemNeighbour] = []
+    written = 0
+    for position, item_id in enumerate(item_ids):
+        for rank, (other, score) in enumerate(
+            zip(neighbours.items[position], neighbours.scores[position], strict=True)
+        ):
+            if other < 0:
+                break
+            rows.append(
+                ItemNeighbour(
+                    build=build,
+                    source=source,
+                    item_id=int(item_id),
+                    neighbour_id=int(item_ids[other]),
+                    rank=rank,
+                    score=float(score),
+                )
+            )
+        if len(rows) >= WRITE_BATCH:
+            ItemNeighbour.objects.bulk_create(rows)
+            written += len(rows)
+            rows = []
+    ItemNeighbour.objects.bulk_create(rows)
+    return written + len(rows)
+
+
+def text_table(*, k: int) -> tuple[np.ndarray, Neighbours]:
+    """Neighbours by similar text of every item (drafts and scheduled ones too: they are cheap,
+    and an item published tomorrow has its neighbours ready before anyone reads it)."""
+    item_ids = np.array(list(Content.objects.order_by("pk").values_list("pk", flat=True)), dtype=np.int64)
+    return item_ids, text_neighbours(item_texts(item_ids.tolist()), k=k)
+
+
+def group_popularity(
+    *, groups: list[str], readers: np.ndarray, items: np.ndarray, weights: np.ndarray, n: int
+) -> dict[str, list[tuple[int, float]]]:
+    """For each group, the `n` items with the highest summed weight (readers count +1, a
+    "not interested" −2), best first, ties by item id. `readers[i]` is an index into `groups`
+    for the row's member."""
+    result: dict[str, list[tuple[int, float]]] = {}
+    for index, group in enumerate(groups):
+        mask = readers == index
+        if not mask.any():
+            continue
+        ids, inverse = np.unique(items[mask], return_inverse=True)
+        totals = np.bincount(inverse, weights=weights[mask])
+        order = np.lexsort((ids, -totals))
+        result[group] = [(int(ids[i]), float(totals[i])) for i in order if totals[i] > 0][:n]
+    return result
+
+
+def write_popular(*, build: NeighbourBuild, now: datetime, n: int = POPULAR_PER_GROUP) -> int:
+    """Each group's most read items over the last `POPULAR_WINDOW_DAYS`: everyone ("all"), each
+    tier (by the reader's live membership; free members are tier 0) and each persona of the
+    latest analytics run (members who allowed analytics only; the others count in "all" and
+    their tier). Counts are aggregate: who read what is not stored."""
+    since = now - timedelta(days=POPULAR_WINDOW_DAYS)
+    pairs = list(
+        ContentView.objects.filter(started_at__gte=since, started_at__lte=now, user__isnull=False)
+        .values_list("user_id", "content_id")
+        .distinct()
+        .order_by()
+    )
+    dismissed = list(Dismissal.objects.filter(created_at__gte=since).values_list("member_id", "item_id"))
+    rows = [(user, item, 1.0) for user, item in pairs] + [(user, item, -2.0) for user, item in dismissed]
+    if not rows:
+        return 0
+    users = np.array([r[0] for r in rows], dtype=np.int64)
+    items = np.array([r[1] for r in rows], dtype=np.int64)
+    weights = np.array([r[2] for r in rows], dtype=np.float64)
+
+    member_ids = np.unique(users).tolist()
+    rank_of = dict(
+        Membership.objects.filter(user_id__in=member_ids, status__in=LIVE_STATUSES)
+        .values("user_id")
+        .annotate(rank=Max("tier__rank"))
+        .values_list("user_id", "rank")
+        .order_by()
+    )
+    persona_of = persona_keys(member_ids=member_ids)
+    groups: list[str] = ["all"]
+    index: dict[str, int] = {"all": 0}
+
+    def group_rows(key_of: dict[int, str]) -> np.ndarray:
+        codes = np.full(len(users), -1, dtype=np.int64)
+        for position, user in enumerate(users.tolist()):
+            key = key_of.get(user)
+            if key is not None:
+                if key not in index:
+                    index[key] = len(groups)
+                    groups.append(key)
+                codes[position] = index[key]
+        return codes
+
+    tiers = group_rows({user: f"tier:{rank_of.get(user, 0)}" for user in member_ids})
+    personas = group_rows({user: f"persona:{key}" for user, key in persona_of.items()})
+    all_codes = np.zeros(len(users), dtype=np.int64)
+    stacked_readers = np.concatenate([all_codes, tiers, personas])
+    stacked_items = np.concatenate([items, items, items])
+    stacked_weights = np.concatenate([weights, weights, weights])
+    keep = stacked_readers >= 0
+    popular = group_popularity(
+        groups=groups,
+        readers=stacked_readers[keep],
+        items=stacked_items[keep],
+        weights=stacked_weights[keep],
+        n=n,
+    )
+    objects = [
+        PopularItem(build=build, group=group, item_id=item, rank=rank, score=score)
+        for group, ranked in popular.items()
+        for rank, (item, score) in enumerate(ranked)
+    ]
+    PopularItem.objects.bulk_create(objects, batch_size=WRITE_BATCH)
+    return len(objects)
