@@ -102,6 +102,8 @@ def lesson(request, slug, lesson_slug):
         "next": lessons[index + 1] if index + 1 < len(lessons) else None,
         "locked": False,
     }
+    if context["next"] is None:  # the course's last lesson: what to read after the course
+        context["sections"] = slots.item_sections(request, course)
     if not can_access(request.user, current):
         context |= _gate(request, current, course)
         return render(request, "content/lesson.html", context)

@@ -13,18 +13,28 @@ from content.models import Content
 from members.access import can_access
 from members.models import User
 
-from .selectors import also_read, recommendations_for
+from .models import Impression
+from .selectors import also_read, next_up, recommendations_for
 from .topics import suggested_topics
 
 DIGEST_PICKS = 3
 DIGEST_SUMMARY_CHARS = 140
 
 
-def also_read_section(request: HttpRequest, item: Content) -> str:
-    items = also_read(item=item, member=request.user)
-    if not items:
+def after_item_section(request: HttpRequest, item: Content) -> str:
+    """The end of an item (or of a course's last lesson): "Next up", the one thing to read now,
+    then "Members who read this also read" without it."""
+    upcoming = next_up(item=item, member=request.user)
+    others = [
+        other
+        for other in also_read(item=item, member=request.user, n=5)
+        if upcoming is None or other != upcoming.item
+    ]
+    if upcoming is None and not others:
         return ""
-    return render_to_string("recommend/also_read.html", {"items": items}, request=request)
+    return render_to_string(
+        "recommend/also_read.html", {"item": item, "next_up": upcoming, "items": others[:4]}, request=request
+    )
 
 
 def suggested_topics_section(request: HttpRequest, thread: Thread) -> str:
@@ -50,7 +60,7 @@ def digest_picks_section(member: User) -> str:
     cannot be taken back. Cost per member: the queries of one recommendations_for call plus at
     most one tier lookup per pick."""
     picks: list[DigestPick] = []
-    for recommendation in recommendations_for(member=member, n=DIGEST_PICKS):
+    for recommendation in recommendations_for(member=member, n=DIGEST_PICKS, surface=Impression.List.DIGEST):
         item = recommendation.item
         if not can_access(member, item):
             continue
@@ -59,7 +69,7 @@ def digest_picks_section(member: User) -> str:
             DigestPick(
                 title=item.title,
                 summary=Truncator(" ".join(item.summary.split())).chars(DIGEST_SUMMARY_CHARS),
-                url=f"{settings.SITE_URL}{item.get_absolute_url()}?src=email",
+                url=f"{settings.SITE_URL}{recommendation.url}",
                 because=because.title if because is not None and can_access(member, because) else "",
             )
         )

@@ -1,20 +1,51 @@
-"""Reads of the neighbour table, always from the current build."""
+"""Recommended lists for a member, from the current build and through the access policy.
+
+A member's ranking (which items, in which order, and why) is computed from their recent history
+and the neighbour tables, then cached under a key that changes with anything it depends on:
+the build, the member's latest activity of every kind (a view, like, bookmark, comment, lesson,
+"not interested"), their consent, the algorithm and the creator's controls. So a list is
+computed once per change and a new read shows up on the next page. What may be shown is
+decided again on every request (live? may the member open it now?), so an item re-gated,
+unpublished or deleted after the ranking was cached never appears.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import F, Max, QuerySet
+from django.core.cache import cache
+from django.db.models import F, Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from content.models import Content, ContentView
-from members.access import accessible
+from analytics.selectors import persona_keys
+from community.models import Comment
+from content.models import Bookmark, Content, ContentView, LessonProgress, Like
+from members.access import can_access, member_rank
 from members.models import User
 
+from .experiments import follow_url, log_impressions, variant_for
 from .interactions import interaction_matrix
-from .models import Dismissal, ItemNeighbour, NeighbourBuild
+from .models import (
+    Algorithm,
+    Dismissal,
+    Impression,
+    ItemControl,
+    ItemNeighbour,
+    NeighbourBuild,
+    PopularItem,
+    RecommendSettings,
+    Variant,
+)
+from .scoring import SHORT_HISTORY, TEXT_WEIGHT, freshness, ranked, score_candidates
+
+HISTORY = 50  # the member's most recent items that drive their list
+RANKING_SIZE = 100  # candidates cached per member; what may be shown is filtered per request
+RANKING_TTL = 60 * 60 * 24
+LOCKED_SHARE = 3  # at most one locked teaser per three entries, when the creator allows them
 
 
 def current_build() -> NeighbourBuild | None:
@@ -22,30 +53,39 @@ def current_build() -> NeighbourBuild | None:
 
 
 def neighbours_of(*, item_id: int, build: NeighbourBuild | None = None) -> QuerySet[ItemNeighbour]:
-    """The item's neighbours in the current build, best first (no access check: callers filter
-    the items through members.access before showing anything)."""
+    """The item's co-read neighbours in the current build, best first (no access check: callers
+    filter the items through members.access before showing anything)."""
     build = build or current_build()
     if build is None:
         return ItemNeighbour.objects.none()
-    return ItemNeighbour.objects.filter(build=build, item_id=item_id).order_by("rank")
+    return ItemNeighbour.objects.filter(build=build, item_id=item_id, source="coread").order_by("rank")
 
 
 @dataclass(frozen=True)
 class Recommendation:
     item: Content
-    because: Content | None  # the item read that led here; None for a popular pick
+    because: Content | None  # the item read that led here; None for a popular or pinned pick
+    reason: str  # "history", "pinned" or "popular"
+    locked: bool = False  # shown as a teaser with an upgrade prompt, never with its body
+    url: str = ""
 
 
-HISTORY = 50  # the member's most recent items that drive their list
+@dataclass(frozen=True)
+class _Entry:
+    pk: int
+    because: int | None
+    reason: str
 
 
-def _history(member: User, now: datetime) -> dict[int, float]:
-    """The member's weights per item, newest `HISTORY` items (the same weights the model learns from)."""
+def _history(member: User, now: datetime) -> tuple[dict[int, float], set[int]]:
+    """The member's weights of their newest `HISTORY` items (the weights the model learns from)
+    and every item they ever touched."""
     data = interaction_matrix(members=User.objects.filter(pk=member.pk), now=now)
     if data.matrix.nnz == 0:
-        return {}
+        return {}, set()
     row = data.matrix.getrow(0)
     weights = dict(zip(data.items[row.indices].tolist(), row.data.tolist(), strict=True))
+    touched = set(weights)
     if len(weights) > HISTORY:
         latest = dict(
             ContentView.objects.filter(user=member, content_id__in=weights)
@@ -53,75 +93,257 @@ def _history(member: User, now: datetime) -> dict[int, float]:
             .annotate(last=Max("started_at"))
             .values_list("content_id", "last")
         )
-        keep = sorted(weights, key=lambda pk: latest.get(pk) or now.replace(year=1970), reverse=True)[
-            :HISTORY
-        ]
+        oldest = now.replace(year=1970)
+        keep = sorted(weights, key=lambda pk: (latest.get(pk) or oldest, pk), reverse=True)[:HISTORY]
         weights = {pk: weights[pk] for pk in keep}
-    return weights
+    return weights, touched
 
 
-def recommendations_for(*, member: User, n: int = 6, now: datetime | None = None) -> list[Recommendation]:
-    """Up to `n` items for `member`: from what they read (item-item neighbours) when they allow
-    personalisation, filled with what is popular among items they may open. Never an item they
-    have touched, dismissed, or may not open (gated bodies are not recommended at all)."""
-    now = now or timezone.now()
-    dismissed = set(Dismissal.objects.filter(member=member).values_list("item_id", flat=True))
-    seen: set[int] = set()
-    scores: dict[int, float] = {}
-    because: dict[int, tuple[float, int]] = {}
-    build = current_build() if member.personalisation_consent else None
-    if member.personalisation_consent:
-        history = _history(member, now)
-        seen = set(history)
-        if build is not None and history:
-            rows = ItemNeighbour.objects.filter(build=build, item_id__in=list(history) + list(dismissed))
-            for item_id, neighbour_id, score in rows.values_list("item_id", "neighbour_id", "score"):
-                if item_id in dismissed:  # "not interested" also counts against items like it
-                    scores[neighbour_id] = scores.get(neighbour_id, 0.0) - 2 * score
-                    continue
-                gain = history[item_id] * score
-                scores[neighbour_id] = scores.get(neighbour_id, 0.0) + gain
-                if gain > because.get(neighbour_id, (0.0, 0))[0]:
-                    because[neighbour_id] = (gain, item_id)
-    else:
-        seen = set(ContentView.objects.filter(user=member).values_list("content_id", flat=True).distinct())
-    excluded = seen | dismissed
-    open_items = accessible(Content.objects.live(), member, now=now).exclude(pk__in=excluded)
-    ranked = [
-        pk for pk, value in sorted(scores.items(), key=lambda kv: -kv[1]) if value > 0 and pk not in excluded
-    ]
-    picked = list(open_items.filter(pk__in=ranked[: n * 4]).values_list("pk", flat=True))
-    order = [pk for pk in ranked if pk in set(picked)][:n]
-    if len(order) < n:
-        popular = (
-            open_items.exclude(pk__in=order)
-            .order_by("-featured", F("stats__views_30d").desc(nulls_last=True), "-publish_at", "-id")
-            .values_list("pk", flat=True)[: n - len(order)]
+def _activity_stamp(member: User) -> tuple[int | None, ...]:
+    """The newest row of each kind of activity of the member, in one query."""
+
+    def newest(model: type, field: str = "user") -> Subquery:
+        return Subquery(model.objects.filter(**{field: OuterRef("pk")}).order_by("-pk").values("pk")[:1])
+
+    return tuple(
+        User.objects.filter(pk=member.pk)
+        .annotate(
+            s_view=newest(ContentView),
+            s_like=newest(Like),
+            s_bookmark=newest(Bookmark),
+            s_comment=newest(Comment, "author"),
+            s_lesson=newest(LessonProgress),
+            s_dismissal=newest(Dismissal, "member"),
         )
-        order += list(popular)
-    items = Content.objects.in_bulk(order + [because[pk][1] for pk in order if pk in because])
-    return [
-        Recommendation(item=items[pk], because=items.get(because[pk][1]) if pk in because else None)
-        for pk in order
-        if pk in items
+        .values_list("s_view", "s_like", "s_bookmark", "s_comment", "s_lesson", "s_dismissal")
+        .get()
+    )
+
+
+def _popular(*, build: NeighbourBuild | None, groups: list[str]) -> list[int]:
+    """Popular items of the first groups that have any, then of everyone; without a build, the
+    live items with the most views in the last 30 days."""
+    if build is None:
+        return list(
+            Content.objects.live()
+            .order_by("-featured", F("stats__views_30d").desc(nulls_last=True), "-publish_at", "-id")
+            .values_list("pk", flat=True)[:RANKING_SIZE]
+        )
+    rows = PopularItem.objects.filter(build=build, group__in=groups).values_list("group", "item_id")
+    by_group: dict[str, list[int]] = {}
+    for group, item in rows.order_by("group", "rank"):
+        by_group.setdefault(group, []).append(item)
+    order: list[int] = []
+    for group in groups:
+        order += [pk for pk in by_group.get(group, []) if pk not in order]
+    return order
+
+
+def _rank(
+    *,
+    member: User,
+    now: datetime,
+    build: NeighbourBuild | None,
+    algorithm: str,
+    params: dict,
+    prefs: RecommendSettings,
+    controls: dict[int, str],
+) -> list[_Entry]:
+    personal = member.personalisation_consent
+    dismissed = set(Dismissal.objects.filter(member=member).values_list("item_id", flat=True))
+    history, seen = _history(member, now)
+    if not personal:
+        history = {}  # what they touched is only left out, never used to pick
+    excluded = seen | dismissed | {pk for pk, mode in controls.items() if mode == ItemControl.Mode.EXCLUDE}
+    entries = [
+        _Entry(pk, None, "pinned")
+        for pk, mode in sorted(controls.items())
+        if mode == ItemControl.Mode.PIN and pk not in excluded
     ]
+    taken = {entry.pk for entry in entries}
+
+    if personal and build is not None and algorithm != Algorithm.POPULAR and (history or dismissed):
+        sources = ["text"] if algorithm == Algorithm.CONTENT else ["coread", "text"]
+        text_weight = 1.0 if algorithm == Algorithm.CONTENT or len(history) < SHORT_HISTORY else TEXT_WEIGHT
+        text_weight = float(params.get("text_weight", text_weight))
+        rows = ItemNeighbour.objects.filter(
+            build=build, source__in=sources, item_id__in=list(history) + list(dismissed)
+        ).values_list("item_id", "neighbour_id", "source", "score")
+        scored = score_candidates(history=history, dismissed=dismissed, rows=rows, text_weight=text_weight)
+        scores = scored.scores
+        boost = float(params.get("freshness_boost", prefs.freshness_boost))
+        if boost > 0:
+            positive = [pk for pk, value in scores.items() if value > 0 and pk not in excluded]
+            for pk, published in Content.objects.filter(pk__in=positive).values_list("pk", "publish_at"):
+                age = (now - (published or now)).total_seconds() / 86400
+                scores[pk] *= freshness(age_days=age, boost=boost, half_life_days=prefs.freshness_days)
+        excluded |= scored.hidden  # out of the popular fill too
+        for pk in ranked(scores, exclude=excluded | taken)[:RANKING_SIZE]:
+            entries.append(_Entry(pk, scored.because.get(pk), "history"))
+            taken.add(pk)
+
+    groups = [f"tier:{member_rank(member, now) or 0}", "all"]
+    if personal and member.analytics_consent:
+        persona = persona_keys(member_ids=[member.pk]).get(member.pk)
+        if persona is not None:
+            groups.insert(0, f"persona:{persona}")
+    for pk in _popular(build=build, groups=groups):
+        if len(entries) >= RANKING_SIZE:
+            break
+        if pk not in excluded and pk not in taken:
+            entries.append(_Entry(pk, None, "popular"))
+            taken.add(pk)
+    return entries
+
+
+def _settings_for(member: User) -> tuple[RecommendSettings, Variant | None, str, dict]:
+    prefs = RecommendSettings.current()
+    variant = variant_for(member=member) if member.personalisation_consent else None
+    if variant is not None:
+        return prefs, variant, variant.algorithm, dict(variant.params)
+    return prefs, None, prefs.algorithm, dict(prefs.params)
+
+
+def recommendations_for(
+    *, member: User, n: int = 6, now: datetime | None = None, surface: str = Impression.List.HOME
+) -> list[Recommendation]:
+    """Up to `n` items for `member`: from what they read (co-read and similar items) when they
+    allow personalisation, then what is popular with their persona, tier and everyone. Never an
+    item they touched, dismissed, or the creator excluded; items they may not open only as
+    locked teasers, when the creator allows them, and at most one in `LOCKED_SHARE`."""
+    if n < 1:
+        return []
+    now = now or timezone.now()
+    prefs, variant, algorithm, params = _settings_for(member)
+    build = current_build()
+    controls = dict(ItemControl.objects.values_list("item_id", "mode"))
+    key_parts = [
+        member.pk, build.pk if build else 0, _activity_stamp(member), member.personalisation_consent,
+        member.analytics_consent, member_rank(member, now), algorithm, params, sorted(controls.items()),
+        prefs.freshness_boost, prefs.freshness_days,
+    ]  # fmt: skip
+    digest = hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()[:32]
+    key = f"recommend:ranking:{digest}"
+    entries: list[_Entry] | None = cache.get(key)
+    if entries is None:
+        entries = _rank(
+            member=member,
+            now=now,
+            build=build,
+            algorithm=algorithm,
+            params=params,
+            prefs=prefs,
+            controls=controls,
+        )
+        cache.set(key, entries, RANKING_TTL)
+    return _shown(member=member, entries=entries, n=n, now=now, show_locked=prefs.show_locked, variant=variant,
+                  surface=surface)  # fmt: skip
+
+
+def _shown(
+    *,
+    member: User,
+    entries: list[_Entry],
+    n: int,
+    now: datetime,
+    show_locked: bool,
+    variant: Variant | None,
+    surface: str,
+) -> list[Recommendation]:
+    ids = {entry.pk for entry in entries} | {entry.because for entry in entries if entry.because}
+    items = Content.objects.select_related("min_tier").defer("body").in_bulk(ids)
+    live = set(
+        Content.objects.live().filter(pk__in=[entry.pk for entry in entries]).values_list("pk", flat=True)
+    )
+    picks: list[Recommendation] = []
+    locked_left = n // LOCKED_SHARE if show_locked else 0
+    for entry in entries:
+        item = items.get(entry.pk)
+        if item is None or entry.pk not in live:
+            continue
+        open_ = can_access(member, item, now)
+        if not open_:
+            if locked_left < 1:
+                continue
+            locked_left -= 1
+        because = items.get(entry.because) if entry.because else None
+        picks.append(Recommendation(item=item, because=because, reason=entry.reason, locked=not open_))
+        if len(picks) >= n:
+            break
+    return _with_urls(member=member, picks=picks, variant=variant, surface=surface)
+
+
+def _with_urls(
+    *, member: User, picks: list[Recommendation], variant: Variant | None, surface: str
+) -> list[Recommendation]:
+    """Each pick's link: through the click log when the member is in an experiment (so clicks
+    count for their variant), else straight to the item."""
+    if variant is None or not picks:
+        source = "email" if surface == Impression.List.DIGEST else "recommendation"
+        return [
+            Recommendation(p.item, p.because, p.reason, p.locked, f"{p.item.get_absolute_url()}?src={source}")
+            for p in picks
+        ]
+    impressions = log_impressions(
+        member=member, list=surface, variant=variant, items=[p.item.pk for p in picks]
+    )
+    return [
+        Recommendation(p.item, p.because, p.reason, p.locked, follow_url(impression))
+        for p, impression in zip(picks, impressions, strict=True)
+    ]
+
+
+def _excluded_for(member: User | AnonymousUser | None) -> set[int]:
+    excluded = set(
+        ItemControl.objects.filter(mode=ItemControl.Mode.EXCLUDE).values_list("item_id", flat=True)
+    )
+    if member is not None and member.is_authenticated:
+        excluded |= set(Dismissal.objects.filter(member=member).values_list("item_id", flat=True))
+    return excluded
 
 
 def also_read(*, item: Content, member: User | AnonymousUser | None, n: int = 4) -> list[Content]:
-    """ "Members who read this also read": the item's neighbours the reader may open, best first
-    (gated items are left out, whatever the reader's tier; members' dismissed items too)."""
+    """ "Members who read this also read": the item's co-read neighbours the reader may open,
+    best first (gated items are left out, whatever the reader's tier; their dismissed items and
+    items the creator excluded too)."""
     build = current_build()
     if build is None:
         return []
-    ranked = list(
-        ItemNeighbour.objects.filter(build=build, item=item)
-        .order_by("rank")
-        .values_list("neighbour_id", flat=True)
-    )
-    if not ranked:
+    ranked_ids = list(neighbours_of(item_id=item.pk, build=build).values_list("neighbour_id", flat=True))
+    if not ranked_ids:
         return []
-    candidates = accessible(Content.objects.live(), member).filter(pk__in=ranked)
+    excluded = _excluded_for(member)
+    found = Content.objects.live().defer("body").select_related("min_tier").in_bulk(ranked_ids)
+    return [
+        found[pk] for pk in ranked_ids if pk in found and pk not in excluded and can_access(member, found[pk])
+    ][:n]
+
+
+def next_up(*, item: Content, member: User | AnonymousUser | None) -> Recommendation | None:
+    """What to read after `item`: its closest neighbour (co-read first, then similar text) that
+    the reader may open and has not read; for a member with nothing left there, their first
+    recommendation."""
+    build = current_build()
+    excluded = _excluded_for(member) | {item.pk}
     if member is not None and member.is_authenticated:
-        candidates = candidates.exclude(pk__in=Dismissal.objects.filter(member=member).values("item_id"))
-    found = candidates.in_bulk()
-    return [found[pk] for pk in ranked if pk in found][:n]
+        excluded |= set(
+            ContentView.objects.filter(user=member).values_list("content_id", flat=True).distinct()
+        )
+    if build is not None:
+        rows = (
+            ItemNeighbour.objects.filter(build=build, item=item)
+            .order_by("source", "rank")  # "coread" before "text"
+            .values_list("neighbour_id", flat=True)
+        )
+        candidates = [pk for pk in rows if pk not in excluded]
+        found = Content.objects.live().defer("body").select_related("min_tier").in_bulk(candidates)
+        for pk in candidates:
+            if pk in found and can_access(member, found[pk]):
+                other = found[pk]
+                return Recommendation(
+                    other, item, "history", url=f"{other.get_absolute_url()}?src=recommendation"
+                )
+    if build is not None and member is not None and member.is_authenticated:
+        picks = recommendations_for(member=member, n=2, surface=Impression.List.NEXT_UP)
+        return next((p for p in picks if p.item.pk != item.pk and not p.locked), None)
+    return None

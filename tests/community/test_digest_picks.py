@@ -98,10 +98,12 @@ def test_gated_items_never_reach_free_or_lapsed_members_and_no_body_reaches_anyo
 
 def test_the_section_checks_access_itself_whatever_the_list_returns(site, monkeypatch):
     """Should recommendations_for ever slip, the section still leaves the gated item out."""
-    # Only the two fields the section relies on (the list's own type may carry more).
+    # Only the fields the section relies on (the list's own type may carry more).
     leaky = [
-        SimpleNamespace(item=site["gated"], because=None),
-        SimpleNamespace(item=site["cooking"][1], because=site["gated"]),
+        SimpleNamespace(item=site["gated"], because=None, url=site["gated"].get_absolute_url()),
+        SimpleNamespace(
+            item=site["cooking"][1], because=site["gated"], url=site["cooking"][1].get_absolute_url()
+        ),
     ]
     monkeypatch.setattr("recommend.sections.recommendations_for", lambda **kwargs: leaky)
     free = UserFactory()

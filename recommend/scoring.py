@@ -1,0 +1,77 @@
+"""Scoring one member's candidates from their history and the neighbour rows (no ORM).
+
+    score(j) = Σ_h w(h) · (sim_coread(h, j) + text_weight · sim_text(h, j))
+               − 2 · Σ_d (sim_coread(d, j) + text_weight · sim_text(d, j))
+
+over the member's recent history h (weights from interactions.py) and their dismissed items d:
+"not interested" pushes away what is like the dismissed item too, and an item whose summed
+similarity to dismissed items reaches `HIDE_AT` is hidden outright (also from popular fills).
+Similar texts count at the plain `TEXT_WEIGHT` in the penalty, whatever `text_weight` the
+history uses, so a member with one read who dismisses one item does not lose every item whose
+text shares a few words with it. A positive score is then lifted for fresh items:
+× (1 + boost · 0.5^(age / half-life)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+DISMISS_PENALTY = 2.0
+HIDE_AT = 0.3
+TEXT_WEIGHT = 0.2  # how much similar texts count beside co-reading (item_cf)
+SHORT_HISTORY = 3  # below this many items, similar texts count as much as co-reading
+
+
+@dataclass(frozen=True)
+class Scored:
+    scores: dict[int, float]
+    because: dict[int, int]  # candidate -> the history item that contributed most
+    hidden: set[int]  # too like something the member said "not interested" to
+
+
+def score_candidates(
+    *,
+    history: Mapping[int, float],
+    dismissed: Iterable[int],
+    rows: Iterable[tuple[int, int, str, float]],
+    text_weight: float,
+) -> Scored:
+    """`rows` are neighbour rows (item, neighbour, source "coread"|"text", similarity) of the
+    history and dismissed items."""
+    dismissed = set(dismissed)
+    scores: dict[int, float] = {}
+    penalty: dict[int, float] = {}
+    best: dict[int, tuple[float, int]] = {}
+    for item, neighbour, source, similarity in rows:
+        if item in dismissed:
+            penalty[neighbour] = penalty.get(neighbour, 0.0) + similarity * (
+                TEXT_WEIGHT if source == "text" else 1.0
+            )
+        weight = history.get(item)
+        if weight is None:
+            continue
+        gain = weight * similarity * (text_weight if source == "text" else 1.0)
+        scores[neighbour] = scores.get(neighbour, 0.0) + gain
+        if gain > best.get(neighbour, (0.0, 0))[0]:
+            best[neighbour] = (gain, item)
+    for pk, value in penalty.items():
+        scores[pk] = scores.get(pk, 0.0) - DISMISS_PENALTY * value
+    hidden = {pk for pk, value in penalty.items() if value >= HIDE_AT}
+    return Scored(scores, {pk: item for pk, (_gain, item) in best.items()}, hidden)
+
+
+def freshness(*, age_days: float, boost: float, half_life_days: float) -> float:
+    """The multiplier for an item `age_days` old (1 when the boost is off)."""
+    if boost <= 0 or half_life_days <= 0:
+        return 1.0
+    return 1.0 + boost * 0.5 ** (max(age_days, 0.0) / half_life_days)
+
+
+def ranked(scores: Mapping[int, float], *, exclude: set[int]) -> list[int]:
+    """Candidates with a positive score, best first (ties by id, so lists are stable)."""
+    return [
+        pk
+        for pk, value in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        if value > 0 and pk not in exclude
+    ]

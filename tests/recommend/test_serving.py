@@ -1,0 +1,210 @@
+"""Serving members' lists: cold starts from similar texts, popular in the member's tier, the
+creator's controls, consent, caching that follows activity, and the edge cases of a build that
+no longer matches the library."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from community.models import Comment
+from content.models import Content, ContentView, Like
+from recommend.content_based import tokens
+from recommend.models import Experiment, Impression, ItemControl, RecommendSettings, Variant
+from recommend.scoring import freshness, score_candidates
+from recommend.selectors import next_up, recommendations_for
+from recommend.services import build_neighbours
+from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+
+
+def _read(member, *items, when=NOW):
+    ContentView.objects.bulk_create(
+        [ContentView(user=member, content=item, started_at=when) for item in items]
+    )
+
+
+def _titles(member, n=6):
+    return [r.item.title for r in recommendations_for(member=member, n=n)]
+
+
+@pytest.fixture
+def tastes():
+    """Cooks read cooking, runners read running; a gated running plan; all consenting."""
+    gold = TierFactory(name="Gold", slug="gold", rank=2)
+    cooking = [ContentFactory(title=f"Cooking {n}", summary="Recipes for the kitchen.") for n in range(4)]
+    running = [ContentFactory(title=f"Running {n}", summary="Training for a marathon.") for n in range(4)]
+    plan = ContentFactory(
+        title="Marathon plan", summary="A training plan.", body="SECRET-PLAN-BODY", min_tier=gold
+    )
+    for n in range(16):
+        member = UserFactory(personalisation_consent=True)
+        _read(member, *(cooking if n % 2 else [*running, plan]))
+    return {"gold": gold, "cooking": cooking, "running": running, "plan": plan}
+
+
+def test_cjk_text_is_cut_into_bigrams_and_latin_into_words():
+    assert tokens("推荐系统 for the Runners") == ["推荐", "荐系", "系统", "for", "runners"][0:3] + ["runners"]
+    assert tokens("跑") == ["跑"]
+    assert tokens("AI工具") == ["ai", "工具"]
+
+
+def test_scoring_pushes_away_what_is_like_a_dismissed_item():
+    rows = [(1, 2, "coread", 0.5), (1, 3, "coread", 0.4), (9, 3, "coread", 0.6), (1, 4, "text", 0.5)]
+    scored = score_candidates(history={1: 1.0}, dismissed={9}, rows=rows, text_weight=0.2)
+    assert scored.scores[2] == pytest.approx(0.5) and scored.scores[4] == pytest.approx(0.1)
+    assert scored.scores[3] < 0 and scored.hidden == {3} and scored.because == {2: 1, 3: 1, 4: 1}
+    assert freshness(age_days=0, boost=0.5, half_life_days=14) == 1.5
+    assert freshness(age_days=14, boost=0.5, half_life_days=14) == 1.25
+    assert freshness(age_days=3, boost=0, half_life_days=14) == 1.0
+
+
+def test_a_new_item_nobody_read_reaches_readers_of_similar_texts(tastes):
+    build_neighbours()  # before the new item exists: no neighbours for it at all
+    fresh = ContentFactory(title="Running shoes for a marathon", summary="Training for a marathon, shoes.")
+    build_neighbours()
+    runner = UserFactory(personalisation_consent=True)
+    _read(runner, tastes["running"][0])
+    picks = recommendations_for(member=runner, n=8)
+    assert fresh in [p.item for p in picks]  # by its text alone
+    assert all(not p.item.title.startswith("Cooking") for p in picks[:3])
+
+
+def test_popular_in_the_members_tier_and_nothing_locked_by_default(tastes):
+    build_neighbours()
+    gold_member = UserFactory(personalisation_consent=False)
+    MembershipFactory(user=gold_member, tier=tastes["gold"])
+    free_member = UserFactory(personalisation_consent=False)
+    assert "Marathon plan" in _titles(gold_member, n=10)
+    assert "Marathon plan" not in _titles(free_member, n=10)
+    assert all(r.because is None and r.reason == "popular" for r in recommendations_for(member=free_member))
+
+
+def test_locked_teasers_when_the_creator_allows_them_never_with_the_body(tastes):
+    build_neighbours()
+    prefs = RecommendSettings.current()
+    prefs.show_locked = True
+    prefs.save()
+    runner = UserFactory(personalisation_consent=True)
+    _read(runner, tastes["running"][0])
+    picks = recommendations_for(member=runner, n=6)
+    locked = [p for p in picks if p.locked]
+    assert [p.item.title for p in locked] == ["Marathon plan"] and len(locked) <= 6 // 3
+    client = Client()
+    client.force_login(runner)
+    page = client.get("/").content.decode()
+    assert "Marathon plan" in page and "Upgrade to Gold" in page and "SECRET-PLAN-BODY" not in page
+
+
+def test_pinned_first_excluded_never_and_freshness_lifts_new_items(tastes):
+    build_neighbours()
+    runner = UserFactory(personalisation_consent=True)
+    _read(runner, tastes["running"][0])
+    pinned = ContentFactory(title="Welcome from the creator")
+    ItemControl.objects.create(item=pinned, mode=ItemControl.Mode.PIN)
+    ItemControl.objects.create(item=tastes["running"][1], mode=ItemControl.Mode.EXCLUDE)
+    picks = recommendations_for(member=runner, n=6)
+    assert picks[0].item == pinned and picks[0].reason == "pinned"
+    assert "Running 1" not in [p.item.title for p in picks]
+    assert tastes["running"][1] not in [p.item for p in [next_up(item=tastes["running"][0], member=runner)]]
+
+    old = tastes["running"][2]
+    Content.objects.filter(pk=old.pk).update(publish_at=NOW - timedelta(days=400))
+    order = [p.item.title for p in recommendations_for(member=runner, n=6) if p.reason == "history"]
+    assert order.index("Running 3") < order.index("Running 2")  # same similarity, newer first
+
+
+def test_lists_follow_new_activity_and_consent_at_once(tastes):
+    build_neighbours()
+    member = UserFactory(personalisation_consent=True)
+    _read(member, tastes["running"][0])
+    first = _titles(member)
+    assert first[:3] and all(t.startswith("Running") for t in first[:3])
+    Like.objects.create(user=member, content=tastes["cooking"][0])  # any kind of activity
+    assert "Cooking 0" not in _titles(member)
+    Comment.objects.create(author=member, content=tastes["cooking"][1], body="Nice")
+    assert "Cooking 1" not in _titles(member)
+    member.personalisation_consent = False
+    member.save()
+    assert all(r.reason == "popular" for r in recommendations_for(member=member))
+
+
+def test_items_unpublished_deleted_or_regated_after_the_build_are_never_shown(tastes):
+    build_neighbours()
+    runner = UserFactory(personalisation_consent=True)
+    _read(runner, tastes["running"][0])
+    assert {"Running 1", "Running 2"} <= set(_titles(runner))
+    Content.objects.filter(pk=tastes["running"][1].pk).update(status=Content.Status.DRAFT)
+    tastes["running"][2].delete()
+    Content.objects.filter(pk=tastes["running"][3].pk).update(min_tier=tastes["gold"])
+    titles = _titles(runner, n=10)
+    assert not {"Running 1", "Running 2", "Running 3"} & set(titles)
+
+
+def test_empty_site_single_member_and_no_access_at_all():
+    member = UserFactory(personalisation_consent=True)
+    build = build_neighbours()  # nothing to learn from
+    assert build.status == "done" and recommendations_for(member=member) == []
+    gold = TierFactory(name="Gold", slug="gold", rank=2)
+    item = ContentFactory(min_tier=gold)
+    _read(member, item)
+    build_neighbours()  # one member, one item
+    assert recommendations_for(member=member) == []  # read it; nothing else they may open
+    assert recommendations_for(member=member, n=0) == []
+
+
+def test_next_up_is_the_closest_unread_item_the_reader_may_open(tastes):
+    build_neighbours()
+    runner = UserFactory(personalisation_consent=True)
+    _read(runner, tastes["running"][0], tastes["running"][1])
+    upcoming = next_up(item=tastes["running"][0], member=runner)
+    assert upcoming is not None and upcoming.item.title in {"Running 2", "Running 3"}
+    assert next_up(item=tastes["running"][0], member=None).item.title.startswith("Running")
+    client = Client()
+    client.force_login(runner)
+    page = client.get(tastes["running"][0].get_absolute_url()).content.decode()
+    assert "Next up" in page and "Marathon plan" not in page.split("Next up")[1]
+
+
+def test_members_in_an_experiment_get_their_variants_list_and_logged_links(tastes):
+    build_neighbours()
+    experiment = Experiment.objects.create(
+        name="Popular vs CF", key="pop-cf", status="running", started_at=NOW
+    )
+    Variant.objects.create(experiment=experiment, name="popular", algorithm="popular")
+    Variant.objects.create(experiment=experiment, name="cf", algorithm="item_cf")
+    members = [UserFactory(personalisation_consent=True) for _ in range(12)]
+    reasons = set()
+    for member in members:
+        _read(member, tastes["running"][0])
+        picks = recommendations_for(member=member, n=3)
+        reasons.add(frozenset(p.reason for p in picks))
+        assert all("/recommend/go/" in p.url for p in picks)
+    assert frozenset({"popular"}) in reasons and any("history" in r for r in reasons)
+    assert Impression.objects.filter(list="home").count() == 36
+    assert set(Impression.objects.values_list("position", flat=True)) == {0, 1, 2}
+
+
+def test_home_page_query_count_stays_flat(tastes):
+    build_neighbours()
+    member = UserFactory(personalisation_consent=True)
+    client = Client()
+    client.force_login(member)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/").status_code == 200
+        return len(captured)
+
+    queries()  # the first visit also reads settings rows and the session
+    _read(member, tastes["running"][0])
+    ranked_once, cached = queries(), queries()  # ranked after the new read, then from the cache
+    _read(member, *tastes["cooking"], tastes["running"][1])
+    assert cached < ranked_once
+    assert (queries(), queries()) == (ranked_once, cached)  # as many with six reads as with one
