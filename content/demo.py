@@ -46,11 +46,53 @@ COURSES = [
 ]  # fmt: skip
 
 
-def _body(fake: Generator, rng: random.Random) -> str:
-    parts = [fake.paragraph(nb_sentences=rng.randint(3, 6))]
+# What each topic's items are about: titles are built from these subjects, and bodies use the
+# topic's words beside filler text, so similar-text recommendations have something to find and
+# a reader of the demo sees titles that belong together.
+SUBJECTS = {
+    "Productivity": ["your weekly review", "time blocking", "a calm inbox", "deep work", "your task list",
+                     "batching", "the two-minute rule", "planning the quarter"],
+    "Writing": ["a strong opening", "editing your drafts", "headlines", "your writing voice", "storytelling",
+                "the weekly essay", "clear sentences", "outlining"],
+    "Marketing": ["your landing page", "email launches", "referral loops", "pricing pages", "social proof",
+                  "your welcome sequence", "partnerships", "audience research"],
+    "Mindset": ["creative doubt", "burnout", "comparison", "patience with growth", "saying no",
+                "a beginner's mind", "rejection", "motivation"],
+    "Tools": ["note-taking apps", "your camera setup", "automation", "a writing app", "microphones",
+              "editing software", "your calendar", "templates"],
+    "Habits": ["a morning routine", "habit stacking", "streaks", "a reading habit", "evening shutdown",
+               "small wins", "habit tracking", "an exercise habit"],
+}  # fmt: skip
+TITLES = ["How to get better at {s}", "A practical guide to {s}", "Five mistakes with {s}",
+          "What I learned about {s}", "Rethinking {s}", "{S}, step by step", "The case for {s}",
+          "{S} for busy creators"]  # fmt: skip
+WORDS = {topic: sorted({w for subject in subjects for w in subject.replace("'", " ").split() if len(w) > 3})
+         for topic, subjects in SUBJECTS.items()}  # fmt: skip
+
+
+def _title(rng: random.Random, topic: str, used: set[str]) -> str:
+    for _ in range(50):
+        subject = rng.choice(SUBJECTS[topic])
+        title = rng.choice(TITLES).format(s=subject, S=subject[:1].upper() + subject[1:])
+        if title not in used:
+            used.add(title)
+            return title
+    return f"{title} ({len(used)})"
+
+
+def _body(fake: Generator, rng: random.Random, topic: str | None = None) -> str:
+    words = WORDS.get(topic or "", [])
+
+    def paragraph(sentences: int) -> str:
+        text = fake.paragraph(nb_sentences=sentences)
+        if words:  # a few of the topic's words in each paragraph
+            text += " " + " ".join(rng.choice(words) for _ in range(rng.randint(3, 6))).capitalize() + "."
+        return text
+
+    parts = [paragraph(rng.randint(3, 6))]
     for _ in range(rng.randint(2, 5)):
         parts.append(f"## {fake.sentence(nb_words=4).rstrip('.')}")
-        parts.extend(fake.paragraph(nb_sentences=rng.randint(3, 7)) for _ in range(rng.randint(1, 3)))
+        parts.extend(paragraph(rng.randint(3, 7)) for _ in range(rng.randint(1, 3)))
         if rng.random() < 0.3:
             parts.append("\n".join(f"- {fake.sentence(nb_words=6)}" for _ in range(3)))
     return "\n\n".join(parts)
@@ -82,22 +124,24 @@ def seed_library(
     tags = {name: Tag.objects.get_or_create(slug=slugify(name), defaults={"name": name})[0] for name in TAGS}
     topics = list(TOPICS)
     created = []
+    used: set[str] = set()
     with transaction.atomic():
         for n in range(items):
             kind = Content.Kind.VIDEO if rng.random() < 0.25 else Content.Kind.ARTICLE
-            title = fake.sentence(nb_words=rng.randint(4, 8)).rstrip(".")
+            topic = topics[n % len(topics)]
+            title = _title(rng, topic, used)
             popular = n < POPULAR
             age = rng.randint(250, 360) if popular else rng.randint(1, 360)
             item = Content.objects.create(
                 kind=kind, title=title, slug=f"demo-{n:03d}-{slugify(title)[:60]}",
-                summary=fake.paragraph(nb_sentences=2), body=_body(fake, rng), author=author,
+                summary=fake.paragraph(nb_sentences=2), body=_body(fake, rng, topic), author=author,
                 min_tier=None if popular else _tier_for(rng, tiers), status=Content.Status.PUBLISHED,
                 publish_at=now - timedelta(days=age, hours=rng.randint(0, 23)),
                 featured=popular,
                 video_embed_url=rng.choice(VIDEO_LINKS) if kind == Content.Kind.VIDEO else "",
                 duration_minutes=rng.randint(4, 40) if kind == Content.Kind.VIDEO else None,
             )  # fmt: skip
-            names = [topics[n % len(topics)]]
+            names = [topic]
             if rng.random() < 0.15:
                 names.append(rng.choice([t for t in topics if t != names[0]]))
             if rng.random() < 0.4:
@@ -107,13 +151,13 @@ def seed_library(
         for n, (title, names, lesson_titles) in enumerate(COURSES):
             course = Content.objects.create(
                 kind=Content.Kind.COURSE, title=title, slug=f"demo-course-{n}-{slugify(title)[:60]}",
-                summary=fake.paragraph(nb_sentences=2), body=_body(fake, rng), author=author,
+                summary=fake.paragraph(nb_sentences=2), body=_body(fake, rng, names[0]), author=author,
                 min_tier=tiers.get(20 if n % 2 == 0 else 10, tiers[0]), status=Content.Status.PUBLISHED,
                 publish_at=now - timedelta(days=rng.randint(30, 300)), featured=n == 0,
             )  # fmt: skip
             course.tags.set([tags[name] for name in names])
             Lesson.objects.bulk_create(
-                Lesson(course=course, title=t, slug=slugify(t), position=i, body=_body(fake, rng),
+                Lesson(course=course, title=t, slug=slugify(t), position=i, body=_body(fake, rng, names[0]),
                        video_embed_url=rng.choice(VIDEO_LINKS) if rng.random() < 0.5 else "",
                        duration_minutes=rng.randint(5, 25), is_preview=i == 0)
                 for i, t in enumerate(lesson_titles)
