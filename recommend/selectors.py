@@ -182,7 +182,7 @@ def _rank(
             entries.append(_Entry(pk, scored.because.get(pk), "history"))
             taken.add(pk)
 
-    groups = [f"tier:{member_rank(member, now) or 0}", "all"]
+    groups = [f"tier:{member_rank(member) or 0}", "all"]
     if personal and member.analytics_consent:
         persona = persona_keys(member_ids=[member.pk]).get(member.pk)
         if persona is not None:
@@ -213,13 +213,14 @@ def recommendations_for(
     locked teasers, when the creator allows them, and at most one in `LOCKED_SHARE`."""
     if n < 1:
         return []
+    at = now  # None: now, with the member's tier read once per request (members.access)
     now = now or timezone.now()
     prefs, variant, algorithm, params = _settings_for(member)
     build = current_build()
     controls = dict(ItemControl.objects.values_list("item_id", "mode"))
     key_parts = [
         member.pk, build.pk if build else 0, _activity_stamp(member), member.personalisation_consent,
-        member.analytics_consent, member_rank(member, now), algorithm, params, sorted(controls.items()),
+        member.analytics_consent, member_rank(member, at), algorithm, params, sorted(controls.items()),
         prefs.freshness_boost, prefs.freshness_days,
     ]  # fmt: skip
     digest = hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()[:32]
@@ -236,7 +237,7 @@ def recommendations_for(
             controls=controls,
         )
         cache.set(key, entries, RANKING_TTL)
-    return _shown(member=member, entries=entries, n=n, now=now, show_locked=prefs.show_locked, variant=variant,
+    return _shown(member=member, entries=entries, n=n, at=at, show_locked=prefs.show_locked, variant=variant,
                   surface=surface)  # fmt: skip
 
 
@@ -245,31 +246,33 @@ def _shown(
     member: User,
     entries: list[_Entry],
     n: int,
-    now: datetime,
+    at: datetime | None,
     show_locked: bool,
     variant: Variant | None,
     surface: str,
 ) -> list[Recommendation]:
-    ids = {entry.pk for entry in entries} | {entry.because for entry in entries if entry.because}
-    items = Content.objects.select_related("min_tier").defer("body").in_bulk(ids)
-    live = set(
-        Content.objects.live().filter(pk__in=[entry.pk for entry in entries]).values_list("pk", flat=True)
-    )
+    """The first `n` entries that are live and that the member may open (or, when the creator
+    allows it, a few locked teasers), reading the ranking a chunk at a time: usually one query."""
     picks: list[Recommendation] = []
     locked_left = n // LOCKED_SHARE if show_locked else 0
-    for entry in entries:
-        item = items.get(entry.pk)
-        if item is None or entry.pk not in live:
-            continue
-        open_ = can_access(member, item, now)
-        if not open_:
-            if locked_left < 1:
+    chunk = max(3 * n, 12)
+    for start in range(0, len(entries), chunk):
+        part = entries[start : start + chunk]
+        ids = {entry.pk for entry in part} | {entry.because for entry in part if entry.because}
+        items = Content.objects.live().select_related("min_tier").defer("body").in_bulk(ids)
+        for entry in part:
+            item = items.get(entry.pk)
+            if item is None:  # unpublished or deleted since the ranking was made
                 continue
-            locked_left -= 1
-        because = items.get(entry.because) if entry.because else None
-        picks.append(Recommendation(item=item, because=because, reason=entry.reason, locked=not open_))
-        if len(picks) >= n:
-            break
+            open_ = can_access(member, item, at)
+            if not open_:
+                if locked_left < 1:
+                    continue
+                locked_left -= 1
+            because = items.get(entry.because) if entry.because else None
+            picks.append(Recommendation(item=item, because=because, reason=entry.reason, locked=not open_))
+            if len(picks) >= n:
+                return _with_urls(member=member, picks=picks, variant=variant, surface=surface)
     return _with_urls(member=member, picks=picks, variant=variant, surface=surface)
 
 
