@@ -77,8 +77,8 @@ class _Entry:
     reason: str
 
 
-def _history(member: User, now: datetime) -> tuple[dict[int, float], set[int]]:
-    """The member's weights of their newest `HISTORY` items (the weights the model learns from)
+def _history(member: User, now: datetime, limit: int = HISTORY) -> tuple[dict[int, float], set[int]]:
+    """The member's weights of their newest `limit` items (the weights the model learns from)
     and every item they ever touched."""
     data = interaction_matrix(members=User.objects.filter(pk=member.pk), now=now)
     if data.matrix.nnz == 0:
@@ -86,7 +86,7 @@ def _history(member: User, now: datetime) -> tuple[dict[int, float], set[int]]:
     row = data.matrix.getrow(0)
     weights = dict(zip(data.items[row.indices].tolist(), row.data.tolist(), strict=True))
     touched = set(weights)
-    if len(weights) > HISTORY:
+    if len(weights) > limit:
         latest = dict(
             ContentView.objects.filter(user=member, content_id__in=weights)
             .values("content_id")
@@ -94,7 +94,7 @@ def _history(member: User, now: datetime) -> tuple[dict[int, float], set[int]]:
             .values_list("content_id", "last")
         )
         oldest = now.replace(year=1970)
-        keep = sorted(weights, key=lambda pk: (latest.get(pk) or oldest, pk), reverse=True)[:HISTORY]
+        keep = sorted(weights, key=lambda pk: (latest.get(pk) or oldest, pk), reverse=True)[:limit]
         weights = {pk: weights[pk] for pk in keep}
     return weights, touched
 
@@ -151,7 +151,7 @@ def _rank(
 ) -> list[_Entry]:
     personal = member.personalisation_consent
     dismissed = set(Dismissal.objects.filter(member=member).values_list("item_id", flat=True))
-    history, seen = _history(member, now)
+    history, seen = _history(member, now, limit=max(1, int(params.get("history", HISTORY))))
     if not personal:
         history = {}  # what they touched is only left out, never used to pick
     excluded = seen | dismissed | {pk for pk, mode in controls.items() if mode == ItemControl.Mode.EXCLUDE}

@@ -208,3 +208,17 @@ def test_home_page_query_count_stays_flat(tastes):
     _read(member, *tastes["cooking"], tastes["running"][1])
     assert cached < ranked_once
     assert (queries(), queries()) == (ranked_once, cached)  # as many with six reads as with one
+
+
+def test_the_history_parameter_limits_the_list_to_the_latest_reads(tastes):
+    build_neighbours()
+    member = UserFactory(personalisation_consent=True)
+    _read(member, tastes["cooking"][0], when=NOW - timedelta(days=2))
+    _read(member, tastes["running"][0], when=NOW - timedelta(hours=1))
+    mixed = [r for r in recommendations_for(member=member, n=6) if r.reason == "history"]
+    assert {r.because.title for r in mixed} == {"Cooking 0", "Running 0"}
+    prefs = RecommendSettings.current()
+    prefs.params = {"history": 1}
+    prefs.save()
+    latest = [r for r in recommendations_for(member=member, n=6) if r.reason == "history"]
+    assert latest and {r.because.title for r in latest} == {"Running 0"}
