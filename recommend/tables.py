@@ -7,10 +7,12 @@ them inside the transaction that swaps the build in). The arithmetic is in plain
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from itertools import islice
 
 import numpy as np
-from django.db.models import Max
+from django.db.models import Max, Model
 
 from analytics.selectors import persona_keys
 from content.models import Content, ContentView
@@ -45,33 +47,41 @@ def item_texts(item_ids: list[int]) -> list[str]:
     return texts
 
 
+def neighbour_pairs(ids: np.ndarray, neighbours: Neighbours) -> Iterator[tuple[int, int, int, float]]:
+    """(id, neighbour's id, rank, similarity) of every neighbour kept, best first per id."""
+    rows, ranks = np.nonzero(neighbours.items >= 0)
+    others = neighbours.items[rows, ranks]
+    return zip(
+        ids[rows].tolist(),
+        ids[others].tolist(),
+        ranks.tolist(),
+        neighbours.scores[rows, ranks].tolist(),
+        strict=True,
+    )
+
+
+def bulk_write(model: type[Model], objects: Iterable[Model]) -> int:
+    """Insert in batches without holding every object in memory at once."""
+    written = 0
+    iterator = iter(objects)
+    while batch := list(islice(iterator, WRITE_BATCH)):
+        model.objects.bulk_create(batch)
+        written += len(batch)
+    return written
+
+
 def write_neighbours(
     *, build: NeighbourBuild, item_ids: np.ndarray, neighbours: Neighbours, source: str
 ) -> int:
-    rows: list[ItemNeighbour] = []
-    written = 0
-    for position, item_id in enumerate(item_ids):
-        for rank, (other, score) in enumerate(
-            zip(neighbours.items[position], neighbours.scores[position], strict=True)
-        ):
-            if other < 0:
-                break
-            rows.append(
-                ItemNeighbour(
-                    build=build,
-                    source=source,
-                    item_id=int(item_id),
-                    neighbour_id=int(item_ids[other]),
-                    rank=rank,
-                    score=float(score),
-                )
+    return bulk_write(
+        ItemNeighbour,
+        (
+            ItemNeighbour(
+                build=build, source=source, item_id=item, neighbour_id=other, rank=rank, score=score
             )
-        if len(rows) >= WRITE_BATCH:
-            ItemNeighbour.objects.bulk_create(rows)
-            written += len(rows)
-            rows = []
-    ItemNeighbour.objects.bulk_create(rows)
-    return written + len(rows)
+            for item, other, rank, score in neighbour_pairs(item_ids, neighbours)
+        ),
+    )
 
 
 def text_table(*, k: int) -> tuple[np.ndarray, Neighbours]:

@@ -33,13 +33,13 @@ from members.models import User
 from .interactions import _decay
 from .models import NeighbourBuild, ThreadNeighbour
 from .similarity import Neighbours, item_neighbours
+from .tables import bulk_write, neighbour_pairs
 
 READ = 1.0
 AUTHORED = 3.0
 # A thread page shows a handful of suggestions; more neighbours than this would only be
 # filtered away by access and "already read".
 TOPIC_NEIGHBOURS = 20
-WRITE_BATCH = 5_000
 
 
 @dataclass(frozen=True)
@@ -149,31 +149,14 @@ def write_thread_neighbours(
     """Write the thread neighbours of `build` in bulk (computing them first unless `table` is
     given); returns the counts recorded on the build."""
     table = table if table is not None else thread_table(now=now)
-    rows: list[ThreadNeighbour] = []
-    written = 0
     ids = table.threads
-    for position, thread_id in enumerate(ids):
-        for rank, (other, score) in enumerate(
-            zip(table.neighbours.items[position], table.neighbours.scores[position], strict=True)
-        ):
-            if other < 0:
-                break
-            rows.append(
-                ThreadNeighbour(
-                    build=build,
-                    thread_id=int(thread_id),
-                    neighbour_id=int(ids[other]),
-                    rank=rank,
-                    score=float(score),
-                )
-            )
-            if len(rows) >= WRITE_BATCH:
-                ThreadNeighbour.objects.bulk_create(rows)
-                written += len(rows)
-                rows = []
-    if rows:
-        ThreadNeighbour.objects.bulk_create(rows)
-        written += len(rows)
+    written = bulk_write(
+        ThreadNeighbour,
+        (
+            ThreadNeighbour(build=build, thread_id=thread, neighbour_id=other, rank=rank, score=score)
+            for thread, other, rank, score in neighbour_pairs(ids, table.neighbours)
+        ),
+    )
     return {
         "members": table.members,
         "threads": len(ids),
