@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import experiments
 from .models import Experiment, Impression, ItemControl, NeighbourBuild, RecommendSettings, Variant
+from .selectors import TUNABLE
 
 
 @admin.register(NeighbourBuild)
@@ -34,18 +35,34 @@ class NeighbourBuildAdmin(admin.ModelAdmin):
 # --- The creator's controls ---------------------------------------------------------------
 
 
-class RecommendSettingsForm(forms.ModelForm):
-    class Meta:
-        model = RecommendSettings
-        fields = ["algorithm", "params", "show_locked", "freshness_boost", "freshness_days"]
+class ParamsForm(forms.ModelForm):
+    """Algorithm parameters: a JSON object of the tunable names, each a number in its range."""
 
-    def clean_params(self):
+    def clean_params(self) -> dict:
         params = self.cleaned_data["params"]
         if params in (None, ""):
             return {}
         if not isinstance(params, dict):
             raise forms.ValidationError(_('Enter an object such as {"history": 20}, or {} for none.'))
+        for name, value in params.items():
+            if name not in TUNABLE:
+                raise forms.ValidationError(
+                    _("Unknown parameter “%(name)s”; known: %(known)s.")
+                    % {"name": name, "known": ", ".join(sorted(TUNABLE))}
+                )
+            low, high = TUNABLE[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise forms.ValidationError(
+                    _("“%(name)s” must be a number from %(low)s to %(high)s.")
+                    % {"name": name, "low": low, "high": high}
+                )
         return params
+
+
+class RecommendSettingsForm(ParamsForm):
+    class Meta:
+        model = RecommendSettings
+        fields = ["algorithm", "params", "show_locked", "freshness_boost", "freshness_days"]
 
     def clean_freshness_boost(self):
         boost = self.cleaned_data["freshness_boost"]
@@ -107,18 +124,10 @@ class ItemControlAdmin(admin.ModelAdmin):
 # --- Experiments ------------------------------------------------------------------------------
 
 
-class VariantForm(forms.ModelForm):
+class VariantForm(ParamsForm):
     class Meta:
         model = Variant
         fields = ["name", "algorithm", "params", "weight"]
-
-    def clean_params(self):
-        params = self.cleaned_data["params"]
-        if params in (None, ""):
-            return {}
-        if not isinstance(params, dict):
-            raise forms.ValidationError(_('Enter an object such as {"history": 20}, or {} for none.'))
-        return params
 
 
 class VariantInline(admin.TabularInline):

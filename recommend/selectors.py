@@ -45,6 +45,12 @@ from .scoring import SHORT_HISTORY, TEXT_WEIGHT, freshness, ranked, score_candid
 HISTORY = 50  # the member's most recent items that drive their list
 RANKING_SIZE = 100  # candidates cached per member; what may be shown is filtered per request
 RANKING_TTL = 60 * 60 * 24
+# Parameters the creator may set on the default algorithm or a variant, with their ranges.
+TUNABLE: dict[str, tuple[float, float]] = {
+    "history": (1, 500),
+    "text_weight": (0, 10),
+    "freshness_boost": (0, 10),
+}
 LOCKED_SHARE = 3  # at most one locked teaser per three entries, when the creator allows them
 
 

@@ -474,6 +474,20 @@ def test_the_settings_admin_is_a_single_row(admin_client):
     )
     assert response.status_code == 200  # refused: params must be an object, the boost not negative
     assert RecommendSettings.current().algorithm == Algorithm.ITEM_CF
+    for params, error in (
+        ('{"histroy": 5}', "Unknown parameter"),
+        ('{"history": 0}', "must be a number from 1 to 500"),
+        ('{"text_weight": "lots"}', "must be a number from 0 to 10"),
+    ):
+        fields = {
+            "algorithm": Algorithm.POPULAR,
+            "params": params,
+            "freshness_boost": "0.5",
+            "freshness_days": "14",
+        }
+        response = admin_client.post(page.request["PATH_INFO"], fields)
+        assert response.status_code == 200 and error in response.content.decode()
+    assert RecommendSettings.current().algorithm == Algorithm.ITEM_CF
 
 
 def test_the_other_recommend_admin_pages_render(admin_client):
