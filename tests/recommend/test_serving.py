@@ -50,7 +50,7 @@ def tastes():
 
 
 def test_cjk_text_is_cut_into_bigrams_and_latin_into_words():
-    assert tokens("推荐系统 for the Runners") == ["推荐", "荐系", "系统", "for", "runners"][0:3] + ["runners"]
+    assert tokens("推荐系统 for the Runners") == ["推荐", "荐系", "系统", "runners"]  # stop words dropped
     assert tokens("跑") == ["跑"]
     assert tokens("AI工具") == ["ai", "工具"]
 
