@@ -133,6 +133,9 @@ def variant_for(*, member: User) -> Variant | None:
 # --- Impressions and clicks ----------------------------------------------------------------
 
 
+REPEAT_WINDOW = timedelta(minutes=30)
+
+
 def log_impressions(
     *,
     member: User,
@@ -151,17 +154,34 @@ def log_impressions(
     if list not in Impression.List.values:
         raise ValueError(f"unknown list {list!r}")
     now = timezone.now()
+    # The same list seen again soon (a reload, the back button, the login landing on home) is
+    # one impression, not several: reuse the recent unclicked ones, so reloads do not dilute CTR.
+    recent = {
+        (row.item_id, row.thread_id): row
+        for row in Impression.objects.filter(
+            member=member,
+            variant=variant,
+            list=list,
+            clicked_at__isnull=True,
+            shown_at__gte=now - REPEAT_WINDOW,
+        ).filter(Q(item_id__in=builtins.list(items)) | Q(thread_id__in=builtins.list(threads)))
+    }
+    wanted = [(item_id, None) for item_id in items] + [(None, thread_id) for thread_id in threads]
     rows = [
-        Impression(member=member, variant=variant, list=list, position=n, item_id=item_id, shown_at=now)
-        for n, item_id in enumerate(items)
+        recent.get(key)
+        or Impression(
+            member=member,
+            variant=variant,
+            list=list,
+            position=n,
+            item_id=key[0],
+            thread_id=key[1],
+            shown_at=now,
+        )
+        for n, key in enumerate(wanted)
     ]
-    rows += [
-        Impression(member=member, variant=variant, list=list, position=n, thread_id=thread_id, shown_at=now)
-        for n, thread_id in enumerate(threads, start=len(rows))
-    ]
-    if not rows:
-        return []
-    return Impression.objects.bulk_create(rows)
+    Impression.objects.bulk_create([row for row in rows if row.pk is None])
+    return rows
 
 
 def follow_url(impression: Impression) -> str:

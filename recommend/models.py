@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class NeighbourBuild(models.Model):
@@ -149,8 +150,9 @@ class RecommendSettings(models.Model):
         _("freshness boost"),
         default=0.5,
         help_text=_(
-            "How much newer items are lifted: a score is multiplied by 1 + boost for an item published "
-            "today, half that after the freshness half-life. 0 turns it off."
+            "How much newer items are lifted: a recommended item's score is multiplied by 1 + boost "
+            "when it was published today, 1 + boost/2 after one freshness half-life, and so on; so a "
+            "new item can rank above an older one that fits a little better. 0 turns it off."
         ),
     )
     freshness_days = models.PositiveSmallIntegerField(_("freshness half-life (days)"), default=14)
@@ -188,7 +190,7 @@ class ItemControl(models.Model):
         verbose_name_plural = _("pinned and excluded items")
 
     def __str__(self) -> str:
-        return f"{self.get_mode_display()}: {self.item}"
+        return str(self.item)
 
 
 class Experiment(models.Model):
@@ -209,8 +211,8 @@ class Experiment(models.Model):
     )
     description = models.TextField(_("description"), blank=True)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)
-    started_at = models.DateTimeField(_("started"), null=True, blank=True)
-    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    started_at = models.DateTimeField(pgettext_lazy("experiment", "started"), null=True, blank=True)
+    stopped_at = models.DateTimeField(pgettext_lazy("experiment", "stopped"), null=True, blank=True)
     winner = models.ForeignKey(
         "Variant",
         null=True,

@@ -1,11 +1,12 @@
 """Scoring one member's candidates from their history and the neighbour rows (no ORM).
 
     score(j) = Σ_h w(h) · (sim_coread(h, j) + text_weight · sim_text(h, j))
-               − 2 · Σ_d (sim_coread(d, j) + text_weight · sim_text(d, j))
+               − 1 · Σ_d (sim_coread(d, j) + text_weight · sim_text(d, j))
 
 over the member's recent history h (weights from interactions.py) and their dismissed items d:
 "not interested" pushes away what is like the dismissed item too, and an item whose summed
 similarity to dismissed items reaches `HIDE_AT` is hidden outright (also from popular fills).
+Similar-text pairs below `MIN_TEXT_SIMILARITY` are ignored: sharing a stray word is no reason.
 Similar texts count at the plain `TEXT_WEIGHT` in the penalty, whatever `text_weight` the
 history uses, so a member with one read who dismisses one item does not lose every item whose
 text shares a few words with it. A positive score is then lifted for fresh items:
@@ -17,8 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-DISMISS_PENALTY = 2.0
-HIDE_AT = 0.3
+DISMISS_PENALTY = 1.0
+# Hidden outright: near-duplicates of one dismissed item, or items close to several. Within a
+# topic, items are often 0.5-0.8 alike, so a lower bar made one click hide most of a topic.
+HIDE_AT = 0.9
+# Similar-text pairs below this share a word or two by chance: no reason to recommend.
+MIN_TEXT_SIMILARITY = 0.1
 TEXT_WEIGHT = 0.2  # how much similar texts count beside co-reading (item_cf)
 SHORT_HISTORY = 3  # below this many items, similar texts count as much as co-reading
 
@@ -44,6 +49,8 @@ def score_candidates(
     penalty: dict[int, float] = {}
     best: dict[int, tuple[float, int]] = {}
     for item, neighbour, source, similarity in rows:
+        if source == "text" and similarity < MIN_TEXT_SIMILARITY:
+            continue
         if item in dismissed:
             penalty[neighbour] = penalty.get(neighbour, 0.0) + similarity * (
                 TEXT_WEIGHT if source == "text" else 1.0

@@ -1,7 +1,9 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,7 +23,11 @@ def not_interested(request: HttpRequest, pk: int) -> HttpResponse:
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         target = "/"
-    return HttpResponseRedirect(target)
+    messages.success(
+        request, _("“%(title)s” is hidden; you will see fewer items like it.") % {"title": item.title}
+    )
+    # Back to the list the member was reading, not to the top of the page.
+    return HttpResponseRedirect(f"{target}#recommended-title" if target == "/" else target)
 
 
 @login_required

@@ -274,14 +274,19 @@ def test_log_impressions_writes_one_insert_with_positions(django_assert_num_quer
     variant = experiment.variants.first()
     member = UserFactory()
     items = [ContentFactory().pk for _ in range(3)]
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the recent ones to reuse, then one insert
         rows = log_impressions(member=member, list=Impression.List.HOME, variant=variant, items=items)
     assert [(r.position, r.item_id) for r in rows] == list(enumerate(items))
     assert all(r.pk for r in rows)
+    # The same list seen again (a reload) reuses the unclicked impressions; a new item gets one.
+    record_click(member=member, impression_id=rows[0].pk)
+    again = log_impressions(member=member, list=Impression.List.HOME, variant=variant, items=items)
+    assert [r.pk for r in again[1:]] == [r.pk for r in rows[1:]] and again[0].pk != rows[0].pk
+    assert Impression.objects.count() == 4
     # Outside experiments nothing is written.
     with django_assert_num_queries(0):
         assert log_impressions(member=member, list=Impression.List.HOME, variant=None, items=items) == []
-    assert Impression.objects.count() == 3
+    assert Impression.objects.count() == 4
     with pytest.raises(ValueError):
         log_impressions(member=member, list="sidebar", variant=variant, items=items)
 

@@ -56,10 +56,16 @@ def test_cjk_text_is_cut_into_bigrams_and_latin_into_words():
 
 
 def test_scoring_pushes_away_what_is_like_a_dismissed_item():
-    rows = [(1, 2, "coread", 0.5), (1, 3, "coread", 0.4), (9, 3, "coread", 0.6), (1, 4, "text", 0.5)]
+    rows = [
+        (1, 2, "coread", 0.5), (1, 3, "coread", 0.4), (9, 3, "coread", 0.6), (1, 4, "text", 0.5),
+        (1, 5, "text", 0.05), (9, 6, "coread", 0.95), (1, 6, "coread", 0.9),
+    ]  # fmt: skip
     scored = score_candidates(history={1: 1.0}, dismissed={9}, rows=rows, text_weight=0.2)
     assert scored.scores[2] == pytest.approx(0.5) and scored.scores[4] == pytest.approx(0.1)
-    assert scored.scores[3] < 0 and scored.hidden == {3} and scored.because == {2: 1, 3: 1, 4: 1}
+    assert scored.scores[3] == pytest.approx(0.4 - 0.6)  # pushed below zero: not recommended
+    assert 5 not in scored.scores  # a stray shared word is no reason
+    assert scored.hidden == {6}  # a near-duplicate of the dismissed item: hidden however close to 1
+    assert scored.because == {2: 1, 3: 1, 4: 1, 6: 1}
     assert freshness(age_days=0, boost=0.5, half_life_days=14) == 1.5
     assert freshness(age_days=14, boost=0.5, half_life_days=14) == 1.25
     assert freshness(age_days=3, boost=0, half_life_days=14) == 1.0
