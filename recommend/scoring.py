@@ -24,6 +24,8 @@ DISMISS_PENALTY = 1.0
 HIDE_AT = 0.9
 # Similar-text pairs below this share a word or two by chance: no reason to recommend.
 MIN_TEXT_SIMILARITY = 0.1
+# Each further pick explained by the same read item counts this much less (diversified()).
+REASON_DECAY = 0.8
 TEXT_WEIGHT = 0.2  # how much similar texts count beside co-reading (item_cf)
 SHORT_HISTORY = 3  # below this many items, similar texts count as much as co-reading
 
@@ -82,3 +84,26 @@ def ranked(scores: Mapping[int, float], *, exclude: set[int]) -> list[int]:
         for pk, value in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
         if value > 0 and pk not in exclude
     ]
+
+
+def diversified(
+    candidates: list[tuple[int, float, int | None]], *, decay: float = REASON_DECAY
+) -> list[tuple[int, float, int | None]]:
+    """Re-rank (item, score, because) best first so that one read item does not explain the
+    whole list: each further pick with the same reason counts `decay` times less. Greedy over
+    the head of each reason's queue (already in score order), so O(n × reasons)."""
+    queues: dict[int | None, list[tuple[int, float, int | None]]] = {}
+    for entry in sorted(candidates, key=lambda c: (-c[1], c[0])):
+        queues.setdefault(entry[2], []).append(entry)
+    used: dict[int | None, int] = {}
+    heads = dict.fromkeys(queues, 0)
+    result: list[tuple[int, float, int | None]] = []
+    while len(result) < len(candidates):
+        best_reason = max(
+            (reason for reason in queues if heads[reason] < len(queues[reason])),
+            key=lambda r: (queues[r][heads[r]][1] * decay ** used.get(r, 0), -queues[r][heads[r]][0]),
+        )
+        result.append(queues[best_reason][heads[best_reason]])
+        heads[best_reason] += 1
+        used[best_reason] = used.get(best_reason, 0) + 1
+    return result

@@ -40,7 +40,7 @@ from .models import (
     RecommendSettings,
     Variant,
 )
-from .scoring import SHORT_HISTORY, TEXT_WEIGHT, freshness, ranked, score_candidates
+from .scoring import SHORT_HISTORY, TEXT_WEIGHT, diversified, freshness, ranked, score_candidates
 
 HISTORY = 50  # the member's most recent items that drive their list
 RANKING_SIZE = 100  # candidates cached per member; what may be shown is filtered per request
@@ -184,8 +184,9 @@ def _rank(
                 age = (now - (published or now)).total_seconds() / 86400
                 scores[pk] *= freshness(age_days=age, boost=boost, half_life_days=prefs.freshness_days)
         excluded |= scored.hidden  # out of the popular fill too
-        for pk in ranked(scores, exclude=excluded | taken)[:RANKING_SIZE]:
-            entries.append(_Entry(pk, scored.because.get(pk), "history"))
+        order = ranked(scores, exclude=excluded | taken)[:RANKING_SIZE]
+        for pk, _score, because in diversified([(pk, scores[pk], scored.because.get(pk)) for pk in order]):
+            entries.append(_Entry(pk, because, "history"))
             taken.add(pk)
 
     groups = [f"tier:{member_rank(member) or 0}", "all"]

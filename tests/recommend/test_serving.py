@@ -14,7 +14,7 @@ from community.models import Comment
 from content.models import Content, ContentView, Like
 from recommend.content_based import tokens
 from recommend.models import Experiment, Impression, ItemControl, RecommendSettings, Variant
-from recommend.scoring import freshness, score_candidates
+from recommend.scoring import diversified, freshness, score_candidates
 from recommend.selectors import next_up, recommendations_for
 from recommend.services import build_neighbours
 from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory
@@ -69,6 +69,13 @@ def test_scoring_pushes_away_what_is_like_a_dismissed_item():
     assert freshness(age_days=0, boost=0.5, half_life_days=14) == 1.5
     assert freshness(age_days=14, boost=0.5, half_life_days=14) == 1.25
     assert freshness(age_days=3, boost=0, half_life_days=14) == 1.0
+
+
+def test_one_read_item_does_not_explain_the_whole_list():
+    candidates = [(1, 1.0, 10), (2, 0.95, 10), (3, 0.9, 10), (4, 0.85, 20)]
+    assert [pk for pk, _s, _b in diversified(candidates, decay=0.8)] == [1, 4, 2, 3]
+    assert [pk for pk, _s, _b in diversified(candidates, decay=1.0)] == [1, 2, 3, 4]  # off: by score
+    assert diversified([]) == []
 
 
 def test_a_new_item_nobody_read_reaches_readers_of_similar_texts(tastes):
