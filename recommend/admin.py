@@ -7,7 +7,15 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from . import experiments
-from .models import Experiment, Impression, ItemControl, NeighbourBuild, RecommendSettings, Variant
+from .models import (
+    EvaluationRun,
+    Experiment,
+    Impression,
+    ItemControl,
+    NeighbourBuild,
+    RecommendSettings,
+    Variant,
+)
 from .selectors import TUNABLE
 
 
@@ -335,4 +343,26 @@ class ImpressionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EvaluationRun)
+class EvaluationRunAdmin(admin.ModelAdmin):
+    """Offline evaluations as they ran: read-only, a record to compare against."""
+
+    list_display = ["created_at", "source", "item_cf_ndcg", "popular_ndcg"]
+    readonly_fields = ["created_at", "source", "params", "data", "results"]
+
+    @admin.display(description=_("item_cf NDCG"))
+    def item_cf_ndcg(self, run: EvaluationRun) -> float | None:
+        return next((r.get("ndcg") for r in run.results if r.get("algorithm") == "item_cf"), None)
+
+    @admin.display(description=_("popular NDCG"))
+    def popular_ndcg(self, run: EvaluationRun) -> float | None:
+        return next((r.get("ndcg") for r in run.results if r.get("algorithm") == "popular"), None)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -302,3 +302,24 @@ class Impression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.list}#{self.position} → {self.item_id or self.thread_id}"
+
+
+class EvaluationRun(models.Model):
+    """One offline evaluation (`manage.py evaluate_recommendations`): what it ran on, with which
+    parameters, and every algorithm's metrics, so runs can be compared over time."""
+
+    created_at = models.DateTimeField(_("run at"), default=timezone.now)
+    source = models.CharField(
+        _("data"), max_length=255, help_text=_("This site's interactions or the file read.")
+    )
+    params = models.JSONField(_("parameters"), default=dict)
+    data = models.JSONField(_("data size"), default=dict)
+    results = models.JSONField(_("results"), default=list)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("evaluation run")
+        verbose_name_plural = _("evaluation runs")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} · {self.source}"

@@ -13,6 +13,7 @@ from django.utils import timezone
 from content.models import ContentView
 from recommend import evaluation
 from recommend.evaluation import Events, Split, score, time_split
+from recommend.models import EvaluationRun
 from tests.factories import ContentFactory, UserFactory
 
 
@@ -104,6 +105,11 @@ def test_command_on_the_database_prints_a_table_and_json():
     assert [r["algorithm"] for r in rows] == ["item_cf", "content", "popular"]
     assert set(rows[0]) >= {"algorithm", "k", "precision", "recall", "ndcg", "coverage", "novelty"}
     assert rows[0]["k"] == 3
+    # Each run is recorded with its parameters, data size and figures.
+    runs = list(EvaluationRun.objects.order_by("created_at"))
+    assert len(runs) == 2 and runs[1].params["k"] == 3 and runs[1].source == "site"
+    assert [r["algorithm"] for r in runs[1].results] == ["item_cf", "content", "popular"]
+    assert runs[1].results[0]["ndcg"] == pytest.approx(rows[0]["ndcg"]) and runs[1].data["members"] > 0
 
 
 @pytest.mark.django_db
@@ -116,6 +122,7 @@ def test_bad_arguments_and_an_empty_site_give_clear_errors():
         call_command("evaluate_recommendations")
 
 
+@pytest.mark.django_db
 def test_command_on_a_file(tmp_path):
     lines = ["user,item,weight,timestamp"]
     events, _n, _p = _planted(members=30)
@@ -126,6 +133,7 @@ def test_command_on_a_file(tmp_path):
     out = StringIO()
     call_command("evaluate_recommendations", "--input", str(path), "--json", stdout=out)
     assert [r["algorithm"] for r in json.loads(out.getvalue())] == ["item_cf", "popular"]
+    assert EvaluationRun.objects.get().source == str(path)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from recommend import evaluation
 from recommend.datasets import DatasetError, events_from_csv, events_from_database
+from recommend.models import EvaluationRun
 
 
 class Command(BaseCommand):
@@ -52,6 +53,17 @@ class Command(BaseCommand):
         algorithms["popular"] = evaluation.popular
         results = evaluation.evaluate(events, k=k, holdout=holdout, algorithms=algorithms)
         rows = [r.as_dict() for r in results]
+        # Every run is kept with its parameters and figures (admin → Recommend → evaluation runs).
+        EvaluationRun.objects.create(
+            source=str(input) if input else "site",
+            params={
+                "k": k, "holdout": holdout, "neighbours": settings.RECOMMEND_NEIGHBOURS,
+                "shrinkage": settings.RECOMMEND_SHRINKAGE, "text_weight": evaluation.TEXT_WEIGHT,
+                "short_history": evaluation.SHORT_HISTORY,
+            },
+            data={"members": events.n_users, "items": events.n_items, "interactions": len(events.users)},
+            results=rows,
+        )  # fmt: skip
         if as_json:
             self.stdout.write(json.dumps(rows, indent=2))
             return
