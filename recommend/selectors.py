@@ -139,10 +139,7 @@ def _popular(*, build: NeighbourBuild | None, groups: list[str]) -> list[int]:
     by_group: dict[str, list[int]] = {}
     for group, item in rows.order_by("group", "rank"):
         by_group.setdefault(group, []).append(item)
-    order: list[int] = []
-    for group in groups:
-        order += [pk for pk in by_group.get(group, []) if pk not in order]
-    return order
+    return list(dict.fromkeys(pk for group in groups for pk in by_group.get(group, [])))
 
 
 def _rank(
