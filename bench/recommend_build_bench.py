@@ -14,14 +14,18 @@ far more than the rest; over the last 180 days), and likes and bookmarks on a fe
 the (member, item) pairs read. With `--reuse` a database already seeded with the same sizes is
 used as it is; without it, such a database is refused rather than seeded twice.
 
-Then it runs `recommend.services.build_neighbours()` `--builds` times (the second and later
-runs also delete the previous build, as every nightly run does) and prints each stage's
-seconds (build.durations), the whole wall time, the process's peak RSS and the rows written.
+Then it runs `recommend.services.build_neighbours()` `--builds` times, each after a VACUUM
+ANALYZE of the recommendation tables (what autovacuum does between two nightly runs; not
+timed), and prints each stage's seconds (build.durations), the rest of the wall time (the swap,
+which deletes the previous build, and the commit), the process's peak RSS and the rows written.
 In the same process it reads the same members' matrix again (`interaction_matrix`) and times
 `implicit`'s `CosineRecommender(K=50).fit` on it (members × items, what implicit 0.7 expects;
 best of `--repeat`), a bench-only tool (`pip install implicit`). Target (issue 12): the whole
-build at most 5× implicit's fit.
+build at most 5× implicit's fit. Last, unless `--no-breakdown`, it times the write stage and
+the commit piece by piece in a transaction it rolls back.
 """
+
+from __future__ import annotations
 
 import argparse
 import os
@@ -31,9 +35,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from _setup import prepare
+
+if TYPE_CHECKING:
+    from recommend.interactions import Interactions
 
 EMAIL_DOMAIN = "@recbench.usergroup.test"
 SLUG_PREFIX = "rb-item-"
@@ -45,6 +53,12 @@ GENERAL_TAGS = 20
 # Members' choices: their first topic, their second, or anything by global popularity.
 FIRST_TOPIC, SECOND_TOPIC = 0.5, 0.2
 LIKED, BOOKMARKED = 0.03, 0.02  # shares of the (member, item) pairs read
+VACUUMED = (
+    "recommend_neighbourbuild",
+    "recommend_itemneighbour",
+    "recommend_popularitem",
+    "recommend_threadneighbour",
+)
 
 
 def peak_rss_mb() -> float:
@@ -230,6 +244,55 @@ def seed(*, members: int, items: int, interactions: int, seed_value: float) -> N
     print(f"seeded in {time.perf_counter() - started:.1f} s")
 
 
+def write_breakdown(data: Interactions) -> None:
+    """The write stage and the commit timed piece by piece, as the build does them, in a
+    transaction rolled back at the end: each table's write, the deferred foreign-key checks
+    (run at once with SET CONSTRAINTS ALL IMMEDIATE, else they run at the commit) and deleting
+    the current build (the swap)."""
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from recommend.models import NeighbourBuild
+    from recommend.similarity import item_neighbours
+    from recommend.tables import text_table, write_neighbours, write_popular
+    from recommend.topics import thread_table, write_thread_neighbours
+
+    k, now = settings.RECOMMEND_NEIGHBOURS, timezone.now()
+    neighbours = item_neighbours(data.matrix, k=k, shrinkage=settings.RECOMMEND_SHRINKAGE)
+    text_items, text = text_table(k=k)
+    topics = thread_table(now=now)
+    current = NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).first()
+    marks: list[tuple[str, float]] = []
+
+    class RolledBack(Exception):
+        pass
+
+    try:
+        with transaction.atomic():
+            build = NeighbourBuild.objects.create()
+            for label, write in (
+                ("co-read rows", lambda: write_neighbours(build=build, item_ids=data.items, neighbours=neighbours,
+                                                          source="coread")),
+                ("similar-text rows", lambda: write_neighbours(build=build, item_ids=text_items, neighbours=text,
+                                                               source="text")),
+                ("popular", lambda: write_popular(build=build, now=now)),
+                ("topic rows", lambda: write_thread_neighbours(build=build, now=now, table=topics)),
+                ("foreign-key checks", lambda: connection.cursor().execute("SET CONSTRAINTS ALL IMMEDIATE")),
+                ("delete the old build", lambda: NeighbourBuild.objects.filter(pk=getattr(current, "pk", None))
+                 .delete()),
+            ):  # fmt: skip
+                at = time.perf_counter()
+                write()
+                marks.append((label, time.perf_counter() - at))
+            raise RolledBack
+    except RolledBack:
+        pass
+    print("\nwrite and commit, timed apart (rolled back):")
+    for label, seconds in marks:
+        print(f"  {label:<22} {seconds:7.2f} s")
+
+
 def database_size() -> tuple[str, int]:
     from django.db import connection
 
@@ -261,6 +324,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="use a database already seeded with these sizes")
     parser.add_argument("--builds", type=int, default=2, help="builds to time (later ones replace a build)")
     parser.add_argument("--repeat", type=int, default=3, help="implicit fits to time (best counts)")
+    parser.add_argument(
+        "--no-breakdown", dest="breakdown", action="store_false", help="skip timing the writes apart"
+    )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         sys.exit("This benchmark seeds with PostgreSQL's SQL (generate_series, setseed): set DATABASE_URL "
@@ -299,6 +365,13 @@ def main() -> None:
     totals: list[float] = []
     similarity: list[float] = []
     for number in range(1, args.builds + 1):
+        # Between two nightly builds autovacuum has cleared the rows of the one before (the
+        # swap deletes a million rows); this makes the same true here, even where autovacuum
+        # is off or behind. Not part of the build's time.
+        at = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM ANALYZE {', '.join(VACUUMED)}")
+        print(f"\n(vacuum of the recommendation tables before the build: {time.perf_counter() - at:.1f} s)")
         previous = NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).count()
         rss_before = peak_rss_mb()
         at = time.perf_counter()
@@ -313,7 +386,7 @@ def main() -> None:
             .values_list("source", "n")
             .order_by()
         )
-        print(f"\nbuild {number} ({'replaces a build' if previous else 'first build, nothing to delete'}): "
+        print(f"build {number} ({'replaces a build' if previous else 'first build, nothing to delete'}): "
               f"{build.members:,} members × {build.items:,} items, {build.interactions:,} interactions")  # fmt: skip
         for stage, seconds in build.durations.items():
             print(f"  {stage:<14} {seconds:7.2f} s")
@@ -358,6 +431,8 @@ def main() -> None:
         print(f"build {number}: similarity / implicit {sim / best:.2f}, whole build / implicit "
               f"{total / best:.2f} (target <= 5)")  # fmt: skip
     print(f"peak RSS of the process {peak_rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}")
+    if args.breakdown:
+        write_breakdown(data)
 
 
 if __name__ == "__main__":
