@@ -55,7 +55,7 @@ FIRST_TOPIC, SECOND_TOPIC = 0.5, 0.2
 LIKED, BOOKMARKED = 0.03, 0.02  # shares of the (member, item) pairs read
 VACUUMED = (
     "recommend_neighbourbuild",
-    "recommend_itemneighbour",
+    "recommend_itemneighbours",
     "recommend_popularitem",
     "recommend_threadneighbour",
 )
@@ -336,7 +336,6 @@ def main() -> None:
     prepare("usergroup-recommend-build-bench")
     print(f"schema ready (migrate, collectstatic) in {time.perf_counter() - started:.1f} s")
     from django.db import connection
-    from django.db.models import Count
 
     if connection.vendor != "postgresql":
         sys.exit(
@@ -344,7 +343,7 @@ def main() -> None:
         )
     from members.models import User
     from recommend.interactions import Weights, interaction_matrix
-    from recommend.models import ItemNeighbour, NeighbourBuild, PopularItem, ThreadNeighbour
+    from recommend.models import ItemNeighbours, NeighbourBuild, PopularItem, ThreadNeighbour
     from recommend.services import build_neighbours
 
     have = bench_sizes()
@@ -379,13 +378,12 @@ def main() -> None:
         total = time.perf_counter() - at
         totals.append(total)
         similarity.append(build.durations["similarity"])
-        rows = dict(
-            ItemNeighbour.objects.filter(build=build)
-            .values("source")
-            .annotate(n=Count("pk"))
-            .values_list("source", "n")
-            .order_by()
-        )
+        # Neighbours (the sum of the lists' lengths) per source, and the rows that hold them.
+        rows: dict[str, int] = {}
+        lists: dict[str, int] = {}
+        for source, others in ItemNeighbours.objects.filter(build=build).values_list("source", "neighbours"):
+            rows[source] = rows.get(source, 0) + len(others)
+            lists[source] = lists.get(source, 0) + 1
         print(f"build {number} ({'replaces a build' if previous else 'first build, nothing to delete'}): "
               f"{build.members:,} members × {build.items:,} items, {build.interactions:,} interactions")  # fmt: skip
         for stage, seconds in build.durations.items():
@@ -397,7 +395,8 @@ def main() -> None:
         )
         print(f"  {'total':<14} {total:7.2f} s")
         print(f"  peak RSS {peak_rss_mb():.0f} MB (before this build {rss_before:.0f} MB)")
-        print(f"  rows: {rows.get('coread', 0):,} co-read, {rows.get('text', 0):,} similar text, "
+        print(f"  neighbours: {rows.get('coread', 0):,} co-read in {lists.get('coread', 0):,} rows, "
+              f"{rows.get('text', 0):,} similar text in {lists.get('text', 0):,} rows; "
               f"{PopularItem.objects.filter(build=build).count():,} popular, "
               f"{ThreadNeighbour.objects.filter(build=build).count():,} topic neighbours")  # fmt: skip
 

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import F, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from analytics.selectors import persona_keys
@@ -34,7 +34,7 @@ from .models import (
     Dismissal,
     Impression,
     ItemControl,
-    ItemNeighbour,
+    ItemNeighbours,
     NeighbourBuild,
     PopularItem,
     RecommendSettings,
@@ -58,13 +58,29 @@ def current_build() -> NeighbourBuild | None:
     return NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).order_by("-started_at").first()
 
 
-def neighbours_of(*, item_id: int, build: NeighbourBuild | None = None) -> QuerySet[ItemNeighbour]:
-    """The item's co-read neighbours in the current build, best first (no access check: callers
-    filter the items through members.access before showing anything)."""
+def neighbours_of(*, item_id: int, build: NeighbourBuild | None = None) -> list[tuple[int, float]]:
+    """The item's co-read neighbours in the current build, (id, similarity) best first (no
+    access check, and ids of items deleted since the build included: callers filter the items
+    through Content.objects.live() and members.access before showing anything)."""
     build = build or current_build()
     if build is None:
-        return ItemNeighbour.objects.none()
-    return ItemNeighbour.objects.filter(build=build, item_id=item_id, source="coread").order_by("rank")
+        return []
+    row = ItemNeighbours.objects.filter(build=build, item_id=item_id, source="coread").first()
+    return row.pairs() if row is not None else []
+
+
+def _neighbour_rows(
+    *, build: NeighbourBuild, items: list[int], sources: list[str]
+) -> list[tuple[int, int, str, float]]:
+    """(item, neighbour, source, similarity) of every neighbour of `items`, each item's lists
+    read as one row and expanded here."""
+    return [
+        (item, other, source, score)
+        for item, source, others, scores in ItemNeighbours.objects.filter(
+            build=build, source__in=sources, item_id__in=items
+        ).values_list("item_id", "source", "neighbours", "scores")
+        for other, score in zip(others, scores, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -169,9 +185,7 @@ def _rank(
         sources = ["text"] if algorithm == Algorithm.CONTENT else ["coread", "text"]
         text_weight = 1.0 if algorithm == Algorithm.CONTENT or len(history) < SHORT_HISTORY else TEXT_WEIGHT
         text_weight = float(params.get("text_weight", text_weight))
-        rows = ItemNeighbour.objects.filter(
-            build=build, source__in=sources, item_id__in=list(history) + list(dismissed)
-        ).values_list("item_id", "neighbour_id", "source", "score")
+        rows = _neighbour_rows(build=build, items=list(history) + list(dismissed), sources=sources)
         scored = score_candidates(history=history, dismissed=dismissed, rows=rows, text_weight=text_weight)
         scores = scored.scores
         boost = float(params.get("freshness_boost", prefs.freshness_boost))
@@ -316,7 +330,7 @@ def also_read(*, item: Content, member: User | AnonymousUser | None, n: int = 4)
     build = current_build()
     if build is None:
         return []
-    ranked_ids = list(neighbours_of(item_id=item.pk, build=build).values_list("neighbour_id", flat=True))
+    ranked_ids = [pk for pk, _score in neighbours_of(item_id=item.pk, build=build)]
     if not ranked_ids:
         return []
     excluded = _excluded_for(member)
@@ -337,12 +351,13 @@ def next_up(*, item: Content, member: User | AnonymousUser | None) -> Recommenda
             ContentView.objects.filter(user=member).values_list("content_id", flat=True).distinct()
         )
     if build is not None:
-        rows = (
-            ItemNeighbour.objects.filter(build=build, item=item)
-            .order_by("source", "rank")  # "coread" before "text"
-            .values_list("neighbour_id", flat=True)
+        lists = (
+            ItemNeighbours.objects.filter(build=build, item=item)
+            .order_by("source")  # "coread" before "text"
+            .values_list("neighbours", flat=True)
         )
-        candidates = [pk for pk in rows if pk not in excluded]
+        # An id in both lists keeps its co-read place; deleted items are not found below.
+        candidates = list(dict.fromkeys(pk for ids in lists for pk in ids if pk not in excluded))
         found = Content.objects.live().defer("body").select_related("min_tier").in_bulk(candidates)
         for pk in candidates:
             if pk in found and can_access(member, found[pk]):

@@ -7,6 +7,7 @@ them inside the transaction that swaps the build in). The arithmetic is in plain
 from __future__ import annotations
 
 import io
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from members.models import LIVE_STATUSES, Membership
 
 from .content_based import item_text, text_neighbours
 from .interactions import columns, copy_supported, factorise
-from .models import Dismissal, ItemNeighbour, NeighbourBuild, PopularItem
+from .models import Dismissal, ItemNeighbours, NeighbourBuild, PopularItem
 from .similarity import Neighbours
 
 WRITE_BATCH = 5_000
@@ -52,7 +53,8 @@ def item_texts(item_ids: list[int]) -> list[str]:
 
 
 def neighbour_pairs(ids: np.ndarray, neighbours: Neighbours) -> Iterator[tuple[int, int, int, float]]:
-    """(id, neighbour's id, rank, similarity) of every neighbour kept, best first per id."""
+    """(id, neighbour's id, rank, similarity) of every neighbour kept, best first per id (the
+    topic table's rows, one per neighbour)."""
     rows, ranks = np.nonzero(neighbours.items >= 0)
     others = neighbours.items[rows, ranks]
     return zip(
@@ -76,9 +78,8 @@ def bulk_write(model: type[Model], objects: Iterable[Model]) -> int:
 
 def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> int:
     """Insert rows given as lines of PostgreSQL's COPY text format (tab-separated, already
-    escaped), COPY_BATCH rows per COPY statement. For the hundreds of thousands of neighbour
-    rows of a build this is about six times faster than bulk_create, which makes a model
-    instance and an INSERT parameter of every value."""
+    escaped), COPY_BATCH rows per COPY statement: faster than bulk_create, which makes a model
+    instance and an INSERT parameter of every value (six times on one row per neighbour)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     columns_sql = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
@@ -92,29 +93,47 @@ def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> i
     return written
 
 
+def neighbour_lists(ids: np.ndarray, neighbours: Neighbours) -> Iterator[tuple[int, list[int], list[float]]]:
+    """(id, its neighbours' ids best first, their similarities) of every id with a neighbour.
+    An item's missing neighbours (-1) come after its kept ones, so each list is a prefix of
+    its row."""
+    kept = neighbours.items >= 0
+    counts = kept.sum(axis=1).tolist()
+    mapped = np.where(kept, ids[np.maximum(neighbours.items, 0)], -1).tolist()
+    # float32 → Python float, the same doubles neighbour_pairs gives.
+    scores = neighbours.scores.tolist()
+    for row, (item, count) in enumerate(zip(ids.tolist(), counts, strict=True)):
+        if count:
+            yield item, mapped[row][:count], scores[row][:count]
+
+
 def write_neighbours(
     *, build: NeighbourBuild, item_ids: np.ndarray, neighbours: Neighbours, source: str
 ) -> int:
-    if copy_supported(connections[router.db_for_write(ItemNeighbour)]):
+    """One `ItemNeighbours` row per item with any neighbour; returns the rows written."""
+    missing = neighbours.items < 0
+    if (missing[:, :-1] & ~missing[:, 1:]).any():
+        # A kept neighbour after a missing one would be cut off by neighbour_lists.
+        raise ValueError("missing neighbours must come last in each row")
+    if copy_supported(connections[router.db_for_write(ItemNeighbours)]):
         if not source.isalnum():  # written as is in COPY's text format: nothing to escape
             raise ValueError(f"unexpected neighbour source {source!r}")
         prefix = f"{build.pk}\t{source}\t"
-        # repr() of a float gives back the same double, as bulk_create's parameter does.
+        # JSON of ints and finite floats has no tab, newline or backslash, so it is written as
+        # is in COPY's text format; repr() of a float (json's) gives back the same double.
         return copy_lines(
-            ItemNeighbour,
-            ["build", "source", "item", "neighbour", "rank", "score"],
+            ItemNeighbours,
+            ["build", "source", "item", "neighbours", "scores"],
             (
-                f"{prefix}{item}\t{other}\t{rank}\t{score!r}\n"
-                for item, other, rank, score in neighbour_pairs(item_ids, neighbours)
+                f"{prefix}{item}\t{json.dumps(others)}\t{json.dumps(scores, allow_nan=False)}\n"
+                for item, others, scores in neighbour_lists(item_ids, neighbours)
             ),
         )
     return bulk_write(
-        ItemNeighbour,
+        ItemNeighbours,
         (
-            ItemNeighbour(
-                build=build, source=source, item_id=item, neighbour_id=other, rank=rank, score=score
-            )
-            for item, other, rank, score in neighbour_pairs(item_ids, neighbours)
+            ItemNeighbours(build=build, source=source, item_id=item, neighbours=others, scores=scores)
+            for item, others, scores in neighbour_lists(item_ids, neighbours)
         ),
     )
 

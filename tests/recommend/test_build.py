@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from content.models import ContentView
-from recommend.models import ItemNeighbour, NeighbourBuild
+from recommend.models import ItemNeighbours, NeighbourBuild
 from recommend.selectors import current_build, neighbours_of
 from recommend.services import build_neighbours
 from tests.factories import ContentFactory, UserFactory
@@ -37,8 +37,13 @@ def test_build_writes_neighbours_within_tastes_and_is_current(tastes):
     assert build.status == NeighbourBuild.Status.DONE and (build.members, build.items) == (12, 6)
     assert set(build.durations) == {"interactions", "similarity", "text", "topics", "write"}
     assert current_build() == build
-    near = [n.neighbour for n in neighbours_of(item_id=cooking[0].pk)]
-    assert set(near) == {cooking[1], cooking[2]}
+    near = [pk for pk, _score in neighbours_of(item_id=cooking[0].pk)]
+    assert set(near) == {cooking[1].pk, cooking[2].pk}
+    # One row per item and source, its lists best first and of the same length.
+    row = ItemNeighbours.objects.get(build=build, item=cooking[0], source="coread")
+    assert row.neighbours == near and len(row.scores) == 2
+    assert row.scores == sorted(row.scores, reverse=True) and all(s > 0 for s in row.scores)
+    assert ItemNeighbours.objects.filter(build=build, source="coread").count() == 6
 
 
 def test_a_new_build_replaces_the_old_one_and_a_failed_one_leaves_it(tastes, monkeypatch):
@@ -46,7 +51,7 @@ def test_a_new_build_replaces_the_old_one_and_a_failed_one_leaves_it(tastes, mon
     second = build_neighbours()
     assert current_build() == second
     assert not NeighbourBuild.objects.filter(pk=first.pk).exists()
-    assert not ItemNeighbour.objects.filter(build_id=first.pk).exists()
+    assert not ItemNeighbours.objects.filter(build_id=first.pk).exists()
 
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
@@ -70,7 +75,7 @@ def test_members_without_personalisation_consent_do_not_train_it(tastes):
             ]
         )
     build_neighbours()
-    assert running[0] not in [n.neighbour for n in neighbours_of(item_id=cooking[0].pk)]
+    assert running[0].pk not in [pk for pk, _score in neighbours_of(item_id=cooking[0].pk)]
 
 
 def test_empty_community_and_the_command():
@@ -78,7 +83,7 @@ def test_empty_community_and_the_command():
     call_command("build_recommendations", "--json", stdout=out)
     summary = json.loads(out.getvalue())
     assert (summary["members"], summary["items"]) == (0, 0)
-    assert not neighbours_of(item_id=1).exists()
+    assert neighbours_of(item_id=1) == []
 
 
 def test_the_nightly_chain_builds_recommendations_last(tastes):
@@ -95,3 +100,21 @@ def test_builds_are_listed_read_only_in_the_admin(tastes, client):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     page = client.get("/admin/recommend/neighbourbuild/")
     assert page.status_code == 200 and "done" in page.content.decode()
+
+
+def test_neighbour_lists_hold_the_same_neighbours_as_one_row_each():
+    import numpy as np
+
+    from recommend.similarity import Neighbours
+    from recommend.tables import neighbour_lists, neighbour_pairs
+
+    ids = np.array([10, 20, 30, 40], dtype=np.int64)
+    table = Neighbours(
+        items=np.array([[1, 2], [0, -1], [-1, -1], [2, 0]], dtype=np.int32),
+        scores=np.array([[0.9, 0.1], [0.9, 0.0], [0.0, 0.0], [0.3, 0.2]], dtype=np.float32),
+    )
+    lists = list(neighbour_lists(ids, table))
+    assert [(item, others) for item, others, _scores in lists] == [(10, [20, 30]), (20, [10]), (40, [30, 10])]
+    flat = [(item, other, rank, score) for item, others, scores in lists
+            for rank, (other, score) in enumerate(zip(others, scores, strict=True))]  # fmt: skip
+    assert flat == list(neighbour_pairs(ids, table))  # same ids and the same doubles, best first

@@ -235,3 +235,24 @@ def test_the_history_parameter_limits_the_list_to_the_latest_reads(tastes):
     prefs.save()
     latest = [r for r in recommendations_for(member=member, n=6) if r.reason == "history"]
     assert latest and {r.because.title for r in latest} == {"Running 0"}
+
+
+def test_an_item_deleted_after_the_build_stays_in_its_neighbours_lists_but_is_never_shown(tastes):
+    from recommend.models import ItemNeighbours
+    from recommend.selectors import also_read, neighbours_of
+
+    build = build_neighbours()
+    running = tastes["running"]
+    gone = running[1].pk
+    assert gone in [pk for pk, _score in neighbours_of(item_id=running[0].pk)]
+    running[1].delete()  # its own rows go (cascade); the ids in other items' lists are not keys
+    assert not ItemNeighbours.objects.filter(build=build, item_id=gone).exists()
+    assert gone in [pk for pk, _score in neighbours_of(item_id=running[0].pk)]
+    shown = also_read(item=running[0], member=None, n=10)
+    assert shown and gone not in [item.pk for item in shown]
+    upcoming = next_up(item=running[0], member=None)
+    assert upcoming is not None and upcoming.item.pk != gone
+    runner = UserFactory(personalisation_consent=True)
+    _read(runner, running[0])
+    titles = _titles(runner, n=10)
+    assert "Running 2" in titles and "Running 1" not in titles
