@@ -19,6 +19,19 @@ from .models import (
 from .selectors import TUNABLE
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the site writes itself: to read and filter, never to edit by hand."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(NeighbourBuild)
 class NeighbourBuildAdmin(admin.ModelAdmin):
     """Each build of the recommendations' neighbour table: read only, for the operator."""
@@ -327,7 +340,7 @@ class ExperimentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Impression)
-class ImpressionAdmin(admin.ModelAdmin):
+class ImpressionAdmin(ReadOnlyAdmin):
     """What members were shown in experiments and what they followed: read only."""
 
     list_display = ["shown_at", "member", "list", "position", "item", "thread", "variant", "clicked_at"]
@@ -336,18 +349,9 @@ class ImpressionAdmin(admin.ModelAdmin):
     date_hierarchy = "shown_at"
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(EvaluationRun)
-class EvaluationRunAdmin(admin.ModelAdmin):
+class EvaluationRunAdmin(ReadOnlyAdmin):
     """Offline evaluations as they ran: read-only, a record to compare against."""
 
     list_display = ["created_at", "source", "item_cf_ndcg", "popular_ndcg"]
@@ -360,9 +364,3 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     @admin.display(description=_("popular NDCG"))
     def popular_ndcg(self, run: EvaluationRun) -> float | None:
         return next((r.get("ndcg") for r in run.results if r.get("algorithm") == "popular"), None)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

@@ -505,8 +505,11 @@ def test_the_other_recommend_admin_pages_render(admin_client):
         "admin:recommend_itemcontrol_changelist",
         "admin:recommend_itemcontrol_add",
         "admin:recommend_impression_changelist",
+        "admin:recommend_evaluationrun_changelist",
+        "admin:recommend_neighbourbuild_changelist",
     ]:
         assert admin_client.get(reverse(name)).status_code == 200, name
+    assert admin_client.get(reverse("admin:recommend_impression_add")).status_code == 403  # read-only
     # While it runs, its variants cannot be changed from the page (members would move).
     page = admin_client.get(reverse("admin:recommend_experiment_change", args=[experiment.pk]))
     assert b'name="variants-0-weight"' not in page.content
