@@ -315,18 +315,22 @@ def _with_urls(
 
 
 def _excluded_for(member: User | AnonymousUser | None) -> set[int]:
+    """Items not to suggest to this reader: excluded by the creator, dismissed or read by them."""
     excluded = set(
         ItemControl.objects.filter(mode=ItemControl.Mode.EXCLUDE).values_list("item_id", flat=True)
     )
     if member is not None and member.is_authenticated:
         excluded |= set(Dismissal.objects.filter(member=member).values_list("item_id", flat=True))
+        excluded |= set(
+            ContentView.objects.filter(user=member).values_list("content_id", flat=True).distinct()
+        )
     return excluded
 
 
 def also_read(*, item: Content, member: User | AnonymousUser | None, n: int = 4) -> list[Content]:
-    """ "Members who read this also read": the item's co-read neighbours the reader may open,
-    best first (gated items are left out, whatever the reader's tier; their dismissed items and
-    items the creator excluded too)."""
+    """ "Members who read this also read": the item's co-read neighbours the reader may open and
+    has not read, best first (gated items are left out, whatever the reader's tier; their
+    dismissed items and items the creator excluded too)."""
     build = current_build()
     if build is None:
         return []
@@ -346,10 +350,6 @@ def next_up(*, item: Content, member: User | AnonymousUser | None) -> Recommenda
     recommendation."""
     build = current_build()
     excluded = _excluded_for(member) | {item.pk}
-    if member is not None and member.is_authenticated:
-        excluded |= set(
-            ContentView.objects.filter(user=member).values_list("content_id", flat=True).distinct()
-        )
     if build is not None:
         lists = (
             ItemNeighbours.objects.filter(build=build, item=item)

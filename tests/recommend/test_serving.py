@@ -15,7 +15,7 @@ from content.models import Content, ContentView, Like
 from recommend.content_based import tokens
 from recommend.models import Experiment, Impression, ItemControl, RecommendSettings, Variant
 from recommend.scoring import diversified, freshness, score_candidates
-from recommend.selectors import next_up, recommendations_for
+from recommend.selectors import also_read, next_up, recommendations_for
 from recommend.services import build_neighbours
 from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory
 
@@ -170,6 +170,15 @@ def test_empty_site_single_member_and_no_access_at_all():
     build_neighbours()  # one member, one item
     assert recommendations_for(member=member) == []  # read it; nothing else they may open
     assert recommendations_for(member=member, n=0) == []
+
+
+def test_also_read_leaves_out_what_the_reader_read(tastes):
+    build_neighbours()
+    runner = UserFactory(personalisation_consent=True)
+    assert tastes["running"][1] in also_read(item=tastes["running"][0], member=runner, n=10)
+    _read(runner, tastes["running"][1])
+    shown = also_read(item=tastes["running"][0], member=runner, n=10)
+    assert shown and tastes["running"][1] not in shown
 
 
 def test_next_up_is_the_closest_unread_item_the_reader_may_open(tastes):
