@@ -62,23 +62,20 @@ _MICROSECOND = timedelta(microseconds=1)
 _PG_EPOCH_US = (datetime(2000, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
+Triple = tuple[np.ndarray, np.ndarray, np.ndarray]  # row ids, column ids, values
+
 
 def _microseconds(moment: datetime) -> int:
     """Microseconds since the Unix epoch, exactly (naive moments are taken as they are)."""
     return (moment - (_EPOCH if moment.tzinfo else _EPOCH.replace(tzinfo=None))) // _MICROSECOND
 
 
-def _decay_us(moments_us: np.ndarray, *, now: datetime, half_life_days: float) -> np.ndarray:
+def decay(moments_us: np.ndarray, *, now: datetime, half_life_days: float) -> np.ndarray:
     """The decay of moments given in microseconds since the epoch. The same float operations as
     `(now - moment).total_seconds() / 86400` (exact microseconds, divided by 10**6, then by
     86400), so both give the same bits."""
     ages = (_microseconds(now) - np.asarray(moments_us, dtype=np.int64)) / 1e6 / 86400
     return np.power(0.5, np.maximum(ages, 0) / half_life_days)
-
-
-def _decay(moments: Iterable[datetime], *, now: datetime, half_life_days: float) -> np.ndarray:
-    micros = np.fromiter((_microseconds(moment) for moment in moments), dtype=np.int64)
-    return _decay_us(micros, now=now, half_life_days=half_life_days)
 
 
 def copy_supported(connection: BaseDatabaseWrapper) -> bool:
@@ -193,7 +190,7 @@ def _view_pairs(
     done = (np.add.reduceat(completed[order], starts) > 0).astype(np.float64)
     last = np.maximum.reduceat(started[order], starts)
     value = weights.view * np.log1p(n) + weights.minutes * np.log1p(minutes) + weights.completed * done
-    value = value * _decay_us(last, now=now, half_life_days=weights.half_life_days)
+    value = value * decay(last, now=now, half_life_days=weights.half_life_days)
     pair_keys = key[starts]
     return user_ids[pair_keys // len(item_ids)], item_ids[pair_keys % len(item_ids)], value
 
@@ -203,13 +200,10 @@ def interaction_matrix(
 ) -> Interactions:
     """The matrix of `members` (a User queryset) as of `now`; later rows are ignored."""
     member_ids = members.values("pk")
-    triples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    triples: list[Triple] = [_view_pairs(member_ids=member_ids, now=now, weights=weights)]
 
     def add(users: np.ndarray, items: np.ndarray, value: np.ndarray) -> None:
-        if len(users):
-            triples.append((users, items, value))
-
-    add(*_view_pairs(member_ids=member_ids, now=now, weights=weights))
+        triples.append((users, items, value))
 
     for model, weight, moment in (
         (Like, weights.like, "created_at"),
@@ -221,7 +215,7 @@ def interaction_matrix(
             .order_by(),
             ("int", "int", "time"),
         )
-        add(users, items, weight * _decay_us(at, now=now, half_life_days=weights.half_life_days))
+        add(users, items, weight * decay(at, now=now, half_life_days=weights.half_life_days))
 
     users, items, last = columns(
         Comment.objects.filter(author__in=member_ids, created_at__lte=now, hidden=False)
@@ -231,7 +225,7 @@ def interaction_matrix(
         .order_by(),
         ("int", "int", "time"),
     )
-    add(users, items, weights.comment * _decay_us(last, now=now, half_life_days=weights.half_life_days))
+    add(users, items, weights.comment * decay(last, now=now, half_life_days=weights.half_life_days))
 
     users, courses, n, last = columns(
         LessonProgress.objects.filter(user__in=member_ids, completed_at__lte=now)
@@ -246,22 +240,22 @@ def interaction_matrix(
         courses,
         weights.lessons
         * np.log1p(n.astype(np.float64))
-        * _decay_us(last, now=now, half_life_days=weights.half_life_days),
+        * decay(last, now=now, half_life_days=weights.half_life_days),
     )
 
+    return Interactions(*sparse_from(triples))
+
+
+def sparse_from(triples: Sequence[Triple]) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """The float32 matrix summing the values of (row id, column id, value) triples (a pair
+    given twice adds up), with the id of each row and of each column, ascending."""
+    triples = [t for t in triples if len(t[0])]
     if not triples:
-        return Interactions(
-            sp.csr_matrix((0, 0), dtype=np.float32),
-            np.array([], dtype=np.int64),
-            np.array([], dtype=np.int64),
-        )
-    users = np.concatenate([t[0] for t in triples])
-    items = np.concatenate([t[1] for t in triples])
+        empty = np.array([], dtype=np.int64)
+        return sp.csr_matrix((0, 0), dtype=np.float32), empty, empty
+    row_ids, rows = factorise(np.concatenate([t[0] for t in triples]))
+    column_ids, cols = factorise(np.concatenate([t[1] for t in triples]))
     values = np.concatenate([t[2] for t in triples]).astype(np.float32)
-    member_index, rows = factorise(users)
-    item_index, cols = factorise(items)
-    matrix = sp.csr_matrix(
-        (values, (rows, cols)), shape=(len(member_index), len(item_index)), dtype=np.float32
-    )
+    matrix = sp.csr_matrix((values, (rows, cols)), shape=(len(row_ids), len(column_ids)), dtype=np.float32)
     matrix.sum_duplicates()
-    return Interactions(matrix, member_index, item_index)
+    return matrix, row_ids, column_ids

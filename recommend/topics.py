@@ -30,7 +30,7 @@ from community.models import Category, Post, Thread, ThreadRead
 from members.access import accessible
 from members.models import User
 
-from .interactions import _decay
+from .interactions import columns, decay, sparse_from
 from .models import NeighbourBuild, ThreadNeighbour
 from .similarity import Neighbours, item_neighbours
 from .tables import bulk_write, neighbour_pairs
@@ -68,55 +68,37 @@ def thread_matrix(
         members = User.objects.filter(is_active=True, personalisation_consent=True)
     member_ids = members.values("pk")
     visible = Thread.objects.filter(hidden=False).values("pk")
-    triples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-
-    reads = list(
+    readers, read_threads, read_at = columns(
         ThreadRead.objects.filter(member__in=member_ids, thread__in=visible, read_at__lte=now)
         .values_list("member_id", "thread_id", "read_at")
-        .order_by()
+        .order_by(),
+        ("int", "int", "time"),
     )
-    if reads:
-        triples.append(
-            (
-                np.array([r[0] for r in reads], dtype=np.int64),
-                np.array([r[1] for r in reads], dtype=np.int64),
-                READ * _decay((r[2] for r in reads), now=now, half_life_days=half_life_days),
-            )
-        )
-
-    posts = list(
+    authors, posted_threads, n, last = columns(
         Post.objects.filter(
             author__in=member_ids, thread__in=visible, hidden=False, approved=True, created_at__lte=now
         )
         .values("author_id", "thread_id")
         .annotate(n=Count("pk"), last=Max("created_at"))
         .values_list("author_id", "thread_id", "n", "last")
-        .order_by()
+        .order_by(),
+        ("int", "int", "int", "time"),
     )
-    if posts:
-        n = np.array([r[2] for r in posts], dtype=np.float64)
-        decay = _decay((r[3] for r in posts), now=now, half_life_days=half_life_days)
-        triples.append(
-            (
-                np.array([r[0] for r in posts], dtype=np.int64),
-                np.array([r[1] for r in posts], dtype=np.int64),
-                AUTHORED * (1 + np.log(n)) * decay,
-            )
+    # A read and posts by the same member in the same thread add up.
+    return ThreadInteractions(
+        *sparse_from(
+            [
+                (readers, read_threads, READ * decay(read_at, now=now, half_life_days=half_life_days)),
+                (
+                    authors,
+                    posted_threads,
+                    AUTHORED
+                    * (1 + np.log(n.astype(np.float64)))
+                    * decay(last, now=now, half_life_days=half_life_days),
+                ),
+            ]
         )
-
-    if not triples:
-        empty = np.array([], dtype=np.int64)
-        return ThreadInteractions(sp.csr_matrix((0, 0), dtype=np.float32), empty, empty)
-    users = np.concatenate([t[0] for t in triples])
-    threads = np.concatenate([t[1] for t in triples])
-    values = np.concatenate([t[2] for t in triples]).astype(np.float32)
-    member_index, rows = np.unique(users, return_inverse=True)
-    thread_index, cols = np.unique(threads, return_inverse=True)
-    matrix = sp.csr_matrix(
-        (values, (rows, cols)), shape=(len(member_index), len(thread_index)), dtype=np.float32
     )
-    matrix.sum_duplicates()  # a read and posts by the same member in the same thread add up
-    return ThreadInteractions(matrix, member_index, thread_index)
 
 
 def thread_table(
