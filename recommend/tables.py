@@ -203,41 +203,23 @@ def write_popular(*, build: NeighbourBuild, now: datetime, n: int = POPULAR_PER_
     known = members[at] == ranked
     rank_of_member[at[known]] = ranks[known]
     persona_of = persona_keys(member_ids=member_ids)
-    groups: list[str] = ["all"]
-    index: dict[str, int] = {"all": 0}
+    index: dict[str, int] = {"all": 0}  # group name -> number, in the order first met
 
     def group_rows(member_keys: list[str | None]) -> np.ndarray:
-        """Each row's group (-1: none) from its member's key; a new group is numbered when its
-        first row comes, as in one pass over the rows."""
-        labels = sorted({key for key in member_keys if key is not None})
-        label_of = {key: number for number, key in enumerate(labels)}
-        member_label = np.array([-1 if key is None else label_of[key] for key in member_keys], dtype=np.int64)
-        row_label = member_label[member_of_row]
-        codes = np.full(len(users), -1, dtype=np.int64)
-        present = np.flatnonzero(row_label >= 0)
-        if len(present):
-            found, first = np.unique(row_label[present], return_index=True)
-            group_of_label = np.full(len(labels), -1, dtype=np.int64)
-            for label in found[np.argsort(first)].tolist():
-                key = labels[label]
-                if key not in index:
-                    index[key] = len(groups)
-                    groups.append(key)
-                group_of_label[label] = index[key]
-            codes[present] = group_of_label[row_label[present]]
-        return codes
+        """Each row's group number (-1: none) from its member's group name."""
+        numbers = [-1 if key is None else index.setdefault(key, len(index)) for key in member_keys]
+        return np.array(numbers, dtype=np.int64)[member_of_row]
 
     tiers = group_rows([f"tier:{rank}" for rank in rank_of_member.tolist()])
     personas = group_rows(
         [f"persona:{persona_of[user]}" if user in persona_of else None for user in member_ids]
     )
-    all_codes = np.zeros(len(users), dtype=np.int64)
-    stacked_readers = np.concatenate([all_codes, tiers, personas])
+    stacked_readers = np.concatenate([np.zeros(len(users), dtype=np.int64), tiers, personas])
     stacked_items = np.concatenate([items, items, items])
     stacked_weights = np.concatenate([weights, weights, weights])
     keep = stacked_readers >= 0
     popular = group_popularity(
-        groups=groups,
+        groups=list(index),
         readers=stacked_readers[keep],
         items=stacked_items[keep],
         weights=stacked_weights[keep],
