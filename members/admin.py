@@ -12,6 +12,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from . import services
+from .audit_admin import AuditEventAdmin  # noqa: F401 (registers the audit log's admin)
 from .billing.providers import BillingError, LocalProvider
 from .billing.stripe_sync import sync_promotion_code
 from .forms import ComplimentaryForm

@@ -620,3 +620,52 @@ class LocalCheckout(models.Model):
 
     def __str__(self) -> str:
         return f"checkout {self.id} ({self.status})"
+
+
+# --- Audit log ----------------------------------------------------------------
+
+
+class AuditEvent(models.Model):
+    """One action taken by staff: who, what, on which object, with the values before and after.
+
+    Append-only: rows are written by `members.audit.record()` in the transaction of the action
+    and never edited or deleted (the admin is read-only for everyone). They outlive the staff
+    account that acted (the actor link is set to NULL, `actor_label` keeps who it was until
+    `members.audit.anonymise_actor()` replaces it) and the object acted on (`target_repr`).
+    """
+
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True, editable=False)
+    actor = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    # The actor's email when they acted; it survives the account's deletion.
+    actor_label = models.CharField(_("actor"), max_length=254, blank=True)
+    # "<subject>.<verb>", e.g. "tier.change", "membership.grant", "post.hide" (see members.audit).
+    action = models.CharField(_("action"), max_length=64, db_index=True)
+    target_type = models.ForeignKey(
+        "contenttypes.ContentType",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("target type"),
+    )
+    target_id = models.CharField(_("target id"), max_length=64, blank=True)
+    target_repr = models.CharField(_("target"), max_length=200, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit log")
+        indexes = [models.Index(fields=["target_type", "target_id"], name="members_audit_target")]
+
+    def __str__(self) -> str:
+        return f"{self.action} · {self.target_repr}"

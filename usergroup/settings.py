@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The client IP and request id for the audit log of staff actions (members/audit.py).
+    "members.audit.AuditContextMiddleware",
     "members.middleware.MemberPreferencesMiddleware",
     "points.middleware.DailyVisitMiddleware",
     # An anonymous visitor's first touch, for "where members come from" (a cookie, no database).
