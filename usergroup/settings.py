@@ -341,6 +341,21 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 # Gated files (videos, attachments) live outside MEDIA_ROOT and are only served by views
 # that check access.
 PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(BASE_DIR / "var" / "private")))
+# Where `manage.py backup` writes its archives unless given --output (docs/operations.md).
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups")))
+# With BACKUP_HOUR set (site time zone), Celery beat makes a backup into BACKUP_DIR every day
+# and keeps the newest BACKUP_KEEP archives; unset, backups are left to cron.
+BACKUP_HOUR = env.int("BACKUP_HOUR", default=None)
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=14)
+if BACKUP_KEEP < 1:
+    raise ImproperlyConfigured("BACKUP_KEEP must be 1 or more.")
+if BACKUP_HOUR is not None:
+    if not 0 <= BACKUP_HOUR <= 23:
+        raise ImproperlyConfigured("BACKUP_HOUR must be an hour from 0 to 23.")
+    CELERY_BEAT_SCHEDULE["backup"] = {
+        "task": "usergroup.tasks.backup",
+        "schedule": crontab(hour=BACKUP_HOUR, minute=0),
+    }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -37,3 +37,15 @@ def run_nightly() -> list[dict]:
     if failed:
         raise RuntimeError(f"nightly jobs failed: {', '.join(failed)}")
     return [r.as_dict() for r in results]
+
+
+@shared_task(name="usergroup.tasks.backup")
+def backup() -> str:
+    """The scheduled backup (BACKUP_HOUR): one archive into BACKUP_DIR, the newest BACKUP_KEEP
+    kept. Re-running it only makes another archive."""
+    from django.conf import settings
+
+    from usergroup.backup import create_backup
+
+    settings.BACKUP_DIR.mkdir(parents=True, exist_ok=True)
+    return str(create_backup(output_dir=settings.BACKUP_DIR, keep=settings.BACKUP_KEEP).path)
