@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -253,12 +254,14 @@ def write_breakdown(data: Interactions) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from content.selectors import view_pairs
     from recommend.models import NeighbourBuild
     from recommend.similarity import item_neighbours
     from recommend.tables import text_table, write_neighbours, write_popular
     from recommend.topics import thread_table, write_thread_neighbours
 
     k, now = settings.RECOMMEND_NEIGHBOURS, timezone.now()
+    views = view_pairs(now=now)
     neighbours = item_neighbours(data.matrix, k=k, shrinkage=settings.RECOMMEND_SHRINKAGE)
     text_items, text = text_table(k=k)
     topics = thread_table(now=now)
@@ -276,7 +279,7 @@ def write_breakdown(data: Interactions) -> None:
                                                           source="coread")),
                 ("similar-text rows", lambda: write_neighbours(build=build, item_ids=text_items, neighbours=text,
                                                                source="text")),
-                ("popular", lambda: write_popular(build=build, now=now)),
+                ("popular", lambda: write_popular(build=build, now=now, views=views)),
                 ("topic rows", lambda: write_thread_neighbours(build=build, now=now, table=topics)),
                 ("foreign-key checks", lambda: connection.cursor().execute("SET CONSTRAINTS ALL IMMEDIATE")),
                 ("delete the old build", lambda: NeighbourBuild.objects.filter(pk=getattr(current, "pk", None))
@@ -291,6 +294,54 @@ def write_breakdown(data: Interactions) -> None:
     print("\nwrite and commit, timed apart (rolled back):")
     for label, seconds in marks:
         print(f"  {label:<22} {seconds:7.2f} s")
+
+
+SNAPSHOT = "bench_viewhistory_snapshot"
+
+
+def prepare_view_history() -> tuple[object, object]:
+    """The view history as the nights before the build would have left it: every view summed
+    but the last day's (untimed, once), kept in a snapshot table so each timed build starts from
+    the same state. Returns the mark to restore and the moment whose roll-up takes in the last
+    day, as the night's first job would."""
+    from django.db import connection
+
+    from content.history import SETTLED, roll_up_views
+    from content.models import ContentView, ViewHistory, ViewRollup
+
+    last = ContentView.objects.order_by("-started_at").values_list("started_at", flat=True).first()
+    mark = last - timedelta(days=1)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [SNAPSHOT])
+        have_snapshot = cursor.fetchone()[0]
+    if (
+        not have_snapshot
+        or ViewRollup.objects.filter(pk=1).values_list("rolled_until", flat=True).first() != mark
+    ):
+        at = time.perf_counter()
+        ViewHistory.objects.all().delete()
+        ViewRollup.objects.all().delete()
+        roll_up_views(now=mark + SETTLED)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {SNAPSHOT}")
+            cursor.execute(f"CREATE TABLE {SNAPSHOT} AS SELECT * FROM content_viewhistory")
+        print(
+            f"view history of all but the last day summed (untimed, once): {time.perf_counter() - at:.1f} s"
+        )
+    return mark, last + SETTLED
+
+
+def restore_view_history(mark: object) -> None:
+    """Back to the state before the last day's roll-up (untimed)."""
+    from django.db import connection
+
+    from content.models import ViewRollup
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE content_viewhistory")
+        cursor.execute(f"INSERT INTO content_viewhistory SELECT * FROM {SNAPSHOT}")
+        cursor.execute("ANALYZE content_viewhistory")
+    ViewRollup.objects.update_or_create(pk=1, defaults={"rolled_until": mark})
 
 
 def database_size() -> tuple[str, int]:
@@ -361,9 +412,13 @@ def main() -> None:
     print(f"database size {size_pretty}; commit {commit()}; {os.cpu_count()} cores; "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
 
+    from content.history import roll_up_views
+
+    mark, night = prepare_view_history()
     totals: list[float] = []
     similarity: list[float] = []
     for number in range(1, args.builds + 1):
+        restore_view_history(mark)
         # Between two nightly builds autovacuum has cleared the rows of the one before (the
         # swap deletes a million rows); this makes the same true here, even where autovacuum
         # is off or behind. Not part of the build's time.
@@ -374,6 +429,8 @@ def main() -> None:
         previous = NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).count()
         rss_before = peak_rss_mb()
         at = time.perf_counter()
+        rolled = roll_up_views(now=night)
+        rolled_up = time.perf_counter() - at
         build = build_neighbours()
         total = time.perf_counter() - at
         totals.append(total)
@@ -386,9 +443,11 @@ def main() -> None:
             lists[source] = lists.get(source, 0) + 1
         print(f"build {number} ({'replaces a build' if previous else 'first build, nothing to delete'}): "
               f"{build.members:,} members × {build.items:,} items, {build.interactions:,} interactions")  # fmt: skip
+        print(f"  {'view history':<14} {rolled_up:7.2f} s  (the night's first job: the last day's "
+              f"{rolled['views']:,} views of {rolled['members']:,} members summed in)")  # fmt: skip
         for stage, seconds in build.durations.items():
             print(f"  {stage:<14} {seconds:7.2f} s")
-        untracked = total - sum(build.durations.values())
+        untracked = total - rolled_up - sum(build.durations.values())
         print(
             f"  {'swap + commit':<14} {untracked:7.2f} s  (after the write stage: saving the build, deleting older"
             " builds, and the commit, where PostgreSQL checks the deferred foreign keys of every row written)"

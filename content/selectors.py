@@ -1,6 +1,7 @@
 """Reads of the library, always through the access policy."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import (
     Case,
@@ -22,7 +23,8 @@ from django.db.models.functions import Coalesce
 from members.access import accessible, can_access
 from members.models import User
 
-from .models import Bookmark, Content, ContentView, Lesson, LessonProgress, Tag
+from .history import ViewPairs, add_recent, raw_pairs, unpack
+from .models import Bookmark, Content, ContentView, Lesson, LessonProgress, Tag, ViewHistory, ViewRollup
 
 SORTS = {"newest", "popular"}
 
@@ -204,3 +206,20 @@ def starter_for(member: User) -> Content | None:
 
 def readable(user, obj) -> bool:
     return can_access(user, obj)
+
+
+def view_pairs(*, now: datetime, users: QuerySet | None = None) -> ViewPairs:
+    """Each member's views that started up to `now`, summed per item (content.history): the
+    rolled-up ViewHistory rows plus the views since their mark. `users` (a User queryset, or
+    its pks) narrows it to those members. For a `now` before the mark, which the sums already
+    go past, the raw log alone (as far back as it is kept)."""
+    views = ContentView.objects.filter(started_at__lte=now)
+    histories = ViewHistory.objects.all()
+    if users is not None:
+        views = views.filter(user__in=users)
+        histories = histories.filter(user__in=users)
+    mark = ViewRollup.objects.filter(pk=1).values_list("rolled_until", flat=True).first()
+    if mark is None or mark > now:
+        return raw_pairs(views)
+    base = unpack(list(histories.order_by("user_id").values_list("user_id", "pairs")))
+    return add_recent(base, raw_pairs(views.filter(started_at__gte=mark)))

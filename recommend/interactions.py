@@ -1,8 +1,8 @@
 """The implicit-feedback matrix, members × items, read from the database in bulk.
 
 Each source is aggregated per (member, item), never row by row in Python: likes, bookmarks,
-comments and lessons in SQL, views with NumPy (see `_view_pairs`); the weights are combined and
-time-decayed with NumPy:
+comments and lessons in SQL, views summed per pair by content (`content.selectors.view_pairs`,
+mostly rolled up nightly); the weights are combined and time-decayed with NumPy:
 
     w(member, item) = Σ_source weight_source · f_source · 0.5 ** (age_days / half_life)
 
@@ -14,20 +14,19 @@ are read: their history is what the model learns item similarity from.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import scipy.sparse as sp
-from django.core.exceptions import EmptyResultSet
-from django.db import connections
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Max, QuerySet
 
 from community.models import Comment
-from content.models import Bookmark, ContentView, LessonProgress, Like
+from content.history import ViewPairs
+from content.models import Bookmark, LessonProgress, Like
+from content.selectors import view_pairs
+from members.bulk import columns, factorise, microseconds
 
 
 @dataclass(frozen=True)
@@ -56,151 +55,52 @@ class Interactions:
         return self.matrix.shape
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-# PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
-_PG_EPOCH_US = (datetime(2000, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-
 Triple = tuple[np.ndarray, np.ndarray, np.ndarray]  # row ids, column ids, values
-
-
-def _microseconds(moment: datetime) -> int:
-    """Microseconds since the Unix epoch, exactly (naive moments are taken as they are)."""
-    return (moment - (_EPOCH if moment.tzinfo else _EPOCH.replace(tzinfo=None))) // _MICROSECOND
 
 
 def decay(moments_us: np.ndarray, *, now: datetime, half_life_days: float) -> np.ndarray:
     """The decay of moments given in microseconds since the epoch. The same float operations as
     `(now - moment).total_seconds() / 86400` (exact microseconds, divided by 10**6, then by
     86400), so both give the same bits."""
-    ages = (_microseconds(now) - np.asarray(moments_us, dtype=np.int64)) / 1e6 / 86400
+    ages = (microseconds(now) - np.asarray(moments_us, dtype=np.int64)) / 1e6 / 86400
     return np.power(0.5, np.maximum(ages, 0) / half_life_days)
 
 
-def copy_supported(connection: BaseDatabaseWrapper) -> bool:
-    """Whether `connection` takes psycopg2's COPY (`copy_expert`); psycopg 3 spells it otherwise."""
-    return connection.vendor == "postgresql" and connection.Database.__name__ == "psycopg2"
+def member_mask(users: np.ndarray, members: QuerySet) -> np.ndarray:
+    """Which of `users` (ids) are among `members`: a lookup table over the id range, linear
+    where np.isin sorts millions of ids."""
+    wanted = np.fromiter(members.values_list("pk", flat=True).order_by(), dtype=np.int64)
+    if not len(users) or not len(wanted):
+        return np.zeros(len(users), dtype=bool)
+    table = np.zeros(int(max(users.max(), wanted.max())) + 1, dtype=bool)
+    table[wanted] = True
+    return table[users]
 
 
-def columns(queryset: QuerySet, kinds: Sequence[str]) -> list[np.ndarray]:
-    """The columns of a `values_list` queryset as int64 arrays, one per kind: "int" (NULL is 0),
-    "bool" (1 or 0) or "time" (microseconds since the Unix epoch; never NULL).
-
-    On PostgreSQL (psycopg2) the rows come through one binary COPY, every column cast to 8 bytes so all
-    rows have one layout that NumPy reads in place: no Python object per value, which is what
-    a few million rows through the ORM cost (seconds per million). Other databases go through
-    `values_list`."""
-    connection = connections[queryset.db]
-    if not copy_supported(connection):
-        rows = list(queryset)
-        result = []
-        for index, kind in enumerate(kinds):
-            if kind == "time":
-                values: Iterable[int] = (_microseconds(row[index]) for row in rows)
-            else:
-                values = (int(row[index] or 0) for row in rows)
-            result.append(np.fromiter(values, dtype=np.int64, count=len(rows)))
-        return result
-
-    try:
-        sql, params = queryset.query.get_compiler(queryset.db).as_sql()
-    except EmptyResultSet:  # e.g. members=User.objects.none()
-        return [np.array([], dtype=np.int64) for _ in kinds]
-    names = [f"c{index}" for index in range(len(kinds))]
-    cast = {"int": "COALESCE({}::bigint, 0)", "bool": "{}::integer::bigint", "time": "{}"}
-    select = ", ".join(cast[kind].format(name) for kind, name in zip(kinds, names, strict=True))
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        # COPY takes no parameters: the driver quotes them into Django's SQL (mogrify); the
-        # rest of the statement is fixed text.
-        inner = cursor.mogrify(sql, params).decode()
-        cursor.copy_expert(
-            f"COPY (SELECT {select} FROM ({inner}) AS copied ({', '.join(names)})) TO STDOUT (FORMAT binary)",  # noqa: S608
-            buffer,
-        )
-    data = buffer.getbuffer()
-    # Header: signature, flags (int32), extension length (int32) and the extension; the end: -1 (int16).
-    if bytes(data[:11]) != _COPY_SIGNATURE:
-        raise ValueError("not a binary COPY stream")
-    start = 19 + int.from_bytes(data[15:19], "big")
-    layout = np.dtype(
-        [("fields", ">i2")] + [field for name in names for field in ((f"{name}_len", ">i4"), (name, ">i8"))]
+def view_weights(views: ViewPairs, *, now: datetime, weights: Weights) -> Triple:
+    """(member, item, weight) of each pair viewed."""
+    pairs = views.pairs
+    value = (
+        weights.view * np.log1p(pairs["views"].astype(np.float64))
+        + weights.minutes * np.log1p(pairs["dwell"] / 60)
+        + weights.completed * pairs["completed"].astype(np.float64)
     )
-    body = data[start : len(data) - 2]
-    if len(body) % layout.itemsize:
-        raise ValueError("a COPY row is not 8 bytes per column (NULL where none was expected?)")
-    rows_ = np.frombuffer(body, dtype=layout)
-    if len(rows_) and (
-        (rows_["fields"] != len(names)).any() or any((rows_[f"{name}_len"] != 8).any() for name in names)
-    ):
-        raise ValueError("a COPY row is not 8 bytes per column (NULL where none was expected?)")
-    result = []
-    for kind, name in zip(kinds, names, strict=True):
-        column = rows_[name].astype(np.int64)
-        if kind == "time":
-            column += _PG_EPOCH_US
-        result.append(column)
-    del rows_, body, data
-    return result
-
-
-def factorise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`np.unique(values, return_inverse=True)`: the sorted distinct values and each value's
-    index among them. Database keys are mostly dense, and then a table over their range does it
-    in linear time (a few times faster than the sort np.unique does on millions of values)."""
-    if not len(values):
-        return np.unique(values, return_inverse=True)
-    low = int(values.min())
-    span = int(values.max()) - low + 1
-    if span > 4 * len(values) + 1024:
-        return np.unique(values, return_inverse=True)
-    offsets = values - low
-    present = np.zeros(span, dtype=bool)
-    present[offsets] = True
-    code = np.cumsum(present, dtype=np.int64) - 1
-    return (np.flatnonzero(present) + low).astype(values.dtype), code[offsets]
-
-
-def _view_pairs(
-    *, member_ids: QuerySet, now: datetime, weights: Weights
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(member, item, weight) of each pair read, from every view up to `now`.
-
-    The views are read raw and grouped with NumPy (one sort): PostgreSQL's GROUP BY over a few
-    million views costs three times what reading them does, as most pairs are read once."""
-    users, items, dwell, completed, started = columns(
-        ContentView.objects.filter(user__in=member_ids, started_at__lte=now)
-        .values_list("user_id", "content_id", "dwell_seconds", "completed", "started_at")
-        .order_by(),
-        ("int", "int", "int", "bool", "time"),
-    )
-    if not len(users):
-        empty = np.array([], dtype=np.int64)
-        return empty, empty, np.array([], dtype=np.float64)
-    user_ids, user_codes = factorise(users)
-    item_ids, item_codes = factorise(items)
-    key = user_codes * len(item_ids) + item_codes
-    order = np.argsort(key)
-    key = key[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    n = np.diff(np.r_[starts, len(key)]).astype(np.float64)
-    # Integer sums and maxima: exact, whatever the order the rows came in.
-    minutes = np.add.reduceat(dwell[order], starts) / 60
-    done = (np.add.reduceat(completed[order], starts) > 0).astype(np.float64)
-    last = np.maximum.reduceat(started[order], starts)
-    value = weights.view * np.log1p(n) + weights.minutes * np.log1p(minutes) + weights.completed * done
-    value = value * decay(last, now=now, half_life_days=weights.half_life_days)
-    pair_keys = key[starts]
-    return user_ids[pair_keys // len(item_ids)], item_ids[pair_keys % len(item_ids)], value
+    value = value * decay(pairs["last"], now=now, half_life_days=weights.half_life_days)
+    return views.users, pairs["item"], value
 
 
 def interaction_matrix(
-    *, members: QuerySet, now: datetime, weights: Weights = DEFAULT_WEIGHTS
+    *, members: QuerySet, now: datetime, weights: Weights = DEFAULT_WEIGHTS, views: ViewPairs | None = None
 ) -> Interactions:
-    """The matrix of `members` (a User queryset) as of `now`; later rows are ignored."""
+    """The matrix of `members` (a User queryset) as of `now`; later rows are ignored. `views`:
+    the pairs of `view_pairs(now=now)` read already for more members than these (the build
+    reads everyone's once for this and for the popular lists)."""
     member_ids = members.values("pk")
-    triples: list[Triple] = [_view_pairs(member_ids=member_ids, now=now, weights=weights)]
+    if views is None:
+        views = view_pairs(now=now, users=member_ids)
+    else:
+        views = views.where(member_mask(views.users, members))
+    triples: list[Triple] = [view_weights(views, now=now, weights=weights)]
 
     def add(users: np.ndarray, items: np.ndarray, value: np.ndarray) -> None:
         triples.append((users, items, value))

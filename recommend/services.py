@@ -12,12 +12,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from content.models import Content
+from content.selectors import view_pairs
 from members.models import User
 
+from .content_based import text_neighbours
 from .interactions import Weights, interaction_matrix
 from .models import Dismissal, NeighbourBuild
 from .similarity import item_neighbours
-from .tables import text_table, write_neighbours, write_popular
+from .tables import copy_neighbours, text_corpus, write_neighbours, write_popular
 from .topics import thread_table, write_thread_neighbours
 
 WRITE_BATCH = 5_000
@@ -47,11 +49,20 @@ def build_neighbours(
 
     try:
         members = User.objects.filter(is_active=True, personalisation_consent=True)
-        data = interaction_matrix(members=members, now=now, weights=weights)
+        # Everyone's views, read once: the matrix learns from the consenting members', the
+        # popular lists count everyone's (aggregates only).
+        views = view_pairs(now=now)
+        data = interaction_matrix(members=members, now=now, weights=weights, views=views)
         stage("interactions")
         neighbours = item_neighbours(data.matrix, k=k, shrinkage=shrinkage)
         stage("similarity")
-        text_items, text = text_table(k=k)
+        # Similar text: the same texts give the same neighbours, so when no item's text changed
+        # since the current build (most nights) its rows are copied rather than computed.
+        corpus = text_corpus()
+        fingerprint = corpus.fingerprint(k=k)
+        current = NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).exclude(pk=build.pk).first()
+        reuse = current if current is not None and current.params.get("text_fingerprint") == fingerprint else None
+        text = None if reuse else text_neighbours(corpus.texts, k=k)
         stage("text")
         # Suggested topics (recommend.topics): threads read by the same members.
         topics = thread_table(now=now, shrinkage=shrinkage, half_life_days=weights.half_life_days)
@@ -61,10 +72,19 @@ def build_neighbours(
         # tables of a build are written in it, so they swap in together.
         with transaction.atomic():
             write_neighbours(build=build, item_ids=data.items, neighbours=neighbours, source="coread")
-            write_neighbours(build=build, item_ids=text_items, neighbours=text, source="text")
-            popular = write_popular(build=build, now=now)
+            if reuse is not None:
+                copy_neighbours(build=build, source_build=reuse, source="text")
+            else:
+                write_neighbours(build=build, item_ids=corpus.item_ids, neighbours=text, source="text")
+            popular = write_popular(build=build, now=now, views=views)
             topic_counts = write_thread_neighbours(build=build, now=now, table=topics)
-            build.params = {**build.params, "topics": topic_counts, "popular_rows": popular}
+            build.params = {
+                **build.params,
+                "topics": topic_counts,
+                "popular_rows": popular,
+                "text_fingerprint": fingerprint,
+                "text_reused": reuse is not None,
+            }
             build.status = NeighbourBuild.Status.DONE
             build.finished_at = timezone.now()
             build.members, build.items = data.shape

@@ -6,10 +6,12 @@ them inside the transaction that swaps the build in). The arithmetic is in plain
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -18,11 +20,13 @@ from django.db import connections, router
 from django.db.models import Max, Model
 
 from analytics.selectors import persona_keys
-from content.models import Content, ContentView
+from content.history import ViewPairs
+from content.models import Content
+from content.selectors import view_pairs
+from members.bulk import columns, copy_supported, factorise, microseconds
 from members.models import LIVE_STATUSES, Membership
 
 from .content_based import item_text, text_neighbours
-from .interactions import columns, copy_supported, factorise
 from .models import Dismissal, ItemNeighbours, NeighbourBuild, PopularItem
 from .similarity import Neighbours
 
@@ -138,11 +142,52 @@ def write_neighbours(
     )
 
 
-def text_table(*, k: int) -> tuple[np.ndarray, Neighbours]:
-    """Neighbours by similar text of every item (drafts and scheduled ones too: they are cheap,
-    and an item published tomorrow has its neighbours ready before anyone reads it)."""
+@dataclass(frozen=True)
+class TextCorpus:
+    """Every item's text (drafts and scheduled ones too: they are cheap, and an item published
+    tomorrow has its neighbours ready before anyone reads it), and a fingerprint of it."""
+
+    item_ids: np.ndarray
+    texts: list[str]
+
+    def fingerprint(self, *, k: int) -> str:
+        """Equal for equal items, texts and k: then the text neighbours are equal too (the
+        computation is deterministic), and a build can copy the last build's."""
+        digest = hashlib.sha256(f"k={k};n={len(self.texts)}".encode())
+        digest.update(self.item_ids.tobytes())
+        for text in self.texts:
+            digest.update(len(text).to_bytes(8, "little"))
+            digest.update(text.encode())
+        return digest.hexdigest()
+
+
+def text_corpus() -> TextCorpus:
     item_ids = np.array(list(Content.objects.order_by("pk").values_list("pk", flat=True)), dtype=np.int64)
-    return item_ids, text_neighbours(item_texts(item_ids.tolist()), k=k)
+    return TextCorpus(item_ids, item_texts(item_ids.tolist()))
+
+
+def text_table(*, k: int) -> tuple[np.ndarray, Neighbours]:
+    """Neighbours by similar text of every item."""
+    corpus = text_corpus()
+    return corpus.item_ids, text_neighbours(corpus.texts, k=k)
+
+
+def copy_neighbours(*, build: NeighbourBuild, source_build: NeighbourBuild, source: str) -> int:
+    """The neighbour rows of `source` from `source_build` written again for `build`, in the
+    database (one INSERT … SELECT); returns the rows written."""
+    connection = connections[router.db_for_write(ItemNeighbours)]
+    quote = connection.ops.quote_name
+    meta = ItemNeighbours._meta
+    fields = [quote(meta.get_field(name).column) for name in ("source", "item", "neighbours", "scores")]
+    build_column = quote(meta.get_field("build").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({build_column}, {', '.join(fields)}) "  # noqa: S608 (names quoted)
+            f"SELECT %s, {', '.join(fields)} FROM {quote(meta.db_table)} "
+            f"WHERE {build_column} = %s AND {fields[0]} = %s",
+            [build.pk, source_build.pk, source],
+        )
+        return cursor.rowcount
 
 
 def group_popularity(
@@ -163,19 +208,20 @@ def group_popularity(
     return result
 
 
-def write_popular(*, build: NeighbourBuild, now: datetime, n: int = POPULAR_PER_GROUP) -> int:
+def write_popular(
+    *, build: NeighbourBuild, now: datetime, views: ViewPairs | None = None, n: int = POPULAR_PER_GROUP
+) -> int:
     """Each group's most read items over the last `POPULAR_WINDOW_DAYS`: everyone ("all"), each
     tier (by the reader's live membership; free members are tier 0) and each persona of the
     latest analytics run (members who allowed analytics only; the others count in "all" and
-    their tier). Counts are aggregate: who read what is not stored."""
+    their tier). Counts are aggregate: who read what is not stored. `views`: everyone's pairs
+    (content.selectors.view_pairs), when the caller has read them already."""
     since = now - timedelta(days=POPULAR_WINDOW_DAYS)
-    read_users, read_items = columns(
-        ContentView.objects.filter(started_at__gte=since, started_at__lte=now, user__isnull=False)
-        .values_list("user_id", "content_id")
-        .distinct()
-        .order_by(),
-        ("int", "int"),
-    )
+    if views is None:
+        views = view_pairs(now=now)
+    # A pair read in the window is one whose last view is in it (no pair's is after `now`).
+    recent = views.where(views.pairs["last"] >= microseconds(since))
+    read_users, read_items = recent.users, recent.pairs["item"]
     dismissed_users, dismissed_items = columns(
         Dismissal.objects.filter(created_at__gte=since).values_list("member_id", "item_id").order_by(),
         ("int", "int"),

@@ -28,9 +28,10 @@ from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Q
 
 from community.models import Category, Post, Thread, ThreadRead
 from members.access import accessible
+from members.bulk import columns
 from members.models import User
 
-from .interactions import columns, decay, sparse_from
+from .interactions import decay, sparse_from
 from .models import NeighbourBuild, ThreadNeighbour
 from .similarity import Neighbours, item_neighbours
 from .tables import bulk_write, neighbour_pairs

@@ -64,6 +64,37 @@ def test_a_new_build_replaces_the_old_one_and_a_failed_one_leaves_it(tastes, mon
     assert "out of memory" in failed.error
 
 
+def text_rows(build):
+    return {
+        item: (neighbours, scores)
+        for item, neighbours, scores in ItemNeighbours.objects.filter(build=build, source="text").values_list(
+            "item_id", "neighbours", "scores"
+        )
+    }
+
+
+def test_text_neighbours_are_copied_while_no_text_changes_and_computed_again_when_one_does(tastes):
+    cooking, running = tastes
+    first = build_neighbours()
+    second = build_neighbours()
+    assert not first.params["text_reused"] and second.params["text_reused"]
+    assert second.params["text_fingerprint"] == first.params["text_fingerprint"]
+    copied = text_rows(second)
+    assert len(copied) == 6
+    # What a computation would have written: the copy is the same.
+    NeighbourBuild.objects.filter(pk=second.pk).update(params={})  # no fingerprint: must compute
+    computed = build_neighbours()
+    assert not computed.params["text_reused"] and text_rows(computed) == copied
+
+    # A changed title changes the texts: computed again, and the item moves to its new kind.
+    running[0].title = "Cooking for runners"
+    running[0].save()
+    changed = build_neighbours()
+    assert not changed.params["text_reused"]
+    assert changed.params["text_fingerprint"] != computed.params["text_fingerprint"]
+    assert text_rows(changed)[running[0].pk] != copied[running[0].pk]
+
+
 def test_members_without_personalisation_consent_do_not_train_it(tastes):
     cooking, running = tastes
     for _ in range(30):  # many members who read cooking and running together, without consent

@@ -1,0 +1,219 @@
+"""Members' views summed per item: the arithmetic (plain NumPy) and the nightly roll-up.
+
+A view log row is one page view; most (member, item) pairs are viewed once, so the log is as
+long as the pairs are many and reading it is what a nightly recommender build spends most of
+its time on. `roll_up_views` sums the log, once it can no longer change, into one
+`ViewHistory` row per member holding that member's pairs packed as an array of `PAIR`;
+`content.selectors.view_pairs` reads those rows plus the few views since, and gives the same
+sums as grouping the whole log would.
+
+A view can change for `BEACON_MAX_AGE` after it starts (the page's beacon adds dwell time and
+completion), so only views older than that are rolled up: a row summed is final.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.db import connections, router, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from members.bulk import columns, copy_supported, factorise
+
+from .models import ContentView, ViewHistory, ViewRollup
+from .services import BEACON_MAX_AGE
+
+# One entry per item a member viewed: how often, for how long in all, whether a view ever
+# finished it, and when the last one started (microseconds since the Unix epoch).
+PAIR = np.dtype([("item", "<i8"), ("views", "<i4"), ("dwell", "<i8"), ("completed", "u1"), ("last", "<i8")])
+SETTLED = timedelta(seconds=BEACON_MAX_AGE)
+WRITE_BATCH = 2_000
+
+
+@dataclass(frozen=True)
+class ViewPairs:
+    """(member, item) pairs with their sums: `users[i]` viewed `pairs[i]["item"]`."""
+
+    users: np.ndarray  # int64
+    pairs: np.ndarray  # PAIR
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def where(self, mask: np.ndarray) -> ViewPairs:
+        return ViewPairs(self.users[mask], self.pairs[mask])
+
+
+def empty_pairs() -> ViewPairs:
+    return ViewPairs(np.array([], dtype=np.int64), np.zeros(0, dtype=PAIR))
+
+
+def group_views(
+    *,
+    users: np.ndarray,
+    items: np.ndarray,
+    views: np.ndarray,
+    dwell: np.ndarray,
+    completed: np.ndarray,
+    last: np.ndarray,
+) -> ViewPairs:
+    """Sum rows that share a (member, item): views and dwell add up, completed if any row is,
+    last is the latest. Sorted by member, then item. Integer arithmetic, so the order the rows
+    come in does not change a bit of the result."""
+    if not len(users):
+        return empty_pairs()
+    user_ids, user_codes = factorise(users)
+    item_ids, item_codes = factorise(items)
+    key = user_codes * len(item_ids) + item_codes
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    pairs = np.empty(len(starts), dtype=PAIR)
+    pair_keys = key[starts]
+    pairs["item"] = item_ids[pair_keys % len(item_ids)]
+    pairs["views"] = np.add.reduceat(views[order], starts)
+    pairs["dwell"] = np.add.reduceat(dwell[order], starts)
+    pairs["completed"] = np.maximum.reduceat(completed[order], starts) > 0
+    pairs["last"] = np.maximum.reduceat(last[order], starts)
+    return ViewPairs(user_ids[pair_keys // len(item_ids)], pairs)
+
+
+def merge(base: ViewPairs, extra: ViewPairs) -> ViewPairs:
+    """`base` and `extra` summed as one (see group_views)."""
+    if not len(extra):
+        return base
+    if not len(base):
+        return extra
+    users = np.concatenate([base.users, extra.users])
+    pairs = np.concatenate([base.pairs, extra.pairs])
+    return group_views(
+        users=users,
+        items=pairs["item"],
+        views=pairs["views"].astype(np.int64),
+        dwell=pairs["dwell"],
+        completed=pairs["completed"],
+        last=pairs["last"],
+    )
+
+
+def add_recent(base: ViewPairs, recent: ViewPairs) -> ViewPairs:
+    """`merge(base, recent)` for a large `base` sorted by (member, item), as ViewHistory rows
+    read in member order are, and a small `recent`: the pairs `recent` adds to are found by
+    binary search instead of sorting everything again. The result is in no particular order."""
+    if not len(recent) or not len(base):
+        return merge(base, recent)
+    span = int(max(base.pairs["item"].max(), recent.pairs["item"].max())) + 1
+    base_keys = base.users * span + base.pairs["item"]
+    recent_keys = recent.users * span + recent.pairs["item"]
+    at = np.minimum(np.searchsorted(base_keys, recent_keys), len(base_keys) - 1)
+    hit = base_keys[at] == recent_keys
+    pairs = base.pairs.copy()
+    rows, new = at[hit], recent.pairs[hit]  # each recent pair is unique, so no row twice
+    pairs["views"][rows] += new["views"]
+    pairs["dwell"][rows] += new["dwell"]
+    pairs["completed"][rows] |= new["completed"]
+    pairs["last"][rows] = np.maximum(pairs["last"][rows], new["last"])
+    return ViewPairs(
+        np.concatenate([base.users, recent.users[~hit]]), np.concatenate([pairs, recent.pairs[~hit]])
+    )
+
+
+def unpack(rows: list[tuple[int, bytes | memoryview]]) -> ViewPairs:
+    """ViewHistory rows (user id, packed pairs) as pairs, in the order of `rows`."""
+    if not rows:
+        return empty_pairs()
+    blobs = [bytes(blob) for _, blob in rows]
+    counts = np.fromiter((len(blob) // PAIR.itemsize for blob in blobs), dtype=np.int64, count=len(blobs))
+    users = np.repeat(np.fromiter((user for user, _ in rows), dtype=np.int64, count=len(rows)), counts)
+    return ViewPairs(users, np.frombuffer(b"".join(blobs), dtype=PAIR))
+
+
+def pack(pairs: ViewPairs) -> list[tuple[int, bytes]]:
+    """One (user id, packed pairs) per member of `pairs`, which must be sorted by member."""
+    if not len(pairs):
+        return []
+    starts = np.flatnonzero(np.r_[True, pairs.users[1:] != pairs.users[:-1]])
+    ends = np.r_[starts[1:], len(pairs)]
+    data = pairs.pairs
+    return [
+        (user, data[start:end].tobytes())
+        for user, start, end in zip(pairs.users[starts].tolist(), starts.tolist(), ends.tolist(), strict=True)
+    ]
+
+
+def raw_pairs(views: QuerySet[ContentView]) -> ViewPairs:
+    """The members' views among `views` (a ContentView queryset) summed per pair."""
+    users, items, dwell, completed, started = columns(
+        views.filter(user__isnull=False)
+        .values_list("user_id", "content_id", "dwell_seconds", "completed", "started_at")
+        .order_by(),
+        ("int", "int", "int", "bool", "time"),
+    )
+    return group_views(
+        users=users,
+        items=items,
+        views=np.ones(len(users), dtype=np.int64),
+        dwell=dwell,
+        completed=completed,
+        last=started,
+    )
+
+
+def write_histories(histories: list[tuple[int, bytes]]) -> None:
+    """Store these members' packed pairs in place of what they had. On PostgreSQL (psycopg2)
+    their rows are deleted and written again with one COPY: an upsert through bulk_create
+    quotes every byte into the statement and costs seconds for a night's tens of thousands of
+    members."""
+    connection = connections[router.db_for_write(ViewHistory)]
+    if not copy_supported(connection):
+        ViewHistory.objects.bulk_create(
+            (ViewHistory(user_id=user, pairs=blob) for user, blob in histories),
+            batch_size=WRITE_BATCH,
+            update_conflicts=True,
+            unique_fields=["user"],
+            update_fields=["pairs", "updated_at"],
+        )
+        return
+    users = [user for user, _ in histories]
+    ViewHistory.objects.filter(user_id__in=users).delete()
+    stamp = timezone.now().isoformat()
+    # COPY's text format: a bytea as \\x and hex digits (the backslash doubled by COPY's escaping).
+    lines = "".join(f"{user}\t\\\\x{blob.hex()}\t{stamp}\n" for user, blob in histories)
+    with connection.cursor() as cursor:
+        table = connection.ops.quote_name(ViewHistory._meta.db_table)
+        cursor.copy_expert(f"COPY {table} (user_id, pairs, updated_at) FROM STDIN", io.StringIO(lines))
+
+
+def roll_up_views(*, now: datetime | None = None) -> dict[str, int | str]:
+    """Sum the views that can no longer change into ViewHistory and move the mark past them.
+    Safe to re-run and to run twice at once: the mark is locked and moved in the transaction
+    that writes the sums, so a view is summed exactly once."""
+    until = (now or timezone.now()) - SETTLED
+    with transaction.atomic():
+        ViewRollup.objects.get_or_create(pk=1)
+        mark = ViewRollup.objects.select_for_update().get(pk=1)
+        since = mark.rolled_until
+        if since is not None and until <= since:
+            return {"members": 0, "views": 0, "rolled_until": since.isoformat()}
+        window = ContentView.objects.filter(started_at__lt=until)
+        if since is not None:
+            window = window.filter(started_at__gte=since)
+        new = raw_pairs(window)
+        members = np.unique(new.users)
+        rows = list(
+            ViewHistory.objects.filter(user_id__in=window.filter(user__isnull=False).values("user_id"))
+            .order_by("user_id")
+            .values_list("user_id", "pairs")
+        )
+        write_histories(pack(merge(unpack(rows), new)))
+        mark.rolled_until = until
+        mark.save(update_fields=["rolled_until"])
+    return {
+        "members": len(members),
+        "views": int(new.pairs["views"].sum()),
+        "rolled_until": until.isoformat(),
+    }

@@ -1,0 +1,121 @@
+"""The nightly roll-up of the view log into per-member sums, and reading them back."""
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from content.history import SETTLED, ViewPairs, add_recent, group_views, merge, raw_pairs, roll_up_views
+from content.models import ContentView, ViewHistory, ViewRollup
+from content.selectors import view_pairs
+from members.models import User
+from recommend.interactions import interaction_matrix
+from tests.factories import ContentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def as_dict(pairs: ViewPairs) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    return {
+        (user, int(p["item"])): (int(p["views"]), int(p["dwell"]), int(p["completed"]), int(p["last"]))
+        for user, p in zip(pairs.users.tolist(), pairs.pairs, strict=True)
+    }
+
+
+def plant_views(now, *, members=6, items=5, views=120, seed=3):
+    rng = np.random.default_rng(seed)
+    people = [UserFactory() for _ in range(members)]
+    things = [ContentFactory() for _ in range(items)]
+    ContentView.objects.bulk_create(
+        ContentView(
+            user=people[int(rng.integers(members))],
+            content=things[int(rng.integers(items))],
+            started_at=now - timedelta(minutes=int(rng.integers(0, 60 * 24 * 20))),
+            dwell_seconds=int(rng.integers(0, 600)),
+            completed=bool(rng.random() < 0.3),
+        )
+        for _ in range(views)
+    )
+    ContentView.objects.create(user=None, content=things[0], started_at=now - timedelta(days=3))  # a visitor
+    return people, things
+
+
+def test_rolled_up_sums_read_back_exactly_as_the_raw_log_grouped():
+    now = timezone.now()
+    plant_views(now)
+    raw = as_dict(raw_pairs(ContentView.objects.filter(started_at__lte=now)))
+    assert sum(v[0] for v in raw.values()) == 120  # the visitor's view is not a member's
+
+    # Three nights, each rolling up what settled since the last: the sums must not depend on it.
+    for days_ago in (10, 4, 0):
+        roll_up_views(now=now - timedelta(days=days_ago))
+        assert as_dict(view_pairs(now=now)) == raw
+    mark = ViewRollup.objects.get().rolled_until
+    assert mark == now - SETTLED
+    assert ContentView.objects.filter(started_at__gte=mark).exists()  # some views still raw
+    assert ViewHistory.objects.count() == 6
+
+
+def test_a_second_run_changes_nothing_and_a_past_moment_reads_the_raw_log():
+    now = timezone.now()
+    people, _ = plant_views(now)
+    first = roll_up_views(now=now)
+    stored = dict(ViewHistory.objects.values_list("user_id", "pairs"))
+    again = roll_up_views(now=now)
+    assert first["views"] > 0 and again["views"] == 0 and again["members"] == 0
+    assert {user: bytes(blob) for user, blob in ViewHistory.objects.values_list("user_id", "pairs")} == {
+        user: bytes(blob) for user, blob in stored.items()
+    }
+    # Ten days ago is before the mark: the sums already hold later views, so the log is read.
+    past = now - timedelta(days=10)
+    assert as_dict(view_pairs(now=past)) == as_dict(
+        raw_pairs(ContentView.objects.filter(started_at__lte=past))
+    )
+    # One member's pairs only.
+    mine = view_pairs(now=now, users=User.objects.filter(pk=people[0].pk))
+    assert set(mine.users.tolist()) <= {people[0].pk}
+    assert as_dict(mine) == {
+        key: value for key, value in as_dict(view_pairs(now=now)).items() if key[0] == people[0].pk
+    }
+
+
+def test_the_recommender_learns_the_same_matrix_from_the_sums_as_from_the_log():
+    now = timezone.now()
+    plant_views(now, members=8, items=6, views=200, seed=11)
+    before = interaction_matrix(members=User.objects.all(), now=now)
+    roll_up_views(now=now - timedelta(days=2))
+    after = interaction_matrix(members=User.objects.all(), now=now)
+    assert (before.members == after.members).all() and (before.items == after.items).all()
+    assert np.array_equal(before.matrix.toarray(), after.matrix.toarray())  # bit for bit
+
+
+def test_a_deleted_member_takes_their_sums_along():
+    now = timezone.now()
+    people, _ = plant_views(now)
+    roll_up_views(now=now)
+    people[0].delete()
+    assert not ViewHistory.objects.filter(user_id=people[0].pk).exists()
+    assert people[0].pk not in view_pairs(now=now).users
+
+
+def test_merging_pairs_sums_counts_and_keeps_the_latest_view():
+    def pairs(rows):
+        users, items, views, dwell, done, last = (
+            np.array(column, dtype=np.int64) for column in zip(*rows, strict=True)
+        )
+        return group_views(users=users, items=items, views=views, dwell=dwell, completed=done, last=last)
+
+    base = pairs([(1, 10, 2, 30, 0, 100), (1, 20, 1, 5, 1, 50), (2, 10, 1, 0, 0, 70)])
+    recent = pairs([(1, 10, 1, 60, 1, 200), (3, 30, 1, 9, 0, 300), (3, 30, 1, 1, 0, 250)])
+    expected = {
+        (1, 10): (3, 90, 1, 200),
+        (1, 20): (1, 5, 1, 50),
+        (2, 10): (1, 0, 0, 70),
+        (3, 30): (2, 10, 0, 300),
+    }
+    assert as_dict(merge(base, recent)) == expected
+    assert as_dict(add_recent(base, recent)) == expected
+    # Pairs before the first and after the last of `base` are added, not matched to an end.
+    edges = pairs([(0, 5, 1, 1, 0, 1), (9, 99, 1, 2, 1, 3)])
+    assert as_dict(add_recent(base, edges)) == {**as_dict(base), (0, 5): (1, 1, 0, 1), (9, 99): (1, 2, 1, 3)}
