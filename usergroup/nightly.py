@@ -19,6 +19,12 @@ def _billing() -> object:
     return run_billing_cycle() | {"webhooks_retried": retry_failed_webhooks()}
 
 
+def _view_history() -> object:
+    from content.history import roll_up_views
+
+    return roll_up_views()
+
+
 def _stats() -> object:
     from content.services import refresh_stats
 
@@ -58,6 +64,7 @@ def _recommendations() -> object:
 
 JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("billing cycle", _billing),
+    ("view history", _view_history),  # before the jobs that read views
     ("content stats", _stats),
     ("active days", _active_days),
     ("active periods", _active_periods),  # counted from the active days, so right after them
