@@ -26,6 +26,8 @@ def validate_language(value: str) -> None:
 
 
 HANDLE_RE = r"^[a-z0-9][a-z0-9_]{2,29}$"
+# Anonymised accounts get `deleted_<id>` (members.deletion), so members cannot choose it.
+DELETED_HANDLE_PREFIX = "deleted_"
 # Words that look like the site speaking, or that other forums use for group mentions.
 RESERVED_HANDLES = frozenset(
     {"admin", "administrator", "all", "everyone", "here", "mod", "moderator", "moderators", "staff",
@@ -46,7 +48,7 @@ def validate_handle(value: str) -> None:
                 "3 to 30 characters: lowercase letters, digits and underscores, starting with a letter or digit."
             )
         )
-    if value in RESERVED_HANDLES:
+    if value in RESERVED_HANDLES or value.startswith(DELETED_HANDLE_PREFIX):
         raise ValidationError(_("That handle is reserved. Choose another."))
 
 
@@ -54,6 +56,8 @@ def handle_from_name(name: str) -> str:
     """A handle made from a plain ASCII display name ("Alice Chen" -> "alice_chen"), or ""
     when the name gives none (non-Latin script, too short, reserved). Uniqueness is the caller's."""
     handle = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:24]
+    if handle.startswith(DELETED_HANDLE_PREFIX):
+        return ""
     return handle if re.match(HANDLE_RE, handle) and handle not in RESERVED_HANDLES else ""
 
 
@@ -122,6 +126,14 @@ class User(AbstractUser):
     # Written at most once an hour by MemberPreferencesMiddleware (the user row is read on every
     # request anyway), so "last seen" costs no query on most requests.
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True, editable=False, db_index=True)
+    # Account deletion (members.deletion): the member, or staff at their request, schedules it;
+    # signing in before it is due cancels it; the purge job anonymises the account once it is due
+    # and stamps deleted_at. The row itself stays: payments and the points ledger point at it.
+    deletion_due_at = models.DateTimeField(
+        _("deletion due"), null=True, blank=True, editable=False, db_index=True
+    )
+    deleted_at = models.DateTimeField(_("deleted (anonymised)"), null=True, blank=True, editable=False)
+
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -142,7 +154,14 @@ class User(AbstractUser):
     @property
     def public_name(self) -> str:
         """The name shown to other members; never the email address."""
+        if self.deleted_at is not None:
+            return str(_("Deleted member"))
         return self.display_name or _("Member %(id)s") % {"id": self.pk}
+
+    @property
+    def is_deleted(self) -> bool:
+        """Anonymised by the purge job: no personal data left, cannot sign in."""
+        return self.deleted_at is not None
 
     def get_full_name(self) -> str:
         return self.display_name or self.email
@@ -669,3 +688,44 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} · {self.target_repr}"
+
+
+class AccountDeletionSettings(models.Model):
+    """The creator's rules for members who delete their account (one row, edited in the admin)."""
+
+    class Posts(models.TextChoices):
+        KEEP = "keep", _("kept, signed “Deleted member”")
+        REMOVE = "remove", _("removed (other members' replies stay)")
+
+    grace_days = models.PositiveSmallIntegerField(
+        _("grace period (days)"),
+        default=14,
+        validators=[MaxValueValidator(365)],
+        help_text=_(
+            "Days between a member's request and the erasure of their personal data. Signing in "
+            "during this time cancels the deletion. 0: erased at the next run of the purge job."
+        ),
+    )
+    posts = models.CharField(
+        _("posts and comments of deleted members"),
+        max_length=8,
+        choices=Posts.choices,
+        default=Posts.KEEP,
+        help_text=_(
+            "Removed: their forum posts and comments are deleted; a topic or comment that other "
+            "members replied to keeps its replies and says its text was removed."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("account deletion settings")
+        verbose_name_plural = _("account deletion settings")
+
+    def __str__(self) -> str:
+        return str(_("Account deletion settings"))
+
+    @classmethod
+    def current(cls) -> "AccountDeletionSettings":
+        row, _created = cls.objects.get_or_create(pk=1)
+        return row
