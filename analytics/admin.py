@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from members.admin import UserAdmin
+from members.audit_admin import AuditedAdmin
 from members.models import LIVE_STATUSES, Membership, User
 
 from . import services
@@ -14,7 +15,7 @@ from .models import Acquisition, Broadcast, Conversion, Persona, PersonaRun, Sco
 
 
 @admin.register(ScoreWeights)
-class ScoreWeightsAdmin(admin.ModelAdmin):
+class ScoreWeightsAdmin(AuditedAdmin, admin.ModelAdmin):
     """One row of weights: the list goes straight to it, and "reset to defaults" is a button."""
 
     change_form_template = "admin/analytics/scoreweights/change_form.html"
@@ -52,7 +53,7 @@ class ScoreWeightsAdmin(admin.ModelAdmin):
     def reset_view(self, request):
         if request.method != "POST" or not self.has_change_permission(request):
             return HttpResponseRedirect(reverse("admin:analytics_scoreweights_changelist"))
-        weights = services.reset_score_weights()
+        weights = services.reset_score_weights(actor=request.user)
         messages.success(request, _("The weights are back to their defaults."))
         return HttpResponseRedirect(reverse("admin:analytics_scoreweights_change", args=[weights.pk]))
 
@@ -69,7 +70,7 @@ class PersonaInline(admin.TabularInline):
 
 
 @admin.register(PersonaRun)
-class PersonaRunAdmin(admin.ModelAdmin):
+class PersonaRunAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = [
         "as_of", "status", "members", "left_out", "k", "silhouette", "churn_method", "churn_auc", "total_seconds",
     ]  # fmt: skip
@@ -89,7 +90,7 @@ class PersonaRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Persona)
-class PersonaAdmin(admin.ModelAdmin):
+class PersonaAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["label", "key", "run", "size", "avg_score", "revenue", "avg_churn"]
     list_filter = ["run"]
     fields = [
@@ -174,7 +175,7 @@ class MemberAdmin(UserAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "member_count"]
     search_fields = ["name"]
 
@@ -187,7 +188,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "open_link", "created_by", "updated_at"]
     search_fields = ["name"]
     readonly_fields = ["query", "created_by"]
@@ -200,7 +201,7 @@ class SegmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["subject", "status", "matched", "sent", "skipped", "sent_by", "created_at"]
     list_filter = ["status"]
     readonly_fields = [
@@ -212,7 +213,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AuditedAdmin, admin.ModelAdmin):
     """Rows the site writes (attribution): the creator reads and filters them, never edits."""
 
     def has_add_permission(self, request):

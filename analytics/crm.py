@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from content.markdown import render
+from members import audit
 from members.mail import send_to_member, unsubscribe_headers
 from members.models import User
 
@@ -93,6 +94,12 @@ def queue_broadcast(
     with transaction.atomic():
         broadcast = Broadcast.objects.create(
             segment=segment, query=query, subject=subject, body=body, sent_by=by, matched=matched
+        )
+        audit.record(
+            actor=by,
+            action="broadcast.queue",
+            target=broadcast,
+            details={"filters": query, "segment": segment, "matched": matched, "subject": subject},
         )
         transaction.on_commit(lambda: send_task.delay(broadcast.pk))
     return broadcast

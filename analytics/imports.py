@@ -55,6 +55,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from members import audit
 from members.errors import MemberError
 from members.models import LIVE_STATUSES, Membership, Tier, User, default_handle, validate_handle
 from members.services import grant_complimentary
@@ -919,7 +920,13 @@ def import_members(*, data: bytes, importer: User, expected: Mapping[str, int] |
                     ),
                     plan=plan,
                 )
-            return _write(plan, importer=importer)
+            result = _write(plan, importer=importer)
+            audit.record(
+                actor=importer,
+                action="members.import",
+                details={"rows": len(csv_file.rows), **asdict(result)},
+            )
+            return result
     except IntegrityError as exc:
         # Someone signed up with an address (or took a handle) from the file a moment ago.
         raise ImportRefused(

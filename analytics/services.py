@@ -22,6 +22,7 @@ from django.db.models import Max
 from django.utils import timezone
 from threadpoolctl import threadpool_limits
 
+from members import audit
 from members.models import Tier, User
 
 from . import churn, personas, scoring
@@ -541,12 +542,17 @@ def run_summary(run: PersonaRun) -> dict:
     }
 
 
-def reset_score_weights() -> ScoreWeights:
+@transaction.atomic
+def reset_score_weights(*, actor: User | None = None) -> ScoreWeights:
     """The admin's "reset to defaults": the weights row goes back to the default weights."""
     weights = ScoreWeights.current()
+    before = audit.snapshot(weights, fields=DEFAULT_WEIGHTS)
     for name, value in DEFAULT_WEIGHTS.items():
         setattr(weights, name, value)
     weights.save()
+    changes = audit.diff(before, audit.snapshot(weights, fields=DEFAULT_WEIGHTS))
+    if actor is not None and changes:
+        audit.record(actor=actor, action="scoreweights.reset", target=weights, details={"changes": changes})
     return weights
 
 

@@ -1,11 +1,13 @@
 from django.contrib import admin
 
+from members.audit_admin import AuditedAdmin
+
 from . import events as event_services
 from .models import RSVP, Category, Event, Flag, Post, Suspension, Thread
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "slug", "read_tier", "post_tier", "position"]
     prepopulated_fields = {"slug": ("name",)}
     list_editable = ["position"]
@@ -20,7 +22,7 @@ class PostInline(admin.TabularInline):
 
 
 @admin.register(Thread)
-class ThreadAdmin(admin.ModelAdmin):
+class ThreadAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = [
         "title",
         "category",
@@ -40,14 +42,14 @@ class ThreadAdmin(admin.ModelAdmin):
 
 
 @admin.register(Flag)
-class FlagAdmin(admin.ModelAdmin):
+class FlagAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["created_at", "post", "comment", "reporter", "reason", "resolved_at"]
     list_filter = ["reason", ("resolved_at", admin.EmptyFieldListFilter)]
     list_select_related = ["post", "comment", "reporter"]
 
 
 @admin.register(Suspension)
-class SuspensionAdmin(admin.ModelAdmin):
+class SuspensionAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["member", "until", "reason", "by"]
     raw_id_fields = ["member"]
     readonly_fields = ["by"]
@@ -66,7 +68,7 @@ class RSVPInline(admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["title", "kind", "starts_at", "online", "capacity", "min_tier", "canceled"]
     list_filter = ["kind", "online", "canceled", "min_tier"]
     search_fields = ["title"]
@@ -76,7 +78,7 @@ class EventAdmin(admin.ModelAdmin):
 
 
 @admin.register(RSVP)
-class RSVPAdmin(admin.ModelAdmin):
+class RSVPAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["event", "member", "status", "attended", "created_at"]
     list_filter = ["status", "attended", "event"]
     list_select_related = ["event", "member"]

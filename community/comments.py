@@ -4,6 +4,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 
+from members import audit
 from members.access import can_access
 from points.models import Action, LedgerEntry
 from points.services import reverse_entry
@@ -63,7 +64,15 @@ def hide_comment(*, actor, comment: Comment) -> None:
         entry = LedgerEntry.objects.filter(member_id=comment.author_id, ref=f"comment:{comment.pk}").first()
         if entry is not None:
             reverse_entry(entry=entry, reason=_("comment hidden by a moderator"), actor=actor)
-    resolve_flags(comment=comment, actor=actor)
+        flags = resolve_flags(comment=comment, actor=actor)
+        audit.record(
+            actor=actor,
+            action="comment.hide",
+            target=comment,
+            details={"content": comment.content_id, "flags_resolved": flags},
+        )
+    else:
+        resolve_flags(comment=comment, actor=actor)
 
 
 @transaction.atomic

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members import audit
 from members.access import can_access
 from members.mail import send_to_member
 from points.models import Action
@@ -80,8 +81,14 @@ def cancel_rsvp(*, member, event: Event) -> RSVP | None:
 def mark_attended(*, actor, rsvp_obj: RSVP) -> None:
     if not actor.is_staff:
         raise ForumError(_("Only the creator marks attendance."))
-    RSVP.objects.filter(pk=rsvp_obj.pk).update(attended=True)
     event = rsvp_obj.event
+    if RSVP.objects.filter(pk=rsvp_obj.pk, attended=False).update(attended=True):
+        audit.record(
+            actor=actor,
+            action="rsvp.attended",
+            target=rsvp_obj,
+            details={"event": event.pk, "member": rsvp_obj.member_id},
+        )
     award(
         member=rsvp_obj.member,
         action=Action.EVENT_ATTENDED,

@@ -11,6 +11,7 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
+from members import audit
 from members.access import can_access, member_rank
 from members.errors import MemberError
 from members.models import User
@@ -255,6 +256,10 @@ def edit_post(*, editor, post: Post, body: str) -> Post:
     if body == post.body:
         return post
     PostRevision.objects.create(post=post, body=post.body, editor=editor)
+    if editor.is_staff and editor.pk != post.author_id:
+        audit.record(
+            actor=editor, action="post.edit", target=post, details={"changes": {"body": [post.body, body]}}
+        )
     already = set(mentions.handles_in(post.body))
     post.body, post.edited_at = body, timezone.now()
     post.save(update_fields=["body", "edited_at"])
@@ -292,8 +297,8 @@ def _staff_only(actor) -> None:
         raise ForumError(_("Only moderators can do that."))
 
 
-def resolve_flags(*, actor, post: Post | None = None, comment=None) -> None:
-    Flag.objects.filter(post=post, comment=comment, resolved_at__isnull=True).update(
+def resolve_flags(*, actor, post: Post | None = None, comment=None) -> int:
+    return Flag.objects.filter(post=post, comment=comment, resolved_at__isnull=True).update(
         resolved_at=timezone.now(), resolved_by=actor
     )
 
@@ -316,7 +321,14 @@ def hide_post(*, actor, post: Post) -> Post:
         ).first()
         if entry is not None:
             reverse_entry(entry=entry, reason=_("post hidden by a moderator"), actor=actor)
-    resolve_flags(post=post, actor=actor)
+    flags = resolve_flags(post=post, actor=actor)
+    if not post.hidden:
+        audit.record(
+            actor=actor,
+            action="post.hide",
+            target=post,
+            details={"thread": post.thread_id, "flags_resolved": flags},
+        )
     post.refresh_from_db()
     return post
 
@@ -331,6 +343,7 @@ def restore_post(*, actor, post: Post) -> Post:
             Thread.objects.filter(pk=post.thread_id).update(hidden=False)
         elif post.approved:
             Thread.objects.filter(pk=post.thread_id).update(reply_count=F("reply_count") + 1)
+        audit.record(actor=actor, action="post.restore", target=post, details={"thread": post.thread_id})
     post.refresh_from_db()
     return post
 
@@ -352,6 +365,7 @@ def approve_post(*, actor, post: Post) -> Post:
             reply_count=F("reply_count") + 1, last_activity_at=timezone.now()
         )
     post.approved = True
+    audit.record(actor=actor, action="post.approve", target=post, details={"thread": post.thread_id})
     _award_post(post)
     if post.is_opening:
         notify.mentioned(post=post, members=mentions.members_in(post.body))
@@ -360,20 +374,36 @@ def approve_post(*, actor, post: Post) -> Post:
     return post
 
 
+@transaction.atomic
 def dismiss_flags(*, actor, post: Post | None = None, comment=None) -> None:
     """Close the open flags on a post or a comment without acting on it."""
     _staff_only(actor)
-    resolve_flags(post=post, comment=comment, actor=actor)
+    dismissed = resolve_flags(post=post, comment=comment, actor=actor)
+    if dismissed:
+        audit.record(
+            actor=actor, action="flags.dismiss", target=post or comment, details={"flags": dismissed}
+        )
 
 
+@transaction.atomic
 def set_locked(*, actor, thread: Thread, locked: bool) -> None:
     _staff_only(actor)
-    Thread.objects.filter(pk=thread.pk).update(locked=locked)
+    if Thread.objects.filter(pk=thread.pk).exclude(locked=locked).update(locked=locked):
+        audit.record(actor=actor, action="thread.lock" if locked else "thread.unlock", target=thread)
 
 
+@transaction.atomic
 def move_thread(*, actor, thread: Thread, category: Category) -> None:
     _staff_only(actor)
-    Thread.objects.filter(pk=thread.pk).update(category=category)
+    before = Thread.objects.select_for_update().values_list("category_id", flat=True).get(pk=thread.pk)
+    if before != category.pk:
+        Thread.objects.filter(pk=thread.pk).update(category=category)
+        audit.record(
+            actor=actor,
+            action="thread.move",
+            target=thread,
+            details={"changes": {"category": [before, category.pk]}},
+        )
 
 
 def suspend(*, actor, member, days: int, reason: str) -> Suspension:
@@ -382,6 +412,14 @@ def suspend(*, actor, member, days: int, reason: str) -> Suspension:
         raise ForumError(_("Suspend for 1 to 3650 days."))
     if member.is_staff:
         raise ForumError(_("Staff cannot be suspended here."))
-    return Suspension.objects.create(
-        member=member, until=timezone.now() + timedelta(days=days), reason=reason, by=actor
-    )
+    with transaction.atomic():
+        suspension = Suspension.objects.create(
+            member=member, until=timezone.now() + timedelta(days=days), reason=reason, by=actor
+        )
+        audit.record(
+            actor=actor,
+            action="suspension.create",
+            target=suspension,
+            details={"member": member.pk, "days": days, "until": suspension.until, "reason": reason},
+        )
+    return suspension

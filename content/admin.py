@@ -3,11 +3,13 @@ from django.db import models
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 
+from members.audit_admin import AuditedAdmin
+
 from .models import Attachment, Content, ContentView, Lesson, Tag
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name"]
     prepopulated_fields = {"slug": ("name",)}
@@ -41,7 +43,7 @@ class AttachmentInline(admin.TabularInline):
 
 
 @admin.register(Content)
-class ContentAdmin(admin.ModelAdmin):
+class ContentAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["title", "kind", "status", "min_tier", "publish_at", "featured", "views", "completion"]
     list_filter = ["kind", "status", "min_tier", "featured", "tags"]
     search_fields = ["title", "summary", "slug"]
@@ -73,7 +75,7 @@ class ContentAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContentView)
-class ContentViewAdmin(admin.ModelAdmin):
+class ContentViewAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = [
         "started_at",
         "content",

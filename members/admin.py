@@ -5,14 +5,15 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Exists, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from . import services
-from .audit_admin import AuditEventAdmin  # noqa: F401 (registers the audit log's admin)
+from . import audit, services
+from .audit_admin import AuditedAdmin  # also registers the audit log's own admin
 from .billing.providers import BillingError, LocalProvider
 from .billing.stripe_sync import sync_promotion_code
 from .forms import ComplimentaryForm
@@ -49,8 +50,10 @@ class MemberChangeForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdmin, BaseUserAdmin):
     form = MemberChangeForm
+    # What the audit log keeps of a member's account: who they are and their powers, not their profile.
+    audit_fields = ("email", "handle", "is_active", "is_staff", "is_superuser", "groups", "user_permissions")
     add_form = MemberCreationForm
     ordering = ["-date_joined"]
     list_display = ["email", "display_name", "handle", "is_staff", "is_active", "date_joined", "last_login"]
@@ -99,7 +102,7 @@ def _free_members_count() -> QuerySet:
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = [
         "name",
         "rank",
@@ -161,7 +164,7 @@ class MembershipEventInline(admin.TabularInline):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = [
         "user",
         "tier",
@@ -253,7 +256,15 @@ class MembershipAdmin(admin.ModelAdmin):
                 )
                 continue
             try:
-                getattr(provider, method)(membership)
+                with transaction.atomic():
+                    getattr(provider, method)(membership)
+                    audit.record(
+                        actor=request.user,
+                        action="membership.simulate",
+                        target=membership,
+                        details={"event": method},
+                        request=request,
+                    )
                 done += 1
             except BillingError as exc:
                 self.message_user(request, f"{membership}: {exc}", messages.ERROR)
@@ -274,7 +285,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["created_at", "user", "amount", "currency", "status", "provider", "provider_invoice_id"]
     list_filter = ["status", "provider", "currency"]
     search_fields = ["user__email", "provider_invoice_id"]
@@ -289,7 +300,8 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit_fields = ("provider", "event_id", "type", "status")  # not the payload: it holds customers' data
     list_display = ["received_at", "provider", "type", "event_id", "status", "attempts", "short_error"]
     list_filter = ["status", "provider", "type"]
     search_fields = ["event_id", "type", "error"]
@@ -308,7 +320,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         outcomes = []
         for event in queryset:
             try:
-                outcomes.append(services.replay_webhook_event(event=event).status)
+                outcomes.append(services.replay_webhook_event(event=event, actor=request.user).status)
             except MemberError as exc:
                 self.message_user(request, f"{event}: {exc}", messages.WARNING)
         if outcomes:
@@ -320,7 +332,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(PromotionCode)
-class PromotionCodeAdmin(admin.ModelAdmin):
+class PromotionCodeAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = [
         "code",
         "kind",
@@ -350,7 +362,7 @@ class PromotionCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(BillingCustomer)
-class BillingCustomerAdmin(admin.ModelAdmin):
+class BillingCustomerAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["user", "provider", "customer_id", "created_at"]
     search_fields = ["user__email", "customer_id"]
     readonly_fields = ["user", "provider", "customer_id", "created_at"]

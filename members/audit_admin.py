@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -186,3 +187,33 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description=_("details"))
     def details_pretty(self, obj: AuditEvent) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.details, indent=2, ensure_ascii=False))
+
+
+# Django's and allauth's own admins: staff changing permission groups, the site's domain, a
+# member's addresses or removing a member's second factor are security changes too. The values
+# kept are limited where a row holds secrets (an authenticator's data is its TOTP seed).
+OTHER_ADMINS = {
+    ("auth", "Group"): None,
+    ("sites", "Site"): None,
+    ("account", "EmailAddress"): None,
+    ("mfa", "Authenticator"): ("user", "type", "created_at", "last_used_at"),
+}
+
+
+def audit_other_admins(site: admin.AdminSite = admin.site) -> None:
+    for (app_label, model_name), fields in OTHER_ADMINS.items():
+        try:
+            model = apps.get_model(app_label, model_name)
+        except LookupError:
+            continue
+        if not site.is_registered(model):
+            continue
+        current = type(site.get_model_admin(model))
+        if issubclass(current, AuditedAdmin):
+            continue
+        site.unregister(model)
+        audited = type(f"Audited{current.__name__}", (AuditedAdmin, current), {"audit_fields": fields})
+        site.register(model, audited)
+
+
+audit_other_admins()

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from . import emails
+from . import audit, emails
 from .billing.events import EventError, end_other_live_memberships
 from .billing.providers import BillingError, LocalProvider, default_provider, provider_named
 from .billing.terms import billing_interval, checkout_terms, ensure_sold, paid_tier
@@ -238,6 +238,19 @@ def grant_complimentary(
         actor=granted_by,
         data={"months": months, "tier": tier.slug},
     )
+    if granted_by is not None:  # staff granted it (a points redemption has no actor)
+        audit.record(
+            actor=granted_by,
+            action="membership.grant",
+            target=membership,
+            details={
+                "member": member.pk,
+                "tier": tier.slug,
+                "months": months,
+                "note": membership.note,
+                "replaced": current.pk if current is not None else None,
+            },
+        )
     emails.welcome(membership)
     return membership
 
@@ -398,7 +411,7 @@ def retry_failed_webhooks(*, max_attempts: int = 8) -> int:
     return retried
 
 
-def replay_webhook_event(*, event: WebhookEvent) -> WebhookEvent:
+def replay_webhook_event(*, event: WebhookEvent, actor: User | None = None) -> WebhookEvent:
     """Admin: apply a failed (or ignored) event again."""
     from members.billing.webhooks import process
 
@@ -406,5 +419,14 @@ def replay_webhook_event(*, event: WebhookEvent) -> WebhookEvent:
         raise MemberError(_("A rejected request has no verified event to replay."))
     if event.status == WebhookEvent.Status.PROCESSED:
         return event
+    before = event.status
     WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.RECEIVED)
-    return process(event.pk)
+    replayed = process(event.pk)
+    if actor is not None:
+        audit.record(
+            actor=actor,
+            action="webhookevent.replay",
+            target=replayed,
+            details={"changes": {"status": [before, replayed.status]}},
+        )
+    return replayed

@@ -1,9 +1,13 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
+
+from members import audit
+from members.audit_admin import AuditedAdmin
 
 from . import services
 from .forms import AdjustPointsForm
@@ -42,19 +46,19 @@ class TierMultiplierInline(admin.TabularInline):
 
 
 @admin.register(PointsRule)
-class PointsRuleAdmin(RulesChangedMixin, admin.ModelAdmin):
+class PointsRuleAdmin(AuditedAdmin, RulesChangedMixin, admin.ModelAdmin):
     list_display = ["action", "points", "daily_cap", "active_from", "active_until", "enabled"]
     list_filter = ["enabled", "action"]
     inlines = [TierMultiplierInline]
 
 
 @admin.register(Privilege)
-class PrivilegeAdmin(admin.ModelAdmin):
+class PrivilegeAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "kind", "value"]
 
 
 @admin.register(Level)
-class LevelAdmin(RulesChangedMixin, admin.ModelAdmin):
+class LevelAdmin(AuditedAdmin, RulesChangedMixin, admin.ModelAdmin):
     list_display = ["name", "threshold", "badge"]
     filter_horizontal = ["privileges"]
 
@@ -116,7 +120,7 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(PointsAccount)
-class PointsAccountAdmin(admin.ModelAdmin):
+class PointsAccountAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["member", "balance", "lifetime", "level", "show_on_leaderboards"]
     list_filter = ["level", "show_on_leaderboards"]
     search_fields = ["member__email", "member__display_name"]
@@ -131,13 +135,14 @@ class PointsAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(RedemptionItem)
-class RedemptionItemAdmin(admin.ModelAdmin):
+class RedemptionItemAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "kind", "cost", "stock", "enabled"]
     list_filter = ["kind", "enabled"]
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
+class RedemptionAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit_fields = ("member", "item", "cost", "status", "coupon_code", "created_at")  # no address
     list_display = ["created_at", "member", "item", "cost", "status", "coupon_code"]
     list_filter = ["status", "item"]
     search_fields = ["member__email", "coupon_code"]
@@ -150,5 +155,27 @@ class RedemptionAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Mark as shipped"), permissions=["change"])
     def mark_shipped(self, request, queryset):
-        n = queryset.filter(status=Redemption.Status.TO_SHIP).update(status=Redemption.Status.SHIPPED)
+        with transaction.atomic():
+            to_ship = list(
+                queryset.filter(status=Redemption.Status.TO_SHIP)
+                .select_related("member", "item")
+                .select_for_update(of=("self",))
+            )
+            n = Redemption.objects.filter(
+                pk__in=[r.pk for r in to_ship], status=Redemption.Status.TO_SHIP
+            ).update(status=Redemption.Status.SHIPPED)
+            audit.record_many(
+                [
+                    audit.event(
+                        actor=request.user,
+                        action="redemption.ship",
+                        target=redemption,
+                        details={
+                            "changes": {"status": [Redemption.Status.TO_SHIP, Redemption.Status.SHIPPED]}
+                        },
+                        request=request,
+                    )
+                    for redemption in to_ship
+                ]
+            )
         self.message_user(request, _("%(n)d redemption(s) marked as shipped.") % {"n": n}, messages.SUCCESS)

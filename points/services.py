@@ -20,6 +20,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members import audit
 from members import services as member_services
 from members.access import member_rank
 from members.errors import MemberError
@@ -303,7 +304,15 @@ def adjust_points(*, member, points: int, reason: str, actor) -> LedgerEntry:
         raise PointsError(
             _("%(member)s has only %(balance)d points.") % {"member": member, "balance": account.balance}
         )
-    return _append(account, action=Action.MANUAL, points=points, reason=reason.strip()[:200], actor=actor)
+    entry = _append(account, action=Action.MANUAL, points=points, reason=reason.strip()[:200], actor=actor)
+    if actor is not None:  # staff; None is the demo data's seeding
+        audit.record(
+            actor=actor,
+            action="points.adjust",
+            target=member,
+            details={"points": points, "reason": entry.reason, "entry": entry.pk, "balance": account.balance},
+        )
+    return entry
 
 
 @transaction.atomic

@@ -6,6 +6,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from members.audit_admin import AuditedAdmin
+
 from . import experiments
 from .models import (
     EvaluationRun,
@@ -33,7 +35,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(NeighbourBuild)
-class NeighbourBuildAdmin(admin.ModelAdmin):
+class NeighbourBuildAdmin(AuditedAdmin, admin.ModelAdmin):
     """Each build of the recommendations' neighbour table: read only, for the operator."""
 
     list_display = ["started_at", "status", "members", "items", "interactions", "seconds"]
@@ -93,7 +95,7 @@ class RecommendSettingsForm(ParamsForm):
 
 
 @admin.register(RecommendSettings)
-class RecommendSettingsAdmin(admin.ModelAdmin):
+class RecommendSettingsAdmin(AuditedAdmin, admin.ModelAdmin):
     """One row of settings: the list goes straight to it; it can be edited, never deleted."""
 
     form = RecommendSettingsForm
@@ -133,7 +135,7 @@ class RecommendSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(ItemControl)
-class ItemControlAdmin(admin.ModelAdmin):
+class ItemControlAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["item", "mode", "created_at"]
     list_filter = ["mode"]
     search_fields = ["item__title"]
@@ -178,7 +180,7 @@ class VariantInline(admin.TabularInline):
 
 
 @admin.register(Experiment)
-class ExperimentAdmin(admin.ModelAdmin):
+class ExperimentAdmin(AuditedAdmin, admin.ModelAdmin):
     """Draft an experiment with its variants, start it, read the results, promote the winner."""
 
     change_form_template = "admin/recommend/experiment/change_form.html"
@@ -234,7 +236,7 @@ class ExperimentAdmin(admin.ModelAdmin):
 
     def _run(self, request, verb, experiment, done) -> bool:
         try:
-            verb(experiment=experiment)
+            verb(experiment=experiment, actor=request.user)
         except experiments.ExperimentError as exc:
             messages.error(request, f"{experiment}: {exc}")
             return False
@@ -281,7 +283,7 @@ class ExperimentAdmin(admin.ModelAdmin):
         if not self._may_promote(request, variant.experiment):
             raise PermissionDenied
         try:
-            experiments.promote_variant(variant=variant)
+            experiments.promote_variant(variant=variant, actor=request.user)
         except experiments.ExperimentError as exc:
             messages.error(request, str(exc))
         else:

@@ -32,6 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members import audit
 from members.errors import MemberError
 from members.models import User
 
@@ -321,7 +322,7 @@ def variant_stats(*, experiment: Experiment) -> list[VariantStats]:
 # --- The creator's verbs -------------------------------------------------------------------
 
 
-def start_experiment(*, experiment: Experiment) -> Experiment:
+def start_experiment(*, experiment: Experiment, actor: User | None = None) -> Experiment:
     """Start a draft with at least two variants, if no other experiment is running."""
     with transaction.atomic():
         locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
@@ -346,24 +347,28 @@ def start_experiment(*, experiment: Experiment) -> Experiment:
             raise ExperimentError(
                 _("Another experiment started meanwhile; stop it before starting this one.")
             ) from None
+        if actor is not None:
+            audit.record(actor=actor, action="experiment.start", target=locked, details={"key": locked.key})
         experiments_changed()
     _copy_state(locked, experiment)
     return experiment
 
 
-def stop_experiment(*, experiment: Experiment) -> Experiment:
+def stop_experiment(*, experiment: Experiment, actor: User | None = None) -> Experiment:
     """Stop a running experiment: members go back to the default lists; its results stay."""
     with transaction.atomic():
         locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
         if locked.status != Experiment.Status.RUNNING:
             raise ExperimentError(_("Only a running experiment can be stopped."))
         _stop(locked)
+        if actor is not None:
+            audit.record(actor=actor, action="experiment.stop", target=locked)
         experiments_changed()
     _copy_state(locked, experiment)
     return experiment
 
 
-def promote_variant(*, variant: Variant) -> RecommendSettings:
+def promote_variant(*, variant: Variant, actor: User | None = None) -> RecommendSettings:
     """Make a variant the default for every list: copy its algorithm and parameters into the
     settings, record it as the experiment's winner and stop the experiment if it runs."""
     with transaction.atomic():
@@ -371,13 +376,29 @@ def promote_variant(*, variant: Variant) -> RecommendSettings:
         if experiment.status == Experiment.Status.DRAFT:
             raise ExperimentError(_("A draft experiment has no results to promote a variant from."))
         settings_row = RecommendSettings.current()
+        before = {"algorithm": settings_row.algorithm, "params": settings_row.params}
         settings_row.algorithm = variant.algorithm
         settings_row.params = dict(variant.params or {})
         settings_row.save(update_fields=["algorithm", "params", "updated_at"])
         experiment.winner = variant
-        if experiment.status == Experiment.Status.RUNNING:
+        was_running = experiment.status == Experiment.Status.RUNNING
+        if was_running:
             _stop(experiment)
         experiment.save(update_fields=["winner"])
+        if actor is not None:
+            audit.record(
+                actor=actor,
+                action="experiment.promote",
+                target=experiment,
+                details={
+                    "variant": variant.pk,
+                    "variant_name": variant.name,
+                    "stopped": was_running,
+                    "changes": audit.diff(
+                        before, {"algorithm": variant.algorithm, "params": settings_row.params}
+                    ),
+                },
+            )
         experiments_changed()
     if Variant.experiment.is_cached(variant):
         _copy_state(experiment, variant.experiment)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from members import audit
 from members.models import User
 
 from .. import crm
@@ -102,6 +103,12 @@ def export(request: HttpRequest) -> HttpResponse:
     form, run, _personas = _directory_form(request)
     if not form.is_valid():
         return _invalid(request, form, run)
+    audit.record(
+        actor=request.user,
+        action="members.export",
+        details={"filters": form.query(), "run": run.pk if run else None},
+        request=request,
+    )
     header = [
         "id", "email", "display_name", "handle", "tier", "status", "score", "persona", "churn_risk",
         "points", "last_seen", "joined", "lifetime_value", "analytics_consent", "source", "tags",

@@ -4,15 +4,18 @@ own staff actions (tiers and prices, grants, member changes and deletions)."""
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from members import audit
-from members.models import AuditEvent, Tier, User
-from tests.factories import TierFactory, UserFactory
+from members import audit, services
+from members.models import AuditEvent, Membership, PromotionCode, Tier, User
+from tests.audit_helpers import admin_form, assert_one, only_event
+from tests.factories import MembershipFactory, TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +35,6 @@ def creator_client(creator):
     client = Client()
     client.force_login(creator)
     return client
-
-
-def only_event(**filters) -> AuditEvent:
-    rows = list(AuditEvent.objects.filter(**filters))
-    assert len(rows) == 1, [(r.action, r.target_repr) for r in rows]
-    return rows[0]
 
 
 # --- The service -------------------------------------------------------------------------
@@ -171,3 +168,137 @@ def test_the_list_costs_the_same_queries_for_1_and_10_rows(creator_client, creat
         audit.record(actor=actor, action="tier.change" if n % 2 else "points.adjust", target=target)
     assert AuditEvent.objects.count() == 10
     assert queries() == one
+
+
+# --- Tiers and prices, grants, members: the members app's staff actions ----------------------
+
+
+def tier_form(**values) -> dict:
+    return {
+        "name": "Pro", "slug": "pro", "rank": "5", "currency": "USD", "monthly_price": "10.00",
+        "yearly_price": "100.00", "discount_percent": "0", "trial_days": "0", "is_active": "on",
+        **values,
+    }  # fmt: skip
+
+
+def test_tier_created_changed_and_deleted_in_the_admin_are_one_row_each(creator_client, creator):
+    response = creator_client.post(reverse("admin:members_tier_add"), tier_form())
+    assert response.status_code == 302
+    tier = Tier.objects.get(slug="pro")
+    created = assert_one(actor=creator, action="tier.create", target=tier)
+    assert created.details["values"]["monthly_price"] == "10.00" and created.target_repr == "Pro"
+    AuditEvent.objects.all().delete()  # (the test's own cleanup; the admin never can)
+
+    change = reverse("admin:members_tier_change", args=[tier.pk])
+    assert (
+        creator_client.post(change, admin_form(creator_client, change, monthly_price="12.50")).status_code
+        == 302
+    )
+    changed = assert_one(actor=creator, action="tier.change", target=tier)
+    assert changed.details["changes"] == {"monthly_price": ["10.00", "12.50"]}
+    assert changed.ip == "127.0.0.1"
+    AuditEvent.objects.all().delete()
+
+    tier.refresh_from_db()
+    creator_client.post(
+        change, admin_form(creator_client, change)
+    )  # saved without a change: nothing to record
+    assert not AuditEvent.objects.exists()
+
+    delete = reverse("admin:members_tier_delete", args=[tier.pk])
+    assert creator_client.post(delete, {"post": "yes"}).status_code == 302
+    deleted = only_event(action="tier.delete")
+    assert (deleted.actor, deleted.target_id, deleted.target_repr) == (creator, str(tier.pk), "Pro")
+    assert deleted.details["before"]["monthly_price"] == "12.50"
+
+
+def test_a_price_change_on_a_promotion_code_is_recorded(creator_client, creator):
+    tier = TierFactory()
+    data = {
+        "code": "SPRING", "kind": "percent", "percent_off": "20", "currency": "", "duration": "once",
+        "tiers": [tier.pk], "is_active": "on", "expires_at_0": "", "expires_at_1": "",
+    }  # fmt: skip
+    assert creator_client.post(reverse("admin:members_promotioncode_add"), data).status_code == 302
+    code = PromotionCode.objects.get(code="SPRING")
+    row = assert_one(actor=creator, action="promotioncode.create", target=code)
+    assert row.details["values"]["percent_off"] == 20 and row.details["values"]["tiers"] == [tier.pk]
+
+
+def test_a_grant_in_the_admin_is_one_row_with_the_request(creator_client, creator):
+    member, tier = UserFactory(email="fan@example.com"), TierFactory(name="Gold")
+    response = creator_client.post(
+        reverse("admin:members_membership_grant"),
+        {"email": member.email, "tier": tier.pk, "duration": "3", "note": "podcast guest"},
+        HTTP_X_REQUEST_ID="audit-test-1",
+        REMOTE_ADDR="198.51.100.4",
+    )
+    assert response.status_code == 302
+    membership = Membership.objects.get(user=member)
+    row = assert_one(actor=creator, action="membership.grant", target=membership)
+    assert row.details == {
+        "member": member.pk, "tier": tier.slug, "months": 3, "note": "podcast guest", "replaced": None,
+    }  # fmt: skip
+    assert (row.ip, row.request_id) == ("198.51.100.4", "audit-test-1")
+    assert "fan@example.com" in row.target_repr
+
+
+def test_members_own_actions_are_not_recorded(member):
+    services.add_complimentary_time(member=member, tier=TierFactory(), months=1)
+    services.set_language(member=member, language="en")
+    paying = MembershipFactory().user
+    services.cancel_membership(member=paying)
+    assert not AuditEvent.objects.exists()
+
+
+def test_making_a_member_staff_and_deleting_a_member_are_recorded_without_their_profile(
+    creator_client, creator
+):
+    member = UserFactory(bio="private things")
+    change = reverse("admin:members_user_change", args=[member.pk])
+    response = creator_client.post(
+        change, admin_form(creator_client, change, is_staff=True, bio="other private things")
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    row = assert_one(actor=creator, action="user.change", target=member)
+    assert row.details["changes"] == {"is_staff": [False, True]}  # the bio changed too, not logged
+    AuditEvent.objects.all().delete()
+
+    delete = reverse("admin:members_user_delete", args=[member.pk])
+    assert creator_client.post(delete, {"post": "yes"}).status_code == 302
+    assert not User.objects.filter(pk=member.pk).exists()
+    row = only_event(action="user.delete")
+    assert row.actor == creator and row.target_id == str(member.pk)
+    assert row.details["before"]["email"] == member.email and "bio" not in row.details["before"]
+    assert "password" not in row.details["before"]
+
+
+def test_a_simulated_renewal_in_the_admin_is_recorded(creator_client, creator):
+    membership = MembershipFactory()
+    response = creator_client.post(
+        reverse("admin:members_membership_changelist"),
+        {"action": "simulate_renewal", "_selected_action": [membership.pk]},
+    )
+    assert response.status_code == 302
+    row = assert_one(actor=creator, action="membership.simulate", target=membership)
+    assert row.details == {"event": "simulate_renewal"}
+
+
+def test_permission_groups_and_removed_second_factors_are_recorded_without_secrets(creator_client, creator):
+    response = creator_client.post(reverse("admin:auth_group_add"), {"name": "Moderators", "permissions": []})
+    assert response.status_code == 302
+    assert_one(actor=creator, action="group.create", target=Group.objects.get(name="Moderators"))
+    AuditEvent.objects.all().delete()
+
+    if not apps.is_installed("allauth.mfa"):
+        pytest.skip("two-factor authentication (allauth.mfa) is not installed")
+    from allauth.mfa.models import Authenticator
+
+    member = UserFactory()
+    factor = Authenticator.objects.create(
+        user=member, type=Authenticator.Type.TOTP, data={"secret": "JBSWY3DPEHPK3PXP"}
+    )
+    delete = reverse("admin:mfa_authenticator_delete", args=[factor.pk])
+    assert creator_client.post(delete, {"post": "yes"}).status_code == 302
+    row = only_event(action="authenticator.delete")
+    assert row.actor == creator and row.details["before"]["user"] == member.pk
+    assert "JBSWY3DPEHPK3PXP" not in str(row.details) and "data" not in row.details["before"]
