@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from members.access import accessible, can_access
 from members.models import User
 
-from .history import ViewPairs, add_recent, raw_pairs, unpack
+from .history import ViewPairs, add_recent, raw_pairs, read_histories, unpack
 from .models import Bookmark, Content, ContentView, Lesson, LessonProgress, Tag, ViewHistory, ViewRollup
 
 SORTS = {"newest", "popular"}
@@ -221,5 +221,5 @@ def view_pairs(*, now: datetime, users: QuerySet | None = None) -> ViewPairs:
     mark = ViewRollup.objects.filter(pk=1).values_list("rolled_until", flat=True).first()
     if mark is None or mark > now:
         return raw_pairs(views)
-    base = unpack(list(histories.order_by("user_id").values_list("user_id", "pairs")))
+    base = unpack(read_histories(histories.order_by("user_id")))
     return add_recent(base, raw_pairs(views.filter(started_at__gte=mark)))

@@ -117,5 +117,13 @@ def test_merging_pairs_sums_counts_and_keeps_the_latest_view():
     assert as_dict(merge(base, recent)) == expected
     assert as_dict(add_recent(base, recent)) == expected
     # Pairs before the first and after the last of `base` are added, not matched to an end.
-    edges = pairs([(0, 5, 1, 1, 0, 1), (9, 99, 1, 2, 1, 3)])
-    assert as_dict(add_recent(base, edges)) == {**as_dict(base), (0, 5): (1, 1, 0, 1), (9, 99): (1, 2, 1, 3)}
+    # A known member's new item is added too, and `base` itself is left as it was.
+    edges = pairs([(0, 5, 1, 1, 0, 1), (2, 11, 1, 4, 0, 80), (9, 99, 1, 2, 1, 3)])
+    before = as_dict(base)
+    assert as_dict(add_recent(base, edges)) == {
+        **before,
+        (0, 5): (1, 1, 0, 1),
+        (2, 11): (1, 4, 0, 80),
+        (9, 99): (1, 2, 1, 3),
+    }
+    assert as_dict(base) == before
