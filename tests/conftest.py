@@ -39,6 +39,16 @@ def _one_rate_limit_window(monkeypatch):
 
 
 @pytest.fixture
+def admin_user(admin_user):
+    """pytest-django's superuser (behind `admin_client`), with the second factor staff must have."""
+    from tests.factories import give_two_factor
+
+    if not admin_user.authenticator_set.exists():
+        give_two_factor(admin_user)
+    return admin_user
+
+
+@pytest.fixture
 def member(db):
     return UserFactory()
 

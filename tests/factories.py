@@ -1,14 +1,31 @@
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from allauth.account.models import EmailAddress
+from allauth.mfa import app_settings as mfa_settings
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from django.utils import timezone
 
 from content.models import Content, Lesson
 from members.models import Interval, Membership, MembershipStatus, Provider, Tier, User
 
 PASSWORD = "correct-horse-battery-staple"
+# The authenticator-app secret the factory gives staff accounts (see UserFactory.two_factor).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def totp_code(secret: str = TOTP_SECRET, *, at: float | None = None) -> str:
+    """The 6-digit code an authenticator app shows for `secret` (RFC 6238, 30-second steps)."""
+    step = int(time.time() if at is None else at) // mfa_settings.TOTP_PERIOD
+    return format_hotp_value(hotp_value(secret, step))
+
+
+def give_two_factor(user: User, secret: str = TOTP_SECRET) -> Authenticator:
+    """An activated authenticator app, as if the user had scanned `secret` and confirmed a code."""
+    return TOTP.activate(user, secret).instance
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -25,6 +42,14 @@ class UserFactory(factory.django.DjangoModelFactory):
         # Members created by the factory have a verified primary address, like real ones.
         if create and extracted is not False:
             EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
+
+    @factory.post_generation
+    def two_factor(obj, create, extracted, **kwargs):
+        # Staff must have a second factor (MFA_REQUIRED_FOR_STAFF), so staff made by the
+        # factory have one, as real staff would; `two_factor=False` makes one who has not yet.
+        wanted = extracted if extracted is not None else (obj.is_staff or obj.is_superuser)
+        if create and wanted:
+            give_two_factor(obj)
 
 
 class TierFactory(factory.django.DjangoModelFactory):

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.mfa",  # two-factor authentication: TOTP and recovery codes
     "crispy_forms",
     "crispy_bootstrap5",
     # Our apps, lowest layer first (see DESIGN.md, "Who may import whom").
@@ -87,6 +88,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Staff without a second factor can only set one up (MFA_REQUIRED_FOR_STAFF); last, so the
+    # user, the messages and allauth's login stages are all in place.
+    "members.middleware.StaffTwoFactorMiddleware",
 ]
 
 ROOT_URLCONF = "usergroup.urls"
@@ -244,6 +248,22 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 ACCOUNT_ADAPTER = "members.adapters.AccountAdapter"
 SIGNUP_OPEN = env.bool("SIGNUP_OPEN", default=True)
+# Mail the owner when a password, an address or a second factor changes, so a stolen password
+# that turns two-factor authentication on or off does not go unnoticed.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+
+# Two-factor authentication (allauth.mfa): an authenticator app (TOTP) plus single-use
+# recovery codes, for every member who wants it. See docs/accounts.md.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_ADAPTER = "members.adapters.MFAAdapter"
+MFA_TOTP_ISSUER = SITE_NAME
+# Accept the code of the 30-second step before and after the current one (phone clocks
+# drift); each code still works only once.
+MFA_TOTP_TOLERANCE = 1
+# Ours, not allauth's: staff and superusers must have a second factor before they can use the
+# site (members.middleware.StaffTwoFactorMiddleware). On unless DEBUG is on, so the local demo's
+# creator can sign in with the printed password alone.
+MFA_REQUIRED_FOR_STAFF = env.bool("MFA_REQUIRED_FOR_STAFF", default=not DEBUG)
 
 # --- Email -----------------------------------------------------------------
 

@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
@@ -7,6 +8,9 @@ from . import views
 admin.site.site_header = _("usergroup: creator admin")
 admin.site.site_title = _("usergroup admin")
 admin.site.index_title = _("Manage your community")
+# The admin's own login form would skip allauth: no second factor, no rate limit. It sends
+# visitors to the site's sign-in page instead (docs/accounts.md, "Two-factor authentication").
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", views.home, name="home"),

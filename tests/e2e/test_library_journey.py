@@ -8,7 +8,7 @@ import pytest
 
 from content.models import ContentView
 from tests.e2e.conftest import close_context
-from tests.factories import PASSWORD, ContentFactory, TierFactory, UserFactory
+from tests.factories import PASSWORD, ContentFactory, TierFactory, UserFactory, totp_code
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -73,10 +73,13 @@ def test_teaser_upgrade_read_and_admin_sees_the_view(browser, live_server, shot)
 
     admin_context = browser.new_context(viewport={"width": 1400, "height": 800})
     admin = admin_context.new_page()
-    admin.goto(live_server.url + "/admin/login/")
-    admin.fill("input[name=username]", "boss@example.com")
+    admin.goto(live_server.url + "/admin/login/")  # sends staff to the site's sign-in, with 2FA
+    admin.fill("input[name=login]", "boss@example.com")
     admin.fill("input[name=password]", PASSWORD)
-    admin.click("input[type=submit]")
+    admin.locator("form button[type=submit]").last.click()
+    admin.fill("input[name=code]", totp_code())
+    with admin.expect_navigation():
+        admin.press("input[name=code]", "Enter")
     admin.goto(live_server.url + "/admin/content/contentview/")
     row = admin.locator("#result_list tbody tr").first
     assert "Field guide" in row.inner_text() and "reader@example.com" in row.inner_text()

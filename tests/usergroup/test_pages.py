@@ -4,6 +4,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from tests.factories import give_two_factor
+
 pytestmark = pytest.mark.django_db
 
 
@@ -25,6 +27,7 @@ def test_home_for_member_has_member_menu(member_client, member):
 def test_staff_see_the_creator_admin_link(client, member):
     member.is_staff = True
     member.save()
+    give_two_factor(member)  # staff must have one (MFA_REQUIRED_FOR_STAFF)
     client.force_login(member)
     assert reverse("admin:index") in client.get("/").content.decode()
 
@@ -60,6 +63,8 @@ def test_admin_is_reachable_for_staff_only(client, member):
     assert client.get("/admin/").status_code == 302
     member.is_staff = member.is_superuser = True
     member.save()
+    assert client.get("/admin/")["Location"] == reverse("mfa_activate_totp")  # no second factor yet
+    give_two_factor(member)
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/members/user/").status_code == 200
     assert client.get("/admin/members/user/add/").status_code == 200

@@ -32,6 +32,7 @@ from analytics.services import build_member_profiles
 from community import demo as community_demo
 from content import demo as content_demo
 from content.models import ContentView
+from members import two_factor
 from members.demo import coverage, member_type, plan_members, seed_billing
 from members.models import User, handle_from_name
 from points.demo import seed_points
@@ -128,6 +129,11 @@ class Command(BaseCommand):
             f"Creator login (admin at /admin/): {creator.email} / {CREATOR_PASSWORD}\n"
             f"Member login (free tier): {DEMO_MEMBER} / {MEMBER_PASSWORD}"
         )
+        if two_factor.must_set_up_two_factor(creator):
+            self.stdout.write(
+                "Staff need two-factor authentication here (MFA_REQUIRED_FOR_STAFF is on): the creator "
+                "sets up an authenticator app on the first visit to /admin/ (docs/accounts.md)."
+            )
 
     def _creator(self) -> User:
         creator, created = User.objects.get_or_create(
