@@ -1,4 +1,7 @@
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
+
+from members.mail import MAIL_TASK_RETRY, TRANSIENT_MAIL_ERRORS
 
 
 @shared_task(name="analytics.tasks.build_member_profiles")
@@ -12,19 +15,29 @@ def build_member_profiles(as_of: str | None = None) -> dict:
     return run_summary(build(as_of=date.fromisoformat(as_of) if as_of else None))
 
 
-@shared_task(bind=True, name="analytics.tasks.send_broadcast", max_retries=5)
+@shared_task(bind=True, name="analytics.tasks.send_broadcast", max_retries=MAIL_TASK_RETRY["max_retries"])
 def send_broadcast(self, broadcast_id: int) -> dict:
-    """Send a queued broadcast. SMTP and connection errors retry with backoff (30 s, 60 s, …, at
-    most 10 min); deliveries already made are skipped on each try. After the last retry the
-    broadcast is marked failed, with the error, so the creator sees it."""
+    """Send a queued broadcast. A mail server that is down, slow or says "later" is tried again
+    with backoff and jitter (members.mail.MAIL_TASK_RETRY); deliveries already made are skipped
+    on each try. After the last retry, or at once on an error a retry cannot cure (a refused
+    address, a bug), the broadcast is marked failed, with the error, so the creator sees it."""
     from analytics.crm import fail_broadcast
     from analytics.crm import send_broadcast as send
 
     try:
         broadcast = send(broadcast_id=broadcast_id)
-    except OSError as exc:
+    except TRANSIENT_MAIL_ERRORS as exc:
         if self.request.retries >= self.max_retries:
             fail_broadcast(broadcast_id=broadcast_id, error=f"{type(exc).__name__}: {exc}")
             raise
-        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 600)) from exc
+        countdown = get_exponential_backoff_interval(
+            factor=MAIL_TASK_RETRY["retry_backoff"],
+            retries=self.request.retries,
+            maximum=MAIL_TASK_RETRY["retry_backoff_max"],
+            full_jitter=True,
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    except Exception as exc:
+        fail_broadcast(broadcast_id=broadcast_id, error=f"{type(exc).__name__}: {exc}")
+        raise
     return {"broadcast": broadcast.pk, "status": broadcast.status, "sent": broadcast.sent}

@@ -241,6 +241,21 @@ class NotificationSettings(models.Model):
         return f"{self.member_id}: {self.email}"
 
 
+class WeeklyDigestSent(models.Model):
+    """When a member was last sent the weekly digest. The job skips members mailed in the last
+    days, so running it again (a retry after the mail server failed half-way, a scheduler that
+    lost its schedule file) mails nobody twice. Members need no NotificationSettings row for the
+    weekly digest, hence a table of its own."""
+
+    member = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    sent_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.sent_at:%Y-%m-%d %H:%M}"
+
+
 class Notification(models.Model):
     class Kind(models.TextChoices):
         REPLY = "reply", _("reply")

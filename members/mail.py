@@ -1,5 +1,7 @@
 """One way to email a member: rendered in their language, subject prefixed with the site's."""
 
+import smtplib
+import socket
 from contextlib import nullcontext
 
 from django.conf import settings
@@ -12,6 +14,41 @@ from django.utils import timezone, translation
 from .models import User
 
 UNSUBSCRIBE_SALT = "members.unsubscribe.announcements"
+
+
+class TemporaryMailError(Exception):
+    """The mail server answered "try again later" (an SMTP 4xx reply: greylisting, a full queue,
+    too many connections)."""
+
+
+# What a mail-sending task retries, with backoff: the server unreachable, slow or saying "later".
+# A refused address (5xx), a bad template or any other bug fails at once: trying again would
+# fail the same way.
+TRANSIENT_MAIL_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,  # refused, reset, aborted
+    TimeoutError,  # socket.timeout
+    socket.gaierror,  # the server's name did not resolve
+    smtplib.SMTPServerDisconnected,
+    smtplib.SMTPConnectError,
+    TemporaryMailError,
+)
+# The retry options of every task that sends mail: up to 5 tries more, waiting a random time up
+# to 30 s, 60 s, 120 s, … (at most 10 minutes), so a mail server coming back is not hit by every
+# waiting task at once. The longest wait stays far below the broker's visibility timeout.
+MAIL_TASK_RETRY = {
+    "autoretry_for": TRANSIENT_MAIL_ERRORS,
+    "retry_backoff": 30,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+def _transient_reply(exc: smtplib.SMTPException) -> bool:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _message in exc.recipients.values()]
+        return bool(codes) and all(400 <= code < 500 for code in codes)
+    return isinstance(exc, smtplib.SMTPResponseException) and 400 <= exc.smtp_code < 500
 
 
 def send_to_member(
@@ -40,7 +77,12 @@ def send_to_member(
     )
     if html_body is not None:
         message.attach_alternative(html_body, "text/html")
-    message.send()
+    try:
+        message.send()
+    except smtplib.SMTPException as exc:
+        if _transient_reply(exc):
+            raise TemporaryMailError(str(exc)) from exc
+        raise
 
 
 def unsubscribe_token(member: User) -> str:

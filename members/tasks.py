@@ -3,13 +3,11 @@
 from celery import shared_task
 
 from members import emails
-from members.mail import send_to_member
+from members.mail import MAIL_TASK_RETRY, send_to_member
 from members.models import Membership, Payment
 
 
-@shared_task(
-    name="members.tasks.send_membership_email", autoretry_for=(OSError,), retry_backoff=True, max_retries=5
-)
+@shared_task(name="members.tasks.send_membership_email", **MAIL_TASK_RETRY)
 def send_membership_email(kind: str, object_id: int) -> bool:
     if kind in (emails.RECEIPT, emails.PAYMENT_FAILED):
         payment = Payment.objects.select_related("user", "membership__tier").filter(pk=object_id).first()

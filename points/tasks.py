@@ -1,14 +1,12 @@
 from celery import shared_task
 
-from members.mail import send_to_member
+from members.mail import MAIL_TASK_RETRY, send_to_member
 from members.models import User
 
 from .models import Level
 
 
-@shared_task(
-    name="points.tasks.send_level_up_email", autoretry_for=(OSError,), retry_backoff=True, max_retries=5
-)
+@shared_task(name="points.tasks.send_level_up_email", **MAIL_TASK_RETRY)
 def send_level_up_email(member_id: int, level_id: int) -> bool:
     member = User.objects.filter(pk=member_id, is_active=True).first()
     level = Level.objects.filter(pk=level_id).prefetch_related("privileges").first()

@@ -69,6 +69,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every log record of the request carries its id (usergroup/logs.py).
+    "usergroup.logs.RequestIdMiddleware",
+    # /healthz and /readyz, answered before the HTTPS redirect, the host check, the session,
+    # the language and the login checks (usergroup/health.py).
+    "usergroup.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -158,8 +163,32 @@ CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL or TESTING)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Reliability (docs/operations.md, "Celery reliability"). A message leaves the queue only when
+# its task has finished, so a task whose worker dies (killed, out of memory, machine gone) runs
+# again on another worker; every task is idempotent for that reason.
 CELERY_TASK_ACKS_LATE = True
+# ...and a task whose worker process died is put back on the queue, not recorded as failed.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Each worker process holds one message at a time: with late acks, a prefetched message would
+# wait behind a long task (the nightly chain) instead of going to an idle worker.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The longest task, the nightly chain (minutes at 100k members), is stopped after this many
+# seconds, so it always ends inside the visibility timeout below.
+NIGHTLY_TIME_LIMIT = env.int("NIGHTLY_TIME_LIMIT", default=2 * 60 * 60)
+# Redis hands a message to another worker when it has not been acknowledged this many seconds
+# after delivery, even while the first worker still runs it: it must exceed the longest task
+# (and the longest retry countdown, 10 minutes), or that task would run twice at once.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=4 * 60 * 60),
+}
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= NIGHTLY_TIME_LIMIT + 10 * 60:
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must exceed NIGHTLY_TIME_LIMIT by more than 600 seconds, "
+        "or Redis would hand a running nightly job to a second worker."
+    )
+# A worker that loses the broker stops the late-ack tasks it is running: the broker hands them
+# out again once it is back, and they would otherwise run twice side by side.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -420,11 +449,23 @@ LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_HTTPONLY = True
 
+# Every record carries the request id and, in a worker, the task id (usergroup/logs.py). One JSON
+# object a line in production (LOG_FORMAT=json, the default when DEBUG is off), readable lines
+# in development (LOG_FORMAT=plain, the default with DEBUG and in tests).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG or TESTING else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "usergroup.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(ids)s] %(message)s"},
+        "json": {"()": "usergroup.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

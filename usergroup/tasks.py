@@ -1,6 +1,7 @@
 """Project-wide tasks: operational checks and housekeeping."""
 
 from celery import shared_task
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
@@ -8,8 +9,10 @@ from django.utils import timezone
 
 @shared_task(name="usergroup.tasks.ping")
 def ping() -> dict:
-    """Answer from the worker with what it sees: proves broker, worker and database work."""
+    """Answer from the worker with what it sees: proves broker, worker and database work, and
+    that the ids on its log lines (its own, and the request's that queued it) arrive."""
     from members.models import User
+    from usergroup.logs import current_request_id, current_task_id
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -19,6 +22,8 @@ def ping() -> dict:
         "database": connection.vendor,
         "members": User.objects.count(),
         "at": timezone.now().isoformat(),
+        "task_id": current_task_id.get(),
+        "request_id": current_request_id.get(),
     }
 
 
@@ -27,9 +32,12 @@ def clear_expired_sessions() -> None:
     call_command("clearsessions")
 
 
-@shared_task(name="usergroup.tasks.run_nightly")
+# Stopped (and recorded as failed, not re-queued) after NIGHTLY_TIME_LIMIT, which the settings
+# keep below the broker's visibility timeout: Redis never hands a running chain to a second worker.
+@shared_task(name="usergroup.tasks.run_nightly", time_limit=settings.NIGHTLY_TIME_LIMIT)
 def run_nightly() -> list[dict]:
-    """The nightly chain (usergroup.nightly); fails the task if any job failed."""
+    """The nightly chain (usergroup.nightly); fails the task if any job failed. Every job in it
+    is idempotent, so a chain cut short (a worker lost, the time limit) is simply run again."""
     from usergroup.nightly import run_nightly as run
 
     results = run()

@@ -124,3 +124,31 @@ def test_stripe_webhook_is_applied_by_the_worker(celery_worker_process, monkeypa
         assert result.get(timeout=90) == "processed"
     membership = Membership.objects.get(user=user)
     assert membership.tier == tier and membership.status == "active"
+
+
+def test_the_worker_logs_with_the_id_of_the_request_that_queued_the_task(
+    celery_worker_process, monkeypatch, tmp_path
+):
+    """The request id travels in the message headers: the task's answer and the worker's log
+    lines about it carry it, with the task's own id."""
+    import time
+
+    from usergroup.logs import current_request_id
+
+    queue = celery_worker_process
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    token = current_request_id.set("req-to-worker")
+    try:
+        result = ping.apply_async(queue=queue)
+    finally:
+        current_request_id.reset(token)
+    with allow_join_result():
+        answer = result.get(timeout=90)
+    assert answer["request_id"] == "req-to-worker"
+    assert answer["task_id"] == result.id
+    log = tmp_path / "worker.log"
+    for _ in range(50):  # the success line is written right after the result
+        if f"request=req-to-worker task={result.id}" in log.read_text():
+            break
+        time.sleep(0.1)
+    assert f"request=req-to-worker task={result.id}" in log.read_text()
