@@ -18,6 +18,13 @@ def client():
 
 
 @pytest.fixture
+def without_redis(settings):
+    """No broker or cache server configured (a run with CACHE_URL set would add its check)."""
+    settings.REDIS_URL = ""
+    settings.CACHE_URL = ""
+
+
+@pytest.fixture
 def production(settings):
     """What a deployment has on: the HTTPS redirect, a real host list, staff 2FA."""
     settings.SECURE_SSL_REDIRECT = True
@@ -53,13 +60,13 @@ def test_healthz_answers_while_the_database_is_down(client, monkeypatch):
     assert client.get("/healthz").status_code == 200
 
 
-def test_readyz_reports_each_check(client, production):
+def test_readyz_reports_each_check(client, production, without_redis):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}}
 
 
-def test_readyz_names_the_database_when_it_is_down(client, monkeypatch, caplog):
+def test_readyz_names_the_database_when_it_is_down(client, monkeypatch, caplog, without_redis):
     from django.db import OperationalError
 
     def down():
