@@ -7,6 +7,7 @@ lists every variable; `.env.example` is a commented template.
 """
 
 import os
+import re
 from pathlib import Path
 
 import environ
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "allauth.mfa",  # two-factor authentication: TOTP and recovery codes
     "crispy_forms",
     "crispy_bootstrap5",
+    "csp",  # django-csp: its system checks
     # Our apps, lowest layer first (see DESIGN.md, "Who may import whom").
     "usergroup",  # project-wide commands (seed_demo) and tasks; may use every app
     "members",
@@ -75,6 +77,11 @@ MIDDLEWARE = [
     # the language and the login checks (usergroup/health.py).
     "usergroup.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The security headers go first, so responses that middleware below answers early (the NUL
+    # filter's 400) carry them too.
+    "csp.middleware.CSPMiddleware",
+    "usergroup.security_headers.PermissionsPolicyMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -91,7 +98,6 @@ MIDDLEWARE = [
     # An anonymous visitor's first touch, for "where members come from" (a cookie, no database).
     "analytics.middleware.FirstTouchMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Staff without a second factor can only set one up (MFA_REQUIRED_FOR_STAFF); last, so the
     # user, the messages and allauth's login stages are all in place.
@@ -448,6 +454,76 @@ SESSION_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_HTTPONLY = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"  # Django's default, stated: no window.opener across sites
+
+# Content-Security-Policy (django-csp) and Permissions-Policy on every response; the policy and
+# how to widen it are in docs/operations.md, "Security headers". No 'unsafe-inline' for scripts
+# or styles: every script is a static file loaded with <script src>, every style a stylesheet,
+# and per-item values are SVG attributes (progress, category colours) or classes (avatar sizes).
+# Video embeds: the hosts content.models.embed_src builds iframe URLs for (a test keeps the two
+# lists in step); an operator adds more with CSP_EXTRA_FRAME_SRC.
+_CSP_EMBED_HOSTS = [
+    "https://www.youtube-nocookie.com",
+    "https://player.vimeo.com",
+    "https://player.bilibili.com",
+]
+# Stripe Checkout and the Customer Portal are reached by a redirect from a form POST, which
+# form-action also governs; a Stripe custom domain goes in CSP_EXTRA_FORM_ACTION.
+_CSP_STRIPE_HOSTS = ["https://checkout.stripe.com", "https://billing.stripe.com"]
+_CSP_SOURCE = r"https://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?"
+
+
+def _csp_sources(name: str) -> list[str]:
+    values = [value.strip() for value in env.list(name, default=[]) if value.strip()]
+    for value in values:
+        if not re.fullmatch(_CSP_SOURCE, value):
+            raise ImproperlyConfigured(
+                f"{name}: {value!r} is not an https:// origin (like https://media.example.com or "
+                "https://*.example.com); separate several with commas."
+            )
+    return values
+
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # One exception: allauth's e-mail change page hides a form with style="display: none",
+        # allowed by its hash alone (no other style attribute, and no inline <style>).
+        "style-src-attr": ["'unsafe-hashes'", "'sha256-ZdHxw9eWtnxUb3mk6tBS+gIiVUPE3pGM470keHPDFlE='"],
+        # data: for Bootstrap's inline SVG icons (form controls); avatars and covers are /media/.
+        "img-src": ["'self'", "data:", *_csp_sources("CSP_EXTRA_IMG_SRC")],
+        "connect-src": ["'self'"],
+        "frame-src": [*_CSP_EMBED_HOSTS, *_csp_sources("CSP_EXTRA_FRAME_SRC")],
+        "frame-ancestors": ["'none'"],
+        "form-action": [
+            "'self'",
+            *(_CSP_STRIPE_HOSTS if PAYMENT_PROVIDER == "stripe" or STRIPE_SECRET_KEY else []),
+            *_csp_sources("CSP_EXTRA_FORM_ACTION"),
+        ],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+    }
+}
+# Where browsers POST violation reports (a path here or an https:// collector); none by default.
+_csp_report_uri = env.str("CSP_REPORT_URI", default="")
+if _csp_report_uri:
+    if not re.fullmatch(r"(https://[^\s;,'\"]+|/[^\s;,'\"]*)", _csp_report_uri):
+        raise ImproperlyConfigured("CSP_REPORT_URI must be a path on this site or an https:// URL.")
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
+# Features no page here uses, off for the site and anything it embeds; only names Chromium knows
+# (it logs an error for any other). Fullscreen, picture-in-picture and encrypted media keep the
+# browser's default (this site, and the video players it delegates them to); WebAuthn
+# (publickey-credentials-*) stays on for two-factor authentication.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "browsing-topics", "camera", "display-capture", "geolocation",
+        "gyroscope", "hid", "idle-detection", "local-fonts", "magnetometer", "microphone", "midi",
+        "payment", "screen-wake-lock", "serial", "usb", "window-management", "xr-spatial-tracking",
+    )
+}  # fmt: skip
 
 # Every record carries the request id and, in a worker, the task id (usergroup/logs.py). One JSON
 # object a line in production (LOG_FORMAT=json, the default when DEBUG is off), readable lines

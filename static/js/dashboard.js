@@ -44,13 +44,19 @@
     return { fg: get("--body-fg", "#333"), quiet: get("--body-quiet-color", "#666"), line: get("--hairline-color", "#e8e8e8"), bg: get("--body-bg", "#fff") };
   }
 
+  // Tooltips are drawn on the canvas ("richText"): ECharts' HTML tooltips carry style
+  // attributes, which the Content-Security-Policy (style-src 'self') refuses.
+  function tip(colors, extra) {
+    return Object.assign({ renderMode: "richText", confine: true, backgroundColor: colors.bg, borderColor: colors.line, borderWidth: 1, textStyle: { color: colors.fg } }, extra || {});
+  }
+
   function base(colors) {
     var small = narrow();
     return {
       textStyle: { color: colors.fg },
       grid: { left: small ? 4 : 12, right: small ? 4 : 16, top: 44, bottom: 8, containLabel: true },
       legend: { type: "scroll", top: 0, textStyle: { color: colors.fg }, pageTextStyle: { color: colors.fg } },
-      tooltip: { trigger: "axis", confine: true, backgroundColor: colors.bg, borderColor: colors.line, textStyle: { color: colors.fg } }
+      tooltip: tip(colors, { trigger: "axis" })
     };
   }
 
@@ -121,7 +127,7 @@
         return { name: text[key], type: "line", data: values, step: step || false, showSymbol: false, itemStyle: { color: COLORS[key] }, tooltip: { valueFormatter: countValue } };
       };
       return Object.assign(base(colors), {
-        tooltip: { trigger: "axis", confine: true, backgroundColor: colors.bg, borderColor: colors.line, textStyle: { color: colors.fg } },
+        tooltip: tip(colors, { trigger: "axis" }),
         xAxis: timeAxis(colors),
         yAxis: valueAxis(colors, compactNumber),
         series: [line("dau", a.daily), line("wau", a.weekly, "start"), line("mau", a.monthly, "start")]
@@ -157,13 +163,12 @@
       return {
         textStyle: { color: colors.fg },
         grid: { left: 4, right: 8, top: 8, bottom: 56, containLabel: true },
-        tooltip: {
-          confine: true, backgroundColor: colors.bg, borderColor: colors.line, textStyle: { color: colors.fg },
+        tooltip: tip(colors, {
           formatter: function (p) {
             var row = p.value[1];
-            return monthLabel(c.months[row]) + " · " + offsets[p.value[0]] + "<br>" + text.active_share + ": " + p.value[2] + "% (" + numbers.format(p.value[3]) + " / " + numbers.format(c.sizes[row]) + ")";
+            return monthLabel(c.months[row]) + " · " + offsets[p.value[0]] + "\n" + text.active_share + ": " + p.value[2] + "% (" + numbers.format(p.value[3]) + " / " + numbers.format(c.sizes[row]) + ")";
           }
-        },
+        }),
         xAxis: axis(colors, { type: "category", data: offsets, splitArea: { show: true }, axisLabel: { color: colors.quiet, hideOverlap: true } }),
         yAxis: axis(colors, { type: "category", inverse: true, data: c.months, axisLabel: { color: colors.quiet, formatter: monthLabel } }),
         visualMap: { min: 0, max: 100, calculable: false, orient: "horizontal", left: "center", bottom: 0, itemHeight: small ? 120 : 200, text: ["100%", "0%"], textStyle: { color: colors.fg }, inRange: { color: ["#f3f7fa", "#79aec8", "#205067"] } },
@@ -179,7 +184,7 @@
       return Object.assign(base(colors), {
         xAxis: axis(colors, { type: "category", data: p.runs, axisLabel: { color: colors.quiet, hideOverlap: true, formatter: dayLabel } }),
         yAxis: valueAxis(colors, compactNumber),
-        tooltip: { trigger: "axis", confine: true, backgroundColor: colors.bg, borderColor: colors.line, textStyle: { color: colors.fg }, valueFormatter: countValue },
+        tooltip: tip(colors, { trigger: "axis", valueFormatter: countValue }),
         series: p.series.map(function (s) {
           return { name: s.name, type: p.runs.length > 1 ? "line" : "bar", data: s.data, symbolSize: 6, connectNulls: false };
         })
