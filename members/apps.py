@@ -9,7 +9,3 @@ class MembersConfig(AppConfig):
 
     def ready(self):
         from . import two_factor  # noqa: F401 - registers the deploy check on staff 2FA
-        from .export_sections import register_sections
-
-        # The members app's part of "download my data" (members.data_export).
-        register_sections()

@@ -48,25 +48,3 @@ def retry_failed_webhooks() -> int:
     from members.services import retry_failed_webhooks as retry
 
     return retry()
-
-@shared_task(name="members.tasks.build_data_export")
-def build_data_export(export_id: str) -> str:
-    """Build a member's "download my data" archive; re-running it finishes or leaves it alone."""
-    from members.data_export import build_export
-
-    export = build_export(export_id=export_id)
-    return export.status if export is not None else "missing"
-
-
-@shared_task(name="members.tasks.send_data_export_ready", **MAIL_TASK_RETRY)
-def send_data_export_ready(export_id: str) -> bool:
-    from members.data_export import send_ready_email
-
-    return send_ready_email(export_id=export_id)
-
-
-@shared_task(name="members.tasks.purge_data_exports")
-def purge_data_exports() -> dict:
-    from members.data_export import purge_data_exports as purge
-
-    return purge()
