@@ -11,5 +11,7 @@ class AnalyticsConfig(AppConfig):
         from members import signup_hooks
 
         from .attribution import record_acquisition
+        from .export_sections import register_sections
 
         signup_hooks.register(record_acquisition)
+        register_sections()

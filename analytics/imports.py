@@ -56,8 +56,18 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members import audit
+from members.consent import ConsentRecord, record_consents
 from members.errors import MemberError
-from members.models import LIVE_STATUSES, Membership, Tier, User, default_handle, validate_handle
+from members.models import (
+    LIVE_STATUSES,
+    ConsentEvent,
+    ConsentKind,
+    Membership,
+    Tier,
+    User,
+    default_handle,
+    validate_handle,
+)
 from members.services import grant_complimentary
 
 from .models import MemberNote, MemberTag, Tag
@@ -972,6 +982,7 @@ def _write(plan: ImportPlan, *, importer: User) -> ImportResult:
         now=now,
     )
     _fill_existing([row for row in plan.rows if row.action == Action.UPDATE and row.fills], now=now)
+    _record_announcement_consents(plan, member_ids, now=now)
 
     tags = _tag_ids(plan.new_tags)
     links = [
@@ -1083,6 +1094,29 @@ class _Converter:
                 self.seen.clear()
             self.seen[value] = self.field.get_db_prep_save(value, connection)
         return self.seen[value]
+
+
+def _record_announcement_consents(plan: ImportPlan, member_ids: Mapping[str, int], *, now: datetime) -> int:
+    """The marketing consent the file carried over, in each member's consent history: for new
+    members who were subscribed, and for existing ones the import switched on (a member who
+    chose for themselves in the meantime is left alone by `_fill_existing`, so not recorded)."""
+    created = [
+        member_ids[row.email] for row in plan.rows if row.action == Action.CREATE and row.announcements
+    ]
+    filled = [
+        row.member_id for row in plan.rows if row.action == Action.UPDATE and "announcements" in row.fills
+    ]
+    switched_on = [
+        pk
+        for chunk in _chunks(filled)
+        for pk in User.objects.filter(
+            pk__in=chunk, announcements_email=True, announcements_email_at=now
+        ).values_list("pk", flat=True)
+    ]
+    return record_consents(
+        records=[ConsentRecord(pk, ConsentKind.MARKETING, True, now) for pk in [*created, *switched_on]],
+        source=ConsentEvent.Source.IMPORT,
+    )
 
 
 def _fresh_handles(count: int, *, reserved: set[str]) -> Iterator[str]:

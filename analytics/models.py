@@ -304,7 +304,8 @@ class MemberTag(models.Model):
 
 
 class MemberNote(models.Model):
-    """A private note of the creator's about a member; members never see it."""
+    """A note of the creator's about a member: never shown on the site, but part of the member's
+    data download (the right of access covers it; members.data_export)."""
 
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crm_notes")
     author = models.ForeignKey(

@@ -6,3 +6,9 @@ class CommunityConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "community"
     verbose_name = _("Community")
+
+    def ready(self) -> None:
+        # Its tables' part of a member's "download my data" archive (members.data_export).
+        from .export_sections import register_sections
+
+        register_sections()

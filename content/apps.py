@@ -6,3 +6,9 @@ class ContentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "content"
     verbose_name = _("Content")
+
+    def ready(self) -> None:
+        # Its tables' part of a member's "download my data" archive (members.data_export).
+        from .export_sections import register_sections
+
+        register_sections()

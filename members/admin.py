@@ -16,6 +16,8 @@ from . import audit, services
 from .audit_admin import AuditedAdmin  # also registers the audit log's own admin
 from .billing.providers import BillingError, LocalProvider
 from .billing.stripe_sync import sync_promotion_code
+from .consent import CONSENT_FIELDS
+from .deletion_admin import cancel_deletion, schedule_deletion  # also registers the deletion settings
 from .forms import ComplimentaryForm
 from .models import (
     LIVE_STATUSES,
@@ -32,6 +34,11 @@ from .models import (
     WebhookEvent,
 )
 from .money import format_money
+from .privacy_admin import (  # also registers exports
+    ConsentEventInline,
+    request_data_export,
+    withdraw_consents,
+)
 from .services import MemberError
 
 
@@ -59,7 +66,16 @@ class UserAdmin(AuditedAdmin, BaseUserAdmin):
     list_display = ["email", "display_name", "handle", "is_staff", "is_active", "date_joined", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active", "analytics_consent", "language"]
     search_fields = ["email", "display_name", "handle"]
-    readonly_fields = ["date_joined", "last_login", "analytics_consent_at", "personalisation_consent_at"]
+    readonly_fields = [
+        "date_joined",
+        "last_login",
+        # Consents are the member's to give (privacy page); staff can only withdraw them on request.
+        *(f for field in CONSENT_FIELDS.values() for f in (field.value, field.changed_at)),
+        "deletion_due_at",
+        "deleted_at",
+    ]
+    actions = [schedule_deletion, cancel_deletion, request_data_export, withdraw_consents]
+    inlines = [ConsentEventInline]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (_("Profile"), {"fields": ("display_name", "handle", "bio", "avatar", "language", "time_zone")}),
@@ -71,6 +87,8 @@ class UserAdmin(AuditedAdmin, BaseUserAdmin):
                     "analytics_consent_at",
                     "personalisation_consent",
                     "personalisation_consent_at",
+                    "announcements_email",
+                    "announcements_email_at",
                 )
             },
         ),
@@ -78,7 +96,7 @@ class UserAdmin(AuditedAdmin, BaseUserAdmin):
             _("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
-        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined", "deletion_due_at", "deleted_at")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),

@@ -78,6 +78,8 @@ ACTIONS = {
     "broadcast.queue": _("Email to members sent"),
     "account.delete_schedule": _("Account deletion scheduled for a member"),
     "account.delete_cancel": _("Scheduled account deletion cancelled"),
+    "member.data_export": _("Data download prepared for a member"),
+    "consent.withdraw": _("Consent withdrawn for a member, at their request"),
 }
 
 # --- The request an action came from ---------------------------------------------------

@@ -6,7 +6,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .avatars import process_avatar
-from .models import Interval, Tier, User
+from .consent import CONSENT_FIELDS, client_ip, consent_value, set_consent
+from .models import ConsentEvent, Interval, Tier, User
 
 
 @cache
@@ -32,24 +33,7 @@ class ProfileForm(forms.ModelForm):
             "bio",
             "language",
             "time_zone",
-            "analytics_consent",
-            "personalisation_consent",
-            "announcements_email",
         ]
-        labels = {
-            "analytics_consent": _("Include me in community analytics"),
-            "personalisation_consent": _("Personalise my recommendations"),
-            "announcements_email": _("Email me the creator's announcements"),
-        }
-        help_texts = {
-            "analytics_consent": _(
-                "Lets the creator see your activity in aggregate reports (engagement, personas)."
-            ),
-            "personalisation_consent": _("Uses what you read and watch to suggest what to read next."),
-            "announcements_email": _(
-                "News and offers the creator sends to members. Every such email has a one-click unsubscribe link."
-            ),
-        }
         widgets = {"bio": forms.Textarea(attrs={"rows": 4})}
 
     def __init__(self, *args, **kwargs):
@@ -72,6 +56,52 @@ class ProfileForm(forms.ModelForm):
         if not upload:
             return None
         return process_avatar(upload)
+
+
+class ConsentForm(forms.Form):
+    """The privacy page's consents: one unticked box per kind until the member opts in."""
+
+    def __init__(self, *args, member: User | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        for kind, field in CONSENT_FIELDS.items():
+            self.fields[kind] = forms.BooleanField(
+                label=field.label,
+                help_text=field.help,
+                required=False,
+                initial=consent_value(member, kind) if member is not None else False,
+            )
+
+    def choices(self) -> dict[str, bool]:
+        return {kind: bool(self.cleaned_data.get(kind)) for kind in CONSENT_FIELDS}
+
+
+class SignupConsentForm(forms.Form):
+    """Extra boxes on allauth's sign-up form (ACCOUNT_SIGNUP_FORM_CLASS): the same optional
+    consents, unticked; those ticked are recorded with source "signup"."""
+
+    # After allauth's own fields (it applies `field_order` once it has added the passwords).
+    field_order = ["email", "password1", "password2", *(f"consent_{kind}" for kind in CONSENT_FIELDS)]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for kind, field in CONSENT_FIELDS.items():
+            # Labels only: the sign-up page links to the privacy policy, which explains each.
+            self.fields[f"consent_{kind}"] = forms.BooleanField(label=field.label, required=False)
+
+    def consent_choices(self) -> dict[str, bool]:
+        return {kind: bool(self.cleaned_data.get(f"consent_{kind}")) for kind in CONSENT_FIELDS}
+
+    def signup(self, request, user) -> None:
+        """allauth calls this once the new user is saved (never for a taken address)."""
+        for kind, granted in self.consent_choices().items():
+            if granted:
+                set_consent(
+                    member=user,
+                    kind=kind,
+                    granted=True,
+                    source=ConsentEvent.Source.SIGNUP,
+                    ip=client_ip(request),
+                )
 
 
 class LanguageForm(forms.Form):
@@ -112,3 +142,23 @@ class ComplimentaryForm(forms.Form):
             raise forms.ValidationError(_("No member has this email address."))
         self.member = member
         return email
+
+
+class DeleteAccountForm(forms.Form):
+    """The member confirms the deletion of their account with their password."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, member: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.member = member
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.member.check_password(password):
+            raise forms.ValidationError(_("That is not your password."))
+        return password

@@ -62,7 +62,10 @@ def send_to_member(
     headers: dict[str, str] | None = None,
 ) -> None:
     """Render `subject`, `text` (and `html`) templates for `member` and send them.
-    `time_zone`, when given, is the zone dates are shown in."""
+    `time_zone`, when given, is the zone dates are shown in. An anonymised (deleted) account has
+    no address any more: nothing is sent."""
+    if getattr(member, "deleted_at", None) is not None:
+        return
     context = {"member": member, "site_name": settings.SITE_NAME, "site_url": settings.SITE_URL, **context}
     zone = timezone.override(time_zone) if time_zone else nullcontext()
     with translation.override(member.language or settings.LANGUAGE_CODE), zone:

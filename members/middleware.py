@@ -2,6 +2,7 @@ import zoneinfo
 from datetime import timedelta
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -41,6 +42,20 @@ class MemberPreferencesMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or user.deletion_due_at is None:
+            return None
+        # Scheduled for deletion: every session of the account ends. Signing in again is what
+        # cancels it (members.deletion), so a session opened before the request cannot keep it.
+        logout(request)
+        messages.info(
+            request,
+            _("Your account is scheduled for deletion. Sign in again if you want to keep it."),
+            fail_silently=True,
+        )
+        return redirect("account_login")
 
 
 # Where a staff member was going when sent to set up two-factor authentication; the recovery

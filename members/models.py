@@ -134,7 +134,6 @@ class User(AbstractUser):
     )
     deleted_at = models.DateTimeField(_("deleted (anonymised)"), null=True, blank=True, editable=False)
 
-
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -688,6 +687,117 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} · {self.target_repr}"
+
+
+# --- Consent history and data exports ------------------------------------------------------
+
+
+class ConsentKind(models.TextChoices):
+    """What a member may allow or refuse at any time on their privacy page; each is off until
+    they opt in. The current value lives on User (the field in members.consent.CONSENT_FIELDS),
+    every change in ConsentEvent."""
+
+    ANALYTICS = "analytics", _("community analytics")
+    PERSONALISATION = "personalisation", _("personalised recommendations")
+    MARKETING = "marketing", _("marketing email")
+
+
+class ConsentEvent(models.Model):
+    """One change of one consent: the history a member (and a regulator) can read, not just the
+    last value. Append-only, written by members.consent.set_consent in the transaction of the
+    change. Holds no personal data beyond the member link and the optional IP address, which
+    account deletion blanks."""
+
+    class Source(models.TextChoices):
+        SIGNUP = "signup", _("sign-up form")
+        SETTINGS = "settings", _("privacy settings page")
+        UNSUBSCRIBE = "unsubscribe", _("unsubscribe link")
+        ADMIN = "admin", _("creator admin, at the member's request")
+        IMPORT = "import", _("member import")
+        DEMO = "demo", _("demo data")
+        BACKFILL = "backfill", _("recorded before the history existed")
+
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="consent_events")
+    kind = models.CharField(_("consent"), max_length=16, choices=ConsentKind.choices)
+    granted = models.BooleanField(_("granted"))
+    at = models.DateTimeField(_("when"), default=timezone.now)
+    source = models.CharField(_("where"), max_length=12, choices=Source.choices)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    # The staff member who recorded it (source "admin"); None when the member acted.
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent history")
+        indexes = [models.Index(fields=["member", "kind", "at"], name="members_consent_member_kind")]
+
+    def __str__(self) -> str:
+        state = "granted" if self.granted else "withdrawn"
+        return f"{self.member_id} {self.kind} {state} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+EXPORT_IN_PROGRESS = ("pending", "running")
+
+
+class DataExport(models.Model):
+    """A member's "download my data" archive (a ZIP), built by a Celery task.
+
+    The archive is kept in the database, not under MEDIA_ROOT: it is never reachable by a
+    public URL, web and worker machines share it without a shared disk, and it goes with the
+    row. Only its member may download it (members.privacy_views.download_export), until
+    `expires_at`; the purge job then drops the bytes. At most one export per member is pending
+    or running at a time (a database constraint)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("queued")
+        RUNNING = "running", _("being prepared")
+        READY = "ready", _("ready")
+        FAILED = "failed", _("failed")
+        EXPIRED = "expired", _("expired")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
+    # A staff member who asked for it on the member's behalf (the archive still goes only to
+    # the member); None when the member asked.
+    requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    requested_at = models.DateTimeField(_("requested"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(_("link expires"), null=True, blank=True, db_index=True)
+    archive = models.BinaryField(null=True, blank=True, editable=False)
+    size = models.PositiveIntegerField(_("size (bytes)"), default=0)
+    downloaded_at = models.DateTimeField(_("first downloaded"), null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        verbose_name = _("data export")
+        verbose_name_plural = _("data exports")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=models.Q(status__in=EXPORT_IN_PROGRESS),
+                name="members_one_export_in_progress",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.member_id} ({self.status})"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in EXPORT_IN_PROGRESS
+
+    def is_downloadable(self, now=None) -> bool:
+        return (
+            self.status == self.Status.READY
+            and self.expires_at is not None
+            and (now or timezone.now()) < self.expires_at
+        )
 
 
 class AccountDeletionSettings(models.Model):

@@ -15,9 +15,12 @@ from . import audit, emails
 from .billing.events import EventError, end_other_live_memberships
 from .billing.providers import BillingError, LocalProvider, default_provider, provider_named
 from .billing.terms import billing_interval, checkout_terms, ensure_sold, paid_tier
+from .consent import set_consent
 from .errors import MemberError
 from .models import (
     LIVE_STATUSES,
+    ConsentEvent,
+    ConsentKind,
     Membership,
     MembershipEvent,
     MembershipStatus,
@@ -28,6 +31,9 @@ from .models import (
     validate_language,
 )
 
+# The columns the profile form edits; a profile save writes nothing else (not the consents).
+PROFILE_FIELDS = ["display_name", "bio", "handle", "language", "time_zone", "avatar"]
+
 
 @transaction.atomic
 def update_profile(
@@ -37,31 +43,19 @@ def update_profile(
     bio: str,
     language: str,
     time_zone: str,
-    analytics_consent: bool,
-    personalisation_consent: bool,
     avatar: ContentFile | None = None,
     remove_avatar: bool = False,
     handle: str | None = None,
-    announcements_email: bool | None = None,
 ) -> User:
-    """Save a member's profile; consent changes are time-stamped, old avatars deleted after commit."""
+    """Save a member's profile; old avatars are deleted after commit. Consents are not part of
+    it: they change through members.consent.set_consent, which records each change."""
     member = User.objects.select_for_update().get(pk=member.pk)
-    now = timezone.now()
-    if analytics_consent != member.analytics_consent:
-        member.analytics_consent_at = now
-    if personalisation_consent != member.personalisation_consent:
-        member.personalisation_consent_at = now
-    if announcements_email is not None and announcements_email != member.announcements_email:
-        member.announcements_email = announcements_email
-        member.announcements_email_at = now
     member.display_name = display_name.strip()
     member.bio = bio.strip()
     if handle is not None:
         member.handle = handle.strip().lstrip("@").lower()
     member.language = language
     member.time_zone = time_zone
-    member.analytics_consent = analytics_consent
-    member.personalisation_consent = personalisation_consent
 
     old_avatar = member.avatar.name if member.avatar else ""
     if avatar is not None:
@@ -78,7 +72,7 @@ def update_profile(
         raise
     try:
         with transaction.atomic():
-            member.save()
+            member.save(update_fields=PROFILE_FIELDS)
     except IntegrityError as exc:
         raise taken from exc
     if old_avatar and old_avatar != (member.avatar.name if member.avatar else ""):
@@ -87,12 +81,12 @@ def update_profile(
     return member
 
 
-def set_announcements_email(*, member: User, enabled: bool) -> User:
-    """Turn the creator's announcements on or off (the one-click unsubscribe uses it)."""
-    changed = User.objects.filter(pk=member.pk).exclude(announcements_email=enabled)
-    now = timezone.now()
-    if changed.update(announcements_email=enabled, announcements_email_at=now):
-        member.announcements_email, member.announcements_email_at = enabled, now
+def set_announcements_email(
+    *, member: User, enabled: bool, source: str = ConsentEvent.Source.UNSUBSCRIBE
+) -> User:
+    """Turn the creator's announcements (the marketing consent) on or off; the one-click
+    unsubscribe uses it. Recorded in the consent history."""
+    set_consent(member=member, kind=ConsentKind.MARKETING, granted=enabled, source=source)
     return member
 
 

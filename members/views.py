@@ -29,9 +29,6 @@ def profile(request):
                     bio=data["bio"],
                     language=data["language"],
                     time_zone=data["time_zone"],
-                    analytics_consent=data["analytics_consent"],
-                    personalisation_consent=data["personalisation_consent"],
-                    announcements_email=data["announcements_email"],
                     avatar=data["avatar"],
                     remove_avatar=data["remove_avatar"],
                 )

@@ -11,8 +11,10 @@ class RecommendConfig(AppConfig):
         from community import slots as community_slots
         from content import slots
 
+        from .export_sections import register_sections
         from .sections import after_item_section, digest_picks_section, suggested_topics_section
 
         slots.register_item_section(after_item_section)
         community_slots.register_thread_section(suggested_topics_section)
         community_slots.register_digest_section(digest_picks_section)
+        register_sections()

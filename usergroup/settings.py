@@ -241,6 +241,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "usergroup.tasks.clear_expired_sessions",
         "schedule": 60 * 60 * 24,
     },
+    "purge-deleted-members": {
+        # Anonymise the members whose account deletion is due (grace period over); idempotent.
+        "task": "usergroup.tasks.purge_deleted_members",
+        "schedule": 60 * 60,
+    },
+    "purge-data-exports": {
+        # Drop the archives of expired "download my data" exports; fail ones stuck in the queue.
+        "task": "members.tasks.purge_data_exports",
+        "schedule": 60 * 60,
+    },
 }
 
 # --- Accounts --------------------------------------------------------------
@@ -282,7 +292,15 @@ ACCOUNT_PREVENT_ENUMERATION = env.bool("ACCOUNT_PREVENT_ENUMERATION", default=Tr
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 ACCOUNT_ADAPTER = "members.adapters.AccountAdapter"
+# The optional consents (unticked) on the sign-up form; members.forms.SignupConsentForm.
+ACCOUNT_SIGNUP_FORM_CLASS = "members.forms.SignupConsentForm"
 SIGNUP_OPEN = env.bool("SIGNUP_OPEN", default=True)
+# "Download my data" (members.data_export): how long the link in the email works, and how many
+# archives a member may ask for in 24 hours (one at a time in any case).
+DATA_EXPORT_EXPIRY_DAYS = env.int("DATA_EXPORT_EXPIRY_DAYS", default=7)
+DATA_EXPORTS_PER_DAY = env.int("DATA_EXPORTS_PER_DAY", default=3)
+if DATA_EXPORT_EXPIRY_DAYS < 1 or DATA_EXPORTS_PER_DAY < 1:
+    raise ImproperlyConfigured("DATA_EXPORT_EXPIRY_DAYS and DATA_EXPORTS_PER_DAY must be 1 or more.")
 # Mail the owner when a password, an address or a second factor changes, so a stolen password
 # that turns two-factor authentication on or off does not go unnoticed.
 ACCOUNT_EMAIL_NOTIFICATIONS = True
@@ -306,6 +324,8 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"{SITE_NAME} <noreply@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 ADMINS = [("Admin", a) for a in env.list("ADMIN_EMAILS", default=[])]
+# Where members write about their data; shown on the privacy policy (/privacy/) when set.
+PRIVACY_CONTACT_EMAIL = env.str("PRIVACY_CONTACT_EMAIL", default="")
 
 # --- Payments (used by the billing issue) -----------------------------------
 
@@ -360,17 +380,6 @@ if not 0 <= ANALYTICS_NIGHTLY_HOUR <= 23:
     raise ImproperlyConfigured("ANALYTICS_NIGHTLY_HOUR must be an hour from 0 to 23.")
 if ANALYTICS_FEATURES_KEEP_DAYS < 1:
     raise ImproperlyConfigured("ANALYTICS_FEATURES_KEEP_DAYS must be a number of days, 1 or more.")
-
-# Days the raw view log (content.ContentView: each page opened, when, how long, how far) is kept:
-# the nightly chain deletes older views once they are summed per member and item (ViewHistory)
-# and counted per item (ViewArchive); 0 keeps the log forever. docs/accounts.md, "Retention".
-_view_log_days = env.str("VIEW_LOG_RETENTION_DAYS", default="365").strip()
-if not (_view_log_days.isascii() and _view_log_days.isdigit()):
-    raise ImproperlyConfigured(
-        f"VIEW_LOG_RETENTION_DAYS must be a whole number of days, 0 or more (0: keep the raw view "
-        f"log forever), not {_view_log_days!r}."
-    )
-VIEW_LOG_RETENTION_DAYS = int(_view_log_days)
 
 # Recommendations: the item-item neighbour table (recommend/).
 RECOMMEND_NEIGHBOURS = env.int("RECOMMEND_NEIGHBOURS", default=50)  # K kept per item

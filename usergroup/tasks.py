@@ -27,6 +27,16 @@ def ping() -> dict:
     }
 
 
+@shared_task(name="usergroup.tasks.purge_deleted_members")
+def purge_deleted_members() -> dict:
+    """Anonymise the members whose account deletion is due (usergroup.account_deletion). Each
+    member is one transaction; one that fails is logged and stays queued for the next hourly run
+    (the summary counts it), so the task is never retried as a whole."""
+    from usergroup.account_deletion import purge_deleted_members as purge
+
+    return purge().as_dict()
+
+
 @shared_task(name="usergroup.tasks.clear_expired_sessions")
 def clear_expired_sessions() -> None:
     call_command("clearsessions")

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 
-from . import views
+from . import privacy, views
 
 admin.site.site_header = _("usergroup: creator admin")
 admin.site.site_title = _("usergroup admin")
@@ -14,6 +14,7 @@ admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("privacy/", privacy.policy, name="privacy_policy"),
     path("accounts/", include("allauth.urls")),
     path("members/", include("members.urls")),
     path("", include("members.billing_urls")),

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from members.errors import MemberError
 from members.models import (
+    LIVE_STATUSES,
     BillingCustomer,
     Interval,
     LocalCheckout,
@@ -77,6 +78,12 @@ class BillingProvider:
 
     def portal_url(self, *, member: User, return_url: str) -> str | None:
         return None
+
+    def detach_customer(self, *, customer: BillingCustomer) -> None:
+        """Erase the member's customer record at the provider (account deletion). It ends the
+        customer's live subscriptions there; payments stay on our side. Raise BillingError when
+        the provider cannot do it now; a customer already gone counts as done."""
+        raise NotImplementedError
 
 
 # --- Local (offline) ---------------------------------------------------------
@@ -203,6 +210,20 @@ class LocalProvider(BillingProvider):
                     "invoice.paid", _invoice(sub, tier, proration, now, end, "subscription_update"), now
                 )
         self._emit("customer.subscription.updated", sub, now)
+
+    def detach_customer(self, *, customer):
+        """What deleting a customer does at Stripe, offline: its live subscriptions end now (the
+        same `customer.subscription.deleted` events), and the customer exists no more."""
+        now = _now()
+        live = Membership.objects.filter(
+            user_id=customer.user_id, provider=self.name, status__in=LIVE_STATUSES
+        ).select_related("tier", "user")
+        for membership in live:
+            self._emit(
+                "customer.subscription.deleted",
+                _snapshot(membership, status="canceled", canceled_at=_epoch(now), ended_at=_epoch(now)),
+                now,
+            )
 
     # Staff simulations (admin actions) and the offline billing cycle.
 
@@ -423,6 +444,19 @@ class StripeProvider(BillingProvider):
             stripe.billing_portal.Session.create, customer=customer.customer_id, return_url=return_url
         )
         return session["url"]
+
+    def detach_customer(self, *, customer):
+        # Deleting a Stripe customer cancels its subscriptions at once; the webhooks that follow
+        # end the memberships here. stripe-python retries network failures and 409/429/5xx
+        # answers itself (max_network_retries, with idempotency keys); what still fails is
+        # tried again by the next purge run.
+        try:
+            call_stripe(stripe.Customer.delete, customer.customer_id)
+        except BillingError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_missing":
+                return  # deleted already (an earlier run, or by hand in the dashboard)
+            raise
 
     def _apply(self, sub) -> None:
         # The API answer is applied at once so the member sees the change; the webhook that

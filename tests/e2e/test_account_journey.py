@@ -45,13 +45,18 @@ def test_signup_verify_profile_language_logout_login(page, live_server, shot, se
     page.get_by_role("link", name="Profile", exact=True).click()
     page.fill("input[name=display_name]", "Ada Lovelace")
     page.set_input_files("input[name=avatar]", {"name": "me.png", "mimeType": "image/png", "buffer": png()})
-    page.check("input[name=personalisation_consent]")
     page.get_by_role("button", name="Save profile").click()
     page.wait_for_selector(".alert-success")
     shot(page, "04-profile-saved")
     user = User.objects.get(email="ada@example.com")
     assert user.display_name == "Ada Lovelace"
     assert user.avatar.name.endswith(".webp")
+
+    page.get_by_role("link", name="Privacy and your data").first.click()
+    page.check("input[name=personalisation]")
+    page.get_by_role("button", name="Save my choices").click()
+    page.wait_for_selector(".alert-success")
+    user.refresh_from_db()
     assert user.personalisation_consent and not user.analytics_consent
 
     page.select_option("#language-select", "zh-hans")

@@ -43,14 +43,10 @@ def test_forged_or_foreign_tokens_are_refused(client):
     assert member.announcements_email is True
 
 
-def test_profile_opt_in_is_time_stamped(client):
+def test_opt_in_on_the_privacy_page_is_time_stamped(client):
     member = UserFactory()
     client.force_login(member)
-    form = {
-        "display_name": "Ann", "handle": member.handle, "bio": "", "language": "", "time_zone": "",
-        "announcements_email": "on",
-    }  # fmt: skip
-    response = client.post(reverse("members:profile"), form)
+    response = client.post(reverse("members:privacy"), {"marketing": "on"})
     assert response.status_code == 302
     member.refresh_from_db()
     assert member.announcements_email is True

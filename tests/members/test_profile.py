@@ -45,17 +45,13 @@ def test_profile_needs_login(client):
     assert reverse("account_login") in response["Location"]
 
 
-def test_profile_page_shows_consent_off_by_default(member_client, member):
+def test_consents_are_off_by_default_and_live_on_the_privacy_page(member_client, member):
     assert member.analytics_consent is False and member.personalisation_consent is False
     html = member_client.get(reverse("members:profile")).content.decode()
-    assert 'name="analytics_consent"' in html
-    assert (
-        'name="analytics_consent" class="checkboxinput form-check-input" id="id_analytics_consent" checked'
-        not in html
-    )
+    assert 'name="analytics_consent"' not in html and reverse("members:privacy") in html
 
 
-def test_profile_edit_saves_fields_and_stamps_consent(member_client, member):
+def test_profile_edit_saves_fields_and_leaves_consent_alone(member_client, member):
     response = post_profile(
         member_client,
         language="zh-hans",
@@ -68,17 +64,16 @@ def test_profile_edit_saves_fields_and_stamps_consent(member_client, member):
     assert member.bio == "Learning in public."
     assert member.language == "zh-hans"
     assert member.time_zone == "Asia/Shanghai"
-    assert member.analytics_consent is True
-    assert member.analytics_consent_at is not None
-    assert member.personalisation_consent is False
-    assert member.personalisation_consent_at is None
+    assert member.analytics_consent is False
+    assert member.analytics_consent_at is None
 
 
 def test_withdrawing_consent_is_time_stamped(member_client, member):
-    post_profile(member_client, analytics_consent="on")
+    member_client.post(reverse("members:privacy"), {"analytics": "on"})
     member.refresh_from_db()
     given_at = member.analytics_consent_at
-    post_profile(member_client)
+    assert member.analytics_consent is True and given_at is not None
+    member_client.post(reverse("members:privacy"), {})
     member.refresh_from_db()
     assert member.analytics_consent is False
     assert member.analytics_consent_at >= given_at

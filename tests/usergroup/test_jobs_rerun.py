@@ -332,6 +332,23 @@ def test_clear_expired_sessions():
     assert list(Session.objects.values_list("session_key", "expire_date")) == left
 
 
+def test_purge_data_exports():
+    """Expired archives dropped, a stuck export failed, an old record deleted: once."""
+    from members.models import DataExport
+
+    now = timezone.now()
+    ann, bob, cat = UserFactory(), UserFactory(), UserFactory()
+    DataExport.objects.create(member=ann, status="ready", archive=b"PK", expires_at=now - timedelta(minutes=1))
+    DataExport.objects.create(member=bob, status="running", requested_at=now - timedelta(hours=7))
+    DataExport.objects.create(member=cat, status="failed", requested_at=now - timedelta(days=100))
+    live = DataExport.objects.create(member=cat, status="ready", archive=b"PK", expires_at=now + timedelta(days=1))
+    assert run("members.tasks.purge_data_exports") == {"expired": 1, "stale": 1, "deleted": 1}
+    rows = list(DataExport.objects.order_by("pk").values_list("pk", "status", "archive"))
+    assert run("members.tasks.purge_data_exports") == {"expired": 0, "stale": 0, "deleted": 0}
+    assert list(DataExport.objects.order_by("pk").values_list("pk", "status", "archive")) == rows
+    assert bytes(DataExport.objects.get(pk=live.pk).archive) == b"PK"
+
+
 # --- The nightly chain ---------------------------------------------------------------------
 
 

@@ -33,8 +33,9 @@ from community import demo as community_demo
 from content import demo as content_demo
 from content.models import ContentView
 from members import two_factor
+from members.consent import CONSENT_FIELDS, ConsentRecord, record_consents
 from members.demo import coverage, member_type, plan_members, seed_billing
-from members.models import User, handle_from_name
+from members.models import ConsentEvent, User, handle_from_name
 from points.demo import seed_points
 from recommend.services import build_neighbours
 
@@ -200,10 +201,21 @@ class Command(BaseCommand):
                     )
                 )
             User.objects.bulk_create(users, batch_size=BATCH)
-            saved = User.objects.filter(email__in=[u.email for u in users]).values_list("id", "email")
+            saved = list(User.objects.filter(email__in=[u.email for u in users]).values_list("id", "email"))
             EmailAddress.objects.bulk_create(
                 [EmailAddress(user_id=uid, email=email, verified=True, primary=True) for uid, email in saved],
                 batch_size=BATCH,
+            )
+            # Each opt-in the demo made up is in the consent history, as a member's own would be.
+            ids = {email: uid for uid, email in saved}
+            record_consents(
+                records=[
+                    ConsentRecord(ids[u.email], kind, True, getattr(u, field.changed_at))
+                    for u in users
+                    for kind, field in CONSENT_FIELDS.items()
+                    if getattr(u, field.value)
+                ],
+                source=ConsentEvent.Source.DEMO,
             )
             created += len(users)
             bar.update(min(BATCH, count - start))
