@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from community.models import RSVP, Comment, Post
 from content.models import ContentView
+from content.selectors import view_pairs
 from members.models import LIVE_STATUSES, Membership, MembershipEvent, Payment, User
 from points.models import LedgerEntry
 
@@ -278,7 +279,8 @@ def member_card(*, member: User, run: PersonaRun | None) -> MemberCard:
     )
     features = features_of(member=member, run=run) if run else None
     counts = {
-        "views": ContentView.objects.filter(user=member).count(),
+        # From the per-member sums plus the views since: the views the retention dropped count.
+        "views": int(view_pairs(now=timezone.now(), users=[member.pk]).pairs["views"].sum()),
         "posts": Post.objects.filter(author=member).count(),
         "comments": Comment.objects.filter(author=member).count(),
         "rsvps": RSVP.objects.filter(member=member).count(),

@@ -9,6 +9,11 @@ sums as grouping the whole log would.
 
 A view can change for `BEACON_MAX_AGE` after it starts (the page's beacon adds dwell time and
 completion), so only views older than that are rolled up: a row summed is final.
+
+`drop_old_views` then deletes raw rows older than `VIEW_LOG_RETENTION_DAYS` that the roll-up has
+summed, counting them per item (`ViewArchive`) in the same transaction, so what is computed
+from views (the sums, the items' statistics, the distinct readers from `readers_per_item`)
+stays the same after they are gone.
 """
 
 from __future__ import annotations
@@ -19,14 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, router, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from members.bulk import columns, copy_supported, factorise
 
-from .models import ContentView, ViewHistory, ViewRollup
+from .models import ContentView, ViewArchive, ViewHistory, ViewRollup
 from .services import BEACON_MAX_AGE
 
 # One entry per item a member viewed: how often, for how long in all, whether a view ever
@@ -34,6 +40,10 @@ from .services import BEACON_MAX_AGE
 PAIR = np.dtype([("item", "<i8"), ("views", "<i4"), ("dwell", "<i8"), ("completed", "u1"), ("last", "<i8")])
 SETTLED = timedelta(seconds=BEACON_MAX_AGE)
 WRITE_BATCH = 2_000
+# Raw views deleted per transaction by drop_old_views: short transactions and small id lists,
+# however long the backlog the first run finds.
+DROP_BATCH = 10_000
+ARCHIVE_CHUNK = 500  # items per UPDATE of their archived counts
 
 
 @dataclass(frozen=True)
@@ -251,9 +261,9 @@ def roll_up_views(*, now: datetime | None = None) -> dict[str, int | str]:
         new = raw_pairs(window)
         members = np.unique(new.users)
         rows = read_histories(
-            ViewHistory.objects.filter(user_id__in=window.filter(user__isnull=False).values("user_id")).order_by(
-                "user_id"
-            )
+            ViewHistory.objects.filter(
+                user_id__in=window.filter(user__isnull=False).values("user_id")
+            ).order_by("user_id")
         )
         write_histories(pack(merge(unpack(rows), new)))
         mark.rolled_until = until
@@ -263,3 +273,77 @@ def roll_up_views(*, now: datetime | None = None) -> dict[str, int | str]:
         "views": int(new.pairs["views"].sum()),
         "rolled_until": until.isoformat(),
     }
+
+
+def readers_per_item() -> dict[int, int]:
+    """How many distinct members viewed each item, ever: the rolled-up pairs (ViewHistory, which
+    keep the views the retention dropped) plus the members' views since the roll-up's mark.
+    Visitors' views are no one's, so not readers. Items no member viewed are left out."""
+    mark = ViewRollup.objects.filter(pk=1).values_list("rolled_until", flat=True).first()
+    recent = ContentView.objects.all() if mark is None else ContentView.objects.filter(started_at__gte=mark)
+    base = empty_pairs() if mark is None else unpack(read_histories(ViewHistory.objects.order_by("user_id")))
+    pairs = add_recent(base, raw_pairs(recent))  # one entry per (member, item)
+    items, counts = np.unique(pairs.pairs["item"], return_counts=True)
+    return dict(zip(items.tolist(), counts.tolist(), strict=True))
+
+
+def _archive(counts: dict[int, tuple[int, int]]) -> None:
+    """Add (views, completed) to these items' ViewArchive rows, creating the missing ones. The
+    counters grow with F() in the database, one UPDATE per distinct pair of numbers (most items
+    of a batch share a few small ones) and chunk of items."""
+    ViewArchive.objects.bulk_create(
+        [ViewArchive(content_id=item) for item in counts], ignore_conflicts=True, batch_size=WRITE_BATCH
+    )
+    by_amount: dict[tuple[int, int], list[int]] = {}
+    for item, amount in counts.items():
+        by_amount.setdefault(amount, []).append(item)
+    for (views, completed), items in by_amount.items():
+        for start in range(0, len(items), ARCHIVE_CHUNK):
+            ViewArchive.objects.filter(content_id__in=items[start : start + ARCHIVE_CHUNK]).update(
+                views=F("views") + views, completed=F("completed") + completed, updated_at=timezone.now()
+            )
+
+
+def drop_old_views(
+    *, now: datetime | None = None, batch_size: int = DROP_BATCH
+) -> dict[str, int | str | None]:
+    """Delete the raw views (members' and visitors') that started before both
+    `now - VIEW_LOG_RETENTION_DAYS` and the roll-up's mark, so never one not yet summed into
+    ViewHistory; each batch is counted per item into ViewArchive in the transaction that deletes
+    it. Nothing with VIEW_LOG_RETENTION_DAYS = 0 or before the first roll-up. Safe to re-run
+    (a second run finds nothing) and to stop half-way (each batch is whole or not at all); the
+    roll-up's row is locked per batch, so two drops, or a drop and a roll-up, take turns."""
+    days = settings.VIEW_LOG_RETENTION_DAYS
+    now = now or timezone.now()
+    mark = ViewRollup.objects.filter(pk=1).values_list("rolled_until", flat=True).first()
+    if not days or mark is None:
+        return {"views": 0, "batches": 0, "items": 0, "dropped_before": None}
+    cutoff = min(now - timedelta(days=days), mark)
+    dropped = batches = 0
+    items: set[int] = set()
+    while True:
+        with transaction.atomic():
+            state = ViewRollup.objects.select_for_update().get(pk=1)
+            rows = list(
+                ContentView.objects.filter(started_at__lt=cutoff)
+                .order_by("started_at")  # the started_at index, read from its start: no sort
+                .select_for_update()
+                .values_list("pk", "content_id", "completed")[:batch_size]
+            )
+            if not rows:
+                break
+            counts: dict[int, tuple[int, int]] = {}
+            for _pk, item, completed in rows:
+                views, done = counts.get(item, (0, 0))
+                counts[item] = (views + 1, done + completed)
+            _archive(counts)
+            deleted, _ = ContentView.objects.filter(pk__in=[pk for pk, _item, _done in rows]).delete()
+            if deleted != len(rows):  # locked above, so only if the database ignored the lock
+                raise RuntimeError(f"{len(rows)} views counted but {deleted} deleted; nothing kept")
+            if state.dropped_before is None or state.dropped_before < cutoff:
+                state.dropped_before = cutoff
+                state.save(update_fields=["dropped_before"])
+        dropped += deleted
+        batches += 1
+        items.update(counts)
+    return {"views": dropped, "batches": batches, "items": len(items), "dropped_before": cutoff.isoformat()}

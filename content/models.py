@@ -355,6 +355,9 @@ class ViewRollup(models.Model):
     writes the sums."""
 
     rolled_until = models.DateTimeField(null=True, blank=True)
+    # Raw views that started before this were dropped after VIEW_LOG_RETENTION_DAYS
+    # (content.history.drop_old_views): summed in ViewHistory and counted in ViewArchive.
+    dropped_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("view roll-up")
@@ -362,6 +365,26 @@ class ViewRollup(models.Model):
 
     def __str__(self) -> str:
         return f"views rolled up until {self.rolled_until}"
+
+
+class ViewArchive(models.Model):
+    """Per item, the raw views dropped after VIEW_LOG_RETENTION_DAYS, counted in the
+    transaction that deletes them (content.history.drop_old_views), so the item's totals
+    (ContentStats) stay what they were: archive plus the rows still kept."""
+
+    content = models.OneToOneField(
+        Content, on_delete=models.CASCADE, primary_key=True, related_name="view_archive"
+    )
+    views = models.PositiveBigIntegerField(default=0)  # members' and visitors'
+    completed = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("archived view counts")
+        verbose_name_plural = _("archived view counts")
+
+    def __str__(self) -> str:
+        return f"{self.views} archived views of {self.content_id}"
 
 
 class LessonProgress(models.Model):

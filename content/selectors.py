@@ -223,3 +223,10 @@ def view_pairs(*, now: datetime, users: QuerySet | None = None) -> ViewPairs:
         return raw_pairs(views)
     base = unpack(read_histories(histories.order_by("user_id")))
     return add_recent(base, raw_pairs(views.filter(started_at__gte=mark)))
+
+
+def views_kept_since() -> datetime | None:
+    """Raw views that started before this moment were dropped after VIEW_LOG_RETENTION_DAYS
+    (content.history.drop_old_views): what counts views one by one over an earlier range sees
+    only those kept. None while nothing was ever dropped."""
+    return ViewRollup.objects.filter(pk=1).values_list("dropped_before", flat=True).first()

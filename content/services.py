@@ -20,7 +20,17 @@ from members.ratelimit import over_limit
 from points.models import Action
 from points.services import award_points
 
-from .models import Bookmark, Content, ContentStats, ContentView, FeedToken, Lesson, LessonProgress, Like
+from .models import (
+    Bookmark,
+    Content,
+    ContentStats,
+    ContentView,
+    FeedToken,
+    Lesson,
+    LessonProgress,
+    Like,
+    ViewArchive,
+)
 
 BEACON_SALT = "content.beacon"
 BEACON_MAX_AGE = 60 * 60 * 12  # a page left open longer stops reporting
@@ -182,28 +192,42 @@ def toggle_bookmark(*, member, content: Content) -> bool:
 
 
 def refresh_stats(*, now=None) -> int:
-    """Roll the view log up into ContentStats (views, readers, completion, likes)."""
+    """Roll the view log up into ContentStats (views, readers, completion, likes).
+
+    Views and completions are the rows kept plus those the retention dropped (ViewArchive);
+    readers, the distinct members who viewed an item, come from the per-member sums
+    (content.history.readers_per_item), which keep the dropped views too. So dropping old views
+    changes none of these; only `views_30d` reads the kept rows alone, which are all of the last
+    30 days unless VIEW_LOG_RETENTION_DAYS is shorter."""
+    from .history import readers_per_item  # content.history imports this module
+
     now = now or timezone.now()
     since = now - timedelta(days=30)
     rows = Content.objects.annotate(
         v_total=Count("views", distinct=True),
         v_30=Count("views", filter=Q(views__started_at__gte=since), distinct=True),
-        v_readers=Count("views__user", distinct=True),
         v_done=Count("views", filter=Q(views__completed=True), distinct=True),
-    ).values_list("pk", "v_total", "v_30", "v_readers", "v_done")
+    ).values_list("pk", "v_total", "v_30", "v_done")
+    archived = {
+        pk: (views, done) for pk, views, done in ViewArchive.objects.values_list("pk", "views", "completed")
+    }
+    readers = readers_per_item()
     likes = dict(Content.objects.annotate(n=Count("likes")).values_list("pk", "n"))
-    stats = [
-        ContentStats(
-            content_id=pk,
-            views_total=total,
-            views_30d=recent,
-            readers=readers,
-            completion_rate=(done / total) if total else 0.0,
-            likes=likes.get(pk, 0),
-            refreshed_at=now,
+    stats = []
+    for pk, kept, recent, kept_done in rows:
+        old, old_done = archived.get(pk, (0, 0))
+        total, done = kept + old, kept_done + old_done
+        stats.append(
+            ContentStats(
+                content_id=pk,
+                views_total=total,
+                views_30d=recent,
+                readers=readers.get(pk, 0),
+                completion_rate=(done / total) if total else 0.0,
+                likes=likes.get(pk, 0),
+                refreshed_at=now,
+            )
         )
-        for pk, total, recent, readers, done in rows
-    ]
     ContentStats.objects.bulk_create(
         stats,
         update_conflicts=True,

@@ -98,7 +98,9 @@ def _moment(text: str, line: int) -> float:
 
 def events_from_database(*, weights: Weights = DEFAULT_WEIGHTS) -> tuple[Events, list[str]]:
     """Every interaction of members who allowed personalisation, one event per row, and each
-    item's text (title, tags, summary, body: recommend.tables.item_texts) for the content-based model."""
+    item's text (title, tags, summary, body: recommend.tables.item_texts) for the content-based model.
+    Views are the raw log's rows, each with its time: those kept (VIEW_LOG_RETENTION_DAYS), not
+    the ones the retention dropped, whose per-member sums have no times to split on."""
     members = User.objects.filter(is_active=True, personalisation_consent=True).values("pk")
     rows: list[tuple[int, int, float, datetime]] = []
     for user, item, dwell, completed, at in (

@@ -18,12 +18,13 @@ from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db.models import F, Max, OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from analytics.selectors import persona_keys
 from community.models import Comment
 from content.models import Bookmark, Content, ContentView, LessonProgress, Like
+from content.selectors import view_pairs
 from members.access import can_access, member_rank
 from members.models import User
 
@@ -109,14 +110,11 @@ def _history(member: User, now: datetime, limit: int = HISTORY) -> tuple[dict[in
     weights = dict(zip(data.items[row.indices].tolist(), row.data.tolist(), strict=True))
     touched = set(weights)
     if len(weights) > limit:
-        latest = dict(
-            ContentView.objects.filter(user=member, content_id__in=weights)
-            .values("content_id")
-            .annotate(last=Max("started_at"))
-            .values_list("content_id", "last")
-        )
-        oldest = now.replace(year=1970)
-        keep = sorted(weights, key=lambda pk: (latest.get(pk) or oldest, pk), reverse=True)[:limit]
+        # When each item was last viewed (µs since the epoch), from the member's sums: they keep
+        # the views the retention dropped from the log. Items only liked or saved come last.
+        pairs = view_pairs(now=now, users=[member.pk]).pairs
+        latest = dict(zip(pairs["item"].tolist(), pairs["last"].tolist(), strict=True))
+        keep = sorted(weights, key=lambda pk: (latest.get(pk, -(2**63)), pk), reverse=True)[:limit]
         weights = {pk: weights[pk] for pk in keep}
     return weights, touched
 
@@ -321,9 +319,8 @@ def _excluded_for(member: User | AnonymousUser | None) -> set[int]:
     )
     if member is not None and member.is_authenticated:
         excluded |= set(Dismissal.objects.filter(member=member).values_list("item_id", flat=True))
-        excluded |= set(
-            ContentView.objects.filter(user=member).values_list("content_id", flat=True).distinct()
-        )
+        # Read: from the member's sums plus the views since, so also what the retention dropped.
+        excluded |= set(view_pairs(now=timezone.now(), users=[member.pk]).pairs["item"].tolist())
     return excluded
 
 

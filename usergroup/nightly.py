@@ -25,6 +25,12 @@ def _view_history() -> object:
     return roll_up_views()
 
 
+def _drop_old_views() -> object:
+    from content.history import drop_old_views
+
+    return drop_old_views()
+
+
 def _stats() -> object:
     from content.services import refresh_stats
 
@@ -65,6 +71,7 @@ def _recommendations() -> object:
 JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("billing cycle", _billing),
     ("view history", _view_history),  # before the jobs that read views
+    ("drop old views", _drop_old_views),  # past VIEW_LOG_RETENTION_DAYS, once summed just above
     ("content stats", _stats),
     ("active days", _active_days),
     ("active periods", _active_periods),  # counted from the active days, so right after them

@@ -381,6 +381,17 @@ if not 0 <= ANALYTICS_NIGHTLY_HOUR <= 23:
 if ANALYTICS_FEATURES_KEEP_DAYS < 1:
     raise ImproperlyConfigured("ANALYTICS_FEATURES_KEEP_DAYS must be a number of days, 1 or more.")
 
+# Days the raw view log (content.ContentView: each page opened, when, how long, how far) is kept:
+# the nightly chain deletes older views once they are summed per member and item (ViewHistory)
+# and counted per item (ViewArchive); 0 keeps the log forever. docs/accounts.md, "Retention".
+_view_log_days = env.str("VIEW_LOG_RETENTION_DAYS", default="365").strip()
+if not (_view_log_days.isascii() and _view_log_days.isdigit()):
+    raise ImproperlyConfigured(
+        f"VIEW_LOG_RETENTION_DAYS must be a whole number of days, 0 or more (0: keep the raw view "
+        f"log forever), not {_view_log_days!r}."
+    )
+VIEW_LOG_RETENTION_DAYS = int(_view_log_days)
+
 # Recommendations: the item-item neighbour table (recommend/).
 RECOMMEND_NEIGHBOURS = env.int("RECOMMEND_NEIGHBOURS", default=50)  # K kept per item
 RECOMMEND_SHRINKAGE = env.float("RECOMMEND_SHRINKAGE", default=10.0)

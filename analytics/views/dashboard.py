@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
 
 from analytics import dashboard as figures
+from content.selectors import views_kept_since
 
 from .common import admin_context, creator_required
 
@@ -241,8 +242,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     board = figures.cached_dashboard(
         first=first, last=last, now=now, refresh=request.GET.get("refresh") == "1"
     )
+    # Views older than VIEW_LOG_RETENTION_DAYS are gone from the log: say so when the range
+    # reaches back before them, since its view figures then count only the views kept.
+    kept_since = views_kept_since()
     context.update(
         board=board,
+        views_kept_since=kept_since if kept_since is not None and kept_since > board.window.start else None,
         refresh_query=urlencode({"from": first.isoformat(), "to": last.isoformat(), "refresh": "1"}),
         charts=chart_data(board),
         activity_months=monthly_activity(board),
