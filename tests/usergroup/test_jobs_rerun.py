@@ -26,7 +26,7 @@ from community.models import (
     NotificationSettings,
     WeeklyDigestSent,
 )
-from content.models import ContentStats, ContentView, Like, ViewHistory
+from content.models import ContentStats, ContentView, Like, ViewArchive, ViewHistory
 from members.models import (
     Membership,
     MembershipEvent,
@@ -338,10 +338,14 @@ def test_purge_data_exports():
 
     now = timezone.now()
     ann, bob, cat = UserFactory(), UserFactory(), UserFactory()
-    DataExport.objects.create(member=ann, status="ready", archive=b"PK", expires_at=now - timedelta(minutes=1))
+    DataExport.objects.create(
+        member=ann, status="ready", archive=b"PK", expires_at=now - timedelta(minutes=1)
+    )
     DataExport.objects.create(member=bob, status="running", requested_at=now - timedelta(hours=7))
     DataExport.objects.create(member=cat, status="failed", requested_at=now - timedelta(days=100))
-    live = DataExport.objects.create(member=cat, status="ready", archive=b"PK", expires_at=now + timedelta(days=1))
+    live = DataExport.objects.create(
+        member=cat, status="ready", archive=b"PK", expires_at=now + timedelta(days=1)
+    )
     assert run("members.tasks.purge_data_exports") == {"expired": 1, "stale": 1, "deleted": 1}
     rows = list(DataExport.objects.order_by("pk").values_list("pk", "status", "archive"))
     assert run("members.tasks.purge_data_exports") == {"expired": 0, "stale": 0, "deleted": 0}
@@ -389,6 +393,8 @@ def nightly_state() -> dict:
         "memberships": sorted(Membership.objects.values_list("pk", "status", "current_period_end")),
         "ledger": sorted(LedgerEntry.objects.values_list("member_id", "action", "points")),
         "view history": sorted(ViewHistory.objects.values_list("user_id", "pairs")),
+        "views": [ContentView.objects.count()],
+        "view archive": sorted(ViewArchive.objects.values_list("content_id", "views", "completed")),
         "content stats": _content_stats(),
         "active days": sorted(ActiveDay.objects.values_list("member_id", "day")),
         "active periods": sorted(ActivePeriod.objects.values_list("kind", "start", "cohort", "members")),
@@ -486,6 +492,86 @@ def test_nightly_billing_cycle(community):
 
 def test_nightly_view_history(community):
     _twice("view history", "view history")
+
+
+def test_nightly_drop_old_views(community, settings, monkeypatch):
+    """Views past the retention, once summed, are dropped and counted into the archive; a drop
+    that stopped after its first batch, then two full ones, archive each view once."""
+    import content.history
+
+    settings.VIEW_LOG_RETENTION_DAYS = 4
+    _run_stage("view history")
+    cutoff = timezone.now() - timedelta(days=4)
+    old_views = ContentView.objects.filter(started_at__lt=cutoff).count()
+    kept = ContentView.objects.count() - old_views
+    assert old_views > 2 and kept > 0
+
+    real_archive = content.history._archive
+    batches = []
+
+    def archive_then_crash(counts):
+        batches.append(counts)
+        if len(batches) == 2:
+            raise OSError("worker lost")
+        real_archive(counts)
+
+    def partial():
+        with monkeypatch.context() as patch:
+            patch.setattr(content.history, "_archive", archive_then_crash)
+            with pytest.raises(OSError):
+                content.history.drop_old_views(batch_size=2)
+        assert ContentView.objects.count() == kept + old_views - 2  # the first batch, whole
+
+    first = _twice("drop old views", "view archive", partial=partial)
+    assert first["views"] == [kept]
+    assert sum(views for _item, views, _done in first["view archive"]) == old_views
+
+
+def test_purge_deleted_members(monkeypatch):
+    """Two members due for deletion; erasing the second fails (its provider unreachable) and it
+    stays queued; the next run purges it; one more run finds nobody, and changes nothing."""
+    import community.erasure
+    from community.models import Post
+    from members.models import User
+
+    area = Category.objects.create(name="Open", slug="open")
+    staying = UserFactory()
+    leaving = [UserFactory(display_name=f"Leaving {n}") for n in range(2)]
+    thread = forum.start_thread(member=staying, category=area, kind="discussion", title="Hello there", body="x")
+    for member in leaving:
+        forum.reply(member=member, thread=thread, body=f"bye from {member.pk}")
+    User.objects.filter(pk__in=[m.pk for m in leaving]).update(
+        deletion_due_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    real = community.erasure.erase_member
+
+    def unreachable_for_the_second(*, member, **kwargs):
+        if member.pk == leaving[1].pk:
+            raise ConnectionError("payment provider unreachable")
+        return real(member=member, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(community.erasure, "erase_member", unreachable_for_the_second)
+        first = run("usergroup.tasks.purge_deleted_members")
+    assert (first["purged"], first["failed"]) == (1, 1)
+    assert User.objects.get(pk=leaving[1].pk).deleted_at is None  # rolled back whole, still queued
+
+    second = run("usergroup.tasks.purge_deleted_members")
+    assert (second["purged"], second["failed"]) == (1, 0)
+
+    def state():
+        return (
+            sorted(User.objects.values_list("pk", "email", "display_name", "is_active", "deleted_at")),
+            sorted(Post.objects.values_list("pk", "author_id", "body")),
+            outbox(),
+        )
+
+    after = state()
+    assert all(deleted for pk, *_rest, deleted in after[0] if pk in {m.pk for m in leaving})
+    third = run("usergroup.tasks.purge_deleted_members")
+    assert (third["purged"], third["failed"]) == (0, 0)
+    assert state() == after
 
 
 def test_nightly_content_stats(community):
