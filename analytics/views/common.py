@@ -10,15 +10,20 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+MEMBER_DATA_PERMISSION = "members.view_user"
+
 
 def creator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Staff only: visitors go to the login page, members get a 403."""
+    """The creator and staff allowed to see members: visitors go to the login page, members and
+    staff without the "view user" permission (a moderator: the CRM holds every member's email,
+    payments and notes) get a 403. Superusers have every permission."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not (request.user.is_active and request.user.is_staff):
+        user = request.user
+        if not (user.is_active and user.is_staff and user.has_perm(MEMBER_DATA_PERMISSION)):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 

@@ -414,7 +414,8 @@ def test_staff_only(client, member, creator):
     moderator = UserFactory(is_staff=True)  # staff, but may not add members
     client.force_login(moderator)
     assert client.get(url).status_code == 403
-    moderator.user_permissions.add(Permission.objects.get(codename="add_user"))
+    # Adding members needs "add user", and every creator page "view user" (it lists members).
+    moderator.user_permissions.add(*Permission.objects.filter(codename__in=["add_user", "view_user"]))
     client.force_login(User.objects.get(pk=moderator.pk))
     assert client.get(url).status_code == 200
     assert not User.objects.filter(email="alice@example.com").exists()

@@ -338,7 +338,7 @@ def test_the_member_page_renders_once_a_runs_features_are_pruned(planted, settin
     assert card.features is None and card.profile is not None and card.profile.run_id == old.pk
     assert member_card(member=member, run=latest).features is not None
 
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
     url = reverse("analytics:member", args=[member.pk])
     response = client.get(url)
     assert response.status_code == 200 and response.context["card"].features is not None

@@ -74,7 +74,7 @@ def text_rows(build):
 
 
 def test_text_neighbours_are_copied_while_no_text_changes_and_computed_again_when_one_does(tastes):
-    cooking, running = tastes
+    _cooking, running = tastes
     first = build_neighbours()
     second = build_neighbours()
     assert not first.params["text_reused"] and second.params["text_reused"]

@@ -227,11 +227,12 @@ def staff_member(expect: E) -> dict[str, E]:
 
 
 def creator(expect: E, *, moderator: E | None = None) -> dict[str, E]:
-    """analytics' creator_required: visitors to the login page, members 403."""
+    """analytics' creator_required: visitors to the login page, members and staff without the
+    permission to view members (the moderator) 403."""
     return {
         "anonymous": E(302, to=LOGIN),
         **dict.fromkeys(MEMBERS, E(403)),
-        "moderator": moderator or expect,
+        "moderator": moderator or E(403),
         "staff": expect,
     }
 
