@@ -760,9 +760,7 @@ class DataExport(models.Model):
     member = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
     # A staff member who asked for it on the member's behalf (the archive still goes only to
     # the member); None when the member asked.
-    requested_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    requested_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
     requested_at = models.DateTimeField(_("requested"), default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

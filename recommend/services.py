@@ -60,8 +60,12 @@ def build_neighbours(
         # since the current build (most nights) its rows are copied rather than computed.
         corpus = text_corpus()
         fingerprint = corpus.fingerprint(k=k)
-        current = NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).exclude(pk=build.pk).first()
-        reuse = current if current is not None and current.params.get("text_fingerprint") == fingerprint else None
+        current = (
+            NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).exclude(pk=build.pk).first()
+        )
+        reuse = (
+            current if current is not None and current.params.get("text_fingerprint") == fingerprint else None
+        )
         text = None if reuse else text_neighbours(corpus.texts, k=k)
         stage("text")
         # Suggested topics (recommend.topics): threads read by the same members.

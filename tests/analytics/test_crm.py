@@ -164,7 +164,9 @@ def test_bad_filters_are_a_400_with_a_message(creator, community, query):
 
 def test_directory_query_count_does_not_grow_with_members(creator, community, django_assert_max_num_queries):
     creator.get(DIRECTORY)  # the first request of the day also awards the daily visit
-    with django_assert_max_num_queries(16) as small:  # incl. the second factor and the admin menu's three singleton settings
+    with django_assert_max_num_queries(
+        16
+    ) as small:  # incl. the second factor and the admin menu's three singleton settings
         creator.get(DIRECTORY)
     for _ in range(30):
         member = UserFactory(analytics_consent=True)

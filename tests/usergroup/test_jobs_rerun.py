@@ -537,7 +537,9 @@ def test_purge_deleted_members(monkeypatch):
     area = Category.objects.create(name="Open", slug="open")
     staying = UserFactory()
     leaving = [UserFactory(display_name=f"Leaving {n}") for n in range(2)]
-    thread = forum.start_thread(member=staying, category=area, kind="discussion", title="Hello there", body="x")
+    thread = forum.start_thread(
+        member=staying, category=area, kind="discussion", title="Hello there", body="x"
+    )
     for member in leaving:
         forum.reply(member=member, thread=thread, body=f"bye from {member.pk}")
     User.objects.filter(pk__in=[m.pk for m in leaving]).update(
