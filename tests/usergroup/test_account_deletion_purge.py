@@ -135,6 +135,8 @@ def rows_linked_to(user) -> dict[str, int]:
     user_model = get_user_model()
     found = {}
     for model in apps.get_models():
+        if model._meta.proxy:  # its rows are its concrete model's, counted there (tests define some)
+            continue
         for f in model._meta.concrete_fields:
             if f.is_relation and f.related_model is user_model:
                 n = model._default_manager.filter(**{f.name: user}).count()
