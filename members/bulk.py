@@ -18,7 +18,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
 _PG_EPOCH_US = (datetime(2000, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 
 def microseconds(moment: datetime) -> int:
@@ -69,7 +69,7 @@ def columns(queryset: QuerySet, kinds: Sequence[str]) -> list[np.ndarray]:
         )
     data = buffer.getbuffer()
     # Header: signature, flags (int32), extension length (int32) and the extension; the end: -1 (int16).
-    if bytes(data[:11]) != _COPY_SIGNATURE:
+    if bytes(data[:11]) != COPY_SIGNATURE:
         raise ValueError("not a binary COPY stream")
     start = 19 + int.from_bytes(data[15:19], "big")
     layout = np.dtype(
