@@ -38,6 +38,11 @@ if not SECRET_KEY:
             "Set SECRET_KEY to a long random string (see .env.example), "
             "or set DEBUG=1 for local development."
         )
+# Earlier keys, comma-separated, still accepted when checking what they signed (sessions,
+# password-reset and e-mail confirmation links, unsubscribe links), never used to sign anything
+# new: rotating SECRET_KEY with the old one here signs nobody out (docs/operations.md, "Rotating
+# keys").
+SECRET_KEY_FALLBACKS = [key for key in env.list("SECRET_KEY_FALLBACKS", default=[]) if key.strip()]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -73,6 +78,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so every log record of the request carries its id (usergroup/logs.py).
     "usergroup.logs.RequestIdMiddleware",
+    # The visitor's address from X-Forwarded-For behind TRUSTED_PROXY_COUNT proxies, before
+    # anything reads REMOTE_ADDR (usergroup/proxy.py).
+    "usergroup.proxy.ForwardedForMiddleware",
     # /healthz and /readyz, answered before the HTTPS redirect, the host check, the session,
     # the language and the login checks (usergroup/health.py).
     "usergroup.health.HealthCheckMiddleware",
@@ -181,6 +189,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # The longest task, the nightly chain (minutes at 100k members), is stopped after this many
 # seconds, so it always ends inside the visibility timeout below.
 NIGHTLY_TIME_LIMIT = env.int("NIGHTLY_TIME_LIMIT", default=2 * 60 * 60)
+# With NIGHTLY_QUEUE set, the memory-hungry builds (the nightly chain, member profiles,
+# recommendations) go to that queue, for a worker started with `-Q <name>` on a machine with the
+# memory (docs/operations.md, "Scaling across machines"); unset, they share the default queue.
+NIGHTLY_QUEUE = env.str("NIGHTLY_QUEUE", default="").strip()
+if NIGHTLY_QUEUE:
+    CELERY_TASK_ROUTES = {
+        name: {"queue": NIGHTLY_QUEUE}
+        for name in (
+            "usergroup.tasks.run_nightly",
+            "analytics.tasks.build_member_profiles",
+            "recommend.tasks.build_recommendations",
+        )
+    }
 # Redis hands a message to another worker when it has not been acknowledged this many seconds
 # after delivery, even while the first worker still runs it: it must exceed the longest task
 # (and the longest retry countdown, 10 minutes), or that task would run twice at once.
@@ -468,6 +489,11 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many reverse proxies of ours append to X-Forwarded-For (1: Caddy or nginx in front; 2: a
+# load balancer, then nginx); 0 trusts no such header (usergroup/proxy.py).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if not 0 <= TRUSTED_PROXY_COUNT <= 10:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be a number of proxies from 0 to 10.")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and not TESTING)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG and not TESTING)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG and not TESTING)
