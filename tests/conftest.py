@@ -28,6 +28,13 @@ def _clear_cache():
 
 
 @pytest.fixture(autouse=True)
+def _staff_need_two_factor(settings):
+    """Production's rule, whatever DEBUG the local .env sets (`serve` writes DEBUG=1, which
+    turns the requirement off for the demo); tests that need it off say so."""
+    settings.MFA_REQUIRED_FOR_STAFF = True
+
+
+@pytest.fixture(autouse=True)
 def _one_rate_limit_window(monkeypatch):
     """The fixed-window limiter counts per wall-clock minute; a test that crossed a minute
     boundary would start a fresh window half-way and see no limit. Pin its clock."""

@@ -472,7 +472,7 @@ def test_the_scheduled_backup_task_writes_into_backup_dir_and_keeps_backup_keep(
     settings.MEDIA_ROOT = settings.PRIVATE_MEDIA_ROOT = tmp_path / "none"
     (settings.BACKUP_DIR).mkdir()
     (settings.BACKUP_DIR / "usergroup-backup-20000101T000000Z.tar.gz").write_bytes(b"old")
-    path = Path(backup.apply().get())  # run here, as the worker would
+    path = Path(backup())  # the task body, run here as a worker would run it
     assert path.parent == settings.BACKUP_DIR and ARCHIVE_NAME.match(path.name)
     assert [p.name for p in settings.BACKUP_DIR.iterdir()] == [path.name]
 
