@@ -392,14 +392,29 @@ def prune_rejected_webhooks(*, now=None) -> int:
     return deleted
 
 
-def retry_failed_webhooks(*, max_attempts: int = 8) -> int:
-    """Re-apply failed events (e.g. one that arrived before its tier was synced)."""
+# An event still `received` this long after it arrived has lost the task that was to apply it:
+# Redis drops a message that a worker had taken but not yet recorded as unacknowledged when that
+# worker is killed (bench/fault_drills.py found it), or queueing it after the commit failed.
+WEBHOOK_UNAPPLIED_AFTER = timedelta(minutes=10)
+
+
+def retry_failed_webhooks(*, max_attempts: int = 8, now=None) -> int:
+    """Re-apply failed events (e.g. one that arrived before its tier was synced), and apply those
+    whose task never ran, oldest first. A task that still arrives later finds its event applied."""
+    from django.db.models import Q
+
     from members.billing.webhooks import process
 
+    unapplied_before = (now or timezone.now()) - WEBHOOK_UNAPPLIED_AFTER
     retried = 0
-    for pk in WebhookEvent.objects.filter(
-        status=WebhookEvent.Status.FAILED, attempts__lt=max_attempts
-    ).values_list("pk", flat=True):
+    for pk in (
+        WebhookEvent.objects.filter(
+            Q(status=WebhookEvent.Status.FAILED, attempts__lt=max_attempts)
+            | Q(status=WebhookEvent.Status.RECEIVED, received_at__lt=unapplied_before)
+        )
+        .order_by("received_at", "pk")
+        .values_list("pk", flat=True)
+    ):
         process(pk)
         retried += 1
     return retried

@@ -95,11 +95,15 @@ class JobResult:
 def run_nightly(*, jobs: tuple[tuple[str, Callable[[], object]], ...] = JOBS) -> list[JobResult]:
     results = []
     for name, job in jobs:
+        # Each stage in the log as it starts and ends: where a long chain is, or where it died.
+        log.info("Nightly job %r started", name)
         started = time.perf_counter()
         try:
             outcome, ok = job(), True
         except Exception as exc:
             log.exception("Nightly job %r failed", name)
             outcome, ok = f"{type(exc).__name__}: {exc}", False
+        else:
+            log.info("Nightly job %r done in %.2f s", name, time.perf_counter() - started)
         results.append(JobResult(name, ok, time.perf_counter() - started, outcome))
     return results

@@ -143,6 +143,10 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# With CONN_MAX_AGE above 0, a connection kept from an earlier request is tested before it is
+# reused: after PostgreSQL restarts (or drops idle connections), each web process would otherwise
+# answer its next request with a 500 (bench/fault_drills.py, docs/operations.md "Fault drills").
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while a seed or a task writes.
     DATABASES["default"].setdefault("OPTIONS", {})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.core.mail import mail_admins
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from members import emails
@@ -168,6 +168,19 @@ def _period(sub: dict) -> tuple[datetime | None, datetime | None]:
     return ts(start), ts(end)
 
 
+def _lock_subscription(sub_id: str) -> None:
+    """Apply one subscription's events one at a time, until the transaction ends. Without it, an
+    invoice applied while its subscription's first event is (two worker processes) stores its
+    payment unlinked: each transaction misses the other's uncommitted row. The membership may not
+    exist yet, so there is no row to lock: PostgreSQL's advisory lock on the id stands in for it.
+    SQLite runs one writing transaction at a time already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"subscription:{sub_id}"]
+            )
+
+
 def _is_stale(membership: Membership, event_created: datetime | None) -> bool:
     return bool(event_created and membership.last_event_at and event_created < membership.last_event_at)
 
@@ -212,6 +225,7 @@ def apply_subscription(*, provider: str, sub: dict, event_created: datetime | No
     if not sub_id:
         raise EventError("subscription without an id")
     status = STATUS_MAP.get(sub.get("status", ""))
+    _lock_subscription(sub_id)
     membership = Membership.objects.select_for_update().filter(provider_subscription_id=sub_id).first()
 
     if membership is not None:
@@ -322,6 +336,8 @@ def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: d
     if not invoice_id:
         raise EventError("invoice without an id")
     sub_id = _subscription_id_of_invoice(invoice)
+    if sub_id:
+        _lock_subscription(sub_id)
     membership = (
         Membership.objects.select_for_update().filter(provider_subscription_id=sub_id).first()
         if sub_id

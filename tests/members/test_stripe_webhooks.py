@@ -327,6 +327,32 @@ def test_second_subscription_ends_the_first(client, gold, settings):
     assert any("two paid memberships" in m.subject for m in mail.outbox)
 
 
+def test_an_event_whose_task_was_lost_is_applied_by_the_retry_job(gold):
+    """Stored and verified, but its task never ran (the broker lost the message when a worker was
+    killed): the retry job applies it once it has waited longer than a queued task would."""
+    import json
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from members.billing import webhooks
+
+    user = UserFactory()
+    evt = start_events(user)[1]
+    body = json.dumps(evt).encode()
+    row = webhooks.receive_stripe(body=body, headers={"Stripe-Signature": s.sign(body)})  # never scheduled
+    assert row.status == "received"
+    assert services.retry_failed_webhooks() == 0  # its task may still be in the queue
+    later = timezone.now() + services.WEBHOOK_UNAPPLIED_AFTER + timedelta(seconds=1)
+    assert services.retry_failed_webhooks(now=later) == 1
+    row.refresh_from_db()
+    assert row.status == "processed" and row.attempts == 1
+    assert Membership.objects.get(user=user).status == MembershipStatus.ACTIVE
+    assert services.retry_failed_webhooks(now=later) == 0
+    assert webhooks.process(row.pk).attempts == 1  # the task, arriving after all, changes nothing
+    assert Membership.objects.count() == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_deliveries_grant_once(gold):
     if connection.vendor != "postgresql":
@@ -356,3 +382,59 @@ def test_twenty_concurrent_deliveries_grant_once(gold):
     assert Payment.objects.count() == 1
     assert WebhookEvent.objects.filter(event_id=created["id"]).count() == 1
     assert WebhookEvent.objects.get(event_id=created["id"]).status == "processed"
+
+
+@pytest.mark.parametrize("first", ["invoice", "subscription"])
+@pytest.mark.django_db(transaction=True)
+def test_an_invoice_applied_while_its_subscription_starts_is_linked_to_the_membership(gold, first):
+    """Two worker processes apply a new subscription's first event and its invoice at once (found
+    by bench/fault_drills.py): the second waits for the first's transaction, so the payment ends up
+    linked to the membership whichever commits first."""
+    from django.db import transaction
+
+    from members.billing import events
+
+    if connection.vendor != "postgresql":
+        skip_or_fail("concurrency is tested on PostgreSQL", required_by="REQUIRE_SERVICES")
+    user = UserFactory()
+    BillingCustomer.objects.create(provider="stripe", user=user, customer_id="cus_1")
+    t = int(time.time()) - 60
+
+    def apply(kind: str) -> None:
+        if kind == "invoice":
+            invoice = s.invoice(invoice_id="in_1", customer="cus_1", sub_id="sub_1", start=t)
+            events.record_invoice(provider="stripe", invoice=invoice, paid=True, event_created=events.ts(t))
+        else:
+            sub = s.subscription(sub_id="sub_1", customer="cus_1", price_id=PRICE, user_id=user.pk, start=t)
+            events.apply_subscription(provider="stripe", sub=sub, event_created=events.ts(t))
+
+    applied, release = threading.Event(), threading.Event()
+
+    def first_worker() -> None:
+        try:
+            with transaction.atomic():
+                apply(first)
+                applied.set()
+                release.wait(10)  # the transaction stays open while the other event arrives
+        finally:
+            connection.close()
+
+    def second_worker() -> None:
+        try:
+            apply("subscription" if first == "invoice" else "invoice")
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first_worker)
+    one.start()
+    assert applied.wait(10)
+    two = threading.Thread(target=second_worker)
+    two.start()
+    two.join(timeout=1)
+    waited = two.is_alive()
+    release.set()
+    one.join(timeout=10)
+    two.join(timeout=10)
+    assert waited, "the second event did not wait for the first one's transaction"
+    membership = Membership.objects.get(provider_subscription_id="sub_1")
+    assert Payment.objects.get(provider_invoice_id="in_1").membership == membership
