@@ -25,12 +25,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.core.exceptions import EmptyResultSet
 from django.db import connections, router, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from members.bulk import COPY_SIGNATURE, columns, copy_supported, factorise, microseconds
+from members.bulk import COPY_SIGNATURE, columns, copy_out, copy_supported, factorise, microseconds
 
 from .models import ContentView, ViewArchive, ViewHistory, ViewRollup
 from .services import BEACON_MAX_AGE
@@ -161,21 +160,10 @@ def read_histories(histories: QuerySet[ViewHistory]) -> list[tuple[int, bytes | 
     connection = connections[histories.db]
     if not copy_supported(connection):
         return list(rows)
-    try:
-        sql, params = rows.query.get_compiler(histories.db).as_sql()
-    except EmptyResultSet:
+    copied = copy_out(rows, select="u::bigint, p", names=["u", "p"])
+    if copied is None:
         return []
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        inner = cursor.mogrify(sql, params).decode()
-        cursor.copy_expert(
-            f"COPY (SELECT u::bigint, p FROM ({inner}) AS h (u, p)) TO STDOUT (FORMAT binary)",  # noqa: S608
-            buffer,
-        )
-    data = buffer.getbuffer()
-    # Binary COPY: an 11-byte signature, flags, the header extension's length and the extension;
-    # then per row the field count (2 bytes) and per field its length (4) and bytes; -1 ends it.
-    at = 19 + int.from_bytes(data[15:19], "big")
+    data, at = copied
     result: list[tuple[int, bytes | memoryview]] = []
     unpack_from = struct.unpack_from
     while True:

@@ -31,6 +31,32 @@ def copy_supported(connection: BaseDatabaseWrapper) -> bool:
     return connection.vendor == "postgresql" and connection.Database.__name__ == "psycopg2"
 
 
+def copy_out(queryset: QuerySet, *, select: str, names: Sequence[str]) -> tuple[memoryview, int] | None:
+    """The rows of `queryset` (a values_list) as PostgreSQL's binary COPY stream and the offset
+    of its first row; `select` is the outer select list over its columns, named `names`. None
+    when the queryset can match no row. psycopg2 only (see copy_supported)."""
+    connection = connections[queryset.db]
+    try:
+        sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+    except EmptyResultSet:
+        return None
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        # COPY takes no parameters: the driver quotes them into Django's SQL (mogrify); the
+        # rest of the statement is fixed text.
+        inner = cursor.mogrify(sql, params).decode()
+        cursor.copy_expert(
+            f"COPY (SELECT {select} FROM ({inner}) AS copied ({', '.join(names)})) TO STDOUT (FORMAT binary)",  # noqa: S608
+            buffer,
+        )
+    data = buffer.getbuffer()
+    # Header: signature, flags (int32), extension length (int32) and the extension; then per row
+    # the field count (int16) and per field its length (int32) and bytes; the end: -1 (int16).
+    if bytes(data[:11]) != COPY_SIGNATURE:
+        raise ValueError("not a binary COPY stream")
+    return data, 19 + int.from_bytes(data[15:19], "big")
+
+
 def columns(queryset: QuerySet, kinds: Sequence[str]) -> list[np.ndarray]:
     """The columns of a `values_list` queryset as int64 arrays, one per kind: "int" (NULL is 0),
     "bool" (1 or 0) or "time" (microseconds since the Unix epoch; never NULL).
@@ -51,27 +77,13 @@ def columns(queryset: QuerySet, kinds: Sequence[str]) -> list[np.ndarray]:
             result.append(np.fromiter(values, dtype=np.int64, count=len(rows)))
         return result
 
-    try:
-        sql, params = queryset.query.get_compiler(queryset.db).as_sql()
-    except EmptyResultSet:  # e.g. members=User.objects.none()
-        return [np.array([], dtype=np.int64) for _ in kinds]
     names = [f"c{index}" for index in range(len(kinds))]
     cast = {"int": "COALESCE({}::bigint, 0)", "bool": "{}::integer::bigint", "time": "{}"}
     select = ", ".join(cast[kind].format(name) for kind, name in zip(kinds, names, strict=True))
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        # COPY takes no parameters: the driver quotes them into Django's SQL (mogrify); the
-        # rest of the statement is fixed text.
-        inner = cursor.mogrify(sql, params).decode()
-        cursor.copy_expert(
-            f"COPY (SELECT {select} FROM ({inner}) AS copied ({', '.join(names)})) TO STDOUT (FORMAT binary)",  # noqa: S608
-            buffer,
-        )
-    data = buffer.getbuffer()
-    # Header: signature, flags (int32), extension length (int32) and the extension; the end: -1 (int16).
-    if bytes(data[:11]) != COPY_SIGNATURE:
-        raise ValueError("not a binary COPY stream")
-    start = 19 + int.from_bytes(data[15:19], "big")
+    copied = copy_out(queryset, select=select, names=names)
+    if copied is None:  # e.g. members=User.objects.none()
+        return [np.array([], dtype=np.int64) for _ in kinds]
+    data, start = copied
     layout = np.dtype(
         [("fields", ">i2")] + [field for name in names for field in ((f"{name}_len", ">i4"), (name, ">i8"))]
     )
