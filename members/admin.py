@@ -259,7 +259,7 @@ class BillingSettingsAdmin(AuditedAdmin, admin.ModelAdmin):
     fields = ["downgrade_timing"]
 
     def has_add_permission(self, request):
-        return not BillingSettings.objects.exists()
+        return False  # the list creates the row (no query on every admin page to ask whether it exists)
 
     def has_delete_permission(self, request, obj=None):
         return False
