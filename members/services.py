@@ -148,9 +148,9 @@ def start_checkout(
         raise MemberError(str(exc)) from exc
 
 
-def _own_paid_membership(member: User) -> Membership:
+def _own_paid_membership(member: User, *, lock: bool = True) -> Membership:
     """The member's live paid membership, locked: a double-submitted form waits, then re-checks."""
-    membership = _live_membership(member, lock=True)
+    membership = _live_membership(member, lock=lock)
     if membership is None or membership.provider == Provider.COMPLIMENTARY:
         raise MemberError(_("You have no paid membership to change."))
     return membership
@@ -201,8 +201,8 @@ def scheduled_change(membership: Membership | None) -> PlanChange | None:
     )
 
 
-def _changeable_membership(member: User, tier: Tier, interval: str) -> Membership:
-    membership = _own_paid_membership(member)
+def _changeable_membership(member: User, tier: Tier, interval: str, *, lock: bool = True) -> Membership:
+    membership = _own_paid_membership(member, lock=lock)
     ensure_sold(tier, interval)
     if tier == membership.tier and interval == membership.interval:
         raise MemberError(_("You are already on this plan."))
@@ -237,13 +237,13 @@ def _preview(membership: Membership, tier: Tier, interval: str, at) -> PlanChang
     )
 
 
-@transaction.atomic
 def preview_plan_change(*, member: User, tier_slug: str, interval: str) -> PlanChangePreview:
     """What moving to another plan would do, for the member to confirm: when it takes effect,
-    what is due now (the provider's proration) and the next renewal. Changes nothing."""
+    what is due now (the provider's proration) and the next renewal. Changes nothing (and locks
+    nothing: the confirmation checks it all again under a lock)."""
     tier = paid_tier(tier_slug)
     interval = billing_interval(interval)
-    membership = _changeable_membership(member, tier, interval)
+    membership = _changeable_membership(member, tier, interval, lock=False)
     # Whole seconds: the moment travels in the confirmation as a Unix time.
     return _preview(membership, tier, interval, timezone.now().replace(microsecond=0))
 
