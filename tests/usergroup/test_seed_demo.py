@@ -1,6 +1,7 @@
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import CommandError, call_command
+from django.db.models import Count
 
 from members.models import User
 from usergroup.management.commands.seed_demo import CREATOR_EMAIL, CREATOR_PASSWORD
@@ -77,6 +78,34 @@ def test_seed_demo_mixes_member_kinds():
 def test_seed_demo_rejects_bad_arguments():
     with pytest.raises(CommandError, match="--members"):
         call_command("seed_demo", members=-1, no_progress=True)
+    with pytest.raises(CommandError, match="--items must be between 1 and 100,000"):
+        call_command("seed_demo", members=5, items=0, no_progress=True)
+    with pytest.raises(CommandError, match="--views must be"):
+        call_command("seed_demo", members=5, views=-3, no_progress=True)
+    with pytest.raises(CommandError, match="cannot be less than --topics"):
+        call_command("seed_demo", members=5, topics=50, posts=10, no_progress=True)
+    assert not User.objects.exists()  # refused before writing anything
+
+
+def test_seed_demo_sizes_for_load_tests():
+    """--items, --views, --topics and --posts reach about the asked sizes; the members' types and
+    tastes still decide who reads and writes what."""
+    from community.models import Post, Thread
+    from content.models import Content, ContentView
+
+    call_command("seed_demo", members=120, seed=11, items=300, views=9000, topics=150, posts=900, no_progress=True)
+    assert Content.objects.exclude(kind=Content.Kind.COURSE).count() == 300
+    assert 0.9 * 9000 <= ContentView.objects.count() <= 1.1 * 9000
+    assert 0.9 * 150 <= Thread.objects.count() <= 1.1 * 150
+    assert 0.9 * 900 <= Post.objects.count() <= 1.1 * 900
+    # Lurkers still barely read: the scale multiplies every type's rate by one factor.
+    from members.demo import member_type
+
+    per_type: dict[str, list[int]] = {}
+    for user in User.objects.filter(is_staff=False).annotate(n=Count("content_views")):
+        per_type.setdefault(member_type(seed=11, email=user.email), []).append(user.n)
+    mean = {kind: sum(ns) / len(ns) for kind, ns in per_type.items()}
+    assert mean["lurker"] < mean["skimmer"] and mean["lurker"] < mean["binger"]
 
 
 def test_seed_demo_refuses_production(settings):

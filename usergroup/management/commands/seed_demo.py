@@ -45,6 +45,7 @@ MEMBER_PASSWORD = "demo-member-password"  # noqa: S105
 MEMBER_DOMAIN = "demo.usergroup.test"
 DEMO_MEMBER = f"member00001@{MEMBER_DOMAIN}"  # stays on the free tier, to try upgrading
 BATCH = 1000
+SIZES = [("items", 1, 100_000), ("views", 0, 50_000_000), ("topics", 0, 1_000_000), ("posts", 0, 10_000_000)]
 CONSENT_SHARE = 0.85  # the rest are left out of analytics, as the dashboard shows
 
 
@@ -60,10 +61,28 @@ class Command(BaseCommand):
             help="Run even though DEBUG is off (it creates accounts with known passwords).",
         )
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+        # Sizes for load tests and benchmarks (bench/load/). Without them the community has the
+        # size its members' habits give: about 13 views, 1 topic and 3 posts a member.
+        parser.add_argument("--items", type=int, default=90, help="Articles and videos (default 90).")
+        parser.add_argument(
+            "--views", type=int, help="About this many views in all (members read more often)."
+        )
+        parser.add_argument("--topics", type=int, help="About this many forum topics.")
+        parser.add_argument("--posts", type=int, help="About this many forum posts, openings included.")
 
     def handle(self, *args, members: int, seed: int, allow_production: bool, no_progress: bool, **options):
         if members < 0 or members > 1_000_000:
             raise CommandError("--members must be between 0 and 1,000,000.")
+        for name, low, high in SIZES:
+            value = options[name]
+            if value is not None and not low <= value <= high:
+                raise CommandError(f"--{name} must be between {low:,} and {high:,}.")
+        if (
+            options["topics"] is not None
+            and options["posts"] is not None
+            and options["posts"] < options["topics"]
+        ):
+            raise CommandError("--posts counts each topic's opening post: it cannot be less than --topics.")
         if not settings.DEBUG and not settings.TESTING and not allow_production:
             raise CommandError(
                 "seed_demo creates accounts with known passwords; it refuses to run with DEBUG off. "
@@ -87,15 +106,18 @@ class Command(BaseCommand):
         plans = plan_members(members=demo_members, seed=seed, now=now, keep_free=frozenset({DEMO_MEMBER}))
         payers = seed_billing(members=demo_members, plans=plans, seed=seed, now=now)
         steps.update()
-        library = content_demo.seed_library(seed=seed, fake=fake["en_US"], now=now, author=creator)
+        library = content_demo.seed_library(
+            seed=seed, fake=fake["en_US"], now=now, author=creator, items=options["items"], progress=progress
+        )
         periods = coverage(members=demo_members)
         views = content_demo.seed_activity(
-            seed=seed, members=demo_members, plans=plans, periods=periods, now=now
-        )
+            seed=seed, members=demo_members, plans=plans, periods=periods, now=now, views=options["views"],
+            progress=progress,
+        )  # fmt: skip
         steps.update()
         community = {"seed": seed, "fake": fake["en_US"], "members": demo_members, "plans": plans,
                      "periods": periods, "now": now}  # fmt: skip
-        topics = community_demo.seed_forum(**community)
+        topics = community_demo.seed_forum(**community, topics=options["topics"], posts=options["posts"])
         community_demo.seed_comments(**community)
         community_demo.seed_events(**community)
         steps.update()
