@@ -72,6 +72,7 @@ def main() -> int:
                         help="members with no think time (default 12: four per worker)")  # fmt: skip
     parser.add_argument("--saturation-duration", type=int, default=150)
     parser.add_argument("--only", choices=["think", "saturation"], help="run one of the two only")
+    parser.add_argument("--seed-only", action="store_true", help="seed the database, then stop")
     parser.add_argument("--label", default="", help="a word for the report's name (before, after)")
     parser.add_argument(
         "--app-root", type=Path, default=ROOT, help="the checkout to serve (default: this one)"
@@ -88,6 +89,8 @@ def main() -> int:
     locust = ensure_locust()
     env = site_env(args)
     seed(args, env, app_root)
+    if args.seed_only:
+        return 0
     workdir = Path(tempfile.mkdtemp(prefix="usergroup-load-"))
     targets = workdir / "targets.json"
     run_manage(app_root, env, "shell", "-c", TARGETS_SCRIPT.format(path=str(targets)))
