@@ -185,6 +185,7 @@ class PointsAccountAdmin(AuditedAdmin, admin.ModelAdmin):
             "opts": self.opts,
             "original": account,
             "title": _("Grant or deduct points"),
+            "submit_label": _("Record"),
         }
         return TemplateResponse(request, "admin/points/pointsaccount/adjust.html", context)
 
