@@ -7,6 +7,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from members import audit
 from members.audit_admin import AuditedAdmin
@@ -185,7 +186,7 @@ class PointsAccountAdmin(AuditedAdmin, admin.ModelAdmin):
             "opts": self.opts,
             "original": account,
             "title": _("Grant or deduct points"),
-            "submit_label": _("Record"),
+            "submit_label": pgettext_lazy("submit a change of points", "Record"),
         }
         return TemplateResponse(request, "admin/points/pointsaccount/adjust.html", context)
 
