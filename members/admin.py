@@ -339,7 +339,7 @@ class PaymentAdmin(AuditedAdmin, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         # The list's own queryset: every page of it, with the filters, dates and search applied.
-        changelist = getattr(response, "context_data", None) and response.context_data.get("cl")
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
         if changelist is not None:
             response.context_data["payment_totals"] = payment_totals(changelist.queryset)
         return response

@@ -112,3 +112,10 @@ def test_one_grouped_query_whatever_the_number_of_payments(admin_client, payment
 def test_no_totals_without_payments(admin_client):
     html = admin_client.get(URL).content.decode()
     assert 'id="payment-totals"' not in html
+
+
+def test_an_action_page_from_the_list_has_no_totals(admin_client, payments):
+    chosen = list(Payment.objects.values_list("pk", flat=True)[:2])
+    response = admin_client.post(URL, {"action": "delete_selected", "_selected_action": chosen})
+    assert response.status_code == 200  # the confirmation page, not the list
+    assert 'id="payment-totals"' not in response.content.decode()
