@@ -102,11 +102,11 @@ def sync_site_url(env_file: Path, served: str) -> str:
     """Point .env's SITE_URL (the address emails and calendar files link to) at `served`, the
     address this run serves, and return the SITE_URL the site will use.
 
-    serve keeps the SITE_URL line under SITE_URL_NOTE in step on every run, so serving on
-    another address than last time moves it too; so it does an unmarked line still at
-    .env.example's value (a .env serve wrote before it kept the address in step), or a missing
-    one. A SITE_URL in the environment, or one in .env without the note, is the user's own (a
-    tunnel, a proxy) and is kept."""
+    serve owns a SITE_URL line under SITE_URL_NOTE and moves it on every run, so serving on
+    another address than last time moves the links too. It takes over a missing line and an
+    unmarked one still at .env.example's value (a .env from before serve did this). A SITE_URL in
+    the environment, or one in .env without the note, is the user's own (a tunnel, a proxy) and
+    is kept."""
     if "SITE_URL" in os.environ:
         return os.environ["SITE_URL"].rstrip("/")
     lines = env_file.read_text().splitlines()
