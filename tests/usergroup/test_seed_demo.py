@@ -533,3 +533,56 @@ def test_seed_demo_tastes_are_recoverable_by_item_cf():
     assert len(firsts) > 0.9 * len(items)
     found = sum(related(a, b) for a, b in firsts) / len(firsts)
     assert found > 0.8 and found > baseline + 0.4, (found, baseline)  # measured: 0.98 against 0.28
+
+
+@pytest.fixture
+def tasks_to_a_worker():
+    """Celery as with REDIS_URL set: tasks go to the broker (in memory here), not run in-process."""
+    from usergroup.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    yield app
+    app.conf.task_always_eager = eager
+
+
+def test_seeding_prints_no_email_and_keeps_what_it_set_off_in_a_file(
+    capsys, settings, tmp_path, monkeypatch, tasks_to_a_worker
+):
+    """serve's terminal shows the logins, not the emails the demo sets off; they are kept in var/
+    and never sent, by this process or a worker."""
+    from django.core import mail
+
+    from points.models import Level
+    from points.tasks import send_level_up_email
+    from usergroup.management.commands import seed_demo
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"  # as `serve` runs
+    settings.BASE_DIR = tmp_path
+    seed_points = seed_demo.seed_points
+
+    def seed_points_and_congratulate(**kwargs):
+        """A demo step that mails members, as awarding points through the service does."""
+        top = Level.objects.order_by("-threshold").first()
+        for member in kwargs["members"][:3]:
+            send_level_up_email.delay(member.pk, top.pk)
+        return seed_points(**kwargs)
+
+    monkeypatch.setattr(seed_demo, "seed_points", seed_points_and_congratulate)
+    call_command("seed_demo", members=12, seed=3, no_progress=True)
+    out, err = capsys.readouterr()
+    assert "Subject:" not in out + err and "To: member" not in out + err
+    assert f"{CREATOR_EMAIL} / {CREATOR_PASSWORD}" in out
+    assert f"{seed_demo.DEMO_MEMBER} / {seed_demo.MEMBER_PASSWORD}" in out
+    [kept] = (tmp_path / "var" / "demo-mail").iterdir()
+    assert f"3 emails the demo set off (level-ups and the like) are in var/demo-mail/{kept.name}" in out
+    text = kept.read_text()
+    assert text.count("Subject:") == 3 and "To: member00001@demo.usergroup.test" in text
+    assert mail.outbox == []  # nothing went out either
+    assert settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend"
+    assert tasks_to_a_worker.conf.task_always_eager is False
+
+    monkeypatch.setattr(seed_demo, "seed_points", seed_points)
+    call_command("seed_demo", members=12, seed=3, no_progress=True)  # nothing set off: no file, no line
+    assert "emails the demo set off" not in capsys.readouterr().out
+    assert len(list((tmp_path / "var" / "demo-mail").iterdir())) == 1

@@ -14,13 +14,18 @@ existing demo rows are kept, missing ones are added. Each app owns its demo data
 import random
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.core import mail
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
+from django.test.utils import override_settings
 from django.utils import timezone
 from faker import Faker
 from tqdm import tqdm
@@ -38,6 +43,7 @@ from members.demo import coverage, member_type, plan_members, seed_billing
 from members.models import ConsentEvent, User, handle_from_name
 from points.demo import seed_points
 from recommend.services import build_neighbours
+from usergroup.celery import app as celery_app
 
 CREATOR_EMAIL = "creator@example.com"
 CREATOR_PASSWORD = "demo-creator-password"  # noqa: S105 - printed on purpose, demo only
@@ -93,6 +99,27 @@ class Command(BaseCommand):
         fake.seed_instance(seed)
         progress = not no_progress and options.get("verbosity", 1) > 0
 
+        with mail_kept_back() as kept:
+            summary = self._seed(members, seed, rng, fake, progress)
+        self.stdout.write(self.style.SUCCESS(summary))
+        if kept:
+            self.stdout.write(
+                f"{len(kept)} emails the demo set off (level-ups and the like) are in "
+                f"{write_kept_mail(kept).relative_to(settings.BASE_DIR)}; none was sent."
+            )
+        self.stdout.write(
+            f"Creator login (admin at /admin/): {CREATOR_EMAIL} / {CREATOR_PASSWORD}\n"
+            f"Member login (free tier): {DEMO_MEMBER} / {MEMBER_PASSWORD}"
+        )
+        creator = User.objects.get(email=CREATOR_EMAIL)
+        if two_factor.must_set_up_two_factor(creator):
+            self.stdout.write(
+                "Staff need two-factor authentication here (MFA_REQUIRED_FOR_STAFF is on): the creator "
+                "sets up an authenticator app on the first visit to /admin/ (docs/accounts.md)."
+            )
+
+    def _seed(self, members: int, seed: int, rng: random.Random, fake: Faker, progress: bool) -> str:
+        """Write the demo; returns what it wrote, in words."""
         now = timezone.now()
         with transaction.atomic():
             creator = self._creator()
@@ -138,25 +165,14 @@ class Command(BaseCommand):
         steps.update()
         steps.close()
         kinds = Counter(plan.kind for plan in plans.values())
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
-                f"{len(library)} library items, {views} new views, {entries} new points entries, "
-                f"{topics} forum topics, {profiles.members} member profiles in {profiles.k} personas "
-                f"(churn risk by {profiles.churn_method}), {conversions['paid']} paid conversions attributed, "
-                f"recommendations learned from {neighbours.members} members."
-            )
+        return (
+            f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
+            f"{len(library)} library items, {views} new views, {entries} new points entries, "
+            f"{topics} forum topics, {profiles.members} member profiles in {profiles.k} personas "
+            f"(churn risk by {profiles.churn_method}), {conversions['paid']} paid conversions attributed, "
+            f"recommendations learned from {neighbours.members} members.\n"
+            "Member types: " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common())
         )
-        self.stdout.write("Member types: " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()))
-        self.stdout.write(
-            f"Creator login (admin at /admin/): {creator.email} / {CREATOR_PASSWORD}\n"
-            f"Member login (free tier): {DEMO_MEMBER} / {MEMBER_PASSWORD}"
-        )
-        if two_factor.must_set_up_two_factor(creator):
-            self.stdout.write(
-                "Staff need two-factor authentication here (MFA_REQUIRED_FOR_STAFF is on): the creator "
-                "sets up an authenticator app on the first visit to /admin/ (docs/accounts.md)."
-            )
 
     def _creator(self) -> User:
         creator, created = User.objects.get_or_create(
@@ -243,6 +259,37 @@ class Command(BaseCommand):
             bar.update(min(BATCH, count - start))
         bar.close()
         return created
+
+
+@contextmanager
+def mail_kept_back() -> Iterator[list[mail.EmailMessage]]:
+    """Email sent while the demo is written (a service it calls may congratulate a member on a
+    level, say) is kept in memory instead of printed by the console backend or sent: the demo's
+    addresses are made up, and the terminal is for the logins. Tasks the demo sets off run here
+    rather than in a worker, so their email is kept back too. Yields the list it fills."""
+    kept: list[mail.EmailMessage] = []
+    outbox, eager = getattr(mail, "outbox", None), celery_app.conf.task_always_eager
+    mail.outbox = kept  # where the locmem backend puts what is sent
+    celery_app.conf.task_always_eager = True
+    try:
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            yield kept
+    finally:
+        celery_app.conf.task_always_eager = eager
+        if outbox is None:
+            del mail.outbox
+        else:
+            mail.outbox = outbox
+
+
+def write_kept_mail(messages: list[mail.EmailMessage]) -> Path:
+    """Write `messages` to a new file in var/demo-mail/, one after the other as the file backend
+    does; returns the file."""
+    folder = Path(settings.BASE_DIR) / "var" / "demo-mail"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"seed-{timezone.now():%Y%m%d-%H%M%S-%f}.log"
+    path.write_bytes(b"".join(m.message().as_bytes() + b"\n" + b"-" * 79 + b"\n" for m in messages))
+    return path
 
 
 def _demo_handle(name: str, number: int, taken: set[str]) -> str:
