@@ -100,7 +100,8 @@ class Command(BaseCommand):
         progress = not no_progress and options.get("verbosity", 1) > 0
 
         with mail_kept_back() as kept:
-            summary = self._seed(members, seed, rng, fake, progress)
+            sizes = {name: options[name] for name, _low, _high in SIZES}
+            summary = self._seed(members, seed, rng, fake, progress, sizes)
         self.stdout.write(self.style.SUCCESS(summary))
         if kept:
             self.stdout.write(
@@ -118,8 +119,16 @@ class Command(BaseCommand):
                 "sets up an authenticator app on the first visit to /admin/ (docs/accounts.md)."
             )
 
-    def _seed(self, members: int, seed: int, rng: random.Random, fake: Faker, progress: bool) -> str:
-        """Write the demo; returns what it wrote, in words."""
+    def _seed(
+        self,
+        members: int,
+        seed: int,
+        rng: random.Random,
+        fake: Faker,
+        progress: bool,
+        sizes: dict[str, int | None],
+    ) -> str:
+        """Write the demo (`sizes`: --items, --views, --topics, --posts); returns what it wrote, in words."""
         now = timezone.now()
         with transaction.atomic():
             creator = self._creator()
@@ -134,17 +143,17 @@ class Command(BaseCommand):
         payers = seed_billing(members=demo_members, plans=plans, seed=seed, now=now)
         steps.update()
         library = content_demo.seed_library(
-            seed=seed, fake=fake["en_US"], now=now, author=creator, items=options["items"], progress=progress
+            seed=seed, fake=fake["en_US"], now=now, author=creator, items=sizes["items"], progress=progress
         )
         periods = coverage(members=demo_members)
         views = content_demo.seed_activity(
-            seed=seed, members=demo_members, plans=plans, periods=periods, now=now, views=options["views"],
+            seed=seed, members=demo_members, plans=plans, periods=periods, now=now, views=sizes["views"],
             progress=progress,
         )  # fmt: skip
         steps.update()
         community = {"seed": seed, "fake": fake["en_US"], "members": demo_members, "plans": plans,
                      "periods": periods, "now": now}  # fmt: skip
-        topics = community_demo.seed_forum(**community, topics=options["topics"], posts=options["posts"])
+        topics = community_demo.seed_forum(**community, topics=sizes["topics"], posts=sizes["posts"])
         community_demo.seed_comments(**community)
         community_demo.seed_events(**community)
         steps.update()
