@@ -78,3 +78,60 @@ def shot():
             page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
     return take
+
+
+# Accessibility: axe-core (tests/e2e/vendor/axe-core, test-only, never served) run on the
+# pages the journeys visit. page.evaluate() runs through the DevTools protocol, which the
+# page's Content-Security-Policy does not govern, so no journey needs bypass_csp and the CSP
+# journey sees the site exactly as a visitor does.
+AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
+A11Y_WIDTHS = (1280, 390)
+A11Y_FAILING_IMPACTS = ("serious", "critical")
+_AXE_RUN = """async ({exclude, impacts}) => {
+  const context = exclude.length ? {include: [document], exclude: exclude.map((s) => [s])} : document;
+  // Not into frames: the only ones are third-party video players (the <iframe> element itself,
+  // its title for one, is still checked here).
+  const results = await axe.run(context, {resultTypes: ["violations"], iframes: false});
+  return results.violations
+    .filter((v) => impacts.includes(v.impact))
+    .map((v) => ({id: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
+                  nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary}))}));
+}"""
+
+
+def axe_violations(page, *, exclude: tuple[str, ...] = ()) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE_SOURCE)
+    return page.evaluate(_AXE_RUN, {"exclude": list(exclude), "impacts": list(A11Y_FAILING_IMPACTS)})
+
+
+def check_a11y(
+    page, name: str, *, widths: tuple[int, ...] = A11Y_WIDTHS, exclude: tuple[str, ...] = ()
+) -> None:
+    """Fail on any serious or critical axe-core violation on the current page, at each width
+    (desktop and a 390 px phone by default), then give the page its own size back.
+
+    `exclude` takes CSS selectors axe should skip; use it only for third-party markup the
+    site does not write, and say why where it is called."""
+    size = page.viewport_size
+    problems = []
+    try:
+        for width in widths:
+            if size is None or size["width"] != width:
+                page.set_viewport_size({"width": width, "height": size["height"] if size else 860})
+                page.wait_for_timeout(100)  # media queries and resize handlers settle
+            for violation in axe_violations(page, exclude=exclude):
+                targets = "\n".join(
+                    f"      {node['target']}\n        {node['summary'].replace(chr(10), chr(10) + '        ')}"
+                    for node in violation["nodes"][:10]
+                )
+                more = len(violation["nodes"]) - 10
+                problems.append(
+                    f"  [{width}px] {violation['id']} ({violation['impact']}): {violation['help']}"
+                    f" <{violation['url']}>\n{targets}" + (f"\n      ... and {more} more" if more > 0 else "")
+                )
+    finally:
+        if size is not None and page.viewport_size != size:
+            page.set_viewport_size(size)
+    assert not problems, f"accessibility violations on {name} ({page.url}):\n" + "\n".join(problems)
