@@ -13,7 +13,7 @@
     list.id = id;
     list.className = "mention-list list-group shadow-sm";
     list.setAttribute("role", "listbox");
-    list.setAttribute("aria-label", box.getAttribute("data-mention-label") || "@");
+    if (box.hasAttribute("data-mention-label")) list.setAttribute("aria-label", box.getAttribute("data-mention-label"));
     list.hidden = true;
     box.parentNode.style.position = "relative";
     box.parentNode.appendChild(list);

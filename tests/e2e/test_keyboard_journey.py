@@ -1,7 +1,7 @@
 """Keyboard only (Tab, Shift+Tab, Enter, Space, arrow keys in a list box): a member subscribes
 from the pricing page through the offline checkout, a member replies in the forum, and the
 creator filters the CRM and exports it. Every control reached shows where the focus is: it
-matches :focus-visible and looks different focused from unfocused."""
+matches :focus-visible and has an outline or a ring that it loses when the focus moves on."""
 
 from decimal import Decimal
 
