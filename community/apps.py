@@ -8,7 +8,12 @@ class CommunityConfig(AppConfig):
     verbose_name = _("Community")
 
     def ready(self) -> None:
+        from content import slots
+
         # Its tables' part of a member's "download my data" archive (members.data_export).
         from .export_sections import register_sections
+        from .sections import comments_section
 
         register_sections()
+        # The comments under a library item, a place content keeps for it (content.slots).
+        slots.register_item_section(comments_section, place=slots.Place.DISCUSSION)

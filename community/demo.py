@@ -9,13 +9,13 @@ import random
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils.text import slugify
-from faker import Generator
+from faker import Faker, Generator
 
 from members.demo import MemberPlan, Period, engagement, insert_rows, rank_at
 from members.models import Tier, User
@@ -74,11 +74,15 @@ class _Scene:
     plans: dict[int, MemberPlan]
     periods: dict[int, list[Period]]
     now: datetime
+    # How much more often than their type's rate members do each thing (by `salt`): seed_forum
+    # sets these to reach the topics and posts it is asked for.
+    scale: dict[str, float] = field(default_factory=dict)
 
     def moments(self, member: User, salt: str, per_month: float) -> Iterator[tuple[datetime, int]]:
         """When `member` does something (`salt` names what) at `per_month` at full engagement,
         over the last DAYS, with the tier rank they held then: a Poisson process thinned by
         their engagement at each moment."""
+        per_month *= self.scale.get(salt, 1.0)
         if per_month <= 0:
             return
         plan = self.plans[member.pk]
@@ -113,9 +117,15 @@ def seed_forum(
     plans: dict[int, MemberPlan],
     periods: dict[int, list[Period]],
     now: datetime,
+    topics: int | None = None,
+    posts: int | None = None,
 ) -> int:
     """Topics, replies, votes and accepted answers over the last months. Skipped once the
-    demo areas hold topics."""
+    demo areas hold topics.
+
+    `topics` and `posts` ask for about that many topics and posts (openings included): members
+    then start topics, reply and vote more (or less) often by one factor each, so who writes
+    what stays as at the natural rate."""
     if Thread.objects.filter(category__slug__in=[a[1] for a in AREAS]).exists():
         return 0
     _check_bulk_ids()
@@ -140,27 +150,31 @@ def seed_forum(
     def body(parts: int) -> str:
         return "\n\n".join(rng.sample(paragraphs, parts))
 
-    topics = _open_topics(scene, fake, areas, body)
-    topics.sort(key=lambda t: t.thread.created_at)
-    _reply(scene, topics, body)
-    votes = _vote(scene, topics)
-    accepted = _accept(rng, plans, topics)
+    if topics is not None:
+        _scale_topics(scene, areas, body, topics=topics)
+    opened = _open_topics(scene, fake, areas, body)
+    opened.sort(key=lambda t: t.thread.created_at)
+    if posts is not None:
+        _scale_replies(scene, opened, body, replies=max(0, posts - len(opened)))
+    _reply(scene, opened, body)
+    votes = _vote(scene, opened)
+    accepted = _accept(rng, plans, opened)
     scores: dict[int, int] = defaultdict(int)
     for post, _voter, value in votes:
         scores[id(post)] += value
-    for topic in topics:
+    for topic in opened:
         topic.thread.reply_count = len(topic.posts) - 1
         topic.thread.last_activity_at = topic.posts[-1].created_at
         for post in topic.posts:
             post.score = scores.get(id(post), 0)
     with transaction.atomic():
-        Thread.objects.bulk_create([t.thread for t in topics], batch_size=2000)
-        for topic in topics:
+        Thread.objects.bulk_create([t.thread for t in opened], batch_size=2000)
+        for topic in opened:
             for post in topic.posts:
                 post.thread = topic.thread
-        Post.objects.bulk_create([p for t in topics for p in t.posts], batch_size=2000)
+        Post.objects.bulk_create([p for t in opened for p in t.posts], batch_size=2000)
         solved = []
-        for topic in topics:
+        for topic in opened:
             answer = accepted.get(id(topic.thread))
             if answer is not None:
                 topic.thread.accepted_answer = answer
@@ -172,14 +186,14 @@ def seed_forum(
         ThreadFollow.objects.bulk_create(
             [
                 ThreadFollow(thread=t.thread, member_id=m)
-                for t in topics
+                for t in opened
                 for m in {p.author_id for p in t.posts}
             ],
             ignore_conflicts=True,
             batch_size=5000,
         )
-        insert_rows(Notification, NOTE_COLUMNS, _notifications(topics, accepted, now))
-    return len(topics)
+        insert_rows(Notification, NOTE_COLUMNS, _notifications(opened, accepted, now))
+    return len(opened)
 
 
 def _open_topics(
@@ -190,7 +204,7 @@ def _open_topics(
     lounge = areas["insider-lounge"][1]
     for member in scene.members:
         taking = scene.taking(member)
-        rate = taking.questions + taking.discussions
+        rate = _topic_rate(taking)
         rng = random.Random(f"{scene.seed}:topic-text:{member.email}")
         for at, rank in scene.moments(member, "topics", rate):
             question = rng.random() < taking.questions / rate
@@ -215,6 +229,38 @@ def _open_topics(
             opening = Post(author=member, body=body(rng.randint(1, 3)), is_opening=True, created_at=at)
             topics.append(_Topic(thread, [opening], needed))
     return topics
+
+
+def _topic_rate(taking: Taking) -> float:
+    return taking.questions + taking.discussions
+
+
+def _scale_topics(
+    scene: _Scene, areas: dict[str, tuple[Category, int]], body: Callable[[int], str], *, topics: int
+) -> None:
+    """Set how much more often members start topics to open about `topics`: a first guess from the
+    natural number of moments, corrected by one trial run (with its own text generator) for the
+    moments whose area the member's tier does not reach."""
+    natural = sum(1 for m in scene.members for _ in scene.moments(m, "topics", _topic_rate(scene.taking(m))))
+    scene.scale["topics"] = topics / max(natural, 1)
+    trial = Faker()
+    trial.seed_instance(scene.seed)
+    opened = len(_open_topics(scene, trial, areas, body))
+    scene.scale["topics"] *= topics / max(opened, 1)
+
+
+def _scale_replies(scene: _Scene, opened: list[_Topic], body: Callable[[int], str], *, replies: int) -> None:
+    """Set how much more often members reply (and vote, in step) to write about `replies` replies:
+    a first guess from the natural number of moments, then one trial run corrects it for the
+    moments that find no topic to answer."""
+    natural = sum(1 for m in scene.members for _ in scene.moments(m, "replies", scene.taking(m).replies))
+    scene.scale["replies"] = replies / max(natural, 1)
+    _reply(scene, opened, body)
+    written = sum(len(t.posts) - 1 for t in opened)
+    for topic in opened:
+        del topic.posts[1:]
+    scene.scale["replies"] *= replies / max(written, 1)
+    scene.scale["votes"] = scene.scale["replies"]
 
 
 def _window(starts: list[float], at: datetime) -> tuple[int, int]:

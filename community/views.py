@@ -114,7 +114,14 @@ def thread(request, pk, slug=""):
 def _mentionable(form, category: Category):
     """The text box suggests @handles of members who can read `category`."""
     url = f"{reverse('community:mention_suggestions')}?category={category.slug}"
-    form.fields["body"].widget.attrs.update({"data-mention-url": url, "autocomplete": "off"})
+    form.fields["body"].widget.attrs.update(
+        {
+            "data-mention-url": url,
+            # The suggestion list's accessible name (static/js/mentions.js).
+            "data-mention-label": _("Members to mention"),
+            "autocomplete": "off",
+        }
+    )
     return form
 
 

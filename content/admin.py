@@ -1,6 +1,7 @@
+from django import forms
 from django.contrib import admin
 from django.db import models
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils.translation import gettext_lazy as _
 
 from members.audit_admin import AuditedAdmin
@@ -42,8 +43,24 @@ class AttachmentInline(admin.TabularInline):
     readonly_fields = ["size"]
 
 
+class ContentAdminForm(forms.ModelForm):
+    """The author is picked among the staff (the people who write here), not from every member;
+    an item keeps its author when that person is no longer staff."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        author = self.fields.get("author")
+        if author is not None:
+            writers = Q(is_staff=True, is_active=True)
+            if self.instance.author_id:
+                writers |= Q(pk=self.instance.author_id)
+            author.queryset = author.queryset.filter(writers).order_by("display_name", "email")
+            author.widget.can_add_related = False  # a member added here would not be staff
+
+
 @admin.register(Content)
 class ContentAdmin(AuditedAdmin, admin.ModelAdmin):
+    form = ContentAdminForm
     list_display = ["title", "kind", "status", "min_tier", "publish_at", "featured", "views", "completion"]
     list_filter = ["kind", "status", "min_tier", "featured", "tags"]
     search_fields = ["title", "summary", "slug"]

@@ -10,15 +10,19 @@ members drift to a new topic part-way through their history. So a recommender tr
 demo has co-reading to find."""
 
 import random
+import sys
 import uuid
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import takewhile
+from typing import overload
 
 from django.db import transaction
 from django.utils.text import slugify
 from faker import Generator
+from tqdm import tqdm
 
 from members.demo import MemberPlan, Period, engagement, insert_rows, rank_at
 from members.models import Tier, User
@@ -112,58 +116,69 @@ def _tier_for(rng: random.Random, tiers: dict[int, Tier]) -> Tier | None:
 
 
 def seed_library(
-    *, seed: int, fake: Generator, now: datetime, author: User | None, items: int = 90
+    *, seed: int, fake: Generator, now: datetime, author: User | None, items: int = 90, progress: bool = False
 ) -> list[Content]:
     """Create the demo library once (skipped if any demo item exists): `items` articles and
     videos spread evenly over the topics (so each topic has enough to read at every tier),
-    the first POPULAR of them featured, free and old, then the courses."""
+    the first POPULAR of them featured, free and old, then the courses. Written in bulk, so a
+    library of thousands takes seconds."""
     if Content.objects.filter(slug__startswith="demo-").exists():
         return list(Content.objects.filter(slug__startswith="demo-"))
     rng = random.Random(f"{seed}:library")
     tiers = {t.rank: t for t in Tier.objects.all()}
     tags = {name: Tag.objects.get_or_create(slug=slugify(name), defaults={"name": name})[0] for name in TAGS}
     topics = list(TOPICS)
-    created = []
+    articles: list[tuple[Content, list[str]]] = []
     used: set[str] = set()
+    for n in tqdm(range(items), desc="library", unit="item", disable=not progress, file=sys.stderr):
+        kind = Content.Kind.VIDEO if rng.random() < 0.25 else Content.Kind.ARTICLE
+        topic = topics[n % len(topics)]
+        title = _title(rng, topic, used)
+        popular = n < POPULAR
+        age = rng.randint(250, 360) if popular else rng.randint(1, 360)
+        item = Content(
+            kind=kind, title=title, slug=f"demo-{n:03d}-{slugify(title)[:60]}",
+            summary=fake.paragraph(nb_sentences=2), body=_body(fake, rng, topic), author=author,
+            min_tier=None if popular else _tier_for(rng, tiers), status=Content.Status.PUBLISHED,
+            publish_at=now - timedelta(days=age, hours=rng.randint(0, 23)),
+            featured=popular,
+            video_embed_url=rng.choice(VIDEO_LINKS) if kind == Content.Kind.VIDEO else "",
+            duration_minutes=rng.randint(4, 40) if kind == Content.Kind.VIDEO else None,
+        )  # fmt: skip
+        names = [topic]
+        if rng.random() < 0.15:
+            names.append(rng.choice([t for t in topics if t != names[0]]))
+        if rng.random() < 0.4:
+            names.append(rng.choice(FORMATS))
+        articles.append((item, names))
+    courses = []
+    for n, (title, names, lesson_titles) in enumerate(COURSES):
+        course = Content(
+            kind=Content.Kind.COURSE, title=title, slug=f"demo-course-{n}-{slugify(title)[:60]}",
+            summary=fake.paragraph(nb_sentences=2), body=_body(fake, rng, names[0]), author=author,
+            min_tier=tiers.get(20 if n % 2 == 0 else 10, tiers[0]), status=Content.Status.PUBLISHED,
+            publish_at=now - timedelta(days=rng.randint(30, 300)), featured=n == 0,
+        )  # fmt: skip
+        lessons = [
+            Lesson(title=t, slug=slugify(t), position=i, body=_body(fake, rng, names[0]),
+                   video_embed_url=rng.choice(VIDEO_LINKS) if rng.random() < 0.5 else "",
+                   duration_minutes=rng.randint(5, 25), is_preview=i == 0)
+            for i, t in enumerate(lesson_titles)
+        ]  # fmt: skip
+        courses.append((course, names, lessons))
+    tagged = [*articles, *((course, names) for course, names, _lessons in courses)]
     with transaction.atomic():
-        for n in range(items):
-            kind = Content.Kind.VIDEO if rng.random() < 0.25 else Content.Kind.ARTICLE
-            topic = topics[n % len(topics)]
-            title = _title(rng, topic, used)
-            popular = n < POPULAR
-            age = rng.randint(250, 360) if popular else rng.randint(1, 360)
-            item = Content.objects.create(
-                kind=kind, title=title, slug=f"demo-{n:03d}-{slugify(title)[:60]}",
-                summary=fake.paragraph(nb_sentences=2), body=_body(fake, rng, topic), author=author,
-                min_tier=None if popular else _tier_for(rng, tiers), status=Content.Status.PUBLISHED,
-                publish_at=now - timedelta(days=age, hours=rng.randint(0, 23)),
-                featured=popular,
-                video_embed_url=rng.choice(VIDEO_LINKS) if kind == Content.Kind.VIDEO else "",
-                duration_minutes=rng.randint(4, 40) if kind == Content.Kind.VIDEO else None,
-            )  # fmt: skip
-            names = [topic]
-            if rng.random() < 0.15:
-                names.append(rng.choice([t for t in topics if t != names[0]]))
-            if rng.random() < 0.4:
-                names.append(rng.choice(FORMATS))
-            item.tags.set([tags[name] for name in names])
-            created.append(item)
-        for n, (title, names, lesson_titles) in enumerate(COURSES):
-            course = Content.objects.create(
-                kind=Content.Kind.COURSE, title=title, slug=f"demo-course-{n}-{slugify(title)[:60]}",
-                summary=fake.paragraph(nb_sentences=2), body=_body(fake, rng, names[0]), author=author,
-                min_tier=tiers.get(20 if n % 2 == 0 else 10, tiers[0]), status=Content.Status.PUBLISHED,
-                publish_at=now - timedelta(days=rng.randint(30, 300)), featured=n == 0,
-            )  # fmt: skip
-            course.tags.set([tags[name] for name in names])
-            Lesson.objects.bulk_create(
-                Lesson(course=course, title=t, slug=slugify(t), position=i, body=_body(fake, rng, names[0]),
-                       video_embed_url=rng.choice(VIDEO_LINKS) if rng.random() < 0.5 else "",
-                       duration_minutes=rng.randint(5, 25), is_preview=i == 0)
-                for i, t in enumerate(lesson_titles)
-            )  # fmt: skip
-            created.append(course)
-    return created
+        Content.objects.bulk_create([item for item, _names in tagged], batch_size=1000)
+        Content.tags.through.objects.bulk_create(
+            [Content.tags.through(content_id=item.pk, tag_id=tags[name].pk) for item, names in tagged
+             for name in dict.fromkeys(names)],
+            batch_size=5000,
+        )  # fmt: skip
+        for course, _names, lessons in courses:
+            for lesson in lessons:
+                lesson.course = course
+        Lesson.objects.bulk_create([lesson for _c, _n, lessons in courses for lesson in lessons])
+    return [item for item, _names in tagged]
 
 
 @dataclass(frozen=True)
@@ -239,44 +254,94 @@ def _key(rng: random.Random) -> uuid.UUID:
     return uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
+class _Prefix(Sequence[Content]):
+    """The first `n` items of a list, without copying them. `random.choice` draws from it exactly
+    as from a copy, so the demo is the same as with lists."""
+
+    __slots__ = ("items", "n")
+
+    def __init__(self, items: list[Content], n: int) -> None:
+        self.items, self.n = items, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    @overload
+    def __getitem__(self, index: int) -> Content: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Content]: ...
+    def __getitem__(self, index: int | slice) -> Content | list[Content]:
+        if isinstance(index, slice):
+            return self.items[: self.n][index]
+        if not -self.n <= index < self.n:
+            raise IndexError(index)
+        return self.items[index % self.n]
+
+
 @dataclass
 class _Open:
     """What a member could open at one moment (see `_Shelf.at`)."""
 
-    articles: list[Content]  # articles and videos their tier reaches
+    articles: Sequence[Content]  # articles and videos their tier reaches
     taking: set[int]  # ids of the courses they may take
-    courses: list[Content]  # every published course (anyone may watch a free preview lesson)
-    by_topic: dict[str, list[Content]] = field(default_factory=dict)  # articles per topic
-    popular: list[Content] = field(default_factory=list)  # popular articles among them
+    courses: Sequence[Content]  # every published course (anyone may watch a free preview lesson)
+    by_topic: dict[str, Sequence[Content]] = field(default_factory=dict)  # articles per topic
+    popular: Sequence[Content] = field(default_factory=list)  # popular articles among them
+
+
+class _Timeline:
+    """Items in publication order with their publication times, to take the ones out by a moment."""
+
+    def __init__(self, items: list[Content]) -> None:
+        self.items = items
+        self.times = [c.publish_at.timestamp() if c.publish_at else 0.0 for c in items]
+
+    def by(self, moment: float) -> _Prefix:
+        return _Prefix(self.items, bisect_right(self.times, moment))
 
 
 class _Shelf:
-    """What a member could open at a moment: published items their tier reaches, cached by
-    (rank, how many items were published by then)."""
+    """What a member could open at a moment: published items their tier reaches. Per tier rank,
+    the items it reaches are kept in publication order once, so a moment's shelf is a prefix of
+    each list (a library of thousands of items costs no copies)."""
 
     def __init__(self, library: list[Content], topics: dict[int, set[str]], popular: set[int]) -> None:
         self.items = sorted(library, key=lambda c: (c.publish_at or datetime.min.replace(tzinfo=UTC), c.pk))
-        self.published = [c.publish_at.timestamp() if c.publish_at else 0.0 for c in self.items]
         self.topics = topics
         self.popular = popular
+        self.published = _Timeline(self.items)
+        self.courses = _Timeline([c for c in self.items if c.kind == Content.Kind.COURSE])
+        self.ranks: dict[int, tuple[_Timeline, _Timeline, _Timeline, dict[str, _Timeline]]] = {}
         self.cache: dict[tuple[int, int], _Open] = {}
 
-    def at(self, rank: int, at: datetime) -> _Open:
-        key = (rank, bisect_right(self.published, at.timestamp()))
-        if key not in self.cache:
-            published = self.items[: key[1]]
-            open_ = [c for c in published if c.min_tier is None or c.min_tier.rank <= rank]
+    def _for(self, rank: int) -> tuple[_Timeline, _Timeline, _Timeline, dict[str, _Timeline]]:
+        if rank not in self.ranks:
+            open_ = [c for c in self.items if c.min_tier is None or c.min_tier.rank <= rank]
             articles = [c for c in open_ if c.kind != Content.Kind.COURSE]
             by_topic: dict[str, list[Content]] = {}
             for item in articles:
                 for topic in self.topics.get(item.pk, ()):
                     by_topic.setdefault(topic, []).append(item)
+            self.ranks[rank] = (
+                _Timeline(articles),
+                _Timeline([c for c in open_ if c.kind == Content.Kind.COURSE]),
+                _Timeline([c for c in articles if c.pk in self.popular]),
+                {topic: _Timeline(items) for topic, items in by_topic.items()},
+            )
+        return self.ranks[rank]
+
+    def at(self, rank: int, at: datetime) -> _Open:
+        articles, taking, popular, by_topic = self._for(rank)
+        moment = at.timestamp()
+        key = (rank, len(self.published.by(moment)))
+        if key not in self.cache:
+            topics = {topic: line.by(moment) for topic, line in by_topic.items()}
             self.cache[key] = _Open(
-                articles,
-                {c.pk for c in open_ if c.kind == Content.Kind.COURSE},
-                [c for c in published if c.kind == Content.Kind.COURSE],
-                by_topic,
-                [c for c in articles if c.pk in self.popular],
+                articles.by(moment),
+                {c.pk for c in taking.by(moment)},
+                self.courses.by(moment),
+                {topic: items for topic, items in topics.items() if items},
+                popular.by(moment),
             )
         return self.cache[key]
 
@@ -314,6 +379,90 @@ def _popular(library: list[Content]) -> set[int]:
     return {c.pk for c in free[:POPULAR]}
 
 
+# Members simulated first to estimate how many views the natural rate gives (seed_activity's
+# `views`).
+SAMPLE = 400
+
+
+@dataclass
+class _History:
+    """The reading history being made: each member's views, likes, bookmarks and finished
+    lessons (see `read`), at `rate` times their type's sessions a week."""
+
+    seed: int
+    plans: dict[int, MemberPlan]
+    periods: dict[int, list[Period]]
+    now: datetime
+    days: int
+    lessons: dict[int, list[Lesson]]
+    topics: dict[int, set[str]]
+    shelf: _Shelf
+    rate: float = 1.0
+    views: list[tuple] = field(default_factory=list)  # VIEW_COLUMNS
+    likes: dict[tuple[int, int], datetime] = field(default_factory=dict)
+    bookmarks: dict[tuple[int, int], datetime] = field(default_factory=dict)
+    progress: dict[tuple[int, int], datetime] = field(default_factory=dict)
+
+    def read(self, member: User) -> None:
+        """One member's sessions over the last `days`, in time order."""
+        plan = self.plans[member.pk]
+        rng = random.Random(f"{self.seed}:activity:{member.email}")
+        reading = READING[plan.kind]
+        per_week = reading.sessions_per_week * self.rate
+        if per_week <= 0:
+            return
+        taste = member_taste(seed=self.seed, email=member.email)
+        own = self.periods.get(member.pk, [])
+        done: dict[int, int] = {}  # course id → lessons finished, in order
+        read: set[int] = set()
+        start = at = max(member.date_joined, self.now - timedelta(days=self.days))
+        span = max((self.now - start).total_seconds(), 1.0)
+        while True:
+            at += timedelta(seconds=rng.expovariate(per_week / WEEK))
+            if at >= self.now:
+                return
+            if rng.random() >= engagement(plan, at):
+                continue
+            open_ = self.shelf.at(rank_at(own, at), at)
+            weights = taste.at((at - start).total_seconds() / span)
+            todo = {}  # course → lessons left that the member may watch, in order
+            for course in open_.courses:
+                left = self.lessons.get(course.pk, [])[done.get(course.pk, 0) :]
+                if course.pk not in open_.taking:
+                    left = list(takewhile(lambda lesson: lesson.is_preview, left))
+                if left:
+                    todo[course] = left
+            if todo and rng.random() < reading.course_share:
+                # A course in their topics is four times as likely to be the one they take.
+                chances = [1 + 3 * len(self.topics.get(c.pk, set()) & weights.keys()) for c in todo]
+                course = rng.choices(list(todo), weights=chances)[0]
+                for lesson in todo[course][: rng.randint(1, 4)]:
+                    finished = rng.random() < 0.9
+                    self.views.append((_key(rng), course.pk, lesson.pk, member.pk, "library", at,
+                                  rng.randint(*reading.dwell) + 300,
+                                  rng.randint(85, 100) if finished else rng.randint(30, 70), finished))  # fmt: skip
+                    if not finished:
+                        break
+                    done[course.pk] = done.get(course.pk, 0) + 1
+                    self.progress.setdefault((member.pk, lesson.pk), at)
+                    at += timedelta(minutes=rng.randint(10, 30))
+                continue
+            if not open_.articles:
+                continue
+            for _ in range(rng.randint(*reading.views_per_session)):
+                item = _pick(rng, open_, weights, read)
+                read.add(item.pk)
+                scroll = rng.randint(*reading.scroll)
+                self.views.append((_key(rng), item.pk, None, member.pk, rng.choices(*SOURCES)[0], at,
+                              rng.randint(*reading.dwell), scroll, scroll >= 90))  # fmt: skip
+                liking = LIKE_IN_TASTE if self.topics.get(item.pk, set()) & weights.keys() else LIKE_OUTSIDE
+                if scroll >= 70 and rng.random() < reading.like * liking:
+                    self.likes.setdefault((member.pk, item.pk), at)
+                if scroll >= 70 and rng.random() < reading.bookmark * liking:
+                    self.bookmarks.setdefault((member.pk, item.pk), at)
+                at += timedelta(seconds=rng.randint(60, 600))
+
+
 def seed_activity(
     *,
     seed: int,
@@ -322,10 +471,16 @@ def seed_activity(
     periods: dict[int, list[Period]],
     now: datetime,
     days: int = 240,
+    views: int | None = None,
+    progress: bool = False,
 ) -> int:
     """Months of views, likes, bookmarks and lesson progress, following each member's type
     and taste (`member_taste`), the tier they held at each moment and how engaged they were
-    then (a paying member fades before leaving). Skipped if demo views exist."""
+    then (a paying member fades before leaving). Skipped if demo views exist.
+
+    `views` asks for about that many views in all: every member then reads more (or less)
+    often by the same factor, estimated on a sample of members, so the mix of types and tastes
+    stays what it is at the natural rate."""
     if ContentView.objects.filter(content__slug__startswith="demo-").exists():
         return 0
     library = list(
@@ -335,77 +490,35 @@ def seed_activity(
     lessons: dict[int, list[Lesson]] = {}
     for lesson in Lesson.objects.filter(course__in=library).order_by("position", "pk"):
         lessons.setdefault(lesson.course_id, []).append(lesson)
-    shelf = _Shelf(library, topics, _popular(library))
-    views: list[tuple] = []  # VIEW_COLUMNS
-    likes: dict[tuple[int, int], datetime] = {}
-    bookmarks: dict[tuple[int, int], datetime] = {}
-    progress: dict[tuple[int, int], datetime] = {}
-    for member in members:
-        plan = plans[member.pk]
-        rng = random.Random(f"{seed}:activity:{member.email}")
-        reading = READING[plan.kind]
-        taste = member_taste(seed=seed, email=member.email)
-        own = periods.get(member.pk, [])
-        done: dict[int, int] = {}  # course id → lessons finished, in order
-        read: set[int] = set()
-        start = at = max(member.date_joined, now - timedelta(days=days))
-        span = max((now - start).total_seconds(), 1.0)
-        while True:
-            at += timedelta(seconds=rng.expovariate(reading.sessions_per_week / WEEK))
-            if at >= now:
-                break
-            if rng.random() >= engagement(plan, at):
-                continue
-            open_ = shelf.at(rank_at(own, at), at)
-            weights = taste.at((at - start).total_seconds() / span)
-            todo = {}  # course → lessons left that the member may watch, in order
-            for course in open_.courses:
-                left = lessons.get(course.pk, [])[done.get(course.pk, 0) :]
-                if course.pk not in open_.taking:
-                    left = list(takewhile(lambda lesson: lesson.is_preview, left))
-                if left:
-                    todo[course] = left
-            if todo and rng.random() < reading.course_share:
-                # A course in their topics is four times as likely to be the one they take.
-                chances = [1 + 3 * len(topics.get(c.pk, set()) & weights.keys()) for c in todo]
-                course = rng.choices(list(todo), weights=chances)[0]
-                for lesson in todo[course][: rng.randint(1, 4)]:
-                    finished = rng.random() < 0.9
-                    views.append((_key(rng), course.pk, lesson.pk, member.pk, "library", at,
-                                  rng.randint(*reading.dwell) + 300,
-                                  rng.randint(85, 100) if finished else rng.randint(30, 70), finished))  # fmt: skip
-                    if not finished:
-                        break
-                    done[course.pk] = done.get(course.pk, 0) + 1
-                    progress.setdefault((member.pk, lesson.pk), at)
-                    at += timedelta(minutes=rng.randint(10, 30))
-                continue
-            if not open_.articles:
-                continue
-            for _ in range(rng.randint(*reading.views_per_session)):
-                item = _pick(rng, open_, weights, read)
-                read.add(item.pk)
-                scroll = rng.randint(*reading.scroll)
-                views.append((_key(rng), item.pk, None, member.pk, rng.choices(*SOURCES)[0], at,
-                              rng.randint(*reading.dwell), scroll, scroll >= 90))  # fmt: skip
-                liking = LIKE_IN_TASTE if topics.get(item.pk, set()) & weights.keys() else LIKE_OUTSIDE
-                if scroll >= 70 and rng.random() < reading.like * liking:
-                    likes.setdefault((member.pk, item.pk), at)
-                if scroll >= 70 and rng.random() < reading.bookmark * liking:
-                    bookmarks.setdefault((member.pk, item.pk), at)
-                at += timedelta(seconds=rng.randint(60, 600))
+    history = _History(
+        seed=seed, plans=plans, periods=periods, now=now, days=days, lessons=lessons, topics=topics,
+        shelf=_Shelf(library, topics, _popular(library)),
+    )  # fmt: skip
+    public = [c for c in library if c.min_tier is None]
+    anonymous = len(members) if public else 0
+    if views is not None and members:
+        sample = members[:: max(1, len(members) // SAMPLE)]
+        trial = replace(history, views=[], likes={}, bookmarks={}, progress={})
+        for member in sample:
+            trial.read(member)
+        natural = max(1.0, len(trial.views) * len(members) / len(sample))
+        history.rate = max(0.0, views - anonymous) / natural
+    for member in tqdm(members, desc="views", unit="member", disable=not progress, file=sys.stderr):
+        history.read(member)
+    views_ = history.views
+    likes, bookmarks, progress_ = history.likes, history.bookmarks, history.progress
     public = [c for c in library if c.min_tier is None]
     rng = random.Random(f"{seed}:anonymous")
-    for _ in range(len(members) if public else 0):
+    for _ in range(anonymous):
         started = now - timedelta(hours=rng.randint(0, days * 24))
         item = rng.choice(public)
         if item.publish_at is None or item.publish_at <= started:
             scroll = rng.randint(5, 100)
-            views.append(
+            views_.append(
                 (_key(rng), item.pk, None, None, "direct", started, rng.randint(5, 300), scroll, False)
             )
     with transaction.atomic():
-        insert_rows(ContentView, VIEW_COLUMNS, views)
+        insert_rows(ContentView, VIEW_COLUMNS, views_)
         Like.objects.bulk_create(
             [Like(user_id=u, content_id=c, created_at=at) for (u, c), at in likes.items()],
             ignore_conflicts=True,
@@ -419,13 +532,13 @@ def seed_activity(
         LessonProgress.objects.bulk_create(
             [
                 LessonProgress(user_id=u, lesson_id=lesson, completed_at=at)
-                for (u, lesson), at in progress.items()
+                for (u, lesson), at in progress_.items()
             ],
             ignore_conflicts=True,
             batch_size=5000,
         )
     refresh_stats(now=now)
-    return len(views)
+    return len(views_)
 
 
 def activity_events(members: list[User]) -> dict[int, list[tuple]]:

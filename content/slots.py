@@ -1,26 +1,41 @@
 """Places on content pages that higher apps fill, without content importing them.
 
-A higher app (recommend: "members who read this also read") registers a section in its
-`AppConfig.ready()`; the item page renders whatever the registered sections return. A section
-returns HTML it rendered itself through its own template (so escaped), or "" to show nothing,
-and must apply the access policy to anything it lists.
+A higher app registers a section for a place in its `AppConfig.ready()`; the page renders
+whatever the registered sections return, in the order they registered. A section is
+`fn(request, item) -> str`: HTML it rendered itself through its own template (so escaped), or
+"" to show nothing, and it must apply the access policy to anything it lists.
+
+- `Place.END`: the end of an item page (and of a course's last lesson), for every reader, the
+  locked ones too (recommend: "Next up", "Members who read this also read"). The views pass
+  these to the page as `sections`.
+- `Place.DISCUSSION`: under the body and its like and save buttons, only on pages whose reader
+  may open the item (community: the comments). The page renders them in place with
+  `{% load content_slots %}{% item_sections "discussion" item %}`.
 """
 
 from collections.abc import Callable
+from enum import StrEnum
 
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from .models import Content
 
+
+class Place(StrEnum):
+    END = "end"
+    DISCUSSION = "discussion"
+
+
 ItemSection = Callable[[HttpRequest, Content], str]
-_item_sections: list[ItemSection] = []
+_item_sections: dict[Place, list[ItemSection]] = {place: [] for place in Place}
 
 
-def register_item_section(section: ItemSection) -> None:
-    if section not in _item_sections:
-        _item_sections.append(section)
+def register_item_section(section: ItemSection, *, place: Place = Place.END) -> None:
+    sections = _item_sections[place]
+    if section not in sections:
+        sections.append(section)
 
 
-def item_sections(request: HttpRequest, item: Content) -> list[SafeString]:
-    return [SafeString(html) for section in _item_sections if (html := section(request, item))]
+def item_sections(request: HttpRequest, item: Content, *, place: Place = Place.END) -> list[SafeString]:
+    return [SafeString(html) for section in _item_sections[place] if (html := section(request, item))]

@@ -6,7 +6,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Exists, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -390,6 +390,25 @@ class MembershipAdmin(AuditedAdmin, admin.ModelAdmin):
         self._simulate(request, queryset, "simulate_cancellation", _("Canceled"))
 
 
+def payment_totals(payments: QuerySet[Payment]) -> list[dict]:
+    """Per currency, in one grouped query: how many payments, the gross (charges that went
+    through, refunded ones included), the refunds and the net. Failed charges count as payments
+    but move no money."""
+    went_through = [Payment.Status.PAID, Payment.Status.REFUNDED]
+    zero = Decimal("0.00")
+    rows = (
+        payments.order_by()
+        .values("currency")
+        .annotate(
+            count=Count("pk"),
+            gross=Sum("amount", filter=Q(status__in=went_through), default=zero),
+            refunds=Sum("amount", filter=Q(status=Payment.Status.REFUNDED), default=zero),
+        )
+        .order_by("currency")
+    )
+    return [{**row, "net": row["gross"] - row["refunds"]} for row in rows]
+
+
 @admin.register(Payment)
 class PaymentAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = [
@@ -408,12 +427,21 @@ class PaymentAdmin(AuditedAdmin, admin.ModelAdmin):
     search_fields = ["user__email", "provider_invoice_id"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
+    change_list_template = "admin/members/payment/change_list.html"
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        # The list's own queryset: every page of it, with the filters, dates and search applied.
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None:
+            response.context_data["payment_totals"] = payment_totals(changelist.queryset)
+        return response
 
 
 @admin.register(WebhookEvent)

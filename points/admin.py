@@ -1,16 +1,20 @@
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from members import audit
 from members.audit_admin import AuditedAdmin
+from members.models import User
 
 from . import services
-from .forms import AdjustPointsForm
+from .forms import AdjustPointsForm, PointsChangeForm
 from .models import (
     LedgerEntry,
     Level,
@@ -95,21 +99,12 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         if not request.user.has_perm("points.change_pointsaccount"):
             raise PermissionDenied
         form = AdjustPointsForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                entry = services.adjust_points(
-                    member=form.member,
-                    points=form.cleaned_data["points"],
-                    reason=form.cleaned_data["reason"],
-                    actor=request.user,
-                )
-            except services.PointsError as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(
-                    request, _("Recorded %(n)+d points for %(m)s.") % {"n": entry.points, "m": form.member}
-                )
-                return redirect("admin:points_ledgerentry_changelist")
+        if (
+            request.method == "POST"
+            and form.is_valid()
+            and record_adjustment(self, request, form, form.member)
+        ):
+            return redirect("admin:points_ledgerentry_changelist")
         context = {
             **self.admin_site.each_context(request),
             "form": form,
@@ -119,6 +114,28 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/simple_form.html", context)
 
 
+def record_adjustment(
+    model_admin: admin.ModelAdmin, request: HttpRequest, form: PointsChangeForm, member: User
+) -> bool:
+    """Send a valid grant-or-deduct form to the points service (which writes the entry and the
+    audit row); False, with the service's refusal on the form, when it says no."""
+    try:
+        entry = services.adjust_points(
+            member=member,
+            points=form.cleaned_data["points"],
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+            nonce=form.cleaned_data["nonce"],
+        )
+    except services.PointsError as exc:
+        form.add_error(None, str(exc))
+        return False
+    model_admin.message_user(
+        request, _("Recorded %(n)+d points for %(m)s.") % {"n": entry.points, "m": member}, messages.SUCCESS
+    )
+    return True
+
+
 @admin.register(PointsAccount)
 class PointsAccountAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["member", "balance", "lifetime", "level", "show_on_leaderboards"]
@@ -126,12 +143,52 @@ class PointsAccountAdmin(AuditedAdmin, admin.ModelAdmin):
     search_fields = ["member__email", "member__display_name"]
     list_select_related = ["member", "level"]
     readonly_fields = ["member", "balance", "lifetime", "level", "updated_at"]
+    change_form_template = "admin/points/pointsaccount/change_form.html"
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False  # the account mirrors the ledger; deleting it would lose the balance
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/adjust/",
+                self.admin_site.admin_view(self.adjust_view),
+                name="points_pointsaccount_adjust",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if self.has_change_permission(request):
+            extra_context = {**(extra_context or {}), "adjust_form": PointsChangeForm()}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def adjust_view(self, request, object_id):
+        """Grant or deduct points from the member's account page (the form under the account)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            raise Http404
+        form = PointsChangeForm(request.POST or None)
+        if (
+            request.method == "POST"
+            and form.is_valid()
+            and record_adjustment(self, request, form, account.member)
+        ):
+            return redirect("admin:points_pointsaccount_change", account.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "opts": self.opts,
+            "original": account,
+            "title": _("Grant or deduct points"),
+            "submit_label": pgettext_lazy("submit a change of points", "Record"),
+        }
+        return TemplateResponse(request, "admin/points/pointsaccount/adjust.html", context)
 
 
 @admin.register(RedemptionItem)

@@ -293,18 +293,28 @@ def reverse_entry(*, entry: LedgerEntry, reason: str, actor=None) -> LedgerEntry
 
 
 @transaction.atomic
-def adjust_points(*, member, points: int, reason: str, actor) -> LedgerEntry:
-    """A manual grant (positive) or deduction (negative) by staff, with its reason, audited."""
+def adjust_points(*, member, points: int, reason: str, actor, nonce: str = "") -> LedgerEntry:
+    """A manual grant (positive) or deduction (negative) by staff, with its reason, audited.
+    `nonce` (from the admin's form) makes a double-submitted form record once."""
     if not points:
         raise PointsError(_("Give a number of points other than zero."))
-    if not reason.strip():
+    reason = reason.strip()[:200]
+    if not reason:
         raise PointsError(_("Say why: the reason is shown to the member."))
     account = _lock_account(member)
+    key = f"manual:{member.pk}:{nonce[:64]}" if nonce else None
+    earlier = LedgerEntry.objects.filter(idempotency_key=key).first() if key else None
+    if earlier is not None:
+        if (earlier.points, earlier.reason) != (points, reason):
+            raise PointsError(_("This form was already sent. Open it again to record another change."))
+        return earlier
     if points < 0 and account.balance + points < 0:
         raise PointsError(
             _("%(member)s has only %(balance)d points.") % {"member": member, "balance": account.balance}
         )
-    entry = _append(account, action=Action.MANUAL, points=points, reason=reason.strip()[:200], actor=actor)
+    entry = _append(
+        account, action=Action.MANUAL, points=points, reason=reason, actor=actor, idempotency_key=key
+    )
     if actor is not None:  # staff; None is the demo data's seeding
         audit.record(
             actor=actor,

@@ -2,6 +2,7 @@
 """One entry point for a fresh clone; needs nothing but Python 3.11+.
 
     python3 scripts/dev.py serve   # set up .venv, migrate, seed demo data, run on http://127.0.0.1:8000
+                                   # (RUNSERVER_ADDR=0.0.0.0:8001 serves elsewhere; SITE_URL follows)
     python3 scripts/dev.py test    # set up .venv with test tools, run the whole test suite
     python3 scripts/dev.py lint    # ruff check + ruff format --check
 
@@ -11,6 +12,7 @@ The virtual environment is rebuilt only when the requirements files change.
 
 import hashlib
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -61,14 +63,86 @@ def ensure_env_file() -> None:
     print("Wrote .env for local development (edit it to change settings).", flush=True)
 
 
+DEFAULT_ADDR = "127.0.0.1:8000"
+# What `manage.py runserver` accepts: a port, or an IPv4 address, [IPv6 address] or host name and a port.
+RUNSERVER_ADDR = re.compile(
+    r"\A(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[a-fA-F0-9:]+\]|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*):)?(\d+)\Z"
+)
+ENV_LINE = re.compile(r"\A(?:export )?([A-Za-z_0-9]+)=(.*)\Z")  # as django-environ reads .env
+# .env.example's SITE_URL, so what every .env written before serve kept SITE_URL in step said.
+EXAMPLE_SITE_URL = "http://127.0.0.1:8000"
+# Hosts runserver listens on that a browser does not open: every interface, and no host given.
+BROWSER_HOST = {None: "127.0.0.1", "0": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}  # noqa: S104
+SITE_URL_NOTE = (
+    "# scripts/dev.py serve sets SITE_URL to the address it runs on (RUNSERVER_ADDR); "
+    "delete this line to keep your own."
+)
+
+
+def site_url_for(addr: str) -> str:
+    """The address of `manage.py runserver addr` in a browser on this machine; a site listening
+    on every interface (0.0.0.0, [::]) is opened on the loopback address."""
+    match = RUNSERVER_ADDR.match(addr)
+    if match is None:
+        sys.exit(
+            f"RUNSERVER_ADDR={addr!r} is not an address runserver takes: "
+            "a port (8001) or an address and a port (0.0.0.0:8000, [::1]:8000, localhost:8000)."
+        )
+    host, port = match.groups()
+    return f"http://{BROWSER_HOST.get(host, host)}:{port}"
+
+
+def _unquote(value: str) -> str:
+    if len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def sync_site_url(env_file: Path, served: str) -> str:
+    """Point .env's SITE_URL (the address emails and calendar files link to) at `served`, the
+    address this run serves, and return the SITE_URL the site will use.
+
+    serve owns a SITE_URL line under SITE_URL_NOTE and moves it on every run, so serving on
+    another address than last time moves the links too. It takes over a missing line and an
+    unmarked one still at .env.example's value (a .env from before serve did this). A SITE_URL in
+    the environment, or one in .env without the note, is the user's own (a tunnel, a proxy) and
+    is kept."""
+    if "SITE_URL" in os.environ:
+        return os.environ["SITE_URL"].rstrip("/")
+    lines = env_file.read_text().splitlines()
+    at = [i for i, line in enumerate(lines) if (m := ENV_LINE.match(line)) and m.group(1) == "SITE_URL"]
+    if at:  # the last one is what django-environ takes
+        i = at[-1]
+        current = _unquote(ENV_LINE.match(lines[i]).group(2)).rstrip("/")
+        marked = i > 0 and lines[i - 1] == SITE_URL_NOTE
+        if not marked and current != EXAMPLE_SITE_URL:
+            return current
+        if marked and current == served:
+            return served
+        lines[i] = f"SITE_URL={served}"
+        if not marked:
+            lines.insert(i, SITE_URL_NOTE)
+    else:
+        lines += [SITE_URL_NOTE, f"SITE_URL={served}"]
+    env_file.write_text("\n".join(lines) + "\n")
+    print(f"SITE_URL in .env is now {served}, the address served.", flush=True)
+    return served
+
+
 def serve(args: list[str]) -> None:
+    addr = os.environ.get("RUNSERVER_ADDR", DEFAULT_ADDR)
+    served = site_url_for(addr)
     ensure_venv("requirements.txt")
     ensure_env_file()
+    # Before migrating: the first migration names the site after SITE_URL.
+    site_url = sync_site_url(ROOT / ".env", served)
     manage = [PY, "manage.py"]
     run(*manage, "migrate", "--no-input", "-v", "0")
     run(*manage, "seed_demo", *args)
-    addr = os.environ.get("RUNSERVER_ADDR", "127.0.0.1:8000")
-    print(f"\nOpen http://{addr}/ (stop with Ctrl+C)\n", flush=True)
+    print(f"\nOpen {served}/ (stop with Ctrl+C)", flush=True)
+    if site_url != served:
+        print(f"Emails and calendar files link to SITE_URL={site_url} (yours, kept).", flush=True)
+    print(flush=True)
     os.execv(str(PY), [str(PY), "manage.py", "runserver", addr])
 
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 HEADER = "X-Request-ID"
@@ -49,12 +51,18 @@ def accepted_request_id(value: str | None) -> str:
 class RequestIdMiddleware:
     """Give every request an id (see the module docstring), answer it in `X-Request-ID` and keep it
     as `request.request_id`. First in MIDDLEWARE, so records written by every later middleware,
-    the view and Django's own error log (a 500's traceback) carry it."""
+    the view and Django's own error log (a 500's traceback) carry it.
+
+    With SERVER_TIMING on, it also answers how long the server took, every middleware included,
+    in a `Server-Timing: app;dur=<ms>` header: the load test (bench/load/) reads it, and browsers'
+    developer tools show it. Off by default, as it tells any visitor how long each page took."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self.server_timing = settings.SERVER_TIMING
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
         rid = accepted_request_id(request.META.get(META_KEY))
         request.request_id = rid
         token = current_request_id.set(rid)
@@ -63,6 +71,8 @@ class RequestIdMiddleware:
         finally:
             current_request_id.reset(token)
         response[HEADER] = rid
+        if self.server_timing:
+            response["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         return response
 
 

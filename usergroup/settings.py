@@ -589,6 +589,11 @@ PERMISSIONS_POLICY = {
 # Every record carries the request id and, in a worker, the task id (usergroup/logs.py). One JSON
 # object a line in production (LOG_FORMAT=json, the default when DEBUG is off), readable lines
 # in development (LOG_FORMAT=plain, the default with DEBUG and in tests).
+# The load test's instruments (bench/load/, docs/performance.md): a `Server-Timing` header on every
+# response, and a minimal page at /_bench/yardstick/ that the other pages' times are compared with.
+# Off in production.
+SERVER_TIMING = env.bool("SERVER_TIMING", default=False)
+BENCH_YARDSTICK = env.bool("BENCH_YARDSTICK", default=False)
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG or TESTING else "json")
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}.")

@@ -1,4 +1,5 @@
 from allauth.account.decorators import secure_admin_login
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +32,9 @@ urlpatterns = [
         name="public_media",
     ),
 ]
+
+if settings.BENCH_YARDSTICK:  # the load test's minimal page (bench/load/); off in production
+    urlpatterns.append(path("_bench/yardstick/", views.yardstick, name="bench_yardstick"))
 
 handler400 = "usergroup.views.bad_request"
 handler403 = "usergroup.views.permission_denied"

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
@@ -40,6 +41,15 @@ def home(request: HttpRequest) -> HttpResponse:
             "profile_incomplete": not (member.display_name and member.bio and member.avatar),
         }
     return render(request, "home.html", context)
+
+
+@login_required
+@require_GET
+def yardstick(request: HttpRequest) -> HttpResponse:
+    """The load test's yardstick: the base layout for a signed-in member, through every middleware
+    and the session, with nothing of any page's own. Other pages' times are read as multiples of
+    it (bench/load/). Routed only with BENCH_YARDSTICK on."""
+    return render(request, "bench_yardstick.html")
 
 
 def bad_request(request, exception=None):

@@ -13,12 +13,14 @@
     list.id = id;
     list.className = "mention-list list-group shadow-sm";
     list.setAttribute("role", "listbox");
+    if (box.hasAttribute("data-mention-label")) list.setAttribute("aria-label", box.getAttribute("data-mention-label"));
     list.hidden = true;
     box.parentNode.style.position = "relative";
     box.parentNode.appendChild(list);
     box.setAttribute("aria-autocomplete", "list");
     box.setAttribute("aria-controls", id);
-    box.setAttribute("aria-expanded", "false");
+    // No aria-expanded: a textarea keeps its textbox role, which does not take it (a combobox
+    // role is not allowed on a textarea); the active option is announced via activedescendant.
 
     var results = [];
     var active = -1;
@@ -38,7 +40,6 @@
       list.textContent = "";
       results = [];
       active = -1;
-      box.setAttribute("aria-expanded", "false");
       box.removeAttribute("aria-activedescendant");
     }
 
@@ -76,7 +77,6 @@
       list.style.top = box.offsetTop + box.offsetHeight + "px";
       list.style.left = box.offsetLeft + "px";
       list.hidden = false;
-      box.setAttribute("aria-expanded", "true");
       highlight(0);
     }
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from content.models import ContentView
-from tests.e2e.conftest import close_context
+from tests.e2e.conftest import check_a11y, close_context
 from tests.factories import PASSWORD, ContentFactory, TierFactory, UserFactory, totp_code
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -45,11 +45,15 @@ def test_teaser_upgrade_read_and_admin_sees_the_view(browser, live_server, shot)
     prompt = page.get_by_test_id("upgrade-prompt")
     assert "Insider" in prompt.inner_text()
     shot(page, "21-teaser")
+    check_a11y(page, "a paid article's teaser")
 
     prompt.get_by_role("link", name="Upgrade to Insider").click()
+    check_a11y(page, "pricing")
     page.locator("[data-tier=insider]").get_by_role("button", name="Subscribe").click()
+    check_a11y(page, "the offline checkout")
     page.get_by_role("button", name="Pay now").click()
-    page.wait_for_url("**/billing/")
+    page.wait_for_url("**/library/field-guide/**")  # back to the item that asked for the plan
+    assert "Thank you! Your membership is active." in page.content() and SECRET in page.content()
 
     page.goto(live_server.url + "/library/field-guide/?src=library")
     assert SECRET in page.content()
@@ -57,6 +61,7 @@ def test_teaser_upgrade_read_and_admin_sees_the_view(browser, live_server, shot)
     page.mouse.wheel(0, 4000)
     page.wait_for_timeout(500)
     shot(page, "22-reading")
+    check_a11y(page, "a paid article, read in full")
     page.goto(live_server.url + "/")  # leaving the page sends the beacon
     deadline = time.time() + 5
     view = None
@@ -83,5 +88,5 @@ def test_teaser_upgrade_read_and_admin_sees_the_view(browser, live_server, shot)
     admin.goto(live_server.url + "/admin/content/contentview/")
     row = admin.locator("#result_list tbody tr").first
     assert "Field guide" in row.inner_text() and "reader@example.com" in row.inner_text()
-    shot(admin, "23-admin-views")
+    shot(admin, "23-admin-views")  # the Django admin's own change list: not checked for a11y
     close_context(admin_context)

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from members.models import Membership, Payment, PlanChange
+from tests.e2e.conftest import check_a11y
 from tests.factories import PASSWORD, TierFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -26,23 +27,28 @@ def test_upgrade_cancel_resume(page, live_server, shot):
     insider = page.locator("[data-tier=insider]")
     assert "$150.00" in insider.inner_text()
     shot(page, "11-pricing-yearly")
+    check_a11y(page, "pricing, yearly")
     page.get_by_role("link", name="Monthly").click()
     page.locator("[data-tier=insider]").get_by_role("button", name="Subscribe").click()
     page.wait_for_url("**/billing/local/checkout/**")
     assert "$15.00" in page.content()
     shot(page, "12-local-checkout")
+    check_a11y(page, "the offline checkout")
     page.get_by_role("button", name="Pay now").click()
     page.wait_for_url("**/billing/")
     assert "Thank you! Your membership is active." in page.content()
     assert "Insider" in page.content() and "Renews on" in page.content()
     shot(page, "13-my-membership")
+    check_a11y(page, "my membership")
 
     page.get_by_role("link", name="Cancel membership").click()
     page.wait_for_url("**/billing/cancel/")
+    check_a11y(page, "cancel membership")
     page.get_by_label("I am not using it enough").check()
     page.get_by_role("button", name="Cancel membership").click()
     page.wait_for_selector("text=Your membership will not renew.")
     shot(page, "14-cancelled")
+    check_a11y(page, "my membership, cancelled")
     page.get_by_role("button", name="Resume membership").click()
     page.wait_for_selector("text=Your membership will renew as usual.")
 
@@ -52,6 +58,7 @@ def test_upgrade_cancel_resume(page, live_server, shot):
     assert Payment.objects.get(user__email="fan@example.com").amount == Decimal("15.00")
     page.get_by_role("link", name="Pricing").click()
     assert "Current plan" in page.locator("[data-tier=insider]").inner_text()
+    check_a11y(page, "pricing with a current plan")
 
 
 def test_plan_change_is_previewed_then_confirmed(page, live_server, shot):
@@ -78,11 +85,10 @@ def test_plan_change_is_previewed_then_confirmed(page, live_server, shot):
     preview = page.get_by_test_id("plan-change-preview")
     assert "Insider · monthly" in preview.get_by_test_id("new-plan").inner_text()
     due = preview.get_by_test_id("due-now").inner_text()
-    assert due.startswith("$") and Decimal("9.90") <= Decimal(due[1:]) <= Decimal(
-        "10.00"
-    )  # 15 − 5, a month left
+    assert due.startswith("$") and Decimal("9.90") <= Decimal(due[1:]) <= Decimal("10.00")  # 15 − 5
     assert "$15.00" in preview.get_by_test_id("next-renewal").inner_text()
     shot(page, "15-plan-change-preview")
+    check_a11y(page, "plan change preview")
     membership = Membership.objects.get(user__email="fan@example.com")
     assert membership.tier.slug == "supporter"
     page.get_by_role("button", name=f"Confirm and pay {due}").click()
@@ -103,6 +109,7 @@ def test_plan_change_is_previewed_then_confirmed(page, live_server, shot):
     page.wait_for_selector("[data-testid=scheduled-change]")
     assert "Your plan changes to Supporter (monthly)" in page.get_by_test_id("scheduled-change").inner_text()
     shot(page, "16-scheduled-downgrade")
+    check_a11y(page, "membership with a scheduled downgrade")
     page.get_by_role("button", name="Keep my current plan").click()
     page.wait_for_selector("text=You keep your current plan.")
     assert PlanChange.objects.filter(status="canceled").count() == 1

@@ -5,6 +5,7 @@ import pytest
 
 from points import services
 from points.models import Level, RedemptionItem
+from tests.e2e.conftest import check_a11y
 from tests.factories import PASSWORD, ContentFactory, LessonFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -30,13 +31,16 @@ def test_lesson_points_level_redeem_leaderboard(page, live_server, shot):
     assert page.get_by_test_id("balance").inner_text() == "5"  # today's visit
 
     page.goto(live_server.url + "/library/habits/")
+    check_a11y(page, "a course")
     page.get_by_role("link", name="Start the course").click()
+    check_a11y(page, "a lesson")
     page.get_by_role("button", name="Mark complete and continue").click()
     page.wait_for_url("**/habits/keep/")
     page.get_by_role("button", name="Mark complete and continue").click()
     page.wait_for_selector("text=Course complete. Well done!")
     assert page.get_by_test_id("level-up").is_visible()  # 5 + 10 + 10 + 50 = 75 reaches Regular at 60
     shot(page, "31-level-up")
+    check_a11y(page, "the last lesson with the level-up notice")
 
     page.goto(live_server.url + "/points/")
     assert page.get_by_test_id("balance").inner_text() == "75"
@@ -47,7 +51,9 @@ def test_lesson_points_level_redeem_leaderboard(page, live_server, shot):
     page.wait_for_selector("text=Redeemed: Sticker pack.")
     assert page.get_by_test_id("balance").inner_text() == "25"
     shot(page, "32-points")
+    check_a11y(page, "points and levels")
 
     page.get_by_role("link", name="Leaderboard").click()
     assert "Lea" in page.locator(".list-group-numbered").inner_text()
     shot(page, "33-leaderboard")
+    check_a11y(page, "the leaderboard")

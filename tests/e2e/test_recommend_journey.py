@@ -10,7 +10,7 @@ from django.utils import timezone
 from content.models import Content, ContentView
 from recommend.models import Dismissal
 from recommend.services import build_neighbours
-from tests.e2e.conftest import close_context
+from tests.e2e.conftest import check_a11y, close_context
 from tests.factories import PASSWORD, ContentFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -123,6 +123,7 @@ def test_each_member_sees_their_taste_reads_and_dismisses(browser, live_server, 
         _assert_own_taste(cards, topic, first_read)
         titles[topic] = {card["title"] for card in cards if card["reason"] == "history"}
         shot(page, f"61-home-{topic.lower()}")
+        check_a11y(page, f"the home page with recommendations ({topic})")
         if topic == "Sourdough":
             break  # the baker goes on reading below, in the same browser
         close_context(context)
@@ -134,6 +135,7 @@ def test_each_member_sees_their_taste_reads_and_dismisses(browser, live_server, 
     first.click()
     page.wait_for_url("**/library/*/?src=recommendation")
     assert opened in page.locator("h1").inner_text()
+    check_a11y(page, "an item opened from the recommendations")
     page.wait_for_timeout(1500)
     page.mouse.wheel(0, 2000)
     page.goto(live_server.url + "/")  # leaving the page sends the beacon
@@ -152,6 +154,7 @@ def test_each_member_sees_their_taste_reads_and_dismisses(browser, live_server, 
     assert dismissed not in [c["title"] for c in _cards(page)]
     assert Dismissal.objects.filter(member__email="baker@example.com", item__title=dismissed).exists()
     shot(page, "62-home-after-dismiss")
+    check_a11y(page, "the home page after 'Not interested'")
     close_context(context)
 
     # A phone: the home page with its picks fits the width.
@@ -164,4 +167,5 @@ def test_each_member_sees_their_taste_reads_and_dismisses(browser, live_server, 
     width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width <= inner, f"the home page scrolls sideways at 390 px ({width} > {inner})"
     shot(page, "63-home-390")
+    check_a11y(page, "the home page on a phone", widths=(390,))
     close_context(context)

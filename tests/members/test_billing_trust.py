@@ -61,7 +61,8 @@ def history_rows(client) -> list[str]:
     table = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
     return [
-        " ".join(re.sub(r"<[^>]+>", " ", re.findall(r"<td>(.*?)</td>", row, re.S)[1]).split()) for row in rows
+        " ".join(re.sub(r"<[^>]+>", " ", re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[1]).split())
+        for row in rows
     ]
 
 

@@ -1,10 +1,20 @@
-"""DESIGN.md, "Who may import whom": a lower app never imports a higher one."""
+"""DESIGN.md, "Who may import whom": a lower app never imports a higher one, in Python or in
+templates."""
 
 import ast
 from pathlib import Path
 
+import pytest
+from django.template import TemplateDoesNotExist, engines
+from django.template.base import Lexer, TokenType
+
 ROOT = Path(__file__).resolve().parents[2]
 ORDER = ["members", "points", "content", "community"]  # analytics and recommend sit on top of all
+SHARED_TEMPLATES = "templates"  # the project's base layout and shared partials: any app may use them
+
+
+def forbidden_for(app: str) -> set[str]:
+    return set(ORDER[ORDER.index(app) + 1 :]) | {"analytics", "recommend", "usergroup"}
 
 
 def imported_apps(path: Path) -> set[str]:
@@ -20,12 +30,121 @@ def imported_apps(path: Path) -> set[str]:
 
 def test_lower_apps_never_import_higher_ones():
     problems = []
-    for level, app in enumerate(ORDER):
-        forbidden = set(ORDER[level + 1 :]) | {"analytics", "recommend", "usergroup"}
+    for app in ORDER:
         for path in (ROOT / app).rglob("*.py"):
             if "migrations" in path.parts:
                 continue
-            bad = imported_apps(path) & forbidden
+            bad = imported_apps(path) & forbidden_for(app)
             if bad:
                 problems.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
     assert problems == []
+
+
+# --- Templates ----------------------------------------------------------------------------
+
+
+def template_references(source: str) -> tuple[set[str], set[str]]:
+    """The tag libraries a template `{% load %}`s, and the templates it `{% include %}`s or
+    `{% extends %}` by a literal name (a name in a variable cannot be checked)."""
+    libraries: set[str] = set()
+    names: set[str] = set()
+    commented = False
+    for token in Lexer(source).tokenize():
+        if token.token_type != TokenType.BLOCK:
+            continue
+        bits = token.split_contents()
+        tag = bits[0] if bits else ""
+        if tag in ("comment", "endcomment"):
+            commented = tag == "comment"
+        elif commented:
+            continue
+        elif tag == "load":
+            # {% load a b %}, or {% load tag1 tag2 from library %}
+            libraries.update(bits[-1:] if len(bits) > 3 and bits[-2] == "from" else bits[1:])
+        elif tag in ("include", "extends") and len(bits) > 1:
+            name = bits[1]
+            if len(name) > 1 and name[0] in "\"'" and name[-1] == name[0]:
+                names.add(name[1:-1])
+    return libraries, names
+
+
+def owner_of_path(path: str) -> str | None:
+    """The app a file belongs to, SHARED_TEMPLATES for the project's templates/ folder, or None
+    for Django's and third parties' files."""
+    try:
+        first = Path(path).resolve().relative_to(ROOT).parts[0]
+    except ValueError:
+        return None
+    return first if first != ".venv" else None
+
+
+def library_owner(name: str) -> str:
+    """The package whose templatetags module `{% load name %}` imports."""
+    return engines["django"].engine.libraries[name].split(".")[0]
+
+
+def template_owner(name: str) -> str | None:
+    """Who owns the template Django finds under `name`: the app whose folder it is in."""
+    return owner_of_path(engines["django"].get_template(name).origin.name)
+
+
+def template_problems(app: str, label: str, source: str) -> list[str]:
+    libraries, names = template_references(source)
+    problems = []
+    for library in sorted(libraries):
+        if library not in engines["django"].engine.libraries:
+            problems.append(f"{label} loads {library!r}, which no installed app provides")
+        elif (owner := library_owner(library)) in forbidden_for(app):
+            problems.append(f"{label} loads {library!r} from {owner}")
+    for name in sorted(names):
+        try:
+            owner = template_owner(name)
+        except TemplateDoesNotExist:
+            problems.append(f"{label} uses {name!r}, which does not exist")
+            continue
+        if owner in forbidden_for(app):
+            problems.append(f"{label} uses {name!r} from {owner}")
+    return problems
+
+
+def test_lower_apps_templates_never_use_higher_ones():
+    problems = []
+    checked = 0
+    for app in ORDER:
+        for path in sorted((ROOT / app / "templates").rglob("*")):
+            if path.is_file():
+                problems += template_problems(app, str(path.relative_to(ROOT)), path.read_text())
+                checked += 1
+    assert checked > 50
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("app", "source", "problem"),
+    [
+        ("content", "{% load i18n comments_of_community %}", "loads 'comments_of_community', which no"),
+        ("content", "{% load i18n insights %}", "loads 'insights' from analytics"),
+        ("members", "{% load money access %}{% load something from content_slots %}", "from content"),
+        ("points", '{% extends "content/detail.html" %}', "uses 'content/detail.html' from content"),
+        ("content", "{% include 'community/_comments.html' with x=1 only %}", "from community"),
+        ("community", '{% include "recommend/also_read.html" %}', "from recommend"),
+        ("members", '{% include "points/nope.html" %}', "'points/nope.html', which does not exist"),
+    ],
+)
+def test_template_check_finds_edges_against_the_direction(app, source, problem):
+    problems = template_problems(app, "t.html", source)
+    assert len(problems) == 1 and problem in problems[0], problems
+
+
+@pytest.mark.parametrize(
+    ("app", "source"),
+    [
+        ("content", '{% extends "base.html" %}{% load i18n static access money content_slots %}'),
+        ("community", '{% include "content/_card.html" %}{% include "partials/avatar.html" %}'),
+        ("members", '{% extends "admin/change_form.html" %}{% load admin_urls %}'),
+        ("content", "{% comment %}{% load insights %}{% endcomment %}{% include template_name %}"),
+        ("content", '{% verbatim %}{% include "recommend/also_read.html" %}{% endverbatim %}'),
+    ],
+)
+def test_template_check_allows_lower_shared_and_outside_templates(app, source):
+    assert template_problems(app, "t.html", source) == []

@@ -722,6 +722,12 @@ PAGES: dict[str, list[Case]] = {
     # --- the admin's own views beyond a model's five pages ---
     "admin:members_membership_grant": [Case(staff_member(E(200)) | {"moderator": E(403)})],
     "admin:points_adjust": [Case(staff_member(E(200)) | {"moderator": E(403)})],
+    "admin:points_pointsaccount_adjust": [
+        Case(
+            staff_member(E(200)) | {"moderator": E(403)},
+            kwargs=lambda w: {"object_id": admin_object_pk(w, "points.pointsaccount")},
+        )
+    ],
     "admin:recommend_experiment_start": [Case(staff_member(E(405)), kwargs=pk("experiment"))],
     "admin:recommend_experiment_stop": [Case(staff_member(E(405)), kwargs=pk("experiment"))],
     "admin:recommend_experiment_promote": [

@@ -1,6 +1,7 @@
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import CommandError, call_command
+from django.db.models import Count
 
 from members.models import User
 from usergroup.management.commands.seed_demo import CREATOR_EMAIL, CREATOR_PASSWORD
@@ -77,6 +78,34 @@ def test_seed_demo_mixes_member_kinds():
 def test_seed_demo_rejects_bad_arguments():
     with pytest.raises(CommandError, match="--members"):
         call_command("seed_demo", members=-1, no_progress=True)
+    with pytest.raises(CommandError, match="--items must be between 1 and 100,000"):
+        call_command("seed_demo", members=5, items=0, no_progress=True)
+    with pytest.raises(CommandError, match="--views must be"):
+        call_command("seed_demo", members=5, views=-3, no_progress=True)
+    with pytest.raises(CommandError, match="cannot be less than --topics"):
+        call_command("seed_demo", members=5, topics=50, posts=10, no_progress=True)
+    assert not User.objects.exists()  # refused before writing anything
+
+
+def test_seed_demo_sizes_for_load_tests():
+    """--items, --views, --topics and --posts reach about the asked sizes; the members' types and
+    tastes still decide who reads and writes what."""
+    from community.models import Post, Thread
+    from content.models import Content, ContentView
+
+    call_command("seed_demo", members=120, seed=11, items=300, views=9000, topics=150, posts=900, no_progress=True)
+    assert Content.objects.exclude(kind=Content.Kind.COURSE).count() == 300
+    assert 0.9 * 9000 <= ContentView.objects.count() <= 1.1 * 9000
+    assert 0.9 * 150 <= Thread.objects.count() <= 1.1 * 150
+    assert 0.9 * 900 <= Post.objects.count() <= 1.1 * 900
+    # Lurkers still barely read: the scale multiplies every type's rate by one factor.
+    from members.demo import member_type
+
+    per_type: dict[str, list[int]] = {}
+    for user in User.objects.filter(is_staff=False).annotate(n=Count("content_views")):
+        per_type.setdefault(member_type(seed=11, email=user.email), []).append(user.n)
+    mean = {kind: sum(ns) / len(ns) for kind, ns in per_type.items()}
+    assert mean["lurker"] < mean["skimmer"] and mean["lurker"] < mean["binger"]
 
 
 def test_seed_demo_refuses_production(settings):
@@ -504,3 +533,56 @@ def test_seed_demo_tastes_are_recoverable_by_item_cf():
     assert len(firsts) > 0.9 * len(items)
     found = sum(related(a, b) for a, b in firsts) / len(firsts)
     assert found > 0.8 and found > baseline + 0.4, (found, baseline)  # measured: 0.98 against 0.28
+
+
+@pytest.fixture
+def tasks_to_a_worker():
+    """Celery as with REDIS_URL set: tasks go to the broker (in memory here), not run in-process."""
+    from usergroup.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    yield app
+    app.conf.task_always_eager = eager
+
+
+def test_seeding_prints_no_email_and_keeps_what_it_set_off_in_a_file(
+    capsys, settings, tmp_path, monkeypatch, tasks_to_a_worker
+):
+    """serve's terminal shows the logins, not the emails the demo sets off; they are kept in var/
+    and never sent, by this process or a worker."""
+    from django.core import mail
+
+    from points.models import Level
+    from points.tasks import send_level_up_email
+    from usergroup.management.commands import seed_demo
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"  # as `serve` runs
+    settings.BASE_DIR = tmp_path
+    seed_points = seed_demo.seed_points
+
+    def seed_points_and_congratulate(**kwargs):
+        """A demo step that mails members, as awarding points through the service does."""
+        top = Level.objects.order_by("-threshold").first()
+        for member in kwargs["members"][:3]:
+            send_level_up_email.delay(member.pk, top.pk)
+        return seed_points(**kwargs)
+
+    monkeypatch.setattr(seed_demo, "seed_points", seed_points_and_congratulate)
+    call_command("seed_demo", members=12, seed=3, no_progress=True)
+    out, err = capsys.readouterr()
+    assert "Subject:" not in out + err and "To: member" not in out + err
+    assert f"{CREATOR_EMAIL} / {CREATOR_PASSWORD}" in out
+    assert f"{seed_demo.DEMO_MEMBER} / {seed_demo.MEMBER_PASSWORD}" in out
+    [kept] = (tmp_path / "var" / "demo-mail").iterdir()
+    assert f"3 emails the demo set off (level-ups and the like) are in var/demo-mail/{kept.name}" in out
+    text = kept.read_text()
+    assert text.count("Subject:") == 3 and "To: member00001@demo.usergroup.test" in text
+    assert mail.outbox == []  # nothing went out either
+    assert settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend"
+    assert tasks_to_a_worker.conf.task_always_eager is False
+
+    monkeypatch.setattr(seed_demo, "seed_points", seed_points)
+    call_command("seed_demo", members=12, seed=3, no_progress=True)  # nothing set off: no file, no line
+    assert "emails the demo set off" not in capsys.readouterr().out
+    assert len(list((tmp_path / "var" / "demo-mail").iterdir())) == 1

@@ -14,13 +14,18 @@ existing demo rows are kept, missing ones are added. Each app owns its demo data
 import random
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.core import mail
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
+from django.test.utils import override_settings
 from django.utils import timezone
 from faker import Faker
 from tqdm import tqdm
@@ -38,6 +43,7 @@ from members.demo import coverage, member_type, plan_members, seed_billing
 from members.models import ConsentEvent, User, handle_from_name
 from points.demo import seed_points
 from recommend.services import build_neighbours
+from usergroup.celery import app as celery_app
 
 CREATOR_EMAIL = "creator@example.com"
 CREATOR_PASSWORD = "demo-creator-password"  # noqa: S105 - printed on purpose, demo only
@@ -45,6 +51,7 @@ MEMBER_PASSWORD = "demo-member-password"  # noqa: S105
 MEMBER_DOMAIN = "demo.usergroup.test"
 DEMO_MEMBER = f"member00001@{MEMBER_DOMAIN}"  # stays on the free tier, to try upgrading
 BATCH = 1000
+SIZES = [("items", 1, 100_000), ("views", 0, 50_000_000), ("topics", 0, 1_000_000), ("posts", 0, 10_000_000)]
 CONSENT_SHARE = 0.85  # the rest are left out of analytics, as the dashboard shows
 
 
@@ -60,10 +67,28 @@ class Command(BaseCommand):
             help="Run even though DEBUG is off (it creates accounts with known passwords).",
         )
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+        # Sizes for load tests and benchmarks (bench/load/). Without them the community has the
+        # size its members' habits give: about 13 views, 1 topic and 3 posts a member.
+        parser.add_argument("--items", type=int, default=90, help="Articles and videos (default 90).")
+        parser.add_argument(
+            "--views", type=int, help="About this many views in all (members read more often)."
+        )
+        parser.add_argument("--topics", type=int, help="About this many forum topics.")
+        parser.add_argument("--posts", type=int, help="About this many forum posts, openings included.")
 
     def handle(self, *args, members: int, seed: int, allow_production: bool, no_progress: bool, **options):
         if members < 0 or members > 1_000_000:
             raise CommandError("--members must be between 0 and 1,000,000.")
+        for name, low, high in SIZES:
+            value = options[name]
+            if value is not None and not low <= value <= high:
+                raise CommandError(f"--{name} must be between {low:,} and {high:,}.")
+        if (
+            options["topics"] is not None
+            and options["posts"] is not None
+            and options["posts"] < options["topics"]
+        ):
+            raise CommandError("--posts counts each topic's opening post: it cannot be less than --topics.")
         if not settings.DEBUG and not settings.TESTING and not allow_production:
             raise CommandError(
                 "seed_demo creates accounts with known passwords; it refuses to run with DEBUG off. "
@@ -74,6 +99,36 @@ class Command(BaseCommand):
         fake.seed_instance(seed)
         progress = not no_progress and options.get("verbosity", 1) > 0
 
+        with mail_kept_back() as kept:
+            sizes = {name: options[name] for name, _low, _high in SIZES}
+            summary = self._seed(members, seed, rng, fake, progress, sizes)
+        self.stdout.write(self.style.SUCCESS(summary))
+        if kept:
+            self.stdout.write(
+                f"{len(kept)} emails the demo set off (level-ups and the like) are in "
+                f"{write_kept_mail(kept).relative_to(settings.BASE_DIR)}; none was sent."
+            )
+        self.stdout.write(
+            f"Creator login (admin at /admin/): {CREATOR_EMAIL} / {CREATOR_PASSWORD}\n"
+            f"Member login (free tier): {DEMO_MEMBER} / {MEMBER_PASSWORD}"
+        )
+        creator = User.objects.get(email=CREATOR_EMAIL)
+        if two_factor.must_set_up_two_factor(creator):
+            self.stdout.write(
+                "Staff need two-factor authentication here (MFA_REQUIRED_FOR_STAFF is on): the creator "
+                "sets up an authenticator app on the first visit to /admin/ (docs/accounts.md)."
+            )
+
+    def _seed(
+        self,
+        members: int,
+        seed: int,
+        rng: random.Random,
+        fake: Faker,
+        progress: bool,
+        sizes: dict[str, int | None],
+    ) -> str:
+        """Write the demo (`sizes`: --items, --views, --topics, --posts); returns what it wrote, in words."""
         now = timezone.now()
         with transaction.atomic():
             creator = self._creator()
@@ -87,15 +142,18 @@ class Command(BaseCommand):
         plans = plan_members(members=demo_members, seed=seed, now=now, keep_free=frozenset({DEMO_MEMBER}))
         payers = seed_billing(members=demo_members, plans=plans, seed=seed, now=now)
         steps.update()
-        library = content_demo.seed_library(seed=seed, fake=fake["en_US"], now=now, author=creator)
+        library = content_demo.seed_library(
+            seed=seed, fake=fake["en_US"], now=now, author=creator, items=sizes["items"], progress=progress
+        )
         periods = coverage(members=demo_members)
         views = content_demo.seed_activity(
-            seed=seed, members=demo_members, plans=plans, periods=periods, now=now
-        )
+            seed=seed, members=demo_members, plans=plans, periods=periods, now=now, views=sizes["views"],
+            progress=progress,
+        )  # fmt: skip
         steps.update()
         community = {"seed": seed, "fake": fake["en_US"], "members": demo_members, "plans": plans,
                      "periods": periods, "now": now}  # fmt: skip
-        topics = community_demo.seed_forum(**community)
+        topics = community_demo.seed_forum(**community, topics=sizes["topics"], posts=sizes["posts"])
         community_demo.seed_comments(**community)
         community_demo.seed_events(**community)
         steps.update()
@@ -116,25 +174,14 @@ class Command(BaseCommand):
         steps.update()
         steps.close()
         kinds = Counter(plan.kind for plan in plans.values())
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
-                f"{len(library)} library items, {views} new views, {entries} new points entries, "
-                f"{topics} forum topics, {profiles.members} member profiles in {profiles.k} personas "
-                f"(churn risk by {profiles.churn_method}), {conversions['paid']} paid conversions attributed, "
-                f"recommendations learned from {neighbours.members} members."
-            )
+        return (
+            f"Demo data ready: {created} new members ({members} asked), {payers} new billing histories, "
+            f"{len(library)} library items, {views} new views, {entries} new points entries, "
+            f"{topics} forum topics, {profiles.members} member profiles in {profiles.k} personas "
+            f"(churn risk by {profiles.churn_method}), {conversions['paid']} paid conversions attributed, "
+            f"recommendations learned from {neighbours.members} members.\n"
+            "Member types: " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common())
         )
-        self.stdout.write("Member types: " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()))
-        self.stdout.write(
-            f"Creator login (admin at /admin/): {creator.email} / {CREATOR_PASSWORD}\n"
-            f"Member login (free tier): {DEMO_MEMBER} / {MEMBER_PASSWORD}"
-        )
-        if two_factor.must_set_up_two_factor(creator):
-            self.stdout.write(
-                "Staff need two-factor authentication here (MFA_REQUIRED_FOR_STAFF is on): the creator "
-                "sets up an authenticator app on the first visit to /admin/ (docs/accounts.md)."
-            )
 
     def _creator(self) -> User:
         creator, created = User.objects.get_or_create(
@@ -221,6 +268,37 @@ class Command(BaseCommand):
             bar.update(min(BATCH, count - start))
         bar.close()
         return created
+
+
+@contextmanager
+def mail_kept_back() -> Iterator[list[mail.EmailMessage]]:
+    """Email sent while the demo is written (a service it calls may congratulate a member on a
+    level, say) is kept in memory instead of printed by the console backend or sent: the demo's
+    addresses are made up, and the terminal is for the logins. Tasks the demo sets off run here
+    rather than in a worker, so their email is kept back too. Yields the list it fills."""
+    kept: list[mail.EmailMessage] = []
+    outbox, eager = getattr(mail, "outbox", None), celery_app.conf.task_always_eager
+    mail.outbox = kept  # where the locmem backend puts what is sent
+    celery_app.conf.task_always_eager = True
+    try:
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            yield kept
+    finally:
+        celery_app.conf.task_always_eager = eager
+        if outbox is None:
+            del mail.outbox
+        else:
+            mail.outbox = outbox
+
+
+def write_kept_mail(messages: list[mail.EmailMessage]) -> Path:
+    """Write `messages` to a new file in var/demo-mail/, one after the other as the file backend
+    does; returns the file."""
+    folder = Path(settings.BASE_DIR) / "var" / "demo-mail"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"seed-{timezone.now():%Y%m%d-%H%M%S-%f}.log"
+    path.write_bytes(b"".join(m.message().as_bytes() + b"\n" + b"-" * 79 + b"\n" for m in messages))
+    return path
 
 
 def _demo_handle(name: str, number: int, taken: set[str]) -> str:
