@@ -41,11 +41,10 @@ def _readable_category(user, slug) -> Category:
 
 
 def _readable_thread(user, pk) -> Thread:
-    thread = get_object_or_404(
-        Thread.objects.select_related("category__read_tier", "category__post_tier", "author"),
-        pk=pk,
-        hidden=False,
-    )
+    """The thread if `user` may read it (else 404), with `last_read` (see the selector)."""
+    thread = selectors.visible_thread(user=user, pk=pk)
+    if thread is None:
+        raise Http404
     if not services.can_read(user, thread.category):
         raise Http404
     return thread
@@ -85,7 +84,10 @@ def thread(request, pk, slug=""):
     )
     for post in page.object_list:
         post.html = render_markdown(post.body).html
-    if request.user.is_authenticated:
+    if request.user.is_authenticated and (
+        thread.last_read is None or thread.last_read < thread.last_activity_at
+    ):
+        # The read marker moves only when there is something new since: no write on a re-read.
         notify.mark_read(member=request.user, thread=thread)
     can_accept = (
         thread.is_question
@@ -349,8 +351,11 @@ def notifications(request):
             messages.success(request, _("Your email preference is saved."))
         return redirect("community:notifications")
     notify.collect_level_ups(members=[request.user.pk])
-    items = notify.visible(request.user, request.user.notifications.order_by("-created_at")[:100])
-    notify.mark_all_read(member=request.user)  # seeing them is reading them
+    # The page shows titles and names only: the posts' and events' bodies stay in the database.
+    shown = request.user.notifications.defer("post__body", "event__description").order_by("-created_at")
+    items = notify.visible(request.user, shown[:100])
+    if any(n.read_at is None for n in items):  # seeing them is reading them; no write when all are read
+        notify.mark_all_read(member=request.user)
     prefs = NotificationSettings.objects.filter(member=request.user).first()
     form = NotificationSettingsForm(
         initial={"email": prefs.email if prefs else NotificationSettings.Email.DAILY}

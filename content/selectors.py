@@ -39,6 +39,7 @@ def library_for(user, *, kind: str = "", tag: str = "", q: str = "", sort: str =
         Content.objects.live()
         .select_related("min_tier", "stats")
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+        .defer("body")  # cards show the title and teaser; bodies can be long
     )
     if kind in Content.Kind.values:
         items = items.filter(kind=kind)
