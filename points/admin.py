@@ -5,6 +5,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
 
 from members import audit
 from members.audit_admin import AuditedAdmin
@@ -52,13 +53,15 @@ class PointsRuleAdmin(AuditedAdmin, RulesChangedMixin, admin.ModelAdmin):
     inlines = [TierMultiplierInline]
 
 
+# Names and descriptions of privileges, levels and rewards have a field per language
+# (points/translation.py).
 @admin.register(Privilege)
-class PrivilegeAdmin(AuditedAdmin, admin.ModelAdmin):
+class PrivilegeAdmin(AuditedAdmin, TranslationAdmin):
     list_display = ["name", "kind", "value"]
 
 
 @admin.register(Level)
-class LevelAdmin(AuditedAdmin, RulesChangedMixin, admin.ModelAdmin):
+class LevelAdmin(AuditedAdmin, RulesChangedMixin, TranslationAdmin):
     list_display = ["name", "threshold", "badge"]
     filter_horizontal = ["privileges"]
 
@@ -135,7 +138,7 @@ class PointsAccountAdmin(AuditedAdmin, admin.ModelAdmin):
 
 
 @admin.register(RedemptionItem)
-class RedemptionItemAdmin(AuditedAdmin, admin.ModelAdmin):
+class RedemptionItemAdmin(AuditedAdmin, TranslationAdmin):
     list_display = ["name", "kind", "cost", "stock", "enabled"]
     list_filter = ["kind", "enabled"]
 

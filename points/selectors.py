@@ -43,7 +43,9 @@ def leaderboard(period: str) -> list[dict]:
         )
         totals = [(r["member_id"], r["total"]) for r in rows]
     members = User.objects.in_bulk([member_id for member_id, _ in totals])
-    levels = dict(PointsAccount.objects.filter(member_id__in=members).values_list("member_id", "level__name"))
+    # Level instances, not `level__name`: their name follows the reader's language.
+    accounts = PointsAccount.objects.filter(member_id__in=members, level__isnull=False)
+    levels = {account.member_id: account.level.name for account in accounts.select_related("level")}
     return [
         {"rank": n, "member": members[member_id], "points": total, "level": levels.get(member_id)}
         for n, (member_id, total) in enumerate(totals, start=1)
