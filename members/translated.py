@@ -12,23 +12,25 @@ shipped default in every language.
 
 from collections.abc import Mapping
 
-from django.db.models import F, Model, Value
+from django.db.models import F, Model, TextField, Value
 from django.db.models.functions import Coalesce, NullIf
 from modeltranslation.settings import AVAILABLE_LANGUAGES, DEFAULT_LANGUAGE
-from modeltranslation.utils import build_localized_fieldname, get_language
+from modeltranslation.utils import build_localized_fieldname, get_language, resolution_order
 
 # {field: {language code: text}}, e.g. {"name": {"en": "Free", "zh-hans": "免费"}}
 Texts = Mapping[str, Mapping[str, str]]
 
 
 def in_language(path: str) -> Coalesce:
-    """`path` (e.g. "tier__name") in the active language, else in the default language: what
-    `membership.tier.name` shows, as an expression for `.values()` and `.annotate()`."""
-    active = get_language()
-    default = F(build_localized_fieldname(path, DEFAULT_LANGUAGE))
-    if active == DEFAULT_LANGUAGE:
-        return Coalesce(default, Value(""))
-    return Coalesce(NullIf(F(build_localized_fieldname(path, active)), Value("")), default, Value(""))
+    """`path` (e.g. "tier__name") in the language active now, else in a fallback language: what
+    `membership.tier.name` shows, as an expression for `.values()` and `.annotate()`. Build the
+    query in the language it is read in."""
+    text = TextField()  # each language's column has a field class of its own
+    given = [
+        NullIf(F(build_localized_fieldname(path, language)), Value(""), output_field=text)
+        for language in resolution_order(get_language())  # the active one, then the fallbacks
+    ]
+    return Coalesce(*given, Value(""), output_field=text)
 
 
 def columns(texts: Texts) -> dict[str, str]:
