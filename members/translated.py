@@ -2,7 +2,7 @@
 
 django-modeltranslation gives a translated field one column per language (`name_en`,
 `name_zh_hans`); on an instance, `tier.name` is the active language's value, else the default
-language's, and queries on the registered model itself (`Tier.objects.filter(name=...)`,
+language's, else any other's (MODELTRANSLATION_FALLBACK_LANGUAGES), and queries on the registered model itself (`Tier.objects.filter(name=...)`,
 `.values("name")`) are rewritten the same way. Two things it does not cover live here:
 reading such a field through a relation from a model that is not registered
 (`Membership.objects.values("tier__name")` would read the bare `name` column, which holds
