@@ -1,4 +1,5 @@
 from django.contrib import admin
+from modeltranslation.admin import TranslationAdmin
 
 from members.audit_admin import AuditedAdmin
 
@@ -7,7 +8,9 @@ from .models import RSVP, Category, Event, Flag, Post, Suspension, Thread
 
 
 @admin.register(Category)
-class CategoryAdmin(AuditedAdmin, admin.ModelAdmin):
+class CategoryAdmin(AuditedAdmin, TranslationAdmin):
+    """Name and description have a field per language (community/translation.py)."""
+
     list_display = ["name", "slug", "read_tier", "post_tier", "position"]
     prepopulated_fields = {"slug": ("name",)}
     list_editable = ["position"]

@@ -5,6 +5,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from members.models import User
+from members.translated import in_language
 
 from .models import LedgerEntry, Level, PointsAccount
 from .services import next_level
@@ -43,7 +44,8 @@ def leaderboard(period: str) -> list[dict]:
         )
         totals = [(r["member_id"], r["total"]) for r in rows]
     members = User.objects.in_bulk([member_id for member_id, _ in totals])
-    levels = dict(PointsAccount.objects.filter(member_id__in=members).values_list("member_id", "level__name"))
+    accounts = PointsAccount.objects.filter(member_id__in=members)
+    levels = dict(accounts.values_list("member_id", in_language("level__name")))
     return [
         {"rank": n, "member": members[member_id], "points": total, "level": levels.get(member_id)}
         for n, (member_id, total) in enumerate(totals, start=1)

@@ -50,6 +50,9 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 SITE_NAME = env.str("SITE_NAME", default="usergroup")
 
 INSTALLED_APPS = [
+    # Before the admin: registers each app's translation.py (creator-entered names and texts in
+    # every language of LANGUAGES) before the admin classes are built.
+    "modeltranslation",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -438,6 +441,21 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# Creator-entered names and texts (tiers, forum areas, levels, privileges, rewards, personas) have
+# one column per language (django-modeltranslation, `<app>/translation.py`): `name_en`,
+# `name_zh_hans`. A member sees their language's value, else the default language's (else any
+# other language's, so a name typed in one language only never shows blank).
+MODELTRANSLATION_DEFAULT_LANGUAGE = LANGUAGE_CODE
+MODELTRANSLATION_FALLBACK_LANGUAGES = (
+    LANGUAGE_CODE,
+    *(code for code, _name in LANGUAGES if code != LANGUAGE_CODE),
+)
+# Slugs the admin fills in as the creator types follow the default language's name.
+MODELTRANSLATION_PREPOPULATE_LANGUAGE = LANGUAGE_CODE
+# The admin labels each language's field with the language's name: "name (Simplified Chinese)".
+MODELTRANSLATION_BUILD_LOCALIZED_VERBOSE_NAME = lambda verbose_name, language: (  # noqa: E731
+    f"{verbose_name} ({dict(LANGUAGES)[language]})"
+)
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_TZ = True
 CELERY_TIMEZONE = TIME_ZONE  # crontab entries (the nightly chain) follow the site's clock
