@@ -54,13 +54,13 @@ def pricing(client: Client, language: str) -> str:
 
 def test_the_chinese_pricing_page_shows_the_chinese_texts(client, gold):
     gold_card = card(pricing(client, "zh-hans"), "gold")
-    assert '<h2 class="h4 mb-0">黄金会员</h2>' in gold_card
+    assert '<h2 class="h4 mb-0 min-w-0">黄金会员</h2>' in gold_card
     assert "全部内容，还有直播。" in gold_card
     assert "<li>全部课程</li><li>直播</li>" in gold_card
     assert "Gold" not in gold_card and "All courses" not in gold_card
 
     gold_card = card(pricing(client, "en"), "gold")
-    assert '<h2 class="h4 mb-0">Gold</h2>' in gold_card and "<li>All courses</li>" in gold_card
+    assert '<h2 class="h4 mb-0 min-w-0">Gold</h2>' in gold_card and "<li>All courses</li>" in gold_card
     assert "黄金会员" not in gold_card
 
 
@@ -69,16 +69,16 @@ def test_a_tier_without_chinese_texts_shows_the_english_ones(client, gold, silve
     silver.save()
     html = pricing(client, "zh-hans")
     silver_card = card(html, "silver")
-    assert '<h2 class="h4 mb-0">Silver</h2>' in silver_card
+    assert '<h2 class="h4 mb-0 min-w-0">Silver</h2>' in silver_card
     assert "Articles." in silver_card and "<li>Members-only articles</li>" in silver_card
-    assert '<h2 class="h4 mb-0">黄金会员</h2>' in card(html, "gold")
+    assert '<h2 class="h4 mb-0 min-w-0">黄金会员</h2>' in card(html, "gold")
 
 
 def test_the_free_tier_comes_with_its_chinese_texts(client):
     """0013_tier_in_every_language gives the shipped free tier its Chinese, its English untouched."""
     free = Tier.objects.get(rank=0)
     assert (free.name_en, free.name_zh_hans) == ("Free", "免费")
-    assert '<h2 class="h4 mb-0">免费</h2>' in card(pricing(client, "zh-hans"), "free")
+    assert '<h2 class="h4 mb-0 min-w-0">免费</h2>' in card(pricing(client, "zh-hans"), "free")
 
 
 def test_the_pricing_page_costs_the_same_queries_in_every_language(

@@ -69,7 +69,7 @@ def test_points_pages_show_the_readers_language(levels, client):
     assert "🥈 白银" in overview and "贴纸包" in overview and "Mug" in overview
     assert "Sticker pack" not in overview and "Silver" not in overview
     board = client.get(reverse("points:leaderboard") + "?period=all").content.decode()
-    assert '<span class="badge text-bg-light border">白银</span>' in board
+    assert '<span class="badge text-bg-light border text-wrap text-break">白银</span>' in board
 
     english = Client()
     english.force_login(member)
@@ -77,7 +77,7 @@ def test_points_pages_show_the_readers_language(levels, client):
     overview = english.get(reverse("points:overview")).content.decode()
     assert "🥈 Silver" in overview and "Sticker pack" in overview and "贴纸包" not in overview
     board = english.get(reverse("points:leaderboard") + "?period=all").content.decode()
-    assert '<span class="badge text-bg-light border">Silver</span>' in board
+    assert '<span class="badge text-bg-light border text-wrap text-break">Silver</span>' in board
 
 
 def test_the_leaderboard_costs_the_same_queries_in_every_language(
