@@ -6,11 +6,10 @@ them inside the transaction that swaps the build in). The arithmetic is in plain
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
@@ -97,24 +96,35 @@ def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> i
     return written
 
 
-def neighbour_lists(ids: np.ndarray, neighbours: Neighbours) -> Iterator[tuple[int, list[int], list[float]]]:
-    """(id, its neighbours' ids best first, their similarities) of every id with a neighbour.
-    An item's missing neighbours (-1) come after its kept ones, so each list is a prefix of
-    its row."""
-    kept = neighbours.items >= 0
+def neighbour_lists(
+    ids: np.ndarray, neighbours: Neighbours, rows: np.ndarray | None = None
+) -> Iterator[tuple[int, list[int], list[float]]]:
+    """(id, its neighbours' ids best first, their similarities) of every id with a neighbour,
+    or of the ids at `rows` only. An item's missing neighbours (-1) come after its kept ones,
+    so each list is a prefix of its row."""
+    named, items, scores = ids, neighbours.items, neighbours.scores
+    if rows is not None:
+        named, items, scores = ids[rows], items[rows], scores[rows]
+    kept = items >= 0
     counts = kept.sum(axis=1).tolist()
-    mapped = np.where(kept, ids[np.maximum(neighbours.items, 0)], -1).tolist()
+    mapped = np.where(kept, ids[np.maximum(items, 0)], -1).tolist()
     # float32 → Python float, the same doubles neighbour_pairs gives.
-    scores = neighbours.scores.tolist()
-    for row, (item, count) in enumerate(zip(ids.tolist(), counts, strict=True)):
+    similarities = scores.tolist()
+    for row, (item, count) in enumerate(zip(named.tolist(), counts, strict=True)):
         if count:
-            yield item, mapped[row][:count], scores[row][:count]
+            yield item, mapped[row][:count], similarities[row][:count]
 
 
 def write_neighbours(
-    *, build: NeighbourBuild, item_ids: np.ndarray, neighbours: Neighbours, source: str
+    *,
+    build: NeighbourBuild,
+    item_ids: np.ndarray,
+    neighbours: Neighbours,
+    source: str,
+    rows: np.ndarray | None = None,
 ) -> int:
-    """One `ItemNeighbours` row per item with any neighbour; returns the rows written."""
+    """One `ItemNeighbours` row per item with any neighbour (of the items at `rows` only, if
+    given); returns the rows written."""
     missing = neighbours.items < 0
     if (missing[:, :-1] & ~missing[:, 1:]).any():
         # A kept neighbour after a missing one would be cut off by neighbour_lists.
@@ -130,35 +140,25 @@ def write_neighbours(
             ["build", "source", "item", "neighbours", "scores"],
             (
                 f"{prefix}{item}\t{json.dumps(others)}\t{json.dumps(scores, allow_nan=False)}\n"
-                for item, others, scores in neighbour_lists(item_ids, neighbours)
+                for item, others, scores in neighbour_lists(item_ids, neighbours, rows)
             ),
         )
     return bulk_write(
         ItemNeighbours,
         (
             ItemNeighbours(build=build, source=source, item_id=item, neighbours=others, scores=scores)
-            for item, others, scores in neighbour_lists(item_ids, neighbours)
+            for item, others, scores in neighbour_lists(item_ids, neighbours, rows)
         ),
     )
 
 
 @dataclass(frozen=True)
 class TextCorpus:
-    """Every item's text (drafts and scheduled ones too: they are cheap, and an item published
-    tomorrow has its neighbours ready before anyone reads it), and a fingerprint of it."""
+    """Every item's text, ids ascending (drafts and scheduled ones too: they are cheap, and an
+    item published tomorrow has its neighbours ready before anyone reads it)."""
 
     item_ids: np.ndarray
     texts: list[str]
-
-    def fingerprint(self, *, k: int) -> str:
-        """Equal for equal items, texts and k: then the text neighbours are equal too (the
-        computation is deterministic), and a build can copy the last build's."""
-        digest = hashlib.sha256(f"k={k};n={len(self.texts)}".encode())
-        digest.update(self.item_ids.tobytes())
-        for text in self.texts:
-            digest.update(len(text).to_bytes(8, "little"))
-            digest.update(text.encode())
-        return digest.hexdigest()
 
 
 def text_corpus() -> TextCorpus:
@@ -167,25 +167,36 @@ def text_corpus() -> TextCorpus:
 
 
 def text_table(*, k: int) -> tuple[np.ndarray, Neighbours]:
-    """Neighbours by similar text of every item."""
+    """Neighbours by similar text of every item, fitted afresh."""
     corpus = text_corpus()
     return corpus.item_ids, text_neighbours(corpus.texts, k=k)
 
 
-def copy_neighbours(*, build: NeighbourBuild, source_build: NeighbourBuild, source: str) -> int:
+def copy_neighbours(
+    *, build: NeighbourBuild, source_build: NeighbourBuild, source: str, except_items: Sequence[int] = ()
+) -> int:
     """The neighbour rows of `source` from `source_build` written again for `build`, in the
-    database (one INSERT … SELECT); returns the rows written."""
+    database (one INSERT … SELECT), but for the rows of `except_items`; returns the rows
+    written."""
     connection = connections[router.db_for_write(ItemNeighbours)]
     quote = connection.ops.quote_name
     meta = ItemNeighbours._meta
     fields = [quote(meta.get_field(name).column) for name in ("source", "item", "neighbours", "scores")]
     build_column = quote(meta.get_field("build").column)
+    where, params = f"{build_column} = %s AND {fields[0]} = %s", [source_build.pk, source]
+    if except_items:
+        # One parameter however many items: an array on PostgreSQL, a JSON list elsewhere.
+        if connection.vendor == "postgresql":
+            where += f" AND NOT ({fields[1]} = ANY(%s))"
+            params.append(list(except_items))
+        else:
+            where += f" AND {fields[1]} NOT IN (SELECT value FROM json_each(%s))"  # noqa: S608 (names quoted)
+            params.append(json.dumps(list(except_items)))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(meta.db_table)} ({build_column}, {', '.join(fields)}) "  # noqa: S608 (names quoted)
-            f"SELECT %s, {', '.join(fields)} FROM {quote(meta.db_table)} "
-            f"WHERE {build_column} = %s AND {fields[0]} = %s",
-            [build.pk, source_build.pk, source],
+            f"SELECT %s, {', '.join(fields)} FROM {quote(meta.db_table)} WHERE {where}",
+            [build.pk, *params],
         )
         return cursor.rowcount
 
