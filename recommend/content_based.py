@@ -37,9 +37,13 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-def item_text(*, title: str, tags: Sequence[str], summary: str, body: str, body_chars: int = 5000) -> str:
-    """The text an item is known by: title and tags count twice, the body's start once."""
-    return "\n".join([title, title, " ".join(tags), " ".join(tags), summary, body[:body_chars]])
+BODY_CHARS = 5000
+
+
+def item_text(*, title: str, tags: Sequence[str], summary: str, body: str) -> str:
+    """The text an item is known by: title and tags count twice, the body's first BODY_CHARS
+    characters once."""
+    return "\n".join([title, title, " ".join(tags), " ".join(tags), summary, body[:BODY_CHARS]])
 
 
 @dataclass(frozen=True)

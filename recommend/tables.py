@@ -17,6 +17,7 @@ from itertools import islice
 import numpy as np
 from django.db import connections, router
 from django.db.models import Max, Model
+from django.db.models.functions import Left
 
 from analytics.selectors import persona_keys
 from content.history import ViewPairs
@@ -25,7 +26,7 @@ from content.selectors import view_pairs
 from members.bulk import columns, copy_supported, factorise, microseconds
 from members.models import LIVE_STATUSES, Membership
 
-from .content_based import item_text, text_neighbours
+from .content_based import BODY_CHARS, item_text, text_neighbours
 from .models import Dismissal, ItemNeighbours, NeighbourBuild, PopularItem
 from .similarity import Neighbours
 
@@ -33,26 +34,6 @@ WRITE_BATCH = 5_000
 COPY_BATCH = 100_000
 POPULAR_WINDOW_DAYS = 30
 POPULAR_PER_GROUP = 50
-
-
-def item_texts(item_ids: list[int]) -> list[str]:
-    """Each item's text for TF-IDF, in the order of `item_ids` (a missing item gives "")."""
-    fields: dict[int, tuple[str, str, str]] = {
-        pk: (title, summary, body)
-        for pk, title, summary, body in Content.objects.filter(pk__in=item_ids).values_list(
-            "pk", "title", "summary", "body"
-        )
-    }
-    tags: dict[int, list[str]] = defaultdict(list)
-    for pk, name in Content.tags.through.objects.filter(content_id__in=item_ids).values_list(
-        "content_id", "tag__name"
-    ):
-        tags[pk].append(name)
-    texts = []
-    for pk in item_ids:
-        title, summary, body = fields.get(pk, ("", "", ""))
-        texts.append(item_text(title=title, tags=tags[pk], summary=summary, body=body))
-    return texts
 
 
 def neighbour_pairs(ids: np.ndarray, neighbours: Neighbours) -> Iterator[tuple[int, int, int, float]]:
@@ -162,8 +143,19 @@ class TextCorpus:
 
 
 def text_corpus() -> TextCorpus:
-    item_ids = np.array(list(Content.objects.order_by("pk").values_list("pk", flat=True)), dtype=np.int64)
-    return TextCorpus(item_ids, item_texts(item_ids.tolist()))
+    """Two queries: the items (bodies cut to what item_text uses, in the database) and their
+    tags, by name so that an item's text does not depend on the order rows come in."""
+    rows = Content.objects.order_by("pk").values_list("pk", "title", "summary", Left("body", BODY_CHARS))
+    tags: dict[int, list[str]] = defaultdict(list)
+    for pk, name in Content.tags.through.objects.order_by("content_id", "tag__name").values_list(
+        "content_id", "tag__name"
+    ):
+        tags[pk].append(name)
+    item_ids, texts = [], []
+    for pk, title, summary, body in rows:
+        item_ids.append(pk)
+        texts.append(item_text(title=title, tags=tags[pk], summary=summary, body=body))
+    return TextCorpus(np.array(item_ids, dtype=np.int64), texts)
 
 
 def text_table(*, k: int) -> tuple[np.ndarray, Neighbours]:
