@@ -4,11 +4,13 @@ A full fit learns the vectoriser (terms and IDF) from every item's text, vectori
 and computes every item's neighbours: seconds at 10,000 items, most of them the tokenizer.
 Between full fits the vectoriser is frozen, and a night on which a few items changed only
 vectorises those and compares them with every item (one sparse product of their rows). Every
-other item's list is the last build's merged with the changed items' new similarities, and
-computed again (one product of those rows) when the merge cannot be sure of it. The result is
-exactly what a full computation with the same frozen vectoriser would give (tested); it drifts
-from a new fit only as the frozen terms and IDF age, which is what the weekly and the
-"too many changes" refits bound. `text_stage_mode` decides which one a night runs.
+other item keeps RESERVE candidates past its k neighbours: its list is the last build's merged
+with the changed items' new similarities, a neighbour it loses is replaced by its next
+candidate, and the row is computed again (one product of those rows) only when its candidates
+run short. The result is exactly what a full computation with the same frozen vectoriser would
+give (tested); it drifts from a new fit only as the frozen terms and IDF age, which is what
+the weekly and the "too many changes" refits bound. `text_stage_mode` decides which one a
+night runs.
 
 No ORM here: recommend.text_stage reads and writes the database.
 """
