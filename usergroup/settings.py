@@ -428,6 +428,16 @@ if not 1 <= RECOMMEND_NEIGHBOURS <= 500:
     raise ImproperlyConfigured("RECOMMEND_NEIGHBOURS must be between 1 and 500.")
 if RECOMMEND_SHRINKAGE < 0 or RECOMMEND_HALF_LIFE_DAYS <= 0:
     raise ImproperlyConfigured("RECOMMEND_SHRINKAGE must be 0 or more and RECOMMEND_HALF_LIFE_DAYS above 0.")
+# Similar texts: the TF-IDF vocabulary and IDF are fitted again on the first build after this
+# many days in which a text changed, or once the items changed since the fit exceed this share
+# of all items; builds in between vectorise only the changed items (docs/recommendations.md).
+RECOMMEND_TEXT_REFIT_DAYS = env.float("RECOMMEND_TEXT_REFIT_DAYS", default=7.0)
+RECOMMEND_TEXT_REFIT_SHARE = env.float("RECOMMEND_TEXT_REFIT_SHARE", default=0.1)
+if RECOMMEND_TEXT_REFIT_DAYS < 0 or not 0 <= RECOMMEND_TEXT_REFIT_SHARE <= 1:
+    raise ImproperlyConfigured(
+        "RECOMMEND_TEXT_REFIT_DAYS must be 0 or more (0: fit again whenever a text changed) and "
+        "RECOMMEND_TEXT_REFIT_SHARE between 0 and 1."
+    )
 # The nightly chain (usergroup.nightly: billing cycle, content stats, member profiles), once a
 # day at ANALYTICS_NIGHTLY_HOUR in the site's time zone.
 CELERY_BEAT_SCHEDULE["nightly"] = {
