@@ -308,6 +308,8 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+# One way to show a member everywhere, allauth's pages and mails included: members.User.public_name.
+ACCOUNT_USER_DISPLAY = "members.models.public_name_of"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_CHANGE_EMAIL = True
 # Signing up with a taken address does not reveal that the address is a
