@@ -387,6 +387,7 @@ PAGES: dict[str, list[Case]] = {
         Case(every(E(200)), query="kind=video", label="videos"),
     ],
     "content:mine": [Case(signed_in(E(200)))],
+    "content:interests": [Case(signed_in(E(200)))],
     "content:rotate_feed": [Case(POST_ONLY_MEMBER)],
     "content:beacon": [Case(every(E(405)))],
     "content:preview": [Case(POST_ONLY_STAFF)],
