@@ -8,7 +8,7 @@ from .models import RSVP, Category, Event, Flag, Post, Suspension, Thread
 
 @admin.register(Category)
 class CategoryAdmin(AuditedAdmin, admin.ModelAdmin):
-    list_display = ["name", "slug", "read_tier", "post_tier", "position"]
+    list_display = ["name", "slug", "read_tier", "post_tier", "default_kind", "position"]
     prepopulated_fields = {"slug": ("name",)}
     list_editable = ["position"]
 

@@ -130,6 +130,7 @@ def seed_forum(
                 "colour": colour,
                 "position": position,
                 "read_tier": tiers.get(rank) if rank is not None else None,
+                "default_kind": Thread.Kind.QUESTION if slug == "questions" else Thread.Kind.DISCUSSION,
             },
         )
         areas[slug] = (category, category.read_tier.rank if category.read_tier_id else -1)

@@ -47,7 +47,10 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
-    return render(request, "403.html", status=403)
+    # Views say why with PermissionDenied(_("You can only edit your own posts.")); a bare one
+    # (the admin's, allauth's) gets the general message.
+    message = str(exception) if exception is not None and exception.args else ""
+    return render(request, "403.html", {"message": message}, status=403)
 
 
 def page_not_found(request, exception=None):
