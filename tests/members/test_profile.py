@@ -234,6 +234,15 @@ def test_the_header_shows_the_same_name_as_the_forum(client):
     assert "<span>@newbie_nu</span>" in html and "newbie.nu" not in html
 
 
+def test_saving_the_profile_from_the_welcome_page_goes_back_there(member_client):
+    page = member_client.get(reverse("members:profile") + "?next=/welcome/").content.decode()
+    assert '<input type="hidden" name="next" value="/welcome/">' in page
+    response = post_profile(member_client, next="/welcome/")
+    assert response.status_code == 302 and response["Location"] == "/welcome/"
+    response = post_profile(member_client, next="https://evil.example.com/")
+    assert response["Location"] == reverse("members:profile")
+
+
 def test_handle_is_normalised_and_saved(member_client, member):
     response = post_profile(member_client, handle="  @Ada_Lovelace ")
     assert response.status_code == 302
