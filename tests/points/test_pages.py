@@ -208,7 +208,7 @@ def _board(points: list[int]) -> list:
 
 
 def _ranks(html: str) -> list[int]:
-    return [int(n) for n in re.findall(r'aria-label="Rank (\d+)"', html)]
+    return [int(n) for n in re.findall(r'data-rank="(\d+)"', html)]
 
 
 @pytest.mark.parametrize("period", ["week", "all"])
