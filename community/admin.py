@@ -11,7 +11,7 @@ from .models import RSVP, Category, Event, Flag, Post, Suspension, Thread
 class CategoryAdmin(AuditedAdmin, TranslationAdmin):
     """Name and description have a field per language (community/translation.py)."""
 
-    list_display = ["name", "slug", "read_tier", "post_tier", "position"]
+    list_display = ["name", "slug", "read_tier", "post_tier", "default_kind", "position"]
     prepopulated_fields = {"slug": ("name",)}
     list_editable = ["position"]
 

@@ -203,6 +203,7 @@ def _seed_areas() -> dict[str, tuple[Category, int]]:
                 "colour": colour,
                 "position": position,
                 "read_tier": tiers.get(rank) if rank is not None else None,
+                "default_kind": Thread.Kind.QUESTION if slug == "questions" else Thread.Kind.DISCUSSION,
                 **columns(texts),
             },
         )

@@ -140,6 +140,15 @@ def introductions_for(member: User) -> Category | None:
     return area if area is not None and can_post(member, area) else None
 
 
+def said_hello(*, member: User, area: Category | None) -> bool:
+    """Whether the member wrote in `area` (the introductions), or anywhere in the forum when
+    there is no such area: the welcome page's "Introduce yourself" step."""
+    posts = Post.objects.filter(author=member)
+    if area is not None:
+        posts = posts.filter(thread__category=area)
+    return posts.exists()
+
+
 @dataclass(frozen=True)
 class NextEvents:
     """Upcoming events for the home page: the member's own RSVPs (`going` True), or else the

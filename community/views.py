@@ -1,8 +1,10 @@
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -143,8 +145,9 @@ def _quote(request, thread) -> str:
 def new_thread(request, slug):
     category = _readable_category(request.user, slug)
     if not services.can_post(request.user, category):
-        return HttpResponseForbidden(_("You cannot start a topic here."))
-    form = _mentionable(ThreadForm(request.POST or None), category)
+        raise PermissionDenied(_("You cannot start a topic here."))
+    # A question-and-answer area starts the form as a question.
+    form = _mentionable(ThreadForm(request.POST or None, initial={"kind": category.default_kind}), category)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -220,6 +223,8 @@ def edit(request, post_id):
     post = selectors.readable_post(post_id, request.user)
     if post is None:
         raise Http404
+    if post.author_id != request.user.pk and not request.user.is_staff:
+        raise PermissionDenied(_("You can only edit your own posts."))
     form = _mentionable(ReplyForm(request.POST or None, initial={"body": post.body}), post.thread.category)
     if request.method == "POST" and form.is_valid():
         try:
@@ -229,8 +234,6 @@ def edit(request, post_id):
         else:
             messages.success(request, _("Your changes are saved."))
             return redirect(f"{post.thread.get_absolute_url()}#post-{post.pk}")
-    elif request.method == "GET" and post.author_id != request.user.pk and not request.user.is_staff:
-        return HttpResponseForbidden(_("You can only edit your own posts."))
     return render(request, "community/edit.html", {"post": post, "form": form})
 
 
@@ -295,7 +298,7 @@ def moderate_comment(request, comment_id):
 def _moderation_action(request, actions: dict):
     action = request.POST.get("action")
     if action not in actions:
-        return HttpResponseBadRequest(_("Unknown action."))
+        return render(request, "400.html", {"message": _("Unknown action.")}, status=400)
     try:
         actions[action]()
     except services.ForumError as exc:
@@ -400,7 +403,10 @@ def event(request, slug):
         if request.user.is_authenticated
         else None
     )
-    going = item.rsvps.filter(status=RSVP.Status.GOING).count()
+    counts = item.rsvps.aggregate(
+        going=Count("pk", filter=Q(status=RSVP.Status.GOING)), attended=Count("pk", filter=Q(attended=True))
+    )
+    going = counts["going"]
     allowed = event_services.may_attend(request.user, item)
     return render(
         request,
@@ -409,6 +415,9 @@ def event(request, slug):
             "event": item,
             "mine": mine,
             "going": going,
+            # Once it is over: how many came (as the creator marked them), not "4 going".
+            "ended": item.ends_at <= timezone.now(),
+            "attended": counts["attended"],
             "seats_left": None if item.capacity is None else max(0, item.capacity - going),
             "allowed": allowed,
             "unlock_tier": cheapest_tier_unlocking(item)

@@ -310,7 +310,14 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+# Confirming the sign-up address signs the new member in and opens the welcome page (its
+# checklist of first steps) instead of "Welcome back" with nothing to pick up. allauth does it in
+# the browser that signed up, within ACCOUNT_LOGIN_TIMEOUT; members.views.ConfirmEmailView also
+# does it in another browser or later, once: see docs/accounts.md.
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_SIGNUP_REDIRECT_URL = "welcome"
+# One way to show a member everywhere, allauth's pages and mails included: members.User.public_name.
+ACCOUNT_USER_DISPLAY = "members.models.public_name_of"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_CHANGE_EMAIL = True
 # Signing up with a taken address does not reveal that the address is a
