@@ -49,7 +49,11 @@ def leaderboard(period: str) -> list[dict]:
         (r["member_id"], r["points"]) for r in _board(period).order_by("-points", "member_id")[:BOARD_SIZE]
     ]
     members = User.objects.in_bulk([member_id for member_id, _ in totals])
-    levels = dict(PointsAccount.objects.filter(member_id__in=members).values_list("member_id", in_language("level__name")))
+    levels = dict(
+        PointsAccount.objects.filter(member_id__in=members).values_list(
+            "member_id", in_language("level__name")
+        )
+    )
     rows: list[dict] = []
     for n, (member_id, points) in enumerate(totals, start=1):
         rank = rows[-1]["rank"] if rows and rows[-1]["points"] == points else n

@@ -48,14 +48,18 @@ def test_a_thread_moves_the_read_marker_only_when_there_is_news(area):
 
 
 def test_a_visitor_reads_a_thread_without_a_marker(area):
-    thread = services.start_thread(member=UserFactory(), category=area, kind="discussion", title="Open to all", body="x")
+    thread = services.start_thread(
+        member=UserFactory(), category=area, kind="discussion", title="Open to all", body="x"
+    )
     assert Client().get(thread.get_absolute_url()).status_code == 200
     assert not ThreadRead.objects.exists()
 
 
 def test_notifications_are_marked_read_once(area):
     asker, helper = UserFactory(), UserFactory()
-    thread = services.start_thread(member=asker, category=area, kind="discussion", title="Bell rings", body="x")
+    thread = services.start_thread(
+        member=asker, category=area, kind="discussion", title="Bell rings", body="x"
+    )
     services.reply(member=helper, thread=thread, body="hello")
     client = as_user(asker)
     url = reverse("community:notifications")

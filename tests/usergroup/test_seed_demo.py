@@ -115,7 +115,9 @@ def test_seed_demo_sizes_for_load_tests():
     from community.models import Post, Thread
     from content.models import Content, ContentView
 
-    call_command("seed_demo", members=120, seed=11, items=300, views=9000, topics=150, posts=900, no_progress=True)
+    call_command(
+        "seed_demo", members=120, seed=11, items=300, views=9000, topics=150, posts=900, no_progress=True
+    )
     assert Content.objects.exclude(kind=Content.Kind.COURSE).count() == 300
     assert 0.9 * 9000 <= ContentView.objects.count() <= 1.1 * 9000
     assert 0.9 * 150 <= Thread.objects.count() <= 1.1 * 150
