@@ -5,10 +5,14 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin, TranslationTabularInline
+from modeltranslation.settings import AVAILABLE_LANGUAGES
+from modeltranslation.utils import build_localized_fieldname
 
 from members.admin import UserAdmin
 from members.audit_admin import AuditedAdmin
 from members.models import LIVE_STATUSES, Membership, User
+from members.translated import in_language
 
 from . import services
 from .models import Acquisition, Broadcast, Conversion, Persona, PersonaRun, ScoreWeights, Segment, Tag
@@ -58,7 +62,7 @@ class ScoreWeightsAdmin(AuditedAdmin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:analytics_scoreweights_change", args=[weights.pk]))
 
 
-class PersonaInline(admin.TabularInline):
+class PersonaInline(TranslationTabularInline):
     model = Persona
     fields = ["key", "name", "description_en", "description_zh", "size", "avg_score", "revenue", "avg_churn"]
     readonly_fields = ["key", "description_en", "description_zh", "size", "avg_score", "revenue", "avg_churn"]
@@ -90,7 +94,9 @@ class PersonaRunAdmin(AuditedAdmin, admin.ModelAdmin):
 
 
 @admin.register(Persona)
-class PersonaAdmin(AuditedAdmin, admin.ModelAdmin):
+class PersonaAdmin(AuditedAdmin, TranslationAdmin):
+    """The name has a field per language (analytics/translation.py)."""
+
     list_display = ["label", "key", "run", "size", "avg_score", "revenue", "avg_churn"]
     list_filter = ["run"]
     fields = [
@@ -111,7 +117,13 @@ class PersonaAdmin(AuditedAdmin, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        services.rename_persona(persona=obj, name=form.cleaned_data["name"])
+        services.rename_persona(
+            persona=obj,
+            names={
+                language: form.cleaned_data[build_localized_fieldname("name", language)]
+                for language in AVAILABLE_LANGUAGES
+            },
+        )
 
 
 # --- Members, as the CRM sees them ---------------------------------------------------------
@@ -143,7 +155,7 @@ class MemberAdmin(UserAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                tier_name=Subquery(live.values("tier__name")[:1]),
+                tier_name=Subquery(live.values(tier_name=in_language("tier__name"))[:1]),
                 live_status=Subquery(live.values("status")[:1]),
                 points_balance=Coalesce("points__balance", Value(0), output_field=IntegerField()),
             )

@@ -69,6 +69,7 @@ from members.models import (
     validate_handle,
 )
 from members.services import grant_complimentary
+from members.translated import in_language
 
 from .models import MemberNote, MemberTag, Tag
 
@@ -480,7 +481,7 @@ def load_context(csv_file: CsvFile) -> ImportContext:
     for chunk in _chunks(ids):
         live.update(
             Membership.objects.filter(user_id__in=chunk, status__in=LIVE_STATUSES).values_list(
-                "user_id", "tier__name"
+                "user_id", in_language("tier__name")
             )
         )
         for member_id, tag_id in MemberTag.objects.filter(member_id__in=chunk).values_list(

@@ -35,6 +35,7 @@ from community.models import RSVP, Comment, Post
 from content.models import ContentView
 from content.selectors import view_pairs
 from members.models import LIVE_STATUSES, Membership, MembershipEvent, Payment, User
+from members.translated import in_language
 from points.models import LedgerEntry
 
 from .models import (
@@ -108,10 +109,10 @@ class DirectoryFilters:
     sort: str = "joined"
 
 
-def _live(field_name: str) -> Subquery:
-    return Subquery(
-        Membership.objects.filter(user=OuterRef("pk"), status__in=LIVE_STATUSES).values(field_name)[:1]
-    )
+def _live(value: str | Coalesce) -> Subquery:
+    """A field (or expression) of the member's live membership."""
+    live = Membership.objects.filter(user=OuterRef("pk"), status__in=LIVE_STATUSES)
+    return Subquery(live.values(live_value=F(value) if isinstance(value, str) else value)[:1])
 
 
 def _lifetime_value() -> Coalesce:
@@ -128,7 +129,7 @@ def _lifetime_value() -> Coalesce:
 def _with_columns(members: QuerySet, run: PersonaRun | None) -> QuerySet:
     return members.annotate(
         latest=FilteredRelation("profiles", condition=Q(profiles__run_id=run.pk if run else None)),
-        tier_name=_live("tier__name"),
+        tier_name=_live(in_language("tier__name")),
         tier_rank=Coalesce(_live("tier__rank"), Value(0), output_field=IntegerField()),
         live_status=_live("status"),
         ever_member=Exists(Membership.objects.filter(user=OuterRef("pk"))),

@@ -10,7 +10,7 @@ import itertools
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
+from modeltranslation.utils import build_localized_fieldname, get_translation_fields
 from threadpoolctl import threadpool_limits
 
 from members import audit
@@ -151,24 +152,27 @@ def _personas(result: personas.Clustering, day: date) -> list[Persona]:
     last_run = (
         PersonaRun.objects.filter(status=PersonaRun.Status.DONE, as_of__lt=day).order_by("-as_of").first()
     )
+    name_columns = get_translation_fields("name")  # the creator's name in every language
     previous = (
-        list(Persona.objects.filter(run=last_run).values_list("key", "name", "centroid")) if last_run else []
+        list(Persona.objects.filter(run=last_run).values_list("key", "centroid", *name_columns))
+        if last_run
+        else []
     )
-    old_centroids = np.array([[c[name] for name in personas.CLUSTER_FEATURES] for _k, _n, c in previous])
+    old_centroids = np.array([[c[name] for name in personas.CLUSTER_FEATURES] for _k, c, *_n in previous])
     keys = personas.match_previous(
         result.centroids,
         old_centroids.reshape(len(previous), len(personas.CLUSTER_FEATURES)),
-        [k for k, _n, _c in previous],
+        [k for k, _c, *_n in previous],
         std=result.std,
     )
-    names = {key: name for key, name, _c in previous}
+    names = {key: dict(zip(name_columns, values, strict=True)) for key, _c, *values in previous}
     rows = []
     for index, (key, centroid) in enumerate(zip(keys, result.centroids, strict=True)):
         en, zh = personas.describe(centroid, mean=result.mean, std=result.std)
         rows.append(
             Persona(
                 key=key,
-                name=names.get(key, ""),
+                **names.get(key, {}),
                 description_en=en,
                 description_zh=zh,
                 centroid={
@@ -556,9 +560,16 @@ def reset_score_weights(*, actor: User | None = None) -> ScoreWeights:
     return weights
 
 
-def rename_persona(*, persona: Persona, name: str) -> Persona:
-    """Name a persona; later runs keep the name for the persona they match to it."""
-    name = " ".join(name.split())[:80]
-    Persona.objects.filter(pk=persona.pk).update(name=name)
-    persona.name = name
+def rename_persona(*, persona: Persona, names: Mapping[str, str | None]) -> Persona:
+    """Name a persona, per language (`{"en": ..., "zh-hans": ...}`; a language left out or empty
+    shows the English name, else the generated description); later runs keep the names for the
+    persona they match to it."""
+    columns = {
+        build_localized_fieldname("name", language): " ".join((name or "").split())[:80]
+        for language, name in names.items()
+        if language in dict(settings.LANGUAGES)
+    }
+    Persona.objects.filter(pk=persona.pk).update(**columns)
+    for column, name in columns.items():
+        setattr(persona, column, name)
     return persona

@@ -14,10 +14,15 @@ far more than the rest; over the last 180 days), and likes and bookmarks on a fe
 the (member, item) pairs read. With `--reuse` a database already seeded with the same sizes is
 used as it is; without it, such a database is refused rather than seeded twice.
 
-Then it runs `recommend.services.build_neighbours()` `--builds` times, each after a VACUUM
-ANALYZE of the recommendation tables (what autovacuum does between two nightly runs; not
+Then it runs `recommend.services.build_neighbours()` once per night of `--nights`, each after a
+VACUUM ANALYZE of the recommendation tables (what autovacuum does between two nightly runs; not
 timed), and prints each stage's seconds (build.durations), the rest of the wall time (the swap,
-which deletes the previous build, and the commit), the process's peak RSS and the rows written.
+which deletes the previous build, and the commit), the process's peak RSS, the rows written and
+how the similar-text stage ran (recommend.text_index). A night is one of: `changed` (before it,
+untimed, one item's text is rewritten: its title and body become another topic's, so it leaves
+and enters other items' lists; the text stage is incremental), `same` (no text changed: the
+text rows are copied) and `full` (the stored text state is dropped first, as on the first build
+or a weekly refit: the vocabulary is fitted again and every item vectorised).
 In the same process it reads the same members' matrix again (`interaction_matrix`) and times
 `implicit`'s `CosineRecommender(K=50).fit` on it (members × items, what implicit 0.7 expects;
 best of `--repeat`), a bench-only tool (`pip install implicit`). Target (issue 12): the whole
@@ -344,6 +349,32 @@ def restore_view_history(mark: object) -> None:
     ViewRollup.objects.update_or_create(pk=1, defaults={"rolled_until": mark})
 
 
+def prepare_text_night(kind: str, *, items: int) -> None:
+    """Untimed, before a build: for a 'changed' night, rewrite one item's text (its title,
+    summary and body become those of an item of another topic, whichever differs from what it
+    has, so every such night is a change); for a 'full' night, drop the stored text state, so
+    the build fits the vocabulary again as on the first build or a weekly refit."""
+    from django.utils import timezone
+
+    from content.models import Content
+    from recommend.models import TextIndex
+
+    if kind == "full":
+        TextIndex.objects.all().delete()
+    if kind != "changed":
+        return
+    middle = items // 2  # items next to each other by number belong to different topics
+    target = Content.objects.get(slug=f"{SLUG_PREFIX}{middle}")
+    for donor_number in (middle + 1, middle + 2):
+        donor = Content.objects.get(slug=f"{SLUG_PREFIX}{donor_number}")
+        if donor.body != target.body:
+            break
+    Content.objects.filter(pk=target.pk).update(
+        title=f"{donor.title} (rewritten)", summary=donor.summary, body=donor.body, updated_at=timezone.now()
+    )
+    print(f"\n(night '{kind}': the text of {target.slug} rewritten from {donor.slug}'s, untimed)")
+
+
 def database_size() -> tuple[str, int]:
     from django.db import connection
 
@@ -373,7 +404,12 @@ def main() -> None:
     parser.add_argument("--interactions", type=int, default=5_000_000, help="content views to seed")
     parser.add_argument("--seed", type=float, default=0.2026, help="PostgreSQL setseed value, -1 to 1")
     parser.add_argument("--reuse", action="store_true", help="use a database already seeded with these sizes")
-    parser.add_argument("--builds", type=int, default=2, help="builds to time (later ones replace a build)")
+    parser.add_argument(
+        "--nights",
+        default="full,changed,same,changed,same",
+        help="builds to time, in order: 'changed' (one item's text rewritten before it), 'same' (no text "
+        "changed) or 'full' (the stored text state dropped: the vocabulary fitted again)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="implicit fits to time (best counts)")
     parser.add_argument(
         "--no-breakdown", dest="breakdown", action="store_false", help="skip timing the writes apart"
@@ -414,11 +450,15 @@ def main() -> None:
 
     from content.history import roll_up_views
 
+    nights = [kind.strip() for kind in args.nights.split(",") if kind.strip()]
+    if not nights or set(nights) - {"changed", "same", "full"}:
+        sys.exit("--nights takes a comma-separated list of 'changed', 'same' and 'full'.")
     mark, night = prepare_view_history()
     totals: list[float] = []
     similarity: list[float] = []
-    for number in range(1, args.builds + 1):
+    for number, kind in enumerate(nights, start=1):
         restore_view_history(mark)
+        prepare_text_night(kind, items=args.items)
         # Between two nightly builds autovacuum has cleared the rows of the one before (the
         # swap deletes a million rows); this makes the same true here, even where autovacuum
         # is off or behind. Not part of the build's time.
@@ -441,7 +481,7 @@ def main() -> None:
         for source, others in ItemNeighbours.objects.filter(build=build).values_list("source", "neighbours"):
             rows[source] = rows.get(source, 0) + len(others)
             lists[source] = lists.get(source, 0) + 1
-        print(f"build {number} ({'replaces a build' if previous else 'first build, nothing to delete'}): "
+        print(f"build {number}, night '{kind}' ({'replaces a build' if previous else 'first build, nothing to delete'}): "
               f"{build.members:,} members × {build.items:,} items, {build.interactions:,} interactions")  # fmt: skip
         print(f"  {'view history':<14} {rolled_up:7.2f} s  (the night's first job: the last day's "
               f"{rolled['views']:,} views of {rolled['members']:,} members summed in)")  # fmt: skip
@@ -453,6 +493,13 @@ def main() -> None:
             " builds, and the commit, where PostgreSQL checks the deferred foreign keys of every row written)"
         )
         print(f"  {'total':<14} {total:7.2f} s")
+        text = build.params["text"]
+        print(f"  text stage: {text['mode']} ({text['reason']}); changed {text['changed']}, added {text['added']}, "
+              f"removed {text['removed']}; rows written {text['rows_written']:,}, copied {text['rows_copied']:,}, "
+              f"lists computed again {text['rows_recomputed']}")  # fmt: skip
+        expected = {"changed": "incremental", "same": "copied", "full": "full"}[kind]
+        if text["mode"] != expected:
+            print(f"  NOTE: a '{kind}' night is meant to run the text stage {expected}, not {text['mode']}")
         print(f"  peak RSS {peak_rss_mb():.0f} MB (before this build {rss_before:.0f} MB)")
         print(f"  neighbours: {rows.get('coread', 0):,} co-read in {lists.get('coread', 0):,} rows, "
               f"{rows.get('text', 0):,} similar text in {lists.get('text', 0):,} rows; "
@@ -485,8 +532,8 @@ def main() -> None:
     best = min(fits)
     print(f"implicit CosineRecommender(K=50).fit: best {best:.2f} s of {len(fits)} "
           f"({', '.join(f'{f:.2f}' for f in fits)})")  # fmt: skip
-    for number, (total, sim) in enumerate(zip(totals, similarity, strict=True), start=1):
-        print(f"build {number}: similarity / implicit {sim / best:.2f}, whole build / implicit "
+    for number, (kind, total, sim) in enumerate(zip(nights, totals, similarity, strict=True), start=1):
+        print(f"build {number} ({kind}): similarity / implicit {sim / best:.2f}, whole build / implicit "
               f"{total / best:.2f} (target <= 5)")  # fmt: skip
     print(f"peak RSS of the process {peak_rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}")
     if args.breakdown:

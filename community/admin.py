@@ -1,4 +1,5 @@
 from django.contrib import admin
+from modeltranslation.admin import TranslationAdmin
 
 from members.audit_admin import AuditedAdmin
 
@@ -7,8 +8,10 @@ from .models import RSVP, Category, Event, Flag, Post, Suspension, Thread
 
 
 @admin.register(Category)
-class CategoryAdmin(AuditedAdmin, admin.ModelAdmin):
-    list_display = ["name", "slug", "read_tier", "post_tier", "position"]
+class CategoryAdmin(AuditedAdmin, TranslationAdmin):
+    """Name and description have a field per language (community/translation.py)."""
+
+    list_display = ["name", "slug", "read_tier", "post_tier", "default_kind", "position"]
     prepopulated_fields = {"slug": ("name",)}
     list_editable = ["position"]
 

@@ -19,16 +19,25 @@ from faker import Faker, Generator
 
 from members.demo import MemberPlan, Period, engagement, insert_rows, rank_at
 from members.models import Tier, User
+from members.translated import Texts, add_missing_translations, columns
 from points.models import Action
 
 from .models import RSVP, Category, Comment, Event, Notification, Post, Thread, ThreadFollow, Vote
 
-AREAS = [
-    ("Introductions", "introductions", "Say hello and tell us what you are working on.", "#1f9d55", None),
-    ("Questions", "questions", "Stuck? Ask; members and the creator answer.", "#5b4bdb", 0),
-    ("Insider lounge", "insider-lounge", "Behind the scenes, for Insiders.", "#d97706", 20),
-    ("Showcase", "showcase", "Show what you built.", "#0ea5e9", 0),
-]
+AREAS: list[tuple[str, Texts, str, int | None]] = [
+    # slug, {field: {language: text}}, colour, rank of the tier that may read (None: everyone)
+    ("introductions", {"name": {"en": "Introductions", "zh-hans": "自我介绍"},
+                       "description": {"en": "Say hello and tell us what you are working on.",
+                                       "zh-hans": "打个招呼，说说你在做什么。"}}, "#1f9d55", None),
+    ("questions", {"name": {"en": "Questions", "zh-hans": "提问"},
+                   "description": {"en": "Stuck? Ask; members and the creator answer.",
+                                   "zh-hans": "遇到难题？尽管问，会员和创作者会来解答。"}}, "#5b4bdb", 0),
+    ("insider-lounge", {"name": {"en": "Insider lounge", "zh-hans": "核心会员休息室"},
+                        "description": {"en": "Behind the scenes, for Insiders.",
+                                        "zh-hans": "幕后花絮，核心会员专享。"}}, "#d97706", 20),
+    ("showcase", {"name": {"en": "Showcase", "zh-hans": "作品展示"},
+                  "description": {"en": "Show what you built.", "zh-hans": "展示你的作品。"}}, "#0ea5e9", 0),
+]  # fmt: skip
 MONTH = 30 * 86400
 DAYS = 240  # the same history as the views
 OPEN_FOR = timedelta(days=10)  # members reply to and vote on topics this recent
@@ -120,29 +129,16 @@ def seed_forum(
     topics: int | None = None,
     posts: int | None = None,
 ) -> int:
-    """Topics, replies, votes and accepted answers over the last months. Skipped once the
-    demo areas hold topics.
+    """The forum areas; then topics, replies, votes and accepted answers over the last months,
+    skipped once the demo areas hold topics.
 
     `topics` and `posts` ask for about that many topics and posts (openings included): members
     then start topics, reply and vote more (or less) often by one factor each, so who writes
     what stays as at the natural rate."""
-    if Thread.objects.filter(category__slug__in=[a[1] for a in AREAS]).exists():
+    areas = _seed_areas()
+    if Thread.objects.filter(category__slug__in=list(areas)).exists():
         return 0
     _check_bulk_ids()
-    tiers = {t.rank: t for t in Tier.objects.all()}
-    areas: dict[str, tuple[Category, int]] = {}
-    for position, (name, slug, description, colour, rank) in enumerate(AREAS):
-        category, _ = Category.objects.get_or_create(
-            slug=slug,
-            defaults={
-                "name": name,
-                "description": description,
-                "colour": colour,
-                "position": position,
-                "read_tier": tiers.get(rank) if rank is not None else None,
-            },
-        )
-        areas[slug] = (category, category.read_tier.rank if category.read_tier_id else -1)
     scene = _scene(seed, members, plans, periods, now)
     rng = random.Random(f"{seed}:forum")
     paragraphs = [fake.paragraph(nb_sentences=rng.randint(2, 5)) for _ in range(120)]
@@ -194,6 +190,27 @@ def seed_forum(
         )
         insert_rows(Notification, NOTE_COLUMNS, _notifications(opened, accepted, now))
     return len(opened)
+
+
+def _seed_areas() -> dict[str, tuple[Category, int]]:
+    """The demo's forum areas by slug, with the rank that may read each (-1: everyone)."""
+    tiers = {t.rank: t for t in Tier.objects.all()}
+    areas: dict[str, tuple[Category, int]] = {}
+    for position, (slug, texts, colour, rank) in enumerate(AREAS):
+        category, created = Category.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "colour": colour,
+                "position": position,
+                "read_tier": tiers.get(rank) if rank is not None else None,
+                "default_kind": Thread.Kind.QUESTION if slug == "questions" else Thread.Kind.DISCUSSION,
+                **columns(texts),
+            },
+        )
+        if not created:  # made by an older demo: add the languages it lacks
+            add_missing_translations(category, texts)
+        areas[slug] = (category, category.read_tier.rank if category.read_tier_id else -1)
+    return areas
 
 
 def _open_topics(

@@ -9,6 +9,11 @@ from django.utils.translation import gettext_lazy as _
 from members.models import Tier
 
 
+class TopicKind(models.TextChoices):
+    DISCUSSION = "discussion", _("discussion")
+    QUESTION = "question", _("question")
+
+
 class Category(models.Model):
     """A forum area. Who may read it follows the access policy through `read_tier`."""
 
@@ -44,6 +49,15 @@ class Category(models.Model):
         help_text=_("Empty: any member who may read it."),
     )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
+    default_kind = models.CharField(
+        _("new topics are"),
+        max_length=10,
+        choices=TopicKind.choices,
+        default=TopicKind.DISCUSSION,
+        help_text=_(
+            "A question-and-answer area: choose questions, so the new-topic form starts as a question."
+        ),
+    )
 
     class Meta:
         ordering = ["position", "name"]
@@ -58,9 +72,7 @@ class Category(models.Model):
 
 
 class Thread(models.Model):
-    class Kind(models.TextChoices):
-        DISCUSSION = "discussion", _("discussion")
-        QUESTION = "question", _("question")
+    Kind = TopicKind
 
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="threads")
     # PROTECT: deleting a member must never take other members' replies with their topics.

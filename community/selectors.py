@@ -1,7 +1,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.utils import timezone
 
 from members.access import accessible
@@ -31,6 +31,18 @@ def threads_in(category: Category, *, filter_by: str = "all", user=None) -> Quer
     elif filter_by == "questions":
         threads = threads.filter(kind=Thread.Kind.QUESTION)
     return threads.order_by("-pinned", "-last_activity_at", "-id")
+
+
+def visible_thread(*, user, pk: int) -> Thread | None:
+    """A thread that is not hidden (whether `user` may read its area is the caller's check), with
+    `last_read`: when `user` last read it, None for a visitor or a first visit."""
+    threads = Thread.objects.select_related("category__read_tier", "category__post_tier", "author")
+    if user is not None and user.is_authenticated:
+        last_read = ThreadRead.objects.filter(thread=OuterRef("pk"), member=user).values("read_at")[:1]
+        threads = threads.annotate(last_read=Subquery(last_read))
+    else:
+        threads = threads.annotate(last_read=Value(None, output_field=DateTimeField()))
+    return threads.filter(pk=pk, hidden=False).first()
 
 
 def posts_in(thread: Thread, user) -> QuerySet:
@@ -126,6 +138,15 @@ def introductions_for(member: User) -> Category | None:
 
     area = Category.objects.select_related("read_tier", "post_tier").filter(slug="introductions").first()
     return area if area is not None and can_post(member, area) else None
+
+
+def said_hello(*, member: User, area: Category | None) -> bool:
+    """Whether the member wrote in `area` (the introductions), or anywhere in the forum when
+    there is no such area: the welcome page's "Introduce yourself" step."""
+    posts = Post.objects.filter(author=member)
+    if area is not None:
+        posts = posts.filter(thread__category=area)
+    return posts.exists()
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -41,11 +43,10 @@ def _readable_category(user, slug) -> Category:
 
 
 def _readable_thread(user, pk) -> Thread:
-    thread = get_object_or_404(
-        Thread.objects.select_related("category__read_tier", "category__post_tier", "author"),
-        pk=pk,
-        hidden=False,
-    )
+    """The thread if `user` may read it (else 404), with `last_read` (see the selector)."""
+    thread = selectors.visible_thread(user=user, pk=pk)
+    if thread is None:
+        raise Http404
     if not services.can_read(user, thread.category):
         raise Http404
     return thread
@@ -85,7 +86,10 @@ def thread(request, pk, slug=""):
     )
     for post in page.object_list:
         post.html = render_markdown(post.body).html
-    if request.user.is_authenticated:
+    if request.user.is_authenticated and (
+        thread.last_read is None or thread.last_read < thread.last_activity_at
+    ):
+        # The read marker moves only when there is something new since: no write on a re-read.
         notify.mark_read(member=request.user, thread=thread)
     can_accept = (
         thread.is_question
@@ -141,8 +145,9 @@ def _quote(request, thread) -> str:
 def new_thread(request, slug):
     category = _readable_category(request.user, slug)
     if not services.can_post(request.user, category):
-        return HttpResponseForbidden(_("You cannot start a topic here."))
-    form = _mentionable(ThreadForm(request.POST or None), category)
+        raise PermissionDenied(_("You cannot start a topic here."))
+    # A question-and-answer area starts the form as a question.
+    form = _mentionable(ThreadForm(request.POST or None, initial={"kind": category.default_kind}), category)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -218,6 +223,8 @@ def edit(request, post_id):
     post = selectors.readable_post(post_id, request.user)
     if post is None:
         raise Http404
+    if post.author_id != request.user.pk and not request.user.is_staff:
+        raise PermissionDenied(_("You can only edit your own posts."))
     form = _mentionable(ReplyForm(request.POST or None, initial={"body": post.body}), post.thread.category)
     if request.method == "POST" and form.is_valid():
         try:
@@ -227,8 +234,6 @@ def edit(request, post_id):
         else:
             messages.success(request, _("Your changes are saved."))
             return redirect(f"{post.thread.get_absolute_url()}#post-{post.pk}")
-    elif request.method == "GET" and post.author_id != request.user.pk and not request.user.is_staff:
-        return HttpResponseForbidden(_("You can only edit your own posts."))
     return render(request, "community/edit.html", {"post": post, "form": form})
 
 
@@ -293,7 +298,7 @@ def moderate_comment(request, comment_id):
 def _moderation_action(request, actions: dict):
     action = request.POST.get("action")
     if action not in actions:
-        return HttpResponseBadRequest(_("Unknown action."))
+        return render(request, "400.html", {"message": _("Unknown action.")}, status=400)
     try:
         actions[action]()
     except services.ForumError as exc:
@@ -349,8 +354,11 @@ def notifications(request):
             messages.success(request, _("Your email preference is saved."))
         return redirect("community:notifications")
     notify.collect_level_ups(members=[request.user.pk])
-    items = notify.visible(request.user, request.user.notifications.order_by("-created_at")[:100])
-    notify.mark_all_read(member=request.user)  # seeing them is reading them
+    # The page shows titles and names only: the posts' and events' bodies stay in the database.
+    shown = request.user.notifications.defer("post__body", "event__description").order_by("-created_at")
+    items = notify.visible(request.user, shown[:100])
+    if any(n.read_at is None for n in items):  # seeing them is reading them; no write when all are read
+        notify.mark_all_read(member=request.user)
     prefs = NotificationSettings.objects.filter(member=request.user).first()
     form = NotificationSettingsForm(
         initial={"email": prefs.email if prefs else NotificationSettings.Email.DAILY}
@@ -395,7 +403,10 @@ def event(request, slug):
         if request.user.is_authenticated
         else None
     )
-    going = item.rsvps.filter(status=RSVP.Status.GOING).count()
+    counts = item.rsvps.aggregate(
+        going=Count("pk", filter=Q(status=RSVP.Status.GOING)), attended=Count("pk", filter=Q(attended=True))
+    )
+    going = counts["going"]
     allowed = event_services.may_attend(request.user, item)
     return render(
         request,
@@ -404,6 +415,9 @@ def event(request, slug):
             "event": item,
             "mine": mine,
             "going": going,
+            # Once it is over: how many came (as the creator marked them), not "4 going".
+            "ended": item.ends_at <= timezone.now(),
+            "attended": counts["attended"],
             "seats_left": None if item.capacity is None else max(0, item.capacity - going),
             "allowed": allowed,
             "unlock_tier": cheapest_tier_unlocking(item)

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from members.data_export import Section, absolute, exclude, register
 from members.models import User
 
-from .models import Bookmark, Content, ContentView, FeedToken, LessonProgress, Like
+from .models import Bookmark, Content, ContentView, FeedToken, LessonProgress, Like, MemberInterest
 
 
 def views(member: User) -> list[dict]:
@@ -67,6 +67,15 @@ def bookmarks(member: User) -> list[dict]:
     ]
 
 
+def interests(member: User) -> list[dict]:
+    return [
+        {"topic": tag_name, "picked_at": picked}
+        for tag_name, picked in MemberInterest.objects.filter(member=member)
+        .order_by("tag__name")
+        .values_list("tag__name", "created_at")
+    ]
+
+
 def feed_token(member: User) -> dict | None:
     token = FeedToken.objects.filter(user=member).first()
     # The secret itself is a credential (anyone holding the URL reads the feed): left out.
@@ -103,6 +112,7 @@ def register_sections() -> None:
         Section("content/lesson_progress", _("Lessons you completed"), lesson_progress, ("content.LessonProgress.user",)),
         Section("content/likes", _("Items you liked"), likes, ("content.Like.user",)),
         Section("content/bookmarks", _("Items you saved"), bookmarks, ("content.Bookmark.user",)),
+        Section("content/interests", _("Topics you picked as interests"), interests, ("content.MemberInterest.member",)),
         Section("content/private_feed", _("Your private feed (the date; the secret link is left out)"), feed_token, ("content.FeedToken.user",)),
     )  # fmt: skip
     try:

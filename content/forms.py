@@ -1,4 +1,6 @@
 from django import forms
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from .models import Content
 
@@ -15,3 +17,16 @@ class BeaconForm(forms.Form):
     dwell = forms.IntegerField(min_value=0, max_value=4 * 3600)
     scroll = forms.IntegerField(min_value=0, max_value=100)
     completed = forms.BooleanField(required=False)
+
+
+class InterestsForm(forms.Form):
+    tags = forms.ModelMultipleChoiceField(
+        label=_("Topics you care about"),
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "btn-check"}),
+    )
+
+    def __init__(self, *args, tags: QuerySet, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tags"].queryset = tags

@@ -426,6 +426,24 @@ class Bookmark(models.Model):
         return f"{self.user_id} saved {self.content_id}"
 
 
+class MemberInterest(models.Model):
+    """A tag the member said they care about (the welcome page, "My library"). Recommendations
+    start from these before the member has read anything."""
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="interests")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="interested")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["tag__name"]
+        verbose_name = _("interest")
+        verbose_name_plural = _("interests")
+        constraints = [models.UniqueConstraint(fields=["member", "tag"], name="content_one_interest_per_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} follows {self.tag_id}"
+
+
 class ContentStats(models.Model):
     """Per-item figures rolled up from the view log by a periodic job, so lists sort by
     popularity without counting a million rows, and views never UPDATE a hot row."""

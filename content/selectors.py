@@ -24,7 +24,17 @@ from members.access import accessible, can_access
 from members.models import User
 
 from .history import ViewPairs, add_recent, raw_pairs, read_histories, unpack
-from .models import Bookmark, Content, ContentView, Lesson, LessonProgress, Tag, ViewHistory, ViewRollup
+from .models import (
+    Bookmark,
+    Content,
+    ContentView,
+    Lesson,
+    LessonProgress,
+    MemberInterest,
+    Tag,
+    ViewHistory,
+    ViewRollup,
+)
 
 SORTS = {"newest", "popular"}
 
@@ -39,6 +49,7 @@ def library_for(user, *, kind: str = "", tag: str = "", q: str = "", sort: str =
         Content.objects.live()
         .select_related("min_tier", "stats")
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+        .defer("body")  # cards show the title and teaser; bodies can be long
     )
     if kind in Content.Kind.values:
         items = items.filter(kind=kind)
@@ -201,6 +212,44 @@ def starter_for(member: User) -> Content | None:
         .defer("body")
         .order_by("-featured_course", "-any_course", "-course_readers", "-publish_at", "-id")
         .first()
+    )
+
+
+def tags_to_pick(member: User) -> QuerySet:
+    """The tags a member may pick as interests: those of live items, plus any they picked
+    before whose items are gone for now (so saving the form does not drop them unseen)."""
+    live = Content.objects.live().filter(tags=OuterRef("pk"))
+    return Tag.objects.filter(Q(Exists(live)) | Q(interested__member=member)).distinct().order_by("name")
+
+
+def interests_of(member: User) -> list[Tag]:
+    """The tags the member picked, by name."""
+    return list(Tag.objects.filter(interested__member=member).order_by("name"))
+
+
+def opened_anything(member: User) -> bool:
+    """Whether the member ever opened an item (a view in the log or in their rolled-up sums)."""
+    return (
+        User.objects.filter(pk=member.pk)
+        .filter(
+            Exists(ContentView.objects.filter(user=OuterRef("pk")))
+            | Exists(ViewHistory.objects.filter(user=OuterRef("pk")))
+        )
+        .exists()
+    )
+
+
+def items_for_interests(*, member_id: int, limit: int) -> list[int]:
+    """Ids of live items tagged with the member's interests: the most matching tags first, then
+    featured, read in the last 30 days, newest. No access check: callers show only what the
+    member may open (recommend's lists do, item by item)."""
+    tags = MemberInterest.objects.filter(member_id=member_id).values("tag_id")
+    return list(
+        Content.objects.live()
+        .filter(tags__in=tags)
+        .annotate(matches=Count("tags"))  # after the filter: counts the matching tags only
+        .order_by("-matches", "-featured", F("stats__views_30d").desc(nulls_last=True), "-publish_at", "-id")
+        .values_list("pk", flat=True)[:limit]
     )
 
 

@@ -1,9 +1,11 @@
-"""Writes of the content app: view logs, beacons, progress, likes, bookmarks, stats, feed tokens."""
+"""Writes of the content app: view logs, beacons, progress, likes, bookmarks, interests, stats,
+feed tokens."""
 
 import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.core import signing
@@ -12,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from members.access import can_access
 from members.errors import MemberError
@@ -29,6 +32,8 @@ from .models import (
     Lesson,
     LessonProgress,
     Like,
+    MemberInterest,
+    Tag,
     ViewArchive,
 )
 
@@ -189,6 +194,26 @@ def toggle_like(*, member, content: Content) -> bool:
 
 def toggle_bookmark(*, member, content: Content) -> bool:
     return _toggle(Bookmark, member, content)
+
+
+MAX_INTERESTS = 30
+
+
+@transaction.atomic
+def set_interests(*, member: User, tags: Iterable[Tag]) -> list[Tag]:
+    """Make `tags` the member's interests: new ones are added, unticked ones removed, the rest
+    keep their date. Returns them by name."""
+    chosen = {tag.pk: tag for tag in tags}
+    if len(chosen) > MAX_INTERESTS:
+        raise MemberError(_("Pick at most %(n)d topics.") % {"n": MAX_INTERESTS})
+    mine = MemberInterest.objects.filter(member=member)
+    mine.exclude(tag_id__in=chosen).delete()
+    kept = set(mine.values_list("tag_id", flat=True))
+    MemberInterest.objects.bulk_create(
+        [MemberInterest(member=member, tag_id=pk) for pk in chosen if pk not in kept],
+        ignore_conflicts=True,  # a second tab saving the same choice at once
+    )
+    return sorted(chosen.values(), key=lambda tag: tag.name)
 
 
 def refresh_stats(*, now=None) -> int:

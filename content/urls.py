@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.library, name="library"),
     path("me/", views.my_library, name="mine"),
     path("me/feed/rotate/", views.rotate_feed, name="rotate_feed"),
+    path("me/interests/", views.interests, name="interests"),
     path("beacon/", views.beacon, name="beacon"),
     path("preview/", views.preview, name="preview"),
     path("feed/rss/", feeds.PublicRss(), name="feed_rss"),

@@ -15,7 +15,7 @@ from members.access import can_access, cheapest_tier_unlocking
 from members.errors import MemberError
 
 from . import selectors, services, slots
-from .forms import BeaconForm, LibraryFilterForm
+from .forms import BeaconForm, InterestsForm, LibraryFilterForm
 from .markdown import render as render_markdown
 from .models import Attachment, Content, ContentView, Lesson
 
@@ -268,6 +268,26 @@ def my_library(request):
     context = selectors.my_library(request.user)
     context["feed_token"] = services.feed_token_for(request.user)
     return render(request, "content/my_library.html", context)
+
+
+@login_required
+def interests(request):
+    """The topics a member cares about (also on the welcome page): recommendations start from
+    them until the member has read something."""
+    form = InterestsForm(
+        request.POST or None,
+        tags=selectors.tags_to_pick(request.user),
+        initial={"tags": selectors.interests_of(request.user)},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.set_interests(member=request.user, tags=form.cleaned_data["tags"])
+        except MemberError as exc:
+            form.add_error("tags", str(exc))
+        else:
+            messages.success(request, _("Your interests are saved."))
+            return _back(request, "content:interests")
+    return render(request, "content/interests.html", {"form": form})
 
 
 @login_required

@@ -12,6 +12,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
+from modeltranslation.utils import get_translation_fields
 
 from . import audit, services
 from .audit_admin import AuditedAdmin  # also registers the audit log's own admin
@@ -123,7 +125,10 @@ def _free_members_count() -> QuerySet:
 
 
 @admin.register(Tier)
-class TierAdmin(AuditedAdmin, admin.ModelAdmin):
+class TierAdmin(AuditedAdmin, TranslationAdmin):
+    """Name, description and perks have a field per language (members/translation.py); a
+    language left empty shows the English text."""
+
     list_display = [
         "name",
         "rank",
@@ -133,8 +138,8 @@ class TierAdmin(AuditedAdmin, admin.ModelAdmin):
         "monthly_recurring_revenue",
     ]
     list_filter = ["is_active", "unlocks_exclusive"]
-    search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ("name",)}
+    search_fields = [*get_translation_fields("name"), "slug"]
+    prepopulated_fields = {"slug": ("name",)}  # from the English name (MODELTRANSLATION_PREPOPULATE_LANGUAGE)
     readonly_fields = ["stripe_product_id", "stripe_monthly_price_id", "stripe_yearly_price_id"]
     ordering = ["rank"]
 

@@ -39,18 +39,30 @@ from .models import (
     Tier,
     User,
 )
+from .translated import Texts, add_missing_translations, columns
 
-DEMO_TIERS = [
-    # slug, name, rank, monthly, yearly, trial days, exclusive, perks, description
-    ("supporter", "Supporter", 10, "5.00", "50.00", 0, False,
-     "Members-only articles\nAsk questions in the forum\nMonthly Q&A recording",
-     "Support the work and read everything members-only."),
-    ("insider", "Insider", 20, "15.00", "150.00", 7, True,
-     "Everything in Supporter\nAll courses\nLive sessions and AMAs\nExclusive videos",
-     "The full library, every course and the live sessions."),
-    ("mentorship", "Mentorship", 30, "49.00", "490.00", 0, True,
-     "Everything in Insider\nMonthly group coaching call\nPriority answers from the creator",
-     "Small-group coaching with the creator."),
+DEMO_TIERS: list[tuple[str, int, str, str, int, bool, Texts]] = [
+    # slug, rank, monthly, yearly, trial days, exclusive, {field: {language: text}}
+    ("supporter", 10, "5.00", "50.00", 0, False, {
+        "name": {"en": "Supporter", "zh-hans": "支持者"},
+        "perks": {"en": "Members-only articles\nAsk questions in the forum\nMonthly Q&A recording",
+                  "zh-hans": "会员专享文章\n在论坛提问\n每月问答回放"},
+        "description": {"en": "Support the work and read everything members-only.",
+                        "zh-hans": "支持创作，阅读全部会员专享内容。"},
+    }),
+    ("insider", 20, "15.00", "150.00", 7, True, {
+        "name": {"en": "Insider", "zh-hans": "核心会员"},
+        "perks": {"en": "Everything in Supporter\nAll courses\nLive sessions and AMAs\nExclusive videos",
+                  "zh-hans": "包含支持者的全部权益\n全部课程\n直播和问答活动\n独家视频"},
+        "description": {"en": "The full library, every course and the live sessions.",
+                        "zh-hans": "完整内容库、全部课程和直播。"},
+    }),
+    ("mentorship", 30, "49.00", "490.00", 0, True, {
+        "name": {"en": "Mentorship", "zh-hans": "导师计划"},
+        "perks": {"en": "Everything in Insider\nMonthly group coaching call\nPriority answers from the creator",
+                  "zh-hans": "包含核心会员的全部权益\n每月小组辅导通话\n创作者优先解答"},
+        "description": {"en": "Small-group coaching with the creator.", "zh-hans": "与创作者一起的小组辅导。"},
+    }),
 ]  # fmt: skip
 
 
@@ -288,14 +300,16 @@ def _pick(roll: float, weights: tuple[float, ...]) -> int:
 
 def seed_tiers() -> list[Tier]:
     tiers = []
-    for slug, name, rank, monthly, yearly, trial, exclusive, perks, description in DEMO_TIERS:
-        tier, _created = Tier.objects.get_or_create(
+    for slug, rank, monthly, yearly, trial, exclusive, texts in DEMO_TIERS:
+        tier, created = Tier.objects.get_or_create(
             slug=slug,
             defaults={
-                "name": name, "rank": rank, "monthly_price": Decimal(monthly), "yearly_price": Decimal(yearly),
-                "trial_days": trial, "unlocks_exclusive": exclusive, "perks": perks, "description": description,
+                "rank": rank, "monthly_price": Decimal(monthly), "yearly_price": Decimal(yearly),
+                "trial_days": trial, "unlocks_exclusive": exclusive, **columns(texts),
             },
         )  # fmt: skip
+        if not created:  # made by an older demo: add the languages it lacks
+            add_missing_translations(tier, texts)
         tiers.append(tier)
     PromotionCode.objects.get_or_create(
         code="WELCOME10", defaults={"kind": "percent", "percent_off": 10, "duration": "once"}

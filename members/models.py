@@ -152,10 +152,21 @@ class User(AbstractUser):
 
     @property
     def public_name(self) -> str:
-        """The name shown to other members; never the email address."""
+        """How the member is shown everywhere (forum, comments, notifications, leaderboards,
+        the header, emails, the CRM): the display name, else @handle; never the email address."""
         if self.deleted_at is not None:
             return str(_("Deleted member"))
-        return self.display_name or _("Member %(id)s") % {"id": self.pk}
+        return self.display_name.strip() or f"@{self.handle}"
+
+    @property
+    def avatar_initial(self) -> str:
+        """The letter drawn in place of a missing avatar (the handle's, not the "@")."""
+        return (self.public_name.lstrip("@")[:1] or "?").upper()
+
+    @property
+    def profile_complete(self) -> bool:
+        """A name, a photo and a few words: what "Complete your profile" asks for."""
+        return bool(self.display_name.strip() and self.bio.strip() and self.avatar)
 
     @property
     def is_deleted(self) -> bool:
@@ -163,10 +174,15 @@ class User(AbstractUser):
         return self.deleted_at is not None
 
     def get_full_name(self) -> str:
-        return self.display_name or self.email
+        return self.public_name
 
     def get_short_name(self) -> str:
-        return self.display_name or self.email.split("@", 1)[0]
+        return self.public_name
+
+
+def public_name_of(user: User) -> str:
+    """allauth's ACCOUNT_USER_DISPLAY ("signed in as …", the confirmation page): the same name."""
+    return user.public_name
 
 
 # --- Tiers and memberships ---------------------------------------------------

@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from modeltranslation.admin import TranslationAdmin
 
 from members import audit
 from members.audit_admin import AuditedAdmin
@@ -56,13 +57,15 @@ class PointsRuleAdmin(AuditedAdmin, RulesChangedMixin, admin.ModelAdmin):
     inlines = [TierMultiplierInline]
 
 
+# Names and descriptions of privileges, levels and rewards have a field per language
+# (points/translation.py).
 @admin.register(Privilege)
-class PrivilegeAdmin(AuditedAdmin, admin.ModelAdmin):
+class PrivilegeAdmin(AuditedAdmin, TranslationAdmin):
     list_display = ["name", "kind", "value"]
 
 
 @admin.register(Level)
-class LevelAdmin(AuditedAdmin, RulesChangedMixin, admin.ModelAdmin):
+class LevelAdmin(AuditedAdmin, RulesChangedMixin, TranslationAdmin):
     list_display = ["name", "threshold", "badge"]
     filter_horizontal = ["privileges"]
 
@@ -192,7 +195,7 @@ class PointsAccountAdmin(AuditedAdmin, admin.ModelAdmin):
 
 
 @admin.register(RedemptionItem)
-class RedemptionItemAdmin(AuditedAdmin, admin.ModelAdmin):
+class RedemptionItemAdmin(AuditedAdmin, TranslationAdmin):
     list_display = ["name", "kind", "cost", "stock", "enabled"]
     list_filter = ["kind", "enabled"]
 

@@ -16,27 +16,31 @@ from django.db.models import Q, Sum
 
 from members.demo import Period, insert_rows, rank_at
 from members.models import Payment, User
+from members.translated import Texts, add_missing_translations, columns
 
 from .models import Action, LedgerEntry, Level, LevelUp, PointsAccount, PointsRule, RedemptionItem
 from .services import rules_changed
 
 ENTRY_COLUMNS = ("member_id", "action", "rule_id", "points", "ref", "idempotency_key", "created_at")
-ITEMS = [
-    ("10% off your next payment", "coupon", 300, {"percent_off": 10}),
-    ("A month of Supporter", "membership", 800, {"months": 1, "tier_slug": "supporter"}),
-    ("Sticker pack", "merchandise", 200, {"stock": 50}),
-]
+ITEMS: list[tuple[Texts, str, int, dict]] = [
+    ({"name": {"en": "10% off your next payment", "zh-hans": "下次付款九折"}}, "coupon", 300, {"percent_off": 10}),
+    ({"name": {"en": "A month of Supporter", "zh-hans": "一个月支持者会员"}}, "membership", 800,
+     {"months": 1, "tier_slug": "supporter"}),
+    ({"name": {"en": "Sticker pack", "zh-hans": "贴纸包"},
+      "description": {"en": "Five vinyl stickers, posted to you.", "zh-hans": "五张乙烯基贴纸，邮寄给你。"}},
+     "merchandise", 200, {"stock": 50}),
+]  # fmt: skip
 
 
 def seed_items() -> None:
     from members.models import Tier
 
-    for name, kind, cost, extra in ITEMS:
+    for texts, kind, cost, extra in ITEMS:
         tier = Tier.objects.filter(slug=extra.get("tier_slug", "")).first()
         if kind == "membership" and tier is None:
             continue
-        RedemptionItem.objects.get_or_create(
-            name=name,
+        item, created = RedemptionItem.objects.get_or_create(
+            name_en=texts["name"]["en"],
             defaults={
                 "kind": kind,
                 "cost": cost,
@@ -44,8 +48,11 @@ def seed_items() -> None:
                 "months": extra.get("months"),
                 "tier": tier,
                 "stock": extra.get("stock"),
+                **columns(texts),
             },
         )
+        if not created:  # made by an older demo: add the languages it lacks
+            add_missing_translations(item, texts)
 
 
 def seed_points(

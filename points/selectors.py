@@ -1,10 +1,11 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from members.models import User
+from members.translated import in_language
 
 from .models import LedgerEntry, Level, PointsAccount
 from .services import next_level
@@ -22,33 +23,71 @@ def history(member):
     return LedgerEntry.objects.filter(member=member).order_by("-created_at", "-id")
 
 
-def leaderboard(period: str) -> list[dict]:
-    """Top members by points earned in the period; members who hide themselves are left out."""
+def _board(period: str) -> QuerySet:
+    """(member_id, points) of every member on the period's board: points earned in the period
+    (lifetime points for "all"), members who hide themselves and inactive accounts left out."""
     days = PERIODS.get(period, 7)
     if days is None:
-        rows = list(
+        return (
             PointsAccount.objects.filter(show_on_leaderboards=True, lifetime__gt=0, member__is_active=True)
-            .order_by("-lifetime", "member_id")
-            .values("member_id", "lifetime")[:BOARD_SIZE]
+            .annotate(points=F("lifetime"))
+            .values("member_id", "points")
         )
-        totals = [(r["member_id"], r["lifetime"]) for r in rows]
-    else:
-        since = timezone.now() - timedelta(days=days)
-        rows = list(
-            LedgerEntry.objects.filter(points__gt=0, created_at__gte=since, member__is_active=True)
-            .exclude(member__points__show_on_leaderboards=False)
-            .values("member_id")
-            .annotate(total=Sum("points"))
-            .order_by("-total", "member_id")[:BOARD_SIZE]
-        )
-        totals = [(r["member_id"], r["total"]) for r in rows]
-    members = User.objects.in_bulk([member_id for member_id, _ in totals])
-    levels = dict(PointsAccount.objects.filter(member_id__in=members).values_list("member_id", "level__name"))
-    return [
-        {"rank": n, "member": members[member_id], "points": total, "level": levels.get(member_id)}
-        for n, (member_id, total) in enumerate(totals, start=1)
-        if member_id in members
+    since = timezone.now() - timedelta(days=days)
+    return (
+        LedgerEntry.objects.filter(points__gt=0, created_at__gte=since, member__is_active=True)
+        .exclude(member__points__show_on_leaderboards=False)
+        .values("member_id")
+        .annotate(points=Sum("points"))
+    )
+
+
+def leaderboard(period: str) -> list[dict]:
+    """The top BOARD_SIZE of the period, each with its rank: members with the same points share
+    a rank, and the next rank skips as many (1, 2, 2, 4)."""
+    totals = [
+        (r["member_id"], r["points"]) for r in _board(period).order_by("-points", "member_id")[:BOARD_SIZE]
     ]
+    members = User.objects.in_bulk([member_id for member_id, _ in totals])
+    levels = dict(
+        PointsAccount.objects.filter(member_id__in=members).values_list(
+            "member_id", in_language("level__name")
+        )
+    )
+    rows: list[dict] = []
+    for n, (member_id, points) in enumerate(totals, start=1):
+        rank = rows[-1]["rank"] if rows and rows[-1]["points"] == points else n
+        if member_id in members:
+            rows.append(
+                {"rank": rank, "member": members[member_id], "points": points, "level": levels.get(member_id)}
+            )
+    return rows
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a member stands on a board: rank None when they are not on it (no points in the
+    period, or hidden from leaderboards)."""
+
+    rank: int | None
+    points: int
+
+
+def standing_for(*, member: User, period: str, rows: list[dict]) -> Standing:
+    """The member's rank and points on the board of `period`: from `rows` (the top of the board)
+    when they are in it, else one query (their points, and how many have more)."""
+    for row in rows:
+        if row["member"].pk == member.pk:
+            return Standing(rank=row["rank"], points=row["points"])
+    board = _board(period)
+    theirs = board.filter(member_id=member.pk).values("points")
+    found = board.aggregate(
+        theirs=Max("points", filter=Q(member_id=member.pk)),
+        ahead=Count("member_id", filter=Q(points__gt=Subquery(theirs))),
+    )
+    if found["theirs"] is None:
+        return Standing(rank=None, points=0)
+    return Standing(rank=found["ahead"] + 1, points=found["theirs"])
 
 
 @dataclass(frozen=True)

@@ -61,11 +61,16 @@ def leaderboard(request):
     period = request.GET.get("period", "week")
     if period not in selectors.PERIODS:
         period = "week"
-    account = selectors.account_for(request.user) if request.user.is_authenticated else None
+    rows = selectors.leaderboard(period)
+    account = standing = None
+    if request.user.is_authenticated:
+        account = selectors.account_for(request.user)
+        if account.show_on_leaderboards:
+            standing = selectors.standing_for(member=request.user, period=period, rows=rows)
     return render(
         request,
         "points/leaderboard.html",
-        {"rows": selectors.leaderboard(period), "period": period, "account": account},
+        {"rows": rows, "period": period, "account": account, "standing": standing},
     )
 
 

@@ -11,12 +11,13 @@ lower-cased words without English stop words. No ORM here (see tables.py for the
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
-from sklearn.preprocessing import normalize
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from .similarity import Neighbours, item_neighbours
 
@@ -36,27 +37,104 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-def item_text(*, title: str, tags: Sequence[str], summary: str, body: str, body_chars: int = 5000) -> str:
-    """The text an item is known by: title and tags count twice, the body's start once."""
-    return "\n".join([title, title, " ".join(tags), " ".join(tags), summary, body[:body_chars]])
+BODY_CHARS = 5000
+
+
+def item_text(*, title: str, tags: Sequence[str], summary: str, body: str) -> str:
+    """The text an item is known by: title and tags count twice, the body's first BODY_CHARS
+    characters once."""
+    return "\n".join([title, title, " ".join(tags), " ".join(tags), summary, body[:BODY_CHARS]])
+
+
+@dataclass(frozen=True)
+class Vectoriser:
+    """A fitted TF-IDF: its terms, one per column in this order, and each term's inverse
+    document frequency. What a text's vector is made with; kept between builds so that a few
+    changed texts can be vectorised alone (recommend.text_index)."""
+
+    terms: list[str]
+    idf: np.ndarray  # float64, one per term
+
+    @cached_property
+    def columns(self) -> dict[str, int]:
+        return {term: column for column, term in enumerate(self.terms)}
+
+
+def _counts(texts: Iterable[str], columns: dict[str, int], *, grow: bool) -> sp.csr_matrix:
+    """Each text's term counts (int32 rows; columns ascending within a row). With `grow`, a
+    term not in `columns` gets the next column; without, it is left out."""
+    indptr, indices, counts = [0], [np.zeros(0, dtype=np.int32)], [np.zeros(0, dtype=np.int64)]
+    for text in texts:
+        if grow:
+            found = [columns.setdefault(term, len(columns)) for term in tokens(text)]
+        else:
+            found = [column for term in tokens(text) if (column := columns.get(term)) is not None]
+        present, times = np.unique(np.array(found, dtype=np.int32), return_counts=True)
+        indices.append(present)
+        counts.append(times)
+        indptr.append(indptr[-1] + len(present))
+    matrix = sp.csr_matrix(
+        (np.concatenate(counts).astype(np.int32), np.concatenate(indices), np.array(indptr, dtype=np.int32)),
+        shape=(len(indptr) - 1, len(columns)),
+    )
+    matrix.has_sorted_indices = True
+    return matrix
+
+
+def fit_vectoriser(texts: Sequence[str]) -> tuple[Vectoriser, sp.csr_matrix]:
+    """Learn the terms and IDF of `texts` (smoothed, as scikit-learn's TfidfVectorizer:
+    ln((1 + n) / (1 + df)) + 1); returns them with the texts' term counts (`term_counts`).
+    A corpus without a single term gives no columns."""
+    columns: dict[str, int] = {}
+    counts = _counts(texts, columns, grow=True)
+    frequency = np.bincount(counts.indices, minlength=len(columns))
+    idf = np.log((1.0 + len(texts)) / (1.0 + frequency)) + 1.0
+    return Vectoriser(terms=list(columns), idf=idf), counts
+
+
+def term_counts(texts: Sequence[str], *, vectoriser: Vectoriser) -> sp.csr_matrix:
+    """How often each of the vectoriser's terms occurs in each text (texts × terms, int32);
+    terms it does not know are left out. The tokenizer's work: all a vector needs."""
+    return _counts(texts, vectoriser.columns, grow=False)
+
+
+def tfidf(counts: sp.csr_matrix, *, vectoriser: Vectoriser) -> sp.csr_matrix:
+    """Unit-length rows of (1 + ln count) × idf (sublinear tf), float32. Each row is computed
+    from its own counts alone, so a text gets the same vector to the bit whatever other texts
+    are weighed with it."""
+    data = (1.0 + np.log(counts.data)) * vectoriser.idf[counts.indices]
+    lengths = np.diff(counts.indptr)
+    squares = np.zeros(len(lengths))
+    filled = lengths > 0
+    if filled.any():
+        squares[filled] = np.add.reduceat(np.square(data), counts.indptr[:-1][filled])
+    data /= np.repeat(np.sqrt(squares), lengths)
+    vectors = sp.csr_matrix(
+        (data.astype(np.float32), counts.indices.astype(np.int32), counts.indptr.astype(np.int32)),
+        shape=counts.shape,
+    )
+    vectors.has_sorted_indices = True
+    return vectors
+
+
+def vectorise(texts: Sequence[str], *, vectoriser: Vectoriser) -> sp.csr_matrix:
+    """The texts' unit-length TF-IDF rows with a fitted vectoriser (terms it does not know are
+    left out): a text gets the same row whether it was fitted on or not."""
+    return tfidf(term_counts(texts, vectoriser=vectoriser), vectoriser=vectoriser)
 
 
 def tfidf_vectors(texts: Sequence[str]) -> sp.csr_matrix:
-    """Unit-length TF-IDF rows, one per text (an empty corpus gives a 0 × 0 matrix)."""
-    if not texts or not any(text.strip() for text in texts):
-        return sp.csr_matrix((len(texts), 0), dtype=np.float32)
-    vectorizer = TfidfVectorizer(analyzer=tokens, sublinear_tf=True, dtype=np.float32)
-    try:
-        matrix = vectorizer.fit_transform(texts)
-    except ValueError:  # nothing but stop words and punctuation
-        return sp.csr_matrix((len(texts), 0), dtype=np.float32)
-    return normalize(matrix).astype(np.float32).tocsr()
+    """Unit-length TF-IDF rows, one per text, fitted on these texts."""
+    vectoriser, counts = fit_vectoriser(texts)
+    return tfidf(counts, vectoriser=vectoriser)
+
+
+def vector_neighbours(vectors: sp.csr_matrix, *, k: int) -> Neighbours:
+    """The `k` most similar other rows of each row of unit-length vectors, by cosine."""
+    # item_neighbours compares columns; with unit rows and no shrinkage it is the plain cosine.
+    return item_neighbours(vectors.T, k=k, shrinkage=0.0)
 
 
 def text_neighbours(texts: Sequence[str], *, k: int) -> Neighbours:
     """The `k` most similar other items of each item by cosine of TF-IDF vectors."""
-    vectors = tfidf_vectors(texts)
-    if vectors.shape[1] == 0:
-        return item_neighbours(sp.csr_matrix((0, len(texts)), dtype=np.float32), k=k, shrinkage=0.0)
-    # item_neighbours compares columns; with unit rows and no shrinkage it is the plain cosine.
-    return item_neighbours(vectors.T.tocsr(), k=k, shrinkage=0.0)
+    return vector_neighbours(tfidf_vectors(texts), k=k)

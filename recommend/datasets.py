@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from community.models import Comment
-from content.models import Bookmark, Content, ContentView, LessonProgress, Like
+from content.models import Bookmark, ContentView, LessonProgress, Like
 from members.models import User
 
 from .evaluation import Events
 from .interactions import DEFAULT_WEIGHTS, Weights
-from .tables import item_texts
+from .tables import text_corpus
 
 HEADER = ["user", "item", "weight", "timestamp"]
 MAX_ROWS = 50_000_000
@@ -98,7 +98,7 @@ def _moment(text: str, line: int) -> float:
 
 def events_from_database(*, weights: Weights = DEFAULT_WEIGHTS) -> tuple[Events, list[str]]:
     """Every interaction of members who allowed personalisation, one event per row, and each
-    item's text (title, tags, summary, body: recommend.tables.item_texts) for the content-based model.
+    item's text (title, tags, summary, body: recommend.tables.text_corpus) for the content-based model.
     Views are the raw log's rows, each with its time: those kept (VIEW_LOG_RETENTION_DAYS), not
     the ones the retention dropped, whose per-member sums have no times to split on."""
     members = User.objects.filter(is_active=True, personalisation_consent=True).values("pk")
@@ -131,7 +131,8 @@ def events_from_database(*, weights: Weights = DEFAULT_WEIGHTS) -> tuple[Events,
             "user_id", "lesson__course_id", "completed_at"
         )
     ]
-    items = list(Content.objects.order_by("pk").values_list("pk", flat=True))
+    corpus = text_corpus()
+    items = corpus.item_ids.tolist()
     item_index = {pk: n for n, pk in enumerate(items)}
     user_ids: dict = {}
     events = Events(
@@ -142,4 +143,4 @@ def events_from_database(*, weights: Weights = DEFAULT_WEIGHTS) -> tuple[Events,
         n_users=len(user_ids),
         n_items=len(items),
     )
-    return events, item_texts(items)
+    return events, corpus.texts

@@ -75,6 +75,28 @@ class ItemNeighbours(models.Model):
         return list(zip(self.neighbours, self.scores, strict=True))
 
 
+class TextIndex(models.Model):
+    """What a build's similar-text stage leaves for the next build's (recommend.text_index):
+    the vectoriser in use (its terms and IDF, when it was fitted, with which k and version)
+    and every item's text digest, TF-IDF vector and text neighbours. The arrays are NumPy
+    .npz files of numbers, read back without pickle; deleted with their build."""
+
+    # Moves to the next build when that build copies the text stage (an UPDATE: PostgreSQL
+    # keeps the large values where they are), so a night with no text changed writes no arrays.
+    build = models.OneToOneField(NeighbourBuild, on_delete=models.CASCADE, related_name="text_index")
+    fitted_at = models.DateTimeField()
+    k = models.PositiveSmallIntegerField()
+    vectoriser = models.CharField(max_length=40)
+    # Items changed, added or removed on the incremental builds since the fit.
+    changed_since_fit = models.PositiveIntegerField(default=0)
+    items = models.BinaryField()  # .npz: item_ids, digests
+    vocabulary = models.BinaryField()  # the terms, in column order: JSON, zlib-compressed
+    arrays = models.BinaryField()  # .npz: idf, the vectors (indptr, indices, data), neighbours, scores
+
+    def __str__(self) -> str:
+        return f"{self.build_id}: {self.vectoriser} fitted {self.fitted_at:%Y-%m-%d %H:%M}"
+
+
 class PopularItem(models.Model):
     """The most read items per group of members (a tier, a persona, everyone), written with each
     build: the non-personal list, and the fallback of personal ones."""

@@ -18,13 +18,13 @@ from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Subquery
 from django.utils import timezone
 
 from analytics.selectors import persona_keys
 from community.models import Comment
-from content.models import Bookmark, Content, ContentView, LessonProgress, Like
-from content.selectors import view_pairs
+from content.models import Bookmark, Content, ContentView, LessonProgress, Like, MemberInterest
+from content.selectors import items_for_interests, view_pairs
 from members.access import can_access, member_rank
 from members.models import User
 
@@ -88,7 +88,7 @@ def _neighbour_rows(
 class Recommendation:
     item: Content
     because: Content | None  # the item read that led here; None for a popular or pinned pick
-    reason: str  # "history", "pinned" or "popular"
+    reason: str  # "history", "pinned", "interest" or "popular"
     locked: bool = False  # shown as a teaser with an upgrade prompt, never with its body
     url: str = ""
 
@@ -125,6 +125,13 @@ def _activity_stamp(member: User) -> tuple[int | None, ...]:
     def newest(model: type, field: str = "user") -> Subquery:
         return Subquery(model.objects.filter(**{field: OuterRef("pk")}).order_by("-pk").values("pk")[:1])
 
+    # Interests change by adding (a newer row) or removing (fewer rows): both show here.
+    interests = (
+        MemberInterest.objects.filter(member=OuterRef("pk"))
+        .values("member")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return tuple(
         User.objects.filter(pk=member.pk)
         .annotate(
@@ -134,8 +141,19 @@ def _activity_stamp(member: User) -> tuple[int | None, ...]:
             s_comment=newest(Comment, "author"),
             s_lesson=newest(LessonProgress),
             s_dismissal=newest(Dismissal, "member"),
+            s_interest=newest(MemberInterest, "member"),
+            s_interests=Subquery(interests),
         )
-        .values_list("s_view", "s_like", "s_bookmark", "s_comment", "s_lesson", "s_dismissal")
+        .values_list(
+            "s_view",
+            "s_like",
+            "s_bookmark",
+            "s_comment",
+            "s_lesson",
+            "s_dismissal",
+            "s_interest",
+            "s_interests",
+        )
         .get()
     )
 
@@ -197,6 +215,15 @@ def _rank(
         for pk, _score, because in diversified([(pk, scores[pk], scored.because.get(pk)) for pk in order]):
             entries.append(_Entry(pk, because, "history"))
             taken.add(pk)
+
+    if not history:
+        # No reading to go on (nothing read yet, or the member does not let us use it): the
+        # topics they picked (the welcome page), before what is popular. They are what the
+        # member told us, not what we saw them read, so they count without the consent too.
+        for pk in items_for_interests(member_id=member.pk, limit=RANKING_SIZE):
+            if pk not in excluded and pk not in taken:
+                entries.append(_Entry(pk, None, "interest"))
+                taken.add(pk)
 
     groups = [f"tier:{member_rank(member) or 0}", "all"]
     if personal and member.analytics_consent:

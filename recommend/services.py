@@ -15,11 +15,11 @@ from content.models import Content
 from content.selectors import view_pairs
 from members.models import User
 
-from .content_based import text_neighbours
 from .interactions import Weights, interaction_matrix
 from .models import Dismissal, NeighbourBuild
 from .similarity import item_neighbours
-from .tables import copy_neighbours, text_corpus, write_neighbours, write_popular
+from .tables import write_neighbours, write_popular
+from .text_stage import prepare_text_stage, write_text_stage
 from .topics import thread_table, write_thread_neighbours
 
 WRITE_BATCH = 5_000
@@ -56,17 +56,13 @@ def build_neighbours(
         stage("interactions")
         neighbours = item_neighbours(data.matrix, k=k, shrinkage=shrinkage)
         stage("similarity")
-        # Similar text: the same texts give the same neighbours, so when no item's text changed
-        # since the current build (most nights) its rows are copied rather than computed.
-        corpus = text_corpus()
-        fingerprint = corpus.fingerprint(k=k)
+        # Similar text (recommend.text_index): the current build's rows copied when no item's
+        # text changed (most nights), the changed items' merged in when a few did, a full fit
+        # weekly or after many changes.
         current = (
             NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).exclude(pk=build.pk).first()
         )
-        reuse = (
-            current if current is not None and current.params.get("text_fingerprint") == fingerprint else None
-        )
-        text = None if reuse else text_neighbours(corpus.texts, k=k)
+        text = prepare_text_stage(current=current, k=k, now=now)
         stage("text")
         # Suggested topics (recommend.topics): threads read by the same members.
         topics = thread_table(now=now, shrinkage=shrinkage, half_life_days=weights.half_life_days)
@@ -76,18 +72,14 @@ def build_neighbours(
         # tables of a build are written in it, so they swap in together.
         with transaction.atomic():
             write_neighbours(build=build, item_ids=data.items, neighbours=neighbours, source="coread")
-            if reuse is not None:
-                copy_neighbours(build=build, source_build=reuse, source="text")
-            else:
-                write_neighbours(build=build, item_ids=corpus.item_ids, neighbours=text, source="text")
+            text_params = write_text_stage(build=build, stage=text)
             popular = write_popular(build=build, now=now, views=views)
             topic_counts = write_thread_neighbours(build=build, now=now, table=topics)
             build.params = {
                 **build.params,
                 "topics": topic_counts,
                 "popular_rows": popular,
-                "text_fingerprint": fingerprint,
-                "text_reused": reuse is not None,
+                "text": text_params,
             }
             build.status = NeighbourBuild.Status.DONE
             build.finished_at = timezone.now()

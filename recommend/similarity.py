@@ -32,7 +32,7 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -49,7 +49,7 @@ except ImportError:  # a scipy that moved them: the public product, same result,
     csr_matmat = csr_todense = None
 
 # The largest int64: the key of an empty slot, after every real candidate.
-_EMPTY_KEY = np.iinfo(np.int64).max
+EMPTY_KEY = np.iinfo(np.int64).max
 _LOW_31_BITS = 0x7FFFFFFF
 _LOW_32_BITS = 0xFFFFFFFF
 # Rows of a block divided at a time: the denominators stay in cache.
@@ -101,21 +101,13 @@ def item_neighbours(
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    x = sp.csr_matrix(matrix, dtype=np.float32)
-    if not x.has_canonical_format:
-        x = x.copy()  # sum_duplicates works in place: never on the caller's arrays
-        x.sum_duplicates()
+    x, by_item, squares = _prepared(matrix)
     n_items = x.shape[1]
     items = np.full((n_items, k), -1, dtype=np.int32)
     scores = np.zeros((n_items, k), dtype=np.float32)
     if n_items == 0 or x.nnz == 0:
         return Neighbours(items, scores)
-    by_item = x.tocsc()  # a block of its columns, transposed, is the block's CSR rows
     reads = np.diff(by_item.indptr)
-    squares = np.zeros(n_items)
-    squares[reads > 0] = np.add.reduceat(
-        np.square(by_item.data), by_item.indptr[:-1][reads > 0], dtype=np.float64
-    )
     # An item nobody read (or only with weight 0) has no neighbour and is nobody's: left out,
     # the dense blocks are as narrow as the read catalogue. The others go most read first:
     # the blocks after the first then multiply against a shorter, sparser tail.
@@ -139,6 +131,94 @@ def item_neighbours(
     items[order] = np.where(value_bits > 0, keys & _LOW_32_BITS, -1)
     scores[order] = value_bits.view(np.float32)
     return Neighbours(items, scores)
+
+
+def _prepared(matrix: sp.spmatrix | sp.sparray) -> tuple[sp.csr_matrix, sp.csc_matrix, np.ndarray]:
+    """The matrix as canonical float32 CSR, the same as CSC (a block of its columns, transposed,
+    is the block's CSR rows), and each item's squared norm (float64)."""
+    if isinstance(matrix, sp.csc_matrix) and matrix.dtype == np.float32 and matrix.has_canonical_format:
+        by_item, x = matrix, matrix.tocsr()  # e.g. the transpose of unit rows (one conversion)
+    else:
+        x = sp.csr_matrix(matrix, dtype=np.float32)
+        if not x.has_canonical_format:
+            x = x.copy()  # sum_duplicates works in place: never on the caller's arrays
+            x.sum_duplicates()
+        by_item = x.tocsc()
+    reads = np.diff(by_item.indptr)
+    squares = np.zeros(x.shape[1])
+    if x.nnz:
+        squares[reads > 0] = np.add.reduceat(
+            np.square(by_item.data), by_item.indptr[:-1][reads > 0], dtype=np.float64
+        )
+    return x, by_item, squares
+
+
+class RowSimilarities:
+    """Similarities of chosen items to every item of `matrix`, computed as `item_neighbours`
+    computes them, to the bit: the same sums in the same order (a product term per shared row,
+    rows ascending) over the same denominators. So a few items' neighbours can be computed
+    again alone, or against a few changed items, and match a whole computation. One thread:
+    it is meant for a few rows."""
+
+    def __init__(self, matrix: sp.spmatrix | sp.sparray, *, shrinkage: float = 10.0) -> None:
+        if shrinkage < 0:
+            raise ValueError("shrinkage must not be negative")
+        self.x, self.by_item, squares = _prepared(matrix)
+        self.norms = np.sqrt(squares).astype(np.float32)
+        self.offset = np.float32(shrinkage) + np.float32(1e-12)
+        self.scratch = _Scratch()
+
+    def rows(self, items: np.ndarray, *, block: int = 256) -> Iterator[tuple[int, np.ndarray]]:
+        """(offset into `items`, a dense float32 block of at most `block` rows: each item's
+        similarity to every item, 0 to itself), block after block."""
+        if block < 1:
+            raise ValueError("block must be at least 1")
+        items = np.asarray(items, dtype=np.int64)
+        for start in range(0, len(items), block):
+            rows = items[start : start + block]
+            sims = np.empty((len(rows), self.x.shape[1]), dtype=np.float32)
+            _dense_product(self.by_item[:, rows].T, self.x, out=sims, scratch=self.scratch)
+            denominator = np.multiply(self.norms[rows, None], self.norms[None, :])
+            denominator += self.offset
+            np.divide(sims, denominator, out=sims)
+            sims[np.arange(len(rows)), rows] = 0.0  # not its own neighbour
+            yield start, sims
+
+
+def top_keys(values: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """Per row of `values` (float32; column c is the item named ids[c], 0 ≤ ids[c] < 2³¹), the
+    keys of its `k` largest positive entries, best first, padded with EMPTY_KEY. A key is one
+    int64 that orders as item_neighbours orders neighbours: higher similarity first, then lower
+    id (see `_best_keys`); `neighbours_of_keys` turns keys back into ids and similarities."""
+    keys = _best_keys(values, np.asarray(ids, dtype=np.int64), k)
+    keys.sort(axis=1)
+    return keys
+
+
+def merge_top_keys(first: np.ndarray, second: np.ndarray, k: int) -> np.ndarray:
+    """The `k` best keys of each row of two key tables (rows × any width), best first. The
+    tables must not hold the same key twice in a row (the same item with the same score)."""
+    both = np.concatenate([first, second], axis=1)
+    if both.shape[1] > k:
+        both = np.partition(both, k - 1, axis=1)[:, :k]
+    else:
+        both = np.hstack([both, np.full((len(both), k - both.shape[1]), EMPTY_KEY, dtype=np.int64)])
+    both.sort(axis=1)
+    return both
+
+
+def keys_of_neighbours(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Keys (see `top_keys`) of a table of neighbour ids (-1: none) and their similarities."""
+    bits = np.ascontiguousarray(scores, dtype=np.float32).view(np.int32).astype(np.int64)
+    keys = ((_LOW_31_BITS - bits) << 32) | np.maximum(ids, 0).astype(np.int64)
+    return np.where((ids >= 0) & (scores > 0), keys, EMPTY_KEY)
+
+
+def neighbours_of_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids (-1 for an empty key) and similarities (float32, 0 for an empty key) of keys."""
+    value_bits = (_LOW_31_BITS - (keys >> 32)).astype(np.int32)
+    ids = np.where(value_bits > 0, keys & _LOW_32_BITS, -1)
+    return ids, value_bits.view(np.float32)
 
 
 def _neighbour_keys(
@@ -207,7 +287,7 @@ def _neighbour_keys(
     best = np.empty((n, k), dtype=np.int64)
     # Each item's best among the items of the blocks before its own, merged in block order;
     # a block's rows are complete once their own block's result has been merged in.
-    earlier = np.full((n, k), _EMPTY_KEY, dtype=np.int64)
+    earlier = np.full((n, k), EMPTY_KEY, dtype=np.int64)
     try:
         pending = {index: submit_rows(index) for index in range(len(buffers))}
         for index, (start, stop) in enumerate(blocks):
@@ -314,7 +394,7 @@ def _dense_product(left: sp.csr_matrix, right: sp.csr_matrix, *, out: np.ndarray
 def _best_keys(values: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
     """Per row of `values` (rows × columns, float32; column c is item ids[c] < 2³¹), the sort
     keys of its `k` largest positive entries, in no particular order, padded with
-    _EMPTY_KEY. A key is one int64: the value's bits, inverted, then the id, so that keys
+    EMPTY_KEY. A key is one int64: the value's bits, inverted, then the id, so that keys
     ascending are values descending, equal values by lower id (the bits of a positive float32
     order as its value does). Keys are unique within a row: any sort orders them the same."""
     n_rows = values.shape[0]
@@ -323,13 +403,13 @@ def _best_keys(values: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
         keys = (_LOW_31_BITS - found.view(np.int32)).astype(np.int64) << 32
         keys |= ids[columns]
         counts = np.bincount(rows, minlength=n_rows)
-        table = np.full((n_rows, int(counts.max(initial=0))), _EMPTY_KEY, dtype=np.int64)
+        table = np.full((n_rows, int(counts.max(initial=0))), EMPTY_KEY, dtype=np.int64)
         table[rows, np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)] = keys
         tables.append(table)
     table = np.hstack(tables)
     if table.shape[1] > k:
         return np.partition(table, k - 1, axis=1)[:, :k]
-    return np.hstack([table, np.full((n_rows, k - table.shape[1]), _EMPTY_KEY, dtype=np.int64)])
+    return np.hstack([table, np.full((n_rows, k - table.shape[1]), EMPTY_KEY, dtype=np.int64)])
 
 
 def _merge_keys(first: np.ndarray, second: np.ndarray, k: int) -> np.ndarray:

@@ -6,11 +6,10 @@ them inside the transaction that swaps the build in). The arithmetic is in plain
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
@@ -18,6 +17,7 @@ from itertools import islice
 import numpy as np
 from django.db import connections, router
 from django.db.models import Max, Model
+from django.db.models.functions import Left
 
 from analytics.selectors import persona_keys
 from content.history import ViewPairs
@@ -26,7 +26,7 @@ from content.selectors import view_pairs
 from members.bulk import columns, copy_supported, factorise, microseconds
 from members.models import LIVE_STATUSES, Membership
 
-from .content_based import item_text, text_neighbours
+from .content_based import BODY_CHARS, item_text, text_neighbours
 from .models import Dismissal, ItemNeighbours, NeighbourBuild, PopularItem
 from .similarity import Neighbours
 
@@ -34,26 +34,6 @@ WRITE_BATCH = 5_000
 COPY_BATCH = 100_000
 POPULAR_WINDOW_DAYS = 30
 POPULAR_PER_GROUP = 50
-
-
-def item_texts(item_ids: list[int]) -> list[str]:
-    """Each item's text for TF-IDF, in the order of `item_ids` (a missing item gives "")."""
-    fields: dict[int, tuple[str, str, str]] = {
-        pk: (title, summary, body)
-        for pk, title, summary, body in Content.objects.filter(pk__in=item_ids).values_list(
-            "pk", "title", "summary", "body"
-        )
-    }
-    tags: dict[int, list[str]] = defaultdict(list)
-    for pk, name in Content.tags.through.objects.filter(content_id__in=item_ids).values_list(
-        "content_id", "tag__name"
-    ):
-        tags[pk].append(name)
-    texts = []
-    for pk in item_ids:
-        title, summary, body = fields.get(pk, ("", "", ""))
-        texts.append(item_text(title=title, tags=tags[pk], summary=summary, body=body))
-    return texts
 
 
 def neighbour_pairs(ids: np.ndarray, neighbours: Neighbours) -> Iterator[tuple[int, int, int, float]]:
@@ -97,24 +77,35 @@ def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> i
     return written
 
 
-def neighbour_lists(ids: np.ndarray, neighbours: Neighbours) -> Iterator[tuple[int, list[int], list[float]]]:
-    """(id, its neighbours' ids best first, their similarities) of every id with a neighbour.
-    An item's missing neighbours (-1) come after its kept ones, so each list is a prefix of
-    its row."""
-    kept = neighbours.items >= 0
+def neighbour_lists(
+    ids: np.ndarray, neighbours: Neighbours, rows: np.ndarray | None = None
+) -> Iterator[tuple[int, list[int], list[float]]]:
+    """(id, its neighbours' ids best first, their similarities) of every id with a neighbour,
+    or of the ids at `rows` only. An item's missing neighbours (-1) come after its kept ones,
+    so each list is a prefix of its row."""
+    named, items, scores = ids, neighbours.items, neighbours.scores
+    if rows is not None:
+        named, items, scores = ids[rows], items[rows], scores[rows]
+    kept = items >= 0
     counts = kept.sum(axis=1).tolist()
-    mapped = np.where(kept, ids[np.maximum(neighbours.items, 0)], -1).tolist()
+    mapped = np.where(kept, ids[np.maximum(items, 0)], -1).tolist()
     # float32 → Python float, the same doubles neighbour_pairs gives.
-    scores = neighbours.scores.tolist()
-    for row, (item, count) in enumerate(zip(ids.tolist(), counts, strict=True)):
+    similarities = scores.tolist()
+    for row, (item, count) in enumerate(zip(named.tolist(), counts, strict=True)):
         if count:
-            yield item, mapped[row][:count], scores[row][:count]
+            yield item, mapped[row][:count], similarities[row][:count]
 
 
 def write_neighbours(
-    *, build: NeighbourBuild, item_ids: np.ndarray, neighbours: Neighbours, source: str
+    *,
+    build: NeighbourBuild,
+    item_ids: np.ndarray,
+    neighbours: Neighbours,
+    source: str,
+    rows: np.ndarray | None = None,
 ) -> int:
-    """One `ItemNeighbours` row per item with any neighbour; returns the rows written."""
+    """One `ItemNeighbours` row per item with any neighbour (of the items at `rows` only, if
+    given); returns the rows written."""
     missing = neighbours.items < 0
     if (missing[:, :-1] & ~missing[:, 1:]).any():
         # A kept neighbour after a missing one would be cut off by neighbour_lists.
@@ -130,62 +121,74 @@ def write_neighbours(
             ["build", "source", "item", "neighbours", "scores"],
             (
                 f"{prefix}{item}\t{json.dumps(others)}\t{json.dumps(scores, allow_nan=False)}\n"
-                for item, others, scores in neighbour_lists(item_ids, neighbours)
+                for item, others, scores in neighbour_lists(item_ids, neighbours, rows)
             ),
         )
     return bulk_write(
         ItemNeighbours,
         (
             ItemNeighbours(build=build, source=source, item_id=item, neighbours=others, scores=scores)
-            for item, others, scores in neighbour_lists(item_ids, neighbours)
+            for item, others, scores in neighbour_lists(item_ids, neighbours, rows)
         ),
     )
 
 
 @dataclass(frozen=True)
 class TextCorpus:
-    """Every item's text (drafts and scheduled ones too: they are cheap, and an item published
-    tomorrow has its neighbours ready before anyone reads it), and a fingerprint of it."""
+    """Every item's text, ids ascending (drafts and scheduled ones too: they are cheap, and an
+    item published tomorrow has its neighbours ready before anyone reads it)."""
 
     item_ids: np.ndarray
     texts: list[str]
 
-    def fingerprint(self, *, k: int) -> str:
-        """Equal for equal items, texts and k: then the text neighbours are equal too (the
-        computation is deterministic), and a build can copy the last build's."""
-        digest = hashlib.sha256(f"k={k};n={len(self.texts)}".encode())
-        digest.update(self.item_ids.tobytes())
-        for text in self.texts:
-            digest.update(len(text).to_bytes(8, "little"))
-            digest.update(text.encode())
-        return digest.hexdigest()
-
 
 def text_corpus() -> TextCorpus:
-    item_ids = np.array(list(Content.objects.order_by("pk").values_list("pk", flat=True)), dtype=np.int64)
-    return TextCorpus(item_ids, item_texts(item_ids.tolist()))
+    """Two queries: the items (bodies cut to what item_text uses, in the database) and their
+    tags, by name so that an item's text does not depend on the order rows come in."""
+    rows = Content.objects.order_by("pk").values_list("pk", "title", "summary", Left("body", BODY_CHARS))
+    tags: dict[int, list[str]] = defaultdict(list)
+    for pk, name in Content.tags.through.objects.order_by("content_id", "tag__name").values_list(
+        "content_id", "tag__name"
+    ):
+        tags[pk].append(name)
+    item_ids, texts = [], []
+    for pk, title, summary, body in rows:
+        item_ids.append(pk)
+        texts.append(item_text(title=title, tags=tags[pk], summary=summary, body=body))
+    return TextCorpus(np.array(item_ids, dtype=np.int64), texts)
 
 
 def text_table(*, k: int) -> tuple[np.ndarray, Neighbours]:
-    """Neighbours by similar text of every item."""
+    """Neighbours by similar text of every item, fitted afresh."""
     corpus = text_corpus()
     return corpus.item_ids, text_neighbours(corpus.texts, k=k)
 
 
-def copy_neighbours(*, build: NeighbourBuild, source_build: NeighbourBuild, source: str) -> int:
+def copy_neighbours(
+    *, build: NeighbourBuild, source_build: NeighbourBuild, source: str, except_items: Sequence[int] = ()
+) -> int:
     """The neighbour rows of `source` from `source_build` written again for `build`, in the
-    database (one INSERT … SELECT); returns the rows written."""
+    database (one INSERT … SELECT), but for the rows of `except_items`; returns the rows
+    written."""
     connection = connections[router.db_for_write(ItemNeighbours)]
     quote = connection.ops.quote_name
     meta = ItemNeighbours._meta
     fields = [quote(meta.get_field(name).column) for name in ("source", "item", "neighbours", "scores")]
     build_column = quote(meta.get_field("build").column)
+    where, params = f"{build_column} = %s AND {fields[0]} = %s", [source_build.pk, source]
+    if except_items:
+        # One parameter however many items: an array on PostgreSQL, a JSON list elsewhere.
+        if connection.vendor == "postgresql":
+            where += f" AND NOT ({fields[1]} = ANY(%s))"
+            params.append(list(except_items))
+        else:
+            where += f" AND {fields[1]} NOT IN (SELECT value FROM json_each(%s))"  # noqa: S608 (names quoted)
+            params.append(json.dumps(list(except_items)))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(meta.db_table)} ({build_column}, {', '.join(fields)}) "  # noqa: S608 (names quoted)
-            f"SELECT %s, {', '.join(fields)} FROM {quote(meta.db_table)} "
-            f"WHERE {build_column} = %s AND {fields[0]} = %s",
-            [build.pk, source_build.pk, source],
+            f"SELECT %s, {', '.join(fields)} FROM {quote(meta.db_table)} WHERE {where}",
+            [build.pk, *params],
         )
         return cursor.rowcount
 

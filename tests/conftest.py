@@ -1,7 +1,9 @@
 import os
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.utils import translation
 
 from tests.factories import UserFactory
 
@@ -25,6 +27,16 @@ def _clear_cache():
     cache.clear()
     rules_changed()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the default language. A request in another language leaves that
+    language active in the thread, and a creator's text written afterwards (`Tier(name=...)`)
+    would land in that language's column (members/translated.py)."""
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -50,6 +50,9 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 SITE_NAME = env.str("SITE_NAME", default="usergroup")
 
 INSTALLED_APPS = [
+    # Before the admin: registers each app's translation.py (creator-entered names and texts in
+    # every language of LANGUAGES) before the admin classes are built.
+    "modeltranslation",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -307,7 +310,14 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+# Confirming the sign-up address signs the new member in and opens the welcome page (its
+# checklist of first steps) instead of "Welcome back" with nothing to pick up. allauth does it in
+# the browser that signed up, within ACCOUNT_LOGIN_TIMEOUT; members.views.ConfirmEmailView also
+# does it in another browser or later, once: see docs/accounts.md.
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_SIGNUP_REDIRECT_URL = "welcome"
+# One way to show a member everywhere, allauth's pages and mails included: members.User.public_name.
+ACCOUNT_USER_DISPLAY = "members.models.public_name_of"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_CHANGE_EMAIL = True
 # Signing up with a taken address does not reveal that the address is a
@@ -425,6 +435,16 @@ if not 1 <= RECOMMEND_NEIGHBOURS <= 500:
     raise ImproperlyConfigured("RECOMMEND_NEIGHBOURS must be between 1 and 500.")
 if RECOMMEND_SHRINKAGE < 0 or RECOMMEND_HALF_LIFE_DAYS <= 0:
     raise ImproperlyConfigured("RECOMMEND_SHRINKAGE must be 0 or more and RECOMMEND_HALF_LIFE_DAYS above 0.")
+# Similar texts: the TF-IDF vocabulary and IDF are fitted again on the first build after this
+# many days in which a text changed, or once the items changed since the fit exceed this share
+# of all items; builds in between vectorise only the changed items (docs/recommendations.md).
+RECOMMEND_TEXT_REFIT_DAYS = env.float("RECOMMEND_TEXT_REFIT_DAYS", default=7.0)
+RECOMMEND_TEXT_REFIT_SHARE = env.float("RECOMMEND_TEXT_REFIT_SHARE", default=0.1)
+if RECOMMEND_TEXT_REFIT_DAYS < 0 or not 0 <= RECOMMEND_TEXT_REFIT_SHARE <= 1:
+    raise ImproperlyConfigured(
+        "RECOMMEND_TEXT_REFIT_DAYS must be 0 or more (0: fit again whenever a text changed) and "
+        "RECOMMEND_TEXT_REFIT_SHARE between 0 and 1."
+    )
 # The nightly chain (usergroup.nightly: billing cycle, content stats, member profiles), once a
 # day at ANALYTICS_NIGHTLY_HOUR in the site's time zone.
 CELERY_BEAT_SCHEDULE["nightly"] = {
@@ -438,6 +458,21 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# Creator-entered names and texts (tiers, forum areas, levels, privileges, rewards, personas) have
+# one column per language (django-modeltranslation, `<app>/translation.py`): `name_en`,
+# `name_zh_hans`. A member sees their language's value, else the default language's (else any
+# other language's, so a name typed in one language only never shows blank).
+MODELTRANSLATION_DEFAULT_LANGUAGE = LANGUAGE_CODE
+MODELTRANSLATION_FALLBACK_LANGUAGES = (
+    LANGUAGE_CODE,
+    *(code for code, _name in LANGUAGES if code != LANGUAGE_CODE),
+)
+# Slugs the admin fills in as the creator types follow the default language's name.
+MODELTRANSLATION_PREPOPULATE_LANGUAGE = LANGUAGE_CODE
+# The admin labels each language's field with the language's name: "name (Simplified Chinese)".
+MODELTRANSLATION_BUILD_LOCALIZED_VERBOSE_NAME = lambda verbose_name, language: (  # noqa: E731
+    f"{verbose_name} ({dict(LANGUAGES)[language]})"
+)
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_TZ = True
 CELERY_TIMEZONE = TIME_ZONE  # crontab entries (the nightly chain) follow the site's clock

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 
+from members.views import ConfirmEmailView
+
 from . import privacy, views
 
 admin.site.site_header = _("usergroup: creator admin")
@@ -15,7 +17,16 @@ admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("welcome/", views.welcome, name="welcome"),
     path("privacy/", privacy.policy, name="privacy_policy"),
+    # Ahead of allauth's pattern for the same path, which it answers instead (allauth's
+    # reverse("account_confirm_email") in mails and on the page leads here): the confirmation
+    # link of a new account also signs its member in (members.views.ConfirmEmailView).
+    re_path(
+        r"^accounts/confirm-email/(?P<key>[-:\w]+)/$",
+        ConfirmEmailView.as_view(),
+        name="account_confirm_email_and_sign_in",
+    ),
     path("accounts/", include("allauth.urls")),
     path("members/", include("members.urls")),
     path("", include("members.billing_urls")),

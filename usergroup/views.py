@@ -6,10 +6,13 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 from django.views.static import serve
 
-from community.selectors import introductions_for, new_in_my_areas, next_events_for
-from content.selectors import continue_reading_for, starter_for
+from community.selectors import new_in_my_areas, next_events_for
+from content.forms import InterestsForm
+from content.selectors import continue_reading_for, tags_to_pick
 from points.selectors import level_progress_for
 from recommend.selectors import recommendations_for
+
+from .onboarding import first_steps_for
 
 CONTINUE_LIMIT = 4
 FORUM_LIMIT = 5
@@ -30,16 +33,13 @@ def home(request: HttpRequest) -> HttpResponse:
         "forum": forum,
         "events": events,
         "points": level_progress_for(member),
-        "start": None,
+        "first_steps": None,
     }
-    # Nothing of their own to show yet (nothing started, no forum areas, no RSVPs): a first
-    # step instead of an empty page.
+    # Nothing of their own to pick up yet (nothing started, no forum areas, no RSVPs): the
+    # first steps of the welcome page instead of "Welcome back" over an empty page.
     if not (reading or forum or events.going):
-        context["start"] = {
-            "course": starter_for(member),
-            "introductions": introductions_for(member),
-            "profile_incomplete": not (member.display_name and member.bio and member.avatar),
-        }
+        steps = first_steps_for(member)
+        context["first_steps"] = None if steps.complete else steps
     return render(request, "home.html", context)
 
 
@@ -52,12 +52,23 @@ def yardstick(request: HttpRequest) -> HttpResponse:
     return render(request, "bench_yardstick.html")
 
 
+@login_required
+def welcome(request: HttpRequest) -> HttpResponse:
+    """Where confirming the sign-up email lands: the first steps, with what is done ticked."""
+    steps = first_steps_for(request.user)
+    form = InterestsForm(tags=tags_to_pick(request.user), initial={"tags": steps.interests})
+    return render(request, "welcome.html", {"first_steps": steps, "interests_form": form})
+
+
 def bad_request(request, exception=None):
     return render(request, "400.html", status=400)
 
 
 def permission_denied(request, exception=None):
-    return render(request, "403.html", status=403)
+    # Views say why with PermissionDenied(_("You can only edit your own posts.")); a bare one
+    # (the admin's, allauth's) gets the general message.
+    message = str(exception) if exception is not None and exception.args else ""
+    return render(request, "403.html", {"message": message}, status=403)
 
 
 def page_not_found(request, exception=None):

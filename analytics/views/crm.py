@@ -158,7 +158,7 @@ def member_page(request: HttpRequest, pk: int) -> HttpResponse:
         "analytics/crm/member.html",
         admin_context(
             request,
-            title=member.display_name or member.email,
+            title=member.public_name,
             card=card,
             run=run,
             contributions=contributions,

@@ -215,6 +215,13 @@ def seed(args: argparse.Namespace, env: dict[str, str], app_root: Path) -> None:
             f"--items={args.items}", f"--topics={args.topics}", f"--posts={args.posts}", f"--views={args.views}",
         )  # fmt: skip
         print(f"Seeded in {time.monotonic() - started:.0f} s", flush=True)
+    # Fresh statistics, as autovacuum keeps them on a live site (it may be off or behind on a
+    # machine that just bulk-loaded millions of rows; the planner then picks plans 50x slower).
+    conn = psycopg2.connect(args.database_url)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    conn.close()
 
 
 # Written into the targets file: what the simulated members ask for. Members who can sign in

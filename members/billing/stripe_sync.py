@@ -5,6 +5,8 @@ is archived. Running the sync again with nothing changed makes no writes.
 """
 
 import stripe
+from django.conf import settings
+from django.utils import translation
 
 from members.models import Interval, PromotionCode, Tier
 from members.money import to_minor
@@ -17,17 +19,19 @@ def sync_tier(tier: Tier) -> list[str]:
     changes: list[str] = []
     if tier.is_free:
         return changes
+    with translation.override(settings.LANGUAGE_CODE):  # one product: the default language's texts
+        name, description = tier.name, tier.description
     if not tier.stripe_product_id:
         product = _call(
             stripe.Product.create,
-            name=tier.name,
-            description=tier.description or None,
+            name=name,
+            description=description or None,
             metadata={"tier_id": str(tier.pk), "slug": tier.slug},
         )
         tier.stripe_product_id = product["id"]
         changes.append(f"created product {product['id']}")
     else:
-        _call(stripe.Product.modify, tier.stripe_product_id, name=tier.name, active=tier.is_active)
+        _call(stripe.Product.modify, tier.stripe_product_id, name=name, active=tier.is_active)
     for interval, field in (
         (Interval.MONTH, "stripe_monthly_price_id"),
         (Interval.YEAR, "stripe_yearly_price_id"),

@@ -67,7 +67,8 @@
         handle.className = "text-body-secondary ms-2 small";
         handle.textContent = "@" + member.handle;
         item.appendChild(name);
-        item.appendChild(handle);
+        // A member without a display name is shown as their @handle already.
+        if (member.name !== handle.textContent) item.appendChild(handle);
         item.addEventListener("mousedown", function (event) {
           event.preventDefault();  // keep the focus in the text box
           pick(i);

@@ -43,8 +43,12 @@ def test_runs_and_personas_in_the_admin(admin_client):
     )
     persona = Persona.objects.filter(run=run).first()
     url = reverse("admin:analytics_persona_change", args=[persona.pk])
-    assert admin_client.post(url, {"name": "  Quiet   newcomers "}).status_code == 302
-    assert Persona.objects.get(pk=persona.pk).name == "Quiet newcomers"
+    assert (
+        admin_client.post(url, {"name_en": "  Quiet   newcomers ", "name_zh_hans": "安静的新人"}).status_code
+        == 302
+    )
+    persona = Persona.objects.get(pk=persona.pk)
+    assert (persona.name_en, persona.name_zh_hans) == ("Quiet newcomers", "安静的新人")
 
 
 def test_run_nightly_runs_every_job_and_fails_loudly(capsys, monkeypatch):

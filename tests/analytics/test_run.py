@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from sklearn.metrics import adjusted_rand_score
 
 from analytics import churn, features
@@ -120,10 +120,12 @@ def test_rerunning_a_day_replaces_it_and_names_survive_later_runs(planted):
     assert not PersonaRun.objects.filter(pk=first.pk).exists()
     first = PersonaRun.objects.get(as_of=yesterday)
     bingers = first.personas.get(description_en__icontains="finishes courses")
-    rename_persona(persona=bingers, name="  Course   bingers ")
+    rename_persona(persona=bingers, names={"en": "  Course   bingers ", "zh-hans": "课程达人"})
     today = build_member_profiles()
     renamed = today.personas.get(key=bingers.key)
     assert renamed.name == "Course bingers" and renamed.label == "Course bingers"
+    with translation.override("zh-hans"):
+        assert renamed.label == "课程达人"
     assert "finishes courses" in renamed.description_en.lower()
 
 

@@ -1,4 +1,5 @@
-"""A visitor signs up, verifies, edits the profile, switches to Chinese, logs out and back in."""
+"""A visitor signs up, verifies (signed in, on the welcome page), takes the first steps, edits the
+profile, switches to Chinese, logs out and back in."""
 
 import re
 from io import BytesIO
@@ -7,8 +8,10 @@ import pytest
 from django.core import mail
 from PIL import Image
 
+from content.models import Tag
 from members.models import User
 from tests.e2e.conftest import check_a11y, close_context
+from tests.factories import ContentFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -21,8 +24,24 @@ def png() -> bytes:
     return buf.getvalue()
 
 
+def _confirm_link() -> str:
+    return re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+)", mail.outbox[-1].body).group(1)
+
+
+def _sign_up(page, live_server, email: str) -> None:
+    page.goto(live_server.url + "/accounts/signup/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.get_by_role("button", name="Sign Up").click()
+    page.wait_for_url("**/accounts/confirm-email/")
+
+
 def test_signup_verify_profile_language_logout_login(page, live_server, shot, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+    ContentFactory(title="Watercolour for beginners").tags.add(
+        Tag.objects.create(name="Watercolour", slug="watercolour")
+    )
     page.goto(live_server.url + "/")
     shot(page, "01-home")
     check_a11y(page, "the home page (visitor)")
@@ -37,27 +56,39 @@ def test_signup_verify_profile_language_logout_login(page, live_server, shot, se
     assert "Verify Your Email Address" in page.content()
     check_a11y(page, "verify your email")
 
-    link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+)", mail.outbox[-1].body).group(1)
-    page.goto(live_server.url + link)
+    page.goto(live_server.url + _confirm_link())
     shot(page, "03-confirm")
     check_a11y(page, "confirm the address")
     page.get_by_role("button", name="Confirm").click()
-    page.wait_for_url(live_server.url + "/")
-    assert "Welcome back" in page.content()
-    check_a11y(page, "the home page (new member)")
+    # Signed in, on the welcome page: first steps, not the login form nor "Welcome back".
+    page.wait_for_url(live_server.url + "/welcome/")
+    user = User.objects.get(email="ada@example.com")
+    assert page.get_by_role("heading", level=1).inner_text() == f"Welcome, @{user.handle}!"
+    assert page.get_by_test_id("member-menu").inner_text().split() == ["M", f"@{user.handle}"]  # avatar, name
+    assert page.get_by_test_id("steps-done").inner_text() == "1 of 5 done"
+    shot(page, "03b-welcome")
+    check_a11y(page, "the welcome page")
 
-    page.get_by_test_id("member-menu").click()
-    page.get_by_role("link", name="Profile", exact=True).click()
+    page.get_by_text("Watercolour", exact=True).click()
+    page.get_by_role("button", name="Save my interests").click()
+    page.wait_for_selector("[data-testid=step-interests][data-done='1']")
+    assert page.get_by_test_id("steps-done").inner_text() == "2 of 5 done"
+
+    page.get_by_role("link", name="Complete your profile").click()
     page.fill("input[name=display_name]", "Ada Lovelace")
+    page.fill("textarea[name=bio]", "Poetical science.")
     page.set_input_files("input[name=avatar]", {"name": "me.png", "mimeType": "image/png", "buffer": png()})
     page.get_by_role("button", name="Save profile").click()
-    page.wait_for_selector(".alert-success")
+    page.wait_for_url(live_server.url + "/welcome/")  # back to the checklist
+    page.wait_for_selector("[data-testid=step-profile][data-done='1']")
+    assert page.get_by_role("heading", level=1).inner_text() == "Welcome, Ada Lovelace!"
     shot(page, "04-profile-saved")
     check_a11y(page, "profile, saved")
-    user = User.objects.get(email="ada@example.com")
+    user.refresh_from_db()
     assert user.display_name == "Ada Lovelace"
     assert user.avatar.name.endswith(".webp")
 
+    page.get_by_test_id("member-menu").click()
     page.get_by_role("link", name="Privacy and your data").first.click()
     page.check("input[name=personalisation]")
     page.get_by_role("button", name="Save my choices").click()
@@ -84,6 +115,23 @@ def test_signup_verify_profile_language_logout_login(page, live_server, shot, se
     # The language chosen while signed in follows the member.
     assert page.locator("html").get_attribute("lang") == "zh-hans"
     shot(page, "06-back-in")
+
+
+def test_the_link_opened_on_another_device_signs_the_new_member_in(page, browser, live_server, shot):
+    _sign_up(page, live_server, "grace@example.com")
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="en-US")
+    other = phone.new_page()
+    other.goto(live_server.url + _confirm_link())
+    other.get_by_role("button", name="Confirm").click()
+    other.wait_for_url(live_server.url + "/welcome/")
+    other.get_by_test_id("first-steps").wait_for()
+    shot(other, "08-welcome-on-phone")
+    # The home page points a new member back to these first steps.
+    other.goto(live_server.url + "/")
+    shot(other, "09-home-first-steps-on-phone")
+    other.get_by_test_id("welcome-link").click()
+    other.wait_for_url(live_server.url + "/welcome/")
+    close_context(phone)
 
 
 def test_phone_layout_collapses_navigation(browser, live_server, shot):

@@ -116,7 +116,7 @@ def test_dashboard_persona_crm_member_and_export(browser, live_server, shot, set
             assert bingers.exclude(persona=persona).count() == 0  # the planted type is one persona
             page.goto(live_server.url + "/admin/analytics/persona/")
             page.get_by_role("link", name=persona.description_en).click()
-            page.fill("input[name=name]", "Course finishers")
+            page.fill("input[name=name_en]", "Course finishers")
             page.get_by_role("button", name="Save", exact=True).click()
             page.wait_for_selector("text=was changed successfully")
 

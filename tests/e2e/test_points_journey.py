@@ -54,6 +54,8 @@ def test_lesson_points_level_redeem_leaderboard(page, live_server, shot):
     check_a11y(page, "points and levels")
 
     page.get_by_role("link", name="Leaderboard").click()
-    assert "Lea" in page.locator(".list-group-numbered").inner_text()
+    assert "Lea" in page.get_by_test_id("leaderboard").inner_text()
+    standing = page.get_by_test_id("my-standing").inner_text()
+    assert standing == "You are number 1, with 75 points."  # earned this week
     shot(page, "33-leaderboard")
     check_a11y(page, "the leaderboard")

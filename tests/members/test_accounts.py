@@ -3,9 +3,11 @@
 import re
 
 import pytest
-from allauth.account.models import EmailAddress
+from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from members.models import User
 from tests.factories import PASSWORD, UserFactory
@@ -43,8 +45,61 @@ def test_signup_sends_verification_and_link_logs_member_in(client):
     assert page.status_code == 200
     response = client.post(confirm_url)
     assert response.status_code == 302
+    # Signed in, on the welcome page and its first steps (not the login form, not "Welcome back").
+    assert response["Location"] == reverse("welcome")
     assert EmailAddress.objects.get(user=user).verified
     assert client.get(reverse("members:profile")).status_code == 200
+
+
+def _signed_in(client) -> bool:
+    return client.get(reverse("members:profile")).status_code == 200
+
+
+def test_the_link_opened_in_another_browser_signs_the_new_member_in_once(client):
+    _signup(client)
+    confirm_url = _link(mail.outbox[0], "/accounts/confirm-email/")
+    phone = Client()  # no session of the sign-up: allauth alone would send it to the login form
+    assert "Confirm Email Address" in phone.get(confirm_url).content.decode()
+    response = phone.post(confirm_url)
+    assert response.status_code == 302 and response["Location"] == reverse("welcome")
+    assert _signed_in(phone)
+    assert User.objects.get(email="new@example.com").last_login is not None
+    # The same link again, anywhere: allauth no longer knows it (the address is confirmed), and
+    # nobody else gets in with it.
+    later = Client()
+    assert later.post(confirm_url).status_code == 404
+    assert not _signed_in(later)
+
+
+def test_the_link_keeps_a_safe_next_and_ignores_another_site(client):
+    _signup(client)
+    confirm_url = _link(mail.outbox[0], "/accounts/confirm-email/")
+    response = Client().post(confirm_url, {"next": "/library/"})
+    assert response["Location"] == "/library/"
+    evil = Client()
+    EmailAddress.objects.filter(email="new@example.com").update(verified=False)
+    User.objects.filter(email="new@example.com").update(last_login=None)
+    response = evil.post(confirm_url, {"next": "https://evil.example.com/"})
+    assert response["Location"] == reverse("welcome")
+
+
+def test_confirming_an_address_of_an_account_that_signed_in_before_signs_nobody_in():
+    """A new address of an existing member (or a lost sign-up whose member already got in with a
+    password reset) confirms, but the link is no way into the account."""
+    member = UserFactory(last_login=timezone.now())
+    address = EmailAddress.objects.create(user=member, email="second@example.com", verified=False)
+    stranger = Client()
+    response = stranger.post(reverse("account_confirm_email", args=[EmailConfirmationHMAC(address).key]))
+    assert response.status_code == 302
+    assert EmailAddress.objects.get(pk=address.pk).verified
+    assert not _signed_in(stranger)
+
+
+def test_a_bad_key_is_refused_and_signs_nobody_in():
+    stranger = Client()
+    response = stranger.post(reverse("account_confirm_email", args=["not-a-key"]))
+    assert response.status_code == 404
+    assert not _signed_in(stranger)
 
 
 def test_signup_lowercases_email_and_keeps_consent_off(client):

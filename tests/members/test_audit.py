@@ -175,7 +175,7 @@ def test_the_list_costs_the_same_queries_for_1_and_10_rows(creator_client, creat
 
 def tier_form(**values) -> dict:
     return {
-        "name": "Pro", "slug": "pro", "rank": "5", "currency": "USD", "monthly_price": "10.00",
+        "name_en": "Pro", "slug": "pro", "rank": "5", "currency": "USD", "monthly_price": "10.00",
         "yearly_price": "100.00", "discount_percent": "0", "trial_days": "0", "is_active": "on",
         **values,
     }  # fmt: skip

@@ -38,7 +38,7 @@ def test_tier_admin_validates_prices(admin_client):
     response = admin_client.post(
         reverse("admin:members_tier_add"),
         {
-            "name": "Pro",
+            "name_en": "Pro",
             "slug": "pro",
             "rank": "5",
             "currency": "USD",

@@ -46,7 +46,8 @@ from community.models import (
     Vote,
 )
 from content.models import Bookmark, ContentView, LessonProgress, Like
-from content.services import feed_token_for
+from content.models import Tag as ContentTag
+from content.services import feed_token_for, set_interests
 from members import data_export
 from members.consent import set_consent
 from members.models import (
@@ -141,6 +142,7 @@ def plant(member: User, other: User, staff: User, tag: str, other_tag: str) -> d
     LessonProgress.objects.create(user=member, lesson=lesson)
     Like.objects.create(user=member, content=item)
     Bookmark.objects.create(user=member, content=item)
+    set_interests(member=member, tags=[ContentTag.objects.create(name=f"topic {tag}", slug=f"topic-{tag}")])
     feed_token_for(member)
 
     area, _ = Category.objects.get_or_create(slug="open", defaults={"name": "Open"})

@@ -3,6 +3,7 @@
 from io import BytesIO
 
 import pytest
+from allauth.account.utils import user_display
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import translation
@@ -214,10 +215,32 @@ def test_member_time_zone_is_activated(member_client, member):
     assert response.context["TIME_ZONE"] == "Asia/Tokyo"
 
 
-def test_public_name_never_shows_email():
-    user = User(pk=7, email="secret@example.com", display_name="")
-    assert "secret" not in str(user.public_name)
-    assert UserFactory.build(display_name="Ada").public_name == "Ada"
+def test_public_name_is_the_display_name_else_the_handle_never_the_email():
+    user = User(pk=7, email="secret@example.com", display_name="", handle="newbie_nu")
+    assert user.public_name == "@newbie_nu" and user.avatar_initial == "N"
+    # Django's and allauth's names for the member are the same one.
+    assert user.get_short_name() == user.get_full_name() == user_display(user) == "@newbie_nu"
+    user.display_name = "  "
+    assert user.public_name == "@newbie_nu"
+    user.display_name = "ada Lovelace"
+    assert user.public_name == "ada Lovelace" and user.avatar_initial == "A"
+    assert "secret" not in user.get_short_name() + user.get_full_name()
+
+
+def test_the_header_shows_the_same_name_as_the_forum(client):
+    member = UserFactory(email="newbie.nu@example.com", display_name="", handle="newbie_nu")
+    client.force_login(member)
+    html = client.get("/").content.decode()
+    assert "<span>@newbie_nu</span>" in html and "newbie.nu" not in html
+
+
+def test_saving_the_profile_from_the_welcome_page_goes_back_there(member_client):
+    page = member_client.get(reverse("members:profile") + "?next=/welcome/").content.decode()
+    assert '<input type="hidden" name="next" value="/welcome/">' in page
+    response = post_profile(member_client, next="/welcome/")
+    assert response.status_code == 302 and response["Location"] == "/welcome/"
+    response = post_profile(member_client, next="https://evil.example.com/")
+    assert response["Location"] == reverse("members:profile")
 
 
 def test_handle_is_normalised_and_saved(member_client, member):

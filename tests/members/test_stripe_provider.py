@@ -8,6 +8,7 @@ import pytest
 import stripe
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import translation
 
 from members.billing.stripe_sync import sync_promotion_code
 from members.models import BillingCustomer, Membership, PlanChange, PromotionCode, Provider, Tier
@@ -319,13 +320,17 @@ def test_portal_for_non_stripe_member_is_404(member_client):
 
 
 def test_sync_stripe_prices_creates_then_is_idempotent_then_replaces_changed_prices(gold):
-    Tier.objects.filter(pk=gold.pk).update(stripe_monthly_price_id="", stripe_yearly_price_id="")
+    Tier.objects.filter(pk=gold.pk).update(
+        stripe_monthly_price_id="", stripe_yearly_price_id="", name_zh_hans="黄金会员"
+    )
     prices = iter(["price_new_m", "price_new_y", "price_newer_m"])
     with (
         mock.patch("stripe.Product.create", return_value={"id": "prod_1"}) as product_create,
         mock.patch("stripe.Price.create", side_effect=lambda **kw: {"id": next(prices)}) as price_create,
+        translation.override("zh-hans"),  # whoever runs it: the product is named in the default language
     ):
         call_command("sync_stripe_prices")
+    assert product_create.call_args.kwargs["name"] == "Gold"
     gold.refresh_from_db()
     assert (gold.stripe_product_id, gold.stripe_monthly_price_id, gold.stripe_yearly_price_id) == (
         "prod_1",

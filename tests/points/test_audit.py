@@ -52,7 +52,7 @@ def test_changing_a_rule_with_its_tier_multipliers_is_one_row(creator):
 
 def test_adding_a_level_is_recorded(creator):
     client = logged_in(creator)
-    data = {"name": "Audit Legend", "threshold": "999999", "badge": "", "description": ""}
+    data = {"name_en": "Audit Legend", "threshold": "999999", "badge": "", "description_en": ""}
     assert client.post(reverse("admin:points_level_add"), data).status_code == 302
     level = Level.objects.get(name="Audit Legend")
     row = assert_one(actor=creator, action="level.create", target=level)

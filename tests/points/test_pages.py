@@ -1,10 +1,13 @@
 """Points as members and the creator see them, and the wiring from other apps."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -182,3 +185,69 @@ def test_beacon_with_content_view_points_still_one_entry():
             content=item, lesson=None, user=member, source="library", user_agent=BROWSER
         )
     assert LedgerEntry.objects.filter(member=member, action="content_view").count() == 1
+
+
+# --- Leaderboard: ranks with ties, and your own place ------------------------------------------
+
+
+def _signed_in_today(member) -> Client:
+    """A client whose daily visit is already paid, so viewing the page changes no points."""
+    client = Client()
+    client.force_login(member)
+    session = client.session
+    session["points_daily_visit"] = services.local_date(member)
+    session.save()
+    return client
+
+
+def _board(points: list[int]) -> list:
+    members = [UserFactory(display_name=f"Player {n:02d}") for n in range(len(points))]
+    for member, amount in zip(members, points, strict=True):
+        services.adjust_points(member=member, points=amount, reason="x", actor=None)
+    return members
+
+
+def _ranks(html: str) -> list[int]:
+    return [int(n) for n in re.findall(r'data-rank="(\d+)"', html)]
+
+
+@pytest.mark.parametrize("period", ["week", "all"])
+def test_leaderboard_ranks_share_ties_and_show_your_place_outside_the_top(period):
+    # 24 members: two tie for 3rd, and the last four (40, 28, 28, 10) are outside the top 20.
+    points = [100, 97, 94, 94, *range(90, 42, -3), 40, 28, 28, 10]
+    members = _board(points)
+    url = reverse("points:leaderboard") + f"?period={period}"
+    html = _signed_in_today(members[0]).get(url).content.decode()
+    assert _ranks(html)[:6] == [1, 2, 3, 3, 5, 6] and len(_ranks(html)) == 20
+    assert "You are number 1, with 100 points." in html
+    # Outside the top 20, tied with another member: both are 22nd (21 members have more).
+    html = _signed_in_today(members[-2]).get(url).content.decode()
+    board = html.split('data-testid="leaderboard"')[1].split("</ol>")[0]
+    assert "Player 22" not in board and len(_ranks(board)) == 20
+    assert "You are number 22, with 28 points." in html
+    assert "You are number 24, with 10 points." in _signed_in_today(members[-1]).get(url).content.decode()
+
+
+def test_your_place_costs_at_most_one_query_more_than_the_top():
+    members = _board([100 - n for n in range(25)])
+    url = reverse("points:leaderboard") + "?period=week"
+    in_top, outside = _signed_in_today(members[0]), _signed_in_today(members[-1])
+    in_top.get(url), outside.get(url)  # the first request of the hour writes last_seen
+    with CaptureQueriesContext(connection) as top_queries:
+        assert in_top.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as outside_queries:
+        html = outside.get(url).content.decode()
+    assert "You are number 25, with 76 points." in html
+    assert len(outside_queries) <= len(top_queries) + 1
+
+
+def test_your_place_when_hidden_or_without_points():
+    members = _board([50, 40])
+    newcomer = UserFactory()
+    html = _signed_in_today(newcomer).get(reverse("points:leaderboard")).content.decode()
+    assert "You have no points in this period yet." in html
+    shy = _signed_in_today(members[1])
+    shy.post(reverse("points:privacy"), {})
+    html = shy.get(reverse("points:leaderboard")).content.decode()
+    assert "You are hidden from leaderboards." in html and "You are number" not in html
+    assert "You are number" not in Client().get(reverse("points:leaderboard")).content.decode()

@@ -73,26 +73,121 @@ def text_rows(build):
     }
 
 
-def test_text_neighbours_are_copied_while_no_text_changes_and_computed_again_when_one_does(tastes):
-    _cooking, running = tastes
-    first = build_neighbours()
-    second = build_neighbours()
-    assert not first.params["text_reused"] and second.params["text_reused"]
-    assert second.params["text_fingerprint"] == first.params["text_fingerprint"]
-    copied = text_rows(second)
-    assert len(copied) == 6
-    # What a computation would have written: the copy is the same.
-    NeighbourBuild.objects.filter(pk=second.pk).update(params={})  # no fingerprint: must compute
-    computed = build_neighbours()
-    assert not computed.params["text_reused"] and text_rows(computed) == copied
+def frozen_rows(build):
+    """The text rows a whole computation gives with the vectoriser `build` fitted or kept."""
+    import numpy as np
 
-    # A changed title changes the texts: computed again, and the item moves to its new kind.
+    from recommend.content_based import vector_neighbours, vectorise
+    from recommend.models import TextIndex
+    from recommend.tables import neighbour_lists, text_corpus
+    from recommend.text_index import unpack_state
+
+    index = TextIndex.objects.get(build=build)
+    vectoriser, _state = unpack_state(bytes(index.items), bytes(index.arrays), bytes(index.vocabulary))
+    corpus = text_corpus()
+    neighbours = vector_neighbours(vectorise(corpus.texts, vectoriser=vectoriser), k=index.k)
+    return {
+        item: (others, scores)
+        for item, others, scores in neighbour_lists(np.asarray(corpus.item_ids), neighbours)
+    }
+
+
+@pytest.fixture
+def share(settings):
+    settings.RECOMMEND_TEXT_REFIT_SHARE = 0.5  # the fixture has six items: one is 17 %
+    return settings
+
+
+def test_text_neighbours_are_copied_merged_or_fitted_again(tastes, share):
+    cooking, running = tastes
+    share.RECOMMEND_NEIGHBOURS = 2  # short lists, so a change leaves some of them alone
+    first = build_neighbours()
+    assert first.params["text"]["mode"] == "full" and first.params["text"]["reason"] == "no earlier fit"
+    fitted = text_rows(first)
+    second = build_neighbours()
+    assert second.params["text"] | {"fitted_at": None} == {
+        "mode": "copied", "reason": "no text changed", "items": 6, "changed": 0, "added": 0, "removed": 0,
+        "rows_written": 0, "rows_copied": 6, "rows_recomputed": 0, "fitted_at": None, "changed_since_fit": 0,
+    }  # fmt: skip
+    copied = text_rows(second)
+    assert len(copied) == 6 and copied == fitted == frozen_rows(second)
+
+    # A changed title: only that item is vectorised again (with the frozen vocabulary), and the
+    # rows are what a whole computation with that vocabulary writes.
     running[0].title = "Cooking for runners"
     running[0].save()
     changed = build_neighbours()
-    assert not changed.params["text_reused"]
-    assert changed.params["text_fingerprint"] != computed.params["text_fingerprint"]
+    text = changed.params["text"]
+    assert (text["mode"], text["changed"], text["added"], text["removed"]) == ("incremental", 1, 0, 0)
+    assert text["fitted_at"] == first.params["text"]["fitted_at"] and text["changed_since_fit"] == 1
+    assert text["rows_written"] + text["rows_copied"] == 6 and text["rows_copied"] > 0
+    assert text_rows(changed) == frozen_rows(changed)
     assert text_rows(changed)[running[0].pk] != copied[running[0].pk]
+
+    # An added item and a removed one.
+    added = ContentFactory(title="Cooking 9")
+    cooking[2].delete()
+    later = build_neighbours()
+    text = later.params["text"]
+    assert (text["mode"], text["changed"], text["added"], text["removed"]) == ("incremental", 0, 1, 1)
+    rows = text_rows(later)
+    assert rows == frozen_rows(later) and added.pk in rows
+    assert all(cooking[2].pk not in others for others, _scores in rows.values())
+    assert text["changed_since_fit"] == 3
+
+    # More than the share changed since the fit: fitted again, from every text.
+    share.RECOMMEND_TEXT_REFIT_SHARE = 0.1
+    running[1].title = "Running uphill"
+    running[1].save()
+    refit = build_neighbours()
+    assert (
+        refit.params["text"]["mode"] == "full" and "changed since the fit" in refit.params["text"]["reason"]
+    )
+    assert refit.params["text"]["changed_since_fit"] == 0 and text_rows(refit) == frozen_rows(refit)
+    assert refit.params["text"]["fitted_at"] != first.params["text"]["fitted_at"]
+
+
+def test_the_text_vocabulary_is_fitted_again_weekly_and_when_k_changes(tastes, share):
+    from datetime import timedelta
+
+    _cooking, running = tastes
+    start = timezone.now()
+    build_neighbours(now=start)
+    running[0].title = "Running far"
+    running[0].save()
+    assert build_neighbours(now=start + timedelta(days=6)).params["text"]["mode"] == "incremental"
+    # A week after the fit: nothing changed tonight, but something did since the fit.
+    weekly = build_neighbours(now=start + timedelta(days=7, hours=1))
+    assert weekly.params["text"]["mode"] == "full" and "days ago" in weekly.params["text"]["reason"]
+    # Nothing changed since this fit: a week later the rows are copied, not fitted again.
+    assert build_neighbours(now=start + timedelta(days=15)).params["text"]["mode"] == "copied"
+    share.RECOMMEND_NEIGHBOURS = 3
+    narrower = build_neighbours(now=start + timedelta(days=15))
+    assert (
+        narrower.params["text"]["mode"] == "full"
+        and narrower.params["text"]["reason"] == "k or the vectoriser changed"
+    )
+    assert all(len(others) <= 3 for others, _scores in text_rows(narrower).values())
+    # Every fit stays with its build: a failed build leaves the current one's state in place.
+    from recommend.models import TextIndex
+
+    assert list(TextIndex.objects.values_list("build", flat=True)) == [narrower.pk]
+
+
+def test_a_failed_build_leaves_the_text_state_with_the_current_build(tastes, monkeypatch):
+    from recommend.models import TextIndex
+
+    current = build_neighbours()
+
+    def broken(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("recommend.services.write_popular", broken)
+    with pytest.raises(RuntimeError):
+        build_neighbours()  # a copied night: the state had moved to the failed build
+    assert TextIndex.objects.get().build_id == current.pk
+    monkeypatch.undo()
+    assert build_neighbours().params["text"]["mode"] == "copied"
 
 
 def test_members_without_personalisation_consent_do_not_train_it(tastes):

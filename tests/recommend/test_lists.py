@@ -6,7 +6,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from content.models import ContentView
+from content.models import ContentView, Tag
+from content.services import set_interests
 from recommend.models import Dismissal
 from recommend.selectors import recommendations_for
 from recommend.services import build_neighbours
@@ -118,3 +119,35 @@ def test_item_pages_show_what_readers_of_it_also_read_that_the_reader_may_open(l
 def test_no_build_no_section(client):
     item = ContentFactory()
     assert "Members who read this also read" not in client.get(item.get_absolute_url()).content.decode()
+
+
+def test_a_newcomers_list_starts_from_the_topics_they_picked(library):
+    """Cold start: nothing read yet, so the picked topics come before what is popular (running,
+    here); with or without the personalisation consent, and still never a gated item."""
+    baking = Tag.objects.create(name="Baking", slug="baking")
+    for item in [*library["cooking"], library["gated"]]:
+        item.tags.add(baking)
+    for consent in (True, False):
+        newcomer = UserFactory(personalisation_consent=consent)
+        before = recommendations_for(member=newcomer, n=4)
+        assert not any(p.reason == "interest" for p in before)
+        set_interests(member=newcomer, tags=[baking])
+        picks = recommendations_for(member=newcomer, n=4)  # the cached ranking is not reused
+        assert [p.reason for p in picks] == ["interest"] * 4
+        assert {p.item.title for p in picks} == {f"Cooking {n}" for n in range(4)}
+        # Once they have read something, their reading leads when they allow it; without the
+        # consent their reading is never used, so the topics they picked go on leading.
+        ContentView.objects.create(user=newcomer, content=library["running"][0], started_at=timezone.now())
+        reasons = {p.reason for p in recommendations_for(member=newcomer, n=4)}
+        assert reasons == ({"history"} if consent else {"interest"})
+
+
+def test_interests_show_their_reason_on_the_home_page(library):
+    baking = Tag.objects.create(name="Baking", slug="baking")
+    library["cooking"][0].tags.add(baking)
+    newcomer = UserFactory(personalisation_consent=False)
+    set_interests(member=newcomer, tags=[baking])
+    client = Client()
+    client.force_login(newcomer)
+    html = client.get("/").content.decode()
+    assert 'data-reason="interest"' in html and "Matches your interests" in html

@@ -43,7 +43,7 @@ from community import events as event_services
 from community import services as forum
 from community.comments import add_comment
 from community.models import RSVP, Category, Comment, Event, Flag, Notification, Post, Suspension, Thread
-from content.models import Bookmark, ContentView, LessonProgress, Like, ViewHistory
+from content.models import Bookmark, ContentView, LessonProgress, Like, MemberInterest, Tag, ViewHistory
 from content.services import feed_token_for, toggle_like
 from members import audit
 from members.consent import set_consent
@@ -200,13 +200,14 @@ def world(on_commit):
     points.redeem(member=zeb, item_id=mug.pk, shipping_address=f"{NAME}, 12 Quixote Lane, Quahog")
     LevelUp.objects.get_or_create(member=zeb, level=Level.objects.order_by("threshold").first())
 
-    # Library: views, likes, bookmarks, lesson progress, the feed token.
+    # Library: views, likes, bookmarks, interests, lesson progress, the feed token.
     item = ContentFactory()
     lesson = LessonFactory()
     ContentView.objects.create(content=item, user=zeb, dwell_seconds=40)
     ContentView.objects.create(content=lesson.course, lesson=lesson, user=zeb)
     toggle_like(member=zeb, content=item)
     Bookmark.objects.create(user=zeb, content=item)
+    MemberInterest.objects.create(member=zeb, tag=Tag.objects.create(name="Watercolour", slug="watercolour"))
     LessonProgress.objects.create(user=zeb, lesson=lesson)
     feed_token_for(zeb)
     ViewHistory.objects.create(user=zeb, pairs=b"\x00")
@@ -346,7 +347,7 @@ def test_no_table_keeps_the_members_email_name_or_handle(world, on_commit):
     block = MemberFeatures.objects.get(run=world["run"])
     assert list(_unpack(block.member_ids)) == [other.pk] and _unpack(block.values).tolist() == [[1.0]]
     assert ContentView.objects.filter(user=None).count() == 2  # detached, counted as anonymous
-    assert not Like.objects.exists() and not Bookmark.objects.exists()
+    assert not Like.objects.exists() and not Bookmark.objects.exists() and not MemberInterest.objects.exists()
     assert not RSVP.objects.filter(member=zeb).exists()
     assert RSVP.objects.get(member=other).status == RSVP.Status.GOING  # the seat went to the wait list
     assert not Notification.objects.filter(recipient=zeb).exists()

@@ -100,8 +100,8 @@ def test_visitors_keep_the_landing_page():
 def test_members_get_a_compact_greeting_instead_of_the_hero(free_member):
     ContentFactory(title="Something popular")
     html = home(free_member)
-    # One short heading line instead of the big hero (its wording, already translated, stays).
-    assert '<h1 id="greeting-title" class="h3 mb-1">Welcome back, Free Fay</h1>' in html
+    # One short heading line instead of the big hero; nothing to pick up yet: no "Welcome back".
+    assert '<h1 id="greeting-title" class="h3 mb-1">Welcome, Free Fay</h1>' in html
     assert 'class="hero"' not in html and "Good to see you again." not in html
     assert html.count("<h1") == 1
     # Every section is a labelled landmark with its own h2.

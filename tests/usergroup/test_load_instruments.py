@@ -39,4 +39,4 @@ def test_yardstick_renders_the_base_layout_for_a_member(member):
     request.session = {}
     response = yardstick(request)
     assert response.status_code == 200
-    assert b'<p>OK</p>' in response.content and b"<nav" in response.content
+    assert b"<p>OK</p>" in response.content and b"<nav" in response.content

@@ -281,6 +281,7 @@ def thread_kwargs(attr: str) -> Callable[[Any], dict[str, Any]]:
 # read its view, add its cases here (objects it needs go into build_world), run this file.
 PAGES: dict[str, list[Case]] = {
     "home": [Case(every(E(200)))],
+    "welcome": [Case(signed_in(E(200)))],
     "privacy_policy": [Case(every(E(200)))],
     # --- allauth ---
     "account_login": [Case({"anonymous": E(200), **dict.fromkeys(ROLES[1:], E(302, to="/"))})],
@@ -299,6 +300,16 @@ PAGES: dict[str, list[Case]] = {
         # The link of another account signs out whoever is signed in (allauth), then asks to confirm.
         Case(every(E(200)), kwargs=lambda w: {"key": w.confirm_key}, label="valid key", signs_out=True),
         # allauth answers a bad key with its page (200) saying so; only its AJAX answer is a 400.
+        Case(
+            every(E(200, shows=("This email confirmation link expired or is invalid",))),
+            kwargs=lambda w: {"key": "not-a-key"},
+            label="bad key",
+        ),
+    ],
+    # The same path, answered by members.views.ConfirmEmailView (allauth's page, and its POST
+    # also signs a new account in): the same answers.
+    "account_confirm_email_and_sign_in": [
+        Case(every(E(200)), kwargs=lambda w: {"key": w.confirm_key}, label="valid key", signs_out=True),
         Case(
             every(E(200, shows=("This email confirmation link expired or is invalid",))),
             kwargs=lambda w: {"key": "not-a-key"},
@@ -404,6 +415,7 @@ PAGES: dict[str, list[Case]] = {
         Case(every(E(200)), query="kind=video", label="videos"),
     ],
     "content:mine": [Case(signed_in(E(200)))],
+    "content:interests": [Case(signed_in(E(200)))],
     "content:rotate_feed": [Case(POST_ONLY_MEMBER)],
     "content:beacon": [Case(every(E(405)))],
     "content:preview": [Case(POST_ONLY_STAFF)],

@@ -2,6 +2,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import CommandError, call_command
 from django.db.models import Count
+from django.utils import translation
 
 from members.models import User
 from usergroup.management.commands.seed_demo import CREATOR_EMAIL, CREATOR_PASSWORD
@@ -49,9 +50,30 @@ def test_seed_demo_is_deterministic_and_rerunnable(capsys):
     assert EmailAddress.objects.filter(verified=True).count() == 51
 
     before = counts()
+    # The creator's texts come in both languages; a re-run gives an older demo's rows the Chinese
+    # they lack, and leaves what the creator rewrote alone.
+    from community.models import Category
+    from members.models import Tier
+    from points.models import RedemptionItem
+
+    assert Tier.objects.get(slug="insider").name_zh_hans == "核心会员"
+    assert (
+        Category.objects.get(slug="questions").description_zh_hans
+        == "遇到难题？尽管问，会员和创作者会来解答。"
+    )
+    assert RedemptionItem.objects.get(name_en="Sticker pack").name_zh_hans == "贴纸包"
+    Tier.objects.filter(slug="insider").update(name_zh_hans=None, perks_zh_hans="")
+    Tier.objects.filter(slug="supporter").update(name_en="Fan", name_zh_hans=None)
+    Category.objects.filter(slug="questions").update(name_zh_hans="")
     call_command("seed_demo", members=50, seed=7, no_progress=True)  # re-run adds nothing
     assert snapshot() == first
     assert counts() == before
+    insider = Tier.objects.get(slug="insider")
+    assert insider.name_zh_hans == "核心会员" and insider.perk_list[0] == "Everything in Supporter"
+    with translation.override("zh-hans"):
+        assert insider.perk_list[0] == "包含支持者的全部权益"
+        assert Tier.objects.get(slug="supporter").name == "Fan"  # renamed: no Chinese of the old name
+    assert Category.objects.get(slug="questions").name_zh_hans == "提问"
 
     # Members' topics, comments, payments and redemptions are protected from a member's deletion.
     from community.models import Comment, Thread
@@ -93,7 +115,9 @@ def test_seed_demo_sizes_for_load_tests():
     from community.models import Post, Thread
     from content.models import Content, ContentView
 
-    call_command("seed_demo", members=120, seed=11, items=300, views=9000, topics=150, posts=900, no_progress=True)
+    call_command(
+        "seed_demo", members=120, seed=11, items=300, views=9000, topics=150, posts=900, no_progress=True
+    )
     assert Content.objects.exclude(kind=Content.Kind.COURSE).count() == 300
     assert 0.9 * 9000 <= ContentView.objects.count() <= 1.1 * 9000
     assert 0.9 * 150 <= Thread.objects.count() <= 1.1 * 150
