@@ -151,7 +151,7 @@ def test_stripe_invoices_are_recorded_with_the_price_bought(member, supporter, i
 
 
 def test_backfill_works_out_old_payments_from_the_tier_history(member, supporter, insider):
-    migration = importlib.import_module("members.migrations.0013_billing_trust")
+    migration = importlib.import_module("members.migrations.0014_billing_trust")
     start = timezone.now() - timedelta(days=40)
     membership = MembershipFactory(user=member, tier=supporter)  # downgraded back since
     first = Payment.objects.create(

@@ -73,7 +73,7 @@ def backfill_payment_snapshots(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0012_seed_consent_history'),
+        ('members', '0013_tier_in_every_language'),
     ]
 
     operations = [
