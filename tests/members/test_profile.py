@@ -231,7 +231,7 @@ def test_the_header_shows_the_same_name_as_the_forum(client):
     member = UserFactory(email="newbie.nu@example.com", display_name="", handle="newbie_nu")
     client.force_login(member)
     html = client.get("/").content.decode()
-    assert "<span>@newbie_nu</span>" in html and "newbie.nu" not in html
+    assert '<span class="member-name">@newbie_nu</span>' in html and "newbie.nu" not in html
 
 
 def test_saving_the_profile_from_the_welcome_page_goes_back_there(member_client):
