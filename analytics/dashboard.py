@@ -40,6 +40,7 @@ from django.utils.translation import get_language
 from community.models import RSVP, Comment, Post
 from content.models import Bookmark, Content, ContentView, LessonProgress, Like
 from members.models import Membership, MembershipEvent, MembershipStatus, Payment, Tier, User
+from members.selectors import ReasonCount, cancellation_reasons
 from points.models import Action, LedgerEntry
 
 from .models import ActiveDay, ActivePeriod, Conversion, MemberProfile, Persona, PersonaRun
@@ -54,7 +55,7 @@ DAYS_PER_MONTH = 30.4375
 SCORE_BIN = 5  # width of the score histogram's bins; scores run from 0 to 100
 TOP = 10
 CACHE_SECONDS = 600
-CACHE_VERSION = "1"  # change when the dataclasses below change shape
+CACHE_VERSION = "2"  # change when the dataclasses below change shape
 
 
 # --- Pure helpers -------------------------------------------------------------
@@ -950,6 +951,7 @@ class Dashboard:
     top_content: list[TopItem]
     personas: PersonaSeries
     scores: ScoreHistogram
+    cancel_reasons: list[ReasonCount]  # why members cancelled in the range, most given first
 
     @property
     def total_views(self) -> int:
@@ -993,6 +995,7 @@ def dashboard(*, first: date, last: date, now: datetime | None = None) -> Dashbo
         top_content=top_content(window=window),
         personas=persona_sizes(window=window),
         scores=score_histogram(window=window),
+        cancel_reasons=cancellation_reasons(start=window.start, end=window.end),
     )
 
 

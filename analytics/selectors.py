@@ -317,15 +317,19 @@ def timeline(*, member: User, limit: int = 60) -> list[TimelineEntry]:
     for p in Payment.objects.filter(user=member).order_by("-created_at")[:limit]:
         entries.append(
             TimelineEntry(
-                p.created_at, "payment", p.get_status_display(), f"{p.amount} {p.currency} · {p.description}"
+                p.created_at,
+                "payment",
+                p.get_status_display(),
+                f"{p.amount} {p.currency} · {p.tier_name or p.description}",
             )
         )
     for e in MembershipEvent.objects.filter(membership__user=member).select_related("membership__tier")[
         :limit
     ]:
-        entries.append(
-            TimelineEntry(e.created_at, "membership", e.get_kind_display(), e.membership.tier.name)
-        )
+        detail = e.membership.tier.name
+        if e.reason:  # a cancellation with the member's reason, in their words if they gave some
+            detail += f" · {e.get_reason_display()}" + (f": “{e.comment}”" if e.comment else "")
+        entries.append(TimelineEntry(e.created_at, "membership", e.get_kind_display(), detail))
     views = (
         ContentView.objects.filter(user=member)
         .select_related("content")

@@ -12,10 +12,12 @@ Expiry is checked here, on every access, with the membership's own dates: nothin
 for the nightly job. Staff (the creator) see everything.
 """
 
+from decimal import Decimal
+
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import LIVE_STATUSES, Membership, Tier
+from .models import LIVE_STATUSES, Interval, Membership, Tier
 
 _RANK_CACHE = "_access_rank_cache"
 
@@ -88,5 +90,12 @@ def cheapest_tier_unlocking(obj) -> Tier | None:
     needed = required_rank(obj)
     if needed is None:
         return None
-    tiers = Tier.objects.filter(rank__gte=needed, is_active=True).order_by("monthly_price", "rank")
-    return tiers.first()
+    tiers = Tier.objects.filter(rank__gte=needed, is_active=True).order_by("rank")
+    return min(tiers, key=lambda tier: (_monthly_cost(tier), tier.rank), default=None)
+
+
+def _monthly_cost(tier: Tier) -> Decimal:
+    """What a tier costs a month as sold (after its sale); a yearly-only tier counts a twelfth."""
+    if tier.offers(Interval.MONTH) or tier.is_free:
+        return tier.price(Interval.MONTH)
+    return tier.price(Interval.YEAR) / 12

@@ -7,9 +7,10 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Exists, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 from modeltranslation.utils import get_translation_fields
@@ -24,11 +25,13 @@ from .forms import ComplimentaryForm
 from .models import (
     LIVE_STATUSES,
     BillingCustomer,
+    BillingSettings,
     Interval,
     Membership,
     MembershipEvent,
     MembershipStatus,
     Payment,
+    PlanChange,
     PromotionCode,
     Provider,
     Tier,
@@ -179,11 +182,96 @@ class MembershipEventInline(admin.TabularInline):
     model = MembershipEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "from_status", "to_status", "actor", "data"]
+    fields = ["created_at", "kind", "from_status", "to_status", "reason", "comment", "actor", "data"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class PlanChangeInline(admin.TabularInline):
+    model = PlanChange
+    extra = 0
+    can_delete = False
+    fields = [
+        "created_at",
+        "from_tier",
+        "from_interval",
+        "to_tier",
+        "to_interval",
+        "timing",
+        "effective_at",
+        "amount_due",
+        "credit",
+        "status",
+        "resolved_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MembershipEvent)
+class MembershipEventAdmin(admin.ModelAdmin):
+    """What happened to memberships, cancellations with the member's reasons among it. Read-only:
+    the billing state machine writes it."""
+
+    list_display = ["created_at", "member", "tier", "kind", "reason", "short_comment"]
+    list_filter = ["kind", "reason", "membership__tier"]
+    search_fields = ["membership__user__email", "comment"]
+    list_select_related = ["membership__user", "membership__tier"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "membership",
+        "kind",
+        "from_status",
+        "to_status",
+        "reason",
+        "comment",
+        "data",
+        "actor",
+        "created_at",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("member"), ordering="membership__user__email")
+    def member(self, obj):
+        return obj.membership.user
+
+    @admin.display(description=_("tier"))
+    def tier(self, obj):
+        return obj.membership.tier
+
+    @admin.display(description=_("comment"))
+    def short_comment(self, obj):
+        return obj.comment[:80]
+
+
+@admin.register(BillingSettings)
+class BillingSettingsAdmin(AuditedAdmin, admin.ModelAdmin):
+    """One row of settings: the list goes straight to it; it can be edited, never deleted."""
+
+    fields = ["downgrade_timing"]
+
+    def has_add_permission(self, request):
+        return False  # the list creates the row (no query on every admin page to ask whether it exists)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        row = BillingSettings.current()
+        return HttpResponseRedirect(reverse("admin:members_billingsettings_change", args=[row.pk]))
 
 
 @admin.register(Membership)
@@ -202,7 +290,7 @@ class MembershipAdmin(AuditedAdmin, admin.ModelAdmin):
     list_select_related = ["user", "tier"]
     raw_id_fields = ["user", "granted_by"]
     date_hierarchy = "created_at"
-    inlines = [MembershipEventInline]
+    inlines = [PlanChangeInline, MembershipEventInline]
     actions = ["simulate_renewal", "simulate_failed_payment", "simulate_cancellation"]
     readonly_fields = [
         "user",
@@ -328,8 +416,19 @@ def payment_totals(payments: QuerySet[Payment]) -> list[dict]:
 
 @admin.register(Payment)
 class PaymentAdmin(AuditedAdmin, admin.ModelAdmin):
-    list_display = ["created_at", "user", "amount", "currency", "status", "provider", "provider_invoice_id"]
-    list_filter = ["status", "provider", "currency"]
+    list_display = [
+        "created_at",
+        "user",
+        "tier_name",
+        "interval",
+        "billing_reason",
+        "amount",
+        "currency",
+        "status",
+        "provider",
+        "provider_invoice_id",
+    ]
+    list_filter = ["status", "provider", "currency", "billing_reason", "interval"]
     search_fields = ["user__email", "provider_invoice_id"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"

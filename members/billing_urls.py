@@ -13,6 +13,7 @@ urlpatterns = [
     path("billing/cancel/", views.cancel, name="cancel"),
     path("billing/resume/", views.resume, name="resume"),
     path("billing/change/", views.change, name="change"),
+    path("billing/change/cancel/", views.cancel_change, name="cancel_change"),
     path("billing/portal/", views.portal, name="portal"),
     path("billing/stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
 ]

@@ -13,29 +13,53 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import access, services
+from . import access, selectors, services
 from .billing import webhooks
+from .billing.changes import StalePreview
 from .billing.providers import BillingError, LocalProvider, provider_named
-from .forms import CheckoutForm, PlanForm
-from .models import Interval, LocalCheckout, Payment, Provider, Tier
+from .forms import CancelForm, CheckoutForm, PlanChangeForm, PlanForm
+from .models import Interval, LocalCheckout, Provider, Tier
 from .services import MemberError
+
+# Where to send the member after a checkout started from a locked item (see `safe_next`).
+NEXT_SESSION_KEY = "billing_next"
+
+
+def safe_next(request, url: str | None) -> str:
+    """`url` if it is a page of this site (a locked item asking to come back after paying),
+    else ""."""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return ""
 
 
 @require_GET
 def pricing(request):
+    """The plans. `?tier=<slug>` marks the plan a locked item needs and `?next=<path>` is where
+    to return once it is bought (both come from the item's upgrade button)."""
     interval = request.GET.get("interval", Interval.MONTH)
     if interval not in Interval.values:
         interval = Interval.MONTH
+    next_url = safe_next(request, request.GET.get("next"))
     membership = services.live_membership(request.user) if request.user.is_authenticated else None
     current = access.current_tier(request.user)
     tiers = list(Tier.objects.filter(is_active=True).order_by("rank"))
     if membership and membership.tier not in tiers:
         tiers.append(membership.tier)  # an archived tier still shows for its members
         tiers.sort(key=lambda t: t.rank)
+    wanted = next((t for t in tiers if t.slug == request.GET.get("tier") and not t.is_free), None)
+    if wanted is not None and "interval" not in request.GET and not wanted.offers(interval):
+        interval = Interval.YEAR if interval == Interval.MONTH else Interval.MONTH
+    back = {"next": next_url} if next_url else {}  # carried by every link and form on the page
     cards = [
         {
             "tier": tier,
@@ -43,13 +67,24 @@ def pricing(request):
             "list_price": tier.list_price(interval),
             "price": tier.price(interval),
             "is_current": current is not None and current.pk == tier.pk,
+            "is_wanted": tier == wanted,
+            "change_query": urlencode({"tier": tier.slug, "interval": interval, **back}),
         }
         for tier in tiers
     ]
+    keep = {"tier": wanted.slug, **back} if wanted else back
+    toggles = {i: urlencode({"interval": i, **keep}) for i in Interval.values}
     return render(
         request,
         "members/pricing.html",
-        {"cards": cards, "interval": interval, "membership": membership, "intervals": Interval},
+        {
+            "cards": cards,
+            "interval": interval,
+            "membership": membership,
+            "intervals": Interval,
+            "toggles": toggles,
+            "next_url": next_url,
+        },
     )
 
 
@@ -61,6 +96,11 @@ def checkout(request):
         messages.error(request, _("Choose a plan and a billing interval."))
         return redirect("billing:pricing")
     data = form.cleaned_data
+    next_url = safe_next(request, data["next"])
+    if next_url:
+        request.session[NEXT_SESSION_KEY] = next_url
+    else:
+        request.session.pop(NEXT_SESSION_KEY, None)
     try:
         url = services.start_checkout(
             member=request.user,
@@ -79,8 +119,11 @@ def checkout(request):
 @login_required
 @require_GET
 def checkout_done(request):
+    next_url = safe_next(request, request.session.pop(NEXT_SESSION_KEY, ""))
     if services.live_membership(request.user):
         messages.success(request, _("Thank you! Your membership is active."))
+        if next_url:
+            return HttpResponseRedirect(next_url)  # back to the item that asked for it
     else:
         messages.info(
             request, _("Thank you! Your payment is being confirmed; this page updates in a moment.")
@@ -108,22 +151,24 @@ def local_checkout(request, checkout_id):
             return redirect("billing:checkout_done")
         messages.error(request, _("The payment was declined. Nothing was charged."))
         return redirect("billing:pricing")
-    return render(request, "members/local_checkout.html", {"checkout": checkout})
+    problem = (
+        LocalProvider.checkout_problem(checkout) if checkout.status == LocalCheckout.Status.OPEN else None
+    )
+    return render(request, "members/local_checkout.html", {"checkout": checkout, "problem": problem})
 
 
 @login_required
 @require_GET
 def membership(request):
     current = services.live_membership(request.user)
-    payments = Paginator(
-        Payment.objects.filter(user=request.user).select_related("membership__tier"), 20
-    ).get_page(request.GET.get("page"))
+    payments = Paginator(selectors.payment_history(request.user), 20).get_page(request.GET.get("page"))
     history = request.user.memberships.exclude(pk=getattr(current, "pk", None)).select_related("tier")[:10]
     return render(
         request,
         "members/membership.html",
         {
             "current": current,
+            "scheduled": services.scheduled_change(current),
             "payments": payments,
             "history": history,
             "has_portal": current is not None and current.provider == Provider.STRIPE,
@@ -144,13 +189,43 @@ def _member_action(request, action, success_message):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cancel(request):
-    return _member_action(
-        request,
-        lambda: services.cancel_membership(member=request.user),
-        _("Your membership will end at the end of the current period. You can resume it until then."),
-    )
+    """Cancel at the period end, asking (optionally) why, and offering a cheaper plan first."""
+    current = services.live_membership(request.user)
+    form = CancelForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return render(request, "members/cancel.html", _cancel_context(current, form), status=400)
+        return _member_action(
+            request,
+            lambda: services.cancel_membership(
+                member=request.user, reason=form.cleaned_data["reason"], comment=form.cleaned_data["comment"]
+            ),
+            _("Your membership will end at the end of the current period. You can resume it until then."),
+        )
+    if current is None or current.provider == Provider.COMPLIMENTARY:
+        messages.error(request, _("You have no paid membership to change."))
+        return redirect("billing:membership")
+    if current.cancel_at_period_end:
+        return redirect("billing:membership")
+    return render(request, "members/cancel.html", _cancel_context(current, form))
+
+
+def _cancel_context(current, form) -> dict:
+    cheaper = selectors.cheaper_tiers(current) if current is not None else []
+    return {
+        "current": current,
+        "form": form,
+        "cheaper": [
+            {
+                "tier": tier,
+                "price": tier.price(current.interval),
+                "query": urlencode({"tier": tier.slug, "interval": current.interval}),
+            }
+            for tier in cheaper
+        ],
+    }
 
 
 @login_required
@@ -164,19 +239,73 @@ def resume(request):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def change(request):
-    form = PlanForm(request.POST)
+    """GET: the preview of a plan change (what changes, what is due now, the next renewal).
+    POST: its confirmation, which carries the signed preview."""
+    if request.method == "POST":
+        return _confirm_change(request)
+    form = PlanForm(request.GET)
     if not form.is_valid():
         messages.error(request, _("Choose a plan and a billing interval."))
         return redirect("billing:pricing")
-    return _member_action(
-        request,
-        lambda: services.change_tier(
+    try:
+        preview = services.preview_plan_change(
             member=request.user, tier_slug=form.cleaned_data["tier"], interval=form.cleaned_data["interval"]
-        ),
-        _("Your plan has been changed."),
+        )
+    except MemberError as exc:
+        messages.error(request, str(exc))
+        return redirect("billing:membership" if services.live_membership(request.user) else "billing:pricing")
+    return render(
+        request,
+        "members/change_plan.html",
+        {"preview": preview, "next_url": safe_next(request, request.GET.get("next"))},
     )
+
+
+def _confirm_change(request):
+    form = PlanChangeForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(_("This confirmation is not valid. Choose your plan again."))
+    next_url = safe_next(request, form.cleaned_data["next"])
+    try:
+        change = services.confirm_plan_change(member=request.user, token=form.cleaned_data["token"])
+    except StalePreview as exc:
+        messages.warning(request, str(exc))
+        query = urlencode({"tier": exc.tier_slug, "interval": exc.interval, "next": next_url})
+        return redirect(f"{reverse('billing:change')}?{query}")
+    except MemberError as exc:
+        messages.error(request, str(exc))
+        return redirect("billing:membership")
+    access.forget_rank(request.user)
+    if change.timing == change.Timing.NOW:
+        messages.success(request, _("Your plan has been changed."))
+        if next_url:
+            return HttpResponseRedirect(next_url)
+    else:
+        messages.success(
+            request,
+            _("Your plan will change to %(tier)s on %(date)s. Until then nothing changes.")
+            % {
+                "tier": change.to_tier.name,
+                "date": date_format(localtime(change.effective_at), "DATE_FORMAT"),
+            },
+        )
+    return redirect("billing:membership")
+
+
+@login_required
+@require_POST
+def cancel_change(request):
+    """Keep the current plan: drop a change scheduled for the end of the period."""
+    try:
+        dropped = services.cancel_scheduled_change(member=request.user)
+    except MemberError as exc:
+        messages.error(request, str(exc))
+    else:
+        if dropped is not None:
+            messages.success(request, _("You keep your current plan."))
+    return redirect("billing:membership")
 
 
 @login_required

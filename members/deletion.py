@@ -377,6 +377,7 @@ def erase_member(*, member: User, session_keys: Iterable[str] = (), now=None) ->
     counts["consent_events"] = ConsentEvent.objects.filter(member=member).exclude(ip=None).update(ip=None)
     counts["local_checkouts"] = LocalCheckout.objects.filter(user=member).delete()[0]
     Membership.objects.filter(user=member).exclude(note="").update(note="")
+    MembershipEvent.objects.filter(membership__user=member).exclude(comment="").update(comment="")
     for event in MembershipEvent.objects.filter(membership__user=member, data__has_key="note"):
         event.data.pop("note", None)
         event.save(update_fields=["data"])

@@ -436,7 +436,7 @@ MEMBERSHIP_COLUMNS = ("user_id", "tier_id", "status", "interval", "provider", "p
                       "past_due_since", "canceled_at", "ended_at", "last_event_at", "created_at", "updated_at")  # fmt: skip
 PAYMENT_COLUMNS = ("user_id", "membership_id", "provider", "provider_invoice_id", "provider_subscription_id",
                    "status", "amount", "currency", "description", "billing_reason", "period_start", "period_end",
-                   "attempts", "created_at")  # fmt: skip
+                   "tier_id", "tier_name", "interval", "discount_percent", "attempts", "created_at")  # fmt: skip
 EVENT_COLUMNS = ("membership_id", "kind", "from_status", "to_status", "data", "created_at")
 
 
@@ -469,7 +469,8 @@ def _write(plans: list[dict], now: datetime) -> None:
         for n, (at, amount, status, attempts, until, tier, reason) in enumerate(plan["payments"]):
             payments.append(
                 (plan["member"].pk, membership_id, Provider.LOCAL, f"lin_demo_{membership_id}_{n}", subscription,
-                 status, amount, tier.currency, f"{tier.name} ({interval}ly)", reason, at, until, attempts, at)
+                 status, amount, tier.currency, f"{tier.name} ({interval}ly)", reason, at, until,
+                 tier.pk, tier.name, interval, tier.discount_percent, attempts, at)
             )  # fmt: skip
         for kind, at, before, after, data in plan["events"]:
             events.append((membership_id, kind, before, after, data, at))

@@ -14,6 +14,7 @@ from .models import (
     Membership,
     MembershipEvent,
     Payment,
+    PlanChange,
     User,
 )
 
@@ -89,7 +90,9 @@ def membership_events(member: User) -> list[dict]:
     return list(
         MembershipEvent.objects.filter(membership__user=member)
         .order_by("created_at", "pk")
-        .values("membership_id", "kind", "from_status", "to_status", "data", "created_at")
+        .values(
+            "membership_id", "kind", "from_status", "to_status", "reason", "comment", "data", "created_at"
+        )
     )
 
 
@@ -99,7 +102,19 @@ def payments(member: User) -> list[dict]:
         .order_by("created_at", "pk")
         .values(
             "id", "membership_id", "provider", "provider_invoice_id", "status", "amount", "currency",
-            "description", "billing_reason", "period_start", "period_end", "attempts", "created_at",
+            "description", "billing_reason", "tier_name", "interval", "period_start", "period_end",
+            "discount_percent", "promotion_code", "discount_amount", "credit", "attempts", "created_at",
+        )
+    )  # fmt: skip
+
+
+def plan_changes(member: User) -> list[dict]:
+    return list(
+        PlanChange.objects.filter(membership__user=member)
+        .order_by("created_at", "pk")
+        .values(
+            "membership_id", "from_tier__name", "from_interval", "to_tier__name", "to_interval", "timing",
+            "effective_at", "amount_due", "credit", "currency", "status", "created_at", "resolved_at",
         )
     )  # fmt: skip
 
@@ -180,6 +195,7 @@ def register_sections() -> None:
         Section("billing/memberships", _("Your memberships"), memberships, ("members.Membership.user",)),
         Section("billing/membership_events", _("What happened to your memberships"), membership_events),
         Section("billing/payments", _("Your payments and invoices"), payments, ("members.Payment.user",)),
+        Section("billing/plan_changes", _("Your plan changes"), plan_changes),
         Section(
             "billing/customers",
             _("Your customer records at the payment provider"),

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .avatars import process_avatar
 from .consent import CONSENT_FIELDS, client_ip, consent_value, set_consent
-from .models import ConsentEvent, Interval, Tier, User
+from .models import CancelReason, ConsentEvent, Interval, Tier, User
 
 
 @cache
@@ -118,6 +118,29 @@ class PlanForm(forms.Form):
 
 class CheckoutForm(PlanForm):
     promotion_code = forms.CharField(max_length=40, required=False, strip=True)
+    next = forms.CharField(max_length=2000, required=False)
+
+
+class PlanChangeForm(forms.Form):
+    """The member's confirmation of a plan-change preview (its signed token)."""
+
+    token = forms.CharField(max_length=4000)
+    next = forms.CharField(max_length=2000, required=False)
+
+
+class CancelForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("What made you decide to cancel? (optional)"),
+        choices=CancelReason.choices,
+        required=False,
+        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
+    )
+    comment = forms.CharField(
+        label=_("Anything you would like us to know? (optional)"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
 
 class ComplimentaryForm(forms.Form):

@@ -408,6 +408,16 @@ class Membership(models.Model):
         return end is None or (now or timezone.now()) < end
 
 
+class CancelReason(models.TextChoices):
+    """Why a member cancelled, as they chose it on the cancel page (or in Stripe's portal)."""
+
+    TOO_EXPENSIVE = "too_expensive", _("It is too expensive")
+    NOT_USING = "not_using", _("I am not using it enough")
+    MISSING_CONTENT = "missing_content", _("The content I want is missing")
+    TECHNICAL = "technical", _("Technical problems")
+    OTHER = "other", _("Another reason")
+
+
 class MembershipEvent(models.Model):
     """Audit trail of every membership state change (and the source of churn figures)."""
 
@@ -428,6 +438,9 @@ class MembershipEvent(models.Model):
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # Cancellations only: the member's reason and their own words (blanked on account deletion).
+    reason = models.CharField(_("reason"), max_length=20, choices=CancelReason.choices, blank=True)
+    comment = models.TextField(_("comment"), max_length=1000, blank=True)
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -446,6 +459,9 @@ class BillingCustomer(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="billing_customers")
     provider = models.CharField(max_length=8, choices=Provider.choices)
     customer_id = models.CharField(max_length=100)
+    # The offline provider's customer balance: what plan changes credited, taken off the next
+    # renewals (Stripe keeps its own balance on the customer).
+    credit = models.DecimalField(_("credit"), max_digits=10, decimal_places=2, default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -488,6 +504,27 @@ class Payment(models.Model):
     )  # fmt: skip
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
+    # What was bought, as it was when the payment was recorded: the membership may have moved
+    # to another tier since, and the history must not say otherwise.
+    tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("tier")
+    )
+    tier_name = models.CharField(_("tier name"), max_length=80, blank=True)
+    interval = models.CharField(_("billing interval"), max_length=8, choices=Interval.choices, blank=True)
+    discount_percent = models.PositiveSmallIntegerField(
+        _("sale discount (%)"), default=0, help_text=_("The tier's own sale when this was paid.")
+    )
+    promotion_code = models.CharField(_("promotion code"), max_length=40, blank=True)
+    discount_amount = models.DecimalField(
+        _("promotion discount"), max_digits=10, decimal_places=2, default=Decimal("0")
+    )
+    credit = models.DecimalField(
+        _("credit"),
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("0"),
+        help_text=_("Unused time credited by a plan change, taken off later payments."),
+    )
     attempts = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -503,6 +540,95 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} ({self.status})"
+
+    @property
+    def bought(self) -> str:
+        """The tier paid for, by its current (translated) name while it exists."""
+        return self.tier.name if self.tier is not None else self.tier_name
+
+
+class PlanChange(models.Model):
+    """A member's confirmed move to another tier or billing interval.
+
+    Made from a preview the member confirmed (its `key` makes the confirmation idempotent).
+    Upgrades apply at once; downgrades wait for the end of the paid period by default
+    (BillingSettings), shown on the membership page and cancellable until then. The database
+    allows one scheduled change per membership.
+    """
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("scheduled")
+        APPLIED = "applied", _("applied")
+        CANCELED = "canceled", _("canceled")
+
+    class Timing(models.TextChoices):
+        NOW = "now", _("at once")
+        PERIOD_END = "period_end", _("at the end of the period")
+
+    key = models.CharField(max_length=64, unique=True, editable=False)
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="plan_changes")
+    from_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+", verbose_name=_("from"))
+    from_interval = models.CharField(max_length=8, choices=Interval.choices)
+    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+", verbose_name=_("to"))
+    to_interval = models.CharField(max_length=8, choices=Interval.choices)
+    timing = models.CharField(_("takes effect"), max_length=10, choices=Timing.choices)
+    effective_at = models.DateTimeField(_("effective"))
+    amount_due = models.DecimalField(_("due at once"), max_digits=10, decimal_places=2, default=Decimal("0"))
+    credit = models.DecimalField(_("credit"), max_digits=10, decimal_places=2, default=Decimal("0"))
+    currency = models.CharField(max_length=3, validators=[CURRENCY_VALIDATOR])
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    # Stripe: the subscription schedule that carries a change at the period end.
+    provider_schedule_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("plan change")
+        verbose_name_plural = _("plan changes")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["membership"],
+                condition=models.Q(status="scheduled"),
+                name="members_one_scheduled_plan_change",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_tier} → {self.to_tier} ({self.get_status_display()})"
+
+
+class BillingSettings(models.Model):
+    """The creator's billing rules (one row, edited in the admin)."""
+
+    class DowngradeTiming(models.TextChoices):
+        PERIOD_END = "period_end", _("at the end of the paid period")
+        IMMEDIATELY = "immediately", _("at once, crediting the unused time")
+
+    downgrade_timing = models.CharField(
+        _("downgrades take effect"),
+        max_length=12,
+        choices=DowngradeTiming.choices,
+        default=DowngradeTiming.PERIOD_END,
+        help_text=_(
+            "Moving to a cheaper tier or from yearly to monthly billing. At the end of the period, "
+            "the member keeps what they paid for until then; at once, the unused time becomes "
+            "credit taken off their next payments. Upgrades always take effect at once."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("billing settings")
+        verbose_name_plural = _("billing settings")
+
+    def __str__(self) -> str:
+        return str(_("Billing settings"))
+
+    @classmethod
+    def current(cls) -> "BillingSettings":
+        row, _created = cls.objects.get_or_create(pk=1)
+        return row
 
 
 class WebhookEvent(models.Model):

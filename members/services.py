@@ -1,6 +1,7 @@
 """Writes on members. Views validate input with forms, then call one of these."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from . import audit, emails
+from .billing.changes import PlanChangePreview, StalePreview, read_token, timing_for
 from .billing.events import EventError, end_other_live_memberships
 from .billing.providers import BillingError, LocalProvider, default_provider, provider_named
 from .billing.terms import billing_interval, checkout_terms, ensure_sold, paid_tier
@@ -19,11 +21,13 @@ from .consent import set_consent
 from .errors import MemberError
 from .models import (
     LIVE_STATUSES,
+    CancelReason,
     ConsentEvent,
     ConsentKind,
     Membership,
     MembershipEvent,
     MembershipStatus,
+    PlanChange,
     Provider,
     Tier,
     User,
@@ -144,9 +148,9 @@ def start_checkout(
         raise MemberError(str(exc)) from exc
 
 
-def _own_paid_membership(member: User) -> Membership:
+def _own_paid_membership(member: User, *, lock: bool = True) -> Membership:
     """The member's live paid membership, locked: a double-submitted form waits, then re-checks."""
-    membership = _live_membership(member, lock=True)
+    membership = _live_membership(member, lock=lock)
     if membership is None or membership.provider == Provider.COMPLIMENTARY:
         raise MemberError(_("You have no paid membership to change."))
     return membership
@@ -162,12 +166,20 @@ def _call_provider(membership: Membership, method: str, **kwargs) -> Membership:
 
 
 @transaction.atomic
-def cancel_membership(*, member: User) -> Membership:
-    """Stop renewing; access continues until the end of the paid period."""
+def cancel_membership(*, member: User, reason: str = "", comment: str = "") -> Membership:
+    """Stop renewing; access continues until the end of the paid period. The member's optional
+    `reason` (a CancelReason) and `comment` are kept on the cancellation's membership event. A
+    change scheduled for the period end is dropped: nothing renews after it."""
+    if reason and reason not in CancelReason.values:
+        raise MemberError(_("Choose one of the reasons, or none."))
+    comment = comment.strip()[:1000]
+    if comment and not reason:
+        reason = CancelReason.OTHER
     membership = _own_paid_membership(member)
     if membership.cancel_at_period_end:
         return membership
-    return _call_provider(membership, "set_cancel_at_period_end", cancel=True)
+    _drop_scheduled_change(membership)
+    return _call_provider(membership, "set_cancel_at_period_end", cancel=True, reason=reason, comment=comment)
 
 
 @transaction.atomic
@@ -178,18 +190,139 @@ def resume_membership(*, member: User) -> Membership:
     return _call_provider(membership, "set_cancel_at_period_end", cancel=False)
 
 
-@transaction.atomic
-def change_tier(*, member: User, tier_slug: str, interval: str) -> Membership:
-    """Move a paid membership to another tier or interval, as one state change."""
-    membership = _own_paid_membership(member)
-    tier = paid_tier(tier_slug)
-    interval = billing_interval(interval)
+def scheduled_change(membership: Membership | None) -> PlanChange | None:
+    """The change waiting for the end of `membership`'s period, if any."""
+    if membership is None:
+        return None
+    return (
+        PlanChange.objects.filter(membership=membership, status=PlanChange.Status.SCHEDULED)
+        .select_related("to_tier")
+        .first()
+    )
+
+
+def _changeable_membership(member: User, tier: Tier, interval: str, *, lock: bool = True) -> Membership:
+    membership = _own_paid_membership(member, lock=lock)
     ensure_sold(tier, interval)
     if tier == membership.tier and interval == membership.interval:
         raise MemberError(_("You are already on this plan."))
     if membership.status == MembershipStatus.PAST_DUE:
         raise MemberError(_("Settle the failed payment before changing plans."))
-    return _call_provider(membership, "change_tier", tier=tier, interval=interval)
+    if tier.currency != membership.tier.currency:
+        raise MemberError(_("That plan is billed in another currency. Cancel this one first."))
+    return membership
+
+
+def _preview(membership: Membership, tier: Tier, interval: str, at) -> PlanChangePreview:
+    timing = timing_for(membership, tier, interval)
+    try:
+        quote = provider_named(membership.provider).quote_change(
+            membership=membership, tier=tier, interval=interval, at=at, timing=timing
+        )
+    except BillingError as exc:
+        raise MemberError(str(exc)) from exc
+    return PlanChangePreview(
+        membership=membership,
+        tier=tier,
+        interval=interval,
+        timing=timing,
+        at=at,
+        effective_at=at if timing == PlanChange.Timing.NOW else membership.current_period_end,
+        amount_due=max(Decimal("0.00"), quote.proration),
+        credit=max(Decimal("0.00"), -quote.proration),
+        next_renewal_at=quote.next_renewal_at,
+        next_renewal_amount=quote.next_renewal_amount,
+        currency=tier.currency,
+        replaces=scheduled_change(membership),
+    )
+
+
+def preview_plan_change(*, member: User, tier_slug: str, interval: str) -> PlanChangePreview:
+    """What moving to another plan would do, for the member to confirm: when it takes effect,
+    what is due now (the provider's proration) and the next renewal. Changes nothing (and locks
+    nothing: the confirmation checks it all again under a lock)."""
+    tier = paid_tier(tier_slug)
+    interval = billing_interval(interval)
+    membership = _changeable_membership(member, tier, interval, lock=False)
+    # Whole seconds: the moment travels in the confirmation as a Unix time.
+    return _preview(membership, tier, interval, timezone.now().replace(microsecond=0))
+
+
+@transaction.atomic
+def confirm_plan_change(*, member: User, token: str) -> PlanChange:
+    """Make the change the member saw in a preview (`PlanChangePreview.token`). Idempotent: the
+    same confirmation again returns the change already made. Refused with StalePreview when the
+    change would no longer be what the preview showed (a price, the plan or the rules moved)."""
+    confirmed = read_token(token)
+    User.objects.select_for_update().get(pk=member.pk)  # one plan change at a time per member
+    done = PlanChange.objects.filter(key=confirmed.key).select_related("membership").first()
+    if done is not None:
+        if done.membership.user_id != member.pk:
+            raise MemberError(_("This confirmation is not valid. Choose your plan again."))
+        return done
+    tier = Tier.objects.filter(pk=confirmed.tier_id, is_active=True, rank__gt=0).first()
+    if tier is None:
+        raise MemberError(_("That plan is not available."))
+    membership = _changeable_membership(member, tier, billing_interval(confirmed.interval))
+    preview = _preview(membership, tier, confirmed.interval, confirmed.at)
+    if preview.fingerprint() != confirmed.fingerprint:
+        raise StalePreview(
+            _("Something changed since you saw this preview. Check the new figures."),
+            tier_slug=tier.slug,
+            interval=preview.interval,
+        )
+    _drop_scheduled_change(membership)
+    change = PlanChange(
+        key=confirmed.key,
+        membership=membership,
+        from_tier=membership.tier,
+        from_interval=membership.interval,
+        to_tier=tier,
+        to_interval=preview.interval,
+        timing=preview.timing,
+        effective_at=preview.effective_at,
+        amount_due=preview.amount_due,
+        credit=preview.credit,
+        currency=preview.currency,
+    )
+    provider = provider_named(membership.provider)
+    try:
+        if preview.at_once:
+            provider.change_tier(
+                membership=membership, tier=tier, interval=preview.interval, at=preview.at, key=change.key
+            )
+            change.status, change.resolved_at = PlanChange.Status.APPLIED, timezone.now()
+        else:
+            if membership.cancel_at_period_end:  # a plan for the next period means it renews
+                provider.set_cancel_at_period_end(membership=membership, cancel=False)
+            change.provider_schedule_id = provider.schedule_change(
+                membership=membership, tier=tier, interval=preview.interval, key=change.key
+            )
+            change.status = PlanChange.Status.SCHEDULED
+    except (BillingError, EventError) as exc:
+        raise MemberError(str(exc)) from exc
+    change.save()
+    return change
+
+
+def _drop_scheduled_change(membership: Membership) -> PlanChange | None:
+    change = scheduled_change(membership)
+    if change is None:
+        return None
+    try:
+        provider_named(membership.provider).cancel_scheduled_change(membership=membership, change=change)
+    except BillingError as exc:
+        raise MemberError(str(exc)) from exc
+    change.status, change.resolved_at = PlanChange.Status.CANCELED, timezone.now()
+    change.save(update_fields=["status", "resolved_at"])
+    return change
+
+
+@transaction.atomic
+def cancel_scheduled_change(*, member: User) -> PlanChange | None:
+    """Keep the current plan: drop the change waiting for the period end (None if there is none)."""
+    membership = _live_membership(member, lock=True)
+    return _drop_scheduled_change(membership) if membership is not None else None
 
 
 COMP_DURATIONS = {"1": 1, "3": 3, "6": 6, "12": 12, "forever": None}

@@ -10,7 +10,9 @@ from members.models import Membership, Payment
 @shared_task(name="members.tasks.send_membership_email", **MAIL_TASK_RETRY)
 def send_membership_email(kind: str, object_id: int) -> bool:
     if kind in (emails.RECEIPT, emails.PAYMENT_FAILED):
-        payment = Payment.objects.select_related("user", "membership__tier").filter(pk=object_id).first()
+        payment = (
+            Payment.objects.select_related("user", "tier", "membership__tier").filter(pk=object_id).first()
+        )
         if payment is None:
             return False
         user, context = payment.user, {"payment": payment, "membership": payment.membership}

@@ -25,17 +25,21 @@ from members.models import (
     ENDED_STATUSES,
     LIVE_STATUSES,
     BillingCustomer,
+    CancelReason,
     Interval,
     Membership,
     MembershipEvent,
     MembershipStatus,
     Payment,
+    PlanChange,
     PromotionCode,
     Provider,
     Tier,
     User,
 )
 from members.money import from_minor
+
+from .changes import FROM_STRIPE_FEEDBACK
 
 log = logging.getLogger(__name__)
 
@@ -185,16 +189,46 @@ def _is_stale(membership: Membership, event_created: datetime | None) -> bool:
     return bool(event_created and membership.last_event_at and event_created < membership.last_event_at)
 
 
-def _audit(membership, kind, *, before="", data=None, actor=None, at=None) -> None:
+def _audit(membership, kind, *, before="", data=None, actor=None, at=None, why=("", "")) -> None:
+    reason, comment = why
     MembershipEvent.objects.create(
         membership=membership,
         kind=kind,
         from_status=before,
         to_status=membership.status,
         data=data or {},
+        reason=reason,
+        comment=comment,
         actor=actor,
         **({"created_at": at} if at else {}),
     )
+
+
+def _cancellation_reason(sub: dict) -> tuple[str, str]:
+    """The member's answers to "why are you leaving?", as Stripe keeps them on the subscription
+    (asked by our cancel page, or by Stripe's Customer Portal)."""
+    details = sub.get("cancellation_details") or {}
+    comment = str(details.get("comment") or "")[:1000]
+    reason = FROM_STRIPE_FEEDBACK.get(details.get("feedback") or "", "")
+    if comment and not reason:
+        reason = CancelReason.OTHER
+    return reason, comment
+
+
+def _settle_scheduled_change(membership: Membership, at: datetime) -> None:
+    """A change scheduled for the period end is applied once the membership is on its plan,
+    and void once the membership has ended."""
+    change = PlanChange.objects.filter(membership=membership, status=PlanChange.Status.SCHEDULED).first()
+    if change is None:
+        return
+    if (change.to_tier_id, change.to_interval) == (membership.tier_id, membership.interval):
+        change.status = PlanChange.Status.APPLIED
+    elif membership.status in ENDED_STATUSES:
+        change.status = PlanChange.Status.CANCELED
+    else:
+        return
+    change.resolved_at = at
+    change.save(update_fields=["status", "resolved_at"])
 
 
 def end_other_live_memberships(*, user: User, keep: Membership | None, reason: str, at) -> None:
@@ -282,6 +316,7 @@ def apply_subscription(*, provider: str, sub: dict, event_created: datetime | No
     membership.last_event_at = event_created or membership.last_event_at
     membership.save()
     _link_orphan_payments(membership)
+    _settle_scheduled_change(membership, now)
 
     Kind = MembershipEvent.Kind
     if not before:
@@ -299,14 +334,13 @@ def apply_subscription(*, provider: str, sub: dict, event_created: datetime | No
             elif before == MembershipStatus.PAST_DUE and status in LIVE_STATUSES:
                 _audit(membership, Kind.RECOVERED, before=before)
             elif status in ENDED_STATUSES:
-                _audit(membership, Kind.CANCELED, before=before)
+                _audit(membership, Kind.CANCELED, before=before, why=_cancellation_reason(sub))
                 emails.ended(membership)
         if membership.cancel_at_period_end != old_cancel and status in LIVE_STATUSES:
-            _audit(
-                membership,
-                Kind.CANCEL_SCHEDULED if membership.cancel_at_period_end else Kind.RESUMED,
-                before=before,
-            )
+            if membership.cancel_at_period_end:
+                _audit(membership, Kind.CANCEL_SCHEDULED, before=before, why=_cancellation_reason(sub))
+            else:
+                _audit(membership, Kind.RESUMED, before=before)
         if old_end and end and end > old_end and status in LIVE_STATUSES:
             _audit(membership, Kind.RENEWED, before=before, data={"until": end.isoformat()})
             membership.renewal_reminder_sent_for = None
@@ -330,6 +364,35 @@ def _link_orphan_payments(membership: Membership) -> None:
     ).update(membership=membership)
 
 
+def _bought_line(lines: list[dict]) -> dict:
+    """The line for what the invoice sells: a plan change's invoice also has a credit line for
+    the unused time of the old price, which comes first."""
+    return next((line for line in lines if int(line.get("amount") or 0) > 0), lines[0])
+
+
+def _line_price(line: dict) -> dict:
+    price = line.get("price") or line.get("plan")
+    if not price:  # API 2025-03-31 and later: pricing.price_details.price, an id
+        price = ((line.get("pricing") or {}).get("price_details") or {}).get("price")
+    if isinstance(price, str):
+        return {"id": price}
+    return price or {}
+
+
+def _bought_tier(provider: str, line: dict, membership: Membership | None) -> tuple[Tier | None, str]:
+    """The tier and interval the invoice paid for, as they are now: from its price, else the
+    membership's plan at this moment (the history keeps it, whatever the membership does next)."""
+    price = _line_price(line)
+    if price:
+        try:
+            return tier_for_price(provider, price)
+        except EventError:
+            pass
+    if membership is not None:
+        return membership.tier, membership.interval
+    return None, ""
+
+
 @transaction.atomic
 def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: datetime | None) -> Outcome:
     invoice_id = invoice.get("id")
@@ -351,8 +414,18 @@ def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: d
     currency = (invoice.get("currency") or "usd").upper()
     amount_minor = invoice.get("amount_paid") if paid else invoice.get("amount_due")
     lines = (invoice.get("lines") or {}).get("data") or [{}]
-    period = lines[0].get("period") or {}
+    line = _bought_line(lines)
+    period = line.get("period") or {}
     status = Payment.Status.PAID if paid else Payment.Status.FAILED
+    tier, interval = _bought_tier(provider, line, membership)
+    discount = from_minor(
+        sum(int(d.get("amount") or 0) for d in invoice.get("total_discount_amounts") or []), currency
+    )
+    code = ""
+    if discount > 0:
+        code = membership.promotion_code.code if membership and membership.promotion_code else ""
+        code = code or str((invoice.get("metadata") or {}).get("promotion_code") or "")[:40]
+    total = invoice.get("total")
 
     payment, created = Payment.objects.get_or_create(
         provider=provider,
@@ -364,10 +437,17 @@ def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: d
             "status": status,
             "amount": from_minor(amount_minor or 0, currency),
             "currency": currency,
-            "description": (lines[0].get("description") or "")[:200],
+            "description": (line.get("description") or "")[:200],
             "billing_reason": (invoice.get("billing_reason") or "")[:24],
             "period_start": ts(period.get("start")),
             "period_end": ts(period.get("end")),
+            "tier": tier,
+            "tier_name": tier.name if tier else "",
+            "interval": interval,
+            "discount_percent": tier.discount_percent if tier else 0,
+            "promotion_code": code,
+            "discount_amount": discount,
+            "credit": from_minor(-total, currency) if isinstance(total, int) and total < 0 else 0,
             "attempts": invoice.get("attempt_count") or 1,
             "created_at": event_created or datetime.now(tz=UTC),
         },

@@ -16,6 +16,7 @@ import stripe
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -27,6 +28,7 @@ from members.models import (
     LocalCheckout,
     Membership,
     MembershipStatus,
+    PlanChange,
     PromotionCode,
     Provider,
     Tier,
@@ -35,7 +37,8 @@ from members.models import (
 from members.money import from_minor, to_minor
 
 from . import webhooks
-from .events import local_price_id
+from .changes import STRIPE_FEEDBACK, Quote, prorate, renewal_price, restarts_period
+from .events import local_price_id, ts
 from .terms import checkout_terms
 
 log = logging.getLogger(__name__)
@@ -70,10 +73,38 @@ class BillingProvider:
     ) -> str:
         raise NotImplementedError
 
-    def set_cancel_at_period_end(self, *, membership: Membership, cancel: bool) -> None:
+    def set_cancel_at_period_end(
+        self, *, membership: Membership, cancel: bool, reason: str = "", comment: str = ""
+    ) -> None:
+        """Stop (or resume) renewing; `reason` (a CancelReason) and `comment` say why."""
         raise NotImplementedError
 
-    def change_tier(self, *, membership: Membership, tier: Tier, interval: str) -> None:
+    def quote_change(
+        self, *, membership: Membership, tier: Tier, interval: str, at: datetime, timing: str
+    ) -> Quote:
+        """What moving to `tier`/`interval` costs, computed for the moment `at`."""
+        if timing == PlanChange.Timing.PERIOD_END:
+            return Quote(
+                Decimal("0.00"), membership.current_period_end, renewal_price(membership, tier, interval)
+            )
+        return self._quote_now(membership=membership, tier=tier, interval=interval, at=at)
+
+    def _quote_now(self, *, membership: Membership, tier: Tier, interval: str, at: datetime) -> Quote:
+        raise NotImplementedError
+
+    def change_tier(
+        self, *, membership: Membership, tier: Tier, interval: str, at: datetime | None = None, key: str = ""
+    ) -> None:
+        """Move to `tier`/`interval` now, prorated as of `at` (the preview's moment); `key`
+        makes a retried call a no-op at the provider."""
+        raise NotImplementedError
+
+    def schedule_change(self, *, membership: Membership, tier: Tier, interval: str, key: str) -> str:
+        """Move to `tier`/`interval` when the current period ends; returns the provider's id
+        for the arrangement ("" when the provider keeps none)."""
+        raise NotImplementedError
+
+    def cancel_scheduled_change(self, *, membership: Membership, change: PlanChange) -> None:
         raise NotImplementedError
 
     def portal_url(self, *, member: User, return_url: str) -> str | None:
@@ -104,6 +135,23 @@ class LocalProvider(BillingProvider):
         )
         return reverse("billing:local_checkout", args=[checkout.pk])
 
+    @staticmethod
+    def checkout_problem(checkout: LocalCheckout) -> str | None:
+        """Why this open checkout can no longer be paid (the member pays already, the price,
+        trial or code changed...), or None. The page hides *Pay now* when there is one."""
+        try:
+            terms = checkout_terms(
+                member=checkout.user,
+                tier_slug=checkout.tier.slug,
+                interval=checkout.interval,
+                promotion_code=checkout.promotion_code.code if checkout.promotion_code else "",
+            )
+        except MemberError as exc:
+            return str(exc)
+        if (terms.amount, terms.trial_days) != (checkout.amount, checkout.trial_days):
+            return _("The price or the trial has changed since this checkout began. Start again.")
+        return None
+
     @transaction.atomic
     def complete_checkout(self, *, checkout_id, approve: bool) -> LocalCheckout:
         """Pay or decline an open checkout; a second click changes nothing.
@@ -121,19 +169,9 @@ class LocalProvider(BillingProvider):
             checkout.save(update_fields=["status"])
             return checkout
         User.objects.select_for_update().get(pk=checkout.user_id)
-        try:
-            terms = checkout_terms(
-                member=checkout.user,
-                tier_slug=checkout.tier.slug,
-                interval=checkout.interval,
-                promotion_code=checkout.promotion_code.code if checkout.promotion_code else "",
-            )
-        except MemberError as exc:
-            raise BillingError(str(exc)) from exc
-        if (terms.amount, terms.trial_days) != (checkout.amount, checkout.trial_days):
-            raise BillingError(
-                _("The price or the trial has changed since this checkout began. Start again.")
-            )
+        problem = self.checkout_problem(checkout)
+        if problem:
+            raise BillingError(problem)
         now = _now()
         user, tier = checkout.user, checkout.tier
         customer, _created = BillingCustomer.objects.get_or_create(
@@ -171,45 +209,84 @@ class LocalProvider(BillingProvider):
             "metadata": metadata,
         }
         amount = Decimal("0.00") if trial else checkout.amount
+        discount = Decimal("0.00") if trial else tier.price(checkout.interval) - checkout.amount
         self._emit("checkout.session.completed", session, now)
         self._emit("customer.subscription.created", sub, now)
-        self._emit("invoice.paid", _invoice(sub, tier, amount, now, period_end, "subscription_create"), now)
+        self._emit(
+            "invoice.paid",
+            _invoice(
+                sub,
+                tier,
+                checkout.interval,
+                amount,
+                now,
+                period_end,
+                "subscription_create",
+                discount=discount,
+            ),
+            now,
+        )
         checkout.status = LocalCheckout.Status.COMPLETED
         checkout.save(update_fields=["status"])
         return checkout
 
-    def set_cancel_at_period_end(self, *, membership, cancel):
+    def set_cancel_at_period_end(self, *, membership, cancel, reason="", comment=""):
         now = _now()
-        self._emit("customer.subscription.updated", _snapshot(membership, cancel_at_period_end=cancel), now)
+        overrides = {"cancel_at_period_end": cancel}
+        if cancel:
+            overrides["cancellation_details"] = {
+                "feedback": STRIPE_FEEDBACK.get(reason, ""),
+                "comment": comment,
+            }
+        self._emit("customer.subscription.updated", _snapshot(membership, **overrides), now)
 
-    def change_tier(self, *, membership, tier, interval):
-        now = _now()
-        old_price = membership.tier.price(membership.interval)
-        new_price = tier.price(interval)
-        sub = _snapshot(membership, items={"data": [_item(tier, interval)]})
-        if interval != membership.interval:
-            # A new billing interval starts a new period, charged in full now.
-            sub["current_period_start"], sub["current_period_end"] = (
-                _epoch(now),
-                _epoch(period_after(now, interval)),
+    def _quote_now(self, *, membership, tier, interval, at):
+        restart = restarts_period(membership, interval)
+        if membership.status == MembershipStatus.TRIALING:
+            proration = Decimal("0.00")  # nothing paid yet; the trial runs on, then the new price
+        else:
+            proration = prorate(
+                old_amount=membership.tier.price(membership.interval),
+                new_amount=tier.price(interval),
+                start=membership.current_period_start,
+                end=membership.current_period_end,
+                at=at,
+                restart=restart,
             )
-            self._emit(
-                "invoice.paid",
-                _invoice(sub, tier, new_price, now, period_after(now, interval), "subscription_update"),
-                now,
-            )
-        elif new_price > old_price and membership.current_period_end and membership.status != "trialing":
-            # Upgrade: charge the difference for the rest of the period (no credit on downgrades).
-            start, end = membership.current_period_start or now, membership.current_period_end
-            left = max(
-                Decimal(0), Decimal((end - now).total_seconds()) / Decimal((end - start).total_seconds())
-            )
-            proration = ((new_price - old_price) * left).quantize(Decimal("0.01"))
-            if proration > 0:
-                self._emit(
-                    "invoice.paid", _invoice(sub, tier, proration, now, end, "subscription_update"), now
+        next_at = period_after(at, interval) if restart else membership.current_period_end
+        return Quote(proration, next_at, renewal_price(membership, tier, interval))
+
+    @transaction.atomic
+    def change_tier(self, *, membership, tier, interval, at=None, key=""):
+        at = at or _now()
+        quote = self._quote_now(membership=membership, tier=tier, interval=interval, at=at)
+        sub = _snapshot(
+            membership,
+            items={"data": [_item(tier, interval)]},
+            cancel_at_period_end=False,
+            metadata={"user_id": str(membership.user_id), "tier_id": str(tier.pk)},
+        )
+        restart = restarts_period(membership, interval)
+        end = membership.current_period_end or at
+        if restart:
+            end = period_after(at, interval)
+            sub["current_period_start"], sub["current_period_end"] = _epoch(at), _epoch(end)
+        if quote.proration or restart:
+            invoice = _invoice(sub, tier, interval, quote.proration, at, end, "subscription_update")
+            if key:
+                invoice["id"] = f"lin_chg_{key}"  # one invoice per confirmed preview
+            if quote.proration < 0:  # unused time becomes the customer's credit, as at Stripe
+                BillingCustomer.objects.filter(provider=self.name, user_id=membership.user_id).update(
+                    credit=F("credit") - quote.proration
                 )
-        self._emit("customer.subscription.updated", sub, now)
+            self._emit("invoice.paid", invoice, _now())
+        self._emit("customer.subscription.updated", sub, _now())
+
+    def schedule_change(self, *, membership, tier, interval, key):
+        return ""  # the renewal (simulate_renewal) applies the scheduled PlanChange
+
+    def cancel_scheduled_change(self, *, membership, change):
+        pass  # nothing was arranged with a provider
 
     def detach_customer(self, *, customer):
         """What deleting a customer does at Stripe, offline: its live subscriptions end now (the
@@ -247,20 +324,46 @@ class LocalProvider(BillingProvider):
         start = membership.current_period_end or now
         if start < now - timedelta(days=settings.BILLING_GRACE_DAYS):
             start = now
-        end = period_after(start, membership.interval or Interval.MONTH)
-        amount = membership.tier.price(membership.interval)
-        promo = membership.promotion_code
-        discount_left = membership.discount_periods_left is None or membership.discount_periods_left > 0
-        if promo and discount_left and promo.applies_to(membership.tier):
-            amount = promo.discounted(amount, membership.tier.currency)
+        # A change scheduled for the period end takes effect with this renewal.
+        change = (
+            membership.plan_changes.filter(status=PlanChange.Status.SCHEDULED)
+            .select_related("to_tier")
+            .first()
+        )
+        tier, interval = (
+            (change.to_tier, change.to_interval)
+            if change
+            else (membership.tier, membership.interval or Interval.MONTH)
+        )
+        end = period_after(start, interval)
+        price = renewal_price(membership, tier, interval)
+        customer = (
+            BillingCustomer.objects.select_for_update()
+            .filter(provider=self.name, user=membership.user)
+            .first()
+        )
+        used = min(customer.credit, price) if customer and customer.credit > 0 else Decimal("0.00")
+        if used:
+            customer.credit -= used
+            customer.save(update_fields=["credit"])
         sub = _snapshot(
             membership,
             status="active",
             current_period_start=_epoch(start),
             current_period_end=_epoch(end),
             trial_end=None,
+            items={"data": [_item(tier, interval)]},
         )
-        invoice = _invoice(sub, membership.tier, amount, start, end, "subscription_cycle")
+        invoice = _invoice(
+            sub,
+            tier,
+            interval,
+            price - used,
+            start,
+            end,
+            "subscription_cycle",
+            discount=tier.price(interval) - price,
+        )
         invoice["id"] = f"lin_{membership.pk}_{_epoch(start)}"
         self._emit("invoice.paid", invoice, now)
         self._emit("customer.subscription.updated", sub, now)
@@ -272,10 +375,11 @@ class LocalProvider(BillingProvider):
         now = _now()
         start = membership.current_period_end or now
         sub = _snapshot(membership, status="past_due")
-        amount = membership.tier.price(membership.interval)
+        amount = renewal_price(membership, membership.tier, membership.interval)
         invoice = _invoice(
             sub,
             membership.tier,
+            membership.interval,
             amount,
             start,
             period_after(start, membership.interval),
@@ -348,8 +452,21 @@ def _snapshot(membership: Membership, **overrides) -> dict:
     return sub
 
 
-def _invoice(sub: dict, tier: Tier, amount: Decimal, start: datetime, end: datetime, reason: str) -> dict:
-    minor = to_minor(amount, tier.currency)
+def _invoice(
+    sub: dict,
+    tier: Tier,
+    interval: str,
+    amount: Decimal,
+    start: datetime,
+    end: datetime,
+    reason: str,
+    *,
+    discount: Decimal = Decimal("0.00"),
+) -> dict:
+    """A Stripe-shaped invoice for `amount` (negative: a credit, as Stripe's invoices for a
+    downgrade at once) with one line for the price bought."""
+    total = to_minor(amount, tier.currency)
+    paid = max(0, total)
     return {
         "id": f"lin_{uuid.uuid4().hex[:24]}",
         "object": "invoice",
@@ -358,13 +475,17 @@ def _invoice(sub: dict, tier: Tier, amount: Decimal, start: datetime, end: datet
         "status": "paid",
         "billing_reason": reason,
         "currency": tier.currency.lower(),
-        "amount_paid": minor,
-        "amount_due": minor,
+        "amount_paid": paid,
+        "amount_due": paid,
+        "total": total,
+        "total_discount_amounts": [{"amount": to_minor(discount, tier.currency)}] if discount > 0 else [],
         "attempt_count": 1,
         "lines": {
             "data": [
                 {
                     "description": f"{tier.name} ({reason.replace('_', ' ')})",
+                    "amount": total,
+                    "price": _item(tier, interval)["price"],
                     "period": {"start": _epoch(start), "end": _epoch(end)},
                 }
             ]
@@ -380,11 +501,7 @@ class StripeProvider(BillingProvider):
     name = Provider.STRIPE
 
     def start_checkout(self, *, member, tier, interval, promotion, trial_days, success_url, cancel_url):
-        price_id = tier.stripe_yearly_price_id if interval == Interval.YEAR else tier.stripe_monthly_price_id
-        if not price_id:
-            raise BillingError(
-                f"Tier {tier.slug!r} has no Stripe price yet; run `manage.py sync_stripe_prices`."
-            )
+        price_id = self._price_id(tier, interval)
         metadata = {"user_id": str(member.pk), "tier_id": str(tier.pk)}
         params = {
             "mode": "subscription",
@@ -412,29 +529,124 @@ class StripeProvider(BillingProvider):
         session = self._call(stripe.checkout.Session.create, **params)
         return session["url"]
 
-    def set_cancel_at_period_end(self, *, membership, cancel):
-        sub = self._call(
-            stripe.Subscription.modify, membership.provider_subscription_id, cancel_at_period_end=cancel
-        )
+    def set_cancel_at_period_end(self, *, membership, cancel, reason="", comment=""):
+        params = {"cancel_at_period_end": cancel}
+        if cancel:  # empty values clear an earlier cancellation's answers
+            params["cancellation_details"] = {"feedback": STRIPE_FEEDBACK.get(reason, ""), "comment": comment}
+        sub = self._call(stripe.Subscription.modify, membership.provider_subscription_id, **params)
         self._apply(sub)
 
-    def change_tier(self, *, membership, tier, interval):
+    def _price_id(self, tier: Tier, interval: str) -> str:
         price_id = tier.stripe_yearly_price_id if interval == Interval.YEAR else tier.stripe_monthly_price_id
         if not price_id:
             raise BillingError(
                 f"Tier {tier.slug!r} has no Stripe price yet; run `manage.py sync_stripe_prices`."
             )
+        return price_id
+
+    def _item_id(self, membership: Membership) -> str:
         current = self._call(stripe.Subscription.retrieve, membership.provider_subscription_id)
-        item_id = current["items"]["data"][0]["id"]
-        sub = self._call(
-            stripe.Subscription.modify,
-            membership.provider_subscription_id,
-            items=[{"id": item_id, "price": price_id}],
-            proration_behavior="create_prorations",
-            cancel_at_period_end=False,
-            metadata={"user_id": str(membership.user_id), "tier_id": str(tier.pk)},
+        return current["items"]["data"][0]["id"]
+
+    def _quote_now(self, *, membership, tier, interval, at):
+        """Stripe's own figures: the invoice preview of this very change, prorated as of `at`
+        (the same `proration_date` is passed when the change is made, so the charge matches)."""
+        customer = BillingCustomer.objects.filter(provider=self.name, user_id=membership.user_id).first()
+        preview = _to_dict(
+            self._call(
+                stripe.Invoice.create_preview,
+                **({"customer": customer.customer_id} if customer else {}),
+                subscription=membership.provider_subscription_id,
+                subscription_details={
+                    "items": [{"id": self._item_id(membership), "price": self._price_id(tier, interval)}],
+                    "proration_behavior": "create_prorations",
+                    "proration_date": _epoch(at),
+                },
+            )
         )
+        currency = (preview.get("currency") or tier.currency).upper()
+        lines = (preview.get("lines") or {}).get("data") or []
+        prorations = [line for line in lines if _is_proration(line)]
+        if restarts_period(membership, interval):
+            # A new interval starts a new period now: the whole preview is invoiced at once.
+            return Quote(
+                from_minor(sum(_line_total(line) for line in lines), currency),
+                period_after(at, interval),
+                renewal_price(membership, tier, interval),
+            )
+        renewal = [line for line in lines if not _is_proration(line)]
+        next_at = ts(((renewal[0] if renewal else {}).get("period") or {}).get("start"))
+        return Quote(
+            from_minor(sum(_line_total(line) for line in prorations), currency),
+            next_at or membership.current_period_end,
+            from_minor(sum(_line_total(line) for line in renewal), currency)
+            if renewal
+            else renewal_price(membership, tier, interval),
+        )
+
+    def change_tier(self, *, membership, tier, interval, at=None, key=""):
+        price_id = self._price_id(tier, interval)
+        params = {
+            "items": [{"id": self._item_id(membership), "price": price_id}],
+            # Invoice the proration now, as the preview said, rather than on the next renewal.
+            "proration_behavior": "always_invoice",
+            "cancel_at_period_end": False,
+            "metadata": {"user_id": str(membership.user_id), "tier_id": str(tier.pk)},
+        }
+        if at is not None:
+            params["proration_date"] = _epoch(at)
+        if key:
+            params["idempotency_key"] = f"plan-change-{key}"
+        sub = self._call(stripe.Subscription.modify, membership.provider_subscription_id, **params)
         self._apply(sub)
+
+    def schedule_change(self, *, membership, tier, interval, key):
+        """A subscription schedule: the current phase runs to the period end, then the new
+        price, without proration; released afterwards, so the subscription goes on as usual."""
+        price_id = self._price_id(tier, interval)
+        schedule = _to_dict(
+            self._call(
+                stripe.SubscriptionSchedule.create,
+                from_subscription=membership.provider_subscription_id,
+                idempotency_key=f"plan-change-{key}",
+            )
+        )
+        current = schedule["phases"][0]
+        self._call(
+            stripe.SubscriptionSchedule.modify,
+            schedule["id"],
+            end_behavior="release",
+            phases=[
+                {
+                    "items": [
+                        {"price": _id_of(item["price"]), "quantity": item.get("quantity") or 1}
+                        for item in current["items"]
+                    ],
+                    "start_date": current["start_date"],
+                    "end_date": current["end_date"],
+                },
+                {
+                    "items": [{"price": price_id, "quantity": 1}],
+                    "duration": {"interval": interval, "interval_count": 1},
+                    "proration_behavior": "none",
+                    "metadata": {"user_id": str(membership.user_id), "tier_id": str(tier.pk)},
+                },
+            ],
+            idempotency_key=f"plan-change-{key}-phases",
+        )
+        return schedule["id"]
+
+    def cancel_scheduled_change(self, *, membership, change):
+        if not change.provider_schedule_id:
+            return
+        try:
+            call_stripe(stripe.SubscriptionSchedule.release, change.provider_schedule_id)
+        except BillingError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, stripe.InvalidRequestError):
+                log.info("Schedule %s already gone: %s", change.provider_schedule_id, cause)
+                return  # released, completed or canceled already: nothing is scheduled any more
+            raise
 
     def portal_url(self, *, member, return_url):
         customer = BillingCustomer.objects.filter(provider=self.name, user=member).first()
@@ -483,6 +695,23 @@ def call_stripe(fn, *args, **kwargs):
 
 def _to_dict(obj) -> dict:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _id_of(value) -> str:
+    return value if isinstance(value, str) else value["id"]
+
+
+def _is_proration(line: dict) -> bool:
+    # API 2025-03-31 and later flag it under parent.subscription_item_details; older ones on the line.
+    details = (line.get("parent") or {}).get("subscription_item_details") or {}
+    return bool(details.get("proration") or line.get("proration"))
+
+
+def _line_total(line: dict) -> int:
+    """A line's amount less its own discounts, in minor units."""
+    return int(line.get("amount") or 0) - sum(
+        int(d.get("amount") or 0) for d in line.get("discount_amounts") or []
+    )
 
 
 def provider_named(name: str) -> BillingProvider:

@@ -753,8 +753,9 @@ def test_query_count_is_small_and_flat(creator, area, django_assert_max_num_quer
     with CaptureQueriesContext(connection) as small:
         assert creator.get(URL, {"refresh": "1"}).status_code == 200
     plant_community(30, now, area)
-    # 26: the figures, the page's own reads and whether old views were dropped (the notice).
-    with django_assert_max_num_queries(26), CaptureQueriesContext(connection) as large:
+    # 27: the figures (why members cancelled among them), the page's own reads and whether old
+    # views were dropped (the notice).
+    with django_assert_max_num_queries(27), CaptureQueriesContext(connection) as large:
         page = creator.get(URL, {"refresh": "1"})
     assert page.status_code == 200 and page.context["board"].revenue.paying == 33
     assert len(large.captured_queries) == len(small.captured_queries)

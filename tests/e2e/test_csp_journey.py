@@ -129,7 +129,7 @@ def test_no_policy_violation_on_any_page(browser, live_server):
         page.select_option("#language-select", "en")
     assert page.evaluate("document.documentElement.lang") == "en"
     member.collect()
-    # Upgrade with the offline provider, then cancel: the confirm() comes from site.js.
+    # Upgrade with the offline provider, then cancel on the cancel page (with a reason).
     member.visit("/pricing/")
     with page.expect_navigation():
         page.locator("form[action$='/billing/checkout/'] button[type=submit]").first.click()
@@ -138,12 +138,11 @@ def test_no_policy_violation_on_any_page(browser, live_server):
     with page.expect_navigation():
         page.locator("button[name=action][value=pay]").click()
     member.collect()
-    member.visit("/billing/")
-    asked = []
-    page.once("dialog", lambda dialog: asked.append(dialog.message))
+    member.visit("/billing/cancel/")
+    page.locator("input[name=reason][value=other]").check()
     with page.expect_navigation():
-        page.locator("form[data-confirm] button[type=submit]").click()
-    assert asked and page.locator("form[action$='/billing/resume/']").count() == 1
+        page.locator("form[action$='/billing/cancel/'] button[type=submit]").click()
+    assert page.locator("form[action$='/billing/resume/']").count() == 1
     problems += member.close()
 
     creator_account = User.objects.get(email=CREATOR_EMAIL)

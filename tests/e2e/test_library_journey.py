@@ -52,7 +52,8 @@ def test_teaser_upgrade_read_and_admin_sees_the_view(browser, live_server, shot)
     page.locator("[data-tier=insider]").get_by_role("button", name="Subscribe").click()
     check_a11y(page, "the offline checkout")
     page.get_by_role("button", name="Pay now").click()
-    page.wait_for_url("**/billing/")
+    page.wait_for_url("**/library/field-guide/**")  # back to the item that asked for the plan
+    assert "Thank you! Your membership is active." in page.content() and SECRET in page.content()
 
     page.goto(live_server.url + "/library/field-guide/?src=library")
     assert SECRET in page.content()

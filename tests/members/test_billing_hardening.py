@@ -21,6 +21,7 @@ from members.models import (
     Membership,
     MembershipStatus,
     Payment,
+    PlanChange,
     PromotionCode,
     Provider,
     Tier,
@@ -150,9 +151,12 @@ def test_double_submitted_upgrade_charges_once(member, gold):
         current_period_start=timezone.now(),
         current_period_end=timezone.now() + timedelta(days=30),
     )
-    services.change_tier(member=member, tier_slug="gold", interval="month")
+    preview = services.preview_plan_change(member=member, tier_slug="gold", interval="month")
+    first = services.confirm_plan_change(member=member, token=preview.token())
+    again = services.confirm_plan_change(member=member, token=preview.token())  # the same confirmation
+    assert again == first and PlanChange.objects.count() == 1
     with pytest.raises(MemberError, match="already on this plan"):
-        services.change_tier(member=member, tier_slug="gold", interval="month")
+        services.preview_plan_change(member=member, tier_slug="gold", interval="month")
     assert Payment.objects.count() == 1
 
 

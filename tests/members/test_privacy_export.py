@@ -58,6 +58,7 @@ from members.models import (
     LocalCheckout,
     MembershipEvent,
     Payment,
+    PlanChange,
     User,
 )
 from points import services as points
@@ -117,6 +118,11 @@ def plant(member: User, other: User, staff: User, tag: str, other_tag: str) -> d
         amount=Decimal("12.50"), currency="USD",
     )  # fmt: skip
     BillingCustomer.objects.create(user=member, provider="stripe", customer_id=f"cus_{tag}")
+    PlanChange.objects.create(
+        key=f"key_{tag}", membership=membership, from_tier=membership.tier, from_interval="month",
+        to_tier=membership.tier, to_interval="year", timing="now", effective_at=membership.created_at,
+        currency="USD", status="applied",
+    )  # fmt: skip
     LocalCheckout.objects.create(
         user=member, tier=membership.tier, interval="month", amount=Decimal("10"), currency="USD"
     )

@@ -1,5 +1,6 @@
 """Outbound Stripe calls (mocked: our machines cannot reach Stripe) and what we do with the answers."""
 
+import re
 from decimal import Decimal
 from unittest import mock
 
@@ -10,7 +11,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from members.billing.stripe_sync import sync_promotion_code
-from members.models import BillingCustomer, Membership, PromotionCode, Provider, Tier
+from members.models import BillingCustomer, Membership, PlanChange, PromotionCode, Provider, Tier
 from tests.factories import MembershipFactory, TierFactory
 from tests.members import stripe_helpers as s
 
@@ -101,7 +102,12 @@ def test_cancel_and_resume_call_stripe_and_apply_the_answer(member_client, membe
     answer = s.subscription(sub_id="sub_1", customer="cus_1", price_id="price_m", cancel_at_period_end=True)
     with mock.patch("stripe.Subscription.modify", return_value=answer) as modify:
         member_client.post(reverse("billing:cancel"))
-    modify.assert_called_once_with("sub_1", cancel_at_period_end=True, api_key="sk_test_dummy")
+    modify.assert_called_once_with(
+        "sub_1",
+        cancel_at_period_end=True,
+        cancellation_details={"feedback": "", "comment": ""},  # no reason given: clears older answers
+        api_key="sk_test_dummy",
+    )
     membership.refresh_from_db()
     assert membership.cancel_at_period_end
     answer["cancel_at_period_end"] = False
@@ -112,21 +118,190 @@ def test_cancel_and_resume_call_stripe_and_apply_the_answer(member_client, membe
     assert not membership.cancel_at_period_end
 
 
-def test_change_tier_swaps_the_price_on_the_same_subscription(member_client, member, gold):
-    silver = TierFactory(slug="silver", rank=10, stripe_monthly_price_id="price_s")
+def _preview_invoice(*, proration_lines, renewal_amount, renewal_start):
+    """An invoice preview as Stripe answers it for a subscription change (API 2025-03-31 and later
+    shape): the proration lines, then the next period's line."""
+    lines = [
+        {
+            "object": "line_item",
+            "amount": amount,
+            "description": text,
+            "discount_amounts": [],
+            "parent": {"type": "subscription_item_details", "subscription_item_details": {"proration": True}},
+            "period": {"start": renewal_start - 20 * 86400, "end": renewal_start},
+        }
+        for amount, text in proration_lines
+    ]
+    lines.append(
+        {
+            "object": "line_item",
+            "amount": renewal_amount,
+            "description": "1 × Gold (at $12.00 / month)",
+            "discount_amounts": [],
+            "parent": {
+                "type": "subscription_item_details",
+                "subscription_item_details": {"proration": False},
+            },
+            "period": {"start": renewal_start, "end": renewal_start + 30 * 86400},
+        }
+    )
+    return {"object": "invoice", "currency": "usd", "lines": {"data": lines}}
+
+
+def test_change_tier_previews_with_stripe_then_swaps_the_price_with_the_same_proration_date(
+    member_client, member, gold
+):
+    silver = TierFactory(
+        slug="silver", rank=10, monthly_price=Decimal("5.00"), stripe_monthly_price_id="price_s"
+    )
     membership = _stripe_membership(member, silver)
+    end = int(membership.current_period_end.timestamp())
     current = s.subscription(sub_id="sub_1", customer="cus_1", price_id="price_s")
     changed = s.subscription(sub_id="sub_1", customer="cus_1", price_id="price_m")
+    preview = _preview_invoice(
+        proration_lines=[(-333, "Unused time on Silver"), (800, "Remaining time on Gold")],
+        renewal_amount=1200,
+        renewal_start=end,
+    )
     with (
         mock.patch("stripe.Subscription.retrieve", return_value=current),
+        mock.patch("stripe.Invoice.create_preview", return_value=preview) as create_preview,
+    ):
+        page = member_client.get(reverse("billing:change"), {"tier": "gold", "interval": "month"})
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "$4.67" in html and "$12.00" in html  # due now (8.00 - 3.33), then the renewal
+    asked = create_preview.call_args.kwargs
+    assert asked["customer"] == "cus_1" and asked["subscription"] == "sub_1"
+    details = asked["subscription_details"]
+    assert details["items"] == [{"id": "si_sub_1", "price": "price_m"}]
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+
+    with (
+        mock.patch("stripe.Subscription.retrieve", return_value=current),
+        mock.patch("stripe.Invoice.create_preview", return_value=preview),
         mock.patch("stripe.Subscription.modify", return_value=changed) as modify,
     ):
-        member_client.post(reverse("billing:change"), {"tier": "gold", "interval": "month"})
-    assert modify.call_args.kwargs["items"] == [{"id": "si_sub_1", "price": "price_m"}]
-    assert modify.call_args.kwargs["proration_behavior"] == "create_prorations"
+        member_client.post(reverse("billing:change"), {"token": token})
+    kwargs = modify.call_args.kwargs
+    assert kwargs["items"] == [{"id": "si_sub_1", "price": "price_m"}]
+    assert kwargs["proration_behavior"] == "always_invoice"  # charged now, as the preview said
+    assert kwargs["proration_date"] == details["proration_date"]
+    assert kwargs["idempotency_key"].startswith("plan-change-")
     membership.refresh_from_db()
     assert membership.tier == gold
     assert Membership.objects.filter(user=member).count() == 1
+    change = PlanChange.objects.get()
+    assert change.status == "applied" and change.amount_due == Decimal("4.67")
+
+
+def test_a_price_changed_at_stripe_after_the_preview_is_refused(member_client, member, gold):
+    silver = TierFactory(
+        slug="silver", rank=10, monthly_price=Decimal("5.00"), stripe_monthly_price_id="price_s"
+    )
+    membership = _stripe_membership(member, silver)
+    end = int(membership.current_period_end.timestamp())
+    current = s.subscription(sub_id="sub_1", customer="cus_1", price_id="price_s")
+    seen = _preview_invoice(proration_lines=[(467, "Gold")], renewal_amount=1200, renewal_start=end)
+    now = _preview_invoice(proration_lines=[(600, "Gold")], renewal_amount=1500, renewal_start=end)
+    with (
+        mock.patch("stripe.Subscription.retrieve", return_value=current),
+        mock.patch("stripe.Invoice.create_preview", return_value=seen),
+    ):
+        html = member_client.get(reverse("billing:change"), {"tier": "gold", "interval": "month"}).content
+    token = re.search(r'name="token" value="([^"]+)"', html.decode()).group(1)
+    with (
+        mock.patch("stripe.Subscription.retrieve", return_value=current),
+        mock.patch("stripe.Invoice.create_preview", return_value=now),
+        mock.patch("stripe.Subscription.modify") as modify,
+    ):
+        response = member_client.post(reverse("billing:change"), {"token": token})
+    assert response.status_code == 302 and response["Location"].startswith(reverse("billing:change") + "?")
+    modify.assert_not_called()
+    assert not PlanChange.objects.exists()
+
+
+def test_downgrade_at_period_end_is_a_subscription_schedule_released_when_kept(member_client, member, gold):
+    TierFactory(slug="silver", rank=10, monthly_price=Decimal("5.00"), stripe_monthly_price_id="price_s")
+    membership = _stripe_membership(member, gold)
+    start, end = (
+        int(membership.current_period_start.timestamp()),
+        int(membership.current_period_end.timestamp()),
+    )
+    html = member_client.get(
+        reverse("billing:change"), {"tier": "silver", "interval": "month"}
+    ).content.decode()
+    assert "$0.00" in html and "$5.00" in html  # nothing due now; the renewal at the new price
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    schedule = {
+        "id": "sub_sched_1",
+        "object": "subscription_schedule",
+        "phases": [
+            {"start_date": start, "end_date": end, "items": [{"price": {"id": "price_m"}, "quantity": 1}]}
+        ],
+    }
+    with (
+        mock.patch("stripe.SubscriptionSchedule.create", return_value=schedule) as create,
+        mock.patch("stripe.SubscriptionSchedule.modify", return_value=schedule) as modify,
+    ):
+        member_client.post(reverse("billing:change"), {"token": token})
+    assert create.call_args.kwargs["from_subscription"] == "sub_1"
+    phases = modify.call_args.kwargs["phases"]
+    assert phases[0]["items"] == [{"price": "price_m", "quantity": 1}] and phases[0]["end_date"] == end
+    assert phases[1]["items"] == [{"price": "price_s", "quantity": 1}]
+    assert phases[1]["proration_behavior"] == "none"
+    assert modify.call_args.kwargs["end_behavior"] == "release"
+    change = PlanChange.objects.get()
+    assert change.status == "scheduled" and change.provider_schedule_id == "sub_sched_1"
+    membership.refresh_from_db()
+    assert membership.tier == gold  # until the period ends
+
+    with mock.patch("stripe.SubscriptionSchedule.release", return_value=schedule) as release:
+        member_client.post(reverse("billing:cancel_change"))
+    release.assert_called_once_with("sub_sched_1", api_key="sk_test_dummy")
+    change.refresh_from_db()
+    assert change.status == "canceled"
+
+
+def test_the_scheduled_change_is_applied_when_stripe_moves_the_subscription(client, committing, member, gold):
+    client = committing(client)  # webhooks are applied once the request commits
+    silver = TierFactory(
+        slug="silver", rank=10, monthly_price=Decimal("5.00"), stripe_monthly_price_id="price_s"
+    )
+    membership = _stripe_membership(member, gold)
+    change = PlanChange.objects.create(
+        key="k1", membership=membership, from_tier=gold, from_interval="month", to_tier=silver,
+        to_interval="month", timing="period_end", effective_at=membership.current_period_end,
+        currency="USD", status="scheduled", provider_schedule_id="sub_sched_1",
+    )  # fmt: skip
+    end = int(membership.current_period_end.timestamp())
+    sub = s.subscription(
+        sub_id="sub_1", customer="cus_1", price_id="price_s", start=end, end=end + 30 * 86400
+    )
+    assert s.deliver(client, s.event("customer.subscription.updated", sub)).status_code == 200
+    change.refresh_from_db()
+    membership.refresh_from_db()
+    assert membership.tier == silver and change.status == "applied"
+
+
+def test_cancel_reason_goes_to_stripe_and_back_onto_the_event(member_client, member, gold):
+    membership = _stripe_membership(member, gold)
+    answer = s.subscription(sub_id="sub_1", customer="cus_1", price_id="price_m", cancel_at_period_end=True)
+    answer["cancellation_details"] = {
+        "feedback": "too_expensive",
+        "comment": "Money is tight",
+        "reason": None,
+    }
+    with mock.patch("stripe.Subscription.modify", return_value=answer) as modify:
+        member_client.post(
+            reverse("billing:cancel"), {"reason": "too_expensive", "comment": "Money is tight"}
+        )
+    assert modify.call_args.kwargs["cancellation_details"] == {
+        "feedback": "too_expensive",
+        "comment": "Money is tight",
+    }
+    event = membership.events.get(kind="cancel_scheduled")
+    assert (event.reason, event.comment) == ("too_expensive", "Money is tight")
 
 
 def test_portal_redirects_to_stripe(member_client, member, gold):

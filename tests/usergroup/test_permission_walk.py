@@ -63,8 +63,10 @@ from members.mail import unsubscribe_token
 from members.models import (
     AccountDeletionSettings,
     BillingCustomer,
+    BillingSettings,
     Interval,
     LocalCheckout,
+    MembershipEvent,
     Payment,
     PromotionCode,
     Provider,
@@ -386,9 +388,24 @@ PAGES: dict[str, list[Case]] = {
             label="the supporter's checkout",
         )
     ],
-    "billing:cancel": [Case(POST_ONLY_MEMBER)],
+    # The cancel page is for a paid membership that still renews; anyone else goes to their own.
+    "billing:cancel": [Case(signed_in(E(302, to="/billing/"), supporter=E(200), patron=E(200)))],
     "billing:resume": [Case(POST_ONLY_MEMBER)],
-    "billing:change": [Case(POST_ONLY_MEMBER)],
+    "billing:change": [
+        Case(signed_in(E(302, to="/pricing/")), label="no plan asked"),
+        # The preview is the paying member's own; without a paid membership there is none.
+        Case(
+            signed_in(
+                E(302, to="/pricing/"),
+                supporter=E(200, shows=("Confirm and pay",)),
+                patron=E(302, to="/billing/"),  # already on it
+                lapsed=E(302, to="/billing/"),
+            ),
+            query="tier=patron&interval=month",
+            label="an upgrade",
+        ),
+    ],
+    "billing:cancel_change": [Case(POST_ONLY_MEMBER)],
     "billing:portal": [Case(POST_ONLY_MEMBER)],
     "billing:stripe_webhook": [Case(every(E(405)))],
     # --- content ---
@@ -771,6 +788,9 @@ ADMIN_MODELS: dict[str, dict[str, int]] = {
     "members.membership": {"add": 403},  # memberships come from checkouts or grants
     "members.payment": {"add": 403},  # financial records: read only (change is the view page)
     "members.webhookevent": {"add": 403},
+    "members.membershipevent": {"add": 403, "delete": 403},  # written by the billing state machine
+    # One row of billing rules, like the deletion rules.
+    "members.billingsettings": {"changelist": 302, "add": 403, "delete": 403},
     "members.promotioncode": ALL_ALLOWED,
     "members.billingcustomer": {"add": 403},
     "points.pointsrule": {"delete": 403},  # cached by every process: disable instead
@@ -1054,6 +1074,10 @@ def build_world(tmp_path, settings) -> SimpleNamespace:
         status=Payment.Status.PAID, amount=Decimal("5.00"), currency="USD",
     )  # fmt: skip
     BillingCustomer.objects.create(user=w.supporter, provider=Provider.LOCAL, customer_id="lcus_walk")
+    MembershipEvent.objects.create(
+        membership=w.lapsed.memberships.get(), kind=MembershipEvent.Kind.CANCEL_SCHEDULED, reason="other"
+    )
+    BillingSettings.current()
     WebhookEvent.objects.create(
         provider=Provider.STRIPE, event_id="evt_walk", type="invoice.paid", payload="{}",
         status=WebhookEvent.Status.FAILED, error="Walk failure",
