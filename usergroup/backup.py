@@ -391,6 +391,11 @@ def restore_backup(
                 env=env,
                 what="pg_restore",
             )
+            # A restored database has no planner statistics until autovacuum gets to it, and
+            # without them PostgreSQL picks plans tens of times slower (docs/performance.md).
+            say("Analysing the restored tables ...")
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
         else:
             _restore_sqlite(connection, dump)
 
