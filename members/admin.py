@@ -419,7 +419,7 @@ class PaymentAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "user",
-        "tier_name",
+        "tier_bought",
         "interval",
         "billing_reason",
         "amount",
@@ -430,9 +430,14 @@ class PaymentAdmin(AuditedAdmin, admin.ModelAdmin):
     ]
     list_filter = ["status", "provider", "currency", "billing_reason", "interval"]
     search_fields = ["user__email", "provider_invoice_id"]
-    list_select_related = ["user"]
+    list_select_related = ["user", "tier"]
     date_hierarchy = "created_at"
     change_list_template = "admin/members/payment/change_list.html"
+
+    @admin.display(description=_("tier"), ordering="tier_name")
+    def tier_bought(self, payment: Payment) -> str:
+        """The tier in the reader's language while it exists (the stored name is in the buyer's)."""
+        return payment.bought
 
     def has_add_permission(self, request):
         return False
