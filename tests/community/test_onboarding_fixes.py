@@ -142,6 +142,7 @@ def test_a_past_event_says_how_many_attended_not_how_many_are_going():
     html = client_for(members[0]).get(past.get_absolute_url()).content.decode()
     assert "4 signed up" in html and "4 going" not in html
     assert "This event has ended." in html and "Cancel my RSVP" not in html and ">RSVP<" not in html
+    assert 'data-testid="add-to-calendar"' not in html  # nothing left to put in a calendar
     RSVP.objects.filter(member__in=members[:3]).update(attended=True)
     html = client_for(members[0]).get(past.get_absolute_url()).content.decode()
     assert (
@@ -154,3 +155,4 @@ def test_a_past_event_says_how_many_attended_not_how_many_are_going():
     RSVP.objects.create(event=coming, member=members[0], status=RSVP.Status.GOING)
     html = client_for(members[1]).get(coming.get_absolute_url()).content.decode()
     assert "1 going" in html and "attended" not in html and ">RSVP</button>" in html
+    assert 'data-testid="add-to-calendar"' in html
