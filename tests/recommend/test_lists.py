@@ -151,3 +151,5 @@ def test_interests_show_their_reason_on_the_home_page(library):
     client.force_login(newcomer)
     html = client.get("/").content.decode()
     assert 'data-reason="interest"' in html and "Matches your interests" in html
+    # The line above the picks says where they come from: the topics chosen, not popularity.
+    assert "From the topics you picked." in html and "Popular with members." not in html
