@@ -33,28 +33,6 @@ def member_client(member_client, committing):
     return committing(member_client)
 
 
-@pytest.fixture
-def supporter(db):
-    return TierFactory(
-        name="Supporter",
-        slug="supporter",
-        rank=10,
-        monthly_price=Decimal("5.00"),
-        yearly_price=Decimal("50.00"),
-    )
-
-
-@pytest.fixture
-def insider(db):
-    return TierFactory(
-        name="Insider",
-        slug="insider",
-        rank=20,
-        monthly_price=Decimal("15.00"),
-        yearly_price=Decimal("150.00"),
-    )
-
-
 def history_rows(client) -> list[str]:
     """The payment history's description cells, newest first, as plain text."""
     html = client.get(reverse("billing:membership")).content.decode()

@@ -26,7 +26,7 @@ from members.models import (
 )
 from members.services import MemberError
 from tests.conftest import skip_or_fail
-from tests.factories import MembershipFactory, TierFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from tests.members.test_local_billing import buy
 
 pytestmark = pytest.mark.django_db
@@ -35,28 +35,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def member_client(member_client, committing):
     return committing(member_client)
-
-
-@pytest.fixture
-def supporter(db):
-    return TierFactory(
-        name="Supporter",
-        slug="supporter",
-        rank=10,
-        monthly_price=Decimal("5.00"),
-        yearly_price=Decimal("50.00"),
-    )
-
-
-@pytest.fixture
-def insider(db):
-    return TierFactory(
-        name="Insider",
-        slug="insider",
-        rank=20,
-        monthly_price=Decimal("15.00"),
-        yearly_price=Decimal("150.00"),
-    )
 
 
 def preview_page(client, tier, interval="month", **extra):
