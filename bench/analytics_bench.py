@@ -192,14 +192,16 @@ def _seed(n: int, rng: np.random.Generator) -> None:
                                f"{'subscription_cycle' if month < 6 else 'subscription_create'}\t"
                                f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(start))}\t"
                                f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(start + 30 * 86400))}\t"
-                               f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(start))}\n")  # fmt: skip
+                               f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(start))}\t"
+                               # what was bought (members.Payment's snapshot): a monthly plan, no discount
+                               "\tmonth\t0\t\t0\t0\n")  # fmt: skip
     with connection.cursor() as cursor:
         raw = cursor.cursor
         for buffer, table, columns in (
             (views, "content_contentview", "view_key, content_id, lesson_id, user_id, source, started_at, dwell_seconds, scroll_depth, completed"),
             (progress, "content_lessonprogress", "user_id, lesson_id, completed_at"),
             (posts, "community_post", "thread_id, author_id, body, is_opening, hidden, approved, score, created_at"),
-            (payments, "members_payment", "user_id, provider, provider_invoice_id, provider_subscription_id, description, attempts, status, amount, currency, billing_reason, period_start, period_end, created_at"),
+            (payments, "members_payment", "user_id, provider, provider_invoice_id, provider_subscription_id, description, attempts, status, amount, currency, billing_reason, period_start, period_end, created_at, tier_name, interval, discount_percent, promotion_code, discount_amount, credit"),
         ):  # fmt: skip
             buffer.seek(0)
             raw.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
