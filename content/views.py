@@ -59,7 +59,7 @@ def _gate(request, obj, item: Content) -> dict:
 
 @require_GET
 def detail(request, slug):
-    item = selectors.item_for(request.user, slug)
+    item = selectors.item_page_for(request.user, slug)
     if item is None:
         raise Http404
     context = {"item": item, "locked": False, "sections": slots.item_sections(request, item)}
@@ -71,16 +71,14 @@ def detail(request, slug):
         return render(request, "content/detail.html", context)
     context |= {
         "rendered": render_markdown(item.body),
+        "attachments": selectors.attachments_of(item),
+        "liked": item.liked,
+        "bookmarked": item.bookmarked,
         "beacon_token": services.record_view(
             content=item, lesson=None, user=request.user, source=_source(request),
             user_agent=request.headers.get("user-agent", ""), client=request.META.get("REMOTE_ADDR", ""),
         ),
     }  # fmt: skip
-    if request.user.is_authenticated:
-        context |= {
-            "liked": item.likes.filter(user=request.user).exists(),
-            "bookmarked": item.bookmarks.filter(user=request.user).exists(),
-        }
     return render(request, "content/detail.html", context)
 
 
