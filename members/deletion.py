@@ -21,8 +21,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import shared_task
 from django.apps import apps
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
@@ -34,6 +36,7 @@ from django.utils.translation import gettext as _
 from . import audit
 from .billing.providers import BillingError, provider_named
 from .errors import MemberError
+from .mail import MAIL_TASK_RETRY, send_to_member
 from .models import (
     DELETED_HANDLE_PREFIX,
     LIVE_STATUSES,
@@ -138,11 +141,33 @@ def schedule_account_deletion(*, member: User, requested_by: User | None = None,
             target=member,
             details={"due": member.deletion_due_at},
         )
-    from .tasks import send_account_deletion_email
-
     member_id = member.pk
     transaction.on_commit(lambda: send_account_deletion_email.delay(member_id))
     return member
+
+
+def send_deletion_notice(*, member_id: int) -> bool:
+    """Tell a member when their account will be deleted and how to keep it (sign in). False when
+    the deletion was cancelled or done before this ran."""
+    member = User.objects.filter(pk=member_id, deletion_due_at__isnull=False, deleted_at=None).first()
+    if member is None:
+        return False
+    send_to_member(
+        member,
+        subject="members/email/account_deletion_subject.txt",
+        text="members/email/account_deletion.txt",
+        html="members/email/account_deletion.html",
+        context={"due": member.deletion_due_at},
+        time_zone=member.time_zone or None,
+    )
+    return True
+
+
+# Defined here, next to the service it wraps, so that scheduling a deletion needs no import of
+# members.tasks; the name stays members.tasks.* for messages already queued.
+@shared_task(name="members.tasks.send_account_deletion_email", **MAIL_TASK_RETRY)
+def send_account_deletion_email(member_id: int) -> bool:
+    return send_deletion_notice(member_id=member_id)
 
 
 def _stop_renewal(member: User) -> None:
@@ -434,8 +459,6 @@ def cancel_on_sign_in(sender, request, user, **kwargs) -> None:
         return
     if request is None:
         return
-    from django.contrib import messages
-
     text = _("Your account deletion was cancelled. Welcome back!")
     if (
         Membership.objects.filter(user=user, status__in=LIVE_STATUSES, cancel_at_period_end=True)

@@ -20,7 +20,7 @@ from django.core.mail import mail_admins
 from django.db import connection, transaction
 from django.db.models import F
 
-from members import emails
+from members import mail
 from members.models import (
     ENDED_STATUSES,
     LIVE_STATUSES,
@@ -324,7 +324,7 @@ def apply_subscription(*, provider: str, sub: dict, event_created: datetime | No
             membership, Kind.STARTED if status in LIVE_STATUSES else Kind.CANCELED, data={"tier": tier.slug}
         )
         if status in LIVE_STATUSES:
-            emails.welcome(membership)
+            mail.queue_welcome(membership)
     else:
         if old_tier_id != tier.pk:
             _audit(membership, Kind.TIER_CHANGED, before=before, data={"from": old_tier_id, "to": tier.pk})
@@ -335,7 +335,7 @@ def apply_subscription(*, provider: str, sub: dict, event_created: datetime | No
                 _audit(membership, Kind.RECOVERED, before=before)
             elif status in ENDED_STATUSES:
                 _audit(membership, Kind.CANCELED, before=before, why=_cancellation_reason(sub))
-                emails.ended(membership)
+                mail.queue_ended(membership)
         if membership.cancel_at_period_end != old_cancel and status in LIVE_STATUSES:
             if membership.cancel_at_period_end:
                 _audit(membership, Kind.CANCEL_SCHEDULED, before=before, why=_cancellation_reason(sub))
@@ -468,7 +468,7 @@ def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: d
 
     if paid:
         if payment.amount > 0:
-            emails.receipt(payment)
+            mail.queue_receipt(payment)
         if (
             membership is not None
             and membership.discount_periods_left
@@ -478,7 +478,7 @@ def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: d
                 discount_periods_left=F("discount_periods_left") - 1
             )
     else:
-        emails.payment_failed(payment)
+        mail.queue_payment_failed(payment)
         renewing = (MembershipStatus.ACTIVE, MembershipStatus.TRIALING)
         if (
             membership is not None

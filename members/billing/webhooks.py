@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 import stripe
+from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -203,9 +204,15 @@ def ingest(*, provider: str, event: dict) -> WebhookEvent:
     return process(row.pk)
 
 
+# Defined here, next to `process`, so that `schedule` needs no import of members.tasks (which
+# imports the services that import this module); the name stays members.tasks.* for messages
+# already queued.
+@shared_task(name="members.tasks.process_webhook_event")
+def process_webhook_event(event_pk: int) -> str:
+    return process(event_pk).status
+
+
 def schedule(row: WebhookEvent) -> None:
     """Apply a stored event on the worker, after the storing transaction commits."""
-    from members.tasks import process_webhook_event
-
     if row.status in (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED):
         transaction.on_commit(lambda: process_webhook_event.delay(row.pk))
