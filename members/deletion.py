@@ -109,7 +109,9 @@ def is_last_superuser(member: User) -> bool:
 
 
 @transaction.atomic
-def schedule_account_deletion(*, member: User, requested_by: User | None = None, now=None) -> User:
+def schedule_account_deletion(
+    *, member: User, requested_by: User | None = None, now: datetime | None = None
+) -> User:
     """Schedule the deletion of `member`'s account after the grace period.
 
     `requested_by` is the staff member who did it on the member's behalf (recorded in the audit
@@ -200,7 +202,7 @@ def cancel_account_deletion(*, member: User) -> bool:
     return bool(cancelled)
 
 
-def due_for_purge(*, now=None) -> list[int]:
+def due_for_purge(*, now: datetime | None = None) -> list[int]:
     """Ids of the members whose deletion is due and not yet done, oldest first."""
     now = now or timezone.now()
     return list(
@@ -321,7 +323,7 @@ def _events_about(*, email: str | None, customer_ids: Iterable[str]) -> Q:
     return match
 
 
-def scrub_late_webhooks(*, now=None) -> int:
+def scrub_late_webhooks(*, now: datetime | None = None) -> int:
     """Providers go on writing about a customer after it is deleted: Stripe's `customer.deleted`
     carries the customer's email and name, a last invoice may follow. Those events arrive after
     the purge, so each purge run also scrubs the events received since a member's deletion that
@@ -382,7 +384,9 @@ def _unique_handle(member: User) -> str:
     return handle
 
 
-def erase_member(*, member: User, session_keys: Iterable[str] = (), now=None) -> dict[str, int]:
+def erase_member(
+    *, member: User, session_keys: Iterable[str] = (), now: datetime | None = None
+) -> dict[str, int]:
     """Erase the members app's personal data of `member` and anonymise the account row.
 
     Call inside the purge's transaction, with the member's row locked and after the other apps

@@ -1,6 +1,6 @@
 """Writes on members. Views validate input with forms, then call one of these."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -236,7 +236,7 @@ def _changeable_membership(member: User, tier: Tier, interval: str, *, lock: boo
     return membership
 
 
-def _preview(membership: Membership, tier: Tier, interval: str, at) -> PlanChangePreview:
+def _preview(membership: Membership, tier: Tier, interval: str, at: datetime) -> PlanChangePreview:
     timing = timing_for(membership, tier, interval)
     try:
         quote = provider_named(membership.provider).quote_change(
@@ -467,7 +467,7 @@ def add_complimentary_time(*, member: User, tier: Tier, months: int, note: str =
     return grant_complimentary(member=member, tier=tier, months=months, granted_by=None, note=note)
 
 
-def expire_memberships(*, now=None) -> int:
+def expire_memberships(*, now: datetime | None = None) -> int:
     """End live memberships past their period (and grace). The access check has denied them
     already; an unpaid one stays live until then so a late payment can still recover it."""
     now = now or timezone.now()
@@ -497,7 +497,7 @@ def expire_memberships(*, now=None) -> int:
     return expired
 
 
-def send_renewal_reminders(*, now=None) -> int:
+def send_renewal_reminders(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     horizon = now + timedelta(days=settings.RENEWAL_REMINDER_DAYS)
     due = Membership.objects.filter(
@@ -522,7 +522,7 @@ def send_renewal_reminders(*, now=None) -> int:
     return sent
 
 
-def renew_local_subscriptions(*, now=None) -> int:
+def renew_local_subscriptions(*, now: datetime | None = None) -> int:
     """The offline provider's stand-in for Stripe's automatic renewals."""
     now = now or timezone.now()
     due = Membership.objects.filter(
@@ -535,7 +535,7 @@ def renew_local_subscriptions(*, now=None) -> int:
     return sum(provider.simulate_renewal(membership, only_if_due=True) for membership in due)
 
 
-def run_billing_cycle(*, now=None) -> dict:
+def run_billing_cycle(*, now: datetime | None = None) -> dict[str, int]:
     return {
         "renewed": renew_local_subscriptions(now=now),
         "expired": expire_memberships(now=now),
@@ -544,7 +544,7 @@ def run_billing_cycle(*, now=None) -> dict:
     }
 
 
-def prune_rejected_webhooks(*, now=None) -> int:
+def prune_rejected_webhooks(*, now: datetime | None = None) -> int:
     """Delete the records of unsigned webhook requests once WEBHOOK_REJECTED_RETENTION_DAYS pass.
     Verified events, failed ones included, are kept: they are the billing history."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_REJECTED_RETENTION_DAYS)
@@ -560,7 +560,7 @@ def prune_rejected_webhooks(*, now=None) -> int:
 WEBHOOK_UNAPPLIED_AFTER = timedelta(minutes=10)
 
 
-def retry_failed_webhooks(*, max_attempts: int = 8, now=None) -> int:
+def retry_failed_webhooks(*, max_attempts: int = 8, now: datetime | None = None) -> int:
     """Re-apply failed events (e.g. one that arrived before its tier was synced), and apply those
     whose task never ran, oldest first. A task that still arrives later finds its event applied."""
     unapplied_before = (now or timezone.now()) - WEBHOOK_UNAPPLIED_AFTER
@@ -573,7 +573,7 @@ def retry_failed_webhooks(*, max_attempts: int = 8, now=None) -> int:
         .order_by("received_at", "pk")
         .values_list("pk", flat=True)
     ):
-        process(pk)
+        process(event_pk=pk)
         retried += 1
     return retried
 
@@ -586,7 +586,7 @@ def replay_webhook_event(*, event: WebhookEvent, actor: User | None = None) -> W
         return event
     before = event.status
     WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.RECEIVED)
-    replayed = process(event.pk)
+    replayed = process(event_pk=event.pk)
     if actor is not None:
         audit.record(
             actor=actor,

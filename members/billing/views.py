@@ -326,5 +326,5 @@ def stripe_webhook(request):
         )
     except webhooks.WebhookRejected as exc:
         return HttpResponse(f"Rejected: {exc}", status=exc.status, content_type="text/plain")
-    webhooks.schedule(row)
+    webhooks.schedule(row=row)
     return HttpResponse("ok", content_type="text/plain")

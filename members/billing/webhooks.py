@@ -165,7 +165,7 @@ def store(*, provider: str, event: dict, raw: str | None = None, headers: dict |
         return WebhookEvent.objects.get(provider=provider, event_id=event["id"])
 
 
-def process(event_pk: int) -> WebhookEvent:
+def process(*, event_pk: int) -> WebhookEvent:
     """Apply a stored event unless it was already applied. Safe to call any number of times."""
     try:
         with transaction.atomic():
@@ -201,7 +201,7 @@ def process(event_pk: int) -> WebhookEvent:
 def ingest(*, provider: str, event: dict) -> WebhookEvent:
     """Store and apply an event built in-process (the local provider)."""
     row = store(provider=provider, event=event)
-    return process(row.pk)
+    return process(event_pk=row.pk)
 
 
 # Defined here, next to `process`, so that `schedule` needs no import of members.tasks (which
@@ -209,10 +209,10 @@ def ingest(*, provider: str, event: dict) -> WebhookEvent:
 # already queued.
 @shared_task(name="members.tasks.process_webhook_event")
 def process_webhook_event(event_pk: int) -> str:
-    return process(event_pk).status
+    return process(event_pk=event_pk).status
 
 
-def schedule(row: WebhookEvent) -> None:
+def schedule(*, row: WebhookEvent) -> None:
     """Apply a stored event on the worker, after the storing transaction commits."""
     if row.status in (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED):
         transaction.on_commit(lambda: process_webhook_event.delay(row.pk))
