@@ -6,11 +6,13 @@ from decimal import Decimal
 from uuid import UUID
 
 from allauth.account.models import EmailAddress
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, QuerySet
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from . import access
+from .billing.providers import LocalProvider
 from .models import (
     LIVE_STATUSES,
     CancelReason,
@@ -69,6 +71,13 @@ def local_checkout_for(*, member: User, checkout_id: UUID) -> LocalCheckout | No
     )
 
 
+def local_checkout_problem(checkout: LocalCheckout) -> str | None:
+    """Why an open offline checkout can no longer be paid (its page hides *Pay now*), or None."""
+    if checkout.status != LocalCheckout.Status.OPEN:
+        return None
+    return LocalProvider.checkout_problem(checkout)
+
+
 def locked_email_address(*, pk: int) -> EmailAddress:
     """An email address with its account, locked until the caller's transaction ends (a
     confirmation link posted twice is handled once)."""
@@ -97,7 +106,9 @@ class Pricing:
     wanted: Tier | None
 
 
-def pricing(*, user, interval: str | None, wanted_slug: str | None, back: dict[str, str]) -> Pricing:
+def pricing(
+    *, user: User | AnonymousUser, interval: str | None, wanted_slug: str | None, back: dict[str, str]
+) -> Pricing:
     """The plans on sale, as the pricing page shows them to `user` (a member or a visitor).
 
     `interval` is the one asked for (None: none asked; unknown: monthly); `wanted_slug` names

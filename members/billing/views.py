@@ -27,7 +27,6 @@ from members.models import Interval, LocalCheckout, Provider
 
 from . import webhooks
 from .changes import StalePreview
-from .providers import LocalProvider
 
 # Where to send the member after a checkout started from a locked item (see `safe_next`).
 NEXT_SESSION_KEY = "billing_next"
@@ -136,9 +135,7 @@ def local_checkout(request, checkout_id):
             return redirect("billing:checkout_done")
         messages.error(request, _("The payment was declined. Nothing was charged."))
         return redirect("billing:pricing")
-    problem = (
-        LocalProvider.checkout_problem(checkout) if checkout.status == LocalCheckout.Status.OPEN else None
-    )
+    problem = selectors.local_checkout_problem(checkout)
     return render(request, "members/local_checkout.html", {"checkout": checkout, "problem": problem})
 
 
