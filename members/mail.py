@@ -1,17 +1,23 @@
-"""One way to email a member: rendered in their language, subject prefixed with the site's."""
+"""Email to members, in one place: `send_to_member` renders and sends one email (in the
+member's language, subject prefixed with the site's); the membership emails (welcome, receipt,
+payment failed, renewal reminder, ended) are queued here after the commit and sent by the
+`send_membership_email` task, which lives here too so that the services and billing events
+that queue them do not import members.tasks (which imports them)."""
 
 import smtplib
 import socket
 from contextlib import nullcontext
 
+from celery import shared_task
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from .models import User
+from .models import Membership, Payment, User
 
 UNSUBSCRIBE_SALT = "members.unsubscribe.announcements"
 
@@ -106,3 +112,68 @@ def unsubscribe_headers(member: User) -> tuple[str, dict[str, str]]:
     """The unsubscribe link and the RFC 8058 headers that let mail clients unsubscribe in one click."""
     url = settings.SITE_URL.rstrip("/") + reverse("members:unsubscribe", args=[unsubscribe_token(member)])
     return url, {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+# --- Membership emails, queued after the commit ---------------------------------------------
+
+WELCOME = "welcome"
+RECEIPT = "receipt"
+PAYMENT_FAILED = "payment_failed"
+RENEWAL_REMINDER = "renewal_reminder"
+ENDED = "ended"
+MEMBERSHIP_EMAILS = (WELCOME, RECEIPT, PAYMENT_FAILED, RENEWAL_REMINDER, ENDED)
+
+
+def send_membership_email_now(*, kind: str, object_id: int) -> bool:
+    """Send one membership email: `object_id` is a Payment's for a receipt or a failed payment,
+    a Membership's otherwise. False when the row is gone (nothing to tell)."""
+    if kind in (RECEIPT, PAYMENT_FAILED):
+        payment = (
+            Payment.objects.select_related("user", "tier", "membership__tier").filter(pk=object_id).first()
+        )
+        if payment is None:
+            return False
+        user, context = payment.user, {"payment": payment, "membership": payment.membership}
+    else:
+        membership = Membership.objects.select_related("user", "tier").filter(pk=object_id).first()
+        if membership is None:
+            return False
+        user, context = membership.user, {"membership": membership}
+    send_to_member(
+        user,
+        subject=f"members/email/{kind}_subject.txt",
+        text=f"members/email/{kind}.txt",
+        html=f"members/email/{kind}.html",
+        context=context,
+    )
+    return True
+
+
+# The name stays members.tasks.*: messages already queued under it keep being delivered.
+@shared_task(name="members.tasks.send_membership_email", **MAIL_TASK_RETRY)
+def send_membership_email(kind: str, object_id: int) -> bool:
+    return send_membership_email_now(kind=kind, object_id=object_id)
+
+
+def _queue(kind: str, object_id: int) -> None:
+    transaction.on_commit(lambda: send_membership_email.delay(kind, object_id))
+
+
+def queue_welcome(membership: Membership) -> None:
+    _queue(WELCOME, membership.pk)
+
+
+def queue_receipt(payment: Payment) -> None:
+    _queue(RECEIPT, payment.pk)
+
+
+def queue_payment_failed(payment: Payment) -> None:
+    _queue(PAYMENT_FAILED, payment.pk)
+
+
+def queue_renewal_reminder(membership: Membership) -> None:
+    _queue(RENEWAL_REMINDER, membership.pk)
+
+
+def queue_ended(membership: Membership) -> None:
+    _queue(ENDED, membership.pk)

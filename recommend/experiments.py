@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import audit
-from members.errors import MemberError
+from members.errors import DomainError
 from members.models import User
 
 from .models import Experiment, Impression, RecommendSettings, Variant
@@ -59,7 +59,7 @@ FOLLOW_SALT = "recommend.experiments.follow"
 FOLLOW_MAX_AGE = timedelta(days=30)
 
 
-class ExperimentError(MemberError):
+class ExperimentError(DomainError):
     """The creator asked for something an experiment cannot do now (message already translated)."""
 
 

@@ -29,7 +29,7 @@ urlpatterns = [
     ),
     path("accounts/", include("allauth.urls")),
     path("members/", include("members.urls")),
-    path("", include("members.billing_urls")),
+    path("", include("members.billing.urls")),
     path("library/", include("content.urls")),
     path("points/", include("points.urls")),
     path("community/", include("community.urls")),
