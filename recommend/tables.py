@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,26 @@ def bulk_write(model: type[Model], objects: Iterable[Model]) -> int:
     return written
 
 
+def copy_text(value: object) -> str:
+    """A value in PostgreSQL's COPY text format: \\N for None, t/f for booleans, repr() for
+    floats (the shortest text that gives back the same double; nan and ±inf as PostgreSQL
+    spells them), and text with its backslashes, tabs, newlines and carriage returns escaped."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return repr(value)
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("PostgreSQL text cannot hold a NUL character")
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> int:
     """Insert rows given as lines of PostgreSQL's COPY text format (tab-separated, already
     escaped), COPY_BATCH rows per COPY statement: faster than bulk_create, which makes a model
@@ -75,6 +96,16 @@ def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> i
             cursor.copy_expert(statement, io.StringIO("".join(batch)))
             written += len(batch)
     return written
+
+
+def write_rows(model: type[Model], fields: list[str], rows: Iterable[Sequence[object]]) -> int:
+    """Insert rows of values for `fields` (names; a foreign key takes the related row's key):
+    with COPY on PostgreSQL (psycopg2), each value escaped (copy_text), elsewhere with
+    bulk_create. Returns the rows written."""
+    if copy_supported(connections[router.db_for_write(model)]):
+        return copy_lines(model, fields, ("\t".join(map(copy_text, row)) + "\n" for row in rows))
+    names = [model._meta.get_field(name).attname for name in fields]
+    return bulk_write(model, (model(**dict(zip(names, row, strict=True))) for row in rows))
 
 
 def neighbour_lists(
@@ -194,20 +225,39 @@ def copy_neighbours(
 
 
 def group_popularity(
-    *, groups: list[str], readers: np.ndarray, items: np.ndarray, weights: np.ndarray, n: int
+    *, groups: list[str], groupings: Sequence[np.ndarray], items: np.ndarray, weights: np.ndarray, n: int
 ) -> dict[str, list[tuple[int, float]]]:
     """For each group, the `n` items with the highest summed weight (readers count +1, a
-    "not interested" −2), best first, ties by item id. `readers[i]` is an index into `groups`
-    for the row's member."""
+    "not interested" −2), best first, ties by item id. `items` and `weights` are one per row;
+    each of `groupings` gives every row a group (an index into `groups`, -1 for none), so a row
+    counts once in each grouping (everyone, the reader's tier, their persona) without copying
+    the rows per grouping. A group with rows but no positive total has an empty list; one
+    without rows has none."""
+    item_ids, codes = factorise(np.asarray(items, dtype=np.int64))
+    width = len(item_ids)
+    totals = np.zeros(len(groups) * width)
+    seen = np.zeros(len(groups) * width, dtype=np.int64)
+    for readers in groupings:
+        keep = readers >= 0
+        if keep.all():
+            keys = readers * width + codes
+            kept_weights = weights
+        else:
+            keys = readers[keep] * width + codes[keep]
+            kept_weights = weights[keep]
+        # Weights are small integers (+1, −2): their sums are exact in any order.
+        totals += np.bincount(keys, weights=kept_weights, minlength=len(totals))
+        seen += np.bincount(keys, minlength=len(seen))
+    totals = totals.reshape(len(groups), width)
+    has_rows = seen.reshape(len(groups), width).any(axis=1)
     result: dict[str, list[tuple[int, float]]] = {}
     for index, group in enumerate(groups):
-        mask = readers == index
-        if not mask.any():
+        if not has_rows[index]:
             continue
-        ids, inverse = np.unique(items[mask], return_inverse=True)
-        totals = np.bincount(inverse, weights=weights[mask])
-        order = np.lexsort((ids, -totals))
-        result[group] = [(int(ids[i]), float(totals[i])) for i in order if totals[i] > 0][:n]
+        positive = np.flatnonzero(totals[index] > 0)
+        # Highest total first, then the lower item id (item_ids ascend with the codes).
+        best = positive[np.lexsort((positive, -totals[index][positive]))][:n]
+        result[group] = list(zip(item_ids[best].tolist(), totals[index][best].tolist(), strict=True))
     return result
 
 
@@ -223,8 +273,9 @@ def write_popular(
     if views is None:
         views = view_pairs(now=now)
     # A pair read in the window is one whose last view is in it (no pair's is after `now`).
-    recent = views.where(views.pairs["last"] >= microseconds(since))
-    read_users, read_items = recent.users, recent.pairs["item"]
+    # Only the two columns needed are taken out, not whole pairs.
+    recent = views.pairs["last"] >= microseconds(since)
+    read_users, read_items = views.users[recent], views.pairs["item"][recent]
     dismissed_users, dismissed_items = columns(
         Dismissal.objects.filter(created_at__gte=since).values_list("member_id", "item_id").order_by(),
         ("int", "int"),
@@ -234,6 +285,7 @@ def write_popular(
     users = np.concatenate([read_users, dismissed_users])
     items = np.concatenate([read_items, dismissed_items])
     weights = np.concatenate([np.ones(len(read_users)), np.full(len(dismissed_users), -2.0)])
+    del read_users, read_items
 
     members, member_of_row = factorise(users)
     member_ids = members.tolist()
@@ -259,25 +311,20 @@ def write_popular(
         numbers = [-1 if key is None else index.setdefault(key, len(index)) for key in member_keys]
         return np.array(numbers, dtype=np.int64)[member_of_row]
 
+    everyone = np.zeros(len(users), dtype=np.int64)
     tiers = group_rows([f"tier:{rank}" for rank in rank_of_member.tolist()])
     personas = group_rows(
         [f"persona:{persona_of[user]}" if user in persona_of else None for user in member_ids]
     )
-    stacked_readers = np.concatenate([np.zeros(len(users), dtype=np.int64), tiers, personas])
-    stacked_items = np.concatenate([items, items, items])
-    stacked_weights = np.concatenate([weights, weights, weights])
-    keep = stacked_readers >= 0
     popular = group_popularity(
-        groups=list(index),
-        readers=stacked_readers[keep],
-        items=stacked_items[keep],
-        weights=stacked_weights[keep],
-        n=n,
+        groups=list(index), groupings=[everyone, tiers, personas], items=items, weights=weights, n=n
     )
-    objects = [
-        PopularItem(build=build, group=group, item_id=item, rank=rank, score=score)
-        for group, ranked in popular.items()
-        for rank, (item, score) in enumerate(ranked)
-    ]
-    PopularItem.objects.bulk_create(objects, batch_size=WRITE_BATCH)
-    return len(objects)
+    return write_rows(
+        PopularItem,
+        ["build", "group", "item", "rank", "score"],
+        (
+            (build.pk, group, item, rank, score)
+            for group, ranked in popular.items()
+            for rank, (item, score) in enumerate(ranked)
+        ),
+    )
