@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import struct
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from itertools import islice
 
 import numpy as np
 from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Max, Model
 from django.db.models.functions import Left
 
@@ -24,7 +26,7 @@ from analytics.selectors import persona_keys
 from content.history import ViewPairs
 from content.models import Content
 from content.selectors import view_pairs
-from members.bulk import columns, copy_supported, factorise, microseconds
+from members.bulk import COPY_SIGNATURE, columns, copy_supported, factorise, microseconds
 from members.models import LIVE_STATUSES, Membership
 
 from .content_based import BODY_CHARS, item_text, text_neighbours
@@ -141,19 +143,15 @@ def write_neighbours(
     if (missing[:, :-1] & ~missing[:, 1:]).any():
         # A kept neighbour after a missing one would be cut off by neighbour_lists.
         raise ValueError("missing neighbours must come last in each row")
-    if copy_supported(connections[router.db_for_write(ItemNeighbours)]):
-        if not source.isalnum():  # written as is in COPY's text format: nothing to escape
-            raise ValueError(f"unexpected neighbour source {source!r}")
-        prefix = f"{build.pk}\t{source}\t"
-        # JSON of ints and finite floats has no tab, newline or backslash, so it is written as
-        # is in COPY's text format; repr() of a float (json's) gives back the same double.
-        return copy_lines(
-            ItemNeighbours,
-            ["build", "source", "item", "neighbours", "scores"],
-            (
-                f"{prefix}{item}\t{json.dumps(others)}\t{json.dumps(scores, allow_nan=False)}\n"
-                for item, others, scores in neighbour_lists(item_ids, neighbours, rows)
-            ),
+    connection = connections[router.db_for_write(ItemNeighbours)]
+    if copy_supported(connection):
+        return copy_neighbour_arrays(
+            connection=connection,
+            build=build,
+            item_ids=item_ids,
+            neighbours=neighbours,
+            source=source,
+            rows=rows,
         )
     return bulk_write(
         ItemNeighbours,
@@ -162,6 +160,113 @@ def write_neighbours(
             for item, others, scores in neighbour_lists(item_ids, neighbours, rows)
         ),
     )
+
+
+# PostgreSQL's type ids of the array elements in binary COPY.
+_INT8_OID, _FLOAT4_OID = 20, 700
+_NEIGHBOUR_LOAD = "recommend_neighbour_load"
+
+
+def _binary_array_fields(prefix: str, element: str, k: int) -> list[tuple]:
+    """A one-dimensional array of `k` elements as binary COPY sends it: the field's length,
+    then ndim, has-null flag, element type, length and lower bound, then each element's length
+    and value."""
+    return [
+        (f"{prefix}_len", ">i4"),
+        (f"{prefix}_ndim", ">i4"),
+        (f"{prefix}_nulls", ">i4"),
+        (f"{prefix}_oid", ">i4"),
+        (f"{prefix}_dim", ">i4"),
+        (f"{prefix}_lbound", ">i4"),
+        (prefix, [("len", ">i4"), ("value", element)], (k,)),
+    ]
+
+
+def copy_neighbour_arrays(
+    *,
+    connection: BaseDatabaseWrapper,
+    build: NeighbourBuild,
+    item_ids: np.ndarray,
+    neighbours: Neighbours,
+    source: str,
+    rows: np.ndarray | None = None,
+) -> int:
+    """`write_neighbours` on PostgreSQL (psycopg2): every row's neighbour ids and similarities
+    go as int8 and float4 arrays in one binary COPY into a temporary table, built by NumPy
+    without a Python object per value (every row has k slots; the slots past its count are
+    cut in SQL), and one INSERT … SELECT turns them into the JSON lists. PostgreSQL writes each
+    float4 widened to a double in its shortest exact form, the text json.dumps gives the same
+    double in Python, so the stored lists are the same."""
+    ids, items, scores = item_ids, neighbours.items, neighbours.scores
+    if rows is not None:
+        ids, items, scores = ids[rows], items[rows], scores[rows]
+    counts = (items >= 0).sum(axis=1)
+    kept = counts > 0
+    if not kept.any():
+        return 0
+    ids, items, scores, counts = ids[kept], items[kept], scores[kept], counts[kept]
+    if not np.isfinite(scores).all():
+        raise ValueError("similarities must be finite")
+    n, k = items.shape
+    layout = np.dtype(
+        [
+            ("fields", ">i2"),
+            ("item_len", ">i4"),
+            ("item", ">i8"),
+            ("count_len", ">i4"),
+            ("count", ">i4"),
+            ("integral_len", ">i4"),
+            ("integral", "u1"),
+            *_binary_array_fields("others", ">i8", k),
+            *_binary_array_fields("scores", ">f4", k),
+        ]
+    )
+    data = np.zeros(n, dtype=layout)
+    data["fields"] = 5
+    data["item_len"], data["item"] = 8, ids
+    data["count_len"], data["count"] = 4, counts
+    # json.dumps writes an integral double as "1.0" where PostgreSQL writes "1" (a jsonb number
+    # of another scale): the rare rows holding one are written element by element.
+    whole = (scores == np.trunc(scores)) & (np.abs(scores) < 1e16) & (items >= 0)
+    data["integral_len"], data["integral"] = 1, whole.any(axis=1)
+    for prefix, oid, size in (("others", _INT8_OID, 8), ("scores", _FLOAT4_OID, 4)):
+        data[f"{prefix}_len"] = 20 + k * (4 + size)
+        data[f"{prefix}_ndim"], data[f"{prefix}_oid"], data[f"{prefix}_dim"] = 1, oid, k
+        data[f"{prefix}_lbound"] = 1
+        data[prefix]["len"] = size
+    data["others"]["value"] = np.where(items >= 0, item_ids[np.maximum(items, 0)], 0)
+    data["scores"]["value"] = scores
+    payload = COPY_SIGNATURE + struct.pack(">ii", 0, 0) + data.tobytes() + struct.pack(">h", -1)
+    quote = connection.ops.quote_name
+    meta = ItemNeighbours._meta
+    target = ", ".join(
+        quote(meta.get_field(name).column) for name in ("build", "source", "item", "neighbours", "scores")
+    )
+    with connection.cursor() as cursor:
+        # A double's shortest exact text needs extra_float_digits > 0 (PostgreSQL's default, 1).
+        cursor.execute("SHOW extra_float_digits")
+        digits = cursor.fetchone()[0]
+        if int(digits) < 1:
+            cursor.execute("SET extra_float_digits = 1")
+        cursor.execute(f"DROP TABLE IF EXISTS {_NEIGHBOUR_LOAD}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_NEIGHBOUR_LOAD} "
+            "(item bigint, n integer, integral boolean, others bigint[], scores real[])"
+        )
+        cursor.copy_expert(f"COPY {_NEIGHBOUR_LOAD} FROM STDIN (FORMAT binary)", io.BytesIO(payload))
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({target}) "  # noqa: S608 (names quoted, values bound)
+            f"SELECT %s, %s, item, to_jsonb(others[1:n]), CASE WHEN integral THEN "
+            "(SELECT jsonb_agg(CASE WHEN s = trunc(s) AND abs(s) < 1e16 THEN to_jsonb(round(s::numeric, 1)) "
+            "ELSE to_jsonb(s) END ORDER BY o) FROM unnest(scores[1:n]::double precision[]) WITH ORDINALITY AS u (s, o)) "
+            f"ELSE to_jsonb(scores[1:n]::double precision[]) END FROM {_NEIGHBOUR_LOAD}",
+            [build.pk, source],
+        )
+        written = cursor.rowcount
+        cursor.execute(f"DROP TABLE {_NEIGHBOUR_LOAD}")
+        if int(digits) < 1:
+            cursor.execute("SET extra_float_digits = %s", [digits])
+    return written
 
 
 @dataclass(frozen=True)

@@ -87,3 +87,87 @@ def test_group_popularity_is_the_plain_count(seed):
 def test_group_popularity_of_nothing():
     empty = np.array([], dtype=np.int64)
     assert group_popularity(groups=["all"], groupings=[empty], items=empty, weights=np.array([]), n=5) == {}
+
+
+def awkward_neighbours(items):
+    """Neighbour rows with awkward similarities (float32 subnormals, long digit strings, 1.0,
+    exact halves), short rows and a row with none."""
+    from recommend.similarity import Neighbours
+
+    tiny = np.float32(1e-45)  # the smallest float32 subnormal
+    table = Neighbours(
+        items=np.array([[1, 2, 3], [0, -1, -1], [-1, -1, -1], [3, 0, 1]], dtype=np.int32),
+        scores=np.array(
+            [
+                [1.0, 0.5, tiny],
+                [np.float32(1 / 3), 0, 0],
+                [0, 0, 0],
+                [np.float32(0.1), np.float32(2e-38), tiny],
+            ],
+            dtype=np.float32,
+        ),
+    )
+    return np.array([item.pk for item in items], dtype=np.int64), table
+
+
+@pytest.mark.django_db
+def test_neighbour_rows_hold_the_lists_and_doubles_given():
+    from recommend.models import ItemNeighbours
+    from recommend.tables import neighbour_lists, write_neighbours
+
+    ids, table = awkward_neighbours([ContentFactory() for _ in range(4)])
+    build = NeighbourBuild.objects.create()
+    assert write_neighbours(build=build, item_ids=ids, neighbours=table, source="coread") == 3
+    assert (
+        write_neighbours(build=build, item_ids=ids, neighbours=table, source="text", rows=np.array([1, 2]))
+        == 1
+    )
+    stored = {
+        (row.source, row.item_id): (row.neighbours, row.scores)
+        for row in ItemNeighbours.objects.filter(build=build)
+    }
+    expected = {("coread", item): (others, scores) for item, others, scores in neighbour_lists(ids, table)}
+    expected[("text", ids[1])] = expected[("coread", ids[1])]
+    assert stored == expected  # the same ids and the same doubles, bit for bit
+
+
+@pytest.mark.django_db
+def test_binary_neighbour_rows_store_the_json_text_would():
+    """On PostgreSQL the arrays' COPY stores the jsonb the JSON lines' COPY stored."""
+    import json
+
+    from django.db import connection
+
+    from recommend.models import ItemNeighbours
+    from recommend.tables import copy_lines, copy_neighbour_arrays, copy_supported, neighbour_lists
+
+    if not copy_supported(connection):
+        pytest.skip("PostgreSQL with psycopg2 only")
+    ids, table = awkward_neighbours([ContentFactory() for _ in range(4)])
+    binary, text = NeighbourBuild.objects.create(), NeighbourBuild.objects.create()
+    with connection.cursor() as cursor:
+        cursor.execute("SET extra_float_digits = 0")  # not enough for a double: the writer raises it
+    assert (
+        copy_neighbour_arrays(
+            connection=connection, build=binary, item_ids=ids, neighbours=table, source="coread"
+        )
+        == 3
+    )
+    copy_lines(
+        ItemNeighbours,
+        ["build", "source", "item", "neighbours", "scores"],
+        (f"{text.pk}\tcoread\t{item}\t{json.dumps(others)}\t{json.dumps(scores)}\n" for item, others, scores in neighbour_lists(ids, table)),
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW extra_float_digits")
+        assert cursor.fetchone()[0] == "0"  # put back as it was
+        cursor.execute(
+            "SELECT item_id, neighbours::text, scores::text FROM recommend_itemneighbours WHERE build_id = %s ORDER BY item_id",
+            [binary.pk],
+        )
+        from_arrays = cursor.fetchall()
+        cursor.execute(
+            "SELECT item_id, neighbours::text, scores::text FROM recommend_itemneighbours WHERE build_id = %s ORDER BY item_id",
+            [text.pk],
+        )
+        assert from_arrays == cursor.fetchall()
