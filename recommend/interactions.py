@@ -99,7 +99,9 @@ def interaction_matrix(
     if views is None:
         views = view_pairs(now=now, users=member_ids)
     else:
-        views = views.where(member_mask(views.users, members))
+        wanted = member_mask(views.users, members)
+        if not wanted.all():  # else the pairs as they are: no copy of millions of them
+            views = views.where(wanted)
     triples: list[Triple] = [view_weights(views, now=now, weights=weights)]
 
     def add(users: np.ndarray, items: np.ndarray, value: np.ndarray) -> None:
