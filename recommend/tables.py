@@ -164,7 +164,8 @@ def write_neighbours(
 
 # PostgreSQL's type ids of the array elements in binary COPY.
 _INT8_OID, _FLOAT4_OID = 20, 700
-_NEIGHBOUR_LOAD = "recommend_neighbour_load"
+# Always named in pg_temp: never a permanent table of the same name.
+_NEIGHBOUR_LOAD = "pg_temp.recommend_neighbour_load"
 
 
 def _binary_array_fields(prefix: str, element: str, k: int) -> list[tuple]:
@@ -250,7 +251,7 @@ def copy_neighbour_arrays(
             cursor.execute("SET extra_float_digits = 1")
         cursor.execute(f"DROP TABLE IF EXISTS {_NEIGHBOUR_LOAD}")
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {_NEIGHBOUR_LOAD} "
+            f"CREATE TABLE {_NEIGHBOUR_LOAD} "
             "(item bigint, n integer, integral boolean, others bigint[], scores real[])"
         )
         cursor.copy_expert(f"COPY {_NEIGHBOUR_LOAD} FROM STDIN (FORMAT binary)", io.BytesIO(payload))
