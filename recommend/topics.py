@@ -34,7 +34,7 @@ from members.models import User
 from .interactions import decay, sparse_from
 from .models import NeighbourBuild, ThreadNeighbour
 from .similarity import Neighbours, item_neighbours
-from .tables import bulk_write, neighbour_pairs
+from .tables import neighbour_pairs, write_rows
 
 READ = 1.0
 AUTHORED = 3.0
@@ -133,12 +133,10 @@ def write_thread_neighbours(
     given); returns the counts recorded on the build."""
     table = table if table is not None else thread_table(now=now)
     ids = table.threads
-    written = bulk_write(
+    written = write_rows(
         ThreadNeighbour,
-        (
-            ThreadNeighbour(build=build, thread_id=thread, neighbour_id=other, rank=rank, score=score)
-            for thread, other, rank, score in neighbour_pairs(ids, table.neighbours)
-        ),
+        ["build", "thread", "neighbour", "rank", "score"],
+        ((build.pk, *row) for row in neighbour_pairs(ids, table.neighbours)),
     )
     return {
         "members": table.members,
