@@ -11,7 +11,7 @@ from modeltranslation.utils import build_localized_fieldname
 
 from members.admin import UserAdmin
 from members.audit_admin import AuditedAdmin
-from members.models import LIVE_STATUSES, Membership, User
+from members.models import LIVE_STATUSES, Membership, MembershipStatus, User
 from members.translated import in_language
 
 from . import services
@@ -111,7 +111,7 @@ class PersonaAdmin(AuditedAdmin, TranslationAdmin):
         "avg_churn",
         "centroid",
     ]
-    readonly_fields = [f for f in fields if f != "name"]
+    readonly_fields = [f for f in fields if isinstance(f, str) and f != "name"]
 
     def has_add_permission(self, request):
         return False
@@ -147,7 +147,8 @@ class MemberAdmin(UserAdmin):
     ]
     list_select_related = ["points"]
     readonly_fields = [*UserAdmin.readonly_fields, "crm_link"]
-    fieldsets = ((None, {"fields": ("crm_link",)}), *UserAdmin.fieldsets)
+    # members.admin.UserAdmin.fieldsets has no annotation, so its type is that exact tuple.
+    fieldsets = ((None, {"fields": ("crm_link",)}), *UserAdmin.fieldsets)  # type: ignore[assignment]
 
     def get_queryset(self, request):
         live = Membership.objects.filter(user=OuterRef("pk"), status__in=LIVE_STATUSES)
@@ -167,7 +168,7 @@ class MemberAdmin(UserAdmin):
 
     @admin.display(description=_("status"), ordering="live_status")
     def status(self, obj):
-        return dict(Membership._meta.get_field("status").choices).get(obj.live_status, "—")
+        return dict(MembershipStatus.choices).get(obj.live_status, "—")
 
     @admin.display(description=_("points"), ordering="points_balance")
     def points_balance(self, obj):

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from members import audit
 from members.models import Tier, User
+from usergroup.typed import column_of
 
 from . import churn, personas, scoring
 from .features import FEATURES, INDEX, FeatureMatrix, compute_features, features_at, id_set, paying_over
@@ -481,7 +482,7 @@ def _insert_profiles(
 
     table = connection.ops.quote_name(MemberProfile._meta.db_table)
     names = ", ".join(
-        connection.ops.quote_name(MemberProfile._meta.get_field(name).column)
+        connection.ops.quote_name(column_of(MemberProfile, name))
         for name in (
             "run",
             "member",

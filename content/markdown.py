@@ -7,6 +7,7 @@ mailto URLs survive; raw HTML in the source is kept only where the allow-list pe
 
 import hashlib
 import html as html_lib
+import re
 import xml.etree.ElementTree as etree
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ MENTION_PATTERN = r"(?<![A-Za-z0-9_@/.])@([A-Za-z0-9][A-Za-z0-9_]{2,29})(?![A-Za
 
 
 class _MentionProcessor(InlineProcessor):
-    def handleMatch(self, m, data):
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:  # type: ignore[override]  # markdown's stubs give InlineProcessor Pattern's one-argument signature
         el = etree.Element("span")
         el.set("class", "mention")
         el.text = AtomicString(f"@{m.group(1)}")  # not matched again inside **bold** etc.
@@ -58,7 +59,7 @@ class MentionExtension(Extension):
         md.inlinePatterns.register(_MentionProcessor(MENTION_PATTERN, md), "mention", 65)
 
 
-EXTENSIONS = ["extra", "sane_lists", "toc", MentionExtension()]
+EXTENSIONS: list[str | Extension] = ["extra", "sane_lists", "toc", MentionExtension()]
 
 
 def _slugify(value: str, separator: str) -> str:
@@ -107,6 +108,8 @@ def render(source: str) -> Rendered:
         return Rendered(*cached)
     md = markdown.Markdown(extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS, output_format="html")
     html = sanitize(md.convert(source))
-    toc = [t for t in _flatten(md.toc_tokens) if 2 <= t["level"] <= 3]
+    # The toc extension sets toc_tokens on the Markdown instance it ran on.
+    tokens = md.toc_tokens  # type: ignore[attr-defined]
+    toc = [t for t in _flatten(tokens) if 2 <= t["level"] <= 3]
     cache.set(key, (html, toc), 60 * 60 * 24 * 30)
     return Rendered(html, toc)

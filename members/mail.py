@@ -3,6 +3,7 @@
 import smtplib
 import socket
 from contextlib import nullcontext
+from typing import TypedDict
 
 from django.conf import settings
 from django.core import signing
@@ -32,10 +33,20 @@ TRANSIENT_MAIL_ERRORS: tuple[type[BaseException], ...] = (
     smtplib.SMTPConnectError,
     TemporaryMailError,
 )
+
+
 # The retry options of every task that sends mail: up to 5 tries more, waiting a random time up
 # to 30 s, 60 s, 120 s, … (at most 10 minutes), so a mail server coming back is not hit by every
 # waiting task at once. The longest wait stays far below the broker's visibility timeout.
-MAIL_TASK_RETRY = {
+class MailTaskRetry(TypedDict):
+    autoretry_for: tuple[type[BaseException], ...]
+    retry_backoff: int
+    retry_backoff_max: int
+    retry_jitter: bool
+    max_retries: int
+
+
+MAIL_TASK_RETRY: MailTaskRetry = {
     "autoretry_for": TRANSIENT_MAIL_ERRORS,
     "retry_backoff": 30,
     "retry_backoff_max": 600,

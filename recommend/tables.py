@@ -25,6 +25,7 @@ from content.models import Content
 from content.selectors import view_pairs
 from members.bulk import columns, copy_supported, factorise, microseconds
 from members.models import LIVE_STATUSES, Membership
+from usergroup.typed import column_of
 
 from .content_based import BODY_CHARS, item_text, text_neighbours
 from .models import Dismissal, ItemNeighbours, NeighbourBuild, PopularItem
@@ -55,7 +56,7 @@ def bulk_write(model: type[Model], objects: Iterable[Model]) -> int:
     written = 0
     iterator = iter(objects)
     while batch := list(islice(iterator, WRITE_BATCH)):
-        model.objects.bulk_create(batch)
+        model._default_manager.bulk_create(batch)
         written += len(batch)
     return written
 
@@ -66,7 +67,7 @@ def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> i
     instance and an INSERT parameter of every value (six times on one row per neighbour)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    columns_sql = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
+    columns_sql = ", ".join(quote(column_of(model, name)) for name in fields)
     statement = f"COPY {quote(model._meta.db_table)} ({columns_sql}) FROM STDIN"
     written = 0
     iterator = iter(lines)
@@ -173,9 +174,10 @@ def copy_neighbours(
     connection = connections[router.db_for_write(ItemNeighbours)]
     quote = connection.ops.quote_name
     meta = ItemNeighbours._meta
-    fields = [quote(meta.get_field(name).column) for name in ("source", "item", "neighbours", "scores")]
-    build_column = quote(meta.get_field("build").column)
-    where, params = f"{build_column} = %s AND {fields[0]} = %s", [source_build.pk, source]
+    fields = [quote(column_of(ItemNeighbours, name)) for name in ("source", "item", "neighbours", "scores")]
+    build_column = quote(column_of(ItemNeighbours, "build"))
+    where = f"{build_column} = %s AND {fields[0]} = %s"
+    params: list[int | str | list[int]] = [source_build.pk, source]
     if except_items:
         # One parameter however many items: an array on PostgreSQL, a JSON list elsewhere.
         if connection.vendor == "postgresql":

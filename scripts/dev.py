@@ -144,7 +144,8 @@ def sync_site_url(env_file: Path, served: str) -> str:
     at = [i for i, line in enumerate(lines) if (m := ENV_LINE.match(line)) and m.group(1) == "SITE_URL"]
     if at:  # the last one is what django-environ takes
         i = at[-1]
-        current = _unquote(ENV_LINE.match(lines[i]).group(2)).rstrip("/")
+        match = ENV_LINE.match(lines[i])
+        current = _unquote(match.group(2) if match else "").rstrip("/")
         marked = i > 0 and lines[i - 1] == SITE_URL_NOTE
         if not marked and current != EXAMPLE_SITE_URL:
             return current

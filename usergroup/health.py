@@ -14,6 +14,7 @@ container's address as host), no session, no language, no login, no analytics co
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
@@ -85,7 +86,7 @@ def readiness() -> tuple[bool, dict[str, str]]:
     """Run every check; returns whether all passed and each check's result."""
     checks: dict[str, Callable[[], None]] = {"database": check_database, "migrations": check_migrations}
     for name, url in redis_urls().items():
-        checks[name] = lambda url=url: check_redis(url)
+        checks[name] = functools.partial(check_redis, url)
     results: dict[str, str] = {}
     for name, check in checks.items():
         if name == "migrations" and results["database"] != OK:
@@ -114,7 +115,7 @@ def live(_request: HttpRequest) -> HttpResponse:
 
 def ready(_request: HttpRequest) -> HttpResponse:
     ok, results = readiness()
-    body = {"status": "ok" if ok else "unavailable", "checks": results}
+    body: dict[str, object] = {"status": "ok" if ok else "unavailable", "checks": results}
     if not ok:
         body["failing"] = failing(results)
     return JsonResponse(body, status=200 if ok else 503)

@@ -143,7 +143,7 @@ def plant(member: User, other: User, staff: User, tag: str, other_tag: str) -> d
     Like.objects.create(user=member, content=item)
     Bookmark.objects.create(user=member, content=item)
     set_interests(member=member, tags=[ContentTag.objects.create(name=f"topic {tag}", slug=f"topic-{tag}")])
-    feed_token_for(member)
+    feed_token_for(member=member)
 
     area, _ = Category.objects.get_or_create(slug="open", defaults={"name": "Open"})
     own = forum.start_thread(

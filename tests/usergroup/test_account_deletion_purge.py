@@ -209,7 +209,7 @@ def world(on_commit):
     Bookmark.objects.create(user=zeb, content=item)
     MemberInterest.objects.create(member=zeb, tag=Tag.objects.create(name="Watercolour", slug="watercolour"))
     LessonProgress.objects.create(user=zeb, lesson=lesson)
-    feed_token_for(zeb)
+    feed_token_for(member=zeb)
     ViewHistory.objects.create(user=zeb, pairs=b"\x00")
 
     # Forum: his topic with a reply from another member, his reply in theirs, a mention of him.

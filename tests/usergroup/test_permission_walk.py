@@ -1089,7 +1089,7 @@ def build_world(tmp_path, settings) -> SimpleNamespace:
 
     # Tokens carried by URLs.
     w.unsubscribe_token = unsubscribe_token(w.free)
-    w.feed_token = feed_token_for(w.supporter).token
+    w.feed_token = feed_token_for(member=w.supporter).token
 
     # A crowd reading the library, so profiles, recommendations and evaluations have data.
     crowd = [UserFactory(analytics_consent=True, personalisation_consent=True) for _ in range(12)]
