@@ -18,7 +18,7 @@ from decimal import Decimal
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from modeltranslation.utils import build_localized_fieldname, get_translation_fields
 from threadpoolctl import threadpool_limits
@@ -47,7 +47,7 @@ class AnalyticsError(ValueError):
     """A run that cannot start: a date in the future, weights that make no score, ..."""
 
 
-def eligible_members(*, at: datetime):
+def eligible_members(*, at: datetime) -> "QuerySet[User]":
     """Members the run profiles: active, not staff, joined by then, and consenting."""
     return User.objects.filter(is_active=True, is_staff=False, date_joined__lt=at, analytics_consent=True)
 
@@ -187,7 +187,7 @@ def _personas(result: personas.Clustering, day: date) -> list[Persona]:
 
 
 def _churn(
-    matrix: FeatureMatrix, *, members, moment: datetime
+    matrix: FeatureMatrix, *, members: "QuerySet[User]", moment: datetime
 ) -> tuple[str, churn.ChurnModel | None, np.ndarray, list[list[str]]]:
     """Risk for today's paying members, from a model on history when there is enough of it."""
     values = matrix.values

@@ -25,7 +25,7 @@ class TemporaryMailError(Exception):
 # What a mail-sending task retries, with backoff: the server unreachable, slow or saying "later".
 # A refused address (5xx), a bad template or any other bug fails at once: trying again would
 # fail the same way.
-TRANSIENT_MAIL_ERRORS: tuple[type[BaseException], ...] = (
+TRANSIENT_MAIL_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,  # refused, reset, aborted
     TimeoutError,  # socket.timeout
     socket.gaierror,  # the server's name did not resolve
