@@ -530,7 +530,7 @@ def _batches(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
         yield batch
 
 
-def run_summary(run: PersonaRun) -> dict:
+def run_summary(*, run: PersonaRun) -> dict:
     """What the command, the task and the nightly chain report about a run."""
     return {
         "as_of": run.as_of.isoformat(),

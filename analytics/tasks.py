@@ -12,7 +12,7 @@ def build_member_profiles(as_of: str | None = None) -> dict:
     from analytics.services import build_member_profiles as build
     from analytics.services import run_summary
 
-    return run_summary(build(as_of=date.fromisoformat(as_of) if as_of else None))
+    return run_summary(run=build(as_of=date.fromisoformat(as_of) if as_of else None))
 
 
 @shared_task(bind=True, name="analytics.tasks.send_broadcast", max_retries=MAIL_TASK_RETRY["max_retries"])

@@ -55,7 +55,7 @@ class _MentionProcessor(InlineProcessor):
 class MentionExtension(Extension):
     """Marks @handles (never inside code) so they stand out; who is notified is the forum's business."""
 
-    def extendMarkdown(self, md):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.inlinePatterns.register(_MentionProcessor(MENTION_PATTERN, md), "mention", 65)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -56,7 +57,7 @@ def check_migrations() -> None:
         raise CheckFailed(f"{len(plan)} unapplied: {', '.join(names[:10])}")
 
 
-def _redis(url: str):
+def _redis(url: str) -> Any:  # a redis.Redis; redis is imported on first use
     client = _redis_clients.get(url)
     if client is None:
         import redis

@@ -42,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         finally:
             bar.close()
-        result = run_summary(run)
+        result = run_summary(run=run)
         if json:
             self.stdout.write(_json_dumps(result))
             return
