@@ -106,7 +106,7 @@ def main() -> None:
     }
     # One client (one handler, as one worker has), with each member's session cookies.
     client = Client(HTTP_USER_AGENT=BROWSER)
-    sessions: dict[int, object] = {}
+    sessions: dict[int, SimpleCookie] = {}
 
     def client_for(pk: int) -> Client:
         if pk not in sessions:

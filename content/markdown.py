@@ -7,6 +7,7 @@ mailto URLs survive; raw HTML in the source is kept only where the allow-list pe
 
 import hashlib
 import html as html_lib
+import re
 import threading
 import xml.etree.ElementTree as etree
 from collections.abc import Sequence
@@ -46,7 +47,7 @@ MENTION_PATTERN = r"(?<![A-Za-z0-9_@/.])@([A-Za-z0-9][A-Za-z0-9_]{2,29})(?![A-Za
 
 
 class _MentionProcessor(InlineProcessor):
-    def handleMatch(self, m, data):
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:  # type: ignore[override]  # markdown's stubs give InlineProcessor Pattern's one-argument signature
         el = etree.Element("span")
         el.set("class", "mention")
         el.text = AtomicString(f"@{m.group(1)}")  # not matched again inside **bold** etc.
@@ -56,11 +57,11 @@ class _MentionProcessor(InlineProcessor):
 class MentionExtension(Extension):
     """Marks @handles (never inside code) so they stand out; who is notified is the forum's business."""
 
-    def extendMarkdown(self, md):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.inlinePatterns.register(_MentionProcessor(MENTION_PATTERN, md), "mention", 65)
 
 
-EXTENSIONS = ["extra", "sane_lists", "toc", MentionExtension()]
+EXTENSIONS: list[str | Extension] = ["extra", "sane_lists", "toc", MentionExtension()]
 
 
 def _slugify(value: str, separator: str) -> str:
@@ -125,7 +126,8 @@ def _convert(source: str) -> tuple[str, list[dict]]:
     md.reset()
     try:
         html = sanitize(md.convert(source))
-        toc = [t for t in _flatten(md.toc_tokens) if 2 <= t["level"] <= 3]
+        # The toc extension sets toc_tokens on the Markdown instance it ran on.
+        toc = [t for t in _flatten(md.toc_tokens) if 2 <= t["level"] <= 3]  # type: ignore[attr-defined]
     finally:
         md.reset()  # keep nothing of this text (footnotes, abbreviations) for the next one
     return html, toc

@@ -7,6 +7,7 @@ that queue them do not import members.tasks (which imports them)."""
 import smtplib
 import socket
 from contextlib import nullcontext
+from typing import TypedDict
 
 from celery import shared_task
 from django.conf import settings
@@ -30,7 +31,7 @@ class TemporaryMailError(Exception):
 # What a mail-sending task retries, with backoff: the server unreachable, slow or saying "later".
 # A refused address (5xx), a bad template or any other bug fails at once: trying again would
 # fail the same way.
-TRANSIENT_MAIL_ERRORS: tuple[type[BaseException], ...] = (
+TRANSIENT_MAIL_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,  # refused, reset, aborted
     TimeoutError,  # socket.timeout
     socket.gaierror,  # the server's name did not resolve
@@ -38,10 +39,20 @@ TRANSIENT_MAIL_ERRORS: tuple[type[BaseException], ...] = (
     smtplib.SMTPConnectError,
     TemporaryMailError,
 )
+
+
 # The retry options of every task that sends mail: up to 5 tries more, waiting a random time up
 # to 30 s, 60 s, 120 s, … (at most 10 minutes), so a mail server coming back is not hit by every
 # waiting task at once. The longest wait stays far below the broker's visibility timeout.
-MAIL_TASK_RETRY = {
+class MailTaskRetry(TypedDict):
+    autoretry_for: tuple[type[BaseException], ...]
+    retry_backoff: int
+    retry_backoff_max: int
+    retry_jitter: bool
+    max_retries: int
+
+
+MAIL_TASK_RETRY: MailTaskRetry = {
     "autoretry_for": TRANSIENT_MAIL_ERRORS,
     "retry_backoff": 30,
     "retry_backoff_max": 600,

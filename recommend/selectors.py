@@ -18,7 +18,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, F, Model, OuterRef, Subquery
 from django.utils import timezone
 
 from analytics.selectors import persona_keys
@@ -122,8 +122,10 @@ def _history(member: User, now: datetime, limit: int = HISTORY) -> tuple[dict[in
 def _activity_stamp(member: User) -> tuple[int | None, ...]:
     """The newest row of each kind of activity of the member, in one query."""
 
-    def newest(model: type, field: str = "user") -> Subquery:
-        return Subquery(model.objects.filter(**{field: OuterRef("pk")}).order_by("-pk").values("pk")[:1])
+    def newest(model: type[Model], field: str = "user") -> Subquery:
+        return Subquery(
+            model._default_manager.filter(**{field: OuterRef("pk")}).order_by("-pk").values("pk")[:1]
+        )
 
     # Interests change by adding (a newer row) or removing (fewer rows): both show here.
     interests = (

@@ -28,6 +28,7 @@ from content.models import Content
 from content.selectors import view_pairs
 from members.bulk import COPY_SIGNATURE, columns, copy_supported, factorise, microseconds
 from members.models import LIVE_STATUSES, Membership
+from usergroup.typed import attname_of, column_of
 
 from .content_based import BODY_CHARS, item_text, text_neighbours
 from .models import Dismissal, ItemNeighbours, NeighbourBuild, PopularItem
@@ -58,7 +59,7 @@ def bulk_write(model: type[Model], objects: Iterable[Model]) -> int:
     written = 0
     iterator = iter(objects)
     while batch := list(islice(iterator, WRITE_BATCH)):
-        model.objects.bulk_create(batch)
+        model._default_manager.bulk_create(batch)
         written += len(batch)
     return written
 
@@ -89,7 +90,7 @@ def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> i
     instance and an INSERT parameter of every value (six times on one row per neighbour)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    columns_sql = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
+    columns_sql = ", ".join(quote(column_of(model, name)) for name in fields)
     statement = f"COPY {quote(model._meta.db_table)} ({columns_sql}) FROM STDIN"
     written = 0
     iterator = iter(lines)
@@ -106,7 +107,7 @@ def write_rows(model: type[Model], fields: list[str], rows: Iterable[Sequence[ob
     bulk_create. Returns the rows written."""
     if copy_supported(connections[router.db_for_write(model)]):
         return copy_lines(model, fields, ("\t".join(map(copy_text, row)) + "\n" for row in rows))
-    names = [model._meta.get_field(name).attname for name in fields]
+    names = [attname_of(model, name) for name in fields]
     return bulk_write(model, (model(**dict(zip(names, row, strict=True))) for row in rows))
 
 
@@ -239,9 +240,8 @@ def copy_neighbour_arrays(
     data["scores"]["value"] = scores
     payload = COPY_SIGNATURE + struct.pack(">ii", 0, 0) + data.tobytes() + struct.pack(">h", -1)
     quote = connection.ops.quote_name
-    meta = ItemNeighbours._meta
     target = ", ".join(
-        quote(meta.get_field(name).column) for name in ("build", "source", "item", "neighbours", "scores")
+        quote(column_of(ItemNeighbours, name)) for name in ("build", "source", "item", "neighbours", "scores")
     )
     with connection.cursor() as cursor:
         # A double's shortest exact text needs extra_float_digits > 0 (PostgreSQL's default, 1).
@@ -256,7 +256,7 @@ def copy_neighbour_arrays(
         )
         cursor.copy_expert(f"COPY {_NEIGHBOUR_LOAD} FROM STDIN (FORMAT binary)", io.BytesIO(payload))
         cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({target}) "  # noqa: S608 (names quoted, values bound)
+            f"INSERT INTO {quote(ItemNeighbours._meta.db_table)} ({target}) "  # noqa: S608 (names quoted, values bound)
             f"SELECT %s, %s, item, to_jsonb(others[1:n]), CASE WHEN integral THEN "
             "(SELECT jsonb_agg(CASE WHEN s = trunc(s) AND abs(s) < 1e16 THEN to_jsonb(round(s::numeric, 1)) "
             "ELSE to_jsonb(s) END ORDER BY o) FROM unnest(scores[1:n]::double precision[]) WITH ORDINALITY AS u (s, o)) "
@@ -310,9 +310,10 @@ def copy_neighbours(
     connection = connections[router.db_for_write(ItemNeighbours)]
     quote = connection.ops.quote_name
     meta = ItemNeighbours._meta
-    fields = [quote(meta.get_field(name).column) for name in ("source", "item", "neighbours", "scores")]
-    build_column = quote(meta.get_field("build").column)
-    where, params = f"{build_column} = %s AND {fields[0]} = %s", [source_build.pk, source]
+    fields = [quote(column_of(ItemNeighbours, name)) for name in ("source", "item", "neighbours", "scores")]
+    build_column = quote(column_of(ItemNeighbours, "build"))
+    where = f"{build_column} = %s AND {fields[0]} = %s"
+    params: list[int | str | list[int]] = [source_build.pk, source]
     if except_items:
         # One parameter however many items: an array on PostgreSQL, a JSON list elsewhere.
         if connection.vendor == "postgresql":
@@ -354,16 +355,16 @@ def group_popularity(
         # Weights are small integers (+1, −2): their sums are exact in any order.
         totals += np.bincount(keys, weights=kept_weights, minlength=len(totals))
         seen += np.bincount(keys, minlength=len(seen))
-    totals = totals.reshape(len(groups), width)
-    has_rows = seen.reshape(len(groups), width).any(axis=1)
+    table = totals.reshape(len(groups), width)
+    has_rows = np.asarray(seen.reshape(len(groups), width).any(axis=1))
     result: dict[str, list[tuple[int, float]]] = {}
     for index, group in enumerate(groups):
         if not has_rows[index]:
             continue
-        positive = np.flatnonzero(totals[index] > 0)
+        positive = np.flatnonzero(table[index] > 0)
         # Highest total first, then the lower item id (item_ids ascend with the codes).
-        best = positive[np.lexsort((positive, -totals[index][positive]))][:n]
-        result[group] = list(zip(item_ids[best].tolist(), totals[index][best].tolist(), strict=True))
+        best = positive[np.lexsort((positive, -table[index][positive]))][:n]
+        result[group] = list(zip(item_ids[best].tolist(), table[index][best].tolist(), strict=True))
     return result
 
 

@@ -67,7 +67,7 @@ def thread_matrix(
     defaults to active members who allowed personalised recommendations."""
     if members is None:
         members = User.objects.filter(is_active=True, personalisation_consent=True)
-    member_ids = members.values("pk")
+    member_ids = members.values_list("pk", flat=True)
     visible = Thread.objects.filter(hidden=False).values("pk")
     readers, read_threads, read_at = columns(
         ThreadRead.objects.filter(member__in=member_ids, thread__in=visible, read_at__lte=now)
@@ -176,7 +176,7 @@ def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: 
     signed_in = member is not None and member.is_authenticated
     readable = accessible(Category.objects.all(), member).values("pk")
     candidates = Thread.objects.filter(hidden=False, category__in=readable).exclude(pk=thread.pk)
-    if signed_in:
+    if isinstance(member, User):  # signed in (request.user proxies isinstance too)
         reads = ThreadRead.objects.filter(thread=OuterRef("pk"), member=member)
         candidates = candidates.annotate(last_read=Subquery(reads.values("read_at")[:1])).exclude(
             Exists(reads.filter(read_at__gte=OuterRef("last_activity_at")))
@@ -205,5 +205,6 @@ def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: 
         )
     if not signed_in:
         for topic in picked:
-            topic.last_read = None
+            # What the signed-in query annotates; Thread's type has no such field.
+            setattr(topic, "last_read", None)  # noqa: B010
     return picked

@@ -22,7 +22,7 @@ def reaches_past_services(source: str) -> list[str]:
             node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
         )
         if name in FORBIDDEN:
-            found.append(f"line {node.lineno}: {name}")
+            found.append(f"line {getattr(node, 'lineno', '?')}: {name}")
     return found
 
 

@@ -5,7 +5,8 @@ import ast
 from pathlib import Path
 
 import pytest
-from django.template import TemplateDoesNotExist, engines
+from django.template import Engine, TemplateDoesNotExist, engines
+from django.template.backends.django import DjangoTemplates
 from django.template.base import Lexer, TokenType
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +20,7 @@ def forbidden_for(app: str) -> set[str]:
 
 def imported_apps(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
@@ -60,7 +61,7 @@ def _import_nodes(node: ast.AST) -> list[ast.Import | ast.ImportFrom]:
     """Every import statement under `node`, at any depth, but those under `if TYPE_CHECKING:`."""
     found: list[ast.Import | ast.ImportFrom] = []
     for child in ast.iter_child_nodes(node):
-        if _type_checking_block(child):
+        if isinstance(child, ast.If) and _type_checking_block(child):
             children: list[ast.AST] = list(child.orelse)  # only the `else:` ever runs
         else:
             children = [child]
@@ -223,32 +224,38 @@ def owner_of_path(path: str) -> str | None:
     return first if first != ".venv" else None
 
 
+def django_engine() -> Engine:
+    backend = engines["django"]
+    assert isinstance(backend, DjangoTemplates)
+    return backend.engine
+
+
 def library_owner(name: str) -> str:
     """The package whose templatetags module `{% load name %}` imports."""
-    return engines["django"].engine.libraries[name].split(".")[0]
+    return django_engine().libraries[name].split(".")[0]
 
 
 def template_owner(name: str) -> str | None:
     """Who owns the template Django finds under `name`: the app whose folder it is in."""
-    return owner_of_path(engines["django"].get_template(name).origin.name)
+    return owner_of_path(django_engine().get_template(name).origin.name)
 
 
 def template_problems(app: str, label: str, source: str) -> list[str]:
     libraries, names = template_references(source)
     problems = []
     for library in sorted(libraries):
-        if library not in engines["django"].engine.libraries:
+        if library not in django_engine().libraries:
             problems.append(f"{label} loads {library!r}, which no installed app provides")
         elif (owner := library_owner(library)) in forbidden_for(app):
             problems.append(f"{label} loads {library!r} from {owner}")
     for name in sorted(names):
         try:
-            owner = template_owner(name)
+            template_app = template_owner(name)
         except TemplateDoesNotExist:
             problems.append(f"{label} uses {name!r}, which does not exist")
             continue
-        if owner in forbidden_for(app):
-            problems.append(f"{label} uses {name!r} from {owner}")
+        if template_app in forbidden_for(app):
+            problems.append(f"{label} uses {name!r} from {template_app}")
     return problems
 
 
