@@ -353,4 +353,4 @@ def join_link_for(*, user: Viewer, event: Event, now: datetime | None = None) ->
     if not (event.starts_at - JOIN_LINK_LEAD <= now <= event.ends_at):
         return ""
     going = RSVP.objects.filter(event=event, member=user, status=RSVP.Status.GOING).exists()
-    return event.join_url if going or user.is_staff else ""
+    return event.join_url if going or (user is not None and user.is_staff) else ""

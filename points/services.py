@@ -169,6 +169,9 @@ _ACCOUNT = PointsAccount._meta.db_table
 _LEDGER = LedgerEntry._meta.db_table
 
 
+SqlValue = int | str | datetime
+
+
 @dataclass(frozen=True)
 class _Award:
     """One ledger row to write, its texts already cut to their columns' sizes."""
@@ -183,7 +186,7 @@ class _Award:
     idempotency_key: str
     created_at: datetime
 
-    def params(self) -> dict[str, object]:
+    def params(self) -> dict[str, SqlValue]:
         """The row as named SQL parameters (psycopg2 and Django's SQLite take %(name)s)."""
         return {
             "member_id": self.member_id,
