@@ -915,7 +915,7 @@ def drill_postgres(ctx: Context) -> Result:
     from django.db import connections
 
     from community.models import Post, Thread
-    from community.services import can_post
+    from community.permissions import can_post
     from content.models import Content
     from members.models import User
 
@@ -933,9 +933,11 @@ def drill_postgres(ctx: Context) -> Result:
     threads = Thread.objects.filter(hidden=False, locked=False).select_related(
         "category__post_tier", "category__read_tier"
     )
-    topic = next(t for t in threads.order_by("pk") if all(can_post(m, t.category) for m in members[:40]))
+    topic = next(
+        t for t in threads.order_by("pk") if all(can_post(user=m, category=t.category) for m in members[:40])
+    )
     readers = members[: 4 if ctx.quick else 8]
-    writers = [m for m in members[8:] if can_post(m, topic.category)][:30]
+    writers = [m for m in members[8:] if can_post(user=m, category=topic.category)][:30]
     pages = ["/", "/library/", item.get_absolute_url(), "/community/", topic.get_absolute_url()]
     cookies = {m.pk: _session_cookie(m) for m in [*readers, *writers]}
     csrf = "drills" + uuid.uuid4().hex[:26]  # a 32-character secret, sent as cookie and field

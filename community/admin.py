@@ -3,8 +3,8 @@ from modeltranslation.admin import TranslationAdmin
 
 from members.audit_admin import AuditedAdmin
 
-from . import events as event_services
 from .models import RSVP, Category, Event, Flag, Post, Suspension, Thread
+from .services import events as event_services
 
 
 @admin.register(Category)

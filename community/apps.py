@@ -8,6 +8,8 @@ class CommunityConfig(AppConfig):
     verbose_name = _("Community")
 
     def ready(self) -> None:
+        # Imported here, not at the top: these modules import models, which Django allows only
+        # once the app registry is ready (app loading, not an import cycle).
         from content import slots
 
         # Its tables' part of a member's "download my data" archive (members.data_export).

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils.text import slugify
 from faker import Faker
 
+from content.models import Content
 from members.demo import MemberPlan, Period, engagement, insert_rows, rank_at
 from members.models import Tier, User
 from members.translated import Texts, add_missing_translations, columns
@@ -380,8 +381,6 @@ def seed_comments(
 ) -> int:
     """Comments on library items the member could read then, a quarter of them replies to an
     earlier comment. Skipped once demo items have comments."""
-    from content.models import Content
-
     if Comment.objects.filter(content__slug__startswith="demo-").exists():
         return 0
     _check_bulk_ids()
@@ -456,8 +455,6 @@ def seed_events(
 ) -> int:
     """Fortnightly past events with attendance, and upcoming ones with RSVPs and a wait list.
     Event regulars come to most events they may attend; meet-ups draw members in Europe."""
-    from content.models import Content
-
     if Event.objects.filter(slug__startswith="demo-").exists():
         return 0
     rng = random.Random(f"{seed}:events")

@@ -16,7 +16,6 @@ from django.utils.translation import gettext as _
 
 from members.models import User
 
-from .events import cancel_rsvp
 from .models import (
     RSVP,
     Comment,
@@ -30,6 +29,7 @@ from .models import (
     ThreadFollow,
     ThreadRead,
 )
+from .services.events import cancel_rsvp
 
 
 def removed_text() -> str:

@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .models import Category, Flag, NotificationSettings, Thread
-from .services import BODY_MAX, TITLE_MAX, TITLE_MIN
+from .services.forum import BODY_MAX, TITLE_MAX, TITLE_MIN
 
 
 class ThreadForm(forms.Form):

@@ -4,6 +4,7 @@ Mentions are read from the rendered post, so @names inside code are not mentions
 the member's own words only: quoted lines (`> ...`) do not mention anyone again."""
 
 import re
+from collections.abc import Callable
 
 from django.db.models import Case, Q, Value, When
 
@@ -16,7 +17,7 @@ CANDIDATES = 40
 _RENDERED = re.compile(r'<span class="mention">@([A-Za-z0-9_]+)</span>')
 
 
-def handles_in(body: str) -> list[str]:
+def handles_in(*, body: str) -> list[str]:
     """The distinct handles a Markdown text mentions, lower-cased, in order of appearance."""
     own_words = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
     if "@" not in own_words:
@@ -24,19 +25,19 @@ def handles_in(body: str) -> list[str]:
     return list(dict.fromkeys(h.lower() for h in _RENDERED.findall(render(own_words).html)))
 
 
-def members_named(handles: list[str]) -> list[User]:
+def members_named(*, handles: list[str]) -> list[User]:
     """Active members with these handles (unknown handles are plain text)."""
     if not handles:
         return []
     return list(User.objects.filter(handle__in=handles[:MAX_MENTIONS], is_active=True))
 
 
-def members_in(body: str) -> list[User]:
+def members_in(*, body: str) -> list[User]:
     """The active members a Markdown text mentions."""
-    return members_named(handles_in(body))
+    return members_named(handles=handles_in(body=body))
 
 
-def suggestions(*, query: str, may_see) -> list[User]:
+def suggestions(*, query: str, may_see: Callable[[User], bool]) -> list[User]:
     """Members whose handle starts with, or whose display name contains, `query`; only those
     `may_see(member)` accepts (who can read the area being written in), best matches first."""
     query = query.strip().lstrip("@")[:30]

@@ -6,7 +6,7 @@ from django.template.loader import render_to_string
 from content.markdown import render_many
 from content.models import Content
 
-from .comments import comments_for
+from .selectors import comments_for
 
 
 def comments_section(request: HttpRequest, item: Content) -> str:

@@ -1,5 +1,5 @@
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import (
     BooleanField,
@@ -8,6 +8,7 @@ from django.db.models import (
     Exists,
     F,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -15,10 +16,24 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from members.access import accessible
+from content.models import Content
+from members.access import accessible, can_access
 from members.models import User
 
-from .models import RSVP, Category, Comment, Event, Post, Thread, ThreadFollow, ThreadRead, Vote
+from .models import (
+    RSVP,
+    Category,
+    Comment,
+    Event,
+    Notification,
+    NotificationSettings,
+    Post,
+    Thread,
+    ThreadFollow,
+    ThreadRead,
+    Vote,
+)
+from .permissions import Viewer, can_post, can_read, may_attend
 
 FILTERS = {"all", "unanswered", "solved", "questions"}
 
@@ -82,11 +97,9 @@ def readable_post(post_id: int, user) -> Post | None:
     )
     if post is None:
         return None
-    from .services import can_read
-
     if not post.approved and not (user.is_authenticated and (user.is_staff or post.author_id == user.pk)):
         return None  # a post waiting for approval is its author's and the moderators' alone
-    return post if can_read(user, post.thread.category) else None
+    return post if can_read(user=user, category=post.thread.category) else None
 
 
 def _flagged(queryset: QuerySet) -> QuerySet:
@@ -150,10 +163,8 @@ def new_in_my_areas(*, member: User, limit: int = 5) -> list[Thread]:
 
 def introductions_for(member: User) -> Category | None:
     """The area where a new member says hello, if there is one they may post in."""
-    from .services import can_post
-
     area = Category.objects.select_related("read_tier", "post_tier").filter(slug="introductions").first()
-    return area if area is not None and can_post(member, area) else None
+    return area if area is not None and can_post(user=member, category=area) else None
 
 
 def said_hello(*, member: User, area: Category | None) -> bool:
@@ -193,3 +204,164 @@ def next_events_for(*, member: User, limit: int = 3, now: datetime | None = None
     if going:
         return NextEvents(events=going, going=True)
     return NextEvents(events=list(upcoming[:limit]), going=False)
+
+
+def category_by_slug(slug: str) -> Category | None:
+    """The area with this slug (whether the user may read it is the caller's check)."""
+    return Category.objects.select_related("read_tier", "post_tier").filter(slug=slug).first()
+
+
+def move_targets() -> QuerySet[Category]:
+    """The areas a moderator may move a topic to."""
+    return Category.objects.all()
+
+
+def is_following(*, member: Viewer, thread: Thread) -> bool:
+    return bool(
+        member is not None
+        and member.is_authenticated
+        and ThreadFollow.objects.filter(thread=thread, member=member).exists()
+    )
+
+
+def post_in_thread(*, thread: Thread, post_id: int) -> Post | None:
+    return Post.objects.filter(pk=post_id, thread=thread).first()
+
+
+def post_for_moderation(post_id: int) -> Post | None:
+    return Post.objects.select_related("thread", "author").filter(pk=post_id).first()
+
+
+def comment_for_moderation(comment_id: int) -> Comment | None:
+    """A comment with its author and library item (whether the reader may see the item is the
+    caller's check)."""
+    return Comment.objects.select_related("author", "content__min_tier").filter(pk=comment_id).first()
+
+
+def commentable_item(content_id: int) -> Content | None:
+    return Content.objects.select_related("min_tier").filter(pk=content_id).first()
+
+
+def comments_for(item: Content, user: Viewer) -> list[Comment]:
+    """Visible top-level comments with their visible replies, or [] for readers without access."""
+    if not can_access(user, item):
+        return []
+    replies = Comment.objects.filter(hidden=False).select_related("author").order_by("created_at", "id")
+    return list(
+        Comment.objects.filter(content=item, parent__isnull=True, hidden=False)
+        .select_related("author")
+        .prefetch_related(Prefetch("replies", queryset=replies))
+    )
+
+
+# --- Notifications -----------------------------------------------------------------------
+
+
+def may_see_notification(member: User, n: Notification) -> bool:
+    """Whether `member` may still see what `n` is about: access is checked again when it is
+    shown or emailed, since a membership can end or a topic be hidden after it was written."""
+    if (thread := n.thread) is not None:
+        return (
+            not thread.hidden
+            and (n.post is None or (not n.post.hidden and n.post.approved))
+            and can_read(user=member, category=thread.category)
+        )
+    if (event := n.event) is not None:
+        return not event.canceled and can_access(member, event)
+    return n.level_id is not None
+
+
+def visible_notifications(member: User, notifications: QuerySet[Notification]) -> list[Notification]:
+    """The notifications a member may still see (see may_see_notification)."""
+    rows = notifications.select_related(
+        "actor", "thread__category__read_tier", "post", "event__min_tier", "level"
+    )
+    return [n for n in rows if may_see_notification(member, n)]
+
+
+def unread_count(member: User) -> int:
+    return Notification.objects.filter(recipient=member, read_at__isnull=True).count()
+
+
+NOTIFICATIONS_SHOWN = 100
+
+
+def notifications_for(member: User, *, limit: int = NOTIFICATIONS_SHOWN) -> list[Notification]:
+    """The member's newest notifications they may still see. Titles and names only: the posts'
+    and events' bodies stay in the database."""
+    shown = (
+        Notification.objects.filter(recipient=member)
+        .defer("post__body", "event__description")
+        .order_by("-created_at")
+    )
+    return visible_notifications(member, shown[:limit])
+
+
+def email_preference_of(member: User) -> str:
+    """How the member gets notification emails (the daily digest until they choose)."""
+    prefs = NotificationSettings.objects.filter(member=member).first()
+    return prefs.email if prefs else NotificationSettings.Email.DAILY
+
+
+# --- Events ------------------------------------------------------------------------------
+
+JOIN_LINK_LEAD = timedelta(minutes=30)
+
+
+def upcoming_events(*, now: datetime | None = None) -> QuerySet[Event]:
+    now = now or timezone.now()
+    return (
+        Event.objects.filter(ends_at__gte=now, canceled=False)
+        .select_related("min_tier")
+        .order_by("starts_at")
+    )
+
+
+def past_events(*, now: datetime | None = None, limit: int = 12) -> QuerySet[Event]:
+    now = now or timezone.now()
+    return (
+        Event.objects.filter(ends_at__lt=now)
+        .select_related("min_tier", "recording")
+        .order_by("-starts_at")[:limit]
+    )
+
+
+def event_by_slug(slug: str) -> Event | None:
+    return Event.objects.select_related("min_tier", "recording").filter(slug=slug).first()
+
+
+def rsvp_of(*, member: Viewer, event: Event) -> RSVP | None:
+    """The member's RSVP to the event, unless canceled (None for visitors)."""
+    if member is None or not member.is_authenticated:
+        return None
+    return RSVP.objects.filter(event=event, member=member).exclude(status=RSVP.Status.CANCELED).first()
+
+
+@dataclass(frozen=True)
+class Attendance:
+    going: int
+    attended: int
+
+
+def attendance_of(event: Event) -> Attendance:
+    """How many are going, and how many came (as the creator marked them)."""
+    counts = event.rsvps.aggregate(
+        going=Count("pk", filter=Q(status=RSVP.Status.GOING)), attended=Count("pk", filter=Q(attended=True))
+    )
+    return Attendance(going=counts["going"], attended=counts["attended"])
+
+
+def join_link_for(*, user: Viewer, event: Event, now: datetime | None = None) -> str:
+    """The online link, only for members going, from 30 minutes before the start to the end."""
+    now = now or timezone.now()
+    if (
+        not isinstance(user, User)
+        or not event.join_url
+        or not may_attend(user=user, event=event)
+        or event.canceled
+    ):
+        return ""
+    if not (event.starts_at - JOIN_LINK_LEAD <= now <= event.ends_at):
+        return ""
+    going = RSVP.objects.filter(event=event, member=user, status=RSVP.Status.GOING).exists()
+    return event.join_url if going or (user is not None and user.is_staff) else ""

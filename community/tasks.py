@@ -1,187 +1,42 @@
-from datetime import timedelta
+"""Celery tasks of the community app: thin wrappers over delivery and services, idempotent and
+safe to re-run (see each function they call)."""
 
 from celery import shared_task
-from django.db import transaction
-from django.utils import timezone
 
-from members.mail import MAIL_TASK_RETRY, send_to_member
+from members.mail import MAIL_TASK_RETRY
 
-from .models import Notification, NotificationSettings
-from .slots import digest_sections
+from . import delivery
+from .mail_tasks import email_notifications
+from .services import events, notifications
 
-
-def _email(member, notifications, subject_template: str) -> None:
-    send_to_member(
-        member,
-        subject=subject_template,
-        text="community/email/notifications.txt",
-        context={"notifications": notifications},
-    )
-
-
-@shared_task(name="community.tasks.email_notifications", **MAIL_TASK_RETRY)
-def email_notifications(notification_ids: list[int]) -> int:
-    """Instant emails: one message per member for the notifications of one change."""
-    from .notify import visible
-
-    pending = Notification.objects.filter(pk__in=notification_ids, emailed=False, read_at__isnull=True)
-    by_member: dict = {}
-    for n in pending.select_related("recipient").order_by("recipient_id", "created_at"):
-        by_member.setdefault(n.recipient, []).append(n.pk)
-    by_member = {
-        member: visible(member, Notification.objects.filter(pk__in=ids).order_by("created_at"))
-        for member, ids in by_member.items()
-    }
-    by_member = {member: items for member, items in by_member.items() if items}
-    for member, items in by_member.items():
-        _email(member, items, "community/email/notifications_subject.txt")
-        Notification.objects.filter(pk__in=[n.pk for n in items]).update(emailed=True)
-    return len(by_member)
-
-
-# A member's daily digest goes out at most once in this many hours, however often the job runs
-# (it is scheduled every 24 hours; a retry or a manual run the same day mails nobody twice).
-DAILY_DIGEST_GAP = timedelta(hours=20)
-# Members mailed the weekly digest this recently are left out of a second run.
-WEEKLY_DIGEST_GAP = timedelta(days=6)
+__all__ = [
+    "collect_level_ups",
+    "email_notifications",
+    "send_daily_digests",
+    "send_event_reminders",
+    "send_weekly_digest",
+]
 
 
 @shared_task(name="community.tasks.send_daily_digests", **MAIL_TASK_RETRY)
 def send_daily_digests() -> int:
-    """One email a day with what members on the daily digest have not seen yet.
-
-    Each member is claimed before their email leaves (the day's digest marked done and its
-    notifications marked emailed, in one transaction) and released if sending fails, so a run
-    that stops half-way, retried or run again, mails each member once."""
-    from .notify import visible
-
-    sent = 0
-    now = timezone.now()
-    due = NotificationSettings.objects.filter(email=NotificationSettings.Email.DAILY).exclude(
-        last_digest_at__gt=now - DAILY_DIGEST_GAP
-    )
-    for prefs in due.select_related("member"):
-        items = visible(
-            prefs.member,
-            Notification.objects.filter(recipient=prefs.member, emailed=False, read_at__isnull=True).order_by(
-                "created_at"
-            )[:50],
-        )
-        with transaction.atomic():
-            claimed = (
-                NotificationSettings.objects.filter(pk=prefs.pk)
-                .exclude(last_digest_at__gt=now - DAILY_DIGEST_GAP)
-                .update(last_digest_at=now)
-            )
-            items = items if claimed and prefs.member.is_active else []
-            ids = [n.pk for n in items]
-            Notification.objects.filter(pk__in=ids).update(emailed=True)
-        if not items:
-            continue
-        try:
-            _email(prefs.member, items, "community/email/digest_subject.txt")
-        except Exception:
-            with transaction.atomic():
-                NotificationSettings.objects.filter(pk=prefs.pk).update(last_digest_at=prefs.last_digest_at)
-                Notification.objects.filter(pk__in=ids).update(emailed=False)
-            raise
-        sent += 1
-    return sent
+    """One email a day with what members on the daily digest have not seen yet."""
+    return delivery.send_daily_digests()
 
 
 @shared_task(name="community.tasks.send_event_reminders")
 def send_event_reminders() -> int:
-    from .events import send_reminders
-
-    return send_reminders()
+    return events.send_reminders()
 
 
 @shared_task(name="community.tasks.collect_level_ups")
 def collect_level_ups() -> int:
     """Level-ups earned outside the forum (reading, visits, renewals) into the bell."""
-    from .notify import collect_level_ups as collect
-
-    return collect()
-
-
-def _claim_weekly_digest(member, now) -> tuple[bool, object]:
-    """Mark `member` as sent this week's digest unless a run did so already; returns whether this
-    run may send it and the mark it replaced (None: there was none), to put back on failure."""
-    from .models import WeeklyDigestSent
-
-    with transaction.atomic():
-        row, created = WeeklyDigestSent.objects.select_for_update().get_or_create(
-            member=member, defaults={"sent_at": now}
-        )
-        if created:
-            return True, None
-        if row.sent_at > now - WEEKLY_DIGEST_GAP:
-            return False, row.sent_at
-        previous = row.sent_at
-        WeeklyDigestSent.objects.filter(pk=row.pk).update(sent_at=now)
-        return True, previous
-
-
-def _release_weekly_digest(member, previous) -> None:
-    from .models import WeeklyDigestSent
-
-    if previous is None:
-        WeeklyDigestSent.objects.filter(member=member).delete()
-    else:
-        WeeklyDigestSent.objects.filter(member=member).update(sent_at=previous)
+    return notifications.collect_level_ups()
 
 
 @shared_task(name="community.tasks.send_weekly_digest", **MAIL_TASK_RETRY)
 def send_weekly_digest() -> int:
-    """The week's liveliest topics, each member getting only areas they may read, followed by
-    what higher apps add (community.slots digest sections: recommend's "picked for you").
-
-    A member is mailed only when their areas had lively topics this week, as before the sections
-    existed: this is the forum's weekly email, and picks alone would turn it into a newsletter
-    members of a quiet forum never asked for. The sections run only for members being mailed;
-    each costs a fixed number of queries per member (recommend's: about a dozen), so the run
-    grows linearly with the members mailed.
-
-    Members mailed in the last WEEKLY_DIGEST_GAP are left out, and each is claimed before their
-    email leaves (released if sending fails), so a retried or repeated run mails nobody twice."""
-    from members.access import can_access
-    from members.models import User
-
-    from .models import Category, Thread, WeeklyDigestSent
-
-    now = timezone.now()
-    since = now - timedelta(days=7)
-    categories = list(Category.objects.select_related("read_tier"))
-    # Members who may read the same areas get the same list, whatever got them there (staff,
-    # a complimentary grant, a lapsed plan): the key is the set of areas, never the tier rank.
-    best_by_areas: dict[frozenset[int], list] = {}
-    sent = 0
-    muted = NotificationSettings.objects.filter(email=NotificationSettings.Email.OFF).values("member_id")
-    mailed = WeeklyDigestSent.objects.filter(sent_at__gt=now - WEEKLY_DIGEST_GAP).values("member_id")
-    members = User.objects.filter(is_active=True).exclude(pk__in=muted).exclude(pk__in=mailed)
-    for member in members.order_by("pk").iterator():
-        areas = frozenset(c.pk for c in categories if can_access(member, c))
-        if areas not in best_by_areas:
-            best_by_areas[areas] = list(
-                Thread.objects.filter(category__in=areas, hidden=False, last_activity_at__gte=since)
-                .select_related("category")
-                .order_by("-reply_count", "-last_activity_at", "-id")[:5]
-            )
-        threads = best_by_areas[areas]
-        if not threads:
-            continue
-        claimed, previous = _claim_weekly_digest(member, now)
-        if not claimed:
-            continue
-        try:
-            send_to_member(
-                member,
-                subject="community/email/weekly_subject.txt",
-                text="community/email/weekly.txt",
-                context={"threads": threads, "sections": digest_sections(member)},
-            )
-        except Exception:
-            _release_weekly_digest(member, previous)
-            raise
-        sent += 1
-    return sent
+    """The week's liveliest topics, each member getting only areas they may read (see
+    community.delivery.send_weekly_digest)."""
+    return delivery.send_weekly_digest()

@@ -3,9 +3,8 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
@@ -14,12 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from content.markdown import render as render_markdown
 from content.markdown import render_many
-from content.models import Content
 from members.access import can_access, cheapest_tier_unlocking
 
-from . import comments as comment_services
-from . import events as event_services
-from . import mentions, notify, selectors, services, slots
+from . import calendar, mentions, selectors, services, slots
 from .forms import (
     CommentForm,
     FlagForm,
@@ -30,15 +26,19 @@ from .forms import (
     ThreadForm,
     VoteForm,
 )
-from .models import RSVP, Category, Comment, Event, NotificationSettings, Post, Thread
+from .models import RSVP, Category, Event, Thread
+from .permissions import can_post, can_read, may_attend
+from .services import comments as comment_services
+from .services import events as event_services
+from .services import notifications as notify
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 50
 
 
 def _readable_category(user, slug) -> Category:
-    category = get_object_or_404(Category.objects.select_related("read_tier", "post_tier"), slug=slug)
-    if not services.can_read(user, category):
+    category = selectors.category_by_slug(slug)
+    if category is None or not can_read(user=user, category=category):
         raise Http404  # a category you may not read looks like one that does not exist
     return category
 
@@ -48,7 +48,7 @@ def _readable_thread(user, pk) -> Thread:
     thread = selectors.visible_thread(user=user, pk=pk)
     if thread is None:
         raise Http404
-    if not services.can_read(user, thread.category):
+    if not can_read(user=user, category=thread.category):
         raise Http404
     return thread
 
@@ -74,7 +74,7 @@ def category(request, slug):
             "category": category,
             "page": page,
             "filter": filter_by,
-            "can_post": services.can_post(request.user, category),
+            "can_post": can_post(user=request.user, category=category),
         },
     )
 
@@ -105,11 +105,11 @@ def thread(request, pk, slug=""):
             "thread": thread,
             "page": page,
             "form": _mentionable(ReplyForm(initial={"body": _quote(request, thread)}), thread.category),
-            "can_reply": services.can_post(request.user, thread.category)
+            "can_reply": can_post(user=request.user, category=thread.category)
             and (not thread.locked or request.user.is_staff),
             "can_accept": can_accept,
             "following": thread.following,
-            "move_targets": Category.objects.all() if request.user.is_staff else [],
+            "move_targets": selectors.move_targets() if request.user.is_staff else [],
             # What higher apps add at the end of a topic (recommend: suggested topics).
             "sections": slots.thread_sections(request, thread),
         },
@@ -145,7 +145,7 @@ def _quote(request, thread) -> str:
 @login_required
 def new_thread(request, slug):
     category = _readable_category(request.user, slug)
-    if not services.can_post(request.user, category):
+    if not can_post(user=request.user, category=category):
         raise PermissionDenied(_("You cannot start a topic here."))
     # A question-and-answer area starts the form as a question.
     form = _mentionable(ThreadForm(request.POST or None, initial={"kind": category.default_kind}), category)
@@ -192,7 +192,9 @@ def reply(request, pk):
 @require_POST
 def accept(request, pk, post_id):
     thread = _readable_thread(request.user, pk)
-    post = get_object_or_404(Post, pk=post_id, thread=thread)
+    post = selectors.post_in_thread(thread=thread, post_id=post_id)
+    if post is None:
+        raise Http404
     try:
         services.accept_answer(actor=request.user, thread=thread, post=post)
     except services.ForumError as exc:
@@ -270,7 +272,9 @@ def moderation(request):
 @staff_member_required
 @require_POST
 def moderate(request, post_id):
-    post = get_object_or_404(Post.objects.select_related("thread", "author"), pk=post_id)
+    post = selectors.post_for_moderation(post_id)
+    if post is None:
+        raise Http404
     actions = {
         "hide": lambda: services.hide_post(actor=request.user, post=post),
         "restore": lambda: services.restore_post(actor=request.user, post=post),
@@ -287,7 +291,9 @@ def moderate(request, post_id):
 @staff_member_required
 @require_POST
 def moderate_comment(request, comment_id):
-    target = get_object_or_404(Comment.objects.select_related("author"), pk=comment_id)
+    target = selectors.comment_for_moderation(comment_id)
+    if target is None:
+        raise Http404
     actions = {
         "hide": lambda: comment_services.hide_comment(actor=request.user, comment=target),
         "dismiss": lambda: services.dismiss_flags(actor=request.user, comment=target),
@@ -338,7 +344,9 @@ def mention_suggestions(request):
     category = _readable_category(request.user, slug) if slug else None
     found = mentions.suggestions(
         query=request.GET.get("q", ""),
-        may_see=lambda m: m.pk != request.user.pk and (category is None or services.can_read(m, category)),
+        may_see=lambda m: (
+            m.pk != request.user.pk and (category is None or can_read(user=m, category=category))
+        ),
     )
     return JsonResponse(
         {"results": [{"handle": m.handle, "name": m.public_name} for m in found]},
@@ -355,15 +363,10 @@ def notifications(request):
             messages.success(request, _("Your email preference is saved."))
         return redirect("community:notifications")
     notify.collect_level_ups(members=[request.user.pk])
-    # The page shows titles and names only: the posts' and events' bodies stay in the database.
-    shown = request.user.notifications.defer("post__body", "event__description").order_by("-created_at")
-    items = notify.visible(request.user, shown[:100])
+    items = selectors.notifications_for(request.user)
     if any(n.read_at is None for n in items):  # seeing them is reading them; no write when all are read
         notify.mark_all_read(member=request.user)
-    prefs = NotificationSettings.objects.filter(member=request.user).first()
-    form = NotificationSettingsForm(
-        initial={"email": prefs.email if prefs else NotificationSettings.Email.DAILY}
-    )
+    form = NotificationSettingsForm(initial={"email": selectors.email_preference_of(request.user)})
     return render(request, "community/notifications.html", {"items": items, "form": form})
 
 
@@ -383,32 +386,25 @@ def follow(request, pk):
 @require_GET
 def events(request):
     now = timezone.now()
-    upcoming = (
-        Event.objects.filter(ends_at__gte=now, canceled=False)
-        .select_related("min_tier")
-        .order_by("starts_at")
-    )
-    past = (
-        Event.objects.filter(ends_at__lt=now)
-        .select_related("min_tier", "recording")
-        .order_by("-starts_at")[:12]
-    )
+    upcoming = selectors.upcoming_events(now=now)
+    past = selectors.past_events(now=now)
     return render(request, "community/events.html", {"upcoming": upcoming, "past": past})
+
+
+def _event(slug: str) -> Event:
+    item = selectors.event_by_slug(slug)
+    if item is None:
+        raise Http404
+    return item
 
 
 @require_GET
 def event(request, slug):
-    item = get_object_or_404(Event.objects.select_related("min_tier", "recording"), slug=slug)
-    mine = (
-        RSVP.objects.filter(event=item, member=request.user).exclude(status=RSVP.Status.CANCELED).first()
-        if request.user.is_authenticated
-        else None
-    )
-    counts = item.rsvps.aggregate(
-        going=Count("pk", filter=Q(status=RSVP.Status.GOING)), attended=Count("pk", filter=Q(attended=True))
-    )
-    going = counts["going"]
-    allowed = event_services.may_attend(request.user, item)
+    item = _event(slug)
+    mine = selectors.rsvp_of(member=request.user, event=item)
+    counts = selectors.attendance_of(item)
+    going = counts.going
+    allowed = may_attend(user=request.user, event=item)
     return render(
         request,
         "community/event.html",
@@ -418,13 +414,13 @@ def event(request, slug):
             "going": going,
             # Once it is over: how many came (as the creator marked them), not "4 going".
             "ended": item.ends_at <= timezone.now(),
-            "attended": counts["attended"],
+            "attended": counts.attended,
             "seats_left": None if item.capacity is None else max(0, item.capacity - going),
             "allowed": allowed,
             "unlock_tier": cheapest_tier_unlocking(item)
             if not allowed and request.user.is_authenticated
             else None,
-            "join_link": event_services.join_link_for(request.user, item),
+            "join_link": selectors.join_link_for(user=request.user, event=item),
             "description": render_markdown(item.description).html if allowed else "",
         },
     )
@@ -433,7 +429,7 @@ def event(request, slug):
 @login_required
 @require_POST
 def rsvp(request, slug):
-    item = get_object_or_404(Event, slug=slug)
+    item = _event(slug)
     try:
         if request.POST.get("cancel") == "1":
             event_services.cancel_rsvp(member=request.user, event=item)
@@ -454,9 +450,9 @@ def rsvp(request, slug):
 
 @require_GET
 def event_ics(request, slug):
-    item = get_object_or_404(Event, slug=slug)
+    item = _event(slug)
     response = HttpResponse(
-        event_services.ics(item, request.user), content_type="text/calendar; charset=utf-8"
+        calendar.ics(event=item, user=request.user), content_type="text/calendar; charset=utf-8"
     )
     response["Content-Disposition"] = content_disposition_header(True, f"{item.slug}.ics")
     return response
@@ -465,7 +461,9 @@ def event_ics(request, slug):
 @login_required
 @require_POST
 def comment(request, content_id):
-    item = get_object_or_404(Content.objects.select_related("min_tier"), pk=content_id)
+    item = selectors.commentable_item(content_id)
+    if item is None:
+        raise Http404
     form = CommentForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Write something first."))
@@ -489,8 +487,8 @@ def comment(request, content_id):
 @login_required
 @require_POST
 def flag_comment(request, comment_id):
-    target = get_object_or_404(Comment.objects.select_related("content__min_tier"), pk=comment_id)
-    if not can_access(request.user, target.content):
+    target = selectors.comment_for_moderation(comment_id)
+    if target is None or not can_access(request.user, target.content):
         raise Http404
     _report(
         request, lambda **data: comment_services.flag_comment(reporter=request.user, comment=target, **data)
@@ -501,7 +499,9 @@ def flag_comment(request, comment_id):
 @staff_member_required
 @require_POST
 def hide_comment(request, comment_id):
-    target = get_object_or_404(Comment.objects.select_related("content"), pk=comment_id)
+    target = selectors.comment_for_moderation(comment_id)
+    if target is None:
+        raise Http404
     try:
         comment_services.hide_comment(actor=request.user, comment=target)
     except services.ForumError as exc:

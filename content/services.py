@@ -97,7 +97,7 @@ def record_view(
     )
     if user_id and lesson is None:
         award_points(
-            member=user,
+            member=user if isinstance(user, User) else None,
             action=Action.CONTENT_VIEW,
             ref=f"content:{content.pk}",
             link=content.get_absolute_url(),

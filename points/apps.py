@@ -8,6 +8,8 @@ class PointsConfig(AppConfig):
     verbose_name = _("Points")
 
     def ready(self) -> None:
+        # Imported here because it imports models, which Django allows only once the app
+        # registry is ready (app loading, not an import cycle).
         # Its tables' part of a member's "download my data" archive (members.data_export).
         from .export_sections import register_sections
 

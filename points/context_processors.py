@@ -1,5 +1,7 @@
 from django.utils.functional import SimpleLazyObject
 
+from .selectors import unseen_level_up
+
 
 def level_up(request):
     """The newest unseen level-up notice, queried only if a template asks for it."""
@@ -8,8 +10,6 @@ def level_up(request):
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None
-        from .models import LevelUp
-
-        return LevelUp.objects.filter(member=user, seen=False).select_related("level").first()
+        return unseen_level_up(user)
 
     return {"level_up": SimpleLazyObject(notice)}

@@ -15,11 +15,11 @@ from django.db import transaction
 from django.db.models import Q, Sum
 
 from members.demo import Period, insert_rows, rank_at
-from members.models import Payment, User
+from members.models import Payment, Tier, User
 from members.translated import Texts, add_missing_translations, columns
 
 from .models import Action, LedgerEntry, Level, LevelUp, PointsAccount, PointsRule, RedemptionItem
-from .services import rules_changed
+from .rules import rules_changed
 
 ENTRY_COLUMNS = ("member_id", "action", "rule_id", "points", "ref", "idempotency_key", "created_at")
 ITEMS: list[tuple[Texts, str, int, dict]] = [
@@ -33,8 +33,6 @@ ITEMS: list[tuple[Texts, str, int, dict]] = [
 
 
 def seed_items() -> None:
-    from members.models import Tier
-
     for texts, kind, cost, extra in ITEMS:
         tier = Tier.objects.filter(slug=extra.get("tier_slug", "")).first()
         if kind == "membership" and tier is None:

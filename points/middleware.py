@@ -1,4 +1,5 @@
-from .services import award_daily_visit, local_date
+from .rules import local_date
+from .services import award_daily_visit
 
 SESSION_KEY = "points_daily_visit"
 
@@ -13,7 +14,7 @@ class DailyVisitMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and hasattr(request, "session"):
-            today = local_date(user)
+            today = local_date(member=user)
             if request.session.get(SESSION_KEY) != today:
                 award_daily_visit(member=user)
                 request.session[SESSION_KEY] = today

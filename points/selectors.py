@@ -1,25 +1,38 @@
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db.models import Count, F, Max, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
+from django.utils.functional import Promise
 
+from members.access import current_tier
 from members.models import User
 from members.translated import in_language
 
-from .models import LedgerEntry, Level, PointsAccount
-from .services import next_level
+from .models import (
+    RULE_ACTIONS,
+    LedgerEntry,
+    Level,
+    LevelUp,
+    PointsAccount,
+    PointsRule,
+    Privilege,
+    Redemption,
+    RedemptionItem,
+)
+from .rules import active_rule, next_level
 
 PERIODS = {"week": 7, "month": 30, "all": None}
 BOARD_SIZE = 20
 
 
-def account_for(member) -> PointsAccount:
+def account_for(member: User) -> PointsAccount:
     account, _ = PointsAccount.objects.select_related("level").get_or_create(member=member)
     return account
 
 
-def history(member):
+def history(member: User) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(member=member).order_by("-created_at", "-id")
 
 
@@ -107,7 +120,7 @@ def level_progress_for(member: User) -> LevelProgress:
     only: a member without an account yet has zero points (the page never creates one)."""
     account = PointsAccount.objects.select_related("level").filter(member=member).first()
     balance, lifetime, level = (account.balance, account.lifetime, account.level) if account else (0, 0, None)
-    upcoming = next_level(lifetime)  # from the cached rules snapshot: no query most of the time
+    upcoming = next_level(lifetime=lifetime)  # from the cached rules snapshot: no query most of the time
     if upcoming is None:
         return LevelProgress(balance, lifetime, level, None, None, None)
     base = level.threshold if level else 0
@@ -120,3 +133,44 @@ def level_progress_for(member: User) -> LevelProgress:
         percent=max(0, min(100, percent)),
         to_next=upcoming.threshold - lifetime,
     )
+
+
+@dataclass(frozen=True)
+class WayToEarn:
+    """An action that pays points now, with the member's tier multiplier (None: no bonus)."""
+
+    label: str | Promise
+    rule: PointsRule
+    multiplier: Decimal | None
+
+
+def ways_to_earn(member: User, *, now: datetime | None = None) -> list[WayToEarn]:
+    """The rules active now, one per action, in the order of the actions (from the cached rules:
+    no query most of the time, besides the member's tier)."""
+    now = now or timezone.now()
+    tier = current_tier(member)
+    rank = tier.rank if tier else 0
+    ways = []
+    for action, label in RULE_ACTIONS:
+        found = active_rule(action=action, now=now)
+        if found:
+            rule, multipliers = found
+            ways.append(WayToEarn(label=label, rule=rule, multiplier=multipliers.get(rank)))
+    return ways
+
+
+def redeemable_items() -> QuerySet[RedemptionItem]:
+    return RedemptionItem.objects.filter(enabled=True).select_related("tier")
+
+
+def recent_redemptions(member: User, *, limit: int = 10) -> list[Redemption]:
+    return list(Redemption.objects.filter(member=member).select_related("item")[:limit])
+
+
+def unseen_level_up(member: User) -> LevelUp | None:
+    """The newest level-up notice the member has not dismissed."""
+    return LevelUp.objects.filter(member=member, seen=False).select_related("level").first()
+
+
+def privileges_of(level: Level | None) -> list[Privilege]:
+    return list(level.privileges.all()) if level is not None else []

@@ -8,15 +8,13 @@ queue on that lock and lose nothing; a redemption can never overdraw.
 
 import hashlib
 import secrets
-import time
-import zoneinfo
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.backends.utils import CursorWrapper
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,92 +22,62 @@ from members import audit
 from members import services as member_services
 from members.access import member_rank
 from members.errors import DomainError
-from members.models import PromotionCode
+from members.models import Payment, PromotionCode, User
 
+from .mail_tasks import send_level_up_email
 from .models import (
     RULE_ACTIONS,
     Action,
     LedgerEntry,
-    Level,
     LevelUp,
     PointsAccount,
     PointsRule,
     Redemption,
     RedemptionItem,
 )
+from .rules import (
+    active_rule,
+    forget_cached_levels,
+    level_for,
+    levels,
+    local_date,
+    local_midnight,
+    rules_changed,
+)
 
-RULES_VERSION_KEY = "points:rules-version"
-_RULES_TTL = 30  # seconds a process trusts its copy of the rules without asking the cache
-_rules_cache: dict = {"version": None, "checked": 0.0, "rules": {}, "levels": []}
+# The rules are read in points.rules; rules_changed (a write of the shared cache's version) stays
+# importable from here, where the admin and the tests have always called it.
+__all__ = [
+    "RULE_ACTIONS",
+    "PointsError",
+    "adjust_points",
+    "award_daily_visit",
+    "award_points",
+    "award_renewals",
+    "dismiss_level_up",
+    "drift",
+    "recalculate_levels",
+    "redeem",
+    "reverse_entry",
+    "rules_changed",
+    "set_leaderboard_visibility",
+]
 
 
 class PointsError(DomainError):
     """Refused: unknown action, bad amount, disabled item, not enough points, ..."""
 
 
-# --- Rules and levels, cached per process ------------------------------------------
-
-
-def rules_changed() -> None:
-    """Call after editing rules or levels (the admin does): this process reloads them at once,
-    the others within _RULES_TTL seconds (they compare a version kept in the shared cache)."""
-    cache.set(RULES_VERSION_KEY, time.time_ns(), None)
-    _rules_cache["version"] = None
-
-
-def _snapshot():
-    now = time.monotonic()
-    if now - _rules_cache["checked"] > _RULES_TTL or _rules_cache["version"] is None:
-        version = cache.get(RULES_VERSION_KEY, 0)
-        if version != _rules_cache["version"]:
-            rules: dict[str, list[tuple[PointsRule, dict[int, Decimal]]]] = {}
-            for rule in PointsRule.objects.filter(enabled=True).prefetch_related("multipliers__tier"):
-                multipliers = {m.tier.rank: m.multiplier for m in rule.multipliers.all()}
-                rules.setdefault(rule.action, []).append((rule, multipliers))
-            _rules_cache.update(
-                rules=rules, levels=list(Level.objects.order_by("threshold")), version=version
-            )
-        _rules_cache["checked"] = now
-    return _rules_cache
-
-
-def active_rule(action: str, now: datetime) -> tuple[PointsRule, dict[int, Decimal]] | None:
-    candidates = [(r, m) for r, m in _snapshot()["rules"].get(action, []) if r.is_active(now)]
-    # A time-limited campaign rule wins over the standing one.
-    candidates.sort(key=lambda rm: (rm[0].active_from is not None, rm[0].active_from or now), reverse=True)
-    return candidates[0] if candidates else None
-
-
-def level_for(lifetime: int) -> Level | None:
-    reached = [level for level in _snapshot()["levels"] if level.threshold <= lifetime]
-    return reached[-1] if reached else None
-
-
-def next_level(lifetime: int) -> Level | None:
-    return next((level for level in _snapshot()["levels"] if level.threshold > lifetime), None)
-
-
-def _local_midnight(member, now: datetime) -> datetime:
-    tz = zoneinfo.ZoneInfo(getattr(member, "time_zone", "") or settings.TIME_ZONE)
-    local = now.astimezone(tz)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def local_date(member, now: datetime | None = None) -> str:
-    return _local_midnight(member, now or timezone.now()).date().isoformat()
-
-
 # --- Writes ----------------------------------------------------------------------
 
 
-def _lock_account(member) -> PointsAccount:
+def _lock_account(member: User) -> PointsAccount:
     account, _ = PointsAccount.objects.select_for_update().get_or_create(member=member)
     return account
 
 
-def _append(account: PointsAccount, **entry_fields) -> LedgerEntry:
-    points = entry_fields["points"]
-    entry = LedgerEntry.objects.create(member_id=account.member_id, **entry_fields)
+def _append(account: PointsAccount, *, points: int, **entry_fields: object) -> LedgerEntry:
+    entry = LedgerEntry.objects.create(member_id=account.member_id, points=points, **entry_fields)
     earned = max(points, 0)
     PointsAccount.objects.filter(pk=account.pk).update(
         balance=F("balance") + points, lifetime=F("lifetime") + earned
@@ -122,22 +90,26 @@ def _append(account: PointsAccount, **entry_fields) -> LedgerEntry:
 
 
 def _update_level(account: PointsAccount) -> None:
-    level = level_for(account.lifetime)
+    level = level_for(lifetime=account.lifetime)
     if level is None or level.pk == account.level_id:
         return
-    old_threshold = next((lv.threshold for lv in _snapshot()["levels"] if lv.pk == account.level_id), -1)
+    old_threshold = next((lv.threshold for lv in levels() if lv.pk == account.level_id), -1)
     PointsAccount.objects.filter(pk=account.pk).update(level=level)
     account.level = level
     if level.threshold > old_threshold and level.threshold > 0:  # the starting level is no news
         _, created = LevelUp.objects.get_or_create(member_id=account.member_id, level=level)
         if created:
-            from .tasks import send_level_up_email
-
             transaction.on_commit(lambda: send_level_up_email.delay(account.member_id, level.pk))
 
 
 def award_points(
-    *, member, action: str, ref: str = "", link: str = "", reason: str = "", now: datetime | None = None
+    *,
+    member: User | None,
+    action: str,
+    ref: str = "",
+    link: str = "",
+    reason: str = "",
+    now: datetime | None = None,
 ) -> LedgerEntry | None:
     """Award the active rule's points for `action` on object `ref` (e.g. "lesson:12").
 
@@ -152,7 +124,7 @@ def award_points(
     # The request's cached rank, unless a test or a backfill asks about another moment.
     rank = member_rank(member) if now is None else member_rank(member, now=now)
     now = now or timezone.now()
-    found = active_rule(action, now)
+    found = active_rule(action=action, now=now)
     if found is None:
         return None
     rule, multipliers = found
@@ -160,7 +132,7 @@ def award_points(
     points = int((Decimal(rule.points) * multiplier).to_integral_value(rounding=ROUND_HALF_UP))
     if points <= 0:
         return None
-    key = _key(action, member.pk, ref)
+    key = _key(action=action, member_id=member.pk, ref=ref)
     # Most calls repeat an award already paid (a second view of an article): answer those with
     # one indexed read, without taking the account lock. ON CONFLICT still settles races.
     with connection.cursor() as cursor:
@@ -168,11 +140,22 @@ def award_points(
         if cursor.fetchone():
             return None
     outermost = not connection.in_atomic_block
+    award = _Award(
+        member_id=member.pk,
+        action=action,
+        rule_id=rule.pk,
+        points=points,
+        reason=reason[:200],
+        ref=ref[:80],
+        link=link[:300],
+        idempotency_key=key,
+        created_at=now,
+    )
     with transaction.atomic():
-        return _award_fast(member, rule, action, points, ref, link, reason, key, now, outermost)
+        return _award_fast(award=award, member=member, rule=rule, outermost=outermost)
 
 
-def _key(action: str, member_id: int, ref: str) -> str:
+def _key(*, action: str, member_id: int, ref: str) -> str:
     key = f"{action}:{member_id}:{ref}"
     if len(key) > 160:  # the column's size; long refs are hashed, still one key per object
         key = f"{action}:{member_id}:sha256:{hashlib.sha256(ref.encode()).hexdigest()}"
@@ -186,93 +169,198 @@ _ACCOUNT = PointsAccount._meta.db_table
 _LEDGER = LedgerEntry._meta.db_table
 
 
-def _award_fast(member, rule, action, points, ref, link, reason, key, now, outermost) -> LedgerEntry | None:
+SqlValue = int | str | datetime
+
+
+@dataclass(frozen=True)
+class _Award:
+    """One ledger row to write, its texts already cut to their columns' sizes."""
+
+    member_id: int
+    action: str
+    rule_id: int
+    points: int
+    reason: str
+    ref: str
+    link: str
+    idempotency_key: str
+    created_at: datetime
+
+    def params(self) -> dict[str, SqlValue]:
+        """The row as named SQL parameters (psycopg2 and Django's SQLite take %(name)s)."""
+        return {
+            "member_id": self.member_id,
+            "action": self.action,
+            "rule_id": self.rule_id,
+            "points": self.points,
+            "reason": self.reason,
+            "ref": self.ref,
+            "link": self.link,
+            "idempotency_key": self.idempotency_key,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class _Moved:
+    """What the award wrote: the entry's id and the account's totals after it."""
+
+    entry_id: int
+    balance: int
+    lifetime: int
+
+
+_SELECT_ACCOUNT = f"SELECT id, level_id FROM {_ACCOUNT} WHERE member_id = %(member_id)s"
+_CREATE_ACCOUNT = (
+    f"INSERT INTO {_ACCOUNT} (member_id, balance, lifetime, show_on_leaderboards, updated_at) "
+    "VALUES (%(member_id)s, 0, 0, %(show_on_leaderboards)s, %(now)s) ON CONFLICT (member_id) DO NOTHING"
+)
+_POINTS_TODAY = (
+    f"SELECT COALESCE(SUM(points), 0) FROM {_LEDGER} WHERE member_id = %(member_id)s "
+    "AND rule_id = %(rule_id)s AND created_at >= %(day_start)s AND created_at < %(day_end)s"
+)
+_INSERT_ENTRY = (
+    f"INSERT INTO {_LEDGER} (member_id, action, rule_id, points, reason, ref, link, idempotency_key, "
+    "created_at) VALUES (%(member_id)s, %(action)s, %(rule_id)s, %(points)s, %(reason)s, %(ref)s, "
+    "%(link)s, %(idempotency_key)s, %(created_at)s) "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
+_MOVE_BALANCE = (
+    f"UPDATE {_ACCOUNT} SET balance = balance + %(points)s, lifetime = lifetime + %(points)s, "
+    "updated_at = %(created_at)s "
+)
+
+
+def _award_fast(*, award: _Award, member: User, rule: PointsRule, outermost: bool) -> LedgerEntry | None:
     postgres = connection.vendor == "postgresql"
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         if postgres and outermost:  # never relax a caller's own transaction
-            # An award is small and idempotent: it need not wait for the disk flush. A crash can
-            # lose the last fraction of a second of awards, whole (entry and balance together),
-            # never half; payments and redemptions keep full durability.
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        select = f"SELECT id, level_id FROM {_ACCOUNT} WHERE member_id = %s{lock}"
-        cursor.execute(select, [member.pk])
-        row = cursor.fetchone()
-        if row is None:
-            cursor.execute(
-                f"INSERT INTO {_ACCOUNT} (member_id, balance, lifetime, show_on_leaderboards, updated_at) "
-                "VALUES (%s, 0, 0, %s, %s) ON CONFLICT (member_id) DO NOTHING",
-                [member.pk, True, now],
-            )
-            cursor.execute(select, [member.pk])
-            row = cursor.fetchone()
-        account_id, level_id = row
+            _relax_durability(cursor)
+        account_id, level_id = _lock_or_create_account(
+            cursor, member_id=award.member_id, now=award.created_at
+        )
         if rule.daily_cap is not None:
-            midnight = _local_midnight(member, now)
-            cursor.execute(
-                f"SELECT COALESCE(SUM(points), 0) FROM {_LEDGER} WHERE member_id = %s AND rule_id = %s "
-                "AND created_at >= %s AND created_at < %s",
-                [member.pk, rule.pk, midnight, midnight + timedelta(days=1)],
-            )
-            points = min(points, rule.daily_cap - cursor.fetchone()[0])
+            today = _points_today(cursor, member=member, rule_id=rule.pk, now=award.created_at)
+            points = min(award.points, rule.daily_cap - today)
             if points <= 0:
                 return None
-        insert = (
-            f"INSERT INTO {_LEDGER} (member_id, action, rule_id, points, reason, ref, link, idempotency_key, "
-            "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
-        )
-        values = [member.pk, action, rule.pk, points, reason[:200], ref[:80], link[:300], key, now]
-        move = f"UPDATE {_ACCOUNT} SET balance = balance + %s, lifetime = lifetime + %s, updated_at = %s "
-        if postgres:  # entry and balance in one round trip
-            cursor.execute(
-                f"WITH entry AS ({insert}) {move} FROM entry WHERE {_ACCOUNT}.id = %s "
-                "RETURNING entry.id, balance, lifetime",
-                [*values, points, points, now, account_id],
-            )
-            row = cursor.fetchone()
-            if row is None:
-                return None  # already paid (now, or by a concurrent request a moment ago)
-            entry_id, balance, lifetime = row
+            award = replace(award, points=points)
+        if postgres:
+            moved = _insert_entry_and_move_balance(cursor, award=award, account_id=account_id)
         else:
-            cursor.execute(insert, values)
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            entry_id = row[0]
-            cursor.execute(
-                f"{move} WHERE id = %s RETURNING balance, lifetime", [points, points, now, account_id]
-            )
-            balance, lifetime = cursor.fetchone()
-    level = level_for(lifetime)
+            moved = _insert_entry_then_move_balance(cursor, award=award, account_id=account_id)
+    if moved is None:
+        return None  # already paid (now, or by a concurrent request a moment ago)
+    _level_up_if_reached(award=award, account_id=account_id, level_id=level_id, moved=moved)
+    return _entry_written(award=award, rule=rule, entry_id=moved.entry_id)
+
+
+def _relax_durability(cursor: CursorWrapper) -> None:
+    """An award is small and idempotent: it need not wait for the disk flush. A crash can lose
+    the last fraction of a second of awards, whole (entry and balance together), never half;
+    payments and redemptions keep full durability. PostgreSQL only, for this transaction only."""
+    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _lock_or_create_account(
+    cursor: CursorWrapper, *, member_id: int, now: datetime
+) -> tuple[int, int | None]:
+    """(account id, level id) of the member's account, locked for this transaction; created
+    first when the member has none (a concurrent creation is settled by ON CONFLICT)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    select = _SELECT_ACCOUNT + lock
+    cursor.execute(select, {"member_id": member_id})
+    row = cursor.fetchone()
+    if row is None:
+        cursor.execute(_CREATE_ACCOUNT, {"member_id": member_id, "show_on_leaderboards": True, "now": now})
+        cursor.execute(select, {"member_id": member_id})
+        row = cursor.fetchone()
+    account_id, level_id = row
+    return account_id, level_id
+
+
+def _points_today(cursor: CursorWrapper, *, member: User, rule_id: int, now: datetime) -> int:
+    """Points the rule paid the member since midnight in the member's time zone."""
+    day_start = local_midnight(member=member, now=now)
+    cursor.execute(
+        _POINTS_TODAY,
+        {
+            "member_id": member.pk,
+            "rule_id": rule_id,
+            "day_start": day_start,
+            "day_end": day_start + timedelta(days=1),
+        },
+    )
+    return cursor.fetchone()[0]
+
+
+def _insert_entry_and_move_balance(cursor: CursorWrapper, *, award: _Award, account_id: int) -> _Moved | None:
+    """PostgreSQL: the entry and the balance in one round trip; None when the key was paid."""
+    cursor.execute(
+        f"WITH entry AS ({_INSERT_ENTRY}) {_MOVE_BALANCE} FROM entry WHERE {_ACCOUNT}.id = %(account_id)s "
+        "RETURNING entry.id, balance, lifetime",
+        {**award.params(), "account_id": account_id},
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    entry_id, balance, lifetime = row
+    return _Moved(entry_id=entry_id, balance=balance, lifetime=lifetime)
+
+
+def _insert_entry_then_move_balance(
+    cursor: CursorWrapper, *, award: _Award, account_id: int
+) -> _Moved | None:
+    """Other databases (SQLite): the same two writes as two statements; None when the key was paid."""
+    cursor.execute(_INSERT_ENTRY, award.params())
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    entry_id = row[0]
+    cursor.execute(
+        f"{_MOVE_BALANCE} WHERE id = %(account_id)s RETURNING balance, lifetime",
+        {"points": award.points, "created_at": award.created_at, "account_id": account_id},
+    )
+    balance, lifetime = cursor.fetchone()
+    return _Moved(entry_id=entry_id, balance=balance, lifetime=lifetime)
+
+
+def _level_up_if_reached(*, award: _Award, account_id: int, level_id: int | None, moved: _Moved) -> None:
+    level = level_for(lifetime=moved.lifetime)
     if level is not None and level.pk != level_id:
-        account = PointsAccount(id=account_id, member_id=member.pk, balance=balance, lifetime=lifetime)
+        account = PointsAccount(
+            id=account_id, member_id=award.member_id, balance=moved.balance, lifetime=moved.lifetime
+        )
         account.level_id = level_id
         _update_level(account)
+
+
+def _entry_written(*, award: _Award, rule: PointsRule, entry_id: int) -> LedgerEntry:
+    """The entry as the ORM would have returned it, without reading it back."""
     entry = LedgerEntry(
         id=entry_id,
-        member_id=member.pk,
-        action=action,
+        member_id=award.member_id,
+        action=award.action,
         rule=rule,
-        points=points,
-        reason=reason[:200],
-        ref=ref[:80],
-        link=link[:300],
-        idempotency_key=key,
-        created_at=now,
+        points=award.points,
+        reason=award.reason,
+        ref=award.ref,
+        link=award.link,
+        idempotency_key=award.idempotency_key,
+        created_at=award.created_at,
     )
     entry._state.adding = False
     return entry
 
 
-def award_daily_visit(*, member, now: datetime | None = None) -> LedgerEntry | None:
+def award_daily_visit(*, member: User, now: datetime | None = None) -> LedgerEntry | None:
     return award_points(
-        member=member, action=Action.DAILY_VISIT, ref=f"day:{local_date(member, now)}", now=now
+        member=member, action=Action.DAILY_VISIT, ref=f"day:{local_date(member=member, now=now)}", now=now
     )
 
 
 @transaction.atomic
-def reverse_entry(*, entry: LedgerEntry, reason: str, actor=None) -> LedgerEntry | None:
+def reverse_entry(*, entry: LedgerEntry, reason: str, actor: User | None = None) -> LedgerEntry | None:
     """Take back what an entry gave (a hidden post, say) with a new entry; never below zero."""
     account = _lock_account(entry.member)
     if entry.points <= 0 or LedgerEntry.objects.filter(reverses=entry).exists():
@@ -293,7 +381,9 @@ def reverse_entry(*, entry: LedgerEntry, reason: str, actor=None) -> LedgerEntry
 
 
 @transaction.atomic
-def adjust_points(*, member, points: int, reason: str, actor, nonce: str = "") -> LedgerEntry:
+def adjust_points(
+    *, member: User, points: int, reason: str, actor: User | None, nonce: str = ""
+) -> LedgerEntry:
     """A manual grant (positive) or deduction (negative) by staff, with its reason, audited.
     `nonce` (from the admin's form) makes a double-submitted form record once."""
     if not points:
@@ -326,7 +416,7 @@ def adjust_points(*, member, points: int, reason: str, actor, nonce: str = "") -
 
 
 @transaction.atomic
-def redeem(*, member, item_id: int, shipping_address: str = "", nonce: str = "") -> Redemption:
+def redeem(*, member: User, item_id: int, shipping_address: str = "", nonce: str = "") -> Redemption:
     """Spend points on a catalogue item. Never takes the balance below zero, even when two
     redemptions race: both lock the same account row and the second sees the first's spend.
     `nonce` (from the form) makes a double-submitted form redeem once."""
@@ -388,22 +478,20 @@ def _coupon_for(item: RedemptionItem) -> str:
     raise PointsError("Could not create a coupon code; try again.")
 
 
-def set_leaderboard_visibility(*, member, visible: bool) -> PointsAccount:
+def set_leaderboard_visibility(*, member: User, visible: bool) -> PointsAccount:
     account, _ = PointsAccount.objects.get_or_create(member=member)
     PointsAccount.objects.filter(pk=account.pk).update(show_on_leaderboards=visible)
     account.show_on_leaderboards = visible
     return account
 
 
-def dismiss_level_up(*, member, notice_id: int) -> None:
+def dismiss_level_up(*, member: User, notice_id: int) -> None:
     LevelUp.objects.filter(pk=notice_id, member=member).update(seen=True)
 
 
 def award_renewals(*, since: datetime | None = None) -> int:
     """Renewal points, pulled from paid renewal invoices (the members app stays unaware of
     points: lower apps never call higher ones). Idempotent per payment."""
-    from members.models import Payment
-
     payments = Payment.objects.filter(
         status=Payment.Status.PAID, billing_reason="subscription_cycle", amount__gt=0
     )
@@ -428,8 +516,6 @@ def award_renewals(*, since: datetime | None = None) -> int:
 def drift() -> list[tuple[int, int, int, int, int]]:
     """Accounts whose balance or lifetime differ from their ledger:
     (member_id, balance, ledger balance, lifetime, ledger lifetime)."""
-    from django.db.models import Q
-
     sums = {
         row["member"]: row
         for row in LedgerEntry.objects.values("member").annotate(
@@ -450,10 +536,10 @@ def drift() -> list[tuple[int, int, int, int, int]]:
 def recalculate_levels() -> int:
     """Re-derive every member's level from lifetime points (after thresholds change).
     Members moving up get their level-up notice; nobody's points change."""
-    _rules_cache["version"] = None  # take the current thresholds
+    forget_cached_levels()  # take the current thresholds
     changed = 0
     for account in PointsAccount.objects.select_related("level").iterator():
-        level = level_for(account.lifetime)
+        level = level_for(lifetime=account.lifetime)
         if (level.pk if level else None) != account.level_id:
             with transaction.atomic():
                 if level is None:

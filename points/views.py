@@ -4,16 +4,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from members.access import current_tier
-
 from . import selectors, services
 from .forms import RedeemForm
-from .models import RedemptionItem
+from .rules import next_level
 
 HISTORY_PAGE = 25
 
@@ -23,20 +20,11 @@ HISTORY_PAGE = 25
 def overview(request):
     account = selectors.account_for(request.user)
     level = account.level
-    upcoming = services.next_level(account.lifetime)
+    upcoming = next_level(lifetime=account.lifetime)
     progress = None
     if upcoming is not None:
         base = level.threshold if level else 0
         progress = int(100 * (account.lifetime - base) / max(1, upcoming.threshold - base))
-    now = timezone.now()
-    tier = current_tier(request.user)
-    rank = tier.rank if tier else 0
-    ways = []
-    for action, label in services.RULE_ACTIONS:
-        found = services.active_rule(action, now)
-        if found:
-            rule, multipliers = found
-            ways.append({"label": label, "rule": rule, "multiplier": multipliers.get(rank)})
     return render(
         request,
         "points/overview.html",
@@ -44,14 +32,14 @@ def overview(request):
             "account": account,
             "next_level": upcoming,
             "progress": progress,
-            "ways": ways,
-            "privileges": level.privileges.all() if level else [],
-            "items": RedemptionItem.objects.filter(enabled=True).select_related("tier"),
+            "ways": selectors.ways_to_earn(request.user),
+            "privileges": selectors.privileges_of(level),
+            "items": selectors.redeemable_items(),
             "nonce": secrets.token_urlsafe(16),  # one per rendered form: a double submit redeems once
             "history": Paginator(selectors.history(request.user), HISTORY_PAGE).get_page(
                 request.GET.get("page")
             ),
-            "redemptions": request.user.redemptions.select_related("item")[:10],
+            "redemptions": selectors.recent_redemptions(request.user),
         },
     )
 

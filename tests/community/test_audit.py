@@ -8,9 +8,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from community import events, services
-from community.comments import add_comment
+from community import services
 from community.models import Category, Comment, Event, Post, Suspension, Thread
+from community.services import events
+from community.services.comments import add_comment
 from members.models import AuditEvent
 from tests.audit_helpers import admin_form, assert_one, logged_in
 from tests.factories import ContentFactory, UserFactory

@@ -9,9 +9,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from community import events
+from community import selectors
 from community.models import RSVP, Event
-from community.services import ForumError
+from community.services import ForumError, events
 from points.models import LedgerEntry
 from tests.factories import MembershipFactory, TierFactory, UserFactory
 
@@ -77,11 +77,11 @@ def test_join_link_only_near_the_start_and_only_for_members_going():
     event = make_event(start=timezone.now() + timedelta(hours=3))
     going, curious = UserFactory(), UserFactory()
     events.rsvp(member=going, event=event)
-    assert events.join_link_for(going, event) == ""  # too early
+    assert selectors.join_link_for(user=going, event=event) == ""  # too early
     soon = event.starts_at - timedelta(minutes=20)
-    assert events.join_link_for(going, event, now=soon) == event.join_url
-    assert events.join_link_for(curious, event, now=soon) == ""
-    assert events.join_link_for(going, event, now=event.ends_at + timedelta(minutes=1)) == ""
+    assert selectors.join_link_for(user=going, event=event, now=soon) == event.join_url
+    assert selectors.join_link_for(user=curious, event=event, now=soon) == ""
+    assert selectors.join_link_for(user=going, event=event, now=event.ends_at + timedelta(minutes=1)) == ""
     assert (
         "secret-room" not in Client().get(reverse("community:event_ics", args=[event.slug])).content.decode()
     )

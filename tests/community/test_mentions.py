@@ -7,8 +7,9 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from community import mentions, notify, services
+from community import mentions, services
 from community.models import Category, Notification
+from community.services import notifications as notify
 from tests.factories import MembershipFactory, TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def test_handles_in_reads_own_words_only():
         "`@in_code` and\n\n    @in_block\n\n"
         "mail me: carol@example.com, @xy is too short, path/@not_me, 谢谢@dan_d 帮忙"
     )
-    assert mentions.handles_in(body) == ["alice_b", "bob_c", "dan_d"]
+    assert mentions.handles_in(body=body) == ["alice_b", "bob_c", "dan_d"]
 
 
 def test_mention_notifies_once_and_replaces_the_reply_notice(area, on_commit):

@@ -213,8 +213,8 @@ def test_members_cannot_move_or_suspend(area):
 
 
 def test_comments_can_be_flagged_and_moderated(moderator):
-    from community import comments
     from community.models import Comment
+    from community.services import comments
     from tests.factories import ContentFactory
 
     item = ContentFactory(min_tier=None)
@@ -244,7 +244,7 @@ def test_comments_can_be_flagged_and_moderated(moderator):
 
 
 def test_comment_flags_respect_the_items_gate(moderator):
-    from community import comments
+    from community.services import comments
     from tests.factories import ContentFactory, MembershipFactory, TierFactory
 
     gold = TierFactory(rank=20)
@@ -270,7 +270,8 @@ def test_a_flag_is_on_a_post_or_a_comment_never_both(area):
 
 
 def test_queue_lists_only_posts_and_comments_with_open_flags(area, moderator):
-    from community import comments, selectors
+    from community import selectors
+    from community.services import comments
     from tests.factories import ContentFactory
 
     author, reporter = old_member(), old_member()

@@ -9,8 +9,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from community import notify, services
+from community import services
 from community.models import Category, Event, Notification, Post
+from community.services import notifications as notify
 from community.tasks import send_daily_digests
 from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory
 
@@ -77,7 +78,7 @@ def test_notifications_disappear_when_access_ends():
 
 
 def test_hiding_a_comment_without_permission_is_a_message():
-    from community.comments import add_comment
+    from community.services.comments import add_comment
 
     item = ContentFactory()
     comment = add_comment(member=UserFactory(), item=item, body="hello")

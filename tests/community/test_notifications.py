@@ -7,8 +7,9 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from community import notify, services
+from community import services
 from community.models import Category, Notification
+from community.services import notifications as notify
 from community.tasks import send_daily_digests
 from tests.factories import MembershipFactory, TierFactory, UserFactory
 
@@ -178,8 +179,8 @@ def test_event_reminders_and_seats_ring_the_bell(on_commit):
 
     from django.utils import timezone
 
-    from community import events
     from community.models import Event
+    from community.services import events
 
     start = timezone.now() + timedelta(minutes=40)
     event = Event.objects.create(

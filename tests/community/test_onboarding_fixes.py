@@ -8,8 +8,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from community import notify, services
+from community import services
 from community.models import RSVP, Category, Event, Notification, Thread
+from community.services import notifications as notify
 from members.models import User
 from tests.factories import TierFactory, UserFactory
 

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from community import services
-from community.comments import add_comment, flag_comment
 from community.models import Category, Comment, Flag, Post, Vote
+from community.services.comments import add_comment, flag_comment
 from community.tasks import send_weekly_digest
 from members.models import MembershipStatus, Provider
 from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from community.comments import add_comment, hide_comment
+from community.services.comments import add_comment, hide_comment
 from content import markdown
 from content.models import Attachment, Bookmark, Like, Tag
 from tests.factories import ContentFactory, TierFactory, UserFactory

@@ -18,8 +18,9 @@ from django.test import Client
 from django.utils import timezone
 
 from analytics import crm
-from community import comments, services
+from community import services
 from community.models import RSVP, Category, Event
+from community.services import comments
 from content.models import Content, ContentView, Tag
 from members.models import Payment, Provider, User
 from points.models import Level, RedemptionItem

@@ -8,8 +8,8 @@ from django.test import Client
 from django.urls import reverse
 
 from community import services as forum
-from community.comments import add_comment
 from community.models import Category, Comment, Post, Thread
+from community.services.comments import add_comment
 from members.models import Payment, User
 from points import services as points
 from points.models import RedemptionItem

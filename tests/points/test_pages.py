@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from content import services as content_services
 from members.models import Payment
-from points import services
+from points import rules, services
 from points.models import Action, LedgerEntry, Level, LevelUp, PointsAccount, RedemptionItem
 from tests.factories import ContentFactory, LessonFactory, MembershipFactory, UserFactory
 
@@ -195,7 +195,7 @@ def _signed_in_today(member) -> Client:
     client = Client()
     client.force_login(member)
     session = client.session
-    session["points_daily_visit"] = services.local_date(member)
+    session["points_daily_visit"] = rules.local_date(member=member)
     session.save()
     return client
 

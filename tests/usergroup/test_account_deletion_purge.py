@@ -40,10 +40,10 @@ from analytics.models import (
 )
 from analytics.models import Tag as CrmTag
 from analytics.services import _pack, _unpack
-from community import events as event_services
 from community import services as forum
-from community.comments import add_comment
 from community.models import RSVP, Category, Comment, Event, Flag, Notification, Post, Suspension, Thread
+from community.services import events as event_services
+from community.services.comments import add_comment
 from content.models import Bookmark, ContentView, LessonProgress, Like, MemberInterest, Tag, ViewHistory
 from content.services import feed_token_for, toggle_like
 from members import audit

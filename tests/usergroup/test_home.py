@@ -14,7 +14,8 @@ from community.models import RSVP, Category, Event, Post, Thread, ThreadRead
 from content.models import Content, ContentStats, ContentView, LessonProgress
 from content.selectors import continue_reading_for, starter_for
 from points.models import Level, PointsAccount
-from points.services import local_date, rules_changed
+from points.rules import local_date
+from points.services import rules_changed
 from tests.factories import (
     ContentFactory,
     LessonFactory,
@@ -35,7 +36,7 @@ def signed_in(member) -> Client:
     client = Client()
     client.force_login(member)
     session = client.session
-    session["points_daily_visit"] = local_date(member)
+    session["points_daily_visit"] = local_date(member=member)
     session.save()
     return client
 

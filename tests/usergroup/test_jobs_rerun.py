@@ -248,9 +248,9 @@ def test_collect_level_ups():
 
 def _failing_on_call(monkeypatch, target: str, number: int):
     """Make the `number`th email sent through `target` fail as a mail server going away would."""
-    import community.tasks
+    import community.delivery  # where the digests send their emails
 
-    real = getattr(community.tasks, target)
+    real = getattr(community.delivery, target)
     calls = []
 
     def send(*args, **kwargs):
@@ -259,8 +259,8 @@ def _failing_on_call(monkeypatch, target: str, number: int):
             raise ConnectionRefusedError("mail server went away")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(community.tasks, target, send)
-    return lambda: monkeypatch.setattr(community.tasks, target, real)
+    monkeypatch.setattr(community.delivery, target, send)
+    return lambda: monkeypatch.setattr(community.delivery, target, real)
 
 
 def test_send_weekly_digest(monkeypatch):

@@ -143,8 +143,6 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 # Cycles still waiting for their app's restructuring: the lead removes each mark once that
 # work is merged (strict: the test fails as soon as the cycle is gone, so the mark goes too).
 _WAITING = {
-    "points": "points.services <-> points.tasks: restructured by the community16 branch",
-    "community": "community.services/events/notify/tasks: restructured by the community16 branch",
     "content": "content.services <-> content.history: not restructured yet",
     "analytics": "analytics.crm <-> analytics.tasks: not restructured yet",
 }

@@ -11,7 +11,7 @@ from community import services as forum
 from community.models import Category
 from content.models import ContentView, Tag
 from content.services import set_interests
-from points.services import local_date
+from points.rules import local_date
 from tests.factories import ContentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ def signed_in(member) -> Client:
     client = Client()
     client.force_login(member)
     session = client.session
-    session["points_daily_visit"] = local_date(member)  # no points written by the visit
+    session["points_daily_visit"] = local_date(member=member)  # no points written by the visit
     session.save()
     return client
 

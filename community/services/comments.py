@@ -1,46 +1,29 @@
-"""Comments on library items: the forum's renderer, limits and moderation, gated like the item."""
+"""Comments on library items: the forum's limits and moderation, gated like the item. (The
+comments a reader sees are read in community.selectors.comments_for.)"""
 
 from django.db import transaction
-from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 
+from content.models import Content
 from members import audit
 from members.access import can_access
+from members.models import User
 from points.models import Action, LedgerEntry
 from points.services import reverse_entry
 
-from .models import Comment, Flag
-from .services import (
-    ForumError,
-    _check_can_flag,
-    _check_can_write,
-    _clean_body,
-    _staff_only,
-    award,
-    resolve_flags,
-)
+from ..models import Comment, Flag
+from .forum import ForumError, award, check_can_flag, check_can_write, clean_body
+from .moderation import resolve_flags, staff_only
 
 COMMENT_MAX = 5000
 
 
-def comments_for(item, user) -> list[Comment]:
-    """Visible top-level comments with their visible replies, or [] for readers without access."""
-    if not can_access(user, item):
-        return []
-    replies = Comment.objects.filter(hidden=False).select_related("author").order_by("created_at", "id")
-    return list(
-        Comment.objects.filter(content=item, parent__isnull=True, hidden=False)
-        .select_related("author")
-        .prefetch_related(Prefetch("replies", queryset=replies))
-    )
-
-
 @transaction.atomic
-def add_comment(*, member, item, body: str, parent_id: int | None = None) -> Comment:
+def add_comment(*, member: User, item: Content, body: str, parent_id: int | None = None) -> Comment:
     if not member.is_authenticated or not can_access(member, item) or not item.is_live():
         raise ForumError(_("You cannot comment here."))
-    _check_can_write(member)
-    body = _clean_body(body, COMMENT_MAX)
+    check_can_write(member=member)
+    body = clean_body(body=body, max_length=COMMENT_MAX)
     parent = None
     if parent_id is not None:
         parent = Comment.objects.filter(pk=parent_id, content=item, hidden=False).first()
@@ -58,8 +41,8 @@ def add_comment(*, member, item, body: str, parent_id: int | None = None) -> Com
 
 
 @transaction.atomic
-def hide_comment(*, actor, comment: Comment) -> None:
-    _staff_only(actor)
+def hide_comment(*, actor: User, comment: Comment) -> None:
+    staff_only(actor=actor)
     if Comment.objects.filter(pk=comment.pk, hidden=False).update(hidden=True):
         entry = LedgerEntry.objects.filter(member_id=comment.author_id, ref=f"comment:{comment.pk}").first()
         if entry is not None:
@@ -76,7 +59,7 @@ def hide_comment(*, actor, comment: Comment) -> None:
 
 
 @transaction.atomic
-def flag_comment(*, reporter, comment: Comment, reason: str, note: str = "") -> Flag:
+def flag_comment(*, reporter: User, comment: Comment, reason: str, note: str = "") -> Flag:
     """Members report a comment to the moderation queue, as they do forum posts."""
     if reason not in Flag.Reason.values:
         raise ForumError(_("Choose a reason."))
@@ -87,7 +70,7 @@ def flag_comment(*, reporter, comment: Comment, reason: str, note: str = "") -> 
     earlier = Flag.objects.filter(comment=comment, reporter=reporter).first()
     if earlier is not None:  # flagging again is not a new report
         return earlier
-    _check_can_flag(reporter)
+    check_can_flag(member=reporter)
     flag, _created = Flag.objects.get_or_create(
         comment=comment, reporter=reporter, defaults={"reason": reason, "note": note.strip()[:300]}
     )

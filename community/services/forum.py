@@ -1,25 +1,27 @@
-"""Writes of the forum: threads, replies, accepted answers, votes. Each checks permissions
-itself (views are thin), runs in one transaction, and awards points through points.services."""
+"""Writes of the forum: threads, replies, accepted answers, votes, edits. Each checks permissions
+itself (views are thin), runs in one transaction, and awards points through points.services.
+The posting limits and text checks here are shared with comments and moderation."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Model, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from members import audit
-from members.access import can_access, member_rank
 from members.errors import DomainError
 from members.models import User
-from points.models import Action, LedgerEntry
-from points.services import award_points, reverse_entry
+from points.models import Action
+from points.services import award_points
 
-from . import mentions, notify
-from .models import Category, Comment, Flag, Post, PostRevision, Suspension, Thread, Vote
+from .. import mentions
+from ..models import Category, Comment, Flag, Post, PostRevision, Suspension, Thread, Vote
+from ..permissions import can_post, can_read
+from . import notifications as notify
 
 TITLE_MIN, TITLE_MAX = 5, 160
 BODY_MAX = 20_000
@@ -29,21 +31,7 @@ class ForumError(DomainError):
     """Refused: no permission, locked thread, empty or over-long text, ..."""
 
 
-def can_read(user, category: Category) -> bool:
-    return can_access(user, category)
-
-
-def can_post(user, category: Category) -> bool:
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_staff:
-        return True
-    if not can_read(user, category):
-        return False
-    return category.post_tier is None or (member_rank(user) or 0) >= category.post_tier.rank
-
-
-def _recent(queryset: QuerySet, now) -> tuple[int, int]:
+def _recent(queryset: QuerySet[Model], now: datetime) -> tuple[int, int]:
     """How many rows of `queryset` were created in the last minute and in the last day."""
     counts = queryset.filter(created_at__gte=now - timedelta(days=1)).aggregate(
         minute=Count("pk", filter=Q(created_at__gte=now - timedelta(minutes=1))), day=Count("pk")
@@ -51,13 +39,13 @@ def _recent(queryset: QuerySet, now) -> tuple[int, int]:
     return counts["minute"], counts["day"]
 
 
-def _lock_member(member) -> None:
+def _lock_member(member: User) -> None:
     """Serialise one member's writes, so requests sent in parallel cannot all pass a limit
     counted before any of them is saved. Needs the caller's transaction."""
     User.objects.select_for_update().filter(pk=member.pk).first()
 
 
-def _check_can_write(member) -> None:
+def check_can_write(*, member: User) -> None:
     """Suspensions and posting rate limits (stricter for new accounts), with clear messages.
     Forum posts and comments on library items share one budget. Call inside the transaction
     that saves the post: the member's row stays locked until it commits."""
@@ -85,7 +73,7 @@ def _check_can_write(member) -> None:
         )
 
 
-def _check_can_flag(member) -> None:
+def check_can_flag(*, member: User) -> None:
     """Flags have their own limits, so nobody can bury the moderation queue."""
     if member.is_staff:
         return
@@ -100,7 +88,7 @@ def _check_can_flag(member) -> None:
         )
 
 
-def _needs_approval(member) -> bool:
+def _needs_approval(member: User) -> bool:
     return (
         settings.COMMUNITY_APPROVE_FIRST_POSTS
         and not member.is_staff
@@ -108,25 +96,25 @@ def _needs_approval(member) -> bool:
     )
 
 
-def award(**kwargs) -> None:
-    """Award points (`points.services.award_points` arguments), then put any level the award
-    reached into the member's bell."""
+def award(*, member: User, action: str, ref: str, link: str = "") -> None:
+    """Award points (as `points.services.award_points`), then put any level the award reached
+    into the member's bell."""
     started = timezone.now()
-    award_points(**kwargs)
-    notify.collect_level_ups(members=[kwargs["member"].pk], since=started)
+    award_points(member=member, action=action, ref=ref, link=link)
+    notify.collect_level_ups(members=[member.pk], since=started)
 
 
-def _award_post(post: Post) -> None:
+def award_post(*, post: Post) -> None:
     award(member=post.author, action=Action.POST, ref=f"post:{post.pk}", link=post.thread.get_absolute_url())
 
 
-def _clean_body(body: str, max_length: int = BODY_MAX) -> str:
+def clean_body(*, body: str, max_length: int = BODY_MAX) -> str:
     body = (body or "").strip()
     if not body:
         raise ForumError(_("Write something first."))
     if len(body) > max_length:
         raise ForumError(_("That is too long: at most %(n)d characters.") % {"n": max_length})
-    if len(mentions.handles_in(body)) > mentions.MAX_MENTIONS:
+    if len(mentions.handles_in(body=body)) > mentions.MAX_MENTIONS:
         raise ForumError(
             _("You can mention at most %(n)d members in one post.") % {"n": mentions.MAX_MENTIONS}
         )
@@ -134,8 +122,8 @@ def _clean_body(body: str, max_length: int = BODY_MAX) -> str:
 
 
 @transaction.atomic
-def start_thread(*, member, category: Category, kind: str, title: str, body: str) -> Thread:
-    if not can_post(member, category):
+def start_thread(*, member: User, category: Category, kind: str, title: str, body: str) -> Thread:
+    if not can_post(user=member, category=category):
         raise ForumError(_("You cannot start a topic here."))
     title = " ".join((title or "").split())
     if not TITLE_MIN <= len(title) <= TITLE_MAX:
@@ -144,8 +132,8 @@ def start_thread(*, member, category: Category, kind: str, title: str, body: str
         )
     if kind not in Thread.Kind.values:
         raise ForumError(_("Choose a discussion or a question."))
-    _check_can_write(member)
-    body = _clean_body(body)
+    check_can_write(member=member)
+    body = clean_body(body=body)
     approved = not _needs_approval(member)
     thread = Thread.objects.create(
         category=category, author=member, kind=kind, title=title, hidden=not approved
@@ -153,24 +141,24 @@ def start_thread(*, member, category: Category, kind: str, title: str, body: str
     post = Post.objects.create(thread=thread, author=member, body=body, is_opening=True, approved=approved)
     notify.follow(member=member, thread=thread)
     if approved:
-        _award_post(post)
-        notify.mentioned(post=post, members=mentions.members_in(body))
+        award_post(post=post)
+        notify.mentioned(post=post, members=mentions.members_in(body=body))
     return thread
 
 
 @transaction.atomic
-def reply(*, member, thread: Thread, body: str) -> Post:
+def reply(*, member: User, thread: Thread, body: str) -> Post:
     thread = (
         Thread.objects.select_for_update(of=("self",))
         .select_related("category__post_tier", "category__read_tier")
         .get(pk=thread.pk)
     )
-    if thread.hidden or not can_post(member, thread.category):
+    if thread.hidden or not can_post(user=member, category=thread.category):
         raise ForumError(_("You cannot reply here."))
     if thread.locked and not member.is_staff:
         raise ForumError(_("This topic is locked."))
-    _check_can_write(member)
-    body = _clean_body(body)
+    check_can_write(member=member)
+    body = clean_body(body=body)
     approved = not _needs_approval(member)
     post = Post.objects.create(thread=thread, author=member, body=body, approved=approved)
     notify.follow(member=member, thread=thread)
@@ -178,13 +166,13 @@ def reply(*, member, thread: Thread, body: str) -> Post:
         Thread.objects.filter(pk=thread.pk).update(
             reply_count=F("reply_count") + 1, last_activity_at=post.created_at
         )
-        _award_post(post)
+        award_post(post=post)
         notify.replied(post=post)
     return post
 
 
 @transaction.atomic
-def accept_answer(*, actor, thread: Thread, post: Post) -> Thread:
+def accept_answer(*, actor: User, thread: Thread, post: Post) -> Thread:
     """The asker (or staff) marks the reply that solved a question; choosing again moves it."""
     thread = Thread.objects.select_for_update().get(pk=thread.pk)
     if not thread.is_question:
@@ -206,14 +194,14 @@ def accept_answer(*, actor, thread: Thread, post: Post) -> Thread:
     return thread
 
 
-def vote(*, member, post: Post, value: int) -> int:
+def vote(*, member: User, post: Post, value: int) -> int:
     """Vote a reply up (+1) or down (-1); voting the same way again takes the vote back.
     Returns the post's new score."""
     if value not in (1, -1):
         raise ForumError(_("A vote is +1 or -1."))
     if post.author_id == member.pk:
         raise ForumError(_("You cannot vote on your own post."))
-    if not can_read(member, post.thread.category) or post.hidden or not post.approved:
+    if not can_read(user=member, category=post.thread.category) or post.hidden or not post.approved:
         raise ForumError(_("You cannot vote here."))
     with transaction.atomic():
         existing = Vote.objects.select_for_update().filter(post=post, voter=member).first()
@@ -239,11 +227,8 @@ def vote(*, member, post: Post, value: int) -> int:
     return post.score
 
 
-# --- Editing and moderation -----------------------------------------------------------
-
-
 @transaction.atomic
-def edit_post(*, editor, post: Post, body: str) -> Post:
+def edit_post(*, editor: User, post: Post, body: str) -> Post:
     """The author (while the topic is open) or staff may edit; the old text is kept."""
     post = Post.objects.select_for_update().select_related("thread").get(pk=post.pk)
     if not editor.is_staff:
@@ -252,7 +237,7 @@ def edit_post(*, editor, post: Post, body: str) -> Post:
         if post.thread.locked:
             raise ForumError(_("This topic is locked."))
         _check_suspension(editor)
-    body = _clean_body(body)
+    body = clean_body(body=body)
     if body == post.body:
         return post
     PostRevision.objects.create(post=post, body=post.body, editor=editor)
@@ -260,166 +245,15 @@ def edit_post(*, editor, post: Post, body: str) -> Post:
         audit.record(
             actor=editor, action="post.edit", target=post, details={"changes": {"body": [post.body, body]}}
         )
-    already = set(mentions.handles_in(post.body))
+    already = set(mentions.handles_in(body=post.body))
     post.body, post.edited_at = body, timezone.now()
     post.save(update_fields=["body", "edited_at"])
     if post.approved and not post.hidden:  # newly mentioned members hear about it
-        added = [h for h in mentions.handles_in(body) if h not in already]
-        notify.mentioned(post=post, members=mentions.members_named(added), actor=editor)
+        added = [h for h in mentions.handles_in(body=body) if h not in already]
+        notify.mentioned(post=post, members=mentions.members_named(handles=added), actor=editor)
     return post
 
 
-def _check_suspension(member) -> None:
+def _check_suspension(member: User) -> None:
     if Suspension.objects.filter(member=member, until__gt=timezone.now()).exists():
         raise ForumError(_("You cannot post while suspended."))
-
-
-@transaction.atomic
-def flag_post(*, reporter, post: Post, reason: str, note: str = "") -> Flag:
-    if reason not in Flag.Reason.values:
-        raise ForumError(_("Choose a reason."))
-    if post.author_id == reporter.pk:
-        raise ForumError(_("You cannot flag your own post."))
-    if not can_read(reporter, post.thread.category) or post.hidden or not post.approved:
-        raise ForumError(_("You cannot flag this post."))
-    earlier = Flag.objects.filter(post=post, reporter=reporter).first()
-    if earlier is not None:  # flagging again is not a new report
-        return earlier
-    _check_can_flag(reporter)
-    flag, _created = Flag.objects.get_or_create(
-        post=post, reporter=reporter, defaults={"reason": reason, "note": note.strip()[:300]}
-    )
-    return flag
-
-
-def _staff_only(actor) -> None:
-    if not (actor.is_staff and actor.has_perm("community.change_post")):
-        raise ForumError(_("Only moderators can do that."))
-
-
-def resolve_flags(*, actor, post: Post | None = None, comment=None) -> int:
-    return Flag.objects.filter(post=post, comment=comment, resolved_at__isnull=True).update(
-        resolved_at=timezone.now(), resolved_by=actor
-    )
-
-
-@transaction.atomic
-def hide_post(*, actor, post: Post) -> Post:
-    """Hide a post (and its topic, for an opening post); its points are taken back."""
-    _staff_only(actor)
-    post = Post.objects.select_for_update().select_related("thread").get(pk=post.pk)
-    if not post.hidden:
-        Post.objects.filter(pk=post.pk).update(hidden=True)
-        if post.is_opening:
-            Thread.objects.filter(pk=post.thread_id).update(hidden=True)
-        elif post.approved:
-            Thread.objects.filter(pk=post.thread_id).update(reply_count=F("reply_count") - 1)
-        if post.thread.accepted_answer_id == post.pk:
-            Thread.objects.filter(pk=post.thread_id).update(accepted_answer=None)
-        entry = LedgerEntry.objects.filter(
-            member_id=post.author_id, ref=f"post:{post.pk}", action=Action.POST
-        ).first()
-        if entry is not None:
-            reverse_entry(entry=entry, reason=_("post hidden by a moderator"), actor=actor)
-    flags = resolve_flags(post=post, actor=actor)
-    if not post.hidden:
-        audit.record(
-            actor=actor,
-            action="post.hide",
-            target=post,
-            details={"thread": post.thread_id, "flags_resolved": flags},
-        )
-    post.refresh_from_db()
-    return post
-
-
-@transaction.atomic
-def restore_post(*, actor, post: Post) -> Post:
-    _staff_only(actor)
-    post = Post.objects.select_for_update().get(pk=post.pk)
-    if post.hidden:
-        Post.objects.filter(pk=post.pk).update(hidden=False)
-        if post.is_opening:
-            Thread.objects.filter(pk=post.thread_id).update(hidden=False)
-        elif post.approved:
-            Thread.objects.filter(pk=post.thread_id).update(reply_count=F("reply_count") + 1)
-        audit.record(actor=actor, action="post.restore", target=post, details={"thread": post.thread_id})
-    post.refresh_from_db()
-    return post
-
-
-@transaction.atomic
-def approve_post(*, actor, post: Post) -> Post:
-    _staff_only(actor)
-    post = Post.objects.select_for_update().select_related("thread").get(pk=post.pk)
-    if post.approved:
-        return post
-    if post.hidden:
-        raise ForumError(_("Restore the post before approving it."))
-    Post.objects.filter(pk=post.pk).update(approved=True)
-    if post.is_opening:
-        Thread.objects.filter(pk=post.thread_id).update(hidden=False)
-        post.thread.hidden = False
-    else:
-        Thread.objects.filter(pk=post.thread_id).update(
-            reply_count=F("reply_count") + 1, last_activity_at=timezone.now()
-        )
-    post.approved = True
-    audit.record(actor=actor, action="post.approve", target=post, details={"thread": post.thread_id})
-    _award_post(post)
-    if post.is_opening:
-        notify.mentioned(post=post, members=mentions.members_in(post.body))
-    else:
-        notify.replied(post=post)
-    return post
-
-
-@transaction.atomic
-def dismiss_flags(*, actor, post: Post | None = None, comment=None) -> None:
-    """Close the open flags on a post or a comment without acting on it."""
-    _staff_only(actor)
-    dismissed = resolve_flags(post=post, comment=comment, actor=actor)
-    if dismissed:
-        audit.record(
-            actor=actor, action="flags.dismiss", target=post or comment, details={"flags": dismissed}
-        )
-
-
-@transaction.atomic
-def set_locked(*, actor, thread: Thread, locked: bool) -> None:
-    _staff_only(actor)
-    if Thread.objects.filter(pk=thread.pk).exclude(locked=locked).update(locked=locked):
-        audit.record(actor=actor, action="thread.lock" if locked else "thread.unlock", target=thread)
-
-
-@transaction.atomic
-def move_thread(*, actor, thread: Thread, category: Category) -> None:
-    _staff_only(actor)
-    before = Thread.objects.select_for_update().values_list("category_id", flat=True).get(pk=thread.pk)
-    if before != category.pk:
-        Thread.objects.filter(pk=thread.pk).update(category=category)
-        audit.record(
-            actor=actor,
-            action="thread.move",
-            target=thread,
-            details={"changes": {"category": [before, category.pk]}},
-        )
-
-
-def suspend(*, actor, member, days: int, reason: str) -> Suspension:
-    _staff_only(actor)
-    if not 1 <= days <= 3650:
-        raise ForumError(_("Suspend for 1 to 3650 days."))
-    if member.is_staff:
-        raise ForumError(_("Staff cannot be suspended here."))
-    with transaction.atomic():
-        suspension = Suspension.objects.create(
-            member=member, until=timezone.now() + timedelta(days=days), reason=reason, by=actor
-        )
-        audit.record(
-            actor=actor,
-            action="suspension.create",
-            target=suspension,
-            details={"member": member.pk, "days": days, "until": suspension.until, "reason": reason},
-        )
-    return suspension

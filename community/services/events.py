@@ -1,45 +1,29 @@
-"""Events: RSVPs with capacity and a wait list, reminders, attendance (which earns points),
-and .ics files. Every state change here locks the event row, so two members taking the last
-seat at once cannot both get it."""
+"""Events: RSVPs with capacity and a wait list, reminders, attendance (which earns points).
+Every state change here locks the event row, so two members taking the last seat at once cannot
+both get it. (The join link is read in community.selectors, the .ics file made in
+community.calendar.)"""
 
-from datetime import UTC, timedelta
+from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import audit
-from members.access import can_access
 from members.mail import send_to_member
+from members.models import User
 from points.models import Action
 
-from . import notify
-from .models import RSVP, Event, Notification, NotificationSettings
-from .services import ForumError, award
-
-JOIN_LINK_LEAD = timedelta(minutes=30)
-
-
-def may_attend(user, event: Event) -> bool:
-    return user is not None and user.is_authenticated and user.is_active and can_access(user, event)
-
-
-def join_link_for(user, event: Event, now=None) -> str:
-    """The online link, only for members going, from 30 minutes before the start to the end."""
-    now = now or timezone.now()
-    if not event.join_url or not may_attend(user, event) or event.canceled:
-        return ""
-    if not (event.starts_at - JOIN_LINK_LEAD <= now <= event.ends_at):
-        return ""
-    going = RSVP.objects.filter(event=event, member=user, status=RSVP.Status.GOING).exists()
-    return event.join_url if going or user.is_staff else ""
+from ..models import RSVP, Event, Notification, NotificationSettings
+from ..permissions import may_attend
+from . import notifications as notify
+from .forum import ForumError, award
 
 
 @transaction.atomic
-def rsvp(*, member, event: Event) -> RSVP:
+def rsvp(*, member: User, event: Event) -> RSVP:
     event = Event.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=event.pk)
-    if not may_attend(member, event):
+    if not may_attend(user=member, event=event):
         raise ForumError(_("This event is for members of a higher tier."))
     if event.canceled or event.ends_at <= timezone.now():
         raise ForumError(_("This event is no longer open for RSVPs."))
@@ -56,7 +40,7 @@ def rsvp(*, member, event: Event) -> RSVP:
 
 
 @transaction.atomic
-def cancel_rsvp(*, member, event: Event) -> RSVP | None:
+def cancel_rsvp(*, member: User, event: Event) -> RSVP | None:
     """Give up a seat; the first member on the wait list gets it and an email."""
     event = Event.objects.select_for_update().get(pk=event.pk)
     current = RSVP.objects.filter(event=event, member=member).exclude(status=RSVP.Status.CANCELED).first()
@@ -78,7 +62,7 @@ def cancel_rsvp(*, member, event: Event) -> RSVP | None:
 
 
 @transaction.atomic
-def mark_attended(*, actor, rsvp_obj: RSVP) -> None:
+def mark_attended(*, actor: User, rsvp_obj: RSVP) -> None:
     if not actor.is_staff:
         raise ForumError(_("Only the creator marks attendance."))
     event = rsvp_obj.event
@@ -97,7 +81,7 @@ def mark_attended(*, actor, rsvp_obj: RSVP) -> None:
     )
 
 
-def send_reminders(*, now=None) -> int:
+def send_reminders(*, now: datetime | None = None) -> int:
     """Emails 24 hours and 1 hour before the start to members going; each once."""
     now = now or timezone.now()
     sent = 0
@@ -141,35 +125,3 @@ def _email(item: RSVP, name: str) -> None:
         context={"event": item.event},
         time_zone=item.member.time_zone or item.event.time_zone,
     )
-
-
-def ics(event: Event, user=None) -> str:
-    """An iCalendar file for the event (RFC 5545). The join link is never in it, and the
-    address only for members who may attend."""
-
-    def esc(text: str) -> str:
-        return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
-
-    def stamp(moment) -> str:
-        return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-    url = f"{settings.SITE_URL}{event.get_absolute_url()}"
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//usergroup//events//EN",
-        "CALSCALE:GREGORIAN",
-        "BEGIN:VEVENT",
-        f"UID:event-{event.pk}@{settings.SITE_URL.split('//')[-1]}",
-        f"DTSTAMP:{stamp(timezone.now())}",
-        f"DTSTART:{stamp(event.starts_at)}",
-        f"DTEND:{stamp(event.ends_at)}",
-        f"SUMMARY:{esc(event.title)}",
-        f"DESCRIPTION:{esc(event.summary + chr(10) + url)}",
-        f"URL:{url}",
-        f"LOCATION:{esc(event.address if not event.online and may_attend(user, event) else url)}",
-        "STATUS:CANCELLED" if event.canceled else "STATUS:CONFIRMED",
-        "END:VEVENT",
-        "END:VCALENDAR",
-    ]
-    return "\r\n".join(lines) + "\r\n"

@@ -1,27 +1,33 @@
 """Who hears about what. Notifications are written with the change that causes them and
 emailed after commit (or gathered into the daily digest), each only to members who may
-still read the topic."""
+still read the topic. (What a member may still see is read in community.selectors.)"""
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from . import mentions
-from .models import Notification, NotificationSettings, Post, Thread, ThreadFollow, ThreadRead
+from members.models import User
+from points.models import LevelUp
+
+from .. import mentions
+from ..mail_tasks import email_notifications
+from ..models import Event, Notification, NotificationSettings, Post, Thread, ThreadFollow, ThreadRead
+from ..selectors import may_see_notification
 
 
-def follow(*, member, thread: Thread) -> None:
+def follow(*, member: User, thread: Thread) -> None:
     ThreadFollow.objects.get_or_create(thread=thread, member=member)
 
 
-def unfollow(*, member, thread: Thread) -> None:
+def unfollow(*, member: User, thread: Thread) -> None:
     ThreadFollow.objects.filter(thread=thread, member=member).delete()
 
 
 def _send(notifications: list[Notification]) -> None:
-    keep = [n for n in notifications if n.recipient.is_active and _may_see(n.recipient, n)]
+    keep = [n for n in notifications if n.recipient.is_active and may_see_notification(n.recipient, n)]
     created = Notification.objects.bulk_create(keep)
     instant = set(
         NotificationSettings.objects.filter(
@@ -30,14 +36,12 @@ def _send(notifications: list[Notification]) -> None:
     )
     ids = [n.pk for n in created if n.recipient_id in instant and n.pk]
     if ids:
-        from .tasks import email_notifications
-
         transaction.on_commit(lambda: email_notifications.delay(ids))
 
 
 def replied(*, post: Post) -> None:
     """Followers hear about a reply; members it @mentions hear that instead (once, not twice)."""
-    named = mentioned(post=post, members=mentions.members_in(post.body))
+    named = mentioned(post=post, members=mentions.members_in(body=post.body))
     followers = (
         ThreadFollow.objects.filter(thread=post.thread)
         .exclude(member=post.author)
@@ -58,7 +62,7 @@ def replied(*, post: Post) -> None:
     )
 
 
-def mentioned(*, post: Post, members, actor=None) -> list[int]:
+def mentioned(*, post: Post, members: Sequence[User], actor: User | None = None) -> list[int]:
     """Tell `members` that `post` mentions them, unless they wrote it, were already told about
     this post, or cannot read its area: a mention never reveals a topic. One post notifies at
     most MAX_MENTIONS members over all its edits. `actor` is who added the mention (the author,
@@ -102,7 +106,7 @@ def accepted(*, thread: Thread, post: Post) -> None:
         )
 
 
-def liked(*, post: Post, by) -> None:
+def liked(*, post: Post, by: User) -> None:
     if Notification.objects.filter(kind=Notification.Kind.LIKE, post=post, actor=by).exists():
         return  # once per member and post, however often the vote flips
     _send(
@@ -117,12 +121,10 @@ def liked(*, post: Post, by) -> None:
 LEVEL_UP_WINDOW = timedelta(days=2)
 
 
-def collect_level_ups(*, members: list[int] | None = None, since=None) -> int:
+def collect_level_ups(*, members: list[int] | None = None, since: datetime | None = None) -> int:
     """Put level-ups into the bell. Points (a lower app) records them as LevelUp notices and
     emails them itself; community collects them right after the points it awards, and the
     `collect_level_ups` job catches those earned elsewhere (reading, visits, renewals)."""
-    from points.models import LevelUp
-
     notices = LevelUp.objects.exclude(
         Exists(
             Notification.objects.filter(
@@ -147,51 +149,22 @@ def collect_level_ups(*, members: list[int] | None = None, since=None) -> int:
     return len(Notification.objects.bulk_create(rows, ignore_conflicts=True))  # rows attempted
 
 
-def event_notice(*, member, event, kind: str, emailed: bool) -> None:
+def event_notice(*, member: User, event: Event, kind: str, emailed: bool) -> None:
     Notification.objects.create(recipient=member, kind=kind, event=event, emailed=emailed)
 
 
-def _may_see(member, n: Notification) -> bool:
-    from members.access import can_access
-
-    from .services import can_read
-
-    if n.thread_id is not None:
-        return (
-            not n.thread.hidden
-            and (n.post is None or (not n.post.hidden and n.post.approved))
-            and can_read(member, n.thread.category)
-        )
-    if n.event_id is not None:
-        return not n.event.canceled and can_access(member, n.event)
-    return n.level_id is not None
-
-
-def visible(member, notifications) -> list[Notification]:
-    """The notifications a member may still see: access is checked again when they are shown
-    or emailed, since a membership can end or a topic be hidden after they were written."""
-    rows = notifications.select_related(
-        "actor", "thread__category__read_tier", "post", "event__min_tier", "level"
-    )
-    return [n for n in rows if _may_see(member, n)]
-
-
-def unread_count(member) -> int:
-    return Notification.objects.filter(recipient=member, read_at__isnull=True).count()
-
-
-def mark_all_read(*, member) -> int:
+def mark_all_read(*, member: User) -> int:
     return Notification.objects.filter(recipient=member, read_at__isnull=True).update(read_at=timezone.now())
 
 
-def set_email_preference(*, member, email: str) -> NotificationSettings:
+def set_email_preference(*, member: User, email: str) -> NotificationSettings:
     prefs, _ = NotificationSettings.objects.get_or_create(member=member)
     prefs.email = email
     prefs.save(update_fields=["email"])
     return prefs
 
 
-def mark_read(*, member, thread: Thread) -> None:
+def mark_read(*, member: User, thread: Thread) -> None:
     """Move the member's read marker of `thread` to now: one upsert (a first visit and a
     re-read with news alike, two tabs at once too)."""
     ThreadRead.objects.bulk_create(
