@@ -10,6 +10,7 @@ from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from django.utils import timezone
 
 from content.models import Content, Lesson
+from content.services import refresh_search_documents
 from members.models import Interval, Membership, MembershipStatus, Provider, Tier, User
 
 PASSWORD = "correct-horse-battery-staple"
@@ -87,6 +88,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 class ContentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Content
+        skip_postgeneration_save = True
 
     kind = Content.Kind.ARTICLE
     title = factory.Sequence(lambda n: f"Item {n}")
@@ -95,6 +97,13 @@ class ContentFactory(factory.django.DjangoModelFactory):
     body = "## Part one\n\nThe body text.\n"
     status = Content.Status.PUBLISHED
     publish_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+
+    @factory.post_generation
+    def search_document(obj, create, extracted, **kwargs):
+        """As the admin does after saving: the library search reads it on PostgreSQL. A test that
+        changes an item's text or tags afterwards calls refresh_search_documents itself."""
+        if create:
+            refresh_search_documents(ids=[obj.pk])
 
 
 class LessonFactory(factory.django.DjangoModelFactory):
