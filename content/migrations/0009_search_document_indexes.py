@@ -35,6 +35,7 @@ def create(apps, schema_editor):
     write_documents(content_model=Content, document_model=SearchDocument, pks=pks)
     # Built after the rows are in: an index filled row by row keeps them in its pending list,
     # which the planner prices so high that it scans every body document instead.
+    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending foreign-key checks left
     for column in INDEXES:
         schema_editor.execute(
             f"CREATE INDEX IF NOT EXISTS content_search_{column}_gin ON content_searchdocument "
