@@ -62,14 +62,14 @@ def segment(text: str) -> str:
     """`text` as space-separated tokens, ready for to_tsvector('simple', ...): words and CJK
     bigrams in order (phrases keep their positions), then each CJK character once."""
     tokens: list[str] = []
-    for _cjk, run in _segments(text):
-        tokens.extend(run)
-    singles = dict.fromkeys(ch for ch in text if _is_cjk(ch))
+    singles: dict[str, None] = {}
+    for cjk, word in _TOKEN.findall(text.lower()):
+        if cjk:
+            tokens.extend([cjk] if len(cjk) == 1 else [cjk[i : i + 2] for i in range(len(cjk) - 1)])
+            singles.update(dict.fromkeys(cjk))
+        else:
+            tokens.append(word)
     return " ".join([*tokens, *singles])
-
-
-def _is_cjk(ch: str) -> bool:
-    return bool(re.fullmatch(rf"[{_CJK}]", ch))
 
 
 def public_text(*, title: str, tags: Iterable[str], summary: str) -> tuple[str, str, str]:
