@@ -51,7 +51,15 @@ def titles(client, q, **params):
     return {title for title in TITLES if title in html}
 
 
-TITLES = ["推荐系统入门", "猫的日常", "Deep work guide", "Writing habits", "Gold secrets", "Tagged only"]
+TITLES = [
+    "推荐系统入门",
+    "猫的日常",
+    "Deep work guide",
+    "Writing habits",
+    "Gold secrets",
+    "Tagged only",
+    "Shallow work",
+]
 
 
 @pytest.fixture
