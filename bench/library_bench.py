@@ -36,7 +36,7 @@ def main() -> None:
     from django.utils import timezone
 
     from content.models import Content, ContentView, Tag
-    from content.services import refresh_stats
+    from content.services import refresh_search_documents, refresh_stats
     from members.models import Membership, Tier, User
 
     print(f"database: {connection.vendor} {settings.DATABASES['default']['NAME']}")
@@ -105,6 +105,10 @@ def main() -> None:
                 batch_size=batch,
             )
         print(f"seeded {args.views - existing} views in {time.perf_counter() - t0:.1f}s")
+    t0 = time.perf_counter()
+    written = refresh_search_documents(missing_only=True)  # the seeding bypasses the admin
+    if written:
+        print(f"search documents of {written} items: {time.perf_counter() - t0:.1f}s")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # fresh planner statistics, as autovacuum would keep them
     t0 = time.perf_counter()

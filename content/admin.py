@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from members.audit_admin import AuditedAdmin
 
 from .models import Attachment, Content, ContentView, Lesson, Tag
+from .services import refresh_search_documents
 
 
 @admin.register(Tag)
@@ -14,6 +15,16 @@ class TagAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name"]
     prepopulated_fields = {"slug": ("name",)}
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "name" in form.changed_data:  # tag names are part of the search documents
+            refresh_search_documents(ids=obj.items.values_list("pk", flat=True))
+
+    def delete_model(self, request, obj):
+        items = list(obj.items.values_list("pk", flat=True))
+        super().delete_model(request, obj)
+        refresh_search_documents(ids=items)
 
 
 URL_FIELDS: dict[type[models.Field], dict[str, str]] = {models.URLField: {"assume_scheme": "https"}}
@@ -79,6 +90,11 @@ class ContentAdmin(AuditedAdmin, admin.ModelAdmin):
 
     def get_changeform_initial_data(self, request):
         return {"author": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the tags are saved: the search documents hold the title, tags, summary and body.
+        refresh_search_documents(ids=[form.instance.pk])
 
     @admin.display(description=_("views"), ordering="stats__views_total")
     def views(self, obj):

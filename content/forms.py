@@ -11,7 +11,9 @@ class LibraryFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100)
     kind = forms.ChoiceField(required=False, choices=[("", ""), *Content.Kind.choices])
     tag = forms.SlugField(required=False, max_length=50)
-    sort = forms.ChoiceField(required=False, choices=[("newest", "newest"), ("popular", "popular")])
+    sort = forms.ChoiceField(
+        required=False, choices=[("relevance", "relevance"), ("newest", "newest"), ("popular", "popular")]
+    )
 
 
 class BeaconForm(forms.Form):

@@ -4,6 +4,7 @@ import uuid
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage
 from django.core.validators import FileExtensionValidator
@@ -210,6 +211,24 @@ class Content(models.Model):
     @property
     def embed(self) -> str | None:
         return embed_src(self.video_embed_url)
+
+
+class SearchDocument(models.Model):
+    """An item's stored search documents (see content/search.py), kept out of the content row
+    so that no list of items ever loads them. Two of them, so that a search can match the body
+    only of items the searcher may read. Written by services.refresh_search_documents on
+    PostgreSQL, where both columns are GIN-indexed (migration 0008); other databases search
+    with substrings and leave this table empty."""
+
+    content = models.OneToOneField(
+        Content, on_delete=models.CASCADE, primary_key=True, related_name="search_document"
+    )
+    public = SearchVectorField(null=True)  # title (A), tags (B), summary (C): shown to all
+    body = SearchVectorField(null=True)  # gated for items with a tier
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"search document of {self.content_id}"
 
 
 class Lesson(models.Model):

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.postgres.search import SearchRank
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -36,25 +38,36 @@ from .models import (
     LessonProgress,
     Like,
     MemberInterest,
+    SearchDocument,
     Tag,
     ViewHistory,
     ViewRollup,
 )
+from .search import search_query
 
-SORTS = {"newest", "popular"}
+SORTS = {"relevance", "newest", "popular"}
 
 
 def library_for(
-    user: User | AnonymousUser, *, kind: str = "", tag: str = "", q: str = "", sort: str = "newest"
+    user: User | AnonymousUser, *, kind: str = "", tag: str = "", q: str = "", sort: str = ""
 ) -> "QuerySet[Content]":
     """The items a user may list (titles and teasers are public; bodies are not).
 
-    Search matches titles and teasers of every live item, but bodies only of items the
-    user may read: a search must not reveal what a gated body says.
+    Search matches titles, tags and teasers of every live item, but bodies only of items the
+    user may read: a search must not reveal what a gated body says. A search is sorted by
+    relevance unless another sort is asked for (on PostgreSQL: the rank of the public document
+    only, for the same reason; elsewhere the newest first); a list without one, newest first.
     """
+    items = Content.objects.live()
+    q = q.strip()[:100]
+    ranked = False
+    if q:
+        if connection.vendor == "postgresql":
+            items, ranked = _matching(items, user, q), True
+        else:
+            items = items.filter(pk__in=search_ids(user, q))
     items = (
-        Content.objects.live()
-        .select_related("min_tier", "stats")
+        items.select_related("min_tier", "stats")
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
         .defer("body")  # cards show the title and teaser; bodies can be long
     )
@@ -62,22 +75,44 @@ def library_for(
         items = items.filter(kind=kind)
     if tag:
         items = items.filter(tags__slug=tag)
-    q = q.strip()[:100]
-    if q:
-        items = items.filter(pk__in=search_ids(user, q))
     if user is not None and user.is_authenticated:
         items = items.annotate(bookmarked=Exists(Bookmark.objects.filter(user=user, content=OuterRef("pk"))))
     if sort == "popular":
         # Items not counted yet have no stats row: last, on every database.
         return items.order_by("-featured", F("stats__views_30d").desc(nulls_last=True), "-publish_at", "-id")
+    if ranked and sort in ("", "relevance"):
+        # Per matching row through the primary key: a join would read every public document.
+        document = SearchDocument.objects.filter(content_id=OuterRef("pk"))
+        rank = document.annotate(rank=SearchRank(F("public"), search_query(q) or "")).values("rank")[:1]
+        return items.annotate(rank=Subquery(rank)).order_by(
+            F("rank").desc(nulls_last=True), "-publish_at", "-id"
+        )
     return items.order_by("-publish_at", "-id")
+
+
+def _matching(items: "QuerySet[Content]", user: User | AnonymousUser, q: str) -> "QuerySet[Content]":
+    """PostgreSQL: `items` whose public document matches `q`, or whose body document does and
+    which `user` may read. Each document is matched in its own subquery, so that the planner
+    weighs them apart: the small public documents may be scanned, the body documents are
+    looked up in their GIN index (an OR over both columns in one scan would read, and
+    decompress, every body document)."""
+    query = search_query(q)
+    if query is None:
+        return items.none()
+    documents = SearchDocument.objects.values("content_id")
+    in_public = items.filter(pk__in=documents.filter(public=query))
+    in_body = accessible(items.filter(pk__in=documents.filter(body=query)), user)
+    return in_public | in_body
 
 
 def search_ids(user: User | AnonymousUser, q: str) -> list[int]:
     """Ids of live items matching `q`: in the title or summary of any item, in the body only of
-    items `user` may read. Two plain queries, each able to use the trigram indexes on PostgreSQL
-    (see the content migrations); OR-ing them in one query would force a full scan."""
+    items `user` may read. On PostgreSQL through the stored search documents (content/search.py),
+    elsewhere with two plain substring queries."""
+    q = q.strip()[:100]
     live = Content.objects.live()
+    if connection.vendor == "postgresql":
+        return sorted(_matching(live, user, q).values_list("pk", flat=True))
     in_meta = live.filter(Q(title__icontains=q) | Q(summary__icontains=q)).values_list("pk", flat=True)
     in_body = accessible(live, user).filter(body__icontains=q).values_list("pk", flat=True)
     return sorted(set(in_meta) | set(in_body))

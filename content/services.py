@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import AnonymousUser
 from django.core import signing
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -34,9 +34,11 @@ from .models import (
     LessonProgress,
     Like,
     MemberInterest,
+    SearchDocument,
     Tag,
     ViewArchive,
 )
+from .search import write_documents
 
 BEACON_SALT = "content.beacon"
 BEACON_MAX_AGE = 60 * 60 * 12  # a page left open longer stops reporting
@@ -282,3 +284,20 @@ def rotate_feed_token(*, member: User) -> FeedToken:
         user=member, defaults={"token": secrets.token_urlsafe(), "created_at": timezone.now()}
     )
     return token
+
+
+def refresh_search_documents(*, ids: Iterable[int] | None = None, missing_only: bool = False) -> int:
+    """(Re)write the stored search documents of the items `ids` (all items when None; with
+    `missing_only`, only those that have none yet, e.g. made by a bulk import). Call it after
+    an item's title, summary, tags or body change. PostgreSQL only: other databases search
+    with substrings and need nothing stored. Returns how many items were written."""
+    if connection.vendor != "postgresql":
+        return 0
+    items = Content.objects.order_by("pk")
+    if ids is not None:
+        items = items.filter(pk__in=list(ids))
+    if missing_only:
+        items = items.filter(search_document__isnull=True)
+    return write_documents(
+        content_model=Content, document_model=SearchDocument, pks=list(items.values_list("pk", flat=True))
+    )

@@ -32,7 +32,7 @@ def library(request):
         kind=filters.get("kind") or "",
         tag=filters.get("tag") or "",
         q=filters.get("q") or "",
-        sort=filters.get("sort") or "newest",
+        sort=filters.get("sort") or "",
     )
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     source = ContentView.Source.SEARCH if filters.get("q") else ContentView.Source.LIBRARY

@@ -12,6 +12,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from content.models import Content, Lesson
+from content.services import refresh_search_documents
 from members.models import Interval, Membership, MembershipStatus, Provider, Tier, User
 
 PASSWORD = "correct-horse-battery-staple"
@@ -105,6 +106,7 @@ class MembershipFactory(ModelFactory[Membership]):
 class ContentFactory(ModelFactory[Content]):
     class Meta:
         model = Content
+        skip_postgeneration_save = True
 
     kind = Content.Kind.ARTICLE
     title = factory.Sequence(lambda n: f"Item {n}")
@@ -113,6 +115,13 @@ class ContentFactory(ModelFactory[Content]):
     body = "## Part one\n\nThe body text.\n"
     status = Content.Status.PUBLISHED
     publish_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+
+    @factory.post_generation
+    def search_document(obj, create, extracted, **kwargs):
+        """As the admin does after saving: the library search reads it on PostgreSQL. A test that
+        changes an item's text or tags afterwards calls refresh_search_documents itself."""
+        if create:
+            refresh_search_documents(ids=[obj.pk])
 
 
 class LessonFactory(ModelFactory[Lesson]):
