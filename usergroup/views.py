@@ -8,13 +8,12 @@ from django.views.static import serve
 
 from community.selectors import new_in_my_areas, next_events_for
 from content.forms import InterestsForm
-from content.selectors import continue_reading_for, tags_to_pick
+from content.selectors import tags_to_pick
 from points.selectors import level_progress_for
-from recommend.selectors import recommendations_for
 
+from .home import member_sections_for
 from .onboarding import first_steps_for
 
-CONTINUE_LIMIT = 4
 FORUM_LIMIT = 5
 EVENTS_LIMIT = 3
 
@@ -23,8 +22,8 @@ def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return render(request, "home.html", {"recommendations": []})
     member = request.user
-    picks = recommendations_for(member=member, n=6)
-    reading = continue_reading_for(member=member, limit=CONTINUE_LIMIT)
+    mine = member_sections_for(member)  # cached until the member, their access or the site changes
+    picks, reading = mine.recommendations, mine.reading
     forum = new_in_my_areas(member=member, limit=FORUM_LIMIT)
     events = next_events_for(member=member, limit=EVENTS_LIMIT)
     context = {
