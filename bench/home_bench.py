@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("BENCH_YARDSTICK", "1")
 
-from _setup import prepare  # noqa: E402
+from _setup import prepare
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -31,7 +31,9 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--renders", type=int, default=200)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the warm home renders here")
@@ -50,7 +52,9 @@ def main() -> int:
     from usergroup.management.commands import seed_demo as demo
 
     members = list(
-        User.objects.filter(email__endswith="@" + demo.MEMBER_DOMAIN, is_active=True).order_by("pk")[: args.members]
+        User.objects.filter(email__endswith="@" + demo.MEMBER_DOMAIN, is_active=True).order_by("pk")[
+            : args.members
+        ]
     )
     if not members:
         parser.error("no demo members in this database: run seed_demo first")
@@ -106,7 +110,9 @@ def main() -> int:
         profiler.dump_stats(str(args.profile))
 
     def line(name: str, values: list[float]) -> str:
-        return f"{name:<10} median {statistics.median(values):7.1f} ms   p95 {percentile(values, 0.95):7.1f} ms"
+        return (
+            f"{name:<10} median {statistics.median(values):7.1f} ms   p95 {percentile(values, 0.95):7.1f} ms"
+        )
 
     print(f"{len(members)} members, {args.renders} renders each of the home page and the yardstick")
     print(line("yardstick", yard_t))

@@ -23,6 +23,7 @@ query each and change with other people's activity, so they stay live.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -64,10 +65,8 @@ def site_version() -> int:
 
 
 def _bump() -> None:
-    try:
+    with contextlib.suppress(ValueError):  # no version yet: the next reader starts one from the clock
         cache.incr(SITE_VERSION_KEY)
-    except ValueError:  # no version yet: the next reader starts one from the clock
-        pass
 
 
 def site_changed() -> None:
@@ -84,7 +83,9 @@ def connect_invalidation() -> None:
     """Called from UsergroupConfig.ready(): cache upkeep only, no business logic."""
     for model in SITE_MODELS:
         post_save.connect(_on_site_change, sender=model, dispatch_uid=f"home-sections-save-{model.__name__}")
-        post_delete.connect(_on_site_change, sender=model, dispatch_uid=f"home-sections-delete-{model.__name__}")
+        post_delete.connect(
+            _on_site_change, sender=model, dispatch_uid=f"home-sections-delete-{model.__name__}"
+        )
 
 
 def sections_key(member: User, stamp: tuple[int | None, ...]) -> str:
