@@ -1,7 +1,19 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from members.access import accessible
@@ -163,17 +175,19 @@ class NextEvents:
 
 def next_events_for(*, member: User, limit: int = 3, now: datetime | None = None) -> NextEvents:
     """Events not over yet and not canceled that `member` may attend, soonest first: those they
-    RSVP'd to (going or on the wait list), else the next ones open to them. Two queries at most."""
+    RSVP'd to (going or on the wait list), else the next ones open to them. One query: their
+    own first, so the first `limit` rows hold them all when there are any."""
     now = now or timezone.now()
     mine = RSVP.objects.filter(event=OuterRef("pk"), member=member).exclude(status=RSVP.Status.CANCELED)
-    upcoming = (
+    events = list(
         accessible(Event.objects.filter(canceled=False, ends_at__gte=now), member)
         .annotate(my_status=Subquery(mine.values("status")[:1]))
         .select_related("min_tier")
         .defer("description")
-        .order_by("starts_at", "id")
+        .annotate(not_mine=Case(When(my_status__isnull=True, then=Value(1)), default=Value(0)))
+        .order_by("not_mine", "starts_at", "id")[:limit]
     )
-    going = list(upcoming.filter(my_status__isnull=False)[:limit])
+    going = [event for event in events if event.my_status is not None]
     if going:
         return NextEvents(events=going, going=True)
-    return NextEvents(events=list(upcoming[:limit]), going=False)
+    return NextEvents(events=events, going=False)

@@ -18,7 +18,8 @@ from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db.models import Count, F, Max, OuterRef, Subquery
+from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from analytics.selectors import persona_keys
@@ -119,61 +120,51 @@ def _history(member: User, now: datetime, limit: int = HISTORY) -> tuple[dict[in
     return weights, touched
 
 
+# (model, the column naming the member, extra condition, aggregate) of each part of the stamp.
+_STAMP_PARTS: tuple[tuple[type, str, str, str], ...] = (
+    (ContentView, "user", "", "MAX"),
+    (ContentView, "user", "completed", "COUNT"),  # finishing updates the view row, adds none
+    (Like, "user", "", "MAX"),
+    (Bookmark, "user", "", "MAX"),
+    (Comment, "author", "", "MAX"),
+    (LessonProgress, "user", "", "MAX"),
+    (Dismissal, "member", "", "MAX"),
+    (MemberInterest, "member", "", "MAX"),
+    (MemberInterest, "member", "", "COUNT"),  # interests change by adding or removing rows
+)
+_stamp_sql: str | None = None
+
+
+def _activity_stamp_sql() -> str:
+    # Raw SQL, built once: the home page reads the stamp on every view, and composing nine
+    # subqueries through the ORM cost more than running them. Each part is an aggregate grouped
+    # by the member, not ORDER BY id DESC LIMIT 1 (or a bare MAX(id), which PostgreSQL rewrites
+    # into it): that is planned as a backward walk of the primary key filtered by member, which
+    # reads the whole view log for a member whose last view is old (150 ms at 100k views);
+    # grouped, it reads the member's own rows through their index (0.2 ms).
+    global _stamp_sql
+    if _stamp_sql is None:
+        parts = []
+        for model, field, condition, aggregate in _STAMP_PARTS:
+            meta = model._meta
+            member = connection.ops.quote_name(meta.get_field(field).column)
+            pk = connection.ops.quote_name(meta.pk.column)
+            where = f"{member} = %s" + (f" AND {connection.ops.quote_name(condition)}" if condition else "")
+            table = connection.ops.quote_name(meta.db_table)
+            # Names from the models' metadata and the constants above; the member is a parameter.
+            parts.append(f"(SELECT {aggregate}({pk}) FROM {table} WHERE {where} GROUP BY {member})")  # noqa: S608
+        _stamp_sql = "SELECT " + ", ".join(parts)
+    return _stamp_sql
+
+
 def activity_stamp(member: User) -> tuple[int | None, ...]:
     """The newest row of each kind of activity of the member, and how many items they finished,
     in one query: it changes with every read, finish, like, bookmark, comment, lesson, "not
     interested" and interest, so caches keyed by it (the ranking here, the home page's sections)
     follow the member's activity at once."""
-
-    def newest(model: type, field: str = "user") -> Subquery:
-        # MAX(id) grouped by the member, not ORDER BY id DESC LIMIT 1: PostgreSQL plans the latter
-        # as a backward walk of the primary key filtered by member, which reads the whole view log
-        # for a member whose last view is old (150 ms at 100k views); grouped, it reads the
-        # member's own rows through their index (0.2 ms).
-        rows = model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field)
-        return Subquery(rows.annotate(newest=Max("pk")).values("newest"))
-
-    # Interests change by adding (a newer row) or removing (fewer rows): both show here.
-    interests = (
-        MemberInterest.objects.filter(member=OuterRef("pk"))
-        .values("member")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    # Finishing an item updates its view row (the beacon) rather than adding one.
-    finished = (
-        ContentView.objects.filter(user=OuterRef("pk"), completed=True)
-        .order_by()
-        .values("user")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return tuple(
-        User.objects.filter(pk=member.pk)
-        .annotate(
-            s_view=newest(ContentView),
-            s_finished=Subquery(finished),
-            s_like=newest(Like),
-            s_bookmark=newest(Bookmark),
-            s_comment=newest(Comment, "author"),
-            s_lesson=newest(LessonProgress),
-            s_dismissal=newest(Dismissal, "member"),
-            s_interest=newest(MemberInterest, "member"),
-            s_interests=Subquery(interests),
-        )
-        .values_list(
-            "s_view",
-            "s_finished",
-            "s_like",
-            "s_bookmark",
-            "s_comment",
-            "s_lesson",
-            "s_dismissal",
-            "s_interest",
-            "s_interests",
-        )
-        .get()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_activity_stamp_sql(), [member.pk] * len(_STAMP_PARTS))
+        return tuple(cursor.fetchone())
 
 
 def _popular(*, build: NeighbourBuild | None, groups: list[str]) -> list[int]:
