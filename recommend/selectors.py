@@ -120,50 +120,54 @@ def _history(member: User, now: datetime, limit: int = HISTORY) -> tuple[dict[in
     return weights, touched
 
 
-# (model, the column naming the member, extra condition, aggregate) of each part of the stamp.
-_STAMP_PARTS: tuple[tuple[type, str, str, str], ...] = (
-    (ContentView, "user", "", "MAX"),
-    (ContentView, "user", "completed", "COUNT"),  # finishing updates the view row, adds none
-    (Like, "user", "", "MAX"),
-    (Bookmark, "user", "", "MAX"),
-    (Comment, "author", "", "MAX"),
-    (LessonProgress, "user", "", "MAX"),
-    (Dismissal, "member", "", "MAX"),
-    (MemberInterest, "member", "", "MAX"),
-    (MemberInterest, "member", "", "COUNT"),  # interests change by adding or removing rows
+# One part of a member's stamp: (model, the field naming the member, a boolean column the rows
+# must have set or "", the aggregate, the aggregated column or "" for the primary key).
+StampPart = tuple[type, str, str, str, str]
+ACTIVITY_STAMP_PARTS: tuple[StampPart, ...] = (
+    (ContentView, "user", "", "MAX", ""),
+    (ContentView, "user", "completed", "COUNT", ""),  # finishing updates the view row, adds none
+    (Like, "user", "", "MAX", ""),
+    (Bookmark, "user", "", "MAX", ""),
+    (Comment, "author", "", "MAX", ""),
+    (LessonProgress, "user", "", "MAX", ""),
+    (Dismissal, "member", "", "MAX", ""),
+    (MemberInterest, "member", "", "MAX", ""),
+    (MemberInterest, "member", "", "COUNT", ""),  # interests change by adding or removing rows
 )
-_stamp_sql: str | None = None
+_stamp_sql: dict[tuple[StampPart, ...], str] = {}
 
 
-def _activity_stamp_sql() -> str:
-    # Raw SQL, built once: the home page reads the stamp on every view, and composing nine
+def _stamp_query(parts: tuple[StampPart, ...]) -> str:
+    # Raw SQL, built once: the home page reads the stamp on every view, and composing a dozen
     # subqueries through the ORM cost more than running them. Each part is an aggregate grouped
     # by the member, not ORDER BY id DESC LIMIT 1 (or a bare MAX(id), which PostgreSQL rewrites
     # into it): that is planned as a backward walk of the primary key filtered by member, which
     # reads the whole view log for a member whose last view is old (150 ms at 100k views);
     # grouped, it reads the member's own rows through their index (0.2 ms).
-    global _stamp_sql
-    if _stamp_sql is None:
-        parts = []
-        for model, field, condition, aggregate in _STAMP_PARTS:
+    if parts not in _stamp_sql:
+        quote = connection.ops.quote_name
+        selects = []
+        for model, field, condition, aggregate, column in parts:
             meta = model._meta
-            member = connection.ops.quote_name(meta.get_field(field).column)
-            pk = connection.ops.quote_name(meta.pk.column)
-            where = f"{member} = %s" + (f" AND {connection.ops.quote_name(condition)}" if condition else "")
-            table = connection.ops.quote_name(meta.db_table)
+            member = quote(meta.get_field(field).column)
+            value = quote(meta.get_field(column).column if column else meta.pk.column)
+            where = f"{member} = %s" + (f" AND {quote(condition)}" if condition else "")
+            table = quote(meta.db_table)
             # Names from the models' metadata and the constants above; the member is a parameter.
-            parts.append(f"(SELECT {aggregate}({pk}) FROM {table} WHERE {where} GROUP BY {member})")  # noqa: S608
-        _stamp_sql = "SELECT " + ", ".join(parts)
-    return _stamp_sql
+            selects.append(f"(SELECT {aggregate}({value}) FROM {table} WHERE {where} GROUP BY {member})")  # noqa: S608
+        _stamp_sql[parts] = "SELECT " + ", ".join(selects)
+    return _stamp_sql[parts]
 
 
-def activity_stamp(member: User) -> tuple[int | None, ...]:
+def activity_stamp(member: User, *, extra: tuple[StampPart, ...] = ()) -> tuple:
     """The newest row of each kind of activity of the member, and how many items they finished,
     in one query: it changes with every read, finish, like, bookmark, comment, lesson, "not
     interested" and interest, so caches keyed by it (the ranking here, the home page's sections)
-    follow the member's activity at once."""
+    follow the member's activity at once. `extra` parts are read in the same query, after these
+    (the first len(ACTIVITY_STAMP_PARTS) values are the stamp recommendations_for takes)."""
+    parts = ACTIVITY_STAMP_PARTS + extra
     with connection.cursor() as cursor:
-        cursor.execute(_activity_stamp_sql(), [member.pk] * len(_STAMP_PARTS))
+        cursor.execute(_stamp_query(parts), [member.pk] * len(parts))
         return tuple(cursor.fetchone())
 
 

@@ -17,8 +17,13 @@ it, so an entry is never read after a change, rather than being deleted on time:
   again after the commit, so a request that read the old rows in between cannot keep them.
 
 Members in a running experiment get their list computed on every request, as before: each view
-of it logs impressions for their variant. The forum, events and points sections are one cheap
-query each and change with other people's activity, so they stay live.
+of it logs impressions for their variant.
+
+"New in the forum areas you read" changes with everyone's posts, so it is kept for a minute only
+(FORUM_TTL), under a key of the member's own forum activity (the topics they opened, their posts),
+their access and the site version; each page still checks the kept topics against the forum as it
+is now (one query by primary key), so a topic hidden or moved where the member may not read drops
+out at once. The events and points sections are one cheap query each and stay live.
 """
 
 from __future__ import annotations
@@ -33,18 +38,28 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+from community.models import Category, Post, Thread, ThreadRead
+from community.selectors import new_in_my_areas
 from content.models import Content, Lesson
 from content.selectors import ContinueReading, continue_reading_for
-from members.access import member_rank
+from members.access import accessible, member_rank
 from members.models import Tier, User
 from recommend.experiments import variant_for
 from recommend.models import ItemControl, NeighbourBuild, RecommendSettings
-from recommend.selectors import Recommendation, activity_stamp, recommendations_for
+from recommend.selectors import ACTIVITY_STAMP_PARTS, Recommendation, activity_stamp, recommendations_for
 
 CONTINUE_LIMIT = 4
 PICKS = 6
+FORUM_LIMIT = 5
 HOME_TTL = 10 * 60  # a bound on memory, not on staleness: the key changes with every input
+FORUM_TTL = 60  # other members' replies and topics show within a minute
 SITE_VERSION_KEY = "home:site-version"
+# Read with the activity stamp, in the same query: the member's own forum activity (the topics
+# they opened, and when; their posts), which changes their forum news.
+FORUM_STAMP_PARTS = (
+    (ThreadRead, "member", "", "MAX", "read_at"),
+    (Post, "author", "", "MAX", ""),
+)
 # Saving or deleting any of these may change what a cached section holds or may show.
 SITE_MODELS: tuple[type, ...] = (Content, Lesson, Tier, ItemControl, RecommendSettings, NeighbourBuild)
 
@@ -88,7 +103,7 @@ def connect_invalidation() -> None:
         )
 
 
-def sections_key(member: User, stamp: tuple[int | None, ...]) -> str:
+def sections_key(member: User, stamp: tuple[object, ...], kind: str = "sections") -> str:
     parts = [
         site_version(),
         stamp,
@@ -98,14 +113,19 @@ def sections_key(member: User, stamp: tuple[int | None, ...]) -> str:
         member.analytics_consent,
     ]
     digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
-    return f"home:sections:{member.pk}:{digest}"
+    return f"home:{kind}:{member.pk}:{digest}"
 
 
-def member_sections_for(member: User) -> MemberSections:
+def member_stamp(member: User) -> tuple:
+    """The member's activity stamp and forum stamp, in one query."""
+    return activity_stamp(member, extra=FORUM_STAMP_PARTS)
+
+
+def member_sections_for(member: User, stamp: tuple) -> MemberSections:
     """What the member started and their recommendations, from the cache when nothing they depend
-    on changed: two queries when warm (the activity stamp and the member's rank, which the
-    page reads anyway)."""
-    stamp = activity_stamp(member)
+    on changed: no query of its own when warm (the member's rank is read once per request).
+    `stamp`: from member_stamp."""
+    stamp = stamp[: len(ACTIVITY_STAMP_PARTS)]
     if variant_for(member=member) is not None:
         # In an experiment: the list logs impressions for the variant on every view.
         return MemberSections(
@@ -121,3 +141,23 @@ def member_sections_for(member: User) -> MemberSections:
         )
         cache.set(key, sections, HOME_TTL)
     return sections
+
+
+def forum_news_for(member: User, stamp: tuple) -> list[Thread]:
+    """ "New in the forum areas you read", kept for FORUM_TTL, checked again on every page: the
+    topics still shown and in an area the member may read now. `stamp`: from member_stamp."""
+    key = sections_key(member, stamp, kind="forum")
+    threads: list[Thread] | None = cache.get(key)
+    if threads is None:
+        threads = new_in_my_areas(member=member, limit=FORUM_LIMIT)
+        cache.set(key, threads, FORUM_TTL)
+        return threads
+    if not threads:
+        return threads
+    readable = accessible(Category.objects.all(), member).values("pk")
+    still = set(
+        Thread.objects.filter(pk__in=[t.pk for t in threads], hidden=False, category__in=readable)
+        .filter(category_id__in={t.category_id for t in threads})  # not moved since
+        .values_list("pk", flat=True)
+    )
+    return [thread for thread in threads if thread.pk in still]

@@ -9,15 +9,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from community.models import Category, ThreadRead
 from content.models import Content, ContentView, LessonProgress
 from recommend.models import ItemControl, NeighbourBuild, RecommendSettings
 from recommend.selectors import activity_stamp
 from recommend.services import dismiss
 from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory
 from usergroup import home as home_module
-from usergroup.home import member_sections_for, sections_key, site_version
+from usergroup.home import member_sections_for, member_stamp, sections_key, site_version
 
-from .test_home import BODY, course_with, section, signed_in, view
+from .test_home import BODY, course_with, read, section, signed_in, topic, view
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +68,7 @@ def test_a_warm_home_page_reads_no_content_and_few_queries(client, member):
     # Session, user, notifications, level-ups (the layout's); the member's rank, their activity
     # stamp, the forum, the events, the points: nothing else, however much the member has.
     assert len(sql) <= 9, "\n".join(sql)
-    stamp = [q for q in sql if q.startswith("SELECT (SELECT MAX(")]
+    stamp = [q for q in sql if q.startswith("SELECT (SELECT MAX(")]  # with the forum's part
     assert len(stamp) == 1  # the only one to read the member's activity (and dismissals)
     assert not [q for q in sql if q not in stamp and ('"content_' in q or '"recommend_' in q)]
 
@@ -210,10 +211,36 @@ def test_members_in_an_experiment_get_their_list_computed_each_time(member, monk
 
     monkeypatch.setattr(home_module, "recommendations_for", counting)
     RecommendSettings.current()
-    member_sections_for(member)
-    member_sections_for(member)
+    member_sections_for(member, member_stamp(member))
+    member_sections_for(member, member_stamp(member))
     assert len(calls) == 1  # cached
     monkeypatch.setattr(home_module, "variant_for", lambda member: object())
-    member_sections_for(member)
-    member_sections_for(member)
+    member_sections_for(member, member_stamp(member))
+    member_sections_for(member, member_stamp(member))
     assert len(calls) == 3  # impressions are logged per view in an experiment
+
+
+def forum(html: str) -> str:
+    return section(html, "forum") if 'data-testid="forum"' in html else ""
+
+
+def test_forum_news_kept_a_minute_but_checked_on_every_page(client, member, gold):
+    area = Category.objects.create(name="Questions", slug="questions")
+    old = topic(area, "Old topic", ago=timedelta(days=2))
+    read(member, old, ago=timedelta(days=3))  # replies since they read it
+    hidden = topic(area, "Hidden later", ago=timedelta(hours=1))
+    html = page(client)
+    assert "Old topic" in forum(html) and "Hidden later" in forum(html)
+    # Someone else's new topic waits for the minute to pass.
+    topic(area, "Brand new", ago=timedelta(0))
+    assert "Brand new" not in forum(page(client))
+    # Opening a topic is the member's own activity: the list follows at once.
+    ThreadRead.objects.filter(member=member, thread=old).update(read_at=timezone.now())
+    html = page(client)
+    assert "Old topic" not in forum(html) and "Brand new" in forum(html)
+    # Moderation and access are checked on every page, cached or not.
+    type(hidden).objects.filter(pk=hidden.pk).update(hidden=True)  # as community.services does
+    html = page(client)
+    assert "Hidden later" not in html and "Brand new" in forum(html)
+    Category.objects.filter(pk=area.pk).update(read_tier=gold)
+    assert "Brand new" not in page(client)
