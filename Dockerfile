@@ -19,8 +19,9 @@ RUN set -eux; \
     apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"; \
     rm -rf /var/lib/apt/lists/*; \
     pg_dump --version | grep -q " ${PG_MAJOR}\."
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+# The lock pins every package with its hashes (requirements.txt is the list people edit).
+COPY requirements.lock .
+RUN pip install --require-hashes -r requirements.lock
 
 COPY . .
 # Hashed, compressed static files for whitenoise; the key is only for this build step.

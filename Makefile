@@ -1,7 +1,7 @@
 # Shortcuts over scripts/dev.py (which needs only Python 3.11+).
 PY ?= python3
 
-.PHONY: serve test lint format messages check-deploy
+.PHONY: serve test lint lock format messages check-deploy
 
 serve:          ## set up .venv, migrate, seed demo data, run on :8000
 	$(PY) scripts/dev.py serve
@@ -9,8 +9,11 @@ serve:          ## set up .venv, migrate, seed demo data, run on :8000
 test:           ## the whole test suite
 	$(PY) scripts/dev.py test
 
-lint:           ## ruff check + format check
+lint:           ## ruff check + format check + mypy; the lock files match the requirements
 	$(PY) scripts/dev.py lint
+
+lock:           ## rewrite requirements.lock and requirements-dev.lock after editing a requirements file
+	$(PY) scripts/dev.py lock
 
 format:         ## apply ruff fixes and formatting
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .

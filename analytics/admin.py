@@ -1,8 +1,13 @@
+from datetime import datetime
+from typing import Any
+
 from django.contrib import admin, messages
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import HttpResponseRedirect
-from django.urls import path, reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path, reverse
+from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin, TranslationTabularInline
@@ -11,8 +16,9 @@ from modeltranslation.utils import build_localized_fieldname
 
 from members.admin import UserAdmin
 from members.audit_admin import AuditedAdmin
-from members.models import LIVE_STATUSES, Membership, User
+from members.models import LIVE_STATUSES, Membership, MembershipStatus, User
 from members.translated import in_language
+from usergroup.typed import AuthenticatedHttpRequest
 
 from . import services
 from .models import Acquisition, Broadcast, Conversion, Persona, PersonaRun, ScoreWeights, Segment, Tag
@@ -40,21 +46,23 @@ class ScoreWeightsAdmin(AuditedAdmin, admin.ModelAdmin):
         )
     ]  # fmt: skip
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return not ScoreWeights.objects.exists()
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         weights = ScoreWeights.objects.order_by("pk").first() or ScoreWeights.objects.create()
         return HttpResponseRedirect(reverse("admin:analytics_scoreweights_change", args=[weights.pk]))
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         reset = self.admin_site.admin_view(self.reset_view)
         return [path("reset/", reset, name="analytics_scoreweights_reset"), *super().get_urls()]
 
-    def reset_view(self, request):
+    def reset_view(self, request: AuthenticatedHttpRequest) -> HttpResponseBase:
         if request.method != "POST" or not self.has_change_permission(request):
             return HttpResponseRedirect(reverse("admin:analytics_scoreweights_changelist"))
         weights = services.reset_score_weights(actor=request.user)
@@ -69,7 +77,7 @@ class PersonaInline(TranslationTabularInline):
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -85,11 +93,11 @@ class PersonaRunAdmin(AuditedAdmin, admin.ModelAdmin):
     ]  # fmt: skip
     inlines = [PersonaInline]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.display(description=_("seconds"))
-    def total_seconds(self, obj):
+    def total_seconds(self, obj: PersonaRun) -> float | None:
         return round(sum(obj.durations.values()), 2) if obj.durations else None
 
 
@@ -111,12 +119,12 @@ class PersonaAdmin(AuditedAdmin, TranslationAdmin):
         "avg_churn",
         "centroid",
     ]
-    readonly_fields = [f for f in fields if f != "name"]
+    readonly_fields = [f for f in fields if isinstance(f, str) and f != "name"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         services.rename_persona(
             persona=obj,
             names={
@@ -147,9 +155,10 @@ class MemberAdmin(UserAdmin):
     ]
     list_select_related = ["points"]
     readonly_fields = [*UserAdmin.readonly_fields, "crm_link"]
-    fieldsets = ((None, {"fields": ("crm_link",)}), *UserAdmin.fieldsets)
+    # members.admin.UserAdmin.fieldsets has no annotation, so its type is that exact tuple.
+    fieldsets = ((None, {"fields": ("crm_link",)}), *UserAdmin.fieldsets)  # type: ignore[assignment]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         live = Membership.objects.filter(user=OuterRef("pk"), status__in=LIVE_STATUSES)
         return (
             super()
@@ -162,23 +171,23 @@ class MemberAdmin(UserAdmin):
         )
 
     @admin.display(description=_("tier"), ordering="tier_name")
-    def tier(self, obj):
+    def tier(self, obj: Any) -> str | Promise:
         return obj.tier_name or _("Free")
 
     @admin.display(description=_("status"), ordering="live_status")
-    def status(self, obj):
-        return dict(Membership._meta.get_field("status").choices).get(obj.live_status, "—")
+    def status(self, obj: Any) -> str | Promise:
+        return dict(MembershipStatus.choices).get(obj.live_status, "—")
 
     @admin.display(description=_("points"), ordering="points_balance")
-    def points_balance(self, obj):
+    def points_balance(self, obj: Any) -> int:
         return obj.points_balance
 
     @admin.display(description=_("last seen"), ordering="last_seen_at")
-    def seen(self, obj):
+    def seen(self, obj: User) -> datetime | None:
         return obj.last_seen_at or obj.last_login
 
     @admin.display(description=_("CRM"))
-    def crm_link(self, obj):
+    def crm_link(self, obj: User | None) -> str:
         if obj is None or obj.pk is None:
             return "—"
         return format_html(
@@ -191,11 +200,11 @@ class TagAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "member_count"]
     search_fields = ["name"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).annotate(member_count=Count("members"))
 
     @admin.display(description=_("members"), ordering="member_count")
-    def member_count(self, obj):
+    def member_count(self, obj: Any) -> int:
         return obj.member_count
 
 
@@ -206,7 +215,7 @@ class SegmentAdmin(AuditedAdmin, admin.ModelAdmin):
     readonly_fields = ["query", "created_by"]
 
     @admin.display(description=_("members"))
-    def open_link(self, obj):
+    def open_link(self, obj: Segment) -> str:
         return format_html(
             '<a href="{}">{}</a>', reverse("analytics:segment", args=[obj.pk]), _("Open in the CRM")
         )
@@ -221,17 +230,17 @@ class BroadcastAdmin(AuditedAdmin, admin.ModelAdmin):
         "created_at", "finished_at",
     ]  # fmt: skip
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
 class ReadOnlyAdmin(AuditedAdmin, admin.ModelAdmin):
     """Rows the site writes (attribution): the creator reads and filters them, never edits."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

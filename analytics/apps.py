@@ -8,10 +8,16 @@ class AnalyticsConfig(AppConfig):
     verbose_name = _("Analytics")
 
     def ready(self) -> None:
+        from django.http import HttpRequest
+
         from members import signup_hooks
+        from members.models import User
 
         from .attribution import record_acquisition
         from .export_sections import register_sections
 
-        signup_hooks.register(record_acquisition)
+        def on_signup(request: HttpRequest, user: User) -> None:
+            record_acquisition(request, user)
+
+        signup_hooks.register(on_signup)
         register_sections()

@@ -32,7 +32,21 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Avg, Count, Exists, F, FloatField, Max, Min, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Max,
+    Min,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Floor, Greatest, Least, TruncDate, TruncMonth
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -42,6 +56,7 @@ from content.models import Bookmark, Content, ContentView, LessonProgress, Like
 from members.models import Membership, MembershipEvent, MembershipStatus, Payment, Tier, User
 from members.selectors import ReasonCount, cancellation_reasons
 from points.models import Action, LedgerEntry
+from usergroup.typed import attname_of, column_of
 
 from .models import ActiveDay, ActivePeriod, Conversion, MemberProfile, Persona, PersonaRun
 
@@ -238,8 +253,8 @@ def _days_between_sql(later: str, earlier: str) -> str:
     raise NotImplementedError(f"the dashboard supports PostgreSQL and SQLite, not {connection.vendor}")
 
 
-def _column(model: type, name: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(name).column)
+def _column(model: type[Model], name: str) -> str:
+    return connection.ops.quote_name(column_of(model, name))
 
 
 def _revenue_sql(snapshots: int) -> str:
@@ -448,7 +463,7 @@ def conversions(*, window: Period, limit: int = TOP) -> Conversions:
 # --- Activity -----------------------------------------------------------------
 
 # (model, member field, time field, extra filter): what makes a member active on a day.
-ACTIVITY_SOURCES: tuple[tuple[type, str, str, Q], ...] = (
+ACTIVITY_SOURCES: tuple[tuple[type[Model], str, str, Q], ...] = (
     (ContentView, "user", "started_at", Q()),
     (LessonProgress, "user", "completed_at", Q()),
     (Like, "user", "created_at", Q()),
@@ -495,12 +510,13 @@ def activity_union_sql(*, start: datetime, end: datetime, tz: tzinfo | None = No
     `end` (exclusive), `day` being its local date in `tz` (default: the current time zone).
     Not distinct: callers group. Shared by the dashboard's live count and the nightly roll-up,
     so both read exactly the same activity."""
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     for model, member, moment, extra in ACTIVITY_SOURCES:
-        member_id = model._meta.get_field(member).attname
+        member_id = attname_of(model, member)
         bounds = {f"{moment}__gte": start, f"{moment}__lt": end, f"{member_id}__isnull": False}
         qs = (
-            model.objects.filter(extra, **bounds)
+            model._default_manager.filter(extra, **bounds)
             .order_by()
             .values(uid=F(member_id), day=TruncDate(moment, tzinfo=tz))
         )
@@ -571,7 +587,7 @@ def stored_periods(*, window: Period, rolled: date) -> StoredPeriods:
             keep = start >= first_week and start + timedelta(days=6) <= rolled
         else:  # a month, or a cohort in a month: from the range's first month
             keep = start in in_window and _month_end(start) <= rolled
-            keep = keep and (kind == kinds.MONTH or cohort >= window.months[0])
+            keep = keep and (kind == kinds.MONTH or (cohort is not None and cohort >= window.months[0]))
         if keep:
             found[kind][(cohort, start) if kind == kinds.COHORT else start] = members
     # Before the first stored day there was no activity (the roll-up starts at the oldest), so
@@ -806,7 +822,7 @@ def points_by_month(*, window: Period) -> list[PointsMonth]:
             taken_back=Sum("points", filter=Q(points__lt=0) & ~spent),
         )
     )
-    found = {timezone.localtime(row["month"]).date(): row for row in rows}
+    found: dict[date, Any] = {timezone.localtime(row["month"]).date(): row for row in rows}
     out = []
     for month in window.months:
         row = found.get(month, {})

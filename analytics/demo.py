@@ -8,6 +8,7 @@ for members without any) and written in bulk."""
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from django.db import transaction
 
@@ -94,11 +95,11 @@ def seed_acquisitions(
     first visit shortly before sign-up, and the public item they read last, if any."""
     have = set(Acquisition.objects.filter(member__in=members).values_list("member_id", flat=True))
     public = sorted(
-        (c for c in library if c.min_tier_id is None and c.publish_at), key=lambda c: c.publish_at
+        (c for c in library if c.min_tier_id is None and c.publish_at), key=attrgetter("publish_at")
     )
     by_kind: dict[str, list[Content]] = {}
-    for item in library:
-        by_kind.setdefault(item.kind, []).append(item)
+    for entry in library:
+        by_kind.setdefault(entry.kind, []).append(entry)
     names = list(SOURCES)
     rows = []
     for member in members:
@@ -117,7 +118,9 @@ def seed_acquisitions(
             and (c.min_tier_id is None or c.kind == Content.Kind.COURSE)
         ]  # fmt: skip
         if wanted and not candidates:
-            candidates = [c for c in public if c.publish_at <= member.date_joined]
+            candidates = [
+                c for c in public if c.publish_at is not None and c.publish_at <= member.date_joined
+            ]
         item = rng.choice(candidates) if wanted and candidates else None
         landing = item.get_absolute_url() if item else rng.choice(["/", "/", "/pricing/", "/library/"])
         rows.append(

@@ -34,7 +34,9 @@ def profiles(member: User) -> list[dict]:
 
 def features(member: User) -> dict | None:
     run = latest_run()
-    values = features_of(member=member, run=run) if run is not None else None
+    if run is None:
+        return None
+    values = features_of(member=member, run=run)
     return {"as_of": run.as_of, "features": values} if values is not None else None
 
 
@@ -60,21 +62,22 @@ def conversions(member: User) -> list[dict]:
 
 
 def crm_tags(member: User) -> list[dict]:
-    return list(MemberTag.objects.filter(member=member).order_by("added_at").values("tag__name", "added_at"))
+    rows = MemberTag.objects.filter(member=member).order_by("added_at").values("tag__name", "added_at")
+    return [dict(row) for row in rows]
 
 
 def crm_notes(member: User) -> list[dict]:
-    return list(
-        MemberNote.objects.filter(member=member).order_by("created_at", "pk").values("body", "created_at")
-    )
+    rows = MemberNote.objects.filter(member=member).order_by("created_at", "pk").values("body", "created_at")
+    return [dict(row) for row in rows]
 
 
 def announcements_received(member: User) -> list[dict]:
-    return list(
+    rows = (
         BroadcastDelivery.objects.filter(member=member)
         .order_by("sent_at", "pk")
         .values("broadcast__subject", "sent_at")
     )
+    return [dict(row) for row in rows]
 
 
 def active_days(member: User) -> list[dict]:

@@ -9,6 +9,7 @@ into arrays.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -120,7 +121,8 @@ def features_at(*, members: QuerySet, moments: Sequence[datetime]) -> list[Featu
         return [FeatureMatrix(member_ids, v) for v in values]
     # A small set (a churn sample) is named by its ids, which the (member, time) indexes serve
     # directly; the whole community is a subquery the database joins once per table.
-    among = id_set(member_ids) if n <= ID_LIST_MAX else members.values("pk")
+    # RawSQL, a list or a subquery: each fine for `__in`, which django-stubs types as ids alone.
+    among: Any = id_set(member_ids) if n <= ID_LIST_MAX else members.values("pk")
     until = max(moments)
     last_seen = np.full((len(moments), n), np.nan)
 
@@ -141,17 +143,17 @@ def features_at(*, members: QuerySet, moments: Sequence[datetime]) -> list[Featu
         if not grouped:
             return
         keys = np.fromiter((row[0] for row in grouped), dtype=np.int64, count=len(grouped))
-        at, known = _positions(member_ids, keys)
+        rows_at, known = _positions(member_ids, keys)
         rows_known = [row for row, ok in zip(grouped, known.tolist(), strict=True) if ok]
-        at = at[known]
+        rows_at = rows_at[known]
         for c, (j, name) in enumerate(columns, start=1):
             if name == "last":
                 seen = np.array(
                     [np.nan if row[c] is None else _days(moments[j] - row[c]) for row in rows_known]
                 )
-                np.fmin.at(last_seen[j], at, seen)
+                np.fmin.at(last_seen[j], rows_at, seen)
             else:
-                values[j, at, INDEX[name]] = np.array([row[c] for row in rows_known], dtype=np.float64)
+                values[j, rows_at, INDEX[name]] = np.array([row[c] for row in rows_known], dtype=np.float64)
 
     def views(at: datetime) -> dict[str, Aggregate]:
         before = earlier("started_at", at)
@@ -257,13 +259,13 @@ def features_at(*, members: QuerySet, moments: Sequence[datetime]) -> list[Featu
         )
         if granted:
             keys = np.array([row[0] for row in granted], dtype=np.int64)
-            at, known = _positions(member_ids, keys)
-            at = at[known]
+            rows_at, known = _positions(member_ids, keys)
+            rows_at = rows_at[known]
             figures = np.array([row[1:] for row in granted], dtype=np.float64)[known]
             for j in live:
                 tier = values[j, :, INDEX["tier_rank"]]
-                tier[at] = np.maximum(tier[at], figures[:, 0])
-                values[j, at, INDEX["cancel_scheduled"]] = np.minimum(1, figures[:, 1])
+                tier[rows_at] = np.maximum(tier[rows_at], figures[:, 0])
+                values[j, rows_at, INDEX["cancel_scheduled"]] = np.minimum(1, figures[:, 1])
 
     matrices = []
     for j, at in enumerate(moments):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.http import QueryDict
@@ -62,7 +62,7 @@ class DirectoryForm(forms.Form):
     """The directory's filters, read from the query string (and from saved segments)."""
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
-    tier = forms.ModelChoiceField(
+    tier: forms.ModelChoiceField[Tier] = forms.ModelChoiceField(
         label=_("Tier"), queryset=Tier.objects.order_by("rank"), to_field_name="slug", required=False,
         empty_label=_("any tier"),
     )  # fmt: skip
@@ -95,10 +95,14 @@ class DirectoryForm(forms.Form):
 
     def __init__(self, *args: Any, personas: list[Persona], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["persona"].choices = [("", _("any persona")), *((p.key, p.label) for p in personas)]
+        cast(forms.TypedChoiceField, self.fields["persona"]).choices = [
+            ("", _("any persona")),
+            *((p.key, p.label) for p in personas),
+        ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         low, high = data.get("score_min"), data.get("score_max")
         if low is not None and high is not None and low > high:
             self.add_error("score_max", _("The upper score must not be below the lower one."))

@@ -52,6 +52,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -70,6 +71,7 @@ from members.models import (
 )
 from members.services import grant_complimentary
 from members.translated import in_language
+from usergroup.typed import column_of
 
 from .models import MemberNote, MemberTag, Tag
 
@@ -110,7 +112,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 ALIASES: dict[str, str] = {alias: name for name, aliases in COLUMNS.items() for alias in aliases}
 
-COLUMN_HELP: dict[str, str] = {
+COLUMN_HELP: dict[str, str | Promise] = {
     "email": gettext_lazy("Required. Matches existing members case-insensitively."),
     "name": gettext_lazy("Display name, at most 60 characters."),
     "first_name": gettext_lazy("Used with last_name when there is no name column (or it is empty)."),
@@ -138,7 +140,7 @@ YES = frozenset({"yes", "y", "true", "t", "1", "on", "x", "subscribed", "opted_i
 NO = frozenset({"no", "n", "false", "f", "0", "off", "unsubscribed", "opted_out", "opt_out", "否", ""})
 FREE_TIER_WORDS = frozenset({"free", "none", "-"})
 
-BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+BINARY_SIGNATURES: tuple[tuple[bytes, str | Promise], ...] = (
     (b"PK\x03\x04", gettext_lazy("an Excel workbook or another zip file")),
     (b"\xd0\xcf\x11\xe0", gettext_lazy("an old Excel (.xls) workbook")),
     (b"%PDF", gettext_lazy("a PDF document")),
@@ -463,7 +465,7 @@ def load_context(csv_file: CsvFile) -> ImportContext:
     """Everything `plan_import` compares the file with, in a few queries per 2,000 rows."""
     emails = sorted({row.values["email"].lower() for row in csv_file.rows if row.values["email"]})
     handles = sorted({row.values.get("handle", "").lstrip("@").lower() for row in csv_file.rows} - {""})
-    found: dict[str, dict] = {}
+    found: dict[str, Any] = {}  # email: the member's values() row
     for chunk in _chunks(emails):
         for values in (
             User.objects.annotate(email_lower=Lower("email"))
@@ -1039,7 +1041,7 @@ def _insert(model: type[Model], rows: Sequence[Mapping[str, object]], *, now: da
         else:
             constant[f.attname] = f.get_default()
     converters = [None if f.get_internal_type() in _PLAIN_FIELDS else _Converter(f) for f in fields]
-    values = []
+    values: list[tuple[Any, ...]] = []
     for given in rows:
         row = {**constant, **given}
         for name, default in per_row.items():
@@ -1052,7 +1054,7 @@ def _insert(model: type[Model], rows: Sequence[Mapping[str, object]], *, now: da
             )
         )
     table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    names = ", ".join(connection.ops.quote_name(column_of(model, f.name)) for f in fields)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             buffer = io.StringIO()
@@ -1105,7 +1107,9 @@ def _record_announcement_consents(plan: ImportPlan, member_ids: Mapping[str, int
         member_ids[row.email] for row in plan.rows if row.action == Action.CREATE and row.announcements
     ]
     filled = [
-        row.member_id for row in plan.rows if row.action == Action.UPDATE and "announcements" in row.fills
+        row.member_id
+        for row in plan.rows
+        if row.action == Action.UPDATE and "announcements" in row.fills and row.member_id is not None
     ]
     switched_on = [
         pk
@@ -1143,7 +1147,7 @@ def _fill_existing(rows: Sequence[RowPlan], *, now: datetime) -> None:
     """Fill in existing members' empty columns. Each UPDATE also says "only if still empty", so
     even a value a member saved a moment ago is never overwritten."""
     table = connection.ops.quote_name(User._meta.db_table)
-    updates: dict[str, list[tuple[object, ...]]] = {
+    updates: dict[str, list[tuple[Any, ...]]] = {
         "display_name": [(row.display_name, row.member_id) for row in rows if "name" in row.fills],
         "language": [(row.language, row.member_id) for row in rows if "language" in row.fills],
     }

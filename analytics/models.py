@@ -73,7 +73,7 @@ class ScoreWeights(models.Model):
         return cls.objects.order_by("pk").first() or cls()
 
 
-class PersonaRun(models.Model):
+class PersonaRun(models.Model):  # type: ignore[django-manager-missing]  # Persona is translated: modeltranslation swaps its managers at run time
     class Status(models.TextChoices):
         RUNNING = "running", _("running")
         DONE = "done", _("done")
@@ -109,7 +109,7 @@ class PersonaRun(models.Model):
         return f"{self.as_of:%Y-%m-%d} ({self.get_status_display()})"
 
 
-class Persona(models.Model):
+class Persona(models.Model):  # type: ignore[django-manager-missing]  # modeltranslation swaps its manager at run time
     """One cluster of a run. `key` is stable across runs (matched by centroid), and so is a name
     the creator gave it."""
 

@@ -22,6 +22,8 @@ from django.db.models import Count, DateField, F, Max, Min
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
+from usergroup.typed import attname_of, column_of
+
 from .dashboard import ACTIVITY_SOURCES, activity_union_sql
 from .models import ActiveDay, ActivePeriod
 
@@ -41,9 +43,9 @@ def _earliest_activity_day() -> date | None:
     """The site-local date of the oldest activity row of a member, or None without any."""
     firsts: list[datetime] = []
     for model, member, moment, extra in ACTIVITY_SOURCES:
-        member_id = model._meta.get_field(member).attname
+        member_id = attname_of(model, member)
         first = (
-            model.objects.filter(extra, **{f"{member_id}__isnull": False})
+            model._default_manager.filter(extra, **{f"{member_id}__isnull": False})
             .aggregate(first=Min(moment))
             .get("first")
         )
@@ -56,8 +58,8 @@ def _earliest_activity_day() -> date | None:
 
 def _insert_sql(union: str) -> str:
     table = connection.ops.quote_name(ActiveDay._meta.db_table)
-    member = connection.ops.quote_name(ActiveDay._meta.get_field("member").column)
-    day = connection.ops.quote_name(ActiveDay._meta.get_field("day").column)
+    member = connection.ops.quote_name(column_of(ActiveDay, "member"))
+    day = connection.ops.quote_name(column_of(ActiveDay, "day"))
     # NOT EXISTS skips pairs stored already; ON CONFLICT covers two runs racing each other.
     return f"""
 INSERT INTO {table} ({member}, {day})
@@ -125,7 +127,11 @@ def _previous_start(kind: str, start: date) -> date:
     return start - timedelta(days=1)
 
 
-_TRUNC = {ActivePeriod.Kind.DAY: None, ActivePeriod.Kind.WEEK: TruncWeek, ActivePeriod.Kind.MONTH: TruncMonth}
+_TRUNC: dict[str, type[TruncWeek] | type[TruncMonth] | None] = {
+    ActivePeriod.Kind.DAY: None,
+    ActivePeriod.Kind.WEEK: TruncWeek,
+    ActivePeriod.Kind.MONTH: TruncMonth,
+}
 
 
 def _roll_up_kind(kind: str, *, first_day: date, last_day: date, rebuild: bool) -> int:

@@ -18,13 +18,14 @@ from decimal import Decimal
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from modeltranslation.utils import build_localized_fieldname, get_translation_fields
 from threadpoolctl import threadpool_limits
 
 from members import audit
 from members.models import Tier, User
+from usergroup.typed import column_of
 
 from . import churn, personas, scoring
 from .features import FEATURES, INDEX, FeatureMatrix, compute_features, features_at, id_set, paying_over
@@ -46,7 +47,7 @@ class AnalyticsError(ValueError):
     """A run that cannot start: a date in the future, weights that make no score, ..."""
 
 
-def eligible_members(*, at: datetime):
+def eligible_members(*, at: datetime) -> "QuerySet[User]":
     """Members the run profiles: active, not staff, joined by then, and consenting."""
     return User.objects.filter(is_active=True, is_staff=False, date_joined__lt=at, analytics_consent=True)
 
@@ -186,7 +187,7 @@ def _personas(result: personas.Clustering, day: date) -> list[Persona]:
 
 
 def _churn(
-    matrix: FeatureMatrix, *, members, moment: datetime
+    matrix: FeatureMatrix, *, members: "QuerySet[User]", moment: datetime
 ) -> tuple[str, churn.ChurnModel | None, np.ndarray, list[list[str]]]:
     """Risk for today's paying members, from a model on history when there is enough of it."""
     values = matrix.values
@@ -481,7 +482,7 @@ def _insert_profiles(
 
     table = connection.ops.quote_name(MemberProfile._meta.db_table)
     names = ", ".join(
-        connection.ops.quote_name(MemberProfile._meta.get_field(name).column)
+        connection.ops.quote_name(column_of(MemberProfile, name))
         for name in (
             "run",
             "member",
@@ -529,7 +530,7 @@ def _batches(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
         yield batch
 
 
-def run_summary(run: PersonaRun) -> dict:
+def run_summary(*, run: PersonaRun) -> dict:
     """What the command, the task and the nightly chain report about a run."""
     return {
         "as_of": run.as_of.isoformat(),

@@ -1,4 +1,4 @@
-from celery import shared_task
+from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 
 from members.mail import MAIL_TASK_RETRY, TRANSIENT_MAIL_ERRORS
@@ -12,11 +12,11 @@ def build_member_profiles(as_of: str | None = None) -> dict:
     from analytics.services import build_member_profiles as build
     from analytics.services import run_summary
 
-    return run_summary(build(as_of=date.fromisoformat(as_of) if as_of else None))
+    return run_summary(run=build(as_of=date.fromisoformat(as_of) if as_of else None))
 
 
 @shared_task(bind=True, name="analytics.tasks.send_broadcast", max_retries=MAIL_TASK_RETRY["max_retries"])
-def send_broadcast(self, broadcast_id: int) -> dict:
+def send_broadcast(self: Task, broadcast_id: int) -> dict:
     """Send a queued broadcast. A mail server that is down, slow or says "later" is tried again
     with backoff and jitter (members.mail.MAIL_TASK_RETRY); deliveries already made are skipped
     on each try. After the last retry, or at once on an error a retry cannot cure (a refused
@@ -27,7 +27,7 @@ def send_broadcast(self, broadcast_id: int) -> dict:
     try:
         broadcast = send(broadcast_id=broadcast_id)
     except TRANSIENT_MAIL_ERRORS as exc:
-        if self.request.retries >= self.max_retries:
+        if self.max_retries is not None and self.request.retries >= self.max_retries:
             fail_broadcast(broadcast_id=broadcast_id, error=f"{type(exc).__name__}: {exc}")
             raise
         countdown = get_exponential_backoff_interval(

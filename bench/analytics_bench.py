@@ -23,6 +23,7 @@ import resource
 import sys
 import time
 import uuid
+from datetime import timedelta
 
 import numpy as np
 from _setup import prepare
@@ -104,7 +105,7 @@ def _seed(n: int, rng: np.random.Generator) -> None:
     started = time.perf_counter()
     kinds = rng.choice(list(TYPES), size=n, p=[t[0] for t in TYPES.values()])
     password = make_password("bench")
-    joined = [now - timezone.timedelta(days=int(d)) for d in rng.integers(30, 700, n)]
+    joined = [now - timedelta(days=int(d)) for d in rng.integers(30, 700, n)]
     User.objects.bulk_create(
         [
             User(email=EMAIL.format(i), password=password, handle=f"b{i:07d}", date_joined=joined[i],
@@ -126,7 +127,7 @@ def _seed(n: int, rng: np.random.Generator) -> None:
                 "kind": "article",
                 "status": "published",
                 "body": "x",
-                "publish_at": now - timezone.timedelta(days=100),
+                "publish_at": now - timedelta(days=100),
             },
         )[0]
         for i in range(200)
@@ -137,7 +138,7 @@ def _seed(n: int, rng: np.random.Generator) -> None:
             "title": "Bench course",
             "kind": "course",
             "status": "published",
-            "publish_at": now - timezone.timedelta(days=100),
+            "publish_at": now - timedelta(days=100),
         },
     )[0]
     lessons = [
@@ -175,7 +176,11 @@ def _seed(n: int, rng: np.random.Generator) -> None:
             views.write(f"{uuid.uuid4()}\t{items[rng.integers(0, 200)].pk}\t\\N\t{member}\tlibrary\t"
                         f"{time.strftime('%Y-%m-%d %H:%M:%S+00', time.gmtime(at))}\t{int(rng.exponential(dwell))}\t"
                         f"{rng.integers(0, 101)}\t{'t' if rng.random() < 0.4 else 'f'}\n")  # fmt: skip
-        for lesson in rng.choice(lessons, size=min(lesson_count, 10), replace=False) if lesson_count else []:
+        for lesson in (
+            rng.choice(np.asarray(lessons, dtype=object), size=min(lesson_count, 10), replace=False)
+            if lesson_count
+            else []
+        ):
             progress.write(f"{member}\t{lesson.pk}\t{now.isoformat()}\n")
         for _ in range(rng.poisson(post_count)):
             at = now.timestamp() - rng.integers(0, seconds_90d)
@@ -184,7 +189,7 @@ def _seed(n: int, rng: np.random.Generator) -> None:
         if pays and not lapsed:
             memberships.append(Membership(user_id=member, tier=tier, status="active", provider="local",
                                           provider_subscription_id=f"bench_{member}", current_period_start=now,
-                                          current_period_end=now + timezone.timedelta(days=20)))  # fmt: skip
+                                          current_period_end=now + timedelta(days=20)))  # fmt: skip
         if pays:
             for month in range(months_ago, 7):
                 start = now.timestamp() - (month + 1) * 30 * 86400 + 10 * 86400
@@ -230,7 +235,7 @@ def bare_kmeans(z: np.ndarray, *, k_range: range, seed: int, threads: int | None
             labels = KMeans(n_clusters=k, n_init=personas.N_INIT, random_state=seed).fit(z).labels_
             fits += time.perf_counter() - fit_started
             scores[k] = personas.silhouette(d, labels[sample])
-        chosen = max(scores, key=scores.get)
+        chosen = max(scores, key=lambda k: scores[k])
         return fits, time.perf_counter() - started, chosen
 
 

@@ -37,6 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     prepare("usergroup-crm-bench")
     from django.db import connection
+    from django.http import StreamingHttpResponse
     from django.test import Client
 
     from analytics.models import Persona, PersonaRun
@@ -51,6 +52,7 @@ def main() -> None:
     client = Client()
     client.force_login(staff)
     member = User.objects.filter(email__endswith="@bench.usergroup.test").order_by("pk").first()
+    assert member is not None, "seed the members first"
     print(f"database: {connection.vendor}, {User.objects.count()} members\n")
     print(f"{'page':<36} {'median ms':>10} {'max ms':>8} {'status':>7}")
 
@@ -72,6 +74,7 @@ def main() -> None:
 
     started = time.perf_counter()
     response = client.get("/admin/insights/crm/export.csv")
+    assert isinstance(response, StreamingHttpResponse)
     size = rows = 0
     for chunk in response.streaming_content:
         size += len(chunk)

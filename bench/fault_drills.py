@@ -268,6 +268,7 @@ class Worker:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def children(self) -> list[int]:
+        assert self.proc is not None, "started"
         return child_processes(self.proc.pid)
 
     def kill_child(self) -> int | None:
@@ -293,6 +294,7 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the whole worker, main process and pool at once: a machine lost."""
+        assert self.proc is not None, "started"
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
@@ -396,7 +398,9 @@ def table_counts(url: str) -> dict[str, int]:
         counts = {}
         for table in tables:
             cursor.execute(f'SELECT count(*) FROM "{table}"')
-            counts[table] = cursor.fetchone()[0]
+            row = cursor.fetchone()
+            assert row is not None
+            counts[table] = row[0]
     conn.close()
     return counts
 
@@ -818,7 +822,7 @@ def drill_nightly(ctx: Context) -> Result:
     result.figure("clean run on a copy", ", ".join(f"{name} {t:.2f} s" for name, t in seconds.items()))
     # Kill the first delivery a third into the longest job, the second into the next longest:
     # two different half-done states for the next delivery to start from.
-    targets = sorted(seconds, key=seconds.get, reverse=True)[:2]
+    targets = sorted(seconds, key=lambda name: seconds[name], reverse=True)[:2]
 
     worker = Worker(ctx, "nightly", concurrency=1).start()
     try:
@@ -848,6 +852,7 @@ def drill_nightly(ctx: Context) -> Result:
         )
         result.check(state == "SUCCESS", f"the task ended {state}: {task.result!r}")
         if state == "SUCCESS":
+            assert isinstance(task.result, list)  # the chain's job reports
             failed = [job["job"] for job in task.result if not job["ok"]]
             result.check(not failed, f"jobs failed on the last delivery: {failed}")
             result.figure(
@@ -866,7 +871,8 @@ def drill_nightly(ctx: Context) -> Result:
         again = run_nightly.delay()
         state = wait_result(again, timeout=max(seconds.values()) * 40 + 300)
         result.check(
-            state == "SUCCESS" and all(job["ok"] for job in again.result), f"one more run ended {state}"
+            state == "SUCCESS" and isinstance(again.result, list) and all(job["ok"] for job in again.result),
+            f"one more run ended {state}",
         )
         connections.close_all()
         changed = {t: (after[t], n) for t, n in table_counts(ctx.database_url).items() if after.get(t) != n}
@@ -914,6 +920,8 @@ def drill_postgres(ctx: Context) -> Result:
     from members.models import User
 
     result = Result("postgres: crash + restart while members browse")
+    cluster = ctx.cluster
+    assert cluster is not None, "the drills run their own PostgreSQL cluster"
     started = time.monotonic()
     rng = random.Random(7)
     members = list(
@@ -1012,9 +1020,9 @@ def drill_postgres(ctx: Context) -> Result:
         # 1. A crash while members browse: no checkpoint, recovery from the WAL on start.
         time.sleep(4 if ctx.quick else 8)
         down = time.monotonic()
-        ctx.cluster.stop("immediate")
+        cluster.stop("immediate")
         time.sleep(2 if ctx.quick else 4)
-        ctx.cluster.start()
+        cluster.start()
         up = time.monotonic()
         time.sleep(6 if ctx.quick else 12)
         # 2. A restart while nobody browses (maintenance at night): every web process keeps an
@@ -1024,8 +1032,8 @@ def drill_postgres(ctx: Context) -> Result:
         while in_flight[0] and time.monotonic() < deadline:
             time.sleep(0.1)
         quiet_down = time.monotonic()
-        ctx.cluster.stop("fast")
-        ctx.cluster.start()
+        cluster.stop("fast")
+        cluster.start()
         quiet_up = time.monotonic()
         go.set()
         time.sleep(4 if ctx.quick else 8)
@@ -1080,7 +1088,7 @@ def drill_postgres(ctx: Context) -> Result:
     saved_bodies = Post.objects.filter(thread=topic, body__contains=f"drill-{ctx.run}-reply-").values_list(
         "body", flat=True
     )
-    saved = {re.search(r"drill-\w+-reply-\d+", body).group(0) for body in saved_bodies}
+    saved = {m.group(0) for body in saved_bodies if (m := re.search(r"drill-\w+-reply-\d+", body))}
     lost = [token for token in acknowledged if token not in saved]
     result.figure(
         "replies acknowledged / found afterwards", f"{len(acknowledged)} / {len(saved & set(acknowledged))}"

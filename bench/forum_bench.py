@@ -87,13 +87,14 @@ def main() -> None:
             cursor.execute("ANALYZE")
         print(f"seeded {len(rows)} posts in {args.topics} topics in {time.perf_counter() - t0:.1f}s")
 
-    big = Thread.objects.filter(category=area).order_by("id").first()
+    big_topic = Thread.objects.filter(category=area).order_by("id").first()
+    assert big_topic is not None
     member = User.objects.get(email="forum1@example.com")
     visitor, signed_in = Client(), Client()
     signed_in.force_login(member)
     pages = [
-        ("500-reply topic, page 1", visitor, big.get_absolute_url()),
-        ("500-reply topic, last page", signed_in, big.get_absolute_url() + "?page=11"),
+        ("500-reply topic, page 1", visitor, big_topic.get_absolute_url()),
+        ("500-reply topic, last page", signed_in, big_topic.get_absolute_url() + "?page=11"),
         ("category page (2,000 topics)", signed_in, area.get_absolute_url()),
         ("forum index", visitor, "/community/"),
     ]

@@ -119,6 +119,7 @@ def main() -> None:
     anonymous, member = Client(), Client(HTTP_USER_AGENT="Mozilla/5.0 bench")
     member.force_login(reader)
     item = Content.objects.filter(min_tier=gold, kind="article").first()
+    assert item is not None
     pages = [
         ("library (visitor)", anonymous, "/library/"),
         ("library (member)", member, "/library/"),

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from recommend.similarity import default_workers, item_neighbours, score_items, top_n
+from recommend.similarity import Neighbours, default_workers, item_neighbours, score_items, top_n
 
 
 def rss_mb() -> float:
@@ -76,17 +76,19 @@ def main() -> None:
     )
     print(f"cores: {os.cpu_count()} (this process may use {default_workers()}); our threads: {workers}")
 
+    neighbours: Neighbours | None = None
+
     def ours() -> None:
         nonlocal neighbours
         neighbours = item_neighbours(x, k=50, shrinkage=10.0, workers=workers)
 
-    neighbours = None
     before = rss_mb()
     our_runs = [timed(ours)]  # alone first, so the peak below is ours
     print(f"our similarity (K=50), first run: {our_runs[0][0]:.2f} s, peak RSS {rss_mb():.0f} MB "
           f"(+{rss_mb() - before:.0f} MB over the matrix)")  # fmt: skip
 
     rng = np.random.default_rng(1)
+    assert neighbours is not None
     serving = []
     for member in rng.choice(x.shape[0], 1000, replace=False):
         history = x[member]

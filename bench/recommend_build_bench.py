@@ -39,7 +39,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -287,7 +287,7 @@ def write_breakdown(data: Interactions) -> None:
                 ("popular", lambda: write_popular(build=build, now=now, views=views)),
                 ("topic rows", lambda: write_thread_neighbours(build=build, now=now, table=topics)),
                 ("foreign-key checks", lambda: connection.cursor().execute("SET CONSTRAINTS ALL IMMEDIATE")),
-                ("delete the old build", lambda: NeighbourBuild.objects.filter(pk=getattr(current, "pk", None))
+                ("delete the old build", lambda: NeighbourBuild.objects.filter(pk=current.pk if current else 0)
                  .delete()),
             ):  # fmt: skip
                 at = time.perf_counter()
@@ -304,7 +304,7 @@ def write_breakdown(data: Interactions) -> None:
 SNAPSHOT = "bench_viewhistory_snapshot"
 
 
-def prepare_view_history() -> tuple[object, object]:
+def prepare_view_history() -> tuple[datetime, datetime]:
     """The view history as the nights before the build would have left it: every view summed
     but the last day's (untimed, once), kept in a snapshot table so each timed build starts from
     the same state. Returns the mark to restore and the moment whose roll-up takes in the last
@@ -315,6 +315,7 @@ def prepare_view_history() -> tuple[object, object]:
     from content.models import ContentView, ViewHistory, ViewRollup
 
     last = ContentView.objects.order_by("-started_at").values_list("started_at", flat=True).first()
+    assert last is not None, "seed the views first"
     mark = last - timedelta(days=1)
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [SNAPSHOT])
@@ -336,7 +337,7 @@ def prepare_view_history() -> tuple[object, object]:
     return mark, last + SETTLED
 
 
-def restore_view_history(mark: object) -> None:
+def restore_view_history(mark: datetime) -> None:
     """Back to the state before the last day's roll-up (untimed)."""
     from django.db import connection
 

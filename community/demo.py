@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils.text import slugify
-from faker import Faker, Generator
+from faker import Faker
 
 from members.demo import MemberPlan, Period, engagement, insert_rows, rank_at
 from members.models import Tier, User
@@ -121,7 +121,7 @@ def _check_bulk_ids() -> None:
 def seed_forum(
     *,
     seed: int,
-    fake: Generator,
+    fake: Faker,
     members: list[User],
     plans: dict[int, MemberPlan],
     periods: dict[int, list[Period]],
@@ -214,7 +214,7 @@ def _seed_areas() -> dict[str, tuple[Category, int]]:
 
 
 def _open_topics(
-    scene: _Scene, fake: Generator, areas: dict[str, tuple[Category, int]], body: Callable[[int], str]
+    scene: _Scene, fake: Faker, areas: dict[str, tuple[Category, int]], body: Callable[[int], str]
 ) -> list[_Topic]:
     """Questions and discussions each member starts, in an area their tier reaches then."""
     topics = []
@@ -372,7 +372,7 @@ def _notifications(topics: list[_Topic], accepted: dict[int, Post], now: datetim
 def seed_comments(
     *,
     seed: int,
-    fake: Generator,
+    fake: Faker,
     members: list[User],
     plans: dict[int, MemberPlan],
     periods: dict[int, list[Period]],
@@ -448,7 +448,7 @@ EVENT_PLAN = [
 def seed_events(
     *,
     seed: int,
-    fake: Generator,
+    fake: Faker,
     members: list[User],
     plans: dict[int, MemberPlan],
     periods: dict[int, list[Period]],

@@ -192,4 +192,11 @@ def set_email_preference(*, member, email: str) -> NotificationSettings:
 
 
 def mark_read(*, member, thread: Thread) -> None:
-    ThreadRead.objects.update_or_create(thread=thread, member=member, defaults={"read_at": timezone.now()})
+    """Move the member's read marker of `thread` to now: one upsert (a first visit and a
+    re-read with news alike, two tabs at once too)."""
+    ThreadRead.objects.bulk_create(
+        [ThreadRead(thread=thread, member=member, read_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["thread", "member"],
+        update_fields=["read_at"],
+    )

@@ -3,7 +3,7 @@
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
-from content.markdown import render as render_markdown
+from content.markdown import render_many
 from content.models import Content
 
 from .comments import comments_for
@@ -13,8 +13,7 @@ def comments_section(request: HttpRequest, item: Content) -> str:
     """The comments under a library item (content.slots `Place.DISCUSSION`): no comments listed
     for readers without access to the item."""
     comments = comments_for(item, request.user)
-    for comment in comments:
-        comment.html = render_markdown(comment.body).html
-        for reply in comment.replies.all():
-            reply.html = render_markdown(reply.body).html
+    every = [c for comment in comments for c in (comment, *comment.replies.all())]
+    for comment, rendered in zip(every, render_many([c.body for c in every]), strict=True):
+        comment.html = rendered.html
     return render_to_string("community/_comments.html", {"comments": comments, "item": item}, request=request)

@@ -2,6 +2,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import (
+    BooleanField,
     Case,
     Count,
     DateTimeField,
@@ -19,7 +20,7 @@ from django.utils import timezone
 from members.access import accessible
 from members.models import User
 
-from .models import RSVP, Category, Comment, Event, Post, Thread, ThreadRead, Vote
+from .models import RSVP, Category, Comment, Event, Post, Thread, ThreadFollow, ThreadRead, Vote
 
 FILTERS = {"all", "unanswered", "solved", "questions"}
 
@@ -47,13 +48,18 @@ def threads_in(category: Category, *, filter_by: str = "all", user=None) -> Quer
 
 def visible_thread(*, user, pk: int) -> Thread | None:
     """A thread that is not hidden (whether `user` may read its area is the caller's check), with
-    `last_read`: when `user` last read it, None for a visitor or a first visit."""
+    `last_read`: when `user` last read it, None for a visitor or a first visit; and `following`:
+    whether `user` follows it (False for a visitor). One query."""
     threads = Thread.objects.select_related("category__read_tier", "category__post_tier", "author")
     if user is not None and user.is_authenticated:
         last_read = ThreadRead.objects.filter(thread=OuterRef("pk"), member=user).values("read_at")[:1]
-        threads = threads.annotate(last_read=Subquery(last_read))
+        follows = ThreadFollow.objects.filter(thread=OuterRef("pk"), member=user)
+        threads = threads.annotate(last_read=Subquery(last_read), following=Exists(follows))
     else:
-        threads = threads.annotate(last_read=Value(None, output_field=DateTimeField()))
+        threads = threads.annotate(
+            last_read=Value(None, output_field=DateTimeField()),
+            following=Value(False, output_field=BooleanField()),
+        )
     return threads.filter(pk=pk, hidden=False).first()
 
 

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from members import audit
 from members.access import can_access, member_rank
-from members.errors import MemberError
+from members.errors import DomainError
 from members.models import User
 from points.models import Action, LedgerEntry
 from points.services import award_points, reverse_entry
@@ -25,7 +25,7 @@ TITLE_MIN, TITLE_MAX = 5, 160
 BODY_MAX = 20_000
 
 
-class ForumError(MemberError):
+class ForumError(DomainError):
     """Refused: no permission, locked thread, empty or over-long text, ..."""
 
 

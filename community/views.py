@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from content.markdown import render as render_markdown
+from content.markdown import render_many
 from content.models import Content
 from members.access import can_access, cheapest_tier_unlocking
 
@@ -29,7 +30,7 @@ from .forms import (
     ThreadForm,
     VoteForm,
 )
-from .models import RSVP, Category, Comment, Event, NotificationSettings, Post, Thread, ThreadFollow
+from .models import RSVP, Category, Comment, Event, NotificationSettings, Post, Thread
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 50
@@ -84,8 +85,9 @@ def thread(request, pk, slug=""):
     page = Paginator(selectors.posts_in(thread, request.user), POSTS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    for post in page.object_list:
-        post.html = render_markdown(post.body).html
+    posts = list(page.object_list)
+    for post, rendered in zip(posts, render_many([p.body for p in posts]), strict=True):
+        post.html = rendered.html
     if request.user.is_authenticated and (
         thread.last_read is None or thread.last_read < thread.last_activity_at
     ):
@@ -106,8 +108,7 @@ def thread(request, pk, slug=""):
             "can_reply": services.can_post(request.user, thread.category)
             and (not thread.locked or request.user.is_staff),
             "can_accept": can_accept,
-            "following": request.user.is_authenticated
-            and ThreadFollow.objects.filter(thread=thread, member=request.user).exists(),
+            "following": thread.following,
             "move_targets": Category.objects.all() if request.user.is_staff else [],
             # What higher apps add at the end of a topic (recommend: suggested topics).
             "sections": slots.thread_sections(request, thread),

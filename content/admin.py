@@ -16,7 +16,7 @@ class TagAdmin(AuditedAdmin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
-URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+URL_FIELDS: dict[type[models.Field], dict[str, str]] = {models.URLField: {"assume_scheme": "https"}}
 
 
 class LessonInline(admin.StackedInline):
@@ -50,7 +50,7 @@ class ContentAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         author = self.fields.get("author")
-        if author is not None:
+        if isinstance(author, forms.ModelChoiceField) and author.queryset is not None:
             writers = Q(is_staff=True, is_active=True)
             if self.instance.author_id:
                 writers |= Q(pk=self.instance.author_id)

@@ -21,7 +21,7 @@ from typing import overload
 
 from django.db import transaction
 from django.utils.text import slugify
-from faker import Generator
+from faker import Faker
 from tqdm import tqdm
 
 from members.demo import MemberPlan, Period, engagement, insert_rows, rank_at
@@ -84,7 +84,7 @@ def _title(rng: random.Random, topic: str, used: set[str]) -> str:
     return f"{title} ({len(used)})"
 
 
-def _body(fake: Generator, rng: random.Random, topic: str | None = None) -> str:
+def _body(fake: Faker, rng: random.Random, topic: str | None = None) -> str:
     words = WORDS.get(topic or "", [])
 
     def paragraph(sentences: int) -> str:
@@ -116,7 +116,7 @@ def _tier_for(rng: random.Random, tiers: dict[int, Tier]) -> Tier | None:
 
 
 def seed_library(
-    *, seed: int, fake: Generator, now: datetime, author: User | None, items: int = 90, progress: bool = False
+    *, seed: int, fake: Faker, now: datetime, author: User | None, items: int = 90, progress: bool = False
 ) -> list[Content]:
     """Create the demo library once (skipped if any demo item exists): `items` articles and
     videos spread evenly over the topics (so each topic has enough to read at every tier),

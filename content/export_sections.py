@@ -38,7 +38,7 @@ def views(member: User) -> list[dict]:
     ]  # fmt: skip
 
 
-def _item(content) -> dict:
+def _item(content: Content) -> dict:
     return {"item": content.title, "item_url": absolute(content.get_absolute_url())}
 
 

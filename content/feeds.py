@@ -3,12 +3,14 @@ URL) carries every item that member may read, bodies included."""
 
 from django.conf import settings
 from django.contrib.syndication.views import Feed
+from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import gettext_lazy as _
 
 from members.access import accessible
+from members.models import User
 
 from .markdown import render
 from .models import Content, FeedToken
@@ -23,7 +25,7 @@ class PublicRss(Feed):
     def link(self):
         return reverse("content:library")
 
-    def items(self):
+    def items(self, obj: None = None) -> "QuerySet[Content]":
         return (
             Content.objects.live()
             .filter(min_tier__isnull=True)
@@ -61,9 +63,10 @@ class PrivateRss(PublicRss):
             raise Http404
         return feed_token.user
 
-    def items(self, user):
+    def items(self, user: User) -> "QuerySet[Content]":  # type: ignore[override]
         readable = accessible(Content.objects.live(), user)
         return readable.select_related("author").order_by("-publish_at")[:FEED_SIZE]
 
-    def title(self, user):
+    # Feed takes each attribute as a value or as a method of the feed's object.
+    def title(self, user: User) -> str:  # type: ignore[override]
         return f"{settings.SITE_NAME}: {_('Your library')}"

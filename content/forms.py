@@ -1,8 +1,10 @@
+from typing import Any, cast
+
 from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from .models import Content
+from .models import Content, Tag
 
 
 class LibraryFilterForm(forms.Form):
@@ -20,13 +22,13 @@ class BeaconForm(forms.Form):
 
 
 class InterestsForm(forms.Form):
-    tags = forms.ModelMultipleChoiceField(
+    tags: "forms.ModelMultipleChoiceField[Tag]" = forms.ModelMultipleChoiceField(
         label=_("Topics you care about"),
-        queryset=None,
+        queryset=Tag.objects.none(),  # the topics offered are set per form (__init__)
         required=False,
         widget=forms.CheckboxSelectMultiple(attrs={"class": "btn-check"}),
     )
 
-    def __init__(self, *args, tags: QuerySet, **kwargs):
+    def __init__(self, *args: Any, tags: "QuerySet[Tag]", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tags"].queryset = tags
+        cast("forms.ModelMultipleChoiceField[Tag]", self.fields["tags"]).queryset = tags

@@ -111,6 +111,38 @@ def merge(base: ViewPairs, extra: ViewPairs) -> ViewPairs:
     )
 
 
+def merge_sorted(base: ViewPairs, extra: ViewPairs) -> ViewPairs:
+    """`merge(base, extra)`, the same pairs in the same order (by member, then item), for two
+    sets of pairs each sorted that way with no pair twice, as ViewHistory rows read in member
+    order and group_views' output are: `extra`'s pairs are summed into their match or inserted
+    at their place (binary search), instead of sorting both again. Falls back to `merge` when
+    either is not sorted."""
+    if not len(extra) or not len(base):
+        return merge(base, extra)
+    span = int(max(base.pairs["item"].max(), extra.pairs["item"].max())) + 1
+    keys = base.users * span + base.pairs["item"]
+    extra_keys = extra.users * span + extra.pairs["item"]
+    if (keys[1:] <= keys[:-1]).any() or (extra_keys[1:] <= extra_keys[:-1]).any():
+        return merge(base, extra)
+    at = np.searchsorted(keys, extra_keys)
+    hit = np.zeros(len(extra), dtype=bool)
+    inside = at < len(keys)
+    hit[inside] = keys[at[inside]] == extra_keys[inside]
+    pairs = base.pairs.copy()
+    targets, new = at[hit], extra.pairs[hit]
+    pairs["views"][targets] += new["views"]
+    pairs["dwell"][targets] += new["dwell"]
+    pairs["completed"][targets] |= new["completed"]
+    pairs["last"][targets] = np.maximum(pairs["last"][targets], new["last"])
+    if hit.all():
+        return ViewPairs(base.users.copy(), pairs)
+    # np.insert puts values given for the same index in the order given: ascending here.
+    places = at[~hit]
+    return ViewPairs(
+        np.insert(base.users, places, extra.users[~hit]), np.insert(pairs, places, extra.pairs[~hit])
+    )
+
+
 def add_recent(base: ViewPairs, recent: ViewPairs) -> ViewPairs:
     """`merge(base, recent)` for a large `base` sorted by (member, item), as ViewHistory rows
     read in member order are, and a small `recent`: only the rows of members in `recent` are
@@ -261,7 +293,7 @@ def roll_up_views(*, now: datetime | None = None) -> dict[str, int | str]:
                 user_id__in=window.filter(user__isnull=False).values("user_id")
             ).order_by("user_id")
         )
-        write_histories(pack(merge(unpack(rows), new)))
+        write_histories(pack(merge_sorted(unpack(rows), new)))
         mark.rolled_until = until
         mark.save(update_fields=["rolled_until"])
     return {

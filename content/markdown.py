@@ -7,7 +7,10 @@ mailto URLs survive; raw HTML in the source is kept only where the allow-list pe
 
 import hashlib
 import html as html_lib
+import re
+import threading
 import xml.etree.ElementTree as etree
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import markdown
@@ -44,7 +47,7 @@ MENTION_PATTERN = r"(?<![A-Za-z0-9_@/.])@([A-Za-z0-9][A-Za-z0-9_]{2,29})(?![A-Za
 
 
 class _MentionProcessor(InlineProcessor):
-    def handleMatch(self, m, data):
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:  # type: ignore[override]  # markdown's stubs give InlineProcessor Pattern's one-argument signature
         el = etree.Element("span")
         el.set("class", "mention")
         el.text = AtomicString(f"@{m.group(1)}")  # not matched again inside **bold** etc.
@@ -54,11 +57,11 @@ class _MentionProcessor(InlineProcessor):
 class MentionExtension(Extension):
     """Marks @handles (never inside code) so they stand out; who is notified is the forum's business."""
 
-    def extendMarkdown(self, md):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.inlinePatterns.register(_MentionProcessor(MENTION_PATTERN, md), "mention", 65)
 
 
-EXTENSIONS = ["extra", "sane_lists", "toc", MentionExtension()]
+EXTENSIONS: list[str | Extension] = ["extra", "sane_lists", "toc", MentionExtension()]
 
 
 def _slugify(value: str, separator: str) -> str:
@@ -99,14 +102,60 @@ def _flatten(tokens: list[dict]) -> list[dict]:
     return out
 
 
+CACHE_SECONDS = 60 * 60 * 24 * 30
+_local = threading.local()
+
+
+def _converter() -> markdown.Markdown:
+    """This thread's Markdown instance, reset for each text: building one (the extensions and
+    their processors) costs more than converting a forum post, so it is built once per thread."""
+    md = getattr(_local, "md", None)
+    if md is None:
+        md = _local.md = markdown.Markdown(
+            extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS, output_format="html"
+        )
+    return md
+
+
+def _key(source: str) -> str:
+    return f"md:{RENDERER_VERSION}:{hashlib.sha256(source.encode()).hexdigest()}"
+
+
+def _convert(source: str) -> tuple[str, list[dict]]:
+    md = _converter()
+    md.reset()
+    try:
+        html = sanitize(md.convert(source))
+        # The toc extension sets toc_tokens on the Markdown instance it ran on.
+        toc = [t for t in _flatten(md.toc_tokens) if 2 <= t["level"] <= 3]  # type: ignore[attr-defined]
+    finally:
+        md.reset()  # keep nothing of this text (footnotes, abbreviations) for the next one
+    return html, toc
+
+
 def render(source: str) -> Rendered:
     """Sanitized HTML and table of contents for Markdown `source` (cached per revision)."""
-    key = f"md:{RENDERER_VERSION}:{hashlib.sha256(source.encode()).hexdigest()}"
+    key = _key(source)
     cached = cache.get(key)
     if cached is not None:
         return Rendered(*cached)
-    md = markdown.Markdown(extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS, output_format="html")
-    html = sanitize(md.convert(source))
-    toc = [t for t in _flatten(md.toc_tokens) if 2 <= t["level"] <= 3]
-    cache.set(key, (html, toc), 60 * 60 * 24 * 30)
+    html, toc = _convert(source)
+    cache.set(key, (html, toc), CACHE_SECONDS)
     return Rendered(html, toc)
+
+
+def render_many(sources: Sequence[str]) -> list[Rendered]:
+    """`render` for each of `sources`, in order, with one cache round trip for all of them (and
+    one more to store those not cached yet): a forum page's posts, an item's comments."""
+    keys = [_key(source) for source in sources]
+    found = cache.get_many(list(set(keys))) if keys else {}
+    missing: dict[str, tuple[str, list[dict]]] = {}
+    out = []
+    for key, source in zip(keys, sources, strict=True):
+        value = found.get(key) or missing.get(key)
+        if value is None:
+            value = missing[key] = _convert(source)
+        out.append(Rendered(*value))
+    if missing:
+        cache.set_many(missing, CACHE_SECONDS)
+    return out

@@ -215,6 +215,8 @@ class Content(models.Model):
 class Lesson(models.Model):
     """A step of a course. Access follows the course, except free previews."""
 
+    done: bool  # not a column: set by selectors.lessons_with_progress for the member reading
+
     course = models.ForeignKey(
         Content,
         on_delete=models.CASCADE,

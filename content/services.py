@@ -6,8 +6,9 @@ import re
 import secrets
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.contrib.auth.models import AnonymousUser
 from django.core import signing
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -60,16 +61,22 @@ class BeaconRejected(Exception):
         self.status = status
 
 
-def is_bot(user_agent: str) -> bool:
+def is_bot(*, user_agent: str) -> bool:
     return not user_agent or bool(BOT_PATTERN.search(user_agent))
 
 
 def record_view(
-    *, content: Content, lesson: Lesson | None, user, source: str, user_agent: str, client: str = ""
+    *,
+    content: Content,
+    lesson: Lesson | None,
+    user: User | AnonymousUser | None,
+    source: str,
+    user_agent: str,
+    client: str = "",
 ) -> str | None:
     """Log that a page was served (one INSERT) and return the signed token its beacon sends back.
     Bots are not counted and get no token; neither do visitors over the per-minute limit."""
-    if is_bot(user_agent):
+    if is_bot(user_agent=user_agent):
         return None
     user_id = user.pk if user is not None and user.is_authenticated else None
     visitor = f"member:{user_id}" if user_id else f"ip:{client}"
@@ -105,7 +112,7 @@ def record_view(
 
 
 def record_beacon(
-    *, token: str, user, dwell: int, scroll: int, completed: bool, client: str = ""
+    *, token: str, user: User | AnonymousUser, dwell: int, scroll: int, completed: bool, client: str = ""
 ) -> ContentView:
     """Update the view row named by `token` with the page's dwell time and scroll depth."""
     try:
@@ -129,8 +136,9 @@ def record_beacon(
     )
     if view is None or view.content_id != data.get("c"):
         raise BeaconRejected("unknown view")
-    gated = view.lesson if view.lesson_id else view.content
-    if view.lesson_id:
+    gated: Content | Lesson = view.content
+    if view.lesson is not None:
+        gated = view.lesson
         gated.course = view.content
     if not can_access(user, gated):
         raise BeaconRejected("no access to this item", status=403)
@@ -146,7 +154,7 @@ def record_beacon(
 
 
 @transaction.atomic
-def complete_lesson(*, member, lesson: Lesson) -> tuple[LessonProgress, bool]:
+def complete_lesson(*, member: User, lesson: Lesson) -> tuple[LessonProgress, bool]:
     """Mark a lesson done (idempotent). Returns the progress and whether the course is now complete."""
     lesson.course = Content.objects.select_related("min_tier").get(pk=lesson.course_id)
     if not can_access(member, lesson):
@@ -175,7 +183,7 @@ def complete_lesson(*, member, lesson: Lesson) -> tuple[LessonProgress, bool]:
     return progress, course_done
 
 
-def _toggle(model, member, content: Content) -> bool:
+def _toggle(model: type[Like] | type[Bookmark], member: User, content: Content) -> bool:
     """Add or remove a member's mark (like, bookmark); returns whether it is on now."""
     deleted, _ = model.objects.filter(user=member, content=content).delete()
     if deleted:
@@ -188,11 +196,11 @@ def _toggle(model, member, content: Content) -> bool:
     return True
 
 
-def toggle_like(*, member, content: Content) -> bool:
+def toggle_like(*, member: User, content: Content) -> bool:
     return _toggle(Like, member, content)
 
 
-def toggle_bookmark(*, member, content: Content) -> bool:
+def toggle_bookmark(*, member: User, content: Content) -> bool:
     return _toggle(Bookmark, member, content)
 
 
@@ -216,7 +224,7 @@ def set_interests(*, member: User, tags: Iterable[Tag]) -> list[Tag]:
     return sorted(chosen.values(), key=lambda tag: tag.name)
 
 
-def refresh_stats(*, now=None) -> int:
+def refresh_stats(*, now: datetime | None = None) -> int:
     """Roll the view log up into ContentStats (views, readers, completion, likes).
 
     Views and completions are the rows kept plus those the retention dropped (ViewArchive);
@@ -263,13 +271,13 @@ def refresh_stats(*, now=None) -> int:
     return len(stats)
 
 
-def feed_token_for(member) -> FeedToken:
+def feed_token_for(*, member: User) -> FeedToken:
     token, _ = FeedToken.objects.get_or_create(user=member)
     return token
 
 
 @transaction.atomic
-def rotate_feed_token(*, member) -> FeedToken:
+def rotate_feed_token(*, member: User) -> FeedToken:
     token, _ = FeedToken.objects.update_or_create(
         user=member, defaults={"token": secrets.token_urlsafe(), "created_at": timezone.now()}
     )

@@ -6,6 +6,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -59,7 +60,7 @@ def _gate(request, obj, item: Content) -> dict:
 
 @require_GET
 def detail(request, slug):
-    item = selectors.item_for(request.user, slug)
+    item = selectors.item_page_for(request.user, slug)
     if item is None:
         raise Http404
     context = {"item": item, "locked": False, "sections": slots.item_sections(request, item)}
@@ -71,16 +72,14 @@ def detail(request, slug):
         return render(request, "content/detail.html", context)
     context |= {
         "rendered": render_markdown(item.body),
+        "attachments": selectors.attachments_of(item),
+        "liked": getattr(item, "liked", False),  # annotated by selectors.item_page_for
+        "bookmarked": getattr(item, "bookmarked", False),
         "beacon_token": services.record_view(
             content=item, lesson=None, user=request.user, source=_source(request),
             user_agent=request.headers.get("user-agent", ""), client=request.META.get("REMOTE_ADDR", ""),
         ),
     }  # fmt: skip
-    if request.user.is_authenticated:
-        context |= {
-            "liked": item.likes.filter(user=request.user).exists(),
-            "bookmarked": item.bookmarks.filter(user=request.user).exists(),
-        }
     return render(request, "content/detail.html", context)
 
 
@@ -162,14 +161,14 @@ def _protected_file(request, field_file, obj, *, as_attachment=False, name=None)
         end = min(end, start + RANGE_CHUNK - 1)
         if start > end or start >= size:
             handle.close()
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{size}"
-            return response
+            refused = HttpResponse(status=416)
+            refused["Content-Range"] = f"bytes */{size}"
+            return refused
         handle.seek(start)
         data = handle.read(end - start + 1)
         handle.close()
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        response = HttpResponse(data, status=206, content_type=content_type)
+        response: HttpResponseBase = HttpResponse(data, status=206, content_type=content_type)
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
         if as_attachment:
             response["Content-Disposition"] = content_disposition_header(True, filename)
@@ -192,9 +191,9 @@ def video(request, slug):
 @require_GET
 def lesson_video(request, slug, lesson_slug):
     course = selectors.item_for(request.user, slug)
-    current = get_object_or_404(Lesson, course=course, slug=lesson_slug) if course else None
-    if current is None:
+    if course is None:
         raise Http404
+    current = get_object_or_404(Lesson, course=course, slug=lesson_slug)
     current.course = course
     return _protected_file(request, current.video_file, current)
 
@@ -204,7 +203,7 @@ def attachment(request, pk):
     file = get_object_or_404(Attachment.objects.select_related("content__min_tier"), pk=pk)
     if not file.content.is_live() and not request.user.is_staff:
         raise Http404
-    ext = file.file.name.rsplit(".", 1)[-1]
+    ext = (file.file.name or "").rsplit(".", 1)[-1]
     return _protected_file(request, file.file, file, as_attachment=True, name=f"{file.title[:80]}.{ext}")
 
 
@@ -266,7 +265,7 @@ def beacon(request):
 @require_GET
 def my_library(request):
     context = selectors.my_library(request.user)
-    context["feed_token"] = services.feed_token_for(request.user)
+    context["feed_token"] = services.feed_token_for(member=request.user)
     return render(request, "content/my_library.html", context)
 
 

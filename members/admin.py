@@ -509,7 +509,7 @@ class PromotionCodeAdmin(AuditedAdmin, admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         if settings.PAYMENT_PROVIDER == Provider.STRIPE:
             try:
-                sync_promotion_code(form.instance)
+                sync_promotion_code(promo=form.instance)
             except BillingError as exc:
                 self.message_user(
                     request, _("Saved, but not mirrored to Stripe: %(e)s") % {"e": exc}, messages.ERROR

@@ -21,8 +21,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import shared_task
 from django.apps import apps
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
@@ -34,6 +36,7 @@ from django.utils.translation import gettext as _
 from . import audit
 from .billing.providers import BillingError, provider_named
 from .errors import MemberError
+from .mail import MAIL_TASK_RETRY, send_to_member
 from .models import (
     DELETED_HANDLE_PREFIX,
     LIVE_STATUSES,
@@ -106,7 +109,9 @@ def is_last_superuser(member: User) -> bool:
 
 
 @transaction.atomic
-def schedule_account_deletion(*, member: User, requested_by: User | None = None, now=None) -> User:
+def schedule_account_deletion(
+    *, member: User, requested_by: User | None = None, now: datetime | None = None
+) -> User:
     """Schedule the deletion of `member`'s account after the grace period.
 
     `requested_by` is the staff member who did it on the member's behalf (recorded in the audit
@@ -138,11 +143,33 @@ def schedule_account_deletion(*, member: User, requested_by: User | None = None,
             target=member,
             details={"due": member.deletion_due_at},
         )
-    from .tasks import send_account_deletion_email
-
     member_id = member.pk
     transaction.on_commit(lambda: send_account_deletion_email.delay(member_id))
     return member
+
+
+def send_deletion_notice(*, member_id: int) -> bool:
+    """Tell a member when their account will be deleted and how to keep it (sign in). False when
+    the deletion was cancelled or done before this ran."""
+    member = User.objects.filter(pk=member_id, deletion_due_at__isnull=False, deleted_at=None).first()
+    if member is None:
+        return False
+    send_to_member(
+        member,
+        subject="members/email/account_deletion_subject.txt",
+        text="members/email/account_deletion.txt",
+        html="members/email/account_deletion.html",
+        context={"due": member.deletion_due_at},
+        time_zone=member.time_zone or None,
+    )
+    return True
+
+
+# Defined here, next to the service it wraps, so that scheduling a deletion needs no import of
+# members.tasks; the name stays members.tasks.* for messages already queued.
+@shared_task(name="members.tasks.send_account_deletion_email", **MAIL_TASK_RETRY)
+def send_account_deletion_email(member_id: int) -> bool:
+    return send_deletion_notice(member_id=member_id)
 
 
 def _stop_renewal(member: User) -> None:
@@ -175,7 +202,7 @@ def cancel_account_deletion(*, member: User) -> bool:
     return bool(cancelled)
 
 
-def due_for_purge(*, now=None) -> list[int]:
+def due_for_purge(*, now: datetime | None = None) -> list[int]:
     """Ids of the members whose deletion is due and not yet done, oldest first."""
     now = now or timezone.now()
     return list(
@@ -296,7 +323,7 @@ def _events_about(*, email: str | None, customer_ids: Iterable[str]) -> Q:
     return match
 
 
-def scrub_late_webhooks(*, now=None) -> int:
+def scrub_late_webhooks(*, now: datetime | None = None) -> int:
     """Providers go on writing about a customer after it is deleted: Stripe's `customer.deleted`
     carries the customer's email and name, a last invoice may follow. Those events arrive after
     the purge, so each purge run also scrubs the events received since a member's deletion that
@@ -357,7 +384,9 @@ def _unique_handle(member: User) -> str:
     return handle
 
 
-def erase_member(*, member: User, session_keys: Iterable[str] = (), now=None) -> dict[str, int]:
+def erase_member(
+    *, member: User, session_keys: Iterable[str] = (), now: datetime | None = None
+) -> dict[str, int]:
     """Erase the members app's personal data of `member` and anonymise the account row.
 
     Call inside the purge's transaction, with the member's row locked and after the other apps
@@ -434,8 +463,6 @@ def cancel_on_sign_in(sender, request, user, **kwargs) -> None:
         return
     if request is None:
         return
-    from django.contrib import messages
-
     text = _("Your account deletion was cancelled. Welcome back!")
     if (
         Membership.objects.filter(user=user, status__in=LIVE_STATUSES, cancel_at_period_end=True)

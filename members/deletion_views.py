@@ -11,9 +11,10 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from . import selectors
 from .deletion import DeletionError, deletion_settings, is_last_superuser, schedule_account_deletion
 from .forms import DeleteAccountForm
-from .models import LIVE_STATUSES, AccountDeletionSettings, Membership, Provider
+from .models import AccountDeletionSettings
 from .ratelimit import over_limit
 
 # Password attempts per member on this page, per ATTEMPTS_WINDOW seconds.
@@ -49,12 +50,7 @@ def delete_account(request):
                 )
                 return redirect("home")
     rules = deletion_settings()
-    membership = (
-        Membership.objects.filter(user=member, status__in=LIVE_STATUSES)
-        .exclude(provider=Provider.COMPLIMENTARY)
-        .select_related("tier")
-        .first()
-    )
+    membership = selectors.live_paid_membership(member)
     context = {
         "form": form,
         "page_error": page_error,

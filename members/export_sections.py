@@ -1,5 +1,6 @@
 """The members app's part of "download my data" (registered in MembersConfig.ready())."""
 
+from allauth.account.models import EmailAddress
 from django.apps import apps
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -42,8 +43,6 @@ def profile(member: User) -> dict:
 
 
 def email_addresses(member: User) -> list[dict]:
-    from allauth.account.models import EmailAddress
-
     return list(
         EmailAddress.objects.filter(user=member).order_by("pk").values("email", "verified", "primary")
     )
@@ -52,6 +51,7 @@ def email_addresses(member: User) -> list[dict]:
 def two_factor(member: User) -> list[dict]:
     if not apps.is_installed("allauth.mfa"):
         return []
+    # Imported only when allauth.mfa is installed: its models cannot be imported otherwise.
     from allauth.mfa.models import Authenticator
 
     # The kind and dates only: the secrets and recovery codes are credentials, not data to hand out.

@@ -1,22 +1,25 @@
 """Writes on members. Views validate input with forms, then call one of these."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from uuid import UUID
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from . import audit, emails
+from . import access, audit, mail, selectors
 from .billing.changes import PlanChangePreview, StalePreview, read_token, timing_for
 from .billing.events import EventError, end_other_live_memberships
 from .billing.providers import BillingError, LocalProvider, default_provider, provider_named
 from .billing.terms import billing_interval, checkout_terms, ensure_sold, paid_tier
+from .billing.webhooks import process
 from .consent import set_consent
 from .errors import MemberError
 from .models import (
@@ -24,6 +27,7 @@ from .models import (
     CancelReason,
     ConsentEvent,
     ConsentKind,
+    LocalCheckout,
     Membership,
     MembershipEvent,
     MembershipStatus,
@@ -117,10 +121,6 @@ def _live_membership(member: User, *, lock: bool = False) -> Membership | None:
     return qs.first()
 
 
-def live_membership(member: User) -> Membership | None:
-    return _live_membership(member)
-
-
 def start_checkout(
     *,
     member: User,
@@ -148,6 +148,28 @@ def start_checkout(
         raise MemberError(str(exc)) from exc
 
 
+def complete_local_checkout(*, member: User, checkout_id: UUID, approve: bool) -> LocalCheckout:
+    """Pay (`approve`) or decline one of the offline provider's checkouts, as the member who
+    started it; a second click changes nothing. The member's cached access is dropped, so the
+    rest of the request sees the membership it bought."""
+    if not LocalCheckout.objects.filter(pk=checkout_id, user=member).exists():
+        raise MemberError(_("This checkout does not exist."))
+    try:
+        checkout = LocalProvider().complete_checkout(checkout_id=checkout_id, approve=approve)
+    except BillingError as exc:
+        raise MemberError(str(exc)) from exc
+    access.forget_rank(member)
+    return checkout
+
+
+def customer_portal_url(*, member: User, return_url: str) -> str:
+    """Where the member manages their card and invoices at Stripe ("" when Stripe has none)."""
+    try:
+        return provider_named(Provider.STRIPE).portal_url(member=member, return_url=return_url) or ""
+    except BillingError as exc:
+        raise MemberError(str(exc)) from exc
+
+
 def _own_paid_membership(member: User, *, lock: bool = True) -> Membership:
     """The member's live paid membership, locked: a double-submitted form waits, then re-checks."""
     membership = _live_membership(member, lock=lock)
@@ -165,11 +187,17 @@ def _call_provider(membership: Membership, method: str, **kwargs) -> Membership:
     return membership
 
 
-@transaction.atomic
 def cancel_membership(*, member: User, reason: str = "", comment: str = "") -> Membership:
     """Stop renewing; access continues until the end of the paid period. The member's optional
     `reason` (a CancelReason) and `comment` are kept on the cancellation's membership event. A
     change scheduled for the period end is dropped: nothing renews after it."""
+    membership = _cancel_membership(member=member, reason=reason, comment=comment)
+    access.forget_rank(member)
+    return membership
+
+
+@transaction.atomic
+def _cancel_membership(*, member: User, reason: str, comment: str) -> Membership:
     if reason and reason not in CancelReason.values:
         raise MemberError(_("Choose one of the reasons, or none."))
     comment = comment.strip()[:1000]
@@ -182,23 +210,18 @@ def cancel_membership(*, member: User, reason: str = "", comment: str = "") -> M
     return _call_provider(membership, "set_cancel_at_period_end", cancel=True, reason=reason, comment=comment)
 
 
-@transaction.atomic
 def resume_membership(*, member: User) -> Membership:
+    membership = _resume_membership(member=member)
+    access.forget_rank(member)
+    return membership
+
+
+@transaction.atomic
+def _resume_membership(*, member: User) -> Membership:
     membership = _own_paid_membership(member)
     if not membership.cancel_at_period_end:
         return membership
     return _call_provider(membership, "set_cancel_at_period_end", cancel=False)
-
-
-def scheduled_change(membership: Membership | None) -> PlanChange | None:
-    """The change waiting for the end of `membership`'s period, if any."""
-    if membership is None:
-        return None
-    return (
-        PlanChange.objects.filter(membership=membership, status=PlanChange.Status.SCHEDULED)
-        .select_related("to_tier")
-        .first()
-    )
 
 
 def _changeable_membership(member: User, tier: Tier, interval: str, *, lock: bool = True) -> Membership:
@@ -213,7 +236,7 @@ def _changeable_membership(member: User, tier: Tier, interval: str, *, lock: boo
     return membership
 
 
-def _preview(membership: Membership, tier: Tier, interval: str, at) -> PlanChangePreview:
+def _preview(membership: Membership, tier: Tier, interval: str, at: datetime) -> PlanChangePreview:
     timing = timing_for(membership, tier, interval)
     try:
         quote = provider_named(membership.provider).quote_change(
@@ -233,7 +256,7 @@ def _preview(membership: Membership, tier: Tier, interval: str, at) -> PlanChang
         next_renewal_at=quote.next_renewal_at,
         next_renewal_amount=quote.next_renewal_amount,
         currency=tier.currency,
-        replaces=scheduled_change(membership),
+        replaces=selectors.scheduled_change(membership),
     )
 
 
@@ -248,11 +271,17 @@ def preview_plan_change(*, member: User, tier_slug: str, interval: str) -> PlanC
     return _preview(membership, tier, interval, timezone.now().replace(microsecond=0))
 
 
-@transaction.atomic
 def confirm_plan_change(*, member: User, token: str) -> PlanChange:
     """Make the change the member saw in a preview (`PlanChangePreview.token`). Idempotent: the
     same confirmation again returns the change already made. Refused with StalePreview when the
     change would no longer be what the preview showed (a price, the plan or the rules moved)."""
+    change = _confirm_plan_change(member=member, token=token)
+    access.forget_rank(member)
+    return change
+
+
+@transaction.atomic
+def _confirm_plan_change(*, member: User, token: str) -> PlanChange:
     confirmed = read_token(token)
     User.objects.select_for_update().get(pk=member.pk)  # one plan change at a time per member
     done = PlanChange.objects.filter(key=confirmed.key).select_related("membership").first()
@@ -306,7 +335,7 @@ def confirm_plan_change(*, member: User, token: str) -> PlanChange:
 
 
 def _drop_scheduled_change(membership: Membership) -> PlanChange | None:
-    change = scheduled_change(membership)
+    change = selectors.scheduled_change(membership)
     if change is None:
         return None
     try:
@@ -378,7 +407,7 @@ def grant_complimentary(
                 "replaced": current.pk if current is not None else None,
             },
         )
-    emails.welcome(membership)
+    mail.queue_welcome(membership)
     return membership
 
 
@@ -438,7 +467,7 @@ def add_complimentary_time(*, member: User, tier: Tier, months: int, note: str =
     return grant_complimentary(member=member, tier=tier, months=months, granted_by=None, note=note)
 
 
-def expire_memberships(*, now=None) -> int:
+def expire_memberships(*, now: datetime | None = None) -> int:
     """End live memberships past their period (and grace). The access check has denied them
     already; an unpaid one stays live until then so a late payment can still recover it."""
     now = now or timezone.now()
@@ -463,12 +492,12 @@ def expire_memberships(*, now=None) -> int:
                 to_status=membership.status,
                 created_at=now,
             )
-            emails.ended(membership)
+            mail.queue_ended(membership)
             expired += 1
     return expired
 
 
-def send_renewal_reminders(*, now=None) -> int:
+def send_renewal_reminders(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     horizon = now + timedelta(days=settings.RENEWAL_REMINDER_DAYS)
     due = Membership.objects.filter(
@@ -488,12 +517,12 @@ def send_renewal_reminders(*, now=None) -> int:
                 .update(renewal_reminder_sent_for=membership.current_period_end)
             )  # claim it: one reminder per period
             if updated:
-                emails.renewal_reminder(membership)
+                mail.queue_renewal_reminder(membership)
                 sent += 1
     return sent
 
 
-def renew_local_subscriptions(*, now=None) -> int:
+def renew_local_subscriptions(*, now: datetime | None = None) -> int:
     """The offline provider's stand-in for Stripe's automatic renewals."""
     now = now or timezone.now()
     due = Membership.objects.filter(
@@ -506,7 +535,7 @@ def renew_local_subscriptions(*, now=None) -> int:
     return sum(provider.simulate_renewal(membership, only_if_due=True) for membership in due)
 
 
-def run_billing_cycle(*, now=None) -> dict:
+def run_billing_cycle(*, now: datetime | None = None) -> dict[str, int]:
     return {
         "renewed": renew_local_subscriptions(now=now),
         "expired": expire_memberships(now=now),
@@ -515,7 +544,7 @@ def run_billing_cycle(*, now=None) -> dict:
     }
 
 
-def prune_rejected_webhooks(*, now=None) -> int:
+def prune_rejected_webhooks(*, now: datetime | None = None) -> int:
     """Delete the records of unsigned webhook requests once WEBHOOK_REJECTED_RETENTION_DAYS pass.
     Verified events, failed ones included, are kept: they are the billing history."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_REJECTED_RETENTION_DAYS)
@@ -531,13 +560,9 @@ def prune_rejected_webhooks(*, now=None) -> int:
 WEBHOOK_UNAPPLIED_AFTER = timedelta(minutes=10)
 
 
-def retry_failed_webhooks(*, max_attempts: int = 8, now=None) -> int:
+def retry_failed_webhooks(*, max_attempts: int = 8, now: datetime | None = None) -> int:
     """Re-apply failed events (e.g. one that arrived before its tier was synced), and apply those
     whose task never ran, oldest first. A task that still arrives later finds its event applied."""
-    from django.db.models import Q
-
-    from members.billing.webhooks import process
-
     unapplied_before = (now or timezone.now()) - WEBHOOK_UNAPPLIED_AFTER
     retried = 0
     for pk in (
@@ -548,22 +573,20 @@ def retry_failed_webhooks(*, max_attempts: int = 8, now=None) -> int:
         .order_by("received_at", "pk")
         .values_list("pk", flat=True)
     ):
-        process(pk)
+        process(event_pk=pk)
         retried += 1
     return retried
 
 
 def replay_webhook_event(*, event: WebhookEvent, actor: User | None = None) -> WebhookEvent:
     """Admin: apply a failed (or ignored) event again."""
-    from members.billing.webhooks import process
-
     if event.status == WebhookEvent.Status.REJECTED:
         raise MemberError(_("A rejected request has no verified event to replay."))
     if event.status == WebhookEvent.Status.PROCESSED:
         return event
     before = event.status
     WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.RECEIVED)
-    replayed = process(event.pk)
+    replayed = process(event_pk=event.pk)
     if actor is not None:
         audit.record(
             actor=actor,

@@ -1,7 +1,6 @@
 from allauth.account import app_settings as account_settings
 from allauth.account import views as account_views
 from allauth.account.adapter import get_adapter
-from allauth.account.models import EmailAddress
 from allauth.account.utils import perform_login
 from django.conf import settings
 from django.contrib import messages
@@ -16,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import services
+from . import selectors, services
 from .errors import MemberError
 from .forms import LanguageForm, ProfileForm
 from .mail import member_for_unsubscribe
@@ -77,11 +76,7 @@ class ConfirmEmailView(account_views.ConfirmEmailView):
 
     def post(self, *args, **kwargs) -> HttpResponse:
         with transaction.atomic():
-            address = (
-                EmailAddress.objects.select_for_update()
-                .select_related("user")
-                .get(pk=self.get_object().email_address.pk)
-            )
+            address = selectors.locked_email_address(pk=self.get_object().email_address.pk)
             first_confirmation = not address.verified and address.user.last_login is None
             response = super().post(*args, **kwargs)
         if not first_confirmation or self.request.user.is_authenticated:

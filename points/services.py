@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from members import audit
 from members import services as member_services
 from members.access import member_rank
-from members.errors import MemberError
+from members.errors import DomainError
 from members.models import PromotionCode
 
 from .models import (
@@ -43,7 +43,7 @@ _RULES_TTL = 30  # seconds a process trusts its copy of the rules without asking
 _rules_cache: dict = {"version": None, "checked": 0.0, "rules": {}, "levels": []}
 
 
-class PointsError(MemberError):
+class PointsError(DomainError):
     """Refused: unknown action, bad amount, disabled item, not enough points, ..."""
 
 

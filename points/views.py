@@ -88,7 +88,7 @@ def redeem(request, item_id):
             shipping_address=form.cleaned_data["shipping_address"],
             nonce=form.cleaned_data["nonce"],
         )
-    except services.MemberError as exc:
+    except services.DomainError as exc:  # a PointsError, or a MemberError from the membership time
         messages.error(request, str(exc))
     else:
         if redemption.coupon_code:

@@ -1,12 +1,19 @@
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from members.audit_admin import AuditedAdmin
+from usergroup.typed import AuthenticatedHttpRequest
 
 from . import experiments
 from .models import (
@@ -24,13 +31,13 @@ from .selectors import TUNABLE
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records the site writes itself: to read and filter, never to edit by hand."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -44,14 +51,14 @@ class NeighbourBuildAdmin(AuditedAdmin, admin.ModelAdmin):
         "status", "started_at", "finished_at", "params", "durations", "members", "items", "interactions", "error",
     ]  # fmt: skip
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     @admin.display(description=_("seconds"))
-    def seconds(self, obj):
+    def seconds(self, obj: NeighbourBuild) -> float | None:
         return round(sum(obj.durations.values()), 2) if obj.durations else None
 
 
@@ -61,7 +68,7 @@ class NeighbourBuildAdmin(AuditedAdmin, admin.ModelAdmin):
 class ParamsForm(forms.ModelForm):
     """Algorithm parameters: a JSON object of the tunable names, each a number in its range."""
 
-    def clean_params(self) -> dict:
+    def clean_params(self) -> dict[str, Any]:
         params = self.cleaned_data["params"]
         if params in (None, ""):
             return {}
@@ -87,7 +94,7 @@ class RecommendSettingsForm(ParamsForm):
         model = RecommendSettings
         fields = ["algorithm", "params", "show_locked", "freshness_boost", "freshness_days"]
 
-    def clean_freshness_boost(self):
+    def clean_freshness_boost(self) -> float:
         boost = self.cleaned_data["freshness_boost"]
         if boost < 0:
             raise forms.ValidationError(_("The boost is 0 (off) or more."))
@@ -123,13 +130,15 @@ class RecommendSettingsAdmin(AuditedAdmin, admin.ModelAdmin):
         ),
     ]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return not RecommendSettings.objects.exists()
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         row = RecommendSettings.current()
         return HttpResponseRedirect(reverse("admin:recommend_recommendsettings_change", args=[row.pk]))
 
@@ -163,19 +172,19 @@ class VariantInline(admin.TabularInline):
     extra = 0
     min_num = 2
 
-    def _frozen(self, obj) -> bool:
+    def _frozen(self, obj: Any) -> bool:
         return obj is not None and obj.status != Experiment.Status.DRAFT
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.fields if self._frozen(obj) else []
 
-    def get_min_num(self, request, obj=None, **kwargs):
+    def get_min_num(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
         return 0 if self._frozen(obj) else self.min_num
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not self._frozen(obj) and super().has_add_permission(request, obj)
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not self._frozen(obj) and super().has_delete_permission(request, obj)
 
 
@@ -192,49 +201,51 @@ class ExperimentAdmin(AuditedAdmin, admin.ModelAdmin):
     actions = ["start_selected", "stop_selected"]
     fields = ["name", "key", "description", "status", "started_at", "stopped_at", "winner"]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         locked = ["status", "started_at", "stopped_at", "winner"]
         # The key seeds the members' assignment: fixed once the experiment has run.
         if obj is not None and obj.status != Experiment.Status.DRAFT:
             locked.insert(0, "key")
         return locked
 
-    def get_prepopulated_fields(self, request, obj=None):
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> dict[str, Sequence[str]]:
         if obj is not None and obj.status != Experiment.Status.DRAFT:
             return {}
         return {"key": ("name",)}
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # A running experiment is stopped first, so members' lists never point at a deleted one.
         if obj is not None and obj.status == Experiment.Status.RUNNING:
             return False
         return super().has_delete_permission(request, obj)
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         experiments.experiments_changed()
 
-    def delete_model(self, request, obj):
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
         super().delete_model(request, obj)
         experiments.experiments_changed()
 
-    def delete_queryset(self, request, queryset):
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         super().delete_queryset(request, queryset)
         experiments.experiments_changed()
 
     # --- start / stop, as list actions and as buttons on the page ---
 
     @admin.action(description=_("Start the selected experiment"), permissions=["change"])
-    def start_selected(self, request, queryset):
+    def start_selected(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
         for experiment in queryset:
             self._run(request, experiments.start_experiment, experiment, _("“%(name)s” is running."))
 
     @admin.action(description=_("Stop the selected experiments"), permissions=["change"])
-    def stop_selected(self, request, queryset):
+    def stop_selected(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
         for experiment in queryset:
             self._run(request, experiments.stop_experiment, experiment, _("“%(name)s” is stopped."))
 
-    def _run(self, request, verb, experiment, done) -> bool:
+    def _run(
+        self, request: HttpRequest, verb: Callable[..., Any], experiment: Experiment, done: str | Promise
+    ) -> bool:
         try:
             verb(experiment=experiment, actor=request.user)
         except experiments.ExperimentError as exc:
@@ -243,7 +254,7 @@ class ExperimentAdmin(AuditedAdmin, admin.ModelAdmin):
         messages.success(request, done % {"name": experiment})
         return True
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
             path("<int:pk>/start/", wrap(self.start_view), name="recommend_experiment_start"),
@@ -259,13 +270,15 @@ class ExperimentAdmin(AuditedAdmin, admin.ModelAdmin):
     def _back(self, pk: int) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:recommend_experiment_change", args=[pk]))
 
-    def start_view(self, request, pk: int):
+    def start_view(self, request: HttpRequest, pk: int) -> HttpResponseBase:
         return self._state_view(request, pk, experiments.start_experiment, _("“%(name)s” is running."))
 
-    def stop_view(self, request, pk: int):
+    def stop_view(self, request: HttpRequest, pk: int) -> HttpResponseBase:
         return self._state_view(request, pk, experiments.stop_experiment, _("“%(name)s” is stopped."))
 
-    def _state_view(self, request, pk: int, verb, done):
+    def _state_view(
+        self, request: HttpRequest, pk: int, verb: Callable[..., Any], done: str | Promise
+    ) -> HttpResponseBase:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         experiment = get_object_or_404(Experiment, pk=pk)
@@ -274,7 +287,7 @@ class ExperimentAdmin(AuditedAdmin, admin.ModelAdmin):
         self._run(request, verb, experiment, done)
         return self._back(pk)
 
-    def promote_view(self, request, pk: int, variant_id: int):
+    def promote_view(self, request: AuthenticatedHttpRequest, pk: int, variant_id: int) -> HttpResponseBase:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         variant = get_object_or_404(
@@ -297,7 +310,7 @@ class ExperimentAdmin(AuditedAdmin, admin.ModelAdmin):
             )
         return self._back(pk)
 
-    def _may_promote(self, request, experiment: Experiment) -> bool:
+    def _may_promote(self, request: HttpRequest, experiment: Experiment) -> bool:
         # Promoting changes every member's default lists: it takes the settings permission too.
         return request.user.has_perm("recommend.change_recommendsettings") and self.has_change_permission(
             request, experiment
@@ -305,14 +318,20 @@ class ExperimentAdmin(AuditedAdmin, admin.ModelAdmin):
 
     # --- the results on the change page ---
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         extra_context = extra_context or {}
         experiment = self.get_object(request, object_id)
         if experiment is not None:
             extra_context.update(self._results_context(request, experiment))
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
-    def _results_context(self, request, experiment: Experiment) -> dict:
+    def _results_context(self, request: HttpRequest, experiment: Experiment) -> dict[str, Any]:
         stats = experiments.variant_stats(experiment=experiment)
         rows = [
             {

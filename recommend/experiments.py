@@ -23,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.core import signing
 from django.core.cache import cache
@@ -33,10 +34,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members import audit
-from members.errors import MemberError
+from members.errors import DomainError
 from members.models import User
 
 from .models import Experiment, Impression, RecommendSettings, Variant
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # django-stubs' types, not needed at run time
+
+
+class _Counted(TypedDict):
+    shown: int
+    clicked: int
+    reached: int
+
 
 # A variant's numbers mean little below these; the admin says "Not enough data yet" until every
 # variant has at least this many impressions and clicks. 100 impressions keep the normal
@@ -59,7 +70,7 @@ FOLLOW_SALT = "recommend.experiments.follow"
 FOLLOW_MAX_AGE = timedelta(days=30)
 
 
-class ExperimentError(MemberError):
+class ExperimentError(DomainError):
     """The creator asked for something an experiment cannot do now (message already translated)."""
 
 
@@ -203,8 +214,10 @@ def impression_id_from_token(token: str) -> int | None:
 
 def target_url(impression: Impression) -> str:
     """Where an impression leads: its own item's or thread's page, never anything else."""
-    if impression.item_id is not None:
+    if impression.item is not None:
         return reverse("content:detail", args=[impression.item.slug])
+    if impression.thread is None:  # the table's check constraint allows neither
+        raise ValueError(f"impression {impression.pk} leads nowhere")
     return impression.thread.get_absolute_url()
 
 
@@ -290,7 +303,7 @@ def variant_stats(*, experiment: Experiment) -> list[VariantStats]:
         .order_by("id")
     )
     result: list[VariantStats] = []
-    control: Variant | None = None
+    control: WithAnnotations[Variant, _Counted] | None = None
     for variant in variants:
         low, high = wilson_interval(successes=variant.clicked, trials=variant.shown)
         comparison = None

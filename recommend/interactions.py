@@ -69,7 +69,7 @@ def decay(moments_us: np.ndarray, *, now: datetime, half_life_days: float) -> np
 def member_mask(users: np.ndarray, members: QuerySet) -> np.ndarray:
     """Which of `users` (ids) are among `members`: a lookup table over the id range, linear
     where np.isin sorts millions of ids."""
-    wanted = np.fromiter(members.values_list("pk", flat=True).order_by(), dtype=np.int64)
+    (wanted,) = columns(members.values_list("pk").order_by(), ("int",))  # one COPY, not 100k ints
     if not len(users) or not len(wanted):
         return np.zeros(len(users), dtype=bool)
     table = np.zeros(int(max(users.max(), wanted.max())) + 1, dtype=bool)
@@ -99,7 +99,9 @@ def interaction_matrix(
     if views is None:
         views = view_pairs(now=now, users=member_ids)
     else:
-        views = views.where(member_mask(views.users, members))
+        wanted = member_mask(views.users, members)
+        if not wanted.all():  # else the pairs as they are: no copy of millions of them
+            views = views.where(wanted)
     triples: list[Triple] = [view_weights(views, now=now, weights=weights)]
 
     def add(users: np.ndarray, items: np.ndarray, value: np.ndarray) -> None:

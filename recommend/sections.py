@@ -14,7 +14,7 @@ from members.access import can_access
 from members.models import User
 
 from .models import Impression
-from .selectors import also_read, next_up, recommendations_for
+from .selectors import also_read, around_item, next_up, recommendations_for
 from .topics import suggested_topics
 
 DIGEST_PICKS = 3
@@ -24,10 +24,11 @@ DIGEST_SUMMARY_CHARS = 140
 def after_item_section(request: HttpRequest, item: Content) -> str:
     """The end of an item (or of a course's last lesson): "Next up", the one thing to read now,
     then "Members who read this also read" without it."""
-    upcoming = next_up(item=item, member=request.user)
+    around = around_item(item=item, member=request.user)
+    upcoming = next_up(item=item, member=request.user, around=around)
     others = [
         other
-        for other in also_read(item=item, member=request.user, n=5)
+        for other in also_read(item=item, member=request.user, n=5, around=around)
         if upcoming is None or other != upcoming.item
     ]
     if upcoming is None and not others:

@@ -19,7 +19,7 @@ from datetime import datetime
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Field, Model
 from django.utils import timezone
 
 from analytics.selectors import persona_keys
@@ -122,7 +122,7 @@ def _history(member: User, now: datetime, limit: int = HISTORY) -> tuple[dict[in
 
 # One part of a member's stamp: (model, the field naming the member, a boolean column the rows
 # must have set or "", the aggregate, the aggregated column or "" for the primary key).
-StampPart = tuple[type, str, str, str, str]
+StampPart = tuple[type[Model], str, str, str, str]
 ACTIVITY_STAMP_PARTS: tuple[StampPart, ...] = (
     (ContentView, "user", "", "MAX", ""),
     (ContentView, "user", "completed", "COUNT", ""),  # finishing updates the view row, adds none
@@ -147,10 +147,17 @@ def _stamp_query(parts: tuple[StampPart, ...]) -> str:
     if parts not in _stamp_sql:
         quote = connection.ops.quote_name
         selects = []
+
+        def column_of(model: type[Model], name: str) -> str:
+            field = model._meta.get_field(name)
+            if not isinstance(field, Field) or not field.column:  # a relation's far side has none
+                raise TypeError(f"{model.__name__}.{name} is not a column")
+            return field.column
+
         for model, field, condition, aggregate, column in parts:
             meta = model._meta
-            member = quote(meta.get_field(field).column)
-            value = quote(meta.get_field(column).column if column else meta.pk.column)
+            member = quote(column_of(model, field))
+            value = quote(column_of(model, column or meta.pk.name))
             where = f"{member} = %s" + (f" AND {quote(condition)}" if condition else "")
             table = quote(meta.db_table)
             # Names from the models' metadata and the constants above; the member is a parameter.
@@ -370,41 +377,69 @@ def _excluded_for(member: User | AnonymousUser | None) -> set[int]:
     return excluded
 
 
-def also_read(*, item: Content, member: User | AnonymousUser | None, n: int = 4) -> list[Content]:
+@dataclass(frozen=True)
+class Around:
+    """What the end of an item's page is picked from, read once for both of its lists: the
+    build, what the reader is not to be shown (`_excluded_for`), the item's neighbour ids per
+    source (best first) and those of them that are live, by id. No access check yet: the lists
+    check each item for the reader."""
+
+    build: NeighbourBuild | None
+    excluded: set[int]
+    lists: dict[str, list[int]]
+    found: dict[int, Content]
+
+
+def around_item(*, item: Content, member: User | AnonymousUser | None) -> Around:
+    """Read what `next_up` and `also_read` need for one page in one go: six or seven queries
+    (the build, the reader's exclusions, both neighbour lists in one, the live candidates),
+    where the two lists each reading their own took twice as many."""
+    build = current_build()
+    excluded = _excluded_for(member)
+    lists: dict[str, list[int]] = {}
+    if build is not None:
+        lists = dict(
+            ItemNeighbours.objects.filter(build=build, item=item).values_list("source", "neighbours")
+        )
+    ids = {pk for ids in lists.values() for pk in ids if pk not in excluded}
+    found = Content.objects.live().defer("body").select_related("min_tier").in_bulk(ids) if ids else {}
+    return Around(build=build, excluded=excluded, lists=lists, found=found)
+
+
+def also_read(
+    *, item: Content, member: User | AnonymousUser | None, n: int = 4, around: Around | None = None
+) -> list[Content]:
     """ "Members who read this also read": the item's co-read neighbours the reader may open and
     has not read, best first (gated items are left out, whatever the reader's tier; their
-    dismissed items and items the creator excluded too)."""
-    build = current_build()
-    if build is None:
+    dismissed items and items the creator excluded too). `around`: what the page read already."""
+    around = around or around_item(item=item, member=member)
+    if around.build is None:
         return []
-    ranked_ids = [pk for pk, _score in neighbours_of(item_id=item.pk, build=build)]
-    if not ranked_ids:
-        return []
-    excluded = _excluded_for(member)
-    found = Content.objects.live().defer("body").select_related("min_tier").in_bulk(ranked_ids)
+    found, excluded = around.found, around.excluded
+    ranked_ids = around.lists.get(ItemNeighbours.Source.COREAD, [])
     return [
         found[pk] for pk in ranked_ids if pk in found and pk not in excluded and can_access(member, found[pk])
     ][:n]
 
 
-def next_up(*, item: Content, member: User | AnonymousUser | None) -> Recommendation | None:
+def next_up(
+    *, item: Content, member: User | AnonymousUser | None, around: Around | None = None
+) -> Recommendation | None:
     """What to read after `item`: its closest neighbour (co-read first, then similar text) that
     the reader may open and has not read; for a member with nothing left there, their first
-    recommendation."""
-    build = current_build()
-    excluded = _excluded_for(member) | {item.pk}
+    recommendation. `around`: what the page read already."""
+    around = around or around_item(item=item, member=member)
+    build = around.build
+    excluded = around.excluded | {item.pk}
     if build is not None:
-        lists = (
-            ItemNeighbours.objects.filter(build=build, item=item)
-            .order_by("source")  # "coread" before "text"
-            .values_list("neighbours", flat=True)
+        # "coread" before "text"; an id in both lists keeps its co-read place; deleted items
+        # are not found.
+        candidates = dict.fromkeys(
+            pk for source in sorted(around.lists) for pk in around.lists[source] if pk not in excluded
         )
-        # An id in both lists keeps its co-read place; deleted items are not found below.
-        candidates = list(dict.fromkeys(pk for ids in lists for pk in ids if pk not in excluded))
-        found = Content.objects.live().defer("body").select_related("min_tier").in_bulk(candidates)
         for pk in candidates:
-            if pk in found and can_access(member, found[pk]):
-                other = found[pk]
+            other = around.found.get(pk)
+            if other is not None and can_access(member, other):
                 return Recommendation(
                     other, item, "history", url=f"{other.get_absolute_url()}?src=recommendation"
                 )

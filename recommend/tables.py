@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import struct
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from itertools import islice
 
 import numpy as np
 from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Max, Model
 from django.db.models.functions import Left
 
@@ -23,8 +26,9 @@ from analytics.selectors import persona_keys
 from content.history import ViewPairs
 from content.models import Content
 from content.selectors import view_pairs
-from members.bulk import columns, copy_supported, factorise, microseconds
+from members.bulk import COPY_SIGNATURE, columns, copy_supported, factorise, microseconds
 from members.models import LIVE_STATUSES, Membership
+from usergroup.typed import attname_of, column_of
 
 from .content_based import BODY_CHARS, item_text, text_neighbours
 from .models import Dismissal, ItemNeighbours, NeighbourBuild, PopularItem
@@ -55,9 +59,29 @@ def bulk_write(model: type[Model], objects: Iterable[Model]) -> int:
     written = 0
     iterator = iter(objects)
     while batch := list(islice(iterator, WRITE_BATCH)):
-        model.objects.bulk_create(batch)
+        model._default_manager.bulk_create(batch)
         written += len(batch)
     return written
+
+
+def copy_text(value: object) -> str:
+    """A value in PostgreSQL's COPY text format: \\N for None, t/f for booleans, repr() for
+    floats (the shortest text that gives back the same double; nan and ±inf as PostgreSQL
+    spells them), and text with its backslashes, tabs, newlines and carriage returns escaped."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return repr(value)
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("PostgreSQL text cannot hold a NUL character")
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> int:
@@ -66,7 +90,7 @@ def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> i
     instance and an INSERT parameter of every value (six times on one row per neighbour)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    columns_sql = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
+    columns_sql = ", ".join(quote(column_of(model, name)) for name in fields)
     statement = f"COPY {quote(model._meta.db_table)} ({columns_sql}) FROM STDIN"
     written = 0
     iterator = iter(lines)
@@ -75,6 +99,16 @@ def copy_lines(model: type[Model], fields: list[str], lines: Iterable[str]) -> i
             cursor.copy_expert(statement, io.StringIO("".join(batch)))
             written += len(batch)
     return written
+
+
+def write_rows(model: type[Model], fields: list[str], rows: Iterable[Sequence[object]]) -> int:
+    """Insert rows of values for `fields` (names; a foreign key takes the related row's key):
+    with COPY on PostgreSQL (psycopg2), each value escaped (copy_text), elsewhere with
+    bulk_create. Returns the rows written."""
+    if copy_supported(connections[router.db_for_write(model)]):
+        return copy_lines(model, fields, ("\t".join(map(copy_text, row)) + "\n" for row in rows))
+    names = [attname_of(model, name) for name in fields]
+    return bulk_write(model, (model(**dict(zip(names, row, strict=True))) for row in rows))
 
 
 def neighbour_lists(
@@ -110,19 +144,15 @@ def write_neighbours(
     if (missing[:, :-1] & ~missing[:, 1:]).any():
         # A kept neighbour after a missing one would be cut off by neighbour_lists.
         raise ValueError("missing neighbours must come last in each row")
-    if copy_supported(connections[router.db_for_write(ItemNeighbours)]):
-        if not source.isalnum():  # written as is in COPY's text format: nothing to escape
-            raise ValueError(f"unexpected neighbour source {source!r}")
-        prefix = f"{build.pk}\t{source}\t"
-        # JSON of ints and finite floats has no tab, newline or backslash, so it is written as
-        # is in COPY's text format; repr() of a float (json's) gives back the same double.
-        return copy_lines(
-            ItemNeighbours,
-            ["build", "source", "item", "neighbours", "scores"],
-            (
-                f"{prefix}{item}\t{json.dumps(others)}\t{json.dumps(scores, allow_nan=False)}\n"
-                for item, others, scores in neighbour_lists(item_ids, neighbours, rows)
-            ),
+    connection = connections[router.db_for_write(ItemNeighbours)]
+    if copy_supported(connection):
+        return copy_neighbour_arrays(
+            connection=connection,
+            build=build,
+            item_ids=item_ids,
+            neighbours=neighbours,
+            source=source,
+            rows=rows,
         )
     return bulk_write(
         ItemNeighbours,
@@ -131,6 +161,113 @@ def write_neighbours(
             for item, others, scores in neighbour_lists(item_ids, neighbours, rows)
         ),
     )
+
+
+# PostgreSQL's type ids of the array elements in binary COPY.
+_INT8_OID, _FLOAT4_OID = 20, 700
+# Always named in pg_temp: never a permanent table of the same name.
+_NEIGHBOUR_LOAD = "pg_temp.recommend_neighbour_load"
+
+
+def _binary_array_fields(prefix: str, element: str, k: int) -> list[tuple]:
+    """A one-dimensional array of `k` elements as binary COPY sends it: the field's length,
+    then ndim, has-null flag, element type, length and lower bound, then each element's length
+    and value."""
+    return [
+        (f"{prefix}_len", ">i4"),
+        (f"{prefix}_ndim", ">i4"),
+        (f"{prefix}_nulls", ">i4"),
+        (f"{prefix}_oid", ">i4"),
+        (f"{prefix}_dim", ">i4"),
+        (f"{prefix}_lbound", ">i4"),
+        (prefix, [("len", ">i4"), ("value", element)], (k,)),
+    ]
+
+
+def copy_neighbour_arrays(
+    *,
+    connection: BaseDatabaseWrapper,
+    build: NeighbourBuild,
+    item_ids: np.ndarray,
+    neighbours: Neighbours,
+    source: str,
+    rows: np.ndarray | None = None,
+) -> int:
+    """`write_neighbours` on PostgreSQL (psycopg2): every row's neighbour ids and similarities
+    go as int8 and float4 arrays in one binary COPY into a temporary table, built by NumPy
+    without a Python object per value (every row has k slots; the slots past its count are
+    cut in SQL), and one INSERT … SELECT turns them into the JSON lists. PostgreSQL writes each
+    float4 widened to a double in its shortest exact form, the text json.dumps gives the same
+    double in Python, so the stored lists are the same."""
+    ids, items, scores = item_ids, neighbours.items, neighbours.scores
+    if rows is not None:
+        ids, items, scores = ids[rows], items[rows], scores[rows]
+    counts = (items >= 0).sum(axis=1)
+    kept = counts > 0
+    if not kept.any():
+        return 0
+    ids, items, scores, counts = ids[kept], items[kept], scores[kept], counts[kept]
+    if not np.isfinite(scores).all():
+        raise ValueError("similarities must be finite")
+    n, k = items.shape
+    layout = np.dtype(
+        [
+            ("fields", ">i2"),
+            ("item_len", ">i4"),
+            ("item", ">i8"),
+            ("count_len", ">i4"),
+            ("count", ">i4"),
+            ("integral_len", ">i4"),
+            ("integral", "u1"),
+            *_binary_array_fields("others", ">i8", k),
+            *_binary_array_fields("scores", ">f4", k),
+        ]
+    )
+    data = np.zeros(n, dtype=layout)
+    data["fields"] = 5
+    data["item_len"], data["item"] = 8, ids
+    data["count_len"], data["count"] = 4, counts
+    # json.dumps writes an integral double as "1.0" where PostgreSQL writes "1" (a jsonb number
+    # of another scale): the rare rows holding one are written element by element.
+    whole = (scores == np.trunc(scores)) & (np.abs(scores) < 1e16) & (items >= 0)
+    data["integral_len"], data["integral"] = 1, whole.any(axis=1)
+    for prefix, oid, size in (("others", _INT8_OID, 8), ("scores", _FLOAT4_OID, 4)):
+        data[f"{prefix}_len"] = 20 + k * (4 + size)
+        data[f"{prefix}_ndim"], data[f"{prefix}_oid"], data[f"{prefix}_dim"] = 1, oid, k
+        data[f"{prefix}_lbound"] = 1
+        data[prefix]["len"] = size
+    data["others"]["value"] = np.where(items >= 0, item_ids[np.maximum(items, 0)], 0)
+    data["scores"]["value"] = scores
+    payload = COPY_SIGNATURE + struct.pack(">ii", 0, 0) + data.tobytes() + struct.pack(">h", -1)
+    quote = connection.ops.quote_name
+    target = ", ".join(
+        quote(column_of(ItemNeighbours, name)) for name in ("build", "source", "item", "neighbours", "scores")
+    )
+    with connection.cursor() as cursor:
+        # A double's shortest exact text needs extra_float_digits > 0 (PostgreSQL's default, 1).
+        cursor.execute("SHOW extra_float_digits")
+        digits = cursor.fetchone()[0]
+        if int(digits) < 1:
+            cursor.execute("SET extra_float_digits = 1")
+        cursor.execute(f"DROP TABLE IF EXISTS {_NEIGHBOUR_LOAD}")
+        cursor.execute(
+            f"CREATE TABLE {_NEIGHBOUR_LOAD} "
+            "(item bigint, n integer, integral boolean, others bigint[], scores real[])"
+        )
+        cursor.copy_expert(f"COPY {_NEIGHBOUR_LOAD} FROM STDIN (FORMAT binary)", io.BytesIO(payload))
+        cursor.execute(
+            f"INSERT INTO {quote(ItemNeighbours._meta.db_table)} ({target}) "  # noqa: S608 (names quoted, values bound)
+            f"SELECT %s, %s, item, to_jsonb(others[1:n]), CASE WHEN integral THEN "
+            "(SELECT jsonb_agg(CASE WHEN s = trunc(s) AND abs(s) < 1e16 THEN to_jsonb(round(s::numeric, 1)) "
+            "ELSE to_jsonb(s) END ORDER BY o) FROM unnest(scores[1:n]::double precision[]) WITH ORDINALITY AS u (s, o)) "
+            f"ELSE to_jsonb(scores[1:n]::double precision[]) END FROM {_NEIGHBOUR_LOAD}",
+            [build.pk, source],
+        )
+        written = cursor.rowcount
+        cursor.execute(f"DROP TABLE {_NEIGHBOUR_LOAD}")
+        if int(digits) < 1:
+            cursor.execute("SET extra_float_digits = %s", [digits])
+    return written
 
 
 @dataclass(frozen=True)
@@ -173,9 +310,10 @@ def copy_neighbours(
     connection = connections[router.db_for_write(ItemNeighbours)]
     quote = connection.ops.quote_name
     meta = ItemNeighbours._meta
-    fields = [quote(meta.get_field(name).column) for name in ("source", "item", "neighbours", "scores")]
-    build_column = quote(meta.get_field("build").column)
-    where, params = f"{build_column} = %s AND {fields[0]} = %s", [source_build.pk, source]
+    fields = [quote(column_of(ItemNeighbours, name)) for name in ("source", "item", "neighbours", "scores")]
+    build_column = quote(column_of(ItemNeighbours, "build"))
+    where = f"{build_column} = %s AND {fields[0]} = %s"
+    params: list[int | str | list[int]] = [source_build.pk, source]
     if except_items:
         # One parameter however many items: an array on PostgreSQL, a JSON list elsewhere.
         if connection.vendor == "postgresql":
@@ -194,20 +332,39 @@ def copy_neighbours(
 
 
 def group_popularity(
-    *, groups: list[str], readers: np.ndarray, items: np.ndarray, weights: np.ndarray, n: int
+    *, groups: list[str], groupings: Sequence[np.ndarray], items: np.ndarray, weights: np.ndarray, n: int
 ) -> dict[str, list[tuple[int, float]]]:
     """For each group, the `n` items with the highest summed weight (readers count +1, a
-    "not interested" −2), best first, ties by item id. `readers[i]` is an index into `groups`
-    for the row's member."""
+    "not interested" −2), best first, ties by item id. `items` and `weights` are one per row;
+    each of `groupings` gives every row a group (an index into `groups`, -1 for none), so a row
+    counts once in each grouping (everyone, the reader's tier, their persona) without copying
+    the rows per grouping. A group with rows but no positive total has an empty list; one
+    without rows has none."""
+    item_ids, codes = factorise(np.asarray(items, dtype=np.int64))
+    width = len(item_ids)
+    totals = np.zeros(len(groups) * width)
+    seen = np.zeros(len(groups) * width, dtype=np.int64)
+    for readers in groupings:
+        keep = readers >= 0
+        if keep.all():
+            keys = readers * width + codes
+            kept_weights = weights
+        else:
+            keys = readers[keep] * width + codes[keep]
+            kept_weights = weights[keep]
+        # Weights are small integers (+1, −2): their sums are exact in any order.
+        totals += np.bincount(keys, weights=kept_weights, minlength=len(totals))
+        seen += np.bincount(keys, minlength=len(seen))
+    table = totals.reshape(len(groups), width)
+    has_rows = np.asarray(seen.reshape(len(groups), width).any(axis=1))
     result: dict[str, list[tuple[int, float]]] = {}
     for index, group in enumerate(groups):
-        mask = readers == index
-        if not mask.any():
+        if not has_rows[index]:
             continue
-        ids, inverse = np.unique(items[mask], return_inverse=True)
-        totals = np.bincount(inverse, weights=weights[mask])
-        order = np.lexsort((ids, -totals))
-        result[group] = [(int(ids[i]), float(totals[i])) for i in order if totals[i] > 0][:n]
+        positive = np.flatnonzero(table[index] > 0)
+        # Highest total first, then the lower item id (item_ids ascend with the codes).
+        best = positive[np.lexsort((positive, -table[index][positive]))][:n]
+        result[group] = list(zip(item_ids[best].tolist(), table[index][best].tolist(), strict=True))
     return result
 
 
@@ -223,8 +380,9 @@ def write_popular(
     if views is None:
         views = view_pairs(now=now)
     # A pair read in the window is one whose last view is in it (no pair's is after `now`).
-    recent = views.where(views.pairs["last"] >= microseconds(since))
-    read_users, read_items = recent.users, recent.pairs["item"]
+    # Only the two columns needed are taken out, not whole pairs.
+    recent = views.pairs["last"] >= microseconds(since)
+    read_users, read_items = views.users[recent], views.pairs["item"][recent]
     dismissed_users, dismissed_items = columns(
         Dismissal.objects.filter(created_at__gte=since).values_list("member_id", "item_id").order_by(),
         ("int", "int"),
@@ -234,6 +392,7 @@ def write_popular(
     users = np.concatenate([read_users, dismissed_users])
     items = np.concatenate([read_items, dismissed_items])
     weights = np.concatenate([np.ones(len(read_users)), np.full(len(dismissed_users), -2.0)])
+    del read_users, read_items
 
     members, member_of_row = factorise(users)
     member_ids = members.tolist()
@@ -259,25 +418,20 @@ def write_popular(
         numbers = [-1 if key is None else index.setdefault(key, len(index)) for key in member_keys]
         return np.array(numbers, dtype=np.int64)[member_of_row]
 
+    everyone = np.zeros(len(users), dtype=np.int64)
     tiers = group_rows([f"tier:{rank}" for rank in rank_of_member.tolist()])
     personas = group_rows(
         [f"persona:{persona_of[user]}" if user in persona_of else None for user in member_ids]
     )
-    stacked_readers = np.concatenate([np.zeros(len(users), dtype=np.int64), tiers, personas])
-    stacked_items = np.concatenate([items, items, items])
-    stacked_weights = np.concatenate([weights, weights, weights])
-    keep = stacked_readers >= 0
     popular = group_popularity(
-        groups=list(index),
-        readers=stacked_readers[keep],
-        items=stacked_items[keep],
-        weights=stacked_weights[keep],
-        n=n,
+        groups=list(index), groupings=[everyone, tiers, personas], items=items, weights=weights, n=n
     )
-    objects = [
-        PopularItem(build=build, group=group, item_id=item, rank=rank, score=score)
-        for group, ranked in popular.items()
-        for rank, (item, score) in enumerate(ranked)
-    ]
-    PopularItem.objects.bulk_create(objects, batch_size=WRITE_BATCH)
-    return len(objects)
+    return write_rows(
+        PopularItem,
+        ["build", "group", "item", "rank", "score"],
+        (
+            (build.pk, group, item, rank, score)
+            for group, ranked in popular.items()
+            for rank, (item, score) in enumerate(ranked)
+        ),
+    )

@@ -295,7 +295,7 @@ def _narrow(values: np.ndarray) -> np.ndarray:
 def pack_arrays(**arrays: np.ndarray) -> bytes:
     """NumPy arrays as one .npz (numbers only: loaded back without pickle)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub takes **kwds for allow_pickle's type
     return buffer.getvalue()
 
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connections, router
 
 from members.bulk import COPY_SIGNATURE, copy_out, copy_supported, microseconds
+from usergroup.typed import column_of
 
 from .content_based import Vectoriser
 from .models import NeighbourBuild, TextIndex
@@ -224,7 +225,7 @@ def write_text_index(
         ]
     )
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(meta.get_field(name).column) for name in names)
+    columns = ", ".join(quote(column_of(TextIndex, name)) for name in names)
     with connection.cursor() as cursor:
         cursor.copy_expert(
             f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN (FORMAT binary)", io.BytesIO(payload)

@@ -34,7 +34,7 @@ from members.models import User
 from .interactions import decay, sparse_from
 from .models import NeighbourBuild, ThreadNeighbour
 from .similarity import Neighbours, item_neighbours
-from .tables import bulk_write, neighbour_pairs
+from .tables import neighbour_pairs, write_rows
 
 READ = 1.0
 AUTHORED = 3.0
@@ -67,7 +67,7 @@ def thread_matrix(
     defaults to active members who allowed personalised recommendations."""
     if members is None:
         members = User.objects.filter(is_active=True, personalisation_consent=True)
-    member_ids = members.values("pk")
+    member_ids = members.values_list("pk", flat=True)
     visible = Thread.objects.filter(hidden=False).values("pk")
     readers, read_threads, read_at = columns(
         ThreadRead.objects.filter(member__in=member_ids, thread__in=visible, read_at__lte=now)
@@ -133,12 +133,10 @@ def write_thread_neighbours(
     given); returns the counts recorded on the build."""
     table = table if table is not None else thread_table(now=now)
     ids = table.threads
-    written = bulk_write(
+    written = write_rows(
         ThreadNeighbour,
-        (
-            ThreadNeighbour(build=build, thread_id=thread, neighbour_id=other, rank=rank, score=score)
-            for thread, other, rank, score in neighbour_pairs(ids, table.neighbours)
-        ),
+        ["build", "thread", "neighbour", "rank", "score"],
+        ((build.pk, *row) for row in neighbour_pairs(ids, table.neighbours)),
     )
     return {
         "members": table.members,
@@ -178,7 +176,7 @@ def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: 
     signed_in = member is not None and member.is_authenticated
     readable = accessible(Category.objects.all(), member).values("pk")
     candidates = Thread.objects.filter(hidden=False, category__in=readable).exclude(pk=thread.pk)
-    if signed_in:
+    if isinstance(member, User):  # signed in (request.user proxies isinstance too)
         reads = ThreadRead.objects.filter(thread=OuterRef("pk"), member=member)
         candidates = candidates.annotate(last_read=Subquery(reads.values("read_at")[:1])).exclude(
             Exists(reads.filter(read_at__gte=OuterRef("last_activity_at")))
@@ -207,5 +205,6 @@ def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: 
         )
     if not signed_in:
         for topic in picked:
-            topic.last_read = None
+            # What the signed-in query annotates; Thread's type has no such field.
+            setattr(topic, "last_read", None)  # noqa: B010
     return picked

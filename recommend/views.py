@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -8,6 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from content.models import Content
+from usergroup.typed import AuthenticatedHttpRequest
 
 from . import experiments, services
 from .models import Impression
@@ -15,7 +16,7 @@ from .models import Impression
 
 @login_required
 @require_POST
-def not_interested(request: HttpRequest, pk: int) -> HttpResponse:
+def not_interested(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Content.objects.live(), pk=pk)
     services.dismiss(member=request.user, item=item)
     target = request.POST.get("next", "")
@@ -33,7 +34,7 @@ def not_interested(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 @never_cache
-def follow(request: HttpRequest, token: str) -> HttpResponse:
+def follow(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:
     """A recommended entry followed: count the click (the member's own impression, first click
     only) and go on to the entry. The target comes from the impression itself, never from the
     request, so the link cannot send anyone elsewhere."""

@@ -4,10 +4,13 @@
     python3 scripts/dev.py serve   # set up .venv, migrate, seed demo data, run on http://127.0.0.1:8000
                                    # (RUNSERVER_ADDR=0.0.0.0:8001 serves elsewhere; SITE_URL follows)
     python3 scripts/dev.py test    # set up .venv with test tools, run the whole test suite
-    python3 scripts/dev.py lint    # ruff check + ruff format --check
+    python3 scripts/dev.py lint    # ruff check + ruff format --check + mypy, and the lock files in step
+    python3 scripts/dev.py lock    # rewrite requirements.lock and requirements-dev.lock (uv, with hashes)
 
 Extra arguments after `test` go to pytest (`python3 scripts/dev.py test -k signup`).
-The virtual environment is rebuilt only when the requirements files change.
+requirements.txt and requirements-dev.txt are the lists people edit; the virtual environment is
+installed from their locks (every package pinned, with hashes: `pip install --require-hashes`)
+and reinstalled only when a lock changes.
 """
 
 import hashlib
@@ -35,20 +38,48 @@ def run(*cmd, **kwargs) -> None:
         sys.exit(result.returncode)
 
 
+# Each list people edit, and the lock generated from it (`python3 scripts/dev.py lock`).
+LOCKS = {"requirements.txt": "requirements.lock", "requirements-dev.txt": "requirements-dev.lock"}
+PIN = re.compile(r"\A([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
+
+
 def ensure_venv(requirements: str) -> None:
-    """Create .venv and install `requirements` unless the same file is already installed."""
-    req = ROOT / requirements
-    digest = hashlib.sha256()
-    for name in ("requirements.txt", requirements):
-        digest.update((ROOT / name).read_bytes())
-    stamp = VENV / f".installed-{req.stem}"
+    """Create .venv and install the lock of `requirements` unless the same lock is already installed."""
+    lock = ROOT / LOCKS[requirements]
+    digest = hashlib.sha256(lock.read_bytes())
+    stamp = VENV / f".installed-{Path(requirements).stem}"
     if stamp.exists() and stamp.read_text() == digest.hexdigest() and PY.exists():
         return
     if not PY.exists():
         print(f"Creating a virtual environment in {VENV} …", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", req)
+    run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--require-hashes", "-r", lock)
     stamp.write_text(digest.hexdigest())
+
+
+def pins(path: Path) -> dict[str, str]:
+    """{normalised name: version} of the `name==version` lines of a requirements or lock file."""
+    found = {}
+    for line in path.read_text().splitlines():
+        if match := PIN.match(line.strip()):
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return found
+
+
+def check_locks() -> None:
+    """Fail when a pin in a requirements file is missing from its lock or differs from it: the
+    list was edited and `python3 scripts/dev.py lock` not run."""
+    stale = []
+    for requirements, lock in LOCKS.items():
+        locked = pins(ROOT / lock)
+        for listed in ["requirements.txt", requirements]:
+            for name, version in pins(ROOT / listed).items():
+                if locked.get(name) != version:
+                    stale.append(f"{listed}: {name}=={version}, {lock}: {locked.get(name, 'missing')}")
+    if stale:
+        sys.exit(
+            "The lock files are out of step; run `python3 scripts/dev.py lock`:\n  " + "\n  ".join(stale)
+        )
 
 
 def ensure_env_file() -> None:
@@ -113,7 +144,8 @@ def sync_site_url(env_file: Path, served: str) -> str:
     at = [i for i, line in enumerate(lines) if (m := ENV_LINE.match(line)) and m.group(1) == "SITE_URL"]
     if at:  # the last one is what django-environ takes
         i = at[-1]
-        current = _unquote(ENV_LINE.match(lines[i]).group(2)).rstrip("/")
+        match = ENV_LINE.match(lines[i])
+        current = _unquote(match.group(2) if match else "").rstrip("/")
         marked = i > 0 and lines[i - 1] == SITE_URL_NOTE
         if not marked and current != EXAMPLE_SITE_URL:
             return current
@@ -152,12 +184,38 @@ def test(args: list[str]) -> None:
 
 
 def lint(args: list[str]) -> None:
+    check_locks()
     ensure_venv("requirements-dev.txt")
     run(PY, "-m", "ruff", "check", ".")
     run(PY, "-m", "ruff", "format", "--check", ".")
+    # The Django plugin loads the settings; a developer's .env must not decide what is checked.
+    env = {**os.environ, "USERGROUP_ENV_FILE": "/nonexistent/.env", "DEBUG": "1"}
+    run(PY, "-m", "mypy", ".", env=env)
 
 
-COMMANDS = {"serve": serve, "test": test, "lint": lint}
+def lock(args: list[str]) -> None:
+    """Resolve each requirements list again and write its lock with the hashes of every file
+    (all platforms' wheels and the sdist), for any platform (--universal). Extra arguments go to
+    uv: `lock --upgrade-package django` moves one package, `lock --upgrade` all of them."""
+    ensure_venv("requirements-dev.txt")
+    for requirements, lockfile in LOCKS.items():
+        run(
+            BIN / "uv",
+            "pip",
+            "compile",
+            "--quiet",
+            "--universal",
+            "--generate-hashes",
+            "--python-version",
+            "3.11",
+            *args,
+            requirements,
+            "-o",
+            lockfile,
+        )
+
+
+COMMANDS = {"serve": serve, "test": test, "lint": lint, "lock": lock}
 
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else "serve"

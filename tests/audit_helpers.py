@@ -26,6 +26,7 @@ def assert_one(*, actor: User, action: str, target: models.Model) -> AuditEvent:
     rows = list(AuditEvent.objects.all())
     assert [(r.actor_id, r.action, r.target_id) for r in rows] == [(actor.pk, action, str(target.pk))]
     assert rows[0].actor_label == actor.email
+    assert rows[0].target_type is not None
     assert rows[0].target_type.model_class() is type(target)
     return rows[0]
 

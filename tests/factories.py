@@ -1,12 +1,14 @@
 import time
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import factory
 from allauth.account.models import EmailAddress
 from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
+from django.db.models import Model
 from django.utils import timezone
 
 from content.models import Content, Lesson
@@ -28,7 +30,23 @@ def give_two_factor(user: User, secret: str = TOTP_SECRET) -> Authenticator:
     return TOTP.activate(user, secret).instance
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+M = TypeVar("M", bound=Model)
+
+
+class ModelFactory(factory.django.DjangoModelFactory[M]):
+    """DjangoModelFactory whose call is typed as returning its model."""
+
+    class Meta:
+        abstract = True
+
+    if TYPE_CHECKING:
+        # factory_boy leaves the call untyped, so type checkers took `UserFactory()` for a
+        # UserFactory; its metaclass returns the model instance created. mypy wants __new__ to
+        # return the class's own type, hence the ignore.
+        def __new__(cls, *args: Any, **kwargs: Any) -> M: ...  # type: ignore[misc]
+
+
+class UserFactory(ModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -52,7 +70,7 @@ class UserFactory(factory.django.DjangoModelFactory):
             give_two_factor(obj)
 
 
-class TierFactory(factory.django.DjangoModelFactory):
+class TierFactory(ModelFactory[Tier]):
     class Meta:
         model = Tier
         django_get_or_create = ("slug",)
@@ -70,7 +88,7 @@ def free_tier() -> Tier:
     return Tier.objects.get(rank=0)
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(ModelFactory[Membership]):
     class Meta:
         model = Membership
 
@@ -84,7 +102,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     current_period_end = factory.LazyFunction(lambda: timezone.now() + timedelta(days=20))
 
 
-class ContentFactory(factory.django.DjangoModelFactory):
+class ContentFactory(ModelFactory[Content]):
     class Meta:
         model = Content
 
@@ -97,7 +115,7 @@ class ContentFactory(factory.django.DjangoModelFactory):
     publish_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
 
 
-class LessonFactory(factory.django.DjangoModelFactory):
+class LessonFactory(ModelFactory[Lesson]):
     class Meta:
         model = Lesson
 

@@ -235,7 +235,7 @@ def _dump_postgres(connection: BaseDatabaseWrapper, dest: Path) -> tuple[dict[st
     reader = _standalone(connection)
     try:
         with reader.cursor() as cursor:
-            server_major = reader.pg_version // 10000
+            server_major = reader.pg_version // 10000  # type: ignore[attr-defined]  # PostgreSQL backend only
             tool_major = _tool_major(pg_dump)
             if tool_major < server_major:
                 raise BackupError(
@@ -257,7 +257,7 @@ def _dump_postgres(connection: BaseDatabaseWrapper, dest: Path) -> tuple[dict[st
         reader.close()
     return {
         "vendor": "postgresql",
-        "server_version": reader.pg_version,
+        "server_version": reader.pg_version,  # type: ignore[attr-defined]  # PostgreSQL backend only
         "pg_dump_version": _tool_version(pg_dump),
     }, state
 
@@ -437,6 +437,8 @@ def _check_archive(archive: Path, staging: Path) -> tuple[dict[str, Any], Path]:
                 if not member.isfile():
                     continue
                 source = tar.extractfile(member)
+                if source is None:  # only for what is not a regular file, skipped above
+                    continue
                 if name == MANIFEST:
                     if member.size > 50 * CHUNK:
                         raise BackupError("The archive's manifest.json is implausibly large.")
@@ -463,8 +465,8 @@ def _check_archive(archive: Path, staging: Path) -> tuple[dict[str, Any], Path]:
     name = manifest["database"]["file"]
     if name not in staged:
         raise BackupError(f"The archive's manifest names {name} but the archive does not hold it.")
-    path, digest = staged[name]
-    if digest != manifest["database"]["sha256"]:
+    path, sha256 = staged[name]
+    if sha256 != manifest["database"]["sha256"]:
         raise BackupError(f"{name} in the archive does not match the checksum in its manifest.")
     return manifest, path
 

@@ -2,6 +2,7 @@
 
 import logging.config
 import os
+from typing import Any
 
 from celery import Celery, signals
 
@@ -21,7 +22,7 @@ signals.task_postrun.connect(logs.leave_task, weak=False)
 
 
 @signals.setup_logging.connect(weak=False)
-def use_django_logging(**_kwargs) -> None:
+def use_django_logging(**_kwargs: Any) -> None:
     """Workers and beat log through Django's LOGGING (JSON lines, ids) instead of Celery's own
     handlers: a receiver here tells Celery to leave logging alone."""
     from django.conf import settings

@@ -14,8 +14,10 @@ container's address as host), no session, no language, no login, no analytics co
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -55,7 +57,7 @@ def check_migrations() -> None:
         raise CheckFailed(f"{len(plan)} unapplied: {', '.join(names[:10])}")
 
 
-def _redis(url: str):
+def _redis(url: str) -> Any:  # a redis.Redis; redis is imported on first use
     client = _redis_clients.get(url)
     if client is None:
         import redis
@@ -85,7 +87,7 @@ def readiness() -> tuple[bool, dict[str, str]]:
     """Run every check; returns whether all passed and each check's result."""
     checks: dict[str, Callable[[], None]] = {"database": check_database, "migrations": check_migrations}
     for name, url in redis_urls().items():
-        checks[name] = lambda url=url: check_redis(url)
+        checks[name] = functools.partial(check_redis, url)
     results: dict[str, str] = {}
     for name, check in checks.items():
         if name == "migrations" and results["database"] != OK:
@@ -114,7 +116,7 @@ def live(_request: HttpRequest) -> HttpResponse:
 
 def ready(_request: HttpRequest) -> HttpResponse:
     ok, results = readiness()
-    body = {"status": "ok" if ok else "unavailable", "checks": results}
+    body: dict[str, object] = {"status": "ok" if ok else "unavailable", "checks": results}
     if not ok:
         body["failing"] = failing(results)
     return JsonResponse(body, status=200 if ok else 503)

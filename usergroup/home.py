@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 
 from community.models import Category, Post, Thread, ThreadRead
@@ -90,7 +91,7 @@ def site_changed() -> None:
     transaction.on_commit(_bump)
 
 
-def _on_site_change(sender, **kwargs) -> None:
+def _on_site_change(sender: type[Model], **kwargs: object) -> None:
     site_changed()
 
 

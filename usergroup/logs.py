@@ -64,7 +64,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         rid = accepted_request_id(request.META.get(META_KEY))
-        request.request_id = rid
+        request.request_id = rid  # type: ignore[attr-defined]  # our own attribute on the request
         token = current_request_id.set(rid)
         try:
             response = self.get_response(request)
@@ -88,11 +88,13 @@ class ContextFilter(logging.Filter):
             record.request_id = current_request_id.get() or getattr(request, "request_id", None)
         if not hasattr(record, "task_id"):
             record.task_id = current_task_id.get()
+        # Read back through getattr: LogRecord's type knows no extra attributes.
+        request_id, task_id = getattr(record, "request_id", None), getattr(record, "task_id", None)
         parts = []
-        if record.request_id:
-            parts.append(f"request={record.request_id}")
-        if record.task_id:
-            parts.append(f"task={record.task_id}")
+        if request_id:
+            parts.append(f"request={request_id}")
+        if task_id:
+            parts.append(f"task={task_id}")
         record.ids = " ".join(parts) or "-"
         return True
 
@@ -171,7 +173,7 @@ def enter_task(task_id: str | None = None, task: Any = None, **_kwargs: Any) -> 
 
 def leave_task(task_id: str | None = None, **_kwargs: Any) -> None:
     """task_postrun: back to the ids of whatever ran before the task (nothing, on a worker)."""
-    for var, token in reversed(_task_tokens.pop(task_id, [])):
+    for var, token in reversed(_task_tokens.pop(task_id or "", [])):
         try:
             var.reset(token)
         except ValueError:  # set in another context (a thread pool); clear it instead

@@ -35,7 +35,7 @@ def has_nul(request: HttpRequest) -> bool:
             return b"\x00" in request.body
         if _any_nul(request.POST.keys()) or any(_any_nul(values) for _key, values in request.POST.lists()):
             return True
-        if _any_nul(f.name or "" for f in request.FILES.values()):
+        if _any_nul(getattr(f, "name", "") or "" for f in request.FILES.values()):
             return True
     return False
 

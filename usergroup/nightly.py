@@ -52,7 +52,7 @@ def _active_periods() -> object:
 def _profiles() -> object:
     from analytics.services import build_member_profiles, run_summary
 
-    return run_summary(build_member_profiles())
+    return run_summary(run=build_member_profiles())
 
 
 def _attribution() -> object:

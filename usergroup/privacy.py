@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from analytics.attribution import COOKIE as FIRST_TOUCH_COOKIE
@@ -34,7 +35,7 @@ GROUPS = {
 @dataclass(frozen=True)
 class Cookie:
     name: str
-    purpose: str
+    purpose: str | Promise  # translated when shown
     days: int | None  # None: until the browser closes
 
 

@@ -612,7 +612,7 @@ if _csp_report_uri:
 # (it logs an error for any other). Fullscreen, picture-in-picture and encrypted media keep the
 # browser's default (this site, and the video players it delegates them to); WebAuthn
 # (publickey-credentials-*) stays on for two-factor authentication.
-PERMISSIONS_POLICY = {
+PERMISSIONS_POLICY: dict[str, list[str]] = {
     feature: []
     for feature in (
         "accelerometer", "autoplay", "browsing-topics", "camera", "display-capture", "geolocation",

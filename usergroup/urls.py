@@ -13,7 +13,7 @@ admin.site.site_title = _("usergroup admin")
 admin.site.index_title = _("Manage your community")
 # The admin's own login form would skip allauth: no second factor, no rate limit. It sends
 # visitors to the site's sign-in page instead (docs/accounts.md, "Two-factor authentication").
-admin.site.login = secure_admin_login(admin.site.login)
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # on purpose
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -29,7 +29,7 @@ urlpatterns = [
     ),
     path("accounts/", include("allauth.urls")),
     path("members/", include("members.urls")),
-    path("", include("members.billing_urls")),
+    path("", include("members.billing.urls")),
     path("library/", include("content.urls")),
     path("points/", include("points.urls")),
     path("community/", include("community.urls")),

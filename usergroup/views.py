@@ -10,6 +10,7 @@ from community.selectors import next_events_for
 from content.forms import InterestsForm
 from content.selectors import tags_to_pick
 from points.selectors import level_progress_for
+from usergroup.typed import AuthenticatedHttpRequest
 
 from .home import forum_news_for, member_sections_for, member_stamp
 from .onboarding import first_steps_for
@@ -52,7 +53,7 @@ def yardstick(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def welcome(request: HttpRequest) -> HttpResponse:
+def welcome(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Where confirming the sign-up email lands: the first steps, with what is done ticked."""
     steps = first_steps_for(request.user)
     form = InterestsForm(tags=tags_to_pick(request.user), initial={"tags": steps.interests})
@@ -84,4 +85,4 @@ def public_media(request, folder: str, name: str):
     """Public uploads: avatars (re-encoded by members/avatars.py) and cover images (creator
     uploads, decoded by Pillow on upload). Every upload gets a new random name, so they are
     safe to cache for good. Gated files never live here; they have access-checked views."""
-    return serve(request, f"{folder}/{name}", document_root=settings.MEDIA_ROOT)
+    return serve(request, f"{folder}/{name}", document_root=str(settings.MEDIA_ROOT))

@@ -8,18 +8,19 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 MEMBER_DATA_PERMISSION = "members.view_user"
 
 
-def creator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def creator_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """The creator and staff allowed to see members: visitors go to the login page, members and
     staff without the "view user" permission (a moderator: the CRM holds every member's email,
     payments and notes) get a 403. Superusers have every permission."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         user = request.user

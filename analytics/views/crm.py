@@ -7,7 +7,8 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from members import audit
 from members.models import User
+from usergroup.typed import AuthenticatedHttpRequest
 
 from .. import crm
 from ..forms import STATUS_LABELS, BroadcastForm, DirectoryForm, NoteForm, SegmentForm, TagForm, query_dict
@@ -36,13 +38,15 @@ from ..selectors import (
 from .common import admin_context, creator_required, csv_lines, spreadsheet_cell
 
 
-def _directory_form(request: HttpRequest) -> tuple[DirectoryForm, PersonaRun | None, list[Persona]]:
+def _directory_form(
+    request: AuthenticatedHttpRequest,
+) -> tuple[DirectoryForm, PersonaRun | None, list[Persona]]:
     run = latest_run()
     personas = personas_of(run)
     return DirectoryForm(request.GET, personas=personas), run, personas
 
 
-def _invalid(request: HttpRequest, form: DirectoryForm, run: PersonaRun | None) -> HttpResponse:
+def _invalid(request: AuthenticatedHttpRequest, form: DirectoryForm, run: PersonaRun | None) -> HttpResponse:
     context = admin_context(
         request, title=_("Members"), form=form, run=run, page=None, segments=Segment.objects.all()
     )
@@ -51,7 +55,7 @@ def _invalid(request: HttpRequest, form: DirectoryForm, run: PersonaRun | None) 
 
 @creator_required
 @require_GET
-def directory(request: HttpRequest) -> HttpResponse:
+def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, run, personas = _directory_form(request)
     if not form.is_valid():
         return _invalid(request, form, run)
@@ -98,7 +102,7 @@ def _sort_links(query: dict[str, str]) -> dict[str, str]:
 
 @creator_required
 @require_GET
-def export(request: HttpRequest) -> HttpResponse:
+def export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """The directory (with its filters) as CSV, streamed: constant memory at any size."""
     form, run, _personas = _directory_form(request)
     if not form.is_valid():
@@ -141,13 +145,15 @@ def export(request: HttpRequest) -> HttpResponse:
 
 @creator_required
 @require_GET
-def member_page(request: HttpRequest, pk: int) -> HttpResponse:
+def member_page(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(User, pk=pk)
     run = latest_run()
     card = member_card(member=member, run=run)
     contributions = []
     if card.profile:
-        labels = {name: ScoreWeights._meta.get_field(name).verbose_name for name in TERMS}
+        labels = {
+            field.name: field.verbose_name for field in ScoreWeights._meta.fields if field.name in TERMS
+        }
         contributions = sorted(
             ((labels.get(name, name), value) for name, value in card.profile.contributions.items()),
             key=lambda item: item[1],
@@ -174,11 +180,11 @@ def _back_to_member(member: User) -> HttpResponseRedirect:
 
 @creator_required
 @require_POST
-def add_tag(request: HttpRequest, pk: int) -> HttpResponse:
+def add_tag(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(User, pk=pk)
     form = TagForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors.get("name", [_("Type a tag.")])))
+        messages.error(request, " ".join(str(error) for error in form.errors.get("name", [_("Type a tag.")])))
         return _back_to_member(member)
     crm.add_tag(member=member, name=form.cleaned_data["name"], by=request.user)
     return _back_to_member(member)
@@ -186,7 +192,7 @@ def add_tag(request: HttpRequest, pk: int) -> HttpResponse:
 
 @creator_required
 @require_POST
-def remove_tag(request: HttpRequest, pk: int, tag_id: int) -> HttpResponse:
+def remove_tag(request: AuthenticatedHttpRequest, pk: int, tag_id: int) -> HttpResponse:
     member = get_object_or_404(User, pk=pk)
     crm.remove_tag(member=member, tag_id=tag_id)
     return _back_to_member(member)
@@ -194,11 +200,11 @@ def remove_tag(request: HttpRequest, pk: int, tag_id: int) -> HttpResponse:
 
 @creator_required
 @require_POST
-def add_note(request: HttpRequest, pk: int) -> HttpResponse:
+def add_note(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(User, pk=pk)
     form = NoteForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors.get("body", [])))
+        messages.error(request, " ".join(str(error) for error in form.errors.get("body", [])))
         return _back_to_member(member)
     try:
         crm.add_note(member=member, body=form.cleaned_data["body"], by=request.user)
@@ -209,7 +215,7 @@ def add_note(request: HttpRequest, pk: int) -> HttpResponse:
 
 @creator_required
 @require_POST
-def delete_note(request: HttpRequest, pk: int, note_id: int) -> HttpResponse:
+def delete_note(request: AuthenticatedHttpRequest, pk: int, note_id: int) -> HttpResponse:
     member = get_object_or_404(User, pk=pk)
     crm.delete_note(member=member, note_id=note_id)
     return _back_to_member(member)
@@ -217,7 +223,7 @@ def delete_note(request: HttpRequest, pk: int, note_id: int) -> HttpResponse:
 
 @creator_required
 @require_POST
-def save_segment(request: HttpRequest) -> HttpResponse:
+def save_segment(request: AuthenticatedHttpRequest) -> HttpResponse:
     run = latest_run()
     filters = DirectoryForm(query_dict(request.POST.dict()), personas=personas_of(run))
     form = SegmentForm(request.POST)
@@ -241,14 +247,14 @@ def save_segment(request: HttpRequest) -> HttpResponse:
 
 @creator_required
 @require_GET
-def open_segment(request: HttpRequest, segment_id: int) -> HttpResponse:
+def open_segment(request: AuthenticatedHttpRequest, segment_id: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=segment_id)
     return HttpResponseRedirect(f"{reverse('analytics:members')}?{urlencode(segment.query)}")
 
 
 @creator_required
 @require_POST
-def delete_segment(request: HttpRequest, segment_id: int) -> HttpResponse:
+def delete_segment(request: AuthenticatedHttpRequest, segment_id: int) -> HttpResponse:
     if not crm.delete_segment(segment_id=segment_id):
         raise Http404
     messages.success(request, _("Segment deleted."))
@@ -257,7 +263,7 @@ def delete_segment(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 @creator_required
 @require_http_methods(["GET", "POST"])
-def email_segment(request: HttpRequest) -> HttpResponse:
+def email_segment(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Write an email to the members the directory's filters select; sent by a Celery task."""
     form, run, _personas = _directory_form(request)
     if not form.is_valid():
@@ -265,7 +271,7 @@ def email_segment(request: HttpRequest) -> HttpResponse:
     audience = member_directory(filters=form.filters(), run=run).filter(is_active=True)
     query = form.query()
     segment = (
-        Segment.objects.filter(pk=request.GET.get("segment")).first()
+        Segment.objects.filter(pk=request.GET.get("segment", "")).first()
         if request.GET.get("segment", "").isdigit()
         else None
     )

@@ -12,11 +12,14 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
+
+from usergroup.typed import AuthenticatedHttpRequest
 
 from .. import imports
 from ..imports import (
@@ -43,11 +46,11 @@ bob@example.com,Bob Li,,zh-hans,newsletter,,,2022-11-20T09:30:00Z,,no
 """
 
 
-def importer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def importer_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Staff who may add members (creating accounts in bulk is adding members)."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.has_perm(IMPORT_PERMISSION):
             raise PermissionDenied
         return view(request, *args, **kwargs)
@@ -79,7 +82,7 @@ class ImportForm(forms.Form):
 
 
 def _page(
-    request: HttpRequest, template: str, *, title: str, status: int = 200, **extra: Any
+    request: AuthenticatedHttpRequest, template: str, *, title: str, status: int = 200, **extra: Any
 ) -> HttpResponse:
     context = admin_context(
         request,
@@ -96,7 +99,7 @@ def _page(
 
 @importer_required
 @require_http_methods(["GET", "POST"])
-def upload(request: HttpRequest) -> HttpResponse:
+def upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
     if request.method == "POST":
         if form.is_valid():
@@ -112,7 +115,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     return _page(request, "analytics/import.html", title=_("Import members"), form=form)
 
 
-def _stored(request: HttpRequest, token: str) -> tuple[StoredUpload, bytes] | None:
+def _stored(request: AuthenticatedHttpRequest, token: str) -> tuple[StoredUpload, bytes] | None:
     try:
         return imports.stored_upload(token=token, owner=request.user)
     except UploadMissing:
@@ -121,7 +124,12 @@ def _stored(request: HttpRequest, token: str) -> tuple[StoredUpload, bytes] | No
 
 
 def _report(
-    request: HttpRequest, stored: StoredUpload, plan: ImportPlan, *, problem: str = "", status: int = 200
+    request: AuthenticatedHttpRequest,
+    stored: StoredUpload,
+    plan: ImportPlan,
+    *,
+    problem: str = "",
+    status: int = 200,
 ) -> HttpResponse:
     summary = plan.summary()
     if summary != stored.previewed:
@@ -147,7 +155,7 @@ def _report(
 
 @importer_required
 @require_http_methods(["GET"])
-def report(request: HttpRequest, token: str) -> HttpResponse:
+def report(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:
     found = _stored(request, token)
     if found is None:
         return redirect("analytics:crm_import")
@@ -157,7 +165,7 @@ def report(request: HttpRequest, token: str) -> HttpResponse:
 
 @importer_required
 @require_POST
-def confirm(request: HttpRequest, token: str) -> HttpResponse:
+def confirm(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:
     try:
         with imports.upload_lock(token=token):
             found = _stored(request, token)
@@ -193,7 +201,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 @importer_required
 @require_POST
-def discard(request: HttpRequest, token: str) -> HttpResponse:
+def discard(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:
     if _stored(request, token) is not None:
         imports.discard_upload(token=token)
         messages.info(request, _("The upload was discarded; nothing was imported."))
@@ -202,7 +210,7 @@ def discard(request: HttpRequest, token: str) -> HttpResponse:
 
 @importer_required
 @require_http_methods(["GET"])
-def errors_csv(request: HttpRequest, token: str) -> HttpResponse:
+def errors_csv(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:
     found = _stored(request, token)
     if found is None:
         return redirect("analytics:crm_import")

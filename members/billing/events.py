@@ -20,7 +20,7 @@ from django.core.mail import mail_admins
 from django.db import connection, transaction
 from django.db.models import F
 
-from members import emails
+from members import mail
 from members.models import (
     ENDED_STATUSES,
     LIVE_STATUSES,
@@ -231,7 +231,7 @@ def _settle_scheduled_change(membership: Membership, at: datetime) -> None:
     change.save(update_fields=["status", "resolved_at"])
 
 
-def end_other_live_memberships(*, user: User, keep: Membership | None, reason: str, at) -> None:
+def end_other_live_memberships(*, user: User, keep: Membership | None, reason: str, at: datetime) -> None:
     """Make room for a new live membership (the database allows one): end the others."""
     others = Membership.objects.select_for_update().filter(user=user, status__in=LIVE_STATUSES)
     if keep is not None and keep.pk:
@@ -255,20 +255,18 @@ def end_other_live_memberships(*, user: User, keep: Membership | None, reason: s
 
 @transaction.atomic
 def apply_subscription(*, provider: str, sub: dict, event_created: datetime | None) -> Outcome:
+    """Bring the membership of a provider's subscription in line with `sub` (a Stripe
+    subscription object, or the local provider's), recording what changed and emailing the
+    member. A stale or resurrecting event changes nothing."""
     sub_id = sub.get("id")
     if not sub_id:
         raise EventError("subscription without an id")
     status = STATUS_MAP.get(sub.get("status", ""))
     _lock_subscription(sub_id)
     membership = Membership.objects.select_for_update().filter(provider_subscription_id=sub_id).first()
-
-    if membership is not None:
-        if _is_stale(membership, event_created):
-            return Outcome(False, "stale: a newer event was already applied")
-        if membership.status in ENDED_STATUSES and status not in ENDED_STATUSES:
-            return Outcome(False, "ignored: an ended subscription never becomes live again")
-    if status is None:
-        return Outcome(False, f"subscription status {sub.get('status')!r} grants nothing yet")
+    refusal = _why_subscription_changes_nothing(membership, sub, status=status, event_created=event_created)
+    if refusal:
+        return Outcome(False, refusal)
 
     metadata = sub.get("metadata") or {}
     user = membership.user if membership else user_for_customer(provider, sub.get("customer"), metadata)
@@ -276,34 +274,96 @@ def apply_subscription(*, provider: str, sub: dict, event_created: datetime | No
     if not items:
         raise EventError(f"subscription {sub_id!r} has no price")
     tier, interval = tier_for_price(provider, items[0].get("price") or {})
-    start, end = _period(sub)
     now = event_created or datetime.now(tz=UTC)
 
     if membership is None:
         if status in LIVE_STATUSES:
             end_other_live_memberships(user=user, keep=None, reason=f"subscription {sub_id} started", at=now)
-        membership = Membership(user=user, provider=provider, provider_subscription_id=sub_id)
-        before = ""
-        promo = _promotion_from_metadata(metadata, tier)
-        if promo is not None:
-            membership.promotion_code = promo
-            covered = promo.periods_covered(interval)
-            # The first payment is covered at checkout; the rest count down at renewals.
-            membership.discount_periods_left = None if covered is None else max(0, covered - 1)
-            PromotionCode.objects.filter(pk=promo.pk).update(times_redeemed=F("times_redeemed") + 1)
-    else:
-        before = membership.status
-    old_tier_id, old_end, old_cancel = (
-        membership.tier_id,
-        membership.current_period_end,
-        membership.cancel_at_period_end,
+        membership = _new_membership(
+            provider=provider, user=user, sub_id=sub_id, metadata=metadata, tier=tier, interval=interval
+        )
+    before = _MembershipState.of(membership)
+    _copy_subscription(
+        membership, sub, tier=tier, interval=interval, status=status, now=now, event_created=event_created
     )
+    _link_orphan_payments(membership)
+    _settle_scheduled_change(membership, now)
+    if before.is_new:
+        _record_start(membership)
+    else:
+        _record_changes(membership, before=before, sub=sub)
+    return Outcome(True, f"membership {membership.pk} is {membership.status}")
 
+
+def _why_subscription_changes_nothing(
+    membership: Membership | None, sub: dict, *, status: str | None, event_created: datetime | None
+) -> str:
+    """Why applying `sub` must change nothing ("" when it applies): an event older than the
+    last one applied, an ended subscription coming back to life, or a status with no access."""
+    if membership is not None:
+        if _is_stale(membership, event_created):
+            return "stale: a newer event was already applied"
+        if membership.status in ENDED_STATUSES and status not in ENDED_STATUSES:
+            return "ignored: an ended subscription never becomes live again"
+    if status is None:
+        return f"subscription status {sub.get('status')!r} grants nothing yet"
+    return ""
+
+
+def _new_membership(
+    *, provider: str, user: User, sub_id: str, metadata: dict, tier: Tier, interval: str
+) -> Membership:
+    """The (unsaved) membership of a subscription seen for the first time, with the promotion
+    code it was bought with counted as redeemed."""
+    membership = Membership(user=user, provider=provider, provider_subscription_id=sub_id)
+    promo = _promotion_from_metadata(metadata, tier)
+    if promo is not None:
+        membership.promotion_code = promo
+        covered = promo.periods_covered(interval)
+        # The first payment is covered at checkout; the rest count down at renewals.
+        membership.discount_periods_left = None if covered is None else max(0, covered - 1)
+        PromotionCode.objects.filter(pk=promo.pk).update(times_redeemed=F("times_redeemed") + 1)
+    return membership
+
+
+@dataclass(frozen=True)
+class _MembershipState:
+    """What a membership was before an event changed it: the event's history is the difference."""
+
+    status: str  # "" for a membership the event creates
+    tier_id: int | None
+    period_end: datetime | None
+    cancel_at_period_end: bool
+
+    @classmethod
+    def of(cls, membership: Membership) -> "_MembershipState":
+        return cls(
+            status=membership.status if membership.pk else "",
+            tier_id=membership.tier_id,
+            period_end=membership.current_period_end,
+            cancel_at_period_end=membership.cancel_at_period_end,
+        )
+
+    @property
+    def is_new(self) -> bool:
+        return not self.status
+
+
+def _copy_subscription(
+    membership: Membership,
+    sub: dict,
+    *,
+    tier: Tier,
+    interval: str,
+    status: str,
+    now: datetime,
+    event_created: datetime | None,
+) -> None:
+    """Set the membership's plan, status and dates from the subscription, and save it."""
     membership.tier = tier
     membership.interval = interval
     membership.status = status
-    membership.current_period_start = start
-    membership.current_period_end = end
+    membership.current_period_start, membership.current_period_end = _period(sub)
     membership.trial_end = ts(sub.get("trial_end"))
     membership.cancel_at_period_end = bool(sub.get("cancel_at_period_end"))
     if status == MembershipStatus.PAST_DUE:
@@ -315,37 +375,43 @@ def apply_subscription(*, provider: str, sub: dict, event_created: datetime | No
         membership.ended_at = ts(sub.get("ended_at")) or now
     membership.last_event_at = event_created or membership.last_event_at
     membership.save()
-    _link_orphan_payments(membership)
-    _settle_scheduled_change(membership, now)
 
+
+def _record_start(membership: Membership) -> None:
+    """History and welcome email of a membership the event created."""
+    live = membership.status in LIVE_STATUSES
+    kind = MembershipEvent.Kind.STARTED if live else MembershipEvent.Kind.CANCELED
+    _audit(membership, kind, data={"tier": membership.tier.slug})
+    if live:
+        mail.queue_welcome(membership)
+
+
+def _record_changes(membership: Membership, *, before: _MembershipState, sub: dict) -> None:
+    """History (and the emails) of what the event changed on an existing membership: the tier,
+    the status, a scheduled cancellation, a renewal."""
     Kind = MembershipEvent.Kind
-    if not before:
+    status, was, end = membership.status, before.status, membership.current_period_end
+    if before.tier_id != membership.tier_id:
         _audit(
-            membership, Kind.STARTED if status in LIVE_STATUSES else Kind.CANCELED, data={"tier": tier.slug}
+            membership, Kind.TIER_CHANGED, before=was, data={"from": before.tier_id, "to": membership.tier_id}
         )
-        if status in LIVE_STATUSES:
-            emails.welcome(membership)
-    else:
-        if old_tier_id != tier.pk:
-            _audit(membership, Kind.TIER_CHANGED, before=before, data={"from": old_tier_id, "to": tier.pk})
-        if status != before:
-            if status == MembershipStatus.PAST_DUE:
-                _audit(membership, Kind.PAST_DUE, before=before)
-            elif before == MembershipStatus.PAST_DUE and status in LIVE_STATUSES:
-                _audit(membership, Kind.RECOVERED, before=before)
-            elif status in ENDED_STATUSES:
-                _audit(membership, Kind.CANCELED, before=before, why=_cancellation_reason(sub))
-                emails.ended(membership)
-        if membership.cancel_at_period_end != old_cancel and status in LIVE_STATUSES:
-            if membership.cancel_at_period_end:
-                _audit(membership, Kind.CANCEL_SCHEDULED, before=before, why=_cancellation_reason(sub))
-            else:
-                _audit(membership, Kind.RESUMED, before=before)
-        if old_end and end and end > old_end and status in LIVE_STATUSES:
-            _audit(membership, Kind.RENEWED, before=before, data={"until": end.isoformat()})
-            membership.renewal_reminder_sent_for = None
-            membership.save(update_fields=["renewal_reminder_sent_for"])
-    return Outcome(True, f"membership {membership.pk} is {membership.status}")
+    if status != was:
+        if status == MembershipStatus.PAST_DUE:
+            _audit(membership, Kind.PAST_DUE, before=was)
+        elif was == MembershipStatus.PAST_DUE and status in LIVE_STATUSES:
+            _audit(membership, Kind.RECOVERED, before=was)
+        elif status in ENDED_STATUSES:
+            _audit(membership, Kind.CANCELED, before=was, why=_cancellation_reason(sub))
+            mail.queue_ended(membership)
+    if membership.cancel_at_period_end != before.cancel_at_period_end and status in LIVE_STATUSES:
+        if membership.cancel_at_period_end:
+            _audit(membership, Kind.CANCEL_SCHEDULED, before=was, why=_cancellation_reason(sub))
+        else:
+            _audit(membership, Kind.RESUMED, before=was)
+    if before.period_end and end and end > before.period_end and status in LIVE_STATUSES:
+        _audit(membership, Kind.RENEWED, before=was, data={"until": end.isoformat()})
+        membership.renewal_reminder_sent_for = None
+        membership.save(update_fields=["renewal_reminder_sent_for"])
 
 
 def _promotion_from_metadata(metadata: dict, tier: Tier) -> PromotionCode | None:
@@ -468,7 +534,7 @@ def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: d
 
     if paid:
         if payment.amount > 0:
-            emails.receipt(payment)
+            mail.queue_receipt(payment)
         if (
             membership is not None
             and membership.discount_periods_left
@@ -478,7 +544,7 @@ def record_invoice(*, provider: str, invoice: dict, paid: bool, event_created: d
                 discount_periods_left=F("discount_periods_left") - 1
             )
     else:
-        emails.payment_failed(payment)
+        mail.queue_payment_failed(payment)
         renewing = (MembershipStatus.ACTIVE, MembershipStatus.TRIALING)
         if (
             membership is not None

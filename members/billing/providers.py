@@ -38,7 +38,7 @@ from members.money import from_minor, to_minor
 
 from . import webhooks
 from .changes import STRIPE_FEEDBACK, Quote, prorate, renewal_price, restarts_period
-from .events import local_price_id, ts
+from .events import apply_subscription, local_price_id, ts
 from .terms import checkout_terms
 
 log = logging.getLogger(__name__)
@@ -673,8 +673,6 @@ class StripeProvider(BillingProvider):
     def _apply(self, sub) -> None:
         # The API answer is applied at once so the member sees the change; the webhook that
         # follows carries the authoritative ordering (event_created=None leaves it to them).
-        from .events import apply_subscription
-
         apply_subscription(provider=self.name, sub=_to_dict(sub), event_created=None)
 
     def _call(self, fn, *args, **kwargs):

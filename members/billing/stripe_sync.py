@@ -14,7 +14,7 @@ from members.money import to_minor
 from .providers import call_stripe as _call
 
 
-def sync_tier(tier: Tier) -> list[str]:
+def sync_tier(*, tier: Tier) -> list[str]:
     """Create or update the tier's Product and Prices; returns what changed, in words."""
     changes: list[str] = []
     if tier.is_free:
@@ -63,7 +63,7 @@ def sync_tier(tier: Tier) -> list[str]:
     return changes
 
 
-def sync_promotion_code(promo: PromotionCode) -> None:
+def sync_promotion_code(*, promo: PromotionCode) -> None:
     """Create the Coupon and Promotion Code for `promo` at Stripe, or update what can change."""
     if not promo.stripe_coupon_id:
         params = {

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 import stripe
+from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -164,7 +165,7 @@ def store(*, provider: str, event: dict, raw: str | None = None, headers: dict |
         return WebhookEvent.objects.get(provider=provider, event_id=event["id"])
 
 
-def process(event_pk: int) -> WebhookEvent:
+def process(*, event_pk: int) -> WebhookEvent:
     """Apply a stored event unless it was already applied. Safe to call any number of times."""
     try:
         with transaction.atomic():
@@ -200,12 +201,18 @@ def process(event_pk: int) -> WebhookEvent:
 def ingest(*, provider: str, event: dict) -> WebhookEvent:
     """Store and apply an event built in-process (the local provider)."""
     row = store(provider=provider, event=event)
-    return process(row.pk)
+    return process(event_pk=row.pk)
 
 
-def schedule(row: WebhookEvent) -> None:
+# Defined here, next to `process`, so that `schedule` needs no import of members.tasks (which
+# imports the services that import this module); the name stays members.tasks.* for messages
+# already queued.
+@shared_task(name="members.tasks.process_webhook_event")
+def process_webhook_event(event_pk: int) -> str:
+    return process(event_pk=event_pk).status
+
+
+def schedule(*, row: WebhookEvent) -> None:
     """Apply a stored event on the worker, after the storing transaction commits."""
-    from members.tasks import process_webhook_event
-
     if row.status in (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED):
         transaction.on_commit(lambda: process_webhook_event.delay(row.pk))

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 from itertools import count
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -490,7 +491,9 @@ def python_mrr(payments: list[Payment], moment: datetime, grace: timedelta) -> d
     latest: dict[int, tuple[datetime, datetime, float, str]] = {}
     extra: dict[tuple[int, str], float] = defaultdict(float)
     for p in payments:
-        if p.status != "paid" or p.amount <= 0 or not p.period_start or p.period_end <= p.period_start:
+        if p.status != "paid" or p.amount <= 0 or not p.period_start or not p.period_end:
+            continue
+        if p.period_end <= p.period_start:
             continue
         months = (p.period_end - p.period_start).total_seconds() / 86400 / 30.4375
         whole = round(months) >= 1 and abs(months - round(months)) <= 0.1
@@ -783,6 +786,7 @@ def plant_activity(area: Category, *, seed: int, now: datetime, members: int = 3
     people = [UserFactory(date_joined=now - timedelta(days=rng.randint(0, 200))) for _ in range(members)]
     people += [UserFactory(date_joined=now - timedelta(days=300), is_staff=True) for _ in range(staff)]
     thread = Thread.objects.create(category=area, author=people[0], title="Topic")
+    visits: list[Any]
     views, likes, bookmarks, posts, comments, visits = [], [], [], [], [], []
     for person in people:
         liked: set[int] = set()

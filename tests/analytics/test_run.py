@@ -321,11 +321,11 @@ def test_each_run_deletes_the_feature_blocks_of_runs_past_the_retention(planted,
     assert len(deletes) == 1  # one DELETE, and no SELECT of blocks to delete them one by one
     assert not [sql for sql in touching if sql.lstrip().upper().startswith("SELECT")]
     assert latest.metrics["features_pruned"] == 0 and _blocks(recent) == 1 and _blocks(latest) == 1
-    assert run_summary(latest)["feature_blocks_pruned"] == 0
+    assert run_summary(run=latest)["feature_blocks_pruned"] == 0
 
     settings.ANALYTICS_FEATURES_KEEP_DAYS = 5
     latest = build_member_profiles()  # re-running today: the setting is read at each run
-    assert latest.metrics["features_pruned"] == 1 and run_summary(latest)["feature_blocks_pruned"] == 1
+    assert latest.metrics["features_pruned"] == 1 and run_summary(run=latest)["feature_blocks_pruned"] == 1
     assert _blocks(recent) == 0 and _blocks(latest) == 1
     assert MemberProfile.objects.filter(run=recent).count() == 45
 

@@ -48,7 +48,7 @@ def site(settings):
 def _bodies() -> dict[str, str]:
     mail.outbox.clear()
     send_weekly_digest()
-    return {m.to[0]: m.body for m in mail.outbox}
+    return {m.to[0]: str(m.body) for m in mail.outbox}
 
 
 def _picks(body: str) -> str:

@@ -26,7 +26,9 @@ def creator(db):
 
 
 def author_choices(html: str) -> set[str]:
-    select = re.search(r'<select name="author"[^>]*>(.*?)</select>', html, re.S).group(1)
+    match = re.search(r'<select name="author"[^>]*>(.*?)</select>', html, re.S)
+    assert match is not None
+    select = match.group(1)
     return set(re.findall(r'<option value="(\d*)"', select)) - {""}
 
 

@@ -100,7 +100,7 @@ def test_no_path_reveals_the_body_to_readers_without_access(gated, silver):
 
 def test_private_feed_of_a_free_member_leaves_gated_items_out(gated, silver):
     member = UserFactory()
-    token = services.feed_token_for(member).token
+    token = services.feed_token_for(member=member).token
     response = Client().get(reverse("content:feed_private", args=[token]))
     assert response.status_code == 200
     assert SECRET not in response.content.decode()
@@ -126,7 +126,7 @@ def test_entitled_member_sees_everything(gated, gold):
     assert "no-store" in download["Cache-Control"]
     lesson = client.get(gated["lesson"].get_absolute_url()).content.decode()
     assert SECRET in lesson
-    token = services.feed_token_for(member).token
+    token = services.feed_token_for(member=member).token
     assert SECRET in Client().get(reverse("content:feed_private", args=[token])).content.decode()
 
 

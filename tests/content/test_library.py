@@ -131,7 +131,7 @@ def test_like_and_bookmark_toggle_and_my_library(client):
 def test_feed_token_rotation(client):
     member = UserFactory()
     client.force_login(member)
-    old = services.feed_token_for(member).token
+    old = services.feed_token_for(member=member).token
     assert Client().get(reverse("content:feed_private", args=[old])).status_code == 200
     client.post(reverse("content:rotate_feed"))
     assert Client().get(reverse("content:feed_private", args=[old])).status_code == 404
@@ -272,7 +272,7 @@ def test_reserved_lesson_slugs_and_unreleased_tags():
 def test_feed_rotation_twice_is_fine(client):
     member = UserFactory()
     client.force_login(member)
-    services.feed_token_for(member)
+    services.feed_token_for(member=member)
     first = services.rotate_feed_token(member=member).token
     second = services.rotate_feed_token(member=member).token
     assert first != second

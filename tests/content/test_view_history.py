@@ -127,3 +127,33 @@ def test_merging_pairs_sums_counts_and_keeps_the_latest_view():
         (9, 99): (1, 2, 1, 3),
     }
     assert as_dict(base) == before
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_merging_sorted_pairs_gives_what_merging_gives(seed):
+    from content.history import merge_sorted
+
+    rng = np.random.default_rng(seed)
+
+    def pairs(rows, members, items):
+        users = rng.integers(0, members, rows)
+        return group_views(
+            users=users,
+            items=rng.integers(0, items, rows),
+            views=np.ones(rows, dtype=np.int64),
+            dwell=rng.integers(0, 500, rows),
+            completed=rng.integers(0, 2, rows),
+            last=rng.integers(0, 10**12, rows),
+        )
+
+    base, extra = pairs(5000, 300, 80), pairs(400, 400, 90)  # members and items beyond base's too
+    merged, expected = merge_sorted(base, extra), merge(base, extra)
+    assert np.array_equal(merged.users, expected.users) and np.array_equal(merged.pairs, expected.pairs)
+    # Not sorted: falls back to merge, same result.
+    backwards = ViewPairs(extra.users[::-1].copy(), extra.pairs[::-1].copy())
+    fallback = merge_sorted(base, backwards)
+    assert np.array_equal(fallback.users, expected.users) and np.array_equal(fallback.pairs, expected.pairs)
+    assert (
+        merge_sorted(base, extra.where(np.zeros(len(extra), dtype=bool))).pairs.tobytes()
+        == base.pairs.tobytes()
+    )

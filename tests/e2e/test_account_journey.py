@@ -25,7 +25,9 @@ def png() -> bytes:
 
 
 def _confirm_link() -> str:
-    return re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+)", mail.outbox[-1].body).group(1)
+    match = re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+)", str(mail.outbox[-1].body))
+    assert match is not None
+    return match.group(1)
 
 
 def _sign_up(page, live_server, email: str) -> None:

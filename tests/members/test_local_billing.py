@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from members import access, services
 from members.billing.providers import LocalProvider
+from members.errors import MemberError
 from members.models import (
     LocalCheckout,
     Membership,
@@ -399,3 +400,47 @@ def test_plain_text_emails_are_not_html_escaped(member_client, member):
     buy(member_client, type("T", (), {"slug": "qa-club"})())
     welcome = next(m for m in mail.outbox if "Welcome" in m.subject)
     assert "Welcome to Q&A Club" in welcome.subject and "&amp;" not in welcome.body
+
+
+def test_complete_local_checkout_drops_the_members_cached_access(gold):
+    member = UserFactory()
+    services.start_checkout(
+        member=member,
+        tier_slug="gold",
+        interval="month",
+        success_url="http://testserver/done/",
+        cancel_url="http://testserver/pricing/",
+    )
+    checkout = LocalCheckout.objects.get(user=member)
+    assert access.member_rank(member) == 0  # now cached on the member for the request
+    done = services.complete_local_checkout(member=member, checkout_id=checkout.pk, approve=True)
+    assert done.status == LocalCheckout.Status.COMPLETED
+    assert access.member_rank(member) == gold.rank  # no view had to drop the cache
+
+
+def test_complete_local_checkout_refuses_another_members_checkout(gold):
+    member, other = UserFactory(), UserFactory()
+    services.start_checkout(
+        member=member,
+        tier_slug="gold",
+        interval="month",
+        success_url="http://testserver/done/",
+        cancel_url="http://testserver/pricing/",
+    )
+    checkout = LocalCheckout.objects.get(user=member)
+    with pytest.raises(MemberError):
+        services.complete_local_checkout(member=other, checkout_id=checkout.pk, approve=True)
+    checkout.refresh_from_db()
+    assert checkout.status == LocalCheckout.Status.OPEN
+    assert not Membership.objects.filter(user__in=[member, other]).exists()
+
+
+def test_cancel_and_resume_drop_the_members_cached_access(gold):
+    membership = MembershipFactory(tier=gold, provider=Provider.LOCAL)
+    member = membership.user
+    access.member_rank(member)
+    services.cancel_membership(member=member)
+    assert not hasattr(member, "_access_rank_cache")
+    access.member_rank(member)
+    services.resume_membership(member=member)
+    assert not hasattr(member, "_access_rank_cache")

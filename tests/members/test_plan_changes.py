@@ -44,11 +44,15 @@ def preview_page(client, tier, interval="month", **extra):
 
 
 def token_of(html: str) -> str:
-    return re.search(r'name="token" value="([^"]+)"', html).group(1)
+    match = re.search(r'name="token" value="([^"]+)"', html)
+    assert match is not None
+    return match.group(1)
 
 
 def figure(html: str, testid: str) -> str:
-    return re.search(rf'data-testid="{testid}">([^<]*)<', html).group(1).strip()
+    match = re.search(rf'data-testid="{testid}">([^<]*)<', html)
+    assert match is not None
+    return match.group(1).strip()
 
 
 def test_upgrade_preview_shows_the_proration_then_confirming_charges_exactly_it(

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from django.apps import apps
 from django.core import mail
+from django.db.models import ForeignObjectRel
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -77,8 +78,9 @@ def member_relations() -> set[str]:
     return {
         f"{rel.related_model._meta.app_label}.{rel.related_model.__name__}.{rel.field.name}"
         for rel in User._meta.get_fields(include_hidden=True)
-        if rel.is_relation and rel.auto_created and not rel.concrete
-    }
+        if isinstance(rel, ForeignObjectRel) and rel.is_relation and rel.auto_created and not rel.concrete
+        and rel.related_model is not None
+    }  # fmt: skip
 
 
 def test_every_relation_to_the_member_is_exported_or_excluded_with_a_reason():
@@ -130,7 +132,9 @@ def plant(member: User, other: User, staff: User, tag: str, other_tag: str) -> d
     points.adjust_points(member=member, points=50, reason=f"Thanks {tag}", actor=None)
     prize = RedemptionItem.objects.create(name="Sticker", kind="merchandise", cost=5)
     points.redeem(member=member, item_id=prize.pk, shipping_address=f"1 Road of {tag}")
-    LevelUp.objects.create(member=member, level=Level.objects.order_by("threshold").first())
+    first_level = Level.objects.order_by("threshold").first()
+    assert first_level is not None  # the default levels
+    LevelUp.objects.create(member=member, level=first_level)
 
     ContentView.objects.create(
         content=item,
@@ -143,7 +147,7 @@ def plant(member: User, other: User, staff: User, tag: str, other_tag: str) -> d
     Like.objects.create(user=member, content=item)
     Bookmark.objects.create(user=member, content=item)
     set_interests(member=member, tags=[ContentTag.objects.create(name=f"topic {tag}", slug=f"topic-{tag}")])
-    feed_token_for(member)
+    feed_token_for(member=member)
 
     area, _ = Category.objects.get_or_create(slug="open", defaults={"name": "Open"})
     own = forum.start_thread(
@@ -162,7 +166,9 @@ def plant(member: User, other: User, staff: User, tag: str, other_tag: str) -> d
     )
     answer = forum.reply(member=member, thread=theirs, body=f"Reply words of {tag}")
     forum.edit_post(editor=member, post=answer, body=f"Edited reply words of {tag}")
-    Vote.objects.create(post=theirs.posts.first(), voter=member, value=1)
+    first_post = theirs.posts.first()
+    assert first_post is not None
+    Vote.objects.create(post=first_post, voter=member, value=1)
     Flag.objects.create(post=theirs.posts.first(), reporter=member, reason="spam", note=f"Flag note of {tag}")
     Suspension.objects.create(
         member=member, until=timezone.now() - timedelta(days=1), reason=f"Cool down {tag}", by=staff

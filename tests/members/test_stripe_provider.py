@@ -397,7 +397,7 @@ def test_promotion_code_is_mirrored_as_coupon_and_code(gold):
         mock.patch("stripe.Coupon.create", return_value={"id": "co_1"}) as coupon,
         mock.patch("stripe.PromotionCode.create", return_value={"id": "promo_1"}) as code,
     ):
-        sync_promotion_code(promo)
+        sync_promotion_code(promo=promo)
     assert (
         coupon.call_args.kwargs.items()
         >= {

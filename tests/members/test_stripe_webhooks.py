@@ -349,7 +349,7 @@ def test_an_event_whose_task_was_lost_is_applied_by_the_retry_job(gold):
     assert row.status == "processed" and row.attempts == 1
     assert Membership.objects.get(user=user).status == MembershipStatus.ACTIVE
     assert services.retry_failed_webhooks(now=later) == 0
-    assert webhooks.process(row.pk).attempts == 1  # the task, arriving after all, changes nothing
+    assert webhooks.process(event_pk=row.pk).attempts == 1  # the task, arriving after all, changes nothing
     assert Membership.objects.count() == 1
 
 

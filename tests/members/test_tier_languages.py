@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from members import emails
+from members.mail import queue_welcome
 from members.models import AuditEvent, Membership, Tier
 from members.translated import add_missing_translations, in_language
 from tests.audit_helpers import logged_in
@@ -97,7 +97,7 @@ def test_membership_emails_name_the_tier_in_the_members_language(gold, on_commit
     chinese, english = UserFactory(language="zh-hans"), UserFactory(language="en")
     with on_commit():
         for member in (chinese, english):
-            emails.welcome(MembershipFactory(user=member, tier=gold))
+            queue_welcome(MembershipFactory(user=member, tier=gold))
     by_recipient = {m.to[0]: m for m in mail.outbox}
     assert "黄金会员" in by_recipient[chinese.email].subject
     assert "Gold" not in by_recipient[chinese.email].body

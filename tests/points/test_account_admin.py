@@ -51,7 +51,9 @@ def adjust_url(account: PointsAccount) -> str:
 
 
 def nonce_on(html: str) -> str:
-    return re.search(r'name="nonce" value="([^"]+)"', html).group(1)
+    match = re.search(r'name="nonce" value="([^"]+)"', html)
+    assert match is not None
+    return match.group(1)
 
 
 def test_the_account_page_has_the_form_and_a_grant_is_recorded_audited_and_announced(creator, account):

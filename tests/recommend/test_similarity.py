@@ -36,7 +36,7 @@ def _planted(members_per_taste: int = 40, items_per_taste: int = 15, seed: int =
     rng = np.random.default_rng(seed)
     n_items = 3 * items_per_taste + 3  # the last 3 are read by everyone now and then
     rows, cols = [], []
-    tastes = []
+    tastes: list[int] = []
     for taste in range(3):
         own = np.arange(taste * items_per_taste, (taste + 1) * items_per_taste)
         for _ in range(members_per_taste):

@@ -7,6 +7,7 @@ and removes posts when the creator chose that."""
 import json
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -133,7 +134,7 @@ def rows_mentioning(needle: str) -> set[tuple[str, str, object]]:
 def rows_linked_to(user) -> dict[str, int]:
     """How many rows of each table point at `user` through a foreign key or one-to-one."""
     user_model = get_user_model()
-    found = {}
+    found: dict[str, Any] = {}
     for model in apps.get_models():
         if model._meta.proxy:  # its rows are its concrete model's, counted there (tests define some)
             continue
@@ -209,7 +210,7 @@ def world(on_commit):
     Bookmark.objects.create(user=zeb, content=item)
     MemberInterest.objects.create(member=zeb, tag=Tag.objects.create(name="Watercolour", slug="watercolour"))
     LessonProgress.objects.create(user=zeb, lesson=lesson)
-    feed_token_for(zeb)
+    feed_token_for(member=zeb)
     ViewHistory.objects.create(user=zeb, pairs=b"\x00")
 
     # Forum: his topic with a reply from another member, his reply in theirs, a mention of him.

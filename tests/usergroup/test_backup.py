@@ -282,7 +282,15 @@ def archive_and_target(settings, tmp_path, unblocked):
 
 def members_of(archive: Path) -> list[tuple[tarfile.TarInfo, bytes | None]]:
     with tarfile.open(archive) as tar:
-        return [(m, tar.extractfile(m).read() if m.isfile() else None) for m in tar.getmembers()]
+        return [(m, _content(tar, m)) for m in tar.getmembers()]
+
+
+def _content(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes | None:
+    if not member.isfile():
+        return None
+    source = tar.extractfile(member)
+    assert source is not None  # a regular file
+    return source.read()
 
 
 def write_tar(path: Path, members) -> Path:

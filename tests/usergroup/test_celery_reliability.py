@@ -71,7 +71,7 @@ def _failing_mail(monkeypatch, exc: BaseException) -> None:
 def _welcome(membership, retries: int = 0):
     from members.tasks import send_membership_email
 
-    return send_membership_email.apply(args=["welcome", membership.pk], retries=retries, throw=True)
+    return send_membership_email.apply(args=("welcome", membership.pk), retries=retries, throw=True)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("dev_script", ROOT / "scripts" / "dev.py")
+assert _spec is not None and _spec.loader is not None
 dev = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(dev)
 

@@ -60,7 +60,7 @@ def run(task_name: str, *args):
 
 
 def outbox() -> list[tuple[str, str]]:
-    return sorted((m.to[0], m.subject) for m in mail.outbox)
+    return sorted((m.to[0], str(m.subject)) for m in mail.outbox)
 
 
 def test_every_scheduled_job_has_a_rerun_test():

@@ -220,6 +220,12 @@ def signed_in(expect: E, **overrides: E) -> dict[str, E]:
     return {"anonymous": E(302, to=LOGIN), **dict.fromkeys(ROLES[1:], expect), **overrides}
 
 
+def returning(value: dict[str, Any]) -> Callable[[SimpleNamespace], dict[str, Any]]:
+    """A case's kwargs that need nothing from the world (a lambda would need a default argument
+    to hold a loop variable)."""
+    return lambda _world: value
+
+
 def staff_member(expect: E) -> dict[str, E]:
     """staff_member_required (and the admin's own views): everyone else to the admin's login."""
     return {
@@ -726,7 +732,7 @@ PAGES: dict[str, list[Case]] = {
     "admin:app_list": [
         Case(
             staff_member(E(200)) | {"moderator": E(404)},
-            kwargs=lambda w, app=app: {"app_label": app},
+            kwargs=returning({"app_label": app}),
             label=app,
         )
         for app in sorted({model._meta.app_label for model in admin.site._registry})
@@ -1063,8 +1069,10 @@ def build_world(tmp_path, settings) -> SimpleNamespace:
         name="Walk mug", kind=RedemptionItem.Kind.MERCHANDISE, cost=10
     )
     points_services.redeem(member=w.free, item_id=w.redemption_item.pk, shipping_address=S_FREE_SHIPPING)
+    first_level = Level.objects.order_by("threshold").first()
+    assert first_level is not None  # the default levels
     w.level_up = LevelUp.objects.filter(member=w.free).first() or LevelUp.objects.create(
-        member=w.free, level=Level.objects.order_by("threshold").first()
+        member=w.free, level=first_level
     )
 
     # Billing.
@@ -1089,7 +1097,7 @@ def build_world(tmp_path, settings) -> SimpleNamespace:
 
     # Tokens carried by URLs.
     w.unsubscribe_token = unsubscribe_token(w.free)
-    w.feed_token = feed_token_for(w.supporter).token
+    w.feed_token = feed_token_for(member=w.supporter).token
 
     # A crowd reading the library, so profiles, recommendations and evaluations have data.
     crowd = [UserFactory(analytics_consent=True, personalisation_consent=True) for _ in range(12)]
@@ -1176,13 +1184,13 @@ def admin_object_pk(world: SimpleNamespace, label: str) -> int:
 
 def admin_cases(label: str, page: str) -> list[Case]:
     if page == "object":  # /admin/<app>/<model>/<pk>/ redirects to the change page
-        expect = staff_member(E(302, to=lambda w, label=label: change_url(w, label)))
-        return [Case(expect, kwargs=lambda w, label=label: {"object_id": admin_object_pk(w, label)})]
+        expect = staff_member(E(302, to=lambda w: change_url(w, label)))
+        return [Case(expect, kwargs=lambda w: {"object_id": admin_object_pk(w, label)})]
     status = ADMIN_MODELS[label].get(page, 200)
-    target = (lambda w, label=label: change_url(w, label)) if status == 302 else ""
+    target = (lambda w: change_url(w, label)) if status == 302 else ""
     expect = staff_member(E(status, to=target)) | {"moderator": E(403 if status != 302 else 302, to=target)}
     if page in ("change", "delete", "history"):
-        return [Case(expect, kwargs=lambda w, label=label: {"object_id": admin_object_pk(w, label)})]
+        return [Case(expect, kwargs=lambda w: {"object_id": admin_object_pk(w, label)})]
     return [Case(expect)]
 
 

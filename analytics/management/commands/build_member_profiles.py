@@ -3,8 +3,9 @@
 import json as jsonlib
 import sys
 from datetime import date
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from analytics.services import STAGES, AnalyticsError, build_member_profiles, run_summary
@@ -23,11 +24,11 @@ class Command(BaseCommand):
         "risk, high-potential and at-risk lists. Re-running a day replaces that day's run."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--date", type=_day, help="Compute as of the end of this past day (YYYY-MM-DD).")
         parser.add_argument("--json", action="store_true", help="Print a machine-readable summary only.")
 
-    def handle(self, *args, date=None, json=False, **options):
+    def handle(self, *args: Any, date: date | None = None, json: bool = False, **options: Any) -> None:
         quiet = json or options.get("verbosity", 1) == 0
         bar = tqdm(total=len(STAGES), desc="member profiles", unit="stage", disable=quiet, file=sys.stderr)
 
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         finally:
             bar.close()
-        result = run_summary(run)
+        result = run_summary(run=run)
         if json:
             self.stdout.write(_json_dumps(result))
             return

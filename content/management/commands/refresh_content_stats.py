@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from content.services import refresh_stats
@@ -6,5 +8,5 @@ from content.services import refresh_stats
 class Command(BaseCommand):
     help = "Roll the view log up into per-item statistics (views, readers, completion, likes). Idempotent."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write(f"refreshed {refresh_stats()} items")

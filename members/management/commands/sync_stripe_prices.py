@@ -22,7 +22,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No paid tier with slug {tier!r}.")
         for t in tiers:
             try:
-                changes = sync_tier(t)
+                changes = sync_tier(tier=t)
             except BillingError as exc:
                 raise CommandError(f"{t.slug}: {exc}") from exc
             self.stdout.write(f"{t.slug}: {', '.join(changes) if changes else 'up to date'}")

@@ -1,8 +1,9 @@
 import json
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommend import evaluation
 from recommend.datasets import DatasetError, events_from_csv, events_from_database
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         "novelty of item_cf, content and popular, on this site's interactions or a CSV file."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--holdout",
             type=float,
@@ -30,7 +31,9 @@ class Command(BaseCommand):
             "--json", action="store_true", dest="as_json", help="Print one JSON object per algorithm."
         )
 
-    def handle(self, *args, holdout: float, k: int, input: Path | None, as_json: bool, **options):
+    def handle(
+        self, *args: Any, holdout: float, k: int, input: Path | None, as_json: bool, **options: Any
+    ) -> None:
         if not 0 < holdout < 1:
             raise CommandError("--holdout must be between 0 and 1 (e.g. 0.2).")
         if not 1 <= k <= 1000:

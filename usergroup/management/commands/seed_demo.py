@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from allauth.account.models import EmailAddress
@@ -142,8 +143,9 @@ class Command(BaseCommand):
         plans = plan_members(members=demo_members, seed=seed, now=now, keep_free=frozenset({DEMO_MEMBER}))
         payers = seed_billing(members=demo_members, plans=plans, seed=seed, now=now)
         steps.update()
+        en = fake["en_US"]
         library = content_demo.seed_library(
-            seed=seed, fake=fake["en_US"], now=now, author=creator, items=sizes["items"], progress=progress
+            seed=seed, fake=en, now=now, author=creator, items=sizes["items"] or 90, progress=progress
         )
         periods = coverage(members=demo_members)
         views = content_demo.seed_activity(
@@ -151,11 +153,16 @@ class Command(BaseCommand):
             progress=progress,
         )  # fmt: skip
         steps.update()
-        community = {"seed": seed, "fake": fake["en_US"], "members": demo_members, "plans": plans,
-                     "periods": periods, "now": now}  # fmt: skip
-        topics = community_demo.seed_forum(**community, topics=sizes["topics"], posts=sizes["posts"])
-        community_demo.seed_comments(**community)
-        community_demo.seed_events(**community)
+        topics = community_demo.seed_forum(
+            seed=seed, fake=en, members=demo_members, plans=plans, periods=periods, now=now,
+            topics=sizes["topics"], posts=sizes["posts"],
+        )  # fmt: skip
+        community_demo.seed_comments(
+            seed=seed, fake=en, members=demo_members, plans=plans, periods=periods, now=now
+        )
+        community_demo.seed_events(
+            seed=seed, fake=en, members=demo_members, plans=plans, periods=periods, now=now
+        )
         steps.update()
         activity = content_demo.activity_events(demo_members)
         for member_id, items in community_demo.activity_events(members=demo_members, now=now).items():
@@ -217,12 +224,12 @@ class Command(BaseCommand):
                 email = f"member{i + 1:05d}@{MEMBER_DOMAIN}"
                 locale_zh = rng.random() < 0.3
                 name = fake["zh_CN"].name() if locale_zh else fake["en_US"].name()
-                joined = now - timezone.timedelta(days=rng.randint(0, 720), minutes=rng.randint(0, 1440))
+                joined = now - timedelta(days=rng.randint(0, 720), minutes=rng.randint(0, 1440))
                 consent = rng.random() < CONSENT_SHARE
                 bio = fake["en_US"].sentence(nb_words=12) if rng.random() < 0.4 else ""
                 shown = name if rng.random() < 0.85 else ""
                 announcements = rng.random() < announcements_share(member_type(seed=seed, email=email))
-                opted_in = joined + timezone.timedelta(minutes=rng.randint(1, 60 * 24 * 30))
+                opted_in = joined + timedelta(minutes=rng.randint(1, 60 * 24 * 30))
                 if email in existing:
                     continue
                 users.append(

@@ -11,7 +11,7 @@ from django.http import (
     HttpResponseRedirect,
     RawPostDataException,
 )
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -20,13 +20,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import access, selectors, services
-from .billing import webhooks
-from .billing.changes import StalePreview
-from .billing.providers import BillingError, LocalProvider, provider_named
-from .forms import CancelForm, CheckoutForm, PlanChangeForm, PlanForm
-from .models import Interval, LocalCheckout, Provider, Tier
-from .services import MemberError
+from members import selectors, services
+from members.errors import MemberError
+from members.forms import CancelForm, CheckoutForm, PlanChangeForm, PlanForm
+from members.models import Interval, LocalCheckout, Provider
+
+from . import webhooks
+from .changes import StalePreview
 
 # Where to send the member after a checkout started from a locked item (see `safe_next`).
 NEXT_SESSION_KEY = "billing_next"
@@ -46,41 +46,24 @@ def safe_next(request, url: str | None) -> str:
 def pricing(request):
     """The plans. `?tier=<slug>` marks the plan a locked item needs and `?next=<path>` is where
     to return once it is bought (both come from the item's upgrade button)."""
-    interval = request.GET.get("interval", Interval.MONTH)
-    if interval not in Interval.values:
-        interval = Interval.MONTH
     next_url = safe_next(request, request.GET.get("next"))
-    membership = services.live_membership(request.user) if request.user.is_authenticated else None
-    current = access.current_tier(request.user)
-    tiers = list(Tier.objects.filter(is_active=True).order_by("rank"))
-    if membership and membership.tier not in tiers:
-        tiers.append(membership.tier)  # an archived tier still shows for its members
-        tiers.sort(key=lambda t: t.rank)
-    wanted = next((t for t in tiers if t.slug == request.GET.get("tier") and not t.is_free), None)
-    if wanted is not None and "interval" not in request.GET and not wanted.offers(interval):
-        interval = Interval.YEAR if interval == Interval.MONTH else Interval.MONTH
     back = {"next": next_url} if next_url else {}  # carried by every link and form on the page
-    cards = [
-        {
-            "tier": tier,
-            "offered": tier.is_free or tier.offers(interval),
-            "list_price": tier.list_price(interval),
-            "price": tier.price(interval),
-            "is_current": current is not None and current.pk == tier.pk,
-            "is_wanted": tier == wanted,
-            "change_query": urlencode({"tier": tier.slug, "interval": interval, **back}),
-        }
-        for tier in tiers
-    ]
+    page = selectors.pricing(
+        user=request.user,
+        interval=request.GET.get("interval"),
+        wanted_slug=request.GET.get("tier"),
+        back=back,
+    )
+    wanted = page.wanted
     keep = {"tier": wanted.slug, **back} if wanted else back
     toggles = {i: urlencode({"interval": i, **keep}) for i in Interval.values}
     return render(
         request,
         "members/pricing.html",
         {
-            "cards": cards,
-            "interval": interval,
-            "membership": membership,
+            "cards": page.cards,
+            "interval": page.interval,
+            "membership": page.membership,
             "intervals": Interval,
             "toggles": toggles,
             "next_url": next_url,
@@ -120,7 +103,7 @@ def checkout(request):
 @require_GET
 def checkout_done(request):
     next_url = safe_next(request, request.session.pop(NEXT_SESSION_KEY, ""))
-    if services.live_membership(request.user):
+    if selectors.live_membership(request.user):
         messages.success(request, _("Thank you! Your membership is active."))
         if next_url:
             return HttpResponseRedirect(next_url)  # back to the item that asked for it
@@ -134,41 +117,40 @@ def checkout_done(request):
 @login_required
 def local_checkout(request, checkout_id):
     """The offline provider's payment page. Only its owner sees it (404 for anyone else)."""
-    checkout = get_object_or_404(
-        LocalCheckout.objects.select_related("tier", "promotion_code"), pk=checkout_id, user=request.user
-    )
+    checkout = selectors.local_checkout_for(member=request.user, checkout_id=checkout_id)
+    if checkout is None:
+        raise Http404
     if request.method == "POST":
         action = request.POST.get("action")
         if action not in ("pay", "decline"):
             return HttpResponseBadRequest(_("Unknown action."))
         try:
-            checkout = LocalProvider().complete_checkout(checkout_id=checkout.pk, approve=action == "pay")
-        except BillingError as exc:
+            checkout = services.complete_local_checkout(
+                member=request.user, checkout_id=checkout.pk, approve=action == "pay"
+            )
+        except MemberError as exc:
             messages.error(request, str(exc))
             return redirect("billing:local_checkout", checkout_id=checkout.pk)
         if checkout.status == LocalCheckout.Status.COMPLETED:
-            access.forget_rank(request.user)
             return redirect("billing:checkout_done")
         messages.error(request, _("The payment was declined. Nothing was charged."))
         return redirect("billing:pricing")
-    problem = (
-        LocalProvider.checkout_problem(checkout) if checkout.status == LocalCheckout.Status.OPEN else None
-    )
+    problem = selectors.local_checkout_problem(checkout)
     return render(request, "members/local_checkout.html", {"checkout": checkout, "problem": problem})
 
 
 @login_required
 @require_GET
 def membership(request):
-    current = services.live_membership(request.user)
+    current = selectors.live_membership(request.user)
     payments = Paginator(selectors.payment_history(request.user), 20).get_page(request.GET.get("page"))
-    history = request.user.memberships.exclude(pk=getattr(current, "pk", None)).select_related("tier")[:10]
+    history = selectors.past_memberships(request.user, besides=current)
     return render(
         request,
         "members/membership.html",
         {
             "current": current,
-            "scheduled": services.scheduled_change(current),
+            "scheduled": selectors.scheduled_change(current),
             "payments": payments,
             "history": history,
             "has_portal": current is not None and current.provider == Provider.STRIPE,
@@ -183,7 +165,6 @@ def _member_action(request, action, success_message):
     except MemberError as exc:
         messages.error(request, str(exc))
     else:
-        access.forget_rank(request.user)
         messages.success(request, success_message)
     return redirect("billing:membership")
 
@@ -192,7 +173,7 @@ def _member_action(request, action, success_message):
 @require_http_methods(["GET", "POST"])
 def cancel(request):
     """Cancel at the period end, asking (optionally) why, and offering a cheaper plan first."""
-    current = services.live_membership(request.user)
+    current = selectors.live_membership(request.user)
     form = CancelForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if not form.is_valid():
@@ -255,7 +236,9 @@ def change(request):
         )
     except MemberError as exc:
         messages.error(request, str(exc))
-        return redirect("billing:membership" if services.live_membership(request.user) else "billing:pricing")
+        return redirect(
+            "billing:membership" if selectors.live_membership(request.user) else "billing:pricing"
+        )
     return render(
         request,
         "members/change_plan.html",
@@ -277,7 +260,6 @@ def _confirm_change(request):
     except MemberError as exc:
         messages.error(request, str(exc))
         return redirect("billing:membership")
-    access.forget_rank(request.user)
     if change.timing == change.Timing.NOW:
         messages.success(request, _("Your plan has been changed."))
         if next_url:
@@ -311,14 +293,14 @@ def cancel_change(request):
 @login_required
 @require_POST
 def portal(request):
-    current = services.live_membership(request.user)
+    current = selectors.live_membership(request.user)
     if current is None or current.provider != Provider.STRIPE:
         raise Http404
     try:
-        url = provider_named(Provider.STRIPE).portal_url(
+        url = services.customer_portal_url(
             member=request.user, return_url=request.build_absolute_uri(reverse("billing:membership"))
         )
-    except BillingError as exc:
+    except MemberError as exc:
         messages.error(request, str(exc))
         return redirect("billing:membership")
     if not url:
@@ -341,5 +323,5 @@ def stripe_webhook(request):
         )
     except webhooks.WebhookRejected as exc:
         return HttpResponse(f"Rejected: {exc}", status=exc.status, content_type="text/plain")
-    webhooks.schedule(row)
+    webhooks.schedule(row=row)
     return HttpResponse("ok", content_type="text/plain")

@@ -1,0 +1,69 @@
+"""The thread page's cost stays flat (issue 15): the posts' Markdown comes from one cache round
+trip, the reader's votes and follow from the page's own queries, whatever the number of posts."""
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from community import services
+from community.models import Post, ThreadFollow, ThreadRead
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def as_user(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def thread_with(area, replies: int):
+    author = UserFactory()
+    thread = services.start_thread(
+        member=author, category=area, kind="discussion", title="Topic", body="# Hi"
+    )
+    Post.objects.bulk_create(
+        [Post(thread=thread, author=UserFactory(), body=f"Reply **{n}** to @someone") for n in range(replies)]
+    )
+    return thread
+
+
+def test_the_warm_thread_page_costs_the_same_for_two_posts_or_forty(area):
+    reader = UserFactory()
+    client = as_user(reader)
+    counts = []
+    for replies in (2, 40):
+        url = thread_with(area, replies).get_absolute_url()
+        client.get(url)  # warm: the read marker is set, the posts' Markdown cached
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(url)
+        assert page.content.decode().count("forum-post") == replies + 1
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1]
+    # Beside the session's and the layout's: the thread with the reader's marker and follow,
+    # the post count and the posts with the reader's votes, and the suggested topics.
+    assert counts[1] <= 15, counts
+
+
+def test_following_and_the_read_marker_are_each_readers_own(area):
+    thread = thread_with(area, 1)
+    fan, other = UserFactory(), UserFactory()
+    ThreadFollow.objects.create(thread=thread, member=fan)
+    assert ">Unfollow<" in as_user(fan).get(thread.get_absolute_url()).content.decode()
+    assert ">Follow<" in as_user(other).get(thread.get_absolute_url()).content.decode()
+    assert set(ThreadRead.objects.filter(thread=thread).values_list("member", flat=True)) == {
+        fan.pk,
+        other.pk,
+    }
+
+
+def test_a_hidden_post_vanishes_from_the_next_page_at_once(area, settings):
+    settings.COMMUNITY_NEW_POSTS_PER_MINUTE = settings.COMMUNITY_NEW_POSTS_PER_DAY = 1000
+    thread = thread_with(area, 0)
+    spam = services.reply(member=UserFactory(), thread=thread, body="Cheap watches here")
+    client = as_user(UserFactory())
+    assert "Cheap watches here" in client.get(thread.get_absolute_url()).content.decode()
+    services.hide_post(actor=UserFactory(is_staff=True, is_superuser=True), post=spam)
+    assert "Cheap watches here" not in client.get(thread.get_absolute_url()).content.decode()
