@@ -3,6 +3,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
     DateTimeField,
     Exists,
@@ -13,6 +14,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.utils import timezone
 
@@ -190,20 +192,22 @@ class NextEvents:
 
 def next_events_for(*, member: User, limit: int = 3, now: datetime | None = None) -> NextEvents:
     """Events not over yet and not canceled that `member` may attend, soonest first: those they
-    RSVP'd to (going or on the wait list), else the next ones open to them. Two queries at most."""
+    RSVP'd to (going or on the wait list), else the next ones open to them. One query: their
+    own first, so the first `limit` rows hold them all when there are any."""
     now = now or timezone.now()
     mine = RSVP.objects.filter(event=OuterRef("pk"), member=member).exclude(status=RSVP.Status.CANCELED)
-    upcoming = (
+    events = list(
         accessible(Event.objects.filter(canceled=False, ends_at__gte=now), member)
         .annotate(my_status=Subquery(mine.values("status")[:1]))
         .select_related("min_tier")
         .defer("description")
-        .order_by("starts_at", "id")
+        .annotate(not_mine=Case(When(my_status__isnull=True, then=Value(1)), default=Value(0)))
+        .order_by("not_mine", "starts_at", "id")[:limit]
     )
-    going = list(upcoming.filter(my_status__isnull=False)[:limit])
+    going = [event for event in events if event.my_status is not None]
     if going:
         return NextEvents(events=going, going=True)
-    return NextEvents(events=list(upcoming[:limit]), going=False)
+    return NextEvents(events=events, going=False)
 
 
 def category_by_slug(slug: str) -> Category | None:
@@ -214,14 +218,6 @@ def category_by_slug(slug: str) -> Category | None:
 def move_targets() -> QuerySet[Category]:
     """The areas a moderator may move a topic to."""
     return Category.objects.all()
-
-
-def is_following(*, member: Viewer, thread: Thread) -> bool:
-    return bool(
-        member is not None
-        and member.is_authenticated
-        and ThreadFollow.objects.filter(thread=thread, member=member).exists()
-    )
 
 
 def post_in_thread(*, thread: Thread, post_id: int) -> Post | None:

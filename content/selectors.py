@@ -317,6 +317,9 @@ def items_for_interests(*, member_id: int, limit: int) -> list[int]:
     return list(
         Content.objects.live()
         .filter(tags__in=tags)
+        .values(
+            "pk"
+        )  # grouped by the item alone: no row's body read or hashed (SQLite groups by every column)
         .annotate(matches=Count("tags"))  # after the filter: counts the matching tags only
         .order_by("-matches", "-featured", F("stats__views_30d").desc(nulls_last=True), "-publish_at", "-id")
         .values_list("pk", flat=True)[:limit]

@@ -6,17 +6,15 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 from django.views.static import serve
 
-from community.selectors import new_in_my_areas, next_events_for
+from community.selectors import next_events_for
 from content.forms import InterestsForm
-from content.selectors import continue_reading_for, tags_to_pick
+from content.selectors import tags_to_pick
 from points.selectors import level_progress_for
-from recommend.selectors import recommendations_for
 from usergroup.typed import AuthenticatedHttpRequest
 
+from .home import forum_news_for, member_sections_for, member_stamp
 from .onboarding import first_steps_for
 
-CONTINUE_LIMIT = 4
-FORUM_LIMIT = 5
 EVENTS_LIMIT = 3
 
 
@@ -24,9 +22,10 @@ def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return render(request, "home.html", {"recommendations": []})
     member = request.user
-    picks = recommendations_for(member=member, n=6)
-    reading = continue_reading_for(member=member, limit=CONTINUE_LIMIT)
-    forum = new_in_my_areas(member=member, limit=FORUM_LIMIT)
+    stamp = member_stamp(member)  # one query: what the member did lately, that the sections follow
+    mine = member_sections_for(member, stamp)  # cached until the member, their access or the site changes
+    picks, reading = mine.recommendations, mine.reading
+    forum = forum_news_for(member, stamp)  # kept a minute, checked against the forum on every page
     events = next_events_for(member=member, limit=EVENTS_LIMIT)
     context = {
         "recommendations": picks,

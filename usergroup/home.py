@@ -1,0 +1,164 @@
+"""The member's own sections of the home page ("Continue where you left off", "Recommended for
+you"), computed once per change and kept in the cache (Redis in production).
+
+They are the page's dearest part (a dozen queries, the ranking's own ones on top), and a member
+opens the page far more often than anything they depend on changes. The cache key holds all of
+it, so an entry is never read after a change, rather than being deleted on time:
+
+- the member's activity stamp (recommend.selectors.activity_stamp, one query): the newest view,
+  like, bookmark, comment, finished lesson, "not interested" and interest of theirs, and how many
+  items they finished. Reading, finishing or dismissing something gives a new key at once.
+- what access depends on: the tier rank the member holds now (read once per request anyway, and
+  it drops the moment a membership lapses), staff status, and both consents (withdrawing the
+  personalisation consent changes the list at once).
+- the site version: bumped whenever the creator changes something a cached list may hold or
+  depend on: an item or lesson (re-gated, unpublished, deleted, retitled), a tier, the
+  recommendation settings and item controls, a new build of the neighbours. Bumped at once and
+  again after the commit, so a request that read the old rows in between cannot keep them.
+
+Members in a running experiment get their list computed on every request, as before: each view
+of it logs impressions for their variant.
+
+"New in the forum areas you read" changes with everyone's posts, so it is kept for a minute only
+(FORUM_TTL), under a key of the member's own forum activity (the topics they opened, their posts),
+their access and the site version; each page still checks the kept topics against the forum as it
+is now (one query by primary key), so a topic hidden or moved where the member may not read drops
+out at once. The events and points sections are one cheap query each and stay live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Model
+from django.db.models.signals import post_delete, post_save
+
+from community.models import Category, Post, Thread, ThreadRead
+from community.selectors import new_in_my_areas
+from content.models import Content, Lesson
+from content.selectors import ContinueReading, continue_reading_for
+from members.access import accessible, member_rank
+from members.models import Tier, User
+from recommend.experiments import variant_for
+from recommend.models import ItemControl, NeighbourBuild, RecommendSettings
+from recommend.selectors import ACTIVITY_STAMP_PARTS, Recommendation, activity_stamp, recommendations_for
+
+CONTINUE_LIMIT = 4
+PICKS = 6
+FORUM_LIMIT = 5
+HOME_TTL = 10 * 60  # a bound on memory, not on staleness: the key changes with every input
+FORUM_TTL = 60  # other members' replies and topics show within a minute
+SITE_VERSION_KEY = "home:site-version"
+# Read with the activity stamp, in the same query: the member's own forum activity (the topics
+# they opened, and when; their posts), which changes their forum news.
+FORUM_STAMP_PARTS = (
+    (ThreadRead, "member", "", "MAX", "read_at"),
+    (Post, "author", "", "MAX", ""),
+)
+# Saving or deleting any of these may change what a cached section holds or may show.
+SITE_MODELS: tuple[type, ...] = (Content, Lesson, Tier, ItemControl, RecommendSettings, NeighbourBuild)
+
+
+@dataclass(frozen=True)
+class MemberSections:
+    reading: ContinueReading
+    recommendations: list[Recommendation]
+
+
+def site_version() -> int:
+    version = cache.get(SITE_VERSION_KEY)
+    if version is None:
+        # Lost (first use, eviction, flush): start from the clock, so no earlier entry matches.
+        cache.add(SITE_VERSION_KEY, time.time_ns(), None)
+        version = cache.get(SITE_VERSION_KEY, 0)
+    return int(version)
+
+
+def _bump() -> None:
+    with contextlib.suppress(ValueError):  # no version yet: the next reader starts one from the clock
+        cache.incr(SITE_VERSION_KEY)
+
+
+def site_changed() -> None:
+    """Retire every member's cached sections: now, and again once the change is committed."""
+    _bump()
+    transaction.on_commit(_bump)
+
+
+def _on_site_change(sender: type[Model], **kwargs: object) -> None:
+    site_changed()
+
+
+def connect_invalidation() -> None:
+    """Called from UsergroupConfig.ready(): cache upkeep only, no business logic."""
+    for model in SITE_MODELS:
+        post_save.connect(_on_site_change, sender=model, dispatch_uid=f"home-sections-save-{model.__name__}")
+        post_delete.connect(
+            _on_site_change, sender=model, dispatch_uid=f"home-sections-delete-{model.__name__}"
+        )
+
+
+def sections_key(member: User, stamp: tuple[object, ...], kind: str = "sections") -> str:
+    parts = [
+        site_version(),
+        stamp,
+        member_rank(member),
+        member.is_staff,
+        member.personalisation_consent,
+        member.analytics_consent,
+    ]
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+    return f"home:{kind}:{member.pk}:{digest}"
+
+
+def member_stamp(member: User) -> tuple:
+    """The member's activity stamp and forum stamp, in one query."""
+    return activity_stamp(member, extra=FORUM_STAMP_PARTS)
+
+
+def member_sections_for(member: User, stamp: tuple) -> MemberSections:
+    """What the member started and their recommendations, from the cache when nothing they depend
+    on changed: no query of its own when warm (the member's rank is read once per request).
+    `stamp`: from member_stamp."""
+    stamp = stamp[: len(ACTIVITY_STAMP_PARTS)]
+    if variant_for(member=member) is not None:
+        # In an experiment: the list logs impressions for the variant on every view.
+        return MemberSections(
+            reading=continue_reading_for(member=member, limit=CONTINUE_LIMIT),
+            recommendations=recommendations_for(member=member, n=PICKS, stamp=stamp),
+        )
+    key = sections_key(member, stamp)
+    sections: MemberSections | None = cache.get(key)
+    if sections is None:
+        sections = MemberSections(
+            reading=continue_reading_for(member=member, limit=CONTINUE_LIMIT),
+            recommendations=recommendations_for(member=member, n=PICKS, stamp=stamp),
+        )
+        cache.set(key, sections, HOME_TTL)
+    return sections
+
+
+def forum_news_for(member: User, stamp: tuple) -> list[Thread]:
+    """ "New in the forum areas you read", kept for FORUM_TTL, checked again on every page: the
+    topics still shown and in an area the member may read now. `stamp`: from member_stamp."""
+    key = sections_key(member, stamp, kind="forum")
+    threads: list[Thread] | None = cache.get(key)
+    if threads is None:
+        threads = new_in_my_areas(member=member, limit=FORUM_LIMIT)
+        cache.set(key, threads, FORUM_TTL)
+        return threads
+    if not threads:
+        return threads
+    readable = accessible(Category.objects.all(), member).values("pk")
+    still = set(
+        Thread.objects.filter(pk__in=[t.pk for t in threads], hidden=False, category__in=readable)
+        .filter(category_id__in={t.category_id for t in threads})  # not moved since
+        .values_list("pk", flat=True)
+    )
+    return [thread for thread in threads if thread.pk in still]
