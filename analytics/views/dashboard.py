@@ -249,9 +249,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         board=board,
         views_kept_since=kept_since,
         drawn_key=":".join(
-            [figures.dashboard_key(first=first, last=last), board.computed_at.isoformat(),
-             kept_since.isoformat() if kept_since else ""]
-        ),  # fmt: skip
+            [
+                figures.dashboard_key(first=first, last=last),
+                board.computed_at.isoformat(),
+                kept_since.isoformat() if kept_since else "",
+            ]
+        ),
         drawn_seconds=figures.KEEP_SECONDS,
         refresh_query=urlencode({"from": first.isoformat(), "to": last.isoformat(), "refresh": "1"}),
         charts=cache(lambda: chart_data(board)),
