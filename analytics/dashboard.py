@@ -31,7 +31,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Avg,
     Count,
@@ -48,7 +48,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Floor, Greatest, Least, TruncDate, TruncMonth
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import get_language
 
 from community.models import RSVP, Comment, Post
@@ -69,7 +69,9 @@ WHOLE_MONTH_TOLERANCE = 0.1
 DAYS_PER_MONTH = 30.4375
 SCORE_BIN = 5  # width of the score histogram's bins; scores run from 0 to 100
 TOP = 10
-CACHE_SECONDS = 600
+CACHE_SECONDS = 600  # figures older than this are refreshed in the background
+KEEP_SECONDS = 2 * 24 * 3600  # ... and shown until then (the nightly job computes them anew)
+REFRESH_LOCK_SECONDS = 300  # one refresh of a range at a time, however many readers
 CACHE_VERSION = "2"  # change when the dataclasses below change shape
 
 
@@ -1015,18 +1017,65 @@ def dashboard(*, first: date, last: date, now: datetime | None = None) -> Dashbo
     )
 
 
-def cached_dashboard(
-    *, first: date, last: date, now: datetime | None = None, refresh: bool = False
-) -> Dashboard:
-    """`dashboard`, kept for CACHE_SECONDS per range, language (persona names) and time zone:
-    on a large community a year of activity takes seconds to count, and the figures of the
-    last minutes rarely matter. `refresh` recomputes."""
-    key = ":".join(
+def default_first(last: date) -> date:
+    """The start of the default range: the last 12 calendar months, this one included."""
+    return last.replace(day=1) - relativedelta(months=11)
+
+
+def dashboard_key(*, first: date, last: date) -> str:
+    """The cache key of a range's figures, per language (persona names) and time zone."""
+    return ":".join(
         ["analytics", "dashboard", CACHE_VERSION, first.isoformat(), last.isoformat(),
          get_language() or "", timezone.get_current_timezone_name()]
     )  # fmt: skip
+
+
+def cached_dashboard(
+    *, first: date, last: date, now: datetime | None = None, refresh: bool = False
+) -> Dashboard:
+    """`dashboard`, from the cache: on a large community a year of activity takes seconds to
+    count, and the figures of the last minutes rarely matter. Figures older than CACHE_SECONDS
+    are still shown, and a background task (one per range at a time) computes them anew for the
+    next reader, so no reader waits for the count; the nightly job (`warm_dashboards`) computes
+    the default range's before anyone asks. Only a range nobody asked for in KEEP_SECONDS (or an
+    emptied cache) is counted while the reader waits. `refresh` recomputes at once."""
+    key = dashboard_key(first=first, last=last)
     board = None if refresh else cache.get(key)
     if board is None:
-        board = dashboard(first=first, last=last, now=now)
-        cache.set(key, board, CACHE_SECONDS)
+        return store_dashboard(first=first, last=last, now=now)
+    if (now or timezone.now()) - board.computed_at > timedelta(seconds=CACHE_SECONDS) and cache.add(
+        f"{key}:refreshing", 1, REFRESH_LOCK_SECONDS
+    ):
+        from .tasks import refresh_dashboard
+
+        language, zone = get_language() or settings.LANGUAGE_CODE, timezone.get_current_timezone_name()
+        transaction.on_commit(
+            lambda: refresh_dashboard.delay(
+                first=first.isoformat(), last=last.isoformat(), language=language, zone=zone
+            )
+        )
     return board
+
+
+def store_dashboard(*, first: date, last: date, now: datetime | None = None) -> Dashboard:
+    """Compute a range's figures (in the active language and time zone) and keep them."""
+    key = dashboard_key(first=first, last=last)
+    board = dashboard(first=first, last=last, now=now)
+    cache.set(key, board, KEEP_SECONDS)
+    cache.delete(f"{key}:refreshing")
+    return board
+
+
+def warm_dashboards(*, now: datetime | None = None) -> list[str]:
+    """The nightly job: compute the default range's figures (the last 12 months, what the
+    dashboard opens on) in every language, in the site's time zone, so the first reader of the
+    day and every reader after a refresh find them ready. Returns the keys stored."""
+    now = now or timezone.now()
+    stored = []
+    with timezone.override(settings.TIME_ZONE):
+        today = timezone.localdate(now)
+        for language, _name in settings.LANGUAGES:
+            with translation.override(language):
+                store_dashboard(first=default_first(today), last=today, now=now)
+                stored.append(dashboard_key(first=default_first(today), last=today))
+    return stored

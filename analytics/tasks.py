@@ -15,6 +15,21 @@ def build_member_profiles(as_of: str | None = None) -> dict:
     return run_summary(run=build(as_of=date.fromisoformat(as_of) if as_of else None))
 
 
+@shared_task(name="analytics.tasks.refresh_dashboard")
+def refresh_dashboard(*, first: str, last: str, language: str, zone: str) -> str:
+    """Compute a range's dashboard figures anew (queued by a reader who found them stale)."""
+    from datetime import date
+
+    from django.utils import timezone, translation
+
+    from analytics.dashboard import dashboard_key, store_dashboard
+
+    with translation.override(language), timezone.override(zone):
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+        store_dashboard(first=start, last=end)
+        return dashboard_key(first=start, last=end)
+
+
 @shared_task(bind=True, name="analytics.tasks.send_broadcast", max_retries=MAIL_TASK_RETRY["max_retries"])
 def send_broadcast(self: Task, broadcast_id: int) -> dict:
     """Send a queued broadcast. A mail server that is down, slow or says "later" is tried again

@@ -61,6 +61,12 @@ def _attribution() -> object:
     return roll_up_conversions()
 
 
+def _dashboard() -> object:
+    from analytics.dashboard import warm_dashboards
+
+    return {"stored": len(warm_dashboards())}
+
+
 def _recommendations() -> object:
     from recommend.services import build_neighbours
 
@@ -77,6 +83,7 @@ JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("active periods", _active_periods),  # counted from the active days, so right after them
     ("member profiles", _profiles),
     ("attribution", _attribution),
+    ("dashboard figures", _dashboard),  # from everything above, so the creator's first look is quick
     ("recommendations", _recommendations),
 )
 

@@ -1,15 +1,21 @@
 """What every creator page shares: staff only, drawn inside the admin's layout; CSV for spreadsheets."""
 
 import csv
+import hashlib
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.template.loader import render_to_string
+from django.utils.functional import SimpleLazyObject
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 
 MEMBER_DATA_PERMISSION = "members.view_user"
 
@@ -31,9 +37,58 @@ def creator_required(view: Callable[..., HttpResponseBase]) -> Callable[..., Htt
     return wrapped
 
 
+# How long the admin's navigation sidebar, as drawn for one set of permissions, is reused. Its
+# links follow the permissions (part of the key, so a change shows at once); only the singleton
+# settings' "add" links (shown while the row does not exist yet) may lag this long.
+NAV_SIDEBAR_SECONDS = 300
+NAV_SIDEBAR_VERSION = "1"  # change when the sidebar's template or the admin's models change
+
+
 def admin_context(request: HttpRequest, *, title: str, **extra: Any) -> dict[str, Any]:
-    """The admin's own context (site header, user tools, nav), so these pages sit in the admin."""
-    return {**admin.site.each_context(request), "title": title, **extra}
+    """The admin's own context (site header, user tools, nav), so these pages sit in the admin.
+
+    `admin.site.each_context` builds the whole app list (every model admin's permissions and
+    URLs, a query per singleton) on every page; here the list is lazy and the sidebar drawn from
+    it is cached per set of permissions and language (`nav_sidebar`, which
+    analytics/admin_base.html shows), so a warm page neither builds nor draws it."""
+    site = admin.site
+    script_name = request.META["SCRIPT_NAME"]
+    apps = SimpleLazyObject(lambda: site.get_app_list(request))
+    return {
+        "site_title": site.site_title,
+        "site_header": site.site_header,
+        "site_url": script_name if site.site_url == "/" and script_name else site.site_url,
+        "has_permission": site.has_permission(request),
+        "available_apps": apps,
+        "is_popup": False,
+        "is_nav_sidebar_enabled": site.enable_nav_sidebar,
+        "log_entries": site.get_log_entries(request),
+        "nav_sidebar": SimpleLazyObject(lambda: nav_sidebar(request, apps)),
+        "title": title,
+        **extra,
+    }
+
+
+def nav_sidebar_key(request: HttpRequest) -> str:
+    user = request.user
+    permissions = "*" if user.is_superuser else ",".join(sorted(user.get_all_permissions()))
+    digest = hashlib.blake2b(permissions.encode(), digest_size=12).hexdigest()
+    return ":".join(
+        ["analytics", "nav", NAV_SIDEBAR_VERSION, str(user.pk), digest, get_language() or "",
+         request.META["SCRIPT_NAME"]]
+    )  # fmt: skip
+
+
+def nav_sidebar(request: HttpRequest, apps: Any) -> SafeString:
+    """The admin's navigation sidebar for this user, drawn once per NAV_SIDEBAR_SECONDS. None of
+    its models is the current page here (these pages are not model admins), so the drawing is
+    the same on every page that uses it."""
+    key = nav_sidebar_key(request)
+    html = cache.get(key)
+    if html is None:
+        html = render_to_string("admin/nav_sidebar.html", {"available_apps": apps}, request=request)
+        cache.set(key, html, NAV_SIDEBAR_SECONDS)
+    return mark_safe(html)  # drawn by the admin's own (escaping) template
 
 
 def spreadsheet_cell(value: object) -> object:

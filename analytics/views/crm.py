@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from typing import Any, cast
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import messages
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.core.cache import cache
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
+from django.template import Context
+from django.template.loader import get_template
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -69,6 +78,9 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             member_status(live_status=member.live_status, ever_member=member.ever_member), ""
         )
         member.tag_names = tags.get(member.pk, [])
+        member.seen_text = naturaltime(member.seen) if member.seen else ""
+    directory_rows(rows)
+    filters = filters_html(form)
     query = form.query()
     without_page = urlencode(query)
     return render(
@@ -78,6 +90,7 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             request,
             title=_("Members"),
             form=form,
+            filters_html=filters,
             run=run,
             page=page,
             rows=rows,
@@ -88,6 +101,81 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             sizes=segment_sizes(run),
         ),
     )
+
+
+ROW_SECONDS = 24 * 3600
+ROW_VERSION = "1"  # change with analytics/crm/_row.html
+
+
+def _row_key(member: Any, *, language: str, zone: str) -> str:
+    """Everything the row shows, hashed: a member whose name, tags, tier, score, persona, points,
+    payments or last visit changed gets a new key (and a freshly drawn row) on the next page;
+    a key never has to be forgotten. "Last seen" enters as the words shown ("3 hours ago")."""
+    persona = member.persona.label if member.persona else ""
+    shown = (
+        member.pk, member.public_name, member.email, member.handle, tuple(member.tag_names),
+        bool(member.high_potential), bool(member.at_risk_loyal), member.tier_name, str(member.status),
+        member.score, member.analytics_consent, persona, member.churn, member.balance, str(member.ltv),
+        member.seen_text, member.date_joined.isoformat(),
+    )  # fmt: skip
+    digest = hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
+    return f"analytics:crm-row:{ROW_VERSION}:{language}:{zone}:{digest}"
+
+
+def directory_rows(rows: list[Any]) -> None:
+    """Set each row's drawn HTML (`row_html`), from the cache where the same row was drawn before:
+    one cache read for the page, and the template engine only for rows that changed."""
+    language, zone = get_language() or "", timezone.get_current_timezone_name()
+    keys = [_row_key(member, language=language, zone=zone) for member in rows]
+    drawn = cache.get_many(keys) if keys else {}
+    missing = [(key, member) for key, member in zip(keys, rows, strict=True) if key not in drawn]
+    if missing:
+        template = get_template("analytics/crm/_row.html").template  # type: ignore[attr-defined]
+        labels = {
+            "l_member": _("Member"), "l_tier": _("Tier"), "l_score": _("Score"), "l_persona": _("Persona"),
+            "l_churn": _("Churn risk"), "l_points": _("Points"), "l_ltv": _("Lifetime value"),
+            "l_seen": _("Last seen"), "l_joined": _("Joined"),
+        }  # fmt: skip
+        fresh = {key: template.render(Context({**labels, "m": member})) for key, member in missing}
+        cache.set_many(fresh, ROW_SECONDS)
+        drawn.update(fresh)
+    for key, member in zip(keys, rows, strict=True):
+        member.row_html = _safe(drawn[key])
+
+
+FILTERS_SECONDS = 24 * 3600
+
+
+def _options(field: forms.ChoiceField) -> list[tuple[Any, Any]]:
+    """A select's (value, label) pairs (the filters' choices are flat lists, never callables)."""
+    # Iterated, not list()ed: list() asks a model choice iterator its length, a COUNT query.
+    return [(value, label) for value, label in cast("Iterable[tuple[Any, Any]]", field.choices)]
+
+
+def filters_html(form: DirectoryForm) -> SafeString:
+    """The (valid) filter form's fields drawn, from the cache when the same filters with the same
+    choices (tiers, tags, personas, in this language) were drawn before: Django draws each
+    select's options through templates, a quarter of the page's work."""
+    selects = {name: cast(forms.ChoiceField, form.fields[name]) for name in ("tier", "tag", "persona")}
+    for name in ("tier", "tag"):  # read once: for the key, then for the drawing
+        selects[name].choices = [(str(value), label) for value, label in _options(selects[name])]
+    shown = (
+        get_language() or "",
+        [(name, form.data.getlist(name) if hasattr(form.data, "getlist") else form.data.get(name))
+         for name in form.fields],
+        [(name, [(str(value), str(label)) for value, label in _options(field)])
+         for name, field in selects.items()],
+    )  # fmt: skip
+    key = "analytics:crm-filters:1:" + hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
+    html = cache.get(key)
+    if html is None:
+        html = get_template("analytics/crm/_filters.html").template.render(Context({"form": form}))  # type: ignore[attr-defined]
+        cache.set(key, html, FILTERS_SECONDS)
+    return _safe(html)
+
+
+def _safe(html: str) -> SafeString:
+    return mark_safe(html)  # drawn by analytics/crm/_row.html, which escapes
 
 
 def _sort_links(query: dict[str, str]) -> dict[str, str]:

@@ -8,6 +8,7 @@ static/js/dashboard.js from the JSON below (no inline script, so a strict CSP ca
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import date
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,17 +23,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
 
 from analytics import dashboard as figures
+from analytics.dashboard import default_first
 from content.selectors import views_kept_since
 
 from .common import admin_context, creator_required
 
 MAX_YEARS = 3
 EARLIEST = date(2000, 1, 1)
-
-
-def default_first(last: date) -> date:
-    """The start of the default range: the last 12 calendar months, this one included."""
-    return last.replace(day=1) - relativedelta(months=11)
 
 
 def _date_field(label: str) -> forms.DateField:
@@ -245,18 +242,31 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     # Views older than VIEW_LOG_RETENTION_DAYS are gone from the log: say so when the range
     # reaches back before them, since its view figures then count only the views kept.
     kept_since = views_kept_since()
+    kept_since = kept_since if kept_since is not None and kept_since > board.window.start else None
+    # The figures' part of the page is drawn once per computed board (analytics/dashboard.html
+    # caches it under `drawn_key`); what it shows is then computed only when it is drawn.
     context.update(
         board=board,
-        views_kept_since=kept_since if kept_since is not None and kept_since > board.window.start else None,
+        views_kept_since=kept_since,
+        drawn_key=":".join(
+            [
+                figures.dashboard_key(first=first, last=last),
+                board.computed_at.isoformat(),
+                kept_since.isoformat() if kept_since else "",
+            ]
+        ),
+        drawn_seconds=figures.KEEP_SECONDS,
         refresh_query=urlencode({"from": first.isoformat(), "to": last.isoformat(), "refresh": "1"}),
-        charts=chart_data(board),
-        activity_months=monthly_activity(board),
-        latest_personas=[
-            (key, label, sizes[-1])
-            for key, label, sizes in board.personas.personas
-            if sizes and sizes[-1] is not None
-        ],
-        score_bins=list(zip(score_bins(board), board.scores.counts, strict=True)),
+        charts=cache(lambda: chart_data(board)),
+        activity_months=cache(lambda: monthly_activity(board)),
+        latest_personas=cache(
+            lambda: [
+                (key, label, sizes[-1])
+                for key, label, sizes in board.personas.personas
+                if sizes and sizes[-1] is not None
+            ]
+        ),
+        score_bins=cache(lambda: list(zip(score_bins(board), board.scores.counts, strict=True))),
     )
     return TemplateResponse(request, "analytics/dashboard.html", context)
 

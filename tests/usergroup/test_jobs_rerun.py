@@ -608,6 +608,26 @@ def test_nightly_attribution(community):
     _twice("attribution", "conversions")
 
 
+def test_nightly_dashboard_figures(community):
+    """The dashboard's default range counted ahead: a second run stores the same figures under
+    the same keys and writes nothing to the database."""
+    from django.core.cache import cache
+
+    before = nightly_state()
+    _run_stage("dashboard figures")
+    from analytics.dashboard import warm_dashboards
+
+    keys = warm_dashboards()
+    first = [cache.get(key) for key in keys]
+    assert all(board is not None for board in first)
+    _run_stage("dashboard figures")
+    again = [cache.get(key) for key in keys]
+    assert [(b.revenue.mrr, b.revenue.paying, b.activity.monthly) for b in again] == [
+        (b.revenue.mrr, b.revenue.paying, b.activity.monthly) for b in first
+    ]
+    assert_unchanged(nightly_state(), before)
+
+
 def test_nightly_recommendations(community, monkeypatch):
     """A build that broke half-way through its writes, then two full ones: one build, the same
     neighbours and popular lists."""

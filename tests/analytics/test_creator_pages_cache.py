@@ -1,0 +1,161 @@
+"""The creator's pages under load: CRM rows drawn once and redrawn when the member changes, the
+admin sidebar drawn once per set of permissions, the dashboard's figures refreshed in the
+background (never while a reader waits) and warmed by the nightly job."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from analytics import dashboard as figures
+from analytics.models import MemberProfile, MemberTag, Persona, PersonaRun, Tag
+from members.models import Payment, Provider
+from points.models import PointsAccount
+from tests.factories import MembershipFactory, TierFactory, UserFactory
+from usergroup.nightly import JOBS
+
+pytestmark = pytest.mark.django_db
+
+DIRECTORY = "/admin/insights/crm/"
+DASHBOARD = "/admin/insights/dashboard/"
+
+
+@pytest.fixture
+def creator(db) -> Client:
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True, email="creator@example.com"))
+    return client
+
+
+@pytest.fixture
+def ann(db):
+    ann = UserFactory(
+        email="ann@example.com", display_name="Ann Lee", handle="annlee", analytics_consent=True
+    )
+    run = PersonaRun.objects.create(as_of=timezone.localdate(), status=PersonaRun.Status.DONE)
+    persona = Persona.objects.create(
+        run=run, key=1, description_en="reads a lot", description_zh="读", centroid={}
+    )
+    MemberProfile.objects.create(run=run, member=ann, score=40, persona=persona, churn_risk=0.2)
+    return ann
+
+
+def _row(response, email: str) -> str:
+    html = response.content.decode()
+    start = html.index(email)
+    return html[html.rindex("<tr>", 0, start) : html.index("</tr>", start)]
+
+
+def test_a_cached_row_is_drawn_anew_when_the_member_changes(creator, ann):
+    first = _row(creator.get(DIRECTORY), "ann@example.com")
+    assert "Ann Lee" in first and ">40<" in first and "reads a lot" in first
+    assert _row(creator.get(DIRECTORY), "ann@example.com") == first  # drawn from the cache
+
+    ann.display_name = "Ann Smith"
+    ann.save()
+    MemberTag.objects.create(member=ann, tag=Tag.objects.create(name="VIP"))
+    MemberProfile.objects.filter(member=ann).update(score=91, high_potential=True)
+    Persona.objects.filter(key=1).update(name="Bookworm")  # the creator renames the persona
+    MembershipFactory(user=ann, tier=TierFactory(name="Gold", slug="gold", rank=2))
+    PointsAccount.objects.update_or_create(member=ann, defaults={"balance": 1234, "lifetime": 1234})
+    Payment.objects.create(
+        user=ann, provider=Provider.LOCAL, provider_invoice_id="in_1", status=Payment.Status.PAID,
+        amount=Decimal("20.00"), currency="USD",
+    )  # fmt: skip
+    ann.last_seen_at = timezone.now() - timedelta(hours=3)
+    ann.save()
+
+    row = _row(creator.get(DIRECTORY), "ann@example.com")
+    assert "Ann Smith" in row and "Ann Lee" not in row
+    for shown in ("VIP", ">91<", "high potential", "Bookworm", "Gold", "1,234", "20.00", "3\xa0hours ago"):
+        assert shown in row, shown
+
+
+def test_a_row_follows_consent_withdrawn(creator, ann):
+    assert ">40<" in _row(creator.get(DIRECTORY), "ann@example.com")
+    ann.analytics_consent = False
+    ann.save()
+    MemberProfile.objects.filter(member=ann).delete()  # what withdrawing consent does to the run
+    assert "no consent" in _row(creator.get(DIRECTORY), "ann@example.com")
+
+
+def test_the_warm_directory_reads_a_fixed_number_of_queries(creator, ann, django_assert_num_queries):
+    for _ in range(5):
+        UserFactory()
+    creator.get(DIRECTORY)  # the day's visit, the sidebar and the rows drawn
+    # session, user, second factor, run, personas, count, page ids, columns, tags, segment sizes,
+    # tiers and tags (the filters' choices), segments: no admin app list, no singleton lookups.
+    with django_assert_num_queries(13) as warm:
+        creator.get(DIRECTORY)
+    assert not any("settings" in q["sql"] for q in warm.captured_queries)
+
+
+def test_the_sidebar_follows_the_users_permissions(ann):
+    staff = UserFactory(is_staff=True, email="mod@example.com")
+    staff.user_permissions.add(
+        Permission.objects.get(codename="view_user", content_type__app_label="members")
+    )
+    client = Client()
+    client.force_login(staff)
+    html = client.get(DIRECTORY).content.decode()
+    assert 'id="nav-sidebar"' in html and "/admin/members/user/" in html
+    assert "/admin/analytics/tag/" not in html
+    staff.user_permissions.add(
+        Permission.objects.get(codename="view_tag", content_type__app_label="analytics")
+    )
+    staff = type(staff).objects.get(pk=staff.pk)  # permissions are cached on the instance
+    client.force_login(staff)
+    assert "/admin/analytics/tag/" in client.get(DIRECTORY).content.decode()
+
+
+def test_a_stale_board_is_shown_and_refreshed_once_in_the_background(
+    creator, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr("analytics.tasks.refresh_dashboard.delay", lambda **kwargs: queued.append(kwargs))
+    # At noon: ten minutes later is the same day, so the default range (and its key) stays.
+    noon = timezone.now().replace(hour=12, minute=0)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: noon)
+    first = creator.get(DASHBOARD).context["board"]
+    assert creator.get(DASHBOARD).context["board"].computed_at == first.computed_at and not queued
+
+    later = first.computed_at + timedelta(seconds=figures.CACHE_SECONDS + 1)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: later)
+    with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as read:
+        stale = creator.get(DASHBOARD).context["board"]
+    with django_capture_on_commit_callbacks(execute=True):
+        creator.get(DASHBOARD)  # a second reader: no second refresh
+    assert stale.computed_at == first.computed_at  # shown at once, not recomputed while waiting
+    assert not any("members_payment" in q["sql"] for q in read.captured_queries)
+    assert len(queued) == 1 and queued[0]["first"] == figures.default_first(later.date()).isoformat()
+
+    from analytics.tasks import refresh_dashboard
+
+    refresh_dashboard(**queued[0])  # what the worker does
+    assert creator.get(DASHBOARD).context["board"].computed_at == later
+
+
+def test_the_figures_are_drawn_once_per_board(creator, monkeypatch):
+    creator.get(DASHBOARD)
+    drawn = []
+    original = figures.zero_filled
+    monkeypatch.setattr(figures, "zero_filled", lambda **kw: drawn.append(1) or original(**kw))
+    page = creator.get(DASHBOARD)
+    assert page.status_code == 200 and 'id="dashboard-data"' in page.content.decode()
+    assert not drawn  # the charts' data came drawn from the cache
+    creator.get(DASHBOARD, {"refresh": "1"})  # a new board is drawn anew
+    assert drawn
+
+
+def test_the_nightly_job_warms_the_default_range_in_every_language(settings):
+    assert "dashboard figures" in [name for name, _job in JOBS]
+    cache.clear()
+    keys = figures.warm_dashboards()
+    assert len(keys) == len(settings.LANGUAGES)
+    assert all(cache.get(key) is not None for key in keys)
