@@ -103,6 +103,11 @@ def main() -> int:
         if args.only and args.only != name:
             continue
         flush_redis(args.redis_url)
+        if (app_root / "analytics" / "management" / "commands" / "warm_dashboard.py").exists():
+            # What the nightly job does on a live site: the dashboard's figures computed before
+            # the creator asks (the flush above emptied them; a checkout without the command
+            # computes them on the first request instead).
+            run_manage(app_root, env, "warm_dashboard")
         with Site(app_root, env, workers=args.workers) as site:
             memory = MemorySampler(site.pid)
             memory.start()
