@@ -32,7 +32,9 @@ from django.utils import timezone
 from members.bulk import COPY_SIGNATURE, columns, copy_out, copy_supported, factorise, microseconds
 
 from .models import ContentView, ViewArchive, ViewHistory, ViewRollup
-from .services import BEACON_MAX_AGE
+
+# A page left open longer than this stops reporting (content.services signs beacons for it).
+BEACON_MAX_AGE = 60 * 60 * 12
 
 # One entry per item a member viewed: how often, for how long in all, whether a view ever
 # finished it, and when the last one started (microseconds since the Unix epoch).

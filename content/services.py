@@ -24,6 +24,7 @@ from members.ratelimit import over_limit
 from points.models import Action
 from points.services import award_points
 
+from .history import BEACON_MAX_AGE, readers_per_item
 from .models import (
     Bookmark,
     Content,
@@ -41,7 +42,6 @@ from .models import (
 from .search import write_documents
 
 BEACON_SALT = "content.beacon"
-BEACON_MAX_AGE = 60 * 60 * 12  # a page left open longer stops reporting
 MAX_DWELL = 60 * 60 * 4
 BEACONS_PER_MINUTE = 60
 # View logging per visitor (member, or address for visitors): at most this many rows a
@@ -234,8 +234,6 @@ def refresh_stats(*, now: datetime | None = None) -> int:
     (content.history.readers_per_item), which keep the dropped views too. So dropping old views
     changes none of these; only `views_30d` reads the kept rows alone, which are all of the last
     30 days unless VIEW_LOG_RETENTION_DAYS is shorter."""
-    from .history import readers_per_item  # content.history imports this module
-
     now = now or timezone.now()
     since = now - timedelta(days=30)
     rows = Content.objects.annotate(

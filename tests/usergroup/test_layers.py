@@ -140,23 +140,7 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(cycles)
 
 
-# Cycles still waiting for their app's restructuring: the lead removes each mark once that
-# work is merged (strict: the test fails as soon as the cycle is gone, so the mark goes too).
-_WAITING = {
-    "content": "content.services <-> content.history: not restructured yet",
-    "analytics": "analytics.crm <-> analytics.tasks: not restructured yet",
-}
-
-
-@pytest.mark.parametrize(
-    "app",
-    [
-        pytest.param(app, marks=pytest.mark.xfail(strict=True, reason=_WAITING[app]))
-        if app in _WAITING
-        else app
-        for app in APPS
-    ],
-)
+@pytest.mark.parametrize("app", APPS)
 def test_no_import_cycle_inside_an_app(app):
     assert import_cycles(import_graph(ROOT, app)) == []
 
