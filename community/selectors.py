@@ -1,5 +1,6 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import (
     BooleanField,
@@ -40,14 +41,14 @@ from .permissions import Viewer, can_post, can_read, may_attend
 FILTERS = {"all", "unanswered", "solved", "questions"}
 
 
-def categories_for(user) -> QuerySet:
+def categories_for(user: Viewer) -> QuerySet[Category]:
     """Categories the user may read, with how many visible topics each has."""
     return accessible(Category.objects.all(), user).annotate(
         topic_count=Count("threads", filter=Q(threads__hidden=False))
     )
 
 
-def threads_in(category: Category, *, filter_by: str = "all", user=None) -> QuerySet:
+def threads_in(category: Category, *, filter_by: str = "all", user: Viewer = None) -> QuerySet[Thread]:
     threads = category.threads.filter(hidden=False).select_related("author")
     if user is not None and user.is_authenticated:
         last_read = ThreadRead.objects.filter(thread=OuterRef("pk"), member=user).values("read_at")[:1]
@@ -61,7 +62,7 @@ def threads_in(category: Category, *, filter_by: str = "all", user=None) -> Quer
     return threads.order_by("-pinned", "-last_activity_at", "-id")
 
 
-def visible_thread(*, user, pk: int) -> Thread | None:
+def visible_thread(*, user: Viewer, pk: int) -> Thread | None:
     """A thread that is not hidden (whether `user` may read its area is the caller's check), with
     `last_read`: when `user` last read it, None for a visitor or a first visit; and `following`:
     whether `user` follows it (False for a visitor). One query."""
@@ -78,7 +79,7 @@ def visible_thread(*, user, pk: int) -> Thread | None:
     return threads.filter(pk=pk, hidden=False).first()
 
 
-def posts_in(thread: Thread, user) -> QuerySet:
+def posts_in(thread: Thread, user: Viewer) -> QuerySet[Post]:
     """Visible posts; a post waiting for approval shows only to its author and to staff."""
     posts = thread.posts.filter(hidden=False).select_related("author").order_by("created_at", "id")
     if user is None or not user.is_authenticated:
@@ -91,7 +92,7 @@ def posts_in(thread: Thread, user) -> QuerySet:
     return posts
 
 
-def readable_post(post_id: int, user) -> Post | None:
+def readable_post(post_id: int, user: Viewer) -> Post | None:
     post = (
         Post.objects.select_related("thread__category__read_tier", "thread__category__post_tier", "author")
         .filter(pk=post_id, hidden=False, thread__hidden=False)
@@ -99,7 +100,9 @@ def readable_post(post_id: int, user) -> Post | None:
     )
     if post is None:
         return None
-    if not post.approved and not (user.is_authenticated and (user.is_staff or post.author_id == user.pk)):
+    if not post.approved and not (
+        user is not None and user.is_authenticated and (user.is_staff or post.author_id == user.pk)
+    ):
         return None  # a post waiting for approval is its author's and the moderators' alone
     return post if can_read(user=user, category=post.thread.category) else None
 
@@ -116,7 +119,7 @@ def _flagged(queryset: QuerySet) -> QuerySet:
     )
 
 
-def moderation_queue():
+def moderation_queue() -> dict[str, QuerySet[Any]]:
     """Posts and comments with open flags, and posts waiting for approval."""
     pending = Post.objects.filter(approved=False, hidden=False).select_related("author", "thread__category")
     return {
@@ -126,7 +129,7 @@ def moderation_queue():
     }
 
 
-def search(user, q: str) -> QuerySet:
+def search(user: Viewer, q: str) -> QuerySet[Thread]:
     """Topics whose title or visible posts match `q`, in areas the user may read."""
     q = q.strip()[:100]
     readable = accessible(Category.objects.all(), user).values("pk")
