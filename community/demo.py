@@ -210,7 +210,7 @@ def _seed_areas() -> dict[str, tuple[Category, int]]:
         )
         if not created:  # made by an older demo: add the languages it lacks
             add_missing_translations(category, texts)
-        areas[slug] = (category, category.read_tier.rank if category.read_tier_id else -1)
+        areas[slug] = (category, category.read_tier.rank if category.read_tier is not None else -1)
     return areas
 
 
@@ -495,7 +495,7 @@ def _rsvps(rng: random.Random, event: Event, scene: _Scene) -> list[RSVP]:
     """Who books a seat (and, for past events, who came): members who may attend then, by
     their type's appetite for events and their engagement; beyond capacity, the wait list."""
     past = event.starts_at < scene.now
-    needed = event.min_tier.rank if event.min_tier_id else 0
+    needed = event.min_tier.rank if event.min_tier is not None else 0
     moment = event.starts_at if past else scene.now
     wanted = []
     for member in scene.members:

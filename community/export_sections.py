@@ -55,11 +55,12 @@ def posts(member: User) -> list[dict]:
 
 
 def post_revisions(member: User) -> list[dict]:
-    return list(
-        PostRevision.objects.filter(post__author=member)
+    return [
+        dict(row)
+        for row in PostRevision.objects.filter(post__author=member)
         .order_by("created_at", "pk")
         .values("post_id", "body", "created_at")
-    )
+    ]  # fmt: skip
 
 
 def votes(member: User) -> list[dict]:
@@ -72,19 +73,21 @@ def votes(member: User) -> list[dict]:
 
 
 def flags(member: User) -> list[dict]:
-    return list(
-        Flag.objects.filter(reporter=member)
+    return [
+        dict(row)
+        for row in Flag.objects.filter(reporter=member)
         .order_by("created_at", "pk")
         .values("created_at", "post_id", "comment_id", "reason", "note", "resolved_at")
-    )
+    ]  # fmt: skip
 
 
 def suspensions(member: User) -> list[dict]:
-    return list(
-        Suspension.objects.filter(member=member)
+    return [
+        dict(row)
+        for row in Suspension.objects.filter(member=member)
         .order_by("created_at")
         .values("created_at", "until", "reason")
-    )
+    ]  # fmt: skip
 
 
 def followed(member: User) -> list[dict]:
@@ -113,8 +116,8 @@ def notification_settings(member: User) -> dict | None:
 def _notification_link(n: Notification) -> str:
     if n.thread_id is not None:
         return thread_url(n.thread_id) + (f"#post-{n.post_id}" if n.post_id else "")
-    if n.event_id is not None:
-        return absolute(n.event.get_absolute_url())
+    if (event := n.event) is not None:
+        return absolute(event.get_absolute_url())
     if n.level_id is not None:
         return absolute(reverse("points:overview"))
     return ""

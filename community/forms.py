@@ -43,7 +43,9 @@ class CommentForm(forms.Form):
 
 
 class MoveForm(forms.Form):
-    category = forms.ModelChoiceField(label=_("Move to"), queryset=Category.objects.all())
+    category: "forms.ModelChoiceField[Category]" = forms.ModelChoiceField(
+        label=_("Move to"), queryset=Category.objects.all()
+    )
 
 
 class SuspendForm(forms.Form):

@@ -57,4 +57,5 @@ def suggestions(*, query: str, may_see: Callable[[User], bool]) -> list[User]:
         )
         .order_by("rank", "handle")[:CANDIDATES]
     )
-    return [m for m in candidates if may_see(m)][:SUGGESTIONS]
+    seen: list[User] = [m for m in candidates if may_see(m)]
+    return seen[:SUGGESTIONS]

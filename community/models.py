@@ -15,7 +15,7 @@ class TopicKind(models.TextChoices):
     QUESTION = "question", _("question")
 
 
-class Category(models.Model):
+class Category(models.Model):  # type: ignore[django-manager-missing]  # modeltranslation swaps its manager at run time
     """A forum area. Who may read it follows the access policy through `read_tier`."""
 
     access_tier_field = "read_tier"
@@ -315,11 +315,11 @@ class Notification(models.Model):
         return f"{self.kind} for {self.recipient_id}"
 
     def get_absolute_url(self) -> str:
-        if self.thread_id is not None:
+        if (thread := self.thread) is not None:
             anchor = f"#post-{self.post_id}" if self.post_id else ""
-            return f"{self.thread.get_absolute_url()}{anchor}"
-        if self.event_id is not None:
-            return self.event.get_absolute_url()
+            return f"{thread.get_absolute_url()}{anchor}"
+        if (event := self.event) is not None:
+            return event.get_absolute_url()
         if self.level_id is not None:
             return reverse("points:overview")
         return reverse("community:index")

@@ -15,5 +15,6 @@ def comments_section(request: HttpRequest, item: Content) -> str:
     comments = comments_for(item, request.user)
     every = [c for comment in comments for c in (comment, *comment.replies.all())]
     for comment, rendered in zip(every, render_many([c.body for c in every]), strict=True):
-        comment.html = rendered.html
+        # For the template only; Comment's type has no such field.
+        setattr(comment, "html", rendered.html)  # noqa: B010
     return render_to_string("community/_comments.html", {"comments": comments, "item": item}, request=request)

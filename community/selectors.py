@@ -1,6 +1,6 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.db.models import (
     BooleanField,
@@ -38,6 +38,9 @@ from .models import (
 )
 from .permissions import Viewer, can_post, can_read, may_attend
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # django-stubs' types, not needed at run time
+
 FILTERS = {"all", "unanswered", "solved", "questions"}
 
 
@@ -62,7 +65,14 @@ def threads_in(category: Category, *, filter_by: str = "all", user: Viewer = Non
     return threads.order_by("-pinned", "-last_activity_at", "-id")
 
 
-def visible_thread(*, user: Viewer, pk: int) -> Thread | None:
+class ThreadReadState(TypedDict):
+    """What `visible_thread` annotates on the thread."""
+
+    last_read: datetime | None
+    following: bool
+
+
+def visible_thread(*, user: Viewer, pk: int) -> "WithAnnotations[Thread, ThreadReadState] | None":
     """A thread that is not hidden (whether `user` may read its area is the caller's check), with
     `last_read`: when `user` last read it, None for a visitor or a first visit; and `following`:
     whether `user` follows it (False for a visitor). One query."""
@@ -76,7 +86,10 @@ def visible_thread(*, user: Viewer, pk: int) -> Thread | None:
             last_read=Value(None, output_field=DateTimeField()),
             following=Value(False, output_field=BooleanField()),
         )
-    return threads.filter(pk=pk, hidden=False).first()
+    # Both branches annotate the same names, which the stubs cannot follow through `threads`.
+    return cast(
+        "WithAnnotations[Thread, ThreadReadState] | None", threads.filter(pk=pk, hidden=False).first()
+    )
 
 
 def posts_in(thread: Thread, user: Viewer) -> QuerySet[Post]:

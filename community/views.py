@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -32,6 +34,9 @@ from .services import comments as comment_services
 from .services import events as event_services
 from .services import notifications as notify
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # django-stubs' types, not needed at run time
+
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 50
 
@@ -43,7 +48,7 @@ def _readable_category(user, slug) -> Category:
     return category
 
 
-def _readable_thread(user, pk) -> Thread:
+def _readable_thread(user, pk) -> "WithAnnotations[Thread, selectors.ThreadReadState]":
     """The thread if `user` may read it (else 404), with `last_read` (see the selector)."""
     thread = selectors.visible_thread(user=user, pk=pk)
     if thread is None:
@@ -87,7 +92,8 @@ def thread(request, pk, slug=""):
     )
     posts = list(page.object_list)
     for post, rendered in zip(posts, render_many([p.body for p in posts]), strict=True):
-        post.html = rendered.html
+        # For the template only; Post's type has no such field.
+        setattr(post, "html", rendered.html)  # noqa: B010
     if request.user.is_authenticated and (
         thread.last_read is None or thread.last_read < thread.last_activity_at
     ):
@@ -175,7 +181,9 @@ def reply(request, pk):
     thread = _readable_thread(request.user, pk)
     form = ReplyForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors.get("body", [_("Write something first.")])))
+        messages.error(
+            request, " ".join(str(e) for e in form.errors.get("body", [_("Write something first.")]))
+        )
         return redirect(thread.get_absolute_url())
     try:
         post = services.reply(member=request.user, thread=thread, body=form.cleaned_data["body"])
@@ -330,7 +338,7 @@ def _move(request, thread: Thread) -> None:
 def _suspend(request, member) -> None:
     form = SuspendForm(request.POST)
     if not form.is_valid():
-        raise services.ForumError(" ".join(e for errors in form.errors.values() for e in errors))
+        raise services.ForumError(" ".join(str(e) for errors in form.errors.values() for e in errors))
     data = form.cleaned_data
     services.suspend(actor=request.user, member=member, days=data["days"], reason=data["reason"])
 

@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -27,8 +29,13 @@ from .models import (
     TierMultiplier,
 )
 
+if TYPE_CHECKING:
+    _AdminBase = admin.ModelAdmin[Any]  # the mixin's super() is the ModelAdmin it is mixed into
+else:
+    _AdminBase = object
 
-class RulesChangedMixin:
+
+class RulesChangedMixin(_AdminBase):
     """Rules and levels are cached by every process; tell them after a change."""
 
     def save_model(self, request, obj, form, change):
@@ -122,12 +129,15 @@ def record_adjustment(
 ) -> bool:
     """Send a valid grant-or-deduct form to the points service (which writes the entry and the
     audit row); False, with the service's refusal on the form, when it says no."""
+    actor = request.user
+    if not isinstance(actor, User):  # the admin is behind staff login
+        raise PermissionDenied
     try:
         entry = services.adjust_points(
             member=member,
             points=form.cleaned_data["points"],
             reason=form.cleaned_data["reason"],
-            actor=request.user,
+            actor=actor,
             nonce=form.cleaned_data["nonce"],
         )
     except services.PointsError as exc:

@@ -7,7 +7,7 @@ tier held at the moment. Written in bulk; balances are then summed from the entr
 
 import zoneinfo
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -88,7 +88,8 @@ def seed_points(
     for user_id, items in events.items():
         member = by_id[user_id]
         tz = zoneinfo.ZoneInfo(member.time_zone or settings.TIME_ZONE)
-        seen, earned_on = set(), defaultdict(int)
+        seen: set[str] = set()
+        earned_on: defaultdict[tuple[int, date], int] = defaultdict(int)  # (rule, local day)
         for at, action, ref in sorted(items, key=lambda e: e[0]):
             key = f"{action}:{user_id}:{ref}"
             if key in seen or action not in rules:

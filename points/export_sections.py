@@ -22,11 +22,12 @@ def account(member: User) -> dict | None:
 
 
 def ledger(member: User) -> list[dict]:
-    return list(
-        LedgerEntry.objects.filter(member=member)
+    return [
+        dict(row)
+        for row in LedgerEntry.objects.filter(member=member)
         .order_by("created_at", "pk")
         .values("id", "created_at", "action", "points", "reason", "ref", "link", "reverses_id")
-    )
+    ]  # fmt: skip
 
 
 def redemptions(member: User) -> list[dict]:

@@ -90,7 +90,7 @@ class TierMultiplier(models.Model):
         return f"{self.tier} ×{self.multiplier}"
 
 
-class Privilege(models.Model):
+class Privilege(models.Model):  # type: ignore[django-manager-missing]  # modeltranslation swaps its manager at run time
     class Kind(models.TextChoices):
         MEMBER_DISCOUNT = "member_discount", _("member discount (percent)")
         EXCLUSIVE_CONTENT = "exclusive_content", _("exclusive content")
@@ -112,7 +112,7 @@ class Privilege(models.Model):
         return self.name
 
 
-class Level(models.Model):
+class Level(models.Model):  # type: ignore[django-manager-missing]  # modeltranslation swaps its manager at run time
     """Levels follow lifetime points (what was earned, never reduced by spending)."""
 
     name = models.CharField(_("name"), max_length=60)
@@ -189,7 +189,7 @@ class LedgerEntry(models.Model):
         return f"{self.points:+d} {self.get_action_display()} ({self.member_id})"
 
 
-class RedemptionItem(models.Model):
+class RedemptionItem(models.Model):  # type: ignore[django-manager-missing]  # modeltranslation swaps its manager at run time
     class Kind(models.TextChoices):
         COUPON = "coupon", _("discount coupon")
         MEMBERSHIP = "membership", _("free membership time")

@@ -451,6 +451,8 @@ def redeem(*, member: User, item_id: int, shipping_address: str = "", nonce: str
     if item.kind == RedemptionItem.Kind.COUPON:
         redemption.coupon_code = _coupon_for(item)
     elif item.kind == RedemptionItem.Kind.MEMBERSHIP:
+        if item.tier is None or item.months is None:  # RedemptionItem.clean() refuses this
+            raise PointsError(_("This item is not available."))
         # Raises MemberError (and rolls the spend back) where the time cannot apply.
         member_services.add_complimentary_time(
             member=member, tier=item.tier, months=item.months, note=f"points: {item.name}"
