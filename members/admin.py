@@ -1,4 +1,5 @@
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -11,6 +12,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 from modeltranslation.utils import get_translation_fields
@@ -51,14 +53,14 @@ class MemberCreationForm(AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email",)
-        field_classes = {}
+        field_classes: dict[str, Any] = {}
 
 
 class MemberChangeForm(UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
-        field_classes = {}
+        field_classes: dict[str, Any] = {}
 
 
 @admin.register(User)
@@ -182,8 +184,16 @@ class MembershipEventInline(admin.TabularInline):
     model = MembershipEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "from_status", "to_status", "reason", "comment", "actor", "data"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "created_at",
+        "kind",
+        "from_status",
+        "to_status",
+        "reason",
+        "comment",
+        "actor",
+        "data",
+    )
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -193,7 +203,7 @@ class PlanChangeInline(admin.TabularInline):
     model = PlanChange
     extra = 0
     can_delete = False
-    fields = [
+    fields = readonly_fields = (
         "created_at",
         "from_tier",
         "from_interval",
@@ -205,8 +215,7 @@ class PlanChangeInline(admin.TabularInline):
         "credit",
         "status",
         "resolved_at",
-    ]
-    readonly_fields = fields
+    )
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -222,7 +231,7 @@ class MembershipEventAdmin(admin.ModelAdmin):
     search_fields = ["membership__user__email", "comment"]
     list_select_related = ["membership__user", "membership__tier"]
     date_hierarchy = "created_at"
-    readonly_fields = [
+    fields = readonly_fields = (
         "membership",
         "kind",
         "from_status",
@@ -232,8 +241,7 @@ class MembershipEventAdmin(admin.ModelAdmin):
         "data",
         "actor",
         "created_at",
-    ]
-    fields = readonly_fields
+    )
 
     def has_add_permission(self, request):
         return False
@@ -355,7 +363,7 @@ class MembershipAdmin(AuditedAdmin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/simple_form.html", context)
 
-    def _simulate(self, request, queryset, method: str, label: str):
+    def _simulate(self, request, queryset, method: str, label: str | Promise):
         provider = LocalProvider()
         done = 0
         for membership in queryset.select_related("tier", "user"):
@@ -448,9 +456,10 @@ class PaymentAdmin(AuditedAdmin, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         # The list's own queryset: every page of it, with the filters, dates and search applied.
-        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        context = getattr(response, "context_data", None) or {}  # a TemplateResponse's, not yet rendered
+        changelist = context.get("cl")
         if changelist is not None:
-            response.context_data["payment_totals"] = payment_totals(changelist.queryset)
+            context["payment_totals"] = payment_totals(changelist.queryset)
         return response
 
 

@@ -236,7 +236,8 @@ def record_many(rows: list[AuditEvent]) -> list[AuditEvent]:
 
 
 def _models_by_name() -> dict[str, type[models.Model]]:
-    return {model._meta.model_name: model for model in apps.get_models()}
+    # Installed (concrete) models always have a model_name; the stubs allow None.
+    return {name: model for model in apps.get_models() if (name := model._meta.model_name) is not None}
 
 
 def action_label(action: str, target_type: ContentType | None = None) -> str:

@@ -4,7 +4,7 @@ change and delete, and the read-only list of everything staff did (see members.a
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.contrib import admin
@@ -22,7 +22,14 @@ def _value(value: Any) -> Any:
     return sorted(value, key=str) if isinstance(value, list) else value
 
 
-class AuditedAdmin:
+if TYPE_CHECKING:
+    # A mixin for ModelAdmin: type-check it as one, so super() and self.model resolve.
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+class AuditedAdmin(_AdminBase):
     """Mixin for a ModelAdmin (put it first): every add, change and delete made through this
     admin (change form, list_editable, "delete selected") writes one audit row, in the same
     transaction, with the form's values before and after; nothing is written for a save that
@@ -95,7 +102,8 @@ class AuditedAdmin:
                 for obj in objects
             ]
         )
-        return super().log_deletions(request, objects)
+        # Django only iterates it; the list keeps the rows it read before they are deleted.
+        return super().log_deletions(request, objects)  # type: ignore[arg-type]
 
 
 # --- The log -----------------------------------------------------------------------------------
@@ -143,7 +151,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["target_repr", "actor_label"]
     list_select_related = ["target_type"]
     show_full_result_count = False
-    fields = [
+    fields = readonly_fields = (
         "created_at",
         "actor_name",
         "action_name",
@@ -153,8 +161,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         "details_pretty",
         "ip",
         "request_id",
-    ]
-    readonly_fields = fields
+    )
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -167,7 +174,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("actor"), ordering="actor_label")
     def actor_name(self, obj: AuditEvent) -> str:
-        return obj.actor_label or _("system")
+        return obj.actor_label or str(_("system"))
 
     @admin.display(description=_("action"), ordering="action")
     def action_name(self, obj: AuditEvent) -> str:

@@ -50,8 +50,8 @@ def process_avatar(upload) -> ContentFile:
         raise ValidationError(_("The image has too many pixels."), code="too_many_pixels")
     try:
         upload.seek(0)
-        with Image.open(upload) as image:
-            image = ImageOps.exif_transpose(image)
+        with Image.open(upload) as opened:
+            image = ImageOps.exif_transpose(opened)
             image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
             image = ImageOps.fit(image, (SIDE, SIDE), Image.Resampling.LANCZOS)
             out = BytesIO()

@@ -28,7 +28,11 @@ def microseconds(moment: datetime) -> int:
 
 def copy_supported(connection: BaseDatabaseWrapper) -> bool:
     """Whether `connection` takes psycopg2's COPY (`copy_expert`); psycopg 3 spells it otherwise."""
-    return connection.vendor == "postgresql" and connection.Database.__name__ == "psycopg2"
+    return (
+        connection.vendor == "postgresql"
+        # Every backend's wrapper sets the DB-API module as `Database`; the stubs omit it.
+        and connection.Database.__name__ == "psycopg2"  # type: ignore[attr-defined]
+    )
 
 
 def copy_out(queryset: QuerySet, *, select: str, names: Sequence[str]) -> tuple[memoryview, int] | None:

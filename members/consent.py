@@ -13,9 +13,12 @@ notification settings (off there at any time), carry no offers, and the digest's
 you" section follows the personalisation consent.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -26,13 +29,16 @@ from . import audit
 from .errors import MemberError
 from .models import ConsentEvent, ConsentKind, User
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise  # django-stubs is a dev dependency only
+
 
 @dataclass(frozen=True)
 class ConsentField:
     value: str  # the User column holding the current choice
     changed_at: str  # the User column stamped on each change
-    label: str
-    help: str
+    label: StrOrPromise  # lazily translated: rendered in the reader's language
+    help: StrOrPromise
 
 
 CONSENT_FIELDS: dict[str, ConsentField] = {

@@ -127,6 +127,11 @@ def collect(member: User) -> dict[str, Rows]:
     return {section.name: _plain(section.rows(member)) for section in sections()}
 
 
+def _row_count(rows: Rows) -> int | None:
+    """How many rows a table section has (None for a single-record section)."""
+    return len(rows) if isinstance(rows, list) else None
+
+
 def build_archive(member: User, *, now: datetime | None = None) -> bytes:
     """The ZIP: README.txt, data.json (everything) and a CSV per non-empty table."""
     now = now or timezone.now()
@@ -144,7 +149,7 @@ def build_archive(member: User, *, now: datetime | None = None) -> bytes:
                     {
                         "name": section.name,
                         "title": str(section.title),
-                        "rows": len(data[section.name]) if isinstance(data[section.name], list) else None,
+                        "rows": _row_count(data[section.name]),
                         "csv": isinstance(data[section.name], list) and bool(data[section.name]),
                     }
                     for section in sections()

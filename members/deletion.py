@@ -344,6 +344,8 @@ def _scrub_admin_log(*, email: str, placeholder: str) -> int:
     """Django's admin history names objects by their text, which for a member (and their
     memberships, suspensions, points account) is their email address."""
     pattern = _needle_re([email])
+    if pattern is None:  # no address: nothing names the member
+        return 0
     changed = 0
     for entry in LogEntry.objects.filter(
         Q(object_repr__icontains=email) | Q(change_message__icontains=email)
@@ -417,7 +419,7 @@ def erase_member(
             continue
         for field in model._meta.concrete_fields:
             if field.is_relation and field.related_model is User:
-                signins += model.objects.filter(**{field.name: member}).delete()[0]
+                signins += model._default_manager.filter(**{field.name: member}).delete()[0]
     counts["sign_in_records"] = signins
     counts["sessions"] = Session.objects.filter(session_key__in=list(session_keys)).delete()[0]
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, cast
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
@@ -353,7 +354,10 @@ def _history(
     step = relativedelta(years=1) if interval == Interval.YEAR else relativedelta(months=1)
     price = tier.price(interval)
     grace = timedelta(days=settings.BILLING_GRACE_DAYS)
-    payments, events = [], [("started", start, "", "active", {"tier": tier.slug})]
+    payments = []
+    events: list[tuple[str, datetime, str, str, dict[str, object]]] = [
+        ("started", start, "", "active", {"tier": tier.slug})
+    ]
     status, cancel_at_end, ended_at, past_due_since = MembershipStatus.ACTIVE, False, None, None
     period_start = start
     first_end = _first_end(start, tier.trial_days, step)
@@ -531,7 +535,12 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterabl
     Datetimes, UUIDs, decimals and JSON are adapted here; every other column gets its
     field's constant default (a computed default must be given as a column)."""
     meta = model._meta
-    given = [meta.get_field(name) for name in columns]
+    given: list[models.Field] = []
+    for name in columns:
+        field = meta.get_field(name)
+        if not isinstance(field, models.Field):  # a reverse relation: no column to write
+            raise ValueError(f"{meta.label}.{name} is not a column.")
+        given.append(field)
     rest = [f for f in meta.concrete_fields if not f.primary_key and f not in given]
     for field in rest:
         if field.has_default() and callable(field.default):
@@ -548,7 +557,8 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterabl
             yield values + constant
 
     quote = connection.ops.quote_name
-    names = ", ".join(quote(f.column) for f in fields)
+    # Concrete fields always have a column (that is what makes them concrete); the stubs cannot know.
+    names = ", ".join(quote(cast(str, f.column)) for f in fields)
     head = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES "  # noqa: S608 - quoted names from the model
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     count = 0
@@ -576,7 +586,7 @@ def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
         yield batch
 
 
-def _adapter(field: models.Field) -> Callable[[object], object] | None:
+def _adapter(field: models.Field) -> Callable[[Any], object] | None:
     if isinstance(field, models.DateTimeField):
         return connection.ops.adapt_datetimefield_value
     if isinstance(field, (models.UUIDField, models.DecimalField, models.JSONField)):

@@ -87,40 +87,47 @@ def memberships(member: User) -> list[dict]:
 
 
 def membership_events(member: User) -> list[dict]:
-    return list(
-        MembershipEvent.objects.filter(membership__user=member)
+    # dict(row): the stubs type values() rows as TypedDicts, which a plain dict does not accept.
+    return [
+        dict(row)
+        for row in MembershipEvent.objects.filter(membership__user=member)
         .order_by("created_at", "pk")
         .values(
             "membership_id", "kind", "from_status", "to_status", "reason", "comment", "data", "created_at"
         )
-    )
+    ]
 
 
 def payments(member: User) -> list[dict]:
-    return list(
-        Payment.objects.filter(user=member)
+    # dict(row): the stubs type values() rows as TypedDicts, which a plain dict does not accept.
+    return [
+        dict(row)
+        for row in Payment.objects.filter(user=member)
         .order_by("created_at", "pk")
         .values(
             "id", "membership_id", "provider", "provider_invoice_id", "status", "amount", "currency",
             "description", "billing_reason", "tier_name", "interval", "period_start", "period_end",
             "discount_percent", "promotion_code", "discount_amount", "credit", "attempts", "created_at",
         )
-    )  # fmt: skip
+    ]  # fmt: skip
 
 
 def plan_changes(member: User) -> list[dict]:
-    return list(
-        PlanChange.objects.filter(membership__user=member)
+    # dict(row): the stubs type values() rows as TypedDicts, which a plain dict does not accept.
+    return [
+        dict(row)
+        for row in PlanChange.objects.filter(membership__user=member)
         .order_by("created_at", "pk")
         .values(
             "membership_id", "from_tier__name", "from_interval", "to_tier__name", "to_interval", "timing",
             "effective_at", "amount_due", "credit", "currency", "status", "created_at", "resolved_at",
         )
-    )  # fmt: skip
+    ]  # fmt: skip
 
 
 def billing_customers(member: User) -> list[dict]:
-    return list(BillingCustomer.objects.filter(user=member).values("provider", "customer_id", "created_at"))
+    rows = BillingCustomer.objects.filter(user=member).values("provider", "customer_id", "created_at")
+    return [dict(row) for row in rows]
 
 
 def checkouts(member: User) -> list[dict]:

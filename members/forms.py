@@ -1,5 +1,6 @@
 import zoneinfo
 from functools import cache
+from typing import cast
 
 from django import forms
 from django.conf import settings
@@ -38,8 +39,12 @@ class ProfileForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["language"].choices = [("", _("Same as my browser")), *settings.LANGUAGES]
-        self.fields["time_zone"].choices = [
+        # Both are declared ChoiceFields above; `fields` is typed by its base class only.
+        cast(forms.ChoiceField, self.fields["language"]).choices = [
+            ("", _("Same as my browser")),
+            *settings.LANGUAGES,
+        ]
+        cast(forms.ChoiceField, self.fields["time_zone"]).choices = [
             ("", _("Site default (%(tz)s)") % {"tz": settings.TIME_ZONE}),
             *time_zone_choices(),
         ]
@@ -145,7 +150,9 @@ class CancelForm(forms.Form):
 
 class ComplimentaryForm(forms.Form):
     email = forms.EmailField(label=_("Member's email"))
-    tier = forms.ModelChoiceField(label=_("Tier"), queryset=Tier.objects.filter(rank__gt=0))
+    tier: "forms.ModelChoiceField[Tier]" = forms.ModelChoiceField(
+        label=_("Tier"), queryset=Tier.objects.filter(rank__gt=0)
+    )
     duration = forms.ChoiceField(
         label=_("For"),
         choices=[

@@ -4,6 +4,7 @@ import uuid
 import zoneinfo
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -66,10 +67,10 @@ def avatar_path(instance: "User", filename: str) -> str:
     return f"avatars/{uuid.uuid4().hex}.webp"
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user(self, email, password, **extra_fields):
+    def _create_user(self, email: str, password: str | None, **extra_fields: Any) -> "User":
         if not email:
             raise ValueError("An email address is required.")
         user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
@@ -77,12 +78,12 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
-    def create_user(self, email, password=None, **extra_fields):
+    def create_user(self, email: str, password: str | None = None, **extra_fields: Any) -> "User":
         extra_fields.setdefault("is_staff", False)
         extra_fields.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra_fields)
 
-    def create_superuser(self, email, password=None, **extra_fields):
+    def create_superuser(self, email: str, password: str | None = None, **extra_fields: Any) -> "User":
         extra_fields["is_staff"] = True
         extra_fields["is_superuser"] = True
         return self._create_user(email, password, **extra_fields)
@@ -91,9 +92,11 @@ class UserManager(BaseUserManager):
 class User(AbstractUser):
     """A person with an account: a member, or the creator (staff)."""
 
-    username = None
-    first_name = None
-    last_name = None
+    # Removed fields (sign-in is by email; the public name is display_name/handle). The stubs
+    # type these as CharFields on AbstractUser and cannot express removing them.
+    username = None  # type: ignore[assignment]
+    first_name = None  # type: ignore[assignment]
+    last_name = None  # type: ignore[assignment]
     email = models.EmailField(_("email address"), unique=True)
     display_name = models.CharField(
         _("display name"),
@@ -136,9 +139,10 @@ class User(AbstractUser):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()
+    # Our manager keys users by email; the stubs expect contrib.auth's username-keyed UserManager.
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     class Meta:
         verbose_name = _("member")
@@ -190,7 +194,7 @@ def public_name_of(user: User) -> str:
 CURRENCY_VALIDATOR = RegexValidator(r"^[A-Z]{3}$", _("Use a three-letter ISO currency code, e.g. USD."))
 
 
-class Tier(models.Model):
+class Tier(models.Model):  # type: ignore[django-manager-missing]  # modeltranslation swaps its manager at run time
     """A membership level. Higher rank includes everything of lower ranks; rank 0 is the free tier."""
 
     name = models.CharField(_("name"), max_length=80)

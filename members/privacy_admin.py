@@ -18,8 +18,7 @@ from .models import ConsentEvent, DataExport, User
 class ConsentEventInline(admin.TabularInline):
     model = ConsentEvent
     fk_name = "member"
-    fields = ["at", "kind", "granted", "source", "ip", "actor"]
-    readonly_fields = fields
+    fields = readonly_fields = ("at", "kind", "granted", "source", "ip", "actor")
     extra = 0
     can_delete = False
     ordering = ["-at", "-id"]
@@ -82,8 +81,7 @@ class DataExportAdmin(AuditedAdmin, admin.ModelAdmin):
     ]
     list_filter = ["status"]
     search_fields = ["member__email", "member__handle"]
-    fields = ["member", "status", "requested_at", "requested_by", "started_at", "finished_at", "expires_at", "size", "downloaded_at", "error"]  # fmt: skip
-    readonly_fields = fields
+    fields = readonly_fields = ("member", "status", "requested_at", "requested_by", "started_at", "finished_at", "expires_at", "size", "downloaded_at", "error")  # fmt: skip
     list_select_related = ["member", "requested_by"]
 
     def get_queryset(self, request):

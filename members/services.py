@@ -67,7 +67,7 @@ def update_profile(
 
     old_avatar = member.avatar.name if member.avatar else ""
     if avatar is not None:
-        member.avatar.save(avatar.name, avatar, save=False)
+        member.avatar.save(avatar.name or "", avatar, save=False)  # avatar_path ignores the name
     elif remove_avatar:
         member.avatar = None
     # The form checked the handle; another member may have taken it since.
@@ -244,13 +244,14 @@ def _preview(membership: Membership, tier: Tier, interval: str, at: datetime) ->
         )
     except BillingError as exc:
         raise MemberError(str(exc)) from exc
+    end = membership.current_period_end  # timing_for waits for the period end only when there is one
     return PlanChangePreview(
         membership=membership,
         tier=tier,
         interval=interval,
         timing=timing,
         at=at,
-        effective_at=at if timing == PlanChange.Timing.NOW else membership.current_period_end,
+        effective_at=end if timing == PlanChange.Timing.PERIOD_END and end is not None else at,
         amount_due=max(Decimal("0.00"), quote.proration),
         credit=max(Decimal("0.00"), -quote.proration),
         next_renewal_at=quote.next_renewal_at,

@@ -15,6 +15,7 @@ Rules that keep it correct whatever the delivery order:
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from django.core.mail import mail_admins
 from django.db import connection, transaction
@@ -147,7 +148,8 @@ def apply_event(*, provider: str, event: dict) -> Outcome:
 
 def _checkout_completed(provider: str, session: dict) -> Outcome:
     user_id = session.get("client_reference_id") or (session.get("metadata") or {}).get("user_id")
-    user = User.objects.filter(pk=int(user_id)).first() if str(user_id or "").isdigit() else None
+    digits = str(user_id or "")
+    user = User.objects.filter(pk=int(digits)).first() if digits.isdigit() else None
     if user is None:
         raise EventError(f"checkout {session.get('id')!r} names no known member")
     customer = session.get("customer")
@@ -244,13 +246,15 @@ def end_other_live_memberships(*, user: User, keep: Membership | None, reason: s
         _audit(other, MembershipEvent.Kind.CANCELED, before=before, data={"reason": reason}, at=at)
         if other.provider != Provider.COMPLIMENTARY:
             # Two paid subscriptions at once means the member may be charged twice.
-            transaction.on_commit(
-                lambda o=other: mail_admins(
-                    "Member had two paid memberships",
-                    f"Membership {o.pk} of {o.user} was ended because {reason}. "
-                    "Check the provider for a duplicate charge.",
-                )
-            )
+            transaction.on_commit(partial(_warn_double_charge, other, reason))
+
+
+def _warn_double_charge(membership: Membership, reason: str) -> None:
+    mail_admins(
+        "Member had two paid memberships",
+        f"Membership {membership.pk} of {membership.user} was ended because {reason}. "
+        "Check the provider for a duplicate charge.",
+    )
 
 
 @transaction.atomic
@@ -267,6 +271,7 @@ def apply_subscription(*, provider: str, sub: dict, event_created: datetime | No
     refusal = _why_subscription_changes_nothing(membership, sub, status=status, event_created=event_created)
     if refusal:
         return Outcome(False, refusal)
+    assert status is not None  # noqa: S101 - an unmapped status is always refused above
 
     metadata = sub.get("metadata") or {}
     user = membership.user if membership else user_for_customer(provider, sub.get("customer"), metadata)

@@ -343,7 +343,7 @@ class LocalProvider(BillingProvider):
             .first()
         )
         used = min(customer.credit, price) if customer and customer.credit > 0 else Decimal("0.00")
-        if used:
+        if used and customer is not None:  # credit is only used when there is a customer
             customer.credit -= used
             customer.save(update_fields=["credit"])
         sub = _snapshot(

@@ -4,6 +4,8 @@ Stripe Prices cannot change amount, so a changed price gets a new Price and the 
 is archived. Running the sync again with nothing changed makes no writes.
 """
 
+from typing import Any
+
 import stripe
 from django.conf import settings
 from django.utils import translation
@@ -66,7 +68,7 @@ def sync_tier(*, tier: Tier) -> list[str]:
 def sync_promotion_code(*, promo: PromotionCode) -> None:
     """Create the Coupon and Promotion Code for `promo` at Stripe, or update what can change."""
     if not promo.stripe_coupon_id:
-        params = {
+        params: dict[str, Any] = {
             "duration": promo.duration,
             "name": promo.code,
             "metadata": {"promotion_code_id": str(promo.pk)},
@@ -74,6 +76,7 @@ def sync_promotion_code(*, promo: PromotionCode) -> None:
         if promo.kind == PromotionCode.Kind.PERCENT:
             params["percent_off"] = promo.percent_off
         else:
+            assert promo.amount_off is not None  # noqa: S101 - clean() requires it for fixed-amount codes
             params["amount_off"] = to_minor(promo.amount_off, promo.currency)
             params["currency"] = promo.currency.lower()
         if promo.duration == PromotionCode.Duration.REPEATING:

@@ -136,6 +136,7 @@ def receive_stripe(*, body: bytes, headers, client: str = "") -> WebhookEvent:
         raw = body.decode("utf-8")
     except (stripe.SignatureVerificationError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         _reject(body=body, headers=headers, client=client, reason=f"{type(exc).__name__}: {exc}")
+    reason: str | None
     try:
         event = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # deep nesting exhausts the parser's stack
