@@ -38,9 +38,11 @@ class LibraryPaginator(Paginator):
 
     object_list: QuerySet[Any]
 
-    def __init__(self, object_list: QuerySet[Any], per_page: int, *, cap: int = CAP, wanted: int = 1) -> None:
+    def __init__(
+        self, object_list: QuerySet[Any], per_page: int, *, cap: int | None = None, wanted: int = 1
+    ) -> None:
         super().__init__(object_list, per_page)
-        self.cap = cap
+        self.cap = CAP if cap is None else cap
         self.wanted = wanted
         self.capped = False
 
