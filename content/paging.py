@@ -59,4 +59,4 @@ class LibraryPaginator(Paginator):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         ids = self.object_list.values("pk")[bottom : bottom + self.per_page]
-        return self._get_page(self.object_list.filter(pk__in=ids), number, self)
+        return Page(self.object_list.filter(pk__in=ids), number, self)
