@@ -81,28 +81,27 @@ def library_for(
         # Items not counted yet have no stats row: last, on every database.
         return items.order_by("-featured", F("stats__views_30d").desc(nulls_last=True), "-publish_at", "-id")
     if ranked and sort in ("", "relevance"):
-        # Per matching row through the primary key: a join would read every public document.
-        document = SearchDocument.objects.filter(content_id=OuterRef("pk"))
-        rank = document.annotate(rank=SearchRank(F("public"), search_query(q) or "")).values("rank")[:1]
-        return items.annotate(rank=Subquery(rank)).order_by(
-            F("rank").desc(nulls_last=True), "-publish_at", "-id"
-        )
+        # Through a join on the documents: the rank of the public document only, never the
+        # body's (the order must not hint at what a gated body says), computed once per row.
+        rank = SearchRank(F("search_document__public"), search_query(q) or "")
+        return items.annotate(rank=rank).order_by(F("rank").desc(nulls_last=True), "-publish_at", "-id")
     return items.order_by("-publish_at", "-id")
 
 
 def _matching(items: "QuerySet[Content]", user: User | AnonymousUser, q: str) -> "QuerySet[Content]":
     """PostgreSQL: `items` whose public document matches `q`, or whose body document does and
-    which `user` may read. Each document is matched in its own subquery, so that the planner
-    weighs them apart: the small public documents may be scanned, the body documents are
-    looked up in their GIN index (an OR over both columns in one scan would read, and
-    decompress, every body document)."""
+    which `user` may read: `pk IN (public matches UNION readable body matches)`. Each document
+    is matched in its own branch, so that the planner weighs them apart: the small public
+    documents may be scanned, the body documents are looked up in their GIN index (an OR over
+    both columns in one scan would read, and decompress, every body document; an OR of two
+    IN-subqueries made it test the public one twice per row)."""
     query = search_query(q)
     if query is None:
         return items.none()
-    documents = SearchDocument.objects.values("content_id")
-    in_public = items.filter(pk__in=documents.filter(public=query))
-    in_body = accessible(items.filter(pk__in=documents.filter(body=query)), user)
-    return in_public | in_body
+    documents = SearchDocument.objects.order_by().values("content_id")
+    in_public = documents.filter(public=query)
+    readable = accessible(Content.objects.live().filter(pk__in=documents.filter(body=query)), user)
+    return items.filter(pk__in=in_public.union(readable.order_by().values("pk")))
 
 
 def search_ids(user: User | AnonymousUser, q: str) -> list[int]:

@@ -4,7 +4,6 @@ import re
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +18,7 @@ from . import selectors, services, slots
 from .forms import BeaconForm, InterestsForm, LibraryFilterForm
 from .markdown import render as render_markdown
 from .models import Attachment, Content, ContentView, Lesson
+from .paging import LibraryPaginator, wanted_page
 
 PAGE_SIZE = 24
 
@@ -34,7 +34,8 @@ def library(request):
         q=filters.get("q") or "",
         sort=filters.get("sort") or "",
     )
-    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    number = request.GET.get("page")
+    page = LibraryPaginator(items, PAGE_SIZE, wanted=wanted_page(number)).get_page(number)
     source = ContentView.Source.SEARCH if filters.get("q") else ContentView.Source.LIBRARY
     return render(
         request,

@@ -303,3 +303,57 @@ def test_cover_images_are_served_publicly(client, settings, tmp_path):
     assert response.status_code == 200
     assert "immutable" in response["Cache-Control"]
     assert client.get("/media/private/x.png").status_code == 404
+
+
+def _pages(client, url: str) -> list[tuple[str, list[str], bool]]:
+    """(page indicator, titles, has a next link) of every page, following the next links."""
+    import re
+
+    out = []
+    for number in range(1, 20):
+        html = client.get(f"{url}&page={number}").content.decode()
+        indicator = re.search(r'<span class="page-link">([^<]*)</span>', html)
+        titles = re.findall(r"Paged item \d+", html)
+        out.append(
+            (indicator.group(1) if indicator else "", list(dict.fromkeys(titles)), "Next page" in html)
+        )
+        if "Next page" not in html:
+            return out
+    raise AssertionError("the next links never end")
+
+
+@pytest.mark.parametrize("q", ["", "paged"])
+def test_count_stops_at_the_cap_and_pages_go_on_past_it(client, monkeypatch, q):
+    from content import paging, views
+    from content.selectors import search_ids
+
+    monkeypatch.setattr(paging, "CAP", 5)
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    gold = TierFactory(rank=20)
+    now = timezone.now()
+    for i in range(11):  # newest first: Paged item 10, 9, ... 0
+        ContentFactory(
+            title=f"Paged item {i}",
+            min_tier=gold if i % 3 else None,
+            publish_at=now - timedelta(hours=20 - i),
+        )
+    member = UserFactory()
+    client.force_login(member)
+    pages = _pages(client, reverse("content:library") + f"?q={q}")
+    # Counted up to the cap (6 rows: 3 pages and "more"), then one page further at a time;
+    # exact once the page asked for is the last.
+    assert [indicator for indicator, _titles, _next in pages] == [
+        "1 / 3+",
+        "2 / 3+",
+        "3 / 4+",
+        "4 / 5+",
+        "5 / 6+",
+        "6 / 6",
+    ]
+    titles = [title for _indicator, page, _next in pages for title in page]
+    assert titles == [f"Paged item {i}" for i in range(10, -1, -1)]  # every item once, in order
+    if q:
+        assert len(search_ids(member, q)) == 11
+    # A page number past the end, or too large for the database, shows the last page counted.
+    for number in ("99", "9" * 40, "-3", "abc"):
+        assert client.get(reverse("content:library") + f"?q={q}&page={number}").status_code == 200
