@@ -185,14 +185,17 @@ def _courses_in_progress(user: User) -> "QuerySet[Content]":
     My library lists them all (a lost course shows its locked look on its page); the home page
     narrows them to what the member may still open."""
     started_ids = LessonProgress.objects.filter(user=user).values("lesson__course_id")
-    mine = Q(lessons__progress__user=user)
+    # Per course, from the member's own progress rows (the user/lesson index) and the course's
+    # lessons: joining every member's progress and filtering the aggregate read thousands of rows.
+    mine = LessonProgress.objects.filter(user=user, lesson__course=OuterRef("pk")).order_by()
+    lessons = Lesson.objects.filter(course=OuterRef("pk")).order_by()
     return (
         Content.objects.live()
         .filter(kind=Content.Kind.COURSE, pk__in=started_ids)
         .annotate(
-            done=Count("lessons__progress", filter=mine, distinct=True),
-            total=Count("lessons", distinct=True),
-            last_progress_at=Max("lessons__progress__completed_at", filter=mine),
+            done=Coalesce(Subquery(mine.values("user").annotate(n=Count("pk")).values("n")[:1]), 0),
+            total=Coalesce(Subquery(lessons.values("course").annotate(n=Count("pk")).values("n")[:1]), 0),
+            last_progress_at=Subquery(mine.values("user").annotate(at=Max("completed_at")).values("at")[:1]),
         )
         .filter(done__lt=F("total"))
         .select_related("min_tier")

@@ -194,6 +194,20 @@ def _popular(*, build: NeighbourBuild | None, groups: list[str]) -> list[int]:
     return list(dict.fromkeys(pk for group in groups for pk in by_group.get(group, [])))
 
 
+def _worth_dating(scores: dict[int, float], *, skip: set[int], boost: float) -> list[int]:
+    """The candidates whose publication date may change the first RANKING_SIZE. The boost
+    multiplies a score by 1 to 1 + boost: a candidate below the RANKING_SIZE-th best score even
+    at the full boost stays below all of those, so its date (and an IN list of thousands of ids)
+    is not needed."""
+    positive = sorted(
+        (pk for pk, value in scores.items() if value > 0 and pk not in skip), key=lambda pk: -scores[pk]
+    )
+    if len(positive) <= RANKING_SIZE:
+        return positive
+    floor = scores[positive[RANKING_SIZE - 1]]
+    return [pk for pk in positive if scores[pk] * (1.0 + boost) >= floor]
+
+
 def _rank(
     *,
     member: User,
@@ -226,7 +240,8 @@ def _rank(
         scores = scored.scores
         boost = float(params.get("freshness_boost", prefs.freshness_boost))
         if boost > 0:
-            positive = [pk for pk, value in scores.items() if value > 0 and pk not in excluded]
+            skip = excluded | scored.hidden | taken  # never ranked, so never worth a date
+            positive = _worth_dating(scores, skip=skip, boost=boost)
             for pk, published in Content.objects.filter(pk__in=positive).values_list("pk", "publish_at"):
                 age = (now - (published or now)).total_seconds() / 86400
                 scores[pk] *= freshness(age_days=age, boost=boost, half_life_days=prefs.freshness_days)

@@ -147,7 +147,8 @@ def member_sections_for(member: User, stamp: tuple) -> MemberSections:
 def forum_news_for(member: User, stamp: tuple) -> list[Thread]:
     """ "New in the forum areas you read", kept for FORUM_TTL, checked again on every page: the
     topics still shown and in an area the member may read now. `stamp`: from member_stamp."""
-    key = sections_key(member, stamp, kind="forum")
+    # Keyed by the member's forum activity only: reading an item does not change their forum news.
+    key = sections_key(member, stamp[len(ACTIVITY_STAMP_PARTS) :], kind="forum")
     threads: list[Thread] | None = cache.get(key)
     if threads is None:
         threads = new_in_my_areas(member=member, limit=FORUM_LIMIT)

@@ -357,3 +357,19 @@ def test_count_stops_at_the_cap_and_pages_go_on_past_it(client, monkeypatch, q):
     # A page number past the end, or too large for the database, shows the last page counted.
     for number in ("99", "9" * 40, "-3", "abc"):
         assert client.get(reverse("content:library") + f"?q={q}&page={number}").status_code == 200
+
+
+def test_courses_in_progress_count_only_the_members_own_lessons():
+    from content.selectors import my_library
+
+    member, other = UserFactory(), UserFactory()
+    course = ContentFactory(kind=Content.Kind.COURSE, slug="counted", title="Counted")
+    lessons = [LessonFactory(course=course, slug=f"c{i}", position=i) for i in range(4)]
+    earlier, later = timezone.now() - timedelta(days=2), timezone.now() - timedelta(hours=1)
+    LessonProgress.objects.create(user=member, lesson=lessons[0], completed_at=earlier)
+    LessonProgress.objects.create(user=member, lesson=lessons[2], completed_at=later)
+    for lesson in lessons:  # another member finished it all: neither their rows nor their time count
+        LessonProgress.objects.create(user=other, lesson=lesson)
+    (mine,) = my_library(member)["in_progress"]
+    assert (mine.done, mine.total, mine.last_progress_at) == (2, 4, later)
+    assert my_library(other)["in_progress"] == []  # finished: no longer in progress

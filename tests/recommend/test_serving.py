@@ -265,3 +265,31 @@ def test_an_item_deleted_after_the_build_stays_in_its_neighbours_lists_but_is_ne
     _read(runner, running[0])
     titles = _titles(runner, n=10)
     assert "Running 2" in titles and "Running 1" not in titles
+
+
+def test_the_freshness_boost_reads_dates_only_of_candidates_that_can_still_rank(tastes, monkeypatch):
+    from django.core.cache import cache
+
+    from recommend import selectors
+
+    build_neighbours()
+    runner = UserFactory(personalisation_consent=True)
+    _read(runner, tastes["running"][0], tastes["cooking"][0])
+    # The best by similarity is old; newer ones may overtake it with the boost.
+    Content.objects.filter(pk=tastes["running"][1].pk).update(publish_at=NOW - timedelta(days=400))
+    every = selectors._worth_dating
+
+    def ranking(size, prune=True):
+        monkeypatch.setattr(selectors, "RANKING_SIZE", size)
+        monkeypatch.setattr(selectors, "_worth_dating", every if prune else lambda scores, *, skip, boost: [
+            pk for pk, value in scores.items() if value > 0 and pk not in skip
+        ])  # fmt: skip
+        cache.clear()
+        with CaptureQueriesContext(connection) as captured:
+            picks = recommendations_for(member=runner, n=20)
+        (dates,) = [q["sql"] for q in captured if '"publish_at" AS "publish_at"' in q["sql"]]
+        return [(p.item.title, p.reason) for p in picks], dates
+
+    for size in (1, 2, 3, 100):
+        assert ranking(size)[0] == ranking(size, prune=False)[0]  # the same list, in the same order
+    assert len(ranking(1)[1]) < len(ranking(1, prune=False)[1])  # fewer ids in the date query

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from community.models import Category, ThreadRead
+from community.models import Category, Post, ThreadRead
 from content.models import Content, ContentView, LessonProgress
 from recommend.models import ItemControl, NeighbourBuild, RecommendSettings
 from recommend.selectors import activity_stamp
@@ -244,3 +244,23 @@ def test_forum_news_kept_a_minute_but_checked_on_every_page(client, member, gold
     assert "Hidden later" not in html and "Brand new" in forum(html)
     Category.objects.filter(pk=area.pk).update(read_tier=gold)
     assert "Brand new" not in page(client)
+
+
+def test_reading_an_item_keeps_the_forum_news_but_a_post_of_theirs_does_not(client, member):
+    area = Category.objects.create(name="Questions", slug="questions")
+    old = topic(area, "Old topic", ago=timedelta(days=2))
+    read(member, old, ago=timedelta(days=3))
+    item = ContentFactory(title="Read meanwhile")  # before the first page: a new item is a site change
+    assert "Old topic" in forum(page(client))
+    topic(area, "Brand new", ago=timedelta(0))
+    # Reading an item changes the member's sections, not their forum news: still the kept list
+    # (the new topic waits for the minute), and no walk of the forum on this page.
+    view(member, item)
+    with CaptureQueriesContext(connection) as captured:
+        html = page(client)
+    assert "Read meanwhile" in continue_section(html)
+    assert "Brand new" not in forum(html) and "Old topic" in forum(html)
+    assert not [q for q in captured if "last_read" in q["sql"]]  # new_in_my_areas's annotation
+    # A post of their own is forum activity: the list is computed again at once.
+    Post.objects.create(thread=old, author=member, body="Me too")
+    assert "Brand new" in forum(page(client))
