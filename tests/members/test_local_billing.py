@@ -402,8 +402,7 @@ def test_plain_text_emails_are_not_html_escaped(member_client, member):
     assert "Welcome to Q&A Club" in welcome.subject and "&amp;" not in welcome.body
 
 
-def test_complete_local_checkout_drops_the_members_cached_access(gold):
-    member = UserFactory()
+def _open_gold_checkout(member) -> LocalCheckout:
     services.start_checkout(
         member=member,
         tier_slug="gold",
@@ -411,7 +410,12 @@ def test_complete_local_checkout_drops_the_members_cached_access(gold):
         success_url="http://testserver/done/",
         cancel_url="http://testserver/pricing/",
     )
-    checkout = LocalCheckout.objects.get(user=member)
+    return LocalCheckout.objects.get(user=member)
+
+
+def test_complete_local_checkout_drops_the_members_cached_access(gold):
+    member = UserFactory()
+    checkout = _open_gold_checkout(member)
     assert access.member_rank(member) == 0  # now cached on the member for the request
     done = services.complete_local_checkout(member=member, checkout_id=checkout.pk, approve=True)
     assert done.status == LocalCheckout.Status.COMPLETED
@@ -420,14 +424,7 @@ def test_complete_local_checkout_drops_the_members_cached_access(gold):
 
 def test_complete_local_checkout_refuses_another_members_checkout(gold):
     member, other = UserFactory(), UserFactory()
-    services.start_checkout(
-        member=member,
-        tier_slug="gold",
-        interval="month",
-        success_url="http://testserver/done/",
-        cancel_url="http://testserver/pricing/",
-    )
-    checkout = LocalCheckout.objects.get(user=member)
+    checkout = _open_gold_checkout(member)
     with pytest.raises(MemberError):
         services.complete_local_checkout(member=other, checkout_id=checkout.pk, approve=True)
     checkout.refresh_from_db()
