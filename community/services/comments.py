@@ -12,8 +12,8 @@ from points.models import Action, LedgerEntry
 from points.services import reverse_entry
 
 from ..models import Comment, Flag
-from .forum import ForumError, award, check_can_flag, check_can_write, clean_body
-from .moderation import resolve_flags, staff_only
+from .forum import ForumError, award, check_can_write, clean_body
+from .moderation import file_flag, resolve_flags, staff_only
 
 COMMENT_MAX = 5000
 
@@ -67,11 +67,4 @@ def flag_comment(*, reporter: User, comment: Comment, reason: str, note: str = "
         raise ForumError(_("You cannot flag your own comment."))
     if comment.hidden or not can_access(reporter, comment.content):
         raise ForumError(_("You cannot flag this comment."))
-    earlier = Flag.objects.filter(comment=comment, reporter=reporter).first()
-    if earlier is not None:  # flagging again is not a new report
-        return earlier
-    check_can_flag(member=reporter)
-    flag, _created = Flag.objects.get_or_create(
-        comment=comment, reporter=reporter, defaults={"reason": reason, "note": note.strip()[:300]}
-    )
-    return flag
+    return file_flag(reporter=reporter, reason=reason, note=note, comment=comment)

@@ -28,12 +28,21 @@ def flag_post(*, reporter: User, post: Post, reason: str, note: str = "") -> Fla
         raise ForumError(_("You cannot flag your own post."))
     if not can_read(user=reporter, category=post.thread.category) or post.hidden or not post.approved:
         raise ForumError(_("You cannot flag this post."))
-    earlier = Flag.objects.filter(post=post, reporter=reporter).first()
-    if earlier is not None:  # flagging again is not a new report
+    return file_flag(reporter=reporter, reason=reason, note=note, post=post)
+
+
+def file_flag(
+    *, reporter: User, reason: str, note: str, post: Post | None = None, comment: Comment | None = None
+) -> Flag:
+    """The reporter's flag of a post or a comment (checked by the caller): their earlier one if
+    any (flagging again is not a new report), else a new one within their flag limit."""
+    target = {"post": post} if post is not None else {"comment": comment}
+    earlier = Flag.objects.filter(reporter=reporter, **target).first()
+    if earlier is not None:
         return earlier
     check_can_flag(member=reporter)
     flag, _created = Flag.objects.get_or_create(
-        post=post, reporter=reporter, defaults={"reason": reason, "note": note.strip()[:300]}
+        reporter=reporter, **target, defaults={"reason": reason, "note": note.strip()[:300]}
     )
     return flag
 
