@@ -486,8 +486,13 @@ def main() -> None:
               f"{build.members:,} members × {build.items:,} items, {build.interactions:,} interactions")  # fmt: skip
         print(f"  {'view history':<14} {rolled_up:7.2f} s  (the night's first job: the last day's "
               f"{rolled['views']:,} views of {rolled['members']:,} members summed in)")  # fmt: skip
+        notes = {
+            "text_reads": "the items' texts and the stored text state",
+            "text": f"the wait for the text stage, computed in {build.params['text'].get('seconds', 0):.2f} s "
+            "in a thread beside the interactions and similarity",
+        }
         for stage, seconds in build.durations.items():
-            print(f"  {stage:<14} {seconds:7.2f} s")
+            print(f"  {stage:<14} {seconds:7.2f} s" + (f"  ({notes[stage]})" if stage in notes else ""))
         untracked = total - rolled_up - sum(build.durations.values())
         print(
             f"  {'swap + commit':<14} {untracked:7.2f} s  (after the write stage: saving the build, deleting older"

@@ -24,15 +24,22 @@ from .similarity import Neighbours, item_neighbours
 # Han (incl. extension A and compatibility), kana and Hangul.
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 _TOKEN = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")
+_HAS_CJK = re.compile(rf"[{_CJK}]")
+_WORD = re.compile(r"[^\W_]+")
+_STOP_WORDS = frozenset(ENGLISH_STOP_WORDS)
 
 
 def tokens(text: str) -> list[str]:
     """Words of Latin text, character bigrams of CJK runs (a lone CJK character stays whole)."""
+    text = text.lower()
+    if _HAS_CJK.search(text) is None:
+        # The same tokens as below, found by a simpler pattern: most texts have no CJK.
+        return [word for word in _WORD.findall(text) if len(word) > 1 and word not in _STOP_WORDS]
     out: list[str] = []
-    for cjk, word in _TOKEN.findall(text.lower()):
+    for cjk, word in _TOKEN.findall(text):
         if cjk:
             out.extend([cjk] if len(cjk) == 1 else [cjk[i : i + 2] for i in range(len(cjk) - 1)])
-        elif len(word) > 1 and word not in ENGLISH_STOP_WORDS:
+        elif len(word) > 1 and word not in _STOP_WORDS:
             out.append(word)
     return out
 
@@ -63,19 +70,23 @@ class Vectoriser:
 def _counts(texts: Iterable[str], columns: dict[str, int], *, grow: bool) -> sp.csr_matrix:
     """Each text's term counts (int32 rows; columns ascending within a row). With `grow`, a
     term not in `columns` gets the next column; without, it is left out."""
-    indptr, indices, counts = [0], [np.zeros(0, dtype=np.int32)], [np.zeros(0, dtype=np.int64)]
+    found: list[int] = []
+    ends = [0]
     for text in texts:
         if grow:
-            found = [columns.setdefault(term, len(columns)) for term in tokens(text)]
+            found.extend([columns.setdefault(term, len(columns)) for term in tokens(text)])
         else:
-            found = [column for term in tokens(text) if (column := columns.get(term)) is not None]
-        present, times = np.unique(np.array(found, dtype=np.int32), return_counts=True)
-        indices.append(present)
-        counts.append(times)
-        indptr.append(indptr[-1] + len(present))
+            found.extend([column for term in tokens(text) if (column := columns.get(term)) is not None])
+        ends.append(len(found))
+    # Every (text, term) occurrence as one number, counted in one pass: one np.unique for the
+    # corpus rather than one per text.
+    width = max(len(columns), 1)
+    rows = np.repeat(np.arange(len(ends) - 1, dtype=np.int64), np.diff(ends))
+    cells, times = np.unique(rows * width + np.array(found, dtype=np.int64), return_counts=True)
+    indptr = np.searchsorted(cells, np.arange(len(ends), dtype=np.int64) * width).astype(np.int32)
     matrix = sp.csr_matrix(
-        (np.concatenate(counts).astype(np.int32), np.concatenate(indices), np.array(indptr, dtype=np.int32)),
-        shape=(len(indptr) - 1, len(columns)),
+        (times.astype(np.int32), (cells % width).astype(np.int32), indptr),
+        shape=(len(ends) - 1, len(columns)),
     )
     matrix.has_sorted_indices = True
     return matrix

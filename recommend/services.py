@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -19,10 +21,18 @@ from .interactions import Weights, interaction_matrix
 from .models import Dismissal, NeighbourBuild
 from .similarity import item_neighbours
 from .tables import write_neighbours, write_popular
-from .text_stage import prepare_text_stage, write_text_stage
+from .text_stage import compute_text_stage, plan_text_stage, write_text_stage
 from .topics import thread_table, write_thread_neighbours
 
 WRITE_BATCH = 5_000
+Argument = TypeVar("Argument")
+Result = TypeVar("Result")
+
+
+def _timed(function: Callable[[Argument], Result], argument: Argument) -> tuple[Result, float]:
+    """`function(argument)` and the seconds it took."""
+    started = time.perf_counter()
+    return function(argument), time.perf_counter() - started
 
 
 def build_neighbours(
@@ -48,21 +58,29 @@ def build_neighbours(
             progress(name)
 
     try:
-        members = User.objects.filter(is_active=True, personalisation_consent=True)
-        # Everyone's views, read once: the matrix learns from the consenting members', the
-        # popular lists count everyone's (aggregates only).
-        views = view_pairs(now=now)
-        data = interaction_matrix(members=members, now=now, weights=weights, views=views)
-        stage("interactions")
-        neighbours = item_neighbours(data.matrix, k=k, shrinkage=shrinkage)
-        stage("similarity")
         # Similar text (recommend.text_index): the current build's rows copied when no item's
         # text changed (most nights), the changed items' merged in when a few did, a full fit
-        # weekly or after many changes.
+        # weekly or after many changes. Its reads come first; its computation needs no
+        # database, so it runs in a thread while the interactions are read (the database's
+        # time) and the co-read neighbours computed.
         current = (
             NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).exclude(pk=build.pk).first()
         )
-        text = prepare_text_stage(current=current, k=k, now=now)
+        plan = plan_text_stage(current=current, k=k, now=now)
+        stage("text_reads")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recommend-text") as pool:
+            computing = pool.submit(_timed, compute_text_stage, plan)
+            members = User.objects.filter(is_active=True, personalisation_consent=True)
+            # Everyone's views, read once: the matrix learns from the consenting members', the
+            # popular lists count everyone's (aggregates only).
+            views = view_pairs(now=now)
+            data = interaction_matrix(members=members, now=now, weights=weights, views=views)
+            stage("interactions")
+            neighbours = item_neighbours(data.matrix, k=k, shrinkage=shrinkage)
+            stage("similarity")
+            text, text_seconds = computing.result()
+        # "text": what the build still waited for the text stage after the similarity; the
+        # stage's own time, spent beside the two stages before, is in params["text"].
         stage("text")
         # Suggested topics (recommend.topics): threads read by the same members.
         topics = thread_table(now=now, shrinkage=shrinkage, half_life_days=weights.half_life_days)
@@ -72,7 +90,7 @@ def build_neighbours(
         # tables of a build are written in it, so they swap in together.
         with transaction.atomic():
             write_neighbours(build=build, item_ids=data.items, neighbours=neighbours, source="coread")
-            text_params = write_text_stage(build=build, stage=text)
+            text_params = {**write_text_stage(build=build, stage=text), "seconds": round(text_seconds, 3)}
             popular = write_popular(build=build, now=now, views=views)
             topic_counts = write_thread_neighbours(build=build, now=now, table=topics)
             build.params = {

@@ -2,15 +2,16 @@
 current build's text state in bulk, decide tonight's mode (full fit, incremental or copied),
 compute, and write the rows and the state for the new build.
 
-`prepare_text_stage` runs before the build's transaction (it only reads); `write_text_stage`
-runs inside it, so the text rows and the state swap in with the rest of the build.
+`plan_text_stage` reads (before the build's transaction), `compute_text_stage` computes without
+the database, so the build runs it in a thread beside its own reads, and `write_text_stage`
+writes inside the build's transaction, so the text rows and the state swap in with the rest.
 """
 
 from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -72,8 +73,30 @@ class TextStage:
     computed: Computed | None
 
 
-def prepare_text_stage(*, current: NeighbourBuild | None, k: int, now: datetime) -> TextStage:
-    """Read the texts and the current build's state, and compute what tonight's mode needs."""
+@dataclass(frozen=True)
+class TextPlan:
+    """Tonight's text stage as read from the database, before anything is computed: the mode
+    and why, the items' ids, texts and digests (ids ascending), the changes since the current
+    build (None without a state to compare with), the fit, the current build, and on an
+    incremental night its stored vectoriser, state and packed terms."""
+
+    mode: str
+    reason: str
+    k: int
+    now: datetime
+    item_ids: np.ndarray
+    texts: list[str]
+    digests: np.ndarray
+    changes: Changes | None
+    fit: Fit | None
+    source: NeighbourBuild | None
+    before: tuple[Vectoriser, TextState] | None = None
+    vocabulary: bytes | None = None
+
+
+def plan_text_stage(*, current: NeighbourBuild | None, k: int, now: datetime) -> TextPlan:
+    """Read the texts and the current build's state, and decide tonight's mode. All the
+    stage's reads; `compute_text_stage` then needs no database."""
     corpus = text_corpus()
     digests = text_digests(corpus.texts)
     n = len(corpus.item_ids)
@@ -82,24 +105,20 @@ def prepare_text_stage(*, current: NeighbourBuild | None, k: int, now: datetime)
         if current is not None
         else None
     )
-
-    def full(reason: str, changes: Changes | None) -> TextStage:
-        vectoriser, state = full_text_state(
-            item_ids=corpus.item_ids, texts=corpus.texts, digests=digests, k=k
-        )
-        fit = Fit(k=k, vectoriser=VECTORISER, fitted_at=now, changed_since=0)
-        return TextStage(
-            mode=Mode.FULL,
-            reason=reason,
-            items=n,
-            changes=changes,
-            fit=fit,
-            source=None,
-            computed=Computed(state=state, vectoriser=vectoriser, fit=fit),
-        )
-
+    plan = TextPlan(
+        mode=Mode.FULL,
+        reason="no earlier fit",
+        k=k,
+        now=now,
+        item_ids=corpus.item_ids,
+        texts=corpus.texts,
+        digests=digests,
+        changes=None,
+        fit=None,
+        source=current,
+    )
     if index is None:
-        return full("no earlier fit", None)
+        return plan
     fit = Fit(
         k=index.k,
         vectoriser=index.vectoriser,
@@ -122,38 +141,73 @@ def prepare_text_stage(*, current: NeighbourBuild | None, k: int, now: datetime)
         changes=changes.total,
         items=n,
     )
-    if mode == Mode.FULL:
-        return full(reason, changes)
-    if mode == Mode.COPIED:
-        return TextStage(
-            mode=mode, reason=reason, items=n, changes=changes, fit=fit, source=current, computed=None
-        )
+    plan = replace(plan, mode=mode, reason=reason, changes=changes, fit=fit)
+    if mode != Mode.INCREMENTAL:
+        return plan
     vocabulary, arrays = read_text_arrays(index)
-    vectoriser, before_state = unpack_state(index.items, arrays, vocabulary)
+    return replace(plan, before=unpack_state(index.items, arrays, vocabulary), vocabulary=vocabulary)
+
+
+def compute_text_stage(plan: TextPlan) -> TextStage:
+    """Compute what tonight's mode needs: a full fit, the changed items merged in, or nothing
+    (the rows are copied). No database: the build runs it beside its own reads."""
+    n = len(plan.item_ids)
+    if plan.mode == Mode.COPIED:
+        if plan.fit is None:
+            raise ValueError("a copied text stage needs the fit it keeps")
+        return TextStage(
+            mode=plan.mode,
+            reason=plan.reason,
+            items=n,
+            changes=plan.changes,
+            fit=plan.fit,
+            source=plan.source,
+            computed=None,
+        )
+    if plan.mode == Mode.FULL:
+        vectoriser, state = full_text_state(
+            item_ids=plan.item_ids, texts=plan.texts, digests=plan.digests, k=plan.k
+        )
+        fit = Fit(k=plan.k, vectoriser=VECTORISER, fitted_at=plan.now, changed_since=0)
+        return TextStage(
+            mode=plan.mode,
+            reason=plan.reason,
+            items=n,
+            changes=plan.changes,
+            fit=fit,
+            source=None,
+            computed=Computed(state=state, vectoriser=vectoriser, fit=fit),
+        )
+    if plan.before is None or plan.changes is None or plan.fit is None:
+        raise ValueError("an incremental text stage needs the last state and the changes since")
+    vectoriser, before_state = plan.before
     update = update_text_state(
         before=before_state,
         vectoriser=vectoriser,
-        item_ids=corpus.item_ids,
-        texts=corpus.texts,
-        digests=digests,
-        changes=changes,
-        k=k,
+        item_ids=plan.item_ids,
+        texts=plan.texts,
+        digests=plan.digests,
+        changes=plan.changes,
+        k=plan.k,
     )
     fit = Fit(
-        k=k, vectoriser=VECTORISER, fitted_at=fit.fitted_at, changed_since=fit.changed_since + changes.total
+        k=plan.k,
+        vectoriser=VECTORISER,
+        fitted_at=plan.fit.fitted_at,
+        changed_since=plan.fit.changed_since + plan.changes.total,
     )
     return TextStage(
-        mode=mode,
-        reason=reason,
+        mode=plan.mode,
+        reason=plan.reason,
         items=n,
-        changes=changes,
+        changes=plan.changes,
         fit=fit,
-        source=current,
+        source=plan.source,
         computed=Computed(
             state=update.state,
             vectoriser=vectoriser,
             fit=fit,
-            vocabulary=vocabulary,
+            vocabulary=plan.vocabulary,
             rewritten=update.rewritten,
             recomputed=update.recomputed,
         ),

@@ -35,7 +35,8 @@ def test_build_writes_neighbours_within_tastes_and_is_current(tastes):
     cooking, _running = tastes
     build = build_neighbours()
     assert build.status == NeighbourBuild.Status.DONE and (build.members, build.items) == (12, 6)
-    assert set(build.durations) == {"interactions", "similarity", "text", "topics", "write"}
+    assert set(build.durations) == {"text_reads", "interactions", "similarity", "text", "topics", "write"}
+    assert build.params["text"]["seconds"] > 0  # computed beside the interactions and similarity
     assert current_build() == build
     near = [pk for pk, _score in neighbours_of(item_id=cooking[0].pk)]
     assert set(near) == {cooking[1].pk, cooking[2].pk}
@@ -105,9 +106,10 @@ def test_text_neighbours_are_copied_merged_or_fitted_again(tastes, share):
     assert first.params["text"]["mode"] == "full" and first.params["text"]["reason"] == "no earlier fit"
     fitted = text_rows(first)
     second = build_neighbours()
-    assert second.params["text"] | {"fitted_at": None} == {
+    assert second.params["text"] | {"fitted_at": None, "seconds": None} == {
         "mode": "copied", "reason": "no text changed", "items": 6, "changed": 0, "added": 0, "removed": 0,
         "rows_written": 0, "rows_copied": 6, "rows_recomputed": 0, "fitted_at": None, "changed_since_fit": 0,
+        "seconds": None,
     }  # fmt: skip
     copied = text_rows(second)
     assert len(copied) == 6 and copied == fitted == frozen_rows(second)

@@ -2,6 +2,7 @@
 creator's controls, consent, caching that follows activity, and the edge cases of a build that
 no longer matches the library."""
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from community.models import Comment
 from content.models import Content, ContentView, Like
-from recommend.content_based import tokens
+from recommend.content_based import fit_vectoriser, term_counts, tokens
 from recommend.models import Experiment, Impression, ItemControl, RecommendSettings, Variant
 from recommend.scoring import diversified, freshness, score_candidates
 from recommend.selectors import also_read, next_up, recommendations_for
@@ -53,6 +54,32 @@ def test_cjk_text_is_cut_into_bigrams_and_latin_into_words():
     assert tokens("推荐系统 for the Runners") == ["推荐", "荐系", "系统", "runners"]  # stop words dropped
     assert tokens("跑") == ["跑"]
     assert tokens("AI工具") == ["ai", "工具"]
+    # Latin-only texts take a simpler pattern: the same words, underscores and digits as before.
+    assert tokens("Snake_case, naïve ÉCOLE 42 x 2026-11-27 the") == [
+        "snake",
+        "case",
+        "naïve",
+        "école",
+        "42",
+        "2026",
+        "11",
+        "27",
+    ]
+
+
+def test_term_counts_are_each_texts_own_token_counts():
+    texts = ["bb aa bb 跑步跑步", "", "cc aa", "跑步 aa"]
+    vectoriser, counts = fit_vectoriser(texts)
+    for row, text in enumerate(texts):
+        counted = {
+            vectoriser.terms[column]: int(n) for column, n in zip(counts[row].indices, counts[row].data)
+        }
+        assert counted == Counter(tokens(text))
+        assert list(counts[row].indices) == sorted(counts[row].indices)
+    # Without growing: unknown terms are left out, an empty corpus gives an empty matrix.
+    known = term_counts(["aa zzz 跑步"], vectoriser=vectoriser)
+    assert {vectoriser.terms[c]: int(n) for c, n in zip(known.indices, known.data)} == {"aa": 1, "跑步": 1}
+    assert fit_vectoriser([])[1].shape == (0, 0)
 
 
 def test_scoring_pushes_away_what_is_like_a_dismissed_item():
