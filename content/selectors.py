@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce
 from members.access import accessible, can_access
 from members.models import User
 
-from .history import ViewPairs, add_recent, raw_pairs, read_histories, unpack
+from .history import ViewPairs, add_recent, raw_pairs, read_pairs
 from .models import (
     Attachment,
     Bookmark,
@@ -345,7 +345,7 @@ def view_pairs(*, now: datetime, users: "QuerySet[Any, Any] | Collection[int] | 
     mark = ViewRollup.objects.filter(pk=1).values_list("rolled_until", flat=True).first()
     if mark is None or mark > now:
         return raw_pairs(views)
-    base = unpack(read_histories(histories.order_by("user_id")))
+    base = read_pairs(histories)
     return add_recent(base, raw_pairs(views.filter(started_at__gte=mark)))
 
 

@@ -35,9 +35,12 @@ def copy_supported(connection: BaseDatabaseWrapper) -> bool:
     )
 
 
-def copy_out(queryset: QuerySet, *, select: str, names: Sequence[str]) -> tuple[memoryview, int] | None:
+def copy_out(
+    queryset: QuerySet, *, select: str, names: Sequence[str], rest: str = ""
+) -> tuple[memoryview, int] | None:
     """The rows of `queryset` (a values_list) as PostgreSQL's binary COPY stream and the offset
-    of its first row; `select` is the outer select list over its columns, named `names`. None
+    of its first row; `select` is the outer select list over its columns, named `names`, and
+    `rest` what follows the outer FROM (GROUP BY, ORDER BY; fixed text, no parameters). None
     when the queryset can match no row. psycopg2 only (see copy_supported)."""
     connection = connections[queryset.db]
     try:
@@ -50,7 +53,7 @@ def copy_out(queryset: QuerySet, *, select: str, names: Sequence[str]) -> tuple[
         # rest of the statement is fixed text.
         inner = cursor.mogrify(sql, params).decode()
         cursor.copy_expert(
-            f"COPY (SELECT {select} FROM ({inner}) AS copied ({', '.join(names)})) TO STDOUT (FORMAT binary)",  # noqa: S608
+            f"COPY (SELECT {select} FROM ({inner}) AS copied ({', '.join(names)}) {rest}) TO STDOUT (FORMAT binary)",  # noqa: S608
             buffer,
         )
     data = buffer.getbuffer()

@@ -157,3 +157,32 @@ def test_merging_sorted_pairs_gives_what_merging_gives(seed):
         merge_sorted(base, extra.where(np.zeros(len(extra), dtype=bool))).pairs.tobytes()
         == base.pairs.tobytes()
     )
+
+
+def test_read_pairs_reads_members_in_id_order_across_id_blocks():
+    """On PostgreSQL the database concatenates the rows per block of 1,024 user ids: members in
+    several blocks, written in no particular order, come back in id order with their sums."""
+    from content.history import pack, read_pairs
+
+    now = timezone.now()
+    people = [UserFactory(pk=pk) for pk in (70_001, 3, 2_050, 1_030, 1_024)]
+    items = [ContentFactory() for _ in range(3)]
+    views = [
+        ContentView(user=person, content=item, started_at=now - timedelta(days=n + 1), dwell_seconds=n)
+        for n, person in enumerate(people)
+        for item in items[: 1 + n % 3]
+    ]
+    ContentView.objects.bulk_create(views)
+    pairs = raw_pairs(ContentView.objects.all())
+    order = np.lexsort((pairs.pairs["item"], pairs.users))
+    ordered = ViewPairs(pairs.users[order], pairs.pairs[order])
+    ViewHistory.objects.bulk_create(
+        ViewHistory(user_id=user, pairs=blob) for user, blob in reversed(pack(ordered))
+    )
+    read = read_pairs(ViewHistory.objects.order_by("-user_id"))
+    assert read.users.tolist() == ordered.users.tolist() == sorted(ordered.users.tolist())
+    assert as_dict(read) == as_dict(ordered)
+    assert len(read_pairs(ViewHistory.objects.filter(user_id__in=[]))) == 0
+    assert as_dict(read_pairs(ViewHistory.objects.filter(user_id=2_050))) == {
+        key: value for key, value in as_dict(ordered).items() if key[0] == 2_050
+    }
