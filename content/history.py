@@ -212,7 +212,8 @@ def read_pairs(histories: QuerySet[ViewHistory]) -> ViewPairs:
     if copied is None:
         return empty_pairs()
     data, at = copied
-    heads, blobs = [], []
+    heads: list[memoryview] = []
+    blobs: list[memoryview] = []
     while True:
         (fields,) = struct.unpack_from(">h", data, at)
         if fields == -1:
