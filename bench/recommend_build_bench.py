@@ -21,8 +21,9 @@ which deletes the previous build, and the commit), the process's peak RSS, the r
 how the similar-text stage ran (recommend.text_index). A night is one of: `changed` (before it,
 untimed, one item's text is rewritten: its title and body become another topic's, so it leaves
 and enters other items' lists; the text stage is incremental), `same` (no text changed: the
-text rows are copied) and `full` (the stored text state is dropped first, as on the first build
-or a weekly refit: the vocabulary is fitted again and every item vectorised).
+text rows are copied), `refit` (one item rewritten and the last fit dated a week back: the
+weekly fit, which tokenises only the texts not counted at the last fit) and `full` (the stored
+text state is dropped first, as on the first build: every text is tokenised).
 In the same process it reads the same members' matrix again (`interaction_matrix`) and times
 `implicit`'s `CosineRecommender(K=50).fit` on it (members × items, what implicit 0.7 expects;
 best of `--repeat`), a bench-only tool (`pip install implicit`). Target (issue 12): the whole
@@ -354,7 +355,12 @@ def prepare_text_night(kind: str, *, items: int) -> None:
     """Untimed, before a build: for a 'changed' night, rewrite one item's text (its title,
     summary and body become those of an item of another topic, whichever differs from what it
     has, so every such night is a change); for a 'full' night, drop the stored text state, so
-    the build fits the vocabulary again as on the first build or a weekly refit."""
+    the build fits the vocabulary from every text as on the first build; for a 'refit' night,
+    rewrite one item and date the last fit a week back: the weekly fit, which keeps the counts
+    of the texts it counted before."""
+    from datetime import timedelta
+
+    from django.db.models import F
     from django.utils import timezone
 
     from content.models import Content
@@ -362,7 +368,9 @@ def prepare_text_night(kind: str, *, items: int) -> None:
 
     if kind == "full":
         TextIndex.objects.all().delete()
-    if kind != "changed":
+    if kind == "refit":
+        TextIndex.objects.update(fitted_at=F("fitted_at") - timedelta(days=8))
+    if kind not in ("changed", "refit"):
         return
     middle = items // 2  # items next to each other by number belong to different topics
     target = Content.objects.get(slug=f"{SLUG_PREFIX}{middle}")
@@ -407,9 +415,10 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="use a database already seeded with these sizes")
     parser.add_argument(
         "--nights",
-        default="full,changed,same,changed,same",
+        default="full,changed,same,changed,refit,same",
         help="builds to time, in order: 'changed' (one item's text rewritten before it), 'same' (no text "
-        "changed) or 'full' (the stored text state dropped: the vocabulary fitted again)",
+        "changed), 'refit' (one item rewritten and the fit dated a week back) or 'full' (the stored text "
+        "state dropped: every text tokenised)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="implicit fits to time (best counts)")
     parser.add_argument(
@@ -452,8 +461,8 @@ def main() -> None:
     from content.history import roll_up_views
 
     nights = [kind.strip() for kind in args.nights.split(",") if kind.strip()]
-    if not nights or set(nights) - {"changed", "same", "full"}:
-        sys.exit("--nights takes a comma-separated list of 'changed', 'same' and 'full'.")
+    if not nights or set(nights) - {"changed", "same", "refit", "full"}:
+        sys.exit("--nights takes a comma-separated list of 'changed', 'same', 'refit' and 'full'.")
     mark, night = prepare_view_history()
     totals: list[float] = []
     similarity: list[float] = []
@@ -502,8 +511,8 @@ def main() -> None:
         text = build.params["text"]
         print(f"  text stage: {text['mode']} ({text['reason']}); changed {text['changed']}, added {text['added']}, "
               f"removed {text['removed']}; rows written {text['rows_written']:,}, copied {text['rows_copied']:,}, "
-              f"lists computed again {text['rows_recomputed']}")  # fmt: skip
-        expected = {"changed": "incremental", "same": "copied", "full": "full"}[kind]
+              f"lists computed again {text['rows_recomputed']}, texts tokenised {text.get('texts_tokenised', '?')}")  # fmt: skip
+        expected = {"changed": "incremental", "same": "copied", "refit": "full", "full": "full"}[kind]
         if text["mode"] != expected:
             print(f"  NOTE: a '{kind}' night is meant to run the text stage {expected}, not {text['mode']}")
         print(f"  peak RSS {peak_rss_mb():.0f} MB (before this build {rss_before:.0f} MB)")

@@ -67,6 +67,12 @@ class Vectoriser:
         return {term: column for column, term in enumerate(self.terms)}
 
 
+def grown_counts(texts: Sequence[str], columns: dict[str, int]) -> sp.csr_matrix:
+    """Each text's counts of every term it has: a term not in `columns` gets the next column
+    (`columns` grows). What `vocabulary_of` learns from."""
+    return _counts(texts, columns, grow=True)
+
+
 def _counts(texts: Iterable[str], columns: dict[str, int], *, grow: bool) -> sp.csr_matrix:
     """Each text's term counts (int32 rows; columns ascending within a row). With `grow`, a
     term not in `columns` gets the next column; without, it is left out."""
@@ -97,10 +103,25 @@ def fit_vectoriser(texts: Sequence[str]) -> tuple[Vectoriser, sp.csr_matrix]:
     ln((1 + n) / (1 + df)) + 1); returns them with the texts' term counts (`term_counts`).
     A corpus without a single term gives no columns."""
     columns: dict[str, int] = {}
-    counts = _counts(texts, columns, grow=True)
-    frequency = np.bincount(counts.indices, minlength=len(columns))
-    idf = np.log((1.0 + len(texts)) / (1.0 + frequency)) + 1.0
-    return Vectoriser(terms=list(columns), idf=idf), counts
+    return vocabulary_of(_counts(texts, columns, grow=True), terms=list(columns))
+
+
+def vocabulary_of(counts: sp.csr_matrix, *, terms: Sequence[str]) -> tuple[Vectoriser, sp.csr_matrix]:
+    """The vectoriser of a corpus's term counts (texts × terms, column c counting terms[c]):
+    the terms that occur, in sorted order, with their IDF, and the counts in those columns. The
+    order makes a fit independent of how its counts were gathered (all texts counted at once,
+    or some kept from an earlier fit), to the bit."""
+    frequency = np.bincount(counts.indices, minlength=len(terms))
+    used = np.flatnonzero(frequency)
+    order = np.array(sorted(used.tolist(), key=lambda c: terms[c]), dtype=np.int64)
+    column = np.full(len(terms), -1, dtype=np.int32)
+    column[order] = np.arange(len(order), dtype=np.int32)
+    renumbered = sp.csr_matrix(
+        (counts.data, column[counts.indices], counts.indptr), shape=(counts.shape[0], len(order))
+    )
+    renumbered.sort_indices()
+    idf = np.log((1.0 + counts.shape[0]) / (1.0 + frequency[order])) + 1.0
+    return Vectoriser(terms=[terms[c] for c in order], idf=idf), renumbered
 
 
 def term_counts(texts: Sequence[str], *, vectoriser: Vectoriser) -> sp.csr_matrix:

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import scipy.sparse as sp
 
-from .content_based import Vectoriser, fit_vectoriser, term_counts, tfidf, vector_neighbours
+from .content_based import Vectoriser, grown_counts, term_counts, tfidf, vector_neighbours, vocabulary_of
 from .similarity import (
     EMPTY_KEY,
     Neighbours,
@@ -44,7 +44,7 @@ from .similarity import (
 RESERVE = 10
 # Names the text model: change it whenever tokens(), item_text() or the TF-IDF weighting
 # changes, so that the next build fits again instead of mixing vectors of two kinds.
-VECTORISER = f"tfidf-sublinear-cjk-bigrams-1;reserve={RESERVE}"
+VECTORISER = f"tfidf-sublinear-cjk-bigrams-sorted-2;reserve={RESERVE}"
 DIGEST_BYTES = 16
 
 
@@ -61,13 +61,16 @@ class TextState:
     TF-IDF vector) and its candidates, best first: indices into `item_ids` and similarities,
     k + RESERVE wide (the build publishes the first k). A `complete` item's candidates are
     every item with a positive similarity to it; any other's are at least k long, and every
-    item not among them ranks below its last one."""
+    item not among them ranks below its last one. A `whole` item's counts hold every term of
+    its text (counted at a fit); the others' only the terms the vectoriser knew (counted on an
+    incremental night), so the next fit counts them again."""
 
     item_ids: np.ndarray  # int64, ascending
     digests: np.ndarray  # (items, DIGEST_BYTES) uint8
     counts: sp.csr_matrix  # (items, terms) int32: the tokenizer's output, what vectors are made of
     candidates: Neighbours
     complete: np.ndarray  # bool per item
+    whole: np.ndarray  # bool per item
 
     def neighbours(self, k: int) -> Neighbours:
         """The first `k` candidates of each item: its neighbours."""
@@ -162,13 +165,42 @@ def text_stage_mode(
 
 
 def full_text_state(
-    *, item_ids: np.ndarray, texts: Sequence[str], digests: np.ndarray, k: int
-) -> tuple[Vectoriser, TextState]:
-    """Fit the vectoriser on every text and compute every item's candidates."""
-    vectoriser, counts = fit_vectoriser(texts)
+    *,
+    item_ids: np.ndarray,
+    texts: Sequence[str],
+    digests: np.ndarray,
+    k: int,
+    before: tuple[Vectoriser, TextState, Changes] | None = None,
+) -> tuple[Vectoriser, TextState, int]:
+    """Fit the vectoriser on every text and compute every item's candidates; returns them and
+    how many texts were tokenised. With `before` (the last fit's vectoriser and state, and the
+    changes since), the items whose text is the same and whose counts are whole keep their
+    counts and only the others are tokenised: the same fit, to the bit, as counting them all
+    (the vocabulary is sorted, so it does not depend on which texts were counted first)."""
+    n = len(item_ids)
+    if before is None:
+        columns: dict[str, int] = {}
+        counts = grown_counts(texts, columns)
+        tokenised = n
+    else:
+        vectoriser, state, changes = before
+        whole = state.whole[changes.kept_before]
+        reuse_before, reuse_now = changes.kept_before[whole], changes.kept_now[whole]
+        again = np.setdiff1d(np.arange(n), reuse_now, assume_unique=True)
+        columns = dict(vectoriser.columns)
+        counted = grown_counts([texts[i] for i in again], columns)
+        kept = state.counts[reuse_before]
+        kept = sp.csr_matrix((kept.data, kept.indices, kept.indptr), shape=(len(reuse_before), len(columns)))
+        stacked = sp.vstack([kept, counted], format="csr")
+        at = np.empty(n, dtype=np.int64)
+        at[np.concatenate([reuse_now, again])] = np.arange(n)
+        counts = stacked[at]
+        tokenised = len(again)
+    vectoriser, counts = vocabulary_of(counts, terms=list(columns))
     candidates = vector_neighbours(tfidf(counts, vectoriser=vectoriser), k=k + RESERVE)
     complete = candidates.items[:, -1] < 0
-    return vectoriser, TextState(item_ids, digests, counts, candidates, complete)
+    state = TextState(item_ids, digests, counts, candidates, complete, np.ones(n, dtype=bool))
+    return vectoriser, state, tokenised
 
 
 def update_text_state(
@@ -200,6 +232,8 @@ def update_text_state(
     at[np.concatenate([changes.kept_now, fresh])] = np.arange(n)
     counts = stacked[at]
     counts.has_sorted_indices = True
+    whole = np.zeros(n, dtype=bool)  # a fresh item's counts know only the frozen terms
+    whole[changes.kept_now] = before.whole[changes.kept_before]
     vectors = tfidf(counts, vectoriser=vectoriser)
     similarities = RowSimilarities(vectors.T, shrinkage=0.0)  # items as columns, as vector_neighbours
     # Keys name an item 2 × its position tonight + 1 (positions follow ids, so ties still go to
@@ -266,7 +300,7 @@ def update_text_state(
     published = np.where(items[rows, :k] >= 0, names[np.maximum(items[rows, :k], 0)], -1)
     changed = (keys_of_neighbours(published, scores[rows, :k]) != old_keys[:, :k]).any(axis=1)
     return Update(
-        state=TextState(item_ids, digests, counts, Neighbours(items, scores), complete),
+        state=TextState(item_ids, digests, counts, Neighbours(items, scores), complete, whole),
         rewritten=np.union1d(fresh, rows[changed]),
         recomputed=len(again),
     )
@@ -317,6 +351,7 @@ def pack_state(state: TextState, vectoriser: Vectoriser) -> tuple[bytes, bytes]:
         candidates=_narrow(state.candidates.items),
         scores=state.candidates.scores,
         complete=state.complete,
+        whole=state.whole,
     )
     return items, rest
 
@@ -336,4 +371,7 @@ def unpack_state(
     candidates = Neighbours(arrays["candidates"].astype(np.int32), arrays["scores"])
     if candidates.items.shape[0] != n or len(arrays["complete"]) != n:
         raise ValueError("the stored candidates do not match the stored items")
-    return vectoriser, TextState(ids["item_ids"], ids["digests"], counts, candidates, arrays["complete"])
+    whole = arrays.get("whole", np.zeros(n, dtype=bool))  # states stored before it was: none
+    return vectoriser, TextState(
+        ids["item_ids"], ids["digests"], counts, candidates, arrays["complete"], whole
+    )

@@ -56,6 +56,7 @@ class Computed:
     vocabulary: bytes | None = None
     rewritten: np.ndarray | None = None
     recomputed: int = 0
+    tokenised: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,9 @@ class TextStage:
 class TextPlan:
     """Tonight's text stage as read from the database, before anything is computed: the mode
     and why, the items' ids, texts and digests (ids ascending), the changes since the current
-    build (None without a state to compare with), the fit, the current build, and on an
-    incremental night its stored vectoriser, state and packed terms."""
+    build (None without a state to compare with), the fit, the current build, and, on an
+    incremental night or a full fit with the same tokenizer, its stored vectoriser, state and
+    packed terms."""
 
     mode: str
     reason: str
@@ -142,7 +144,8 @@ def plan_text_stage(*, current: NeighbourBuild | None, k: int, now: datetime) ->
         items=n,
     )
     plan = replace(plan, mode=mode, reason=reason, changes=changes, fit=fit)
-    if mode != Mode.INCREMENTAL:
+    # A full fit keeps the counts of the unchanged items when the tokenizer is the same one.
+    if mode == Mode.COPIED or (mode == Mode.FULL and fit.vectoriser != VECTORISER):
         return plan
     vocabulary, arrays = read_text_arrays(index)
     return replace(plan, before=unpack_state(index.items, arrays, vocabulary), vocabulary=vocabulary)
@@ -165,8 +168,9 @@ def compute_text_stage(plan: TextPlan) -> TextStage:
             computed=None,
         )
     if plan.mode == Mode.FULL:
-        vectoriser, state = full_text_state(
-            item_ids=plan.item_ids, texts=plan.texts, digests=plan.digests, k=plan.k
+        before = (plan.before[0], plan.before[1], plan.changes) if plan.before and plan.changes else None
+        vectoriser, state, tokenised = full_text_state(
+            item_ids=plan.item_ids, texts=plan.texts, digests=plan.digests, k=plan.k, before=before
         )
         fit = Fit(k=plan.k, vectoriser=VECTORISER, fitted_at=plan.now, changed_since=0)
         return TextStage(
@@ -176,7 +180,7 @@ def compute_text_stage(plan: TextPlan) -> TextStage:
             changes=plan.changes,
             fit=fit,
             source=None,
-            computed=Computed(state=state, vectoriser=vectoriser, fit=fit),
+            computed=Computed(state=state, vectoriser=vectoriser, fit=fit, tokenised=tokenised),
         )
     if plan.before is None or plan.changes is None or plan.fit is None:
         raise ValueError("an incremental text stage needs the last state and the changes since")
@@ -210,6 +214,7 @@ def compute_text_stage(plan: TextPlan) -> TextStage:
             vocabulary=plan.vocabulary,
             rewritten=update.rewritten,
             recomputed=update.recomputed,
+            tokenised=len(plan.changes.fresh),
         ),
     )
 
@@ -334,6 +339,7 @@ def write_text_stage(*, build: NeighbourBuild, stage: TextStage) -> dict[str, ob
         "rows_written": written,
         "rows_copied": copied,
         "rows_recomputed": computed.recomputed if computed else 0,
+        "texts_tokenised": computed.tokenised if computed else 0,
         "fitted_at": stage.fit.fitted_at.isoformat(),
         "changed_since_fit": stage.fit.changed_since,
     }

@@ -109,7 +109,7 @@ def test_text_neighbours_are_copied_merged_or_fitted_again(tastes, share):
     assert second.params["text"] | {"fitted_at": None, "seconds": None} == {
         "mode": "copied", "reason": "no text changed", "items": 6, "changed": 0, "added": 0, "removed": 0,
         "rows_written": 0, "rows_copied": 6, "rows_recomputed": 0, "fitted_at": None, "changed_since_fit": 0,
-        "seconds": None,
+        "seconds": None, "texts_tokenised": 0,
     }  # fmt: skip
     copied = text_rows(second)
     assert len(copied) == 6 and copied == fitted == frozen_rows(second)
@@ -137,7 +137,9 @@ def test_text_neighbours_are_copied_merged_or_fitted_again(tastes, share):
     assert all(cooking[2].pk not in others for others, _scores in rows.values())
     assert text["changed_since_fit"] == 3
 
-    # More than the share changed since the fit: fitted again, from every text.
+    # More than the share changed since the fit: fitted again. The texts counted at the first
+    # fit and unchanged since keep their counts; the three counted on incremental nights (with
+    # the frozen vocabulary) and the one changed tonight are tokenised again.
     share.RECOMMEND_TEXT_REFIT_SHARE = 0.1
     running[1].title = "Running uphill"
     running[1].save()
@@ -147,6 +149,7 @@ def test_text_neighbours_are_copied_merged_or_fitted_again(tastes, share):
     )
     assert refit.params["text"]["changed_since_fit"] == 0 and text_rows(refit) == frozen_rows(refit)
     assert refit.params["text"]["fitted_at"] != first.params["text"]["fitted_at"]
+    assert refit.params["text"]["texts_tokenised"] == 3 and first.params["text"]["texts_tokenised"] == 6
 
 
 def test_the_text_vocabulary_is_fitted_again_weekly_and_when_k_changes(tastes, share):

@@ -72,13 +72,17 @@ def test_term_counts_are_each_texts_own_token_counts():
     vectoriser, counts = fit_vectoriser(texts)
     for row, text in enumerate(texts):
         counted = {
-            vectoriser.terms[column]: int(n) for column, n in zip(counts[row].indices, counts[row].data)
+            vectoriser.terms[column]: int(n)
+            for column, n in zip(counts[row].indices, counts[row].data, strict=True)
         }
         assert counted == Counter(tokens(text))
         assert list(counts[row].indices) == sorted(counts[row].indices)
     # Without growing: unknown terms are left out, an empty corpus gives an empty matrix.
     known = term_counts(["aa zzz 跑步"], vectoriser=vectoriser)
-    assert {vectoriser.terms[c]: int(n) for c, n in zip(known.indices, known.data)} == {"aa": 1, "跑步": 1}
+    assert {vectoriser.terms[c]: int(n) for c, n in zip(known.indices, known.data, strict=True)} == {
+        "aa": 1,
+        "跑步": 1,
+    }
     assert fit_vectoriser([])[1].shape == (0, 0)
 
 

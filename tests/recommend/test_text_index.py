@@ -69,7 +69,7 @@ def from_scratch(vectoriser, texts: dict[int, str]) -> dict[int, list[tuple[int,
     ids, ordered, digests = night(texts)
     counts = term_counts(ordered, vectoriser=vectoriser)
     neighbours = vector_neighbours(tfidf(counts, vectoriser=vectoriser), k=K)
-    return lists(TextState(ids, digests, counts, neighbours, np.zeros(len(ids), dtype=bool)))
+    return lists(TextState(ids, digests, counts, neighbours, *[np.zeros(len(ids), dtype=bool)] * 2))
 
 
 def incremental(before: TextState, vectoriser, texts: dict[int, str]):
@@ -103,7 +103,8 @@ def fitted(request, monkeypatch):
     monkeypatch.setattr("recommend.text_index.RESERVE", request.param)
     texts = corpus()
     ids, ordered, digests = night(texts)
-    vectoriser, state = full_text_state(item_ids=ids, texts=ordered, digests=digests, k=K)
+    vectoriser, state, tokenised = full_text_state(item_ids=ids, texts=ordered, digests=digests, k=K)
+    assert tokenised == len(ids) and state.whole.all()
     assert all(len(neighbours) == K for neighbours in lists(state).values())  # full lists
     return texts, vectoriser, state
 
@@ -216,7 +217,7 @@ def test_unknown_words_and_empty_texts(fitted):
     assert all(item not in [other for other, _ in neighbours] for neighbours in after.values())
     assert_same(after, from_scratch(vectoriser, odd))
     # A corpus with no term at all fits to no columns and gives no neighbours.
-    empty_vectoriser, empty = full_text_state(
+    empty_vectoriser, empty, _tokenised = full_text_state(
         item_ids=np.array([1, 2]), texts=["", "the a"], digests=text_digests(["", "the a"]), k=K
     )
     assert empty.counts.shape == (2, 0) and (empty.candidates.items == -1).all()
@@ -232,7 +233,34 @@ def test_the_stored_state_reads_back_without_pickle(fitted):
     assert (read.counts != state.counts).nnz == 0 and (read.digests == state.digests).all()
     assert (read.candidates.items == state.candidates.items).all()
     assert (read.candidates.scores == state.candidates.scores).all()
-    assert (read.complete == state.complete).all()
+    assert (read.complete == state.complete).all() and (read.whole == state.whole).all()
+
+
+def test_a_refit_keeps_the_whole_counts_and_equals_a_fresh_fit(fitted):
+    """A full fit after incremental nights tokenises only the texts that changed since, or were
+    counted on an incremental night (their counts lack the terms the vectoriser did not know),
+    and gives exactly the fit of every text counted afresh: terms, IDF, counts, candidates."""
+    texts, vectoriser, state = fitted
+    first, second, gone = sorted(texts)[1], sorted(texts)[5], sorted(texts)[7]
+    changed = {**texts, first: texts[first] + " brioche", 555: "bread brioche crumb"}
+    _changes, update = incremental(state, vectoriser, changed)
+    assert update.state.whole.sum() == len(changed) - 2  # the changed and the added item
+    later = {key: value for key, value in changed.items() if key != gone} | {second: "garden tomato crumb"}
+    ids, ordered, digests = night(later)
+    changes = text_changes(
+        before_ids=update.state.item_ids, before_digests=update.state.digests, item_ids=ids, digests=digests
+    )
+    refit, refitted, tokenised = full_text_state(
+        item_ids=ids, texts=ordered, digests=digests, k=K, before=(vectoriser, update.state, changes)
+    )
+    assert tokenised == 3  # first and 555 (counted incrementally) and second (changed)
+    fresh, fitted_afresh, _all = full_text_state(item_ids=ids, texts=ordered, digests=digests, k=K)
+    assert refit.terms == fresh.terms and "crumb" in refit.terms and "brioche" in refit.terms
+    assert (refit.idf == fresh.idf).all()
+    assert (refitted.counts != fitted_afresh.counts).nnz == 0
+    assert (refitted.candidates.items == fitted_afresh.candidates.items).all()
+    assert (refitted.candidates.scores == fitted_afresh.candidates.scores).all()
+    assert refitted.whole.all()
 
 
 def test_fitting_follows_scikit_learns_tfidf():
