@@ -44,7 +44,7 @@ from .similarity import (
 RESERVE = 10
 # Names the text model: change it whenever tokens(), item_text() or the TF-IDF weighting
 # changes, so that the next build fits again instead of mixing vectors of two kinds.
-VECTORISER = f"tfidf-sublinear-cjk-bigrams-sorted-2;reserve={RESERVE}"
+VECTORISER = f"tfidf-sublinear-cjk-bigrams-2;reserve={RESERVE}"  # 2: sorted terms
 DIGEST_BYTES = 16
 
 

@@ -310,3 +310,9 @@ def test_the_refit_triggers():
     # RECOMMEND_TEXT_REFIT_DAYS=0: every change fits again.
     assert mode(fit_of(age_days=0.01), changes=1, days=0) == Mode.FULL
     assert mode(fit_of(age_days=0.01), changes=0, days=0) == Mode.COPIED
+
+
+def test_the_vectoriser_name_fits_its_column():
+    from recommend.models import TextIndex
+
+    assert len(VECTORISER) <= TextIndex._meta.get_field("vectoriser").max_length
