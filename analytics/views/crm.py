@@ -36,6 +36,7 @@ from ..selectors import (
     directory_page,
     export_rows,
     latest_run,
+    latest_run_and_personas,
     member_card,
     member_directory,
     member_status,
@@ -50,8 +51,7 @@ from .common import admin_context, creator_required, csv_lines, spreadsheet_cell
 def _directory_form(
     request: AuthenticatedHttpRequest,
 ) -> tuple[DirectoryForm, PersonaRun | None, list[Persona]]:
-    run = latest_run()
-    personas = personas_of(run)
+    run, personas = latest_run_and_personas()
     return DirectoryForm(request.GET, personas=personas), run, personas
 
 
@@ -68,7 +68,7 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, run, personas = _directory_form(request)
     if not form.is_valid():
         return _invalid(request, form, run)
-    members = member_directory(filters=form.filters(), run=run)
+    members = member_directory(filters=form.filters(), run=run, lean=True)
     page, rows = directory_page(members=members, page=request.GET.get("page"), run=run)
     persona_by_id = {p.pk: p for p in personas}
     tags = tags_by_member([m.pk for m in rows])

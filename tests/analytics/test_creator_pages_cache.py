@@ -89,11 +89,26 @@ def test_the_warm_directory_reads_a_fixed_number_of_queries(creator, ann, django
     for _ in range(5):
         UserFactory()
     creator.get(DIRECTORY)  # the day's visit, the sidebar and the rows drawn
-    # session, user, second factor, run, personas, count, page ids, columns, tags, segment sizes,
-    # tiers and tags (the filters' choices), segments: no admin app list, no singleton lookups.
-    with django_assert_num_queries(13) as warm:
+    # session, user, second factor, run with its personas, count, page ids, columns, tags, segment
+    # sizes, tiers and tags (the filters' choices), segments: no admin app list, no singleton lookups.
+    with django_assert_num_queries(12) as warm:
         creator.get(DIRECTORY)
     assert not any("settings" in q["sql"] for q in warm.captured_queries)
+
+
+@pytest.mark.parametrize("query", ["", "?persona=1", "?sort=score", "?sort=points"])
+def test_the_list_of_a_page_computes_no_row_columns(creator, ann, query):
+    """The count and the page's ids read the members and only what the filters and the sort
+    need: no member's payments, memberships or tier names (the page's own 50 rows read those),
+    and the profile joined once."""
+    with CaptureQueriesContext(connection) as queries:
+        creator.get(DIRECTORY + query)
+    listing = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT COUNT(*) AS "__count" FROM "members_user"') or '"members_user"."id" AS "pk"' in q["sql"]]  # fmt: skip
+    assert len(listing) == 2
+    for sql in listing:
+        assert "members_payment" not in sql and "members_membership" not in sql and "members_tier" not in sql
+        assert sql.count("analytics_memberprofile") == (1 if query in ("?persona=1", "?sort=score") else 0)
+        assert ("points_pointsaccount" in sql) == (query == "?sort=points")
 
 
 def test_the_sidebar_follows_the_users_permissions(ann):
