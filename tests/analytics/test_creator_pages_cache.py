@@ -94,6 +94,40 @@ def test_the_warm_directory_reads_a_fixed_number_of_queries(creator, ann, django
     with django_assert_num_queries(12) as warm:
         creator.get(DIRECTORY)
     assert not any("settings" in q["sql"] for q in warm.captured_queries)
+    # The filters' tiers and tags by plain queries: a model select's own choice iterator reads
+    # through a server-side cursor on PostgreSQL (DECLARE, FETCH, CLOSE: three round trips each).
+    assert not any(q["sql"].startswith("DECLARE") for q in warm.captured_queries)
+
+
+def test_the_warm_directory_reads_the_cache_once(creator, ann, monkeypatch):
+    """Its rows, the filter fields and the admin's sidebar come from one read of the cache."""
+    creator.get(DIRECTORY)
+    reads: list[list[str]] = []
+    get, get_many = cache.get, cache.get_many
+    inside: list[bool] = []  # the local-memory cache's get_many calls its own get
+
+    def counted_get(key, *args, **kwargs):
+        if not inside:
+            reads.append([key])
+        return get(key, *args, **kwargs)
+
+    def counted_get_many(keys, *args, **kwargs):
+        reads.append(list(keys))
+        inside.append(True)
+        try:
+            return get_many(keys, *args, **kwargs)
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(cache, "get", counted_get)
+    monkeypatch.setattr(cache, "get_many", counted_get_many)
+    html = creator.get(DIRECTORY).content.decode()
+    ours = [
+        keys for keys in reads if any(key.startswith(("analytics:crm-", "analytics:nav")) for key in keys)
+    ]
+    assert len(ours) == 1
+    assert {key.split(":")[1] for key in ours[0]} == {"crm-row", "crm-filters", "nav"}
+    assert 'id="nav-sidebar"' in html and 'name="persona"' in html and "ann@example.com" in html
 
 
 @pytest.mark.parametrize("query", ["", "?persona=1", "?sort=score", "?sort=points"])
