@@ -31,6 +31,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from community.models import RSVP, Comment, Post
 from content.models import ContentView
@@ -287,23 +288,35 @@ def page_columns(ids: list[int], run: PersonaRun | None) -> QuerySet:
     """What a directory row shows, for a page of members: each value by its own index lookup
     per member (a few dozen probes), never a pass over a whole table (the points accounts or
     the memberships), which a join or EXISTS of the full list would plan for."""
-    return (
-        User.objects.filter(pk__in=ids)
-        .only(*ROW_USER_FIELDS)
-        .annotate(
-            latest=_latest(run),
-            tier_name=_live(in_language("tier__name")),
-            live_status=_live("status"),
-            any_membership=Subquery(Membership.objects.filter(user=OuterRef("pk")).values("pk")[:1]),
-            score=F("latest__score"),
-            churn=F("latest__churn_risk"),
-            persona_id=F("latest__persona_id"),
-            high_potential=F("latest__high_potential"),
-            at_risk_loyal=F("latest__at_risk_loyal"),
-            balance=Subquery(PointsAccount.objects.filter(member=OuterRef("pk")).values("balance")[:1]),
-            seen=Coalesce("last_seen_at", "last_login"),
-            ltv=_lifetime_value(),
-        )
+    key = (run.pk if run else None, get_language() or "")  # what the built query holds
+    columns = _page_columns_built.get(key)
+    if columns is None:
+        if len(_page_columns_built) >= 16:  # runs come and go: keep only the recent few
+            _page_columns_built.clear()
+        columns = _page_columns_built[key] = _page_columns(run)
+    return columns.filter(pk__in=ids)
+
+
+# The row columns' query as built for a run in a language: building its dozen expressions costs
+# as much as running it, so each process builds it once per run and language and chains it per
+# page (a QuerySet is never changed by chaining, as a class-based view's `queryset` is not).
+_page_columns_built: dict[tuple[int | None, str], QuerySet] = {}
+
+
+def _page_columns(run: PersonaRun | None) -> QuerySet:
+    return User.objects.only(*ROW_USER_FIELDS).annotate(
+        latest=_latest(run),
+        tier_name=_live(in_language("tier__name")),
+        live_status=_live("status"),
+        any_membership=Subquery(Membership.objects.filter(user=OuterRef("pk")).values("pk")[:1]),
+        score=F("latest__score"),
+        churn=F("latest__churn_risk"),
+        persona_id=F("latest__persona_id"),
+        high_potential=F("latest__high_potential"),
+        at_risk_loyal=F("latest__at_risk_loyal"),
+        balance=Subquery(PointsAccount.objects.filter(member=OuterRef("pk")).values("balance")[:1]),
+        seen=Coalesce("last_seen_at", "last_login"),
+        ltv=_lifetime_value(),
     )
 
 

@@ -72,10 +72,13 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     members = member_directory(filters=form.filters(), run=run, lean=True)
     page, rows = directory_page(members=members, page=request.GET.get("page"), run=run)
     persona_by_id = {p.pk: p for p in personas}
+    persona_labels = {p.pk: p.label for p in personas}  # each looked up once per page, not per row
+    status_labels = {status: str(label) for status, label in STATUS_LABELS.items()}
     tags = tags_by_member([m.pk for m in rows])
     for member in rows:
         member.persona = persona_by_id.get(member.persona_id)
-        member.status = STATUS_LABELS.get(
+        member.persona_label = persona_labels.get(member.persona_id, "")
+        member.status = status_labels.get(
             member_status(live_status=member.live_status, ever_member=member.ever_member), ""
         )
         member.tag_names = tags.get(member.pk, [])
@@ -119,11 +122,10 @@ def _row_key(member: Any, *, language: str, zone: str) -> str:
     """Everything the row shows, hashed: a member whose name, tags, tier, score, persona, points,
     payments or last visit changed gets a new key (and a freshly drawn row) on the next page;
     a key never has to be forgotten. "Last seen" enters as the words shown ("3 hours ago")."""
-    persona = member.persona.label if member.persona else ""
     shown = (
         member.pk, member.public_name, member.email, member.handle, tuple(member.tag_names),
-        bool(member.high_potential), bool(member.at_risk_loyal), member.tier_name, str(member.status),
-        member.score, member.analytics_consent, persona, member.churn, member.balance, str(member.ltv),
+        bool(member.high_potential), bool(member.at_risk_loyal), member.tier_name, member.status,
+        member.score, member.analytics_consent, member.persona_label, member.churn, member.balance, str(member.ltv),
         member.seen_text, member.date_joined.isoformat(),
     )  # fmt: skip
     digest = hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()

@@ -208,3 +208,25 @@ def test_the_nightly_job_warms_the_default_range_in_every_language(settings):
     keys = figures.warm_dashboards()
     assert len(keys) == len(settings.LANGUAGES)
     assert all(cache.get(key) is not None for key in keys)
+
+
+def test_the_row_columns_query_is_built_once_per_run_and_language(creator, ann):
+    """Built once per run and language in a process, then chained per page: a page in another
+    language names the tier in that language, a page of a newer run shows that run's scores."""
+    from analytics import selectors
+
+    tier = TierFactory(name_en="Gold", name_zh_hans="黄金", slug="gold", rank=2)
+    MembershipFactory(user=ann, tier=tier)
+    selectors._page_columns_built.clear()
+    assert "Gold" in _row(creator.get(DIRECTORY), "ann@example.com")
+    creator.get(DIRECTORY + "?sort=email")
+    assert len(selectors._page_columns_built) == 1
+
+    creator.cookies["django_language"] = "zh-hans"
+    assert "黄金" in _row(creator.get(DIRECTORY), "ann@example.com")
+    newer = PersonaRun.objects.create(
+        as_of=timezone.localdate() + timedelta(days=1), status=PersonaRun.Status.DONE
+    )
+    MemberProfile.objects.create(run=newer, member=ann, score=77)
+    assert ">77<" in _row(creator.get(DIRECTORY), "ann@example.com")
+    assert len(selectors._page_columns_built) == 3
