@@ -308,7 +308,7 @@ def _page_columns(run: PersonaRun | None) -> QuerySet:
         latest=_latest(run),
         tier_name=_live(in_language("tier__name")),
         live_status=_live("status"),
-        any_membership=Subquery(Membership.objects.filter(user=OuterRef("pk")).values("pk")[:1]),
+        any_membership=Subquery(Membership.objects.filter(user=OuterRef("pk")).order_by().values("pk")[:1]),
         score=F("latest__score"),
         churn=F("latest__churn_risk"),
         persona_id=F("latest__persona_id"),
