@@ -1,8 +1,9 @@
 """Reads for the creator's CRM: the member directory (filters, sort, export) and one member's page.
 
-The directory is one query per page however many members there are: the member's live
-membership, points and latest profile are joined or read by correlated subqueries on indexed
-columns, and the page count does not evaluate those annotations (Django strips unused ones).
+A page of the directory is three queries however many members there are: the count and the
+page's ids over the members with only the columns the filters and the sort need (newest first,
+the default, walks an index of members by join date), then what the page's fifty rows show
+(live membership, points, payments, latest profile) by correlated subqueries on indexed columns.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from community.models import RSVP, Comment, Post
 from content.models import ContentView
 from content.selectors import view_pairs
 from members.models import LIVE_STATUSES, Membership, MembershipEvent, Payment, User
 from members.translated import in_language
-from points.models import LedgerEntry
+from points.models import LedgerEntry, PointsAccount
 
 from .models import (
     Acquisition,
@@ -76,6 +78,19 @@ def latest_run() -> PersonaRun | None:
 
 def personas_of(run: PersonaRun | None) -> list[Persona]:
     return list(run.personas.order_by("-size")) if run else []
+
+
+def latest_run_and_personas() -> tuple[PersonaRun | None, list[Persona]]:
+    """`latest_run()` and `personas_of` it, in one query when the run has personas."""
+    latest = PersonaRun.objects.filter(status=PersonaRun.Status.DONE).order_by("-as_of")
+    personas = list(
+        Persona.objects.filter(run=Subquery(latest.values("pk")[:1])).select_related("run").order_by("-size")
+    )
+    if not personas:
+        return latest.first(), []
+    for persona in personas[1:]:
+        persona.run = personas[0].run  # one instance of the run, as personas_of gives
+    return personas[0].run, personas
 
 
 def persona_keys(*, member_ids: list[int], run: PersonaRun | None = None) -> dict[int, int]:
@@ -126,9 +141,14 @@ def _lifetime_value() -> Coalesce:
     return Coalesce(Subquery(paid, output_field=money), Value(Decimal("0")), output_field=money)
 
 
+def _latest(run: PersonaRun | None) -> FilteredRelation:
+    """The member's profile in `run` (a LEFT JOIN: members without one have none)."""
+    return FilteredRelation("profiles", condition=Q(profiles__run_id=run.pk if run else None))
+
+
 def _with_columns(members: QuerySet, run: PersonaRun | None) -> QuerySet:
     return members.annotate(
-        latest=FilteredRelation("profiles", condition=Q(profiles__run_id=run.pk if run else None)),
+        latest=_latest(run),
         tier_name=_live(in_language("tier__name")),
         tier_rank=Coalesce(_live("tier__rank"), Value(0), output_field=IntegerField()),
         live_status=_live("status"),
@@ -144,12 +164,58 @@ def _with_columns(members: QuerySet, run: PersonaRun | None) -> QuerySet:
     )
 
 
+# Sort keys → the column they order by (the member's own field when none is named).
+SORT_COLUMNS = {"seen": "seen", "score": "score", "churn": "churn", "points": "balance", "ltv": "ltv"}
+
+
+def _uses(filters: DirectoryFilters) -> set[str]:
+    """The computed columns `filters` filter or sort by: all the directory's list itself needs."""
+    f, used = filters, set()
+    if f.tier_rank is not None:
+        used.add("tier_rank")
+    if f.status:
+        used |= {"live_status", "ever_member"}
+    if any(v is not None for v in (f.persona_key, f.score_min, f.score_max, f.churn_min)) or f.flag:
+        used.add("latest")
+    if f.seen:
+        used.add("seen")
+    sort = SORT_COLUMNS.get((f.sort if f.sort in SORTS else "joined").removeprefix("-"))
+    if sort:
+        used.add(sort)
+    if used & {"score", "churn"}:
+        used.add("latest")
+    return used
+
+
+def _lean_columns(members: QuerySet, run: PersonaRun | None, used: set[str]) -> QuerySet:
+    """Only the columns in `used`, as aliases (for filtering and sorting, not selected): the list
+    of a page's ids computes no tier names, points or lifetime value of every member."""
+    columns: dict[str, Any] = {
+        name: make()
+        for name, make in (
+            ("latest", lambda: _latest(run)),
+            ("score", lambda: F("latest__score")),
+            ("churn", lambda: F("latest__churn_risk")),
+            ("tier_rank", lambda: Coalesce(_live("tier__rank"), Value(0), output_field=IntegerField())),
+            ("live_status", lambda: _live("status")),
+            ("ever_member", lambda: Exists(Membership.objects.filter(user=OuterRef("pk")))),
+            ("balance", lambda: F("points__balance")),
+            ("seen", lambda: Coalesce("last_seen_at", "last_login")),
+            ("ltv", _lifetime_value),
+        )
+        if name in used
+    }
+    return members.alias(**columns) if columns else members
+
+
 def member_directory(
-    *, filters: DirectoryFilters, run: PersonaRun | None, now: datetime | None = None
+    *, filters: DirectoryFilters, run: PersonaRun | None, now: datetime | None = None, lean: bool = False
 ) -> QuerySet:
-    """Members (not staff) with what the directory shows, filtered and sorted."""
+    """Members (not staff) with what the directory shows, filtered and sorted. `lean`: only what
+    the filters and the sort need, nothing selected but the members (for `directory_page`)."""
     now = now or timezone.now()
-    members = _with_columns(User.objects.filter(is_staff=False), run)
+    members: QuerySet = User.objects.filter(is_staff=False)
+    members = _lean_columns(members, run, _uses(filters)) if lean else _with_columns(members, run)
     f = filters
     if f.q:
         text = f.q.strip()
@@ -168,13 +234,15 @@ def member_directory(
     elif f.status:
         members = members.filter(live_status=f.status)
     if f.persona_key is not None:
-        members = members.filter(latest__persona__key=f.persona_key)
+        # Through the profile already joined (`latest__persona__key` would join it a second time).
+        persona = Persona.objects.filter(run_id=run.pk if run else None, key=f.persona_key)
+        members = members.filter(latest__persona_id__in=persona.values("pk"))
     if f.score_min is not None:
-        members = members.filter(score__gte=f.score_min)
+        members = members.filter(latest__score__gte=f.score_min)
     if f.score_max is not None:
-        members = members.filter(score__lte=f.score_max)
+        members = members.filter(latest__score__lte=f.score_max)
     if f.churn_min is not None:
-        members = members.filter(churn__gte=f.churn_min)
+        members = members.filter(latest__churn_risk__gte=f.churn_min)
     if f.seen == "never":
         members = members.filter(seen__isnull=True)
     elif f.seen.startswith("within-"):
@@ -188,20 +256,68 @@ def member_directory(
     elif f.consent == "no":
         members = members.filter(analytics_consent=False)
     if f.flag == "high_potential":
-        members = members.filter(high_potential=True)
+        members = members.filter(latest__high_potential=True)
     elif f.flag == "at_risk_loyal":
-        members = members.filter(at_risk_loyal=True)
+        members = members.filter(latest__at_risk_loyal=True)
     return members.order_by(SORTS.get(f.sort, SORTS["joined"]), "-pk")
 
 
 def directory_page(*, members: QuerySet, page: int | str | None, run: PersonaRun | None) -> tuple[Page, list]:
-    """One page of `member_directory`: the page's ids first (the database skips the per-row
-    subqueries for the rows before the page, so page 1,000 costs what page 1 does), then their
-    columns, in the page's order."""
+    """One page of `member_directory` (built `lean`): the count and the page's ids first, over the
+    members and only the columns the filters and sort need (the database computes no per-row
+    subquery for the rows before the page, so page 1,000 costs what page 1 does), then the
+    columns of those ids (`page_columns`), in the page's order."""
     ids_page = Paginator(members.values_list("pk", flat=True), PAGE_SIZE).get_page(page)
     ids = list(ids_page.object_list)
-    by_id = {m.pk: m for m in _with_columns(User.objects.filter(pk__in=ids), run)}
-    return ids_page, [by_id[pk] for pk in ids if pk in by_id]
+    by_id = {m.pk: m for m in page_columns(ids, run)}
+    rows = [by_id[pk] for pk in ids if pk in by_id]
+    for member in rows:
+        member.ever_member = member.any_membership is not None
+    return ids_page, rows
+
+
+# The member's own fields a directory row shows (User.public_name reads display_name, handle
+# and deleted_at).
+ROW_USER_FIELDS = (
+    "pk", "email", "display_name", "handle", "deleted_at", "date_joined", "analytics_consent",
+    "last_seen_at", "last_login",
+)  # fmt: skip
+
+
+def page_columns(ids: list[int], run: PersonaRun | None) -> QuerySet:
+    """What a directory row shows, for a page of members: each value by its own index lookup
+    per member (a few dozen probes), never a pass over a whole table (the points accounts or
+    the memberships), which a join or EXISTS of the full list would plan for."""
+    key = (run.pk if run else None, get_language() or "")  # what the built query holds
+    columns = _page_columns_built.get(key)
+    if columns is None:
+        if len(_page_columns_built) >= 16:  # runs come and go: keep only the recent few
+            _page_columns_built.clear()
+        columns = _page_columns_built[key] = _page_columns(run)
+    return columns.filter(pk__in=ids)
+
+
+# The row columns' query as built for a run in a language: building its dozen expressions costs
+# as much as running it, so each process builds it once per run and language and chains it per
+# page (a QuerySet is never changed by chaining, as a class-based view's `queryset` is not).
+_page_columns_built: dict[tuple[int | None, str], QuerySet] = {}
+
+
+def _page_columns(run: PersonaRun | None) -> QuerySet:
+    return User.objects.only(*ROW_USER_FIELDS).annotate(
+        latest=_latest(run),
+        tier_name=_live(in_language("tier__name")),
+        live_status=_live("status"),
+        any_membership=Subquery(Membership.objects.filter(user=OuterRef("pk")).order_by().values("pk")[:1]),
+        score=F("latest__score"),
+        churn=F("latest__churn_risk"),
+        persona_id=F("latest__persona_id"),
+        high_potential=F("latest__high_potential"),
+        at_risk_loyal=F("latest__at_risk_loyal"),
+        balance=Subquery(PointsAccount.objects.filter(member=OuterRef("pk")).values("balance")[:1]),
+        seen=Coalesce("last_seen_at", "last_login"),
+        ltv=_lifetime_value(),
+    )
 
 
 def tags_by_member(member_ids: list[int]) -> dict[int, list[str]]:

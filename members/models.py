@@ -150,6 +150,13 @@ class User(AbstractUser):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="members_user_email_ci_unique"),
         ]
+        indexes = [
+            # The creator's member directory lists members newest first (its default order):
+            # a page is then the index's first rows, not a sort of every member.
+            models.Index(
+                fields=["date_joined", "id"], name="members_user_joined", condition=models.Q(is_staff=False)
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email

@@ -2,7 +2,7 @@
 
 import csv
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
 
@@ -44,13 +44,16 @@ NAV_SIDEBAR_SECONDS = 300
 NAV_SIDEBAR_VERSION = "1"  # change when the sidebar's template or the admin's models change
 
 
-def admin_context(request: HttpRequest, *, title: str, **extra: Any) -> dict[str, Any]:
+def admin_context(
+    request: HttpRequest, *, title: str, cached: Mapping[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
     """The admin's own context (site header, user tools, nav), so these pages sit in the admin.
 
     `admin.site.each_context` builds the whole app list (every model admin's permissions and
     URLs, a query per singleton) on every page; here the list is lazy and the sidebar drawn from
     it is cached per set of permissions and language (`nav_sidebar`, which
-    analytics/admin_base.html shows), so a warm page neither builds nor draws it."""
+    analytics/admin_base.html shows), so a warm page neither builds nor draws it. `cached`: what
+    the page already read from the cache, the sidebar's `nav_sidebar_key` among its keys."""
     site = admin.site
     script_name = request.META["SCRIPT_NAME"]
     apps = SimpleLazyObject(lambda: site.get_app_list(request))
@@ -63,7 +66,7 @@ def admin_context(request: HttpRequest, *, title: str, **extra: Any) -> dict[str
         "is_popup": False,
         "is_nav_sidebar_enabled": site.enable_nav_sidebar,
         "log_entries": site.get_log_entries(request),
-        "nav_sidebar": SimpleLazyObject(lambda: nav_sidebar(request, apps)),
+        "nav_sidebar": SimpleLazyObject(lambda: nav_sidebar(request, apps, cached=cached)),
         "title": title,
         **extra,
     }
@@ -79,12 +82,12 @@ def nav_sidebar_key(request: HttpRequest) -> str:
     )  # fmt: skip
 
 
-def nav_sidebar(request: HttpRequest, apps: Any) -> SafeString:
+def nav_sidebar(request: HttpRequest, apps: Any, *, cached: Mapping[str, Any] | None = None) -> SafeString:
     """The admin's navigation sidebar for this user, drawn once per NAV_SIDEBAR_SECONDS. None of
     its models is the current page here (these pages are not model admins), so the drawing is
-    the same on every page that uses it."""
+    the same on every page that uses it. `cached`: the page's own read of the cache, if any."""
     key = nav_sidebar_key(request)
-    html = cache.get(key)
+    html = cached.get(key) if cached is not None and key in cached else cache.get(key)
     if html is None:
         html = render_to_string("admin/nav_sidebar.html", {"available_apps": apps}, request=request)
         cache.set(key, html, NAV_SIDEBAR_SECONDS)

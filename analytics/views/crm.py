@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.cache import cache
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
@@ -36,6 +37,7 @@ from ..selectors import (
     directory_page,
     export_rows,
     latest_run,
+    latest_run_and_personas,
     member_card,
     member_directory,
     member_status,
@@ -44,14 +46,13 @@ from ..selectors import (
     tags_by_member,
     timeline,
 )
-from .common import admin_context, creator_required, csv_lines, spreadsheet_cell
+from .common import admin_context, creator_required, csv_lines, nav_sidebar_key, spreadsheet_cell
 
 
 def _directory_form(
     request: AuthenticatedHttpRequest,
 ) -> tuple[DirectoryForm, PersonaRun | None, list[Persona]]:
-    run = latest_run()
-    personas = personas_of(run)
+    run, personas = latest_run_and_personas()
     return DirectoryForm(request.GET, personas=personas), run, personas
 
 
@@ -68,19 +69,27 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, run, personas = _directory_form(request)
     if not form.is_valid():
         return _invalid(request, form, run)
-    members = member_directory(filters=form.filters(), run=run)
+    members = member_directory(filters=form.filters(), run=run, lean=True)
     page, rows = directory_page(members=members, page=request.GET.get("page"), run=run)
     persona_by_id = {p.pk: p for p in personas}
+    persona_labels = {p.pk: p.label for p in personas}  # each looked up once per page, not per row
+    status_labels = {status: str(label) for status, label in STATUS_LABELS.items()}
     tags = tags_by_member([m.pk for m in rows])
     for member in rows:
         member.persona = persona_by_id.get(member.persona_id)
-        member.status = STATUS_LABELS.get(
+        member.persona_label = persona_labels.get(member.persona_id, "")
+        member.status = status_labels.get(
             member_status(live_status=member.live_status, ever_member=member.ever_member), ""
         )
         member.tag_names = tags.get(member.pk, [])
         member.seen_text = naturaltime(member.seen) if member.seen else ""
-    directory_rows(rows)
-    filters = filters_html(form)
+    # What the cache holds for this page (its rows, the filter fields, the admin's sidebar),
+    # read in one round trip.
+    language, zone = get_language() or "", timezone.get_current_timezone_name()
+    row_keys = [_row_key(member, language=language, zone=zone) for member in rows]
+    filters_key = _filters_key(form)
+    nav_key = nav_sidebar_key(request)
+    cached = cache.get_many([*row_keys, filters_key, nav_key])
     query = form.query()
     without_page = urlencode(query)
     return render(
@@ -89,11 +98,13 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
         admin_context(
             request,
             title=_("Members"),
+            cached=cached,
             form=form,
-            filters_html=filters,
+            filters_html=filters_html(form, key=filters_key, cached=cached),
             run=run,
             page=page,
             rows=rows,
+            rows_html=directory_rows(rows, keys=row_keys, cached=cached),
             query=without_page,
             sort_links=_sort_links(query),
             segments=Segment.objects.all(),
@@ -111,23 +122,21 @@ def _row_key(member: Any, *, language: str, zone: str) -> str:
     """Everything the row shows, hashed: a member whose name, tags, tier, score, persona, points,
     payments or last visit changed gets a new key (and a freshly drawn row) on the next page;
     a key never has to be forgotten. "Last seen" enters as the words shown ("3 hours ago")."""
-    persona = member.persona.label if member.persona else ""
     shown = (
         member.pk, member.public_name, member.email, member.handle, tuple(member.tag_names),
-        bool(member.high_potential), bool(member.at_risk_loyal), member.tier_name, str(member.status),
-        member.score, member.analytics_consent, persona, member.churn, member.balance, str(member.ltv),
+        bool(member.high_potential), bool(member.at_risk_loyal), member.tier_name, member.status,
+        member.score, member.analytics_consent, member.persona_label, member.churn, member.balance, str(member.ltv),
         member.seen_text, member.date_joined.isoformat(),
     )  # fmt: skip
     digest = hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
     return f"analytics:crm-row:{ROW_VERSION}:{language}:{zone}:{digest}"
 
 
-def directory_rows(rows: list[Any]) -> None:
-    """Set each row's drawn HTML (`row_html`), from the cache where the same row was drawn before:
-    one cache read for the page, and the template engine only for rows that changed."""
-    language, zone = get_language() or "", timezone.get_current_timezone_name()
-    keys = [_row_key(member, language=language, zone=zone) for member in rows]
-    drawn = cache.get_many(keys) if keys else {}
+def directory_rows(rows: list[Any], *, keys: list[str], cached: Mapping[str, Any]) -> SafeString:
+    """The rows drawn, one after the other: from `cached` (what the cache held under `keys`, the
+    `_row_key`s of `rows`) where the same row was drawn before, and through the template engine
+    only for rows that changed (then kept)."""
+    drawn = {key: cached[key] for key in keys if key in cached}
     missing = [(key, member) for key, member in zip(keys, rows, strict=True) if key not in drawn]
     if missing:
         template = get_template("analytics/crm/_row.html").template  # type: ignore[attr-defined]
@@ -139,8 +148,7 @@ def directory_rows(rows: list[Any]) -> None:
         fresh = {key: template.render(Context({**labels, "m": member})) for key, member in missing}
         cache.set_many(fresh, ROW_SECONDS)
         drawn.update(fresh)
-    for key, member in zip(keys, rows, strict=True):
-        member.row_html = _safe(drawn[key])
+    return _safe("".join(drawn[key] for key in keys))
 
 
 FILTERS_SECONDS = 24 * 3600
@@ -148,17 +156,26 @@ FILTERS_SECONDS = 24 * 3600
 
 def _options(field: forms.ChoiceField) -> list[tuple[Any, Any]]:
     """A select's (value, label) pairs (the filters' choices are flat lists, never callables)."""
-    # Iterated, not list()ed: list() asks a model choice iterator its length, a COUNT query.
     return [(value, label) for value, label in cast("Iterable[tuple[Any, Any]]", field.choices)]
 
 
-def filters_html(form: DirectoryForm) -> SafeString:
-    """The (valid) filter form's fields drawn, from the cache when the same filters with the same
-    choices (tiers, tags, personas, in this language) were drawn before: Django draws each
-    select's options through templates, a quarter of the page's work."""
+def _model_options(field: forms.ModelChoiceField) -> list[tuple[str, Any]]:
+    """A model select's (value, label) pairs as its own choice iterator gives them, from one plain
+    query: the iterator reads through a server-side cursor (DECLARE, FETCH and CLOSE on
+    PostgreSQL, three round trips), and list() of it would first COUNT."""
+    empty = [("", field.empty_label)] if field.empty_label is not None else []
+    return empty + [
+        (str(field.prepare_value(obj)), field.label_from_instance(obj))
+        for obj in cast(QuerySet, field.queryset).all()
+    ]
+
+
+def _filters_key(form: DirectoryForm) -> str:
+    """The key of the (valid) filter form's fields as drawn: the filters with their choices
+    (tiers, tags, personas, read here once for the key and the drawing) in this language."""
     selects = {name: cast(forms.ChoiceField, form.fields[name]) for name in ("tier", "tag", "persona")}
-    for name in ("tier", "tag"):  # read once: for the key, then for the drawing
-        selects[name].choices = [(str(value), label) for value, label in _options(selects[name])]
+    for name in ("tier", "tag"):
+        selects[name].choices = _model_options(cast(forms.ModelChoiceField, selects[name]))
     shown = (
         get_language() or "",
         [(name, form.data.getlist(name) if hasattr(form.data, "getlist") else form.data.get(name))
@@ -166,8 +183,14 @@ def filters_html(form: DirectoryForm) -> SafeString:
         [(name, [(str(value), str(label)) for value, label in _options(field)])
          for name, field in selects.items()],
     )  # fmt: skip
-    key = "analytics:crm-filters:1:" + hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
-    html = cache.get(key)
+    return "analytics:crm-filters:1:" + hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
+
+
+def filters_html(form: DirectoryForm, *, key: str, cached: Mapping[str, Any]) -> SafeString:
+    """The filter form's fields drawn, from `cached` when the same filters with the same choices
+    were drawn before (`key`, from `_filters_key`): Django draws each select's options through
+    templates, a quarter of the page's work."""
+    html = cached.get(key)
     if html is None:
         html = get_template("analytics/crm/_filters.html").template.render(Context({"form": form}))  # type: ignore[attr-defined]
         cache.set(key, html, FILTERS_SECONDS)

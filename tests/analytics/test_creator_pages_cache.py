@@ -89,11 +89,60 @@ def test_the_warm_directory_reads_a_fixed_number_of_queries(creator, ann, django
     for _ in range(5):
         UserFactory()
     creator.get(DIRECTORY)  # the day's visit, the sidebar and the rows drawn
-    # session, user, second factor, run, personas, count, page ids, columns, tags, segment sizes,
-    # tiers and tags (the filters' choices), segments: no admin app list, no singleton lookups.
-    with django_assert_num_queries(13) as warm:
+    # session, user, second factor, run with its personas, count, page ids, columns, tags, segment
+    # sizes, tiers and tags (the filters' choices), segments: no admin app list, no singleton lookups.
+    with django_assert_num_queries(12) as warm:
         creator.get(DIRECTORY)
     assert not any("settings" in q["sql"] for q in warm.captured_queries)
+    # The filters' tiers and tags by plain queries: a model select's own choice iterator reads
+    # through a server-side cursor on PostgreSQL (DECLARE, FETCH, CLOSE: three round trips each).
+    assert not any(q["sql"].startswith("DECLARE") for q in warm.captured_queries)
+
+
+def test_the_warm_directory_reads_the_cache_once(creator, ann, monkeypatch):
+    """Its rows, the filter fields and the admin's sidebar come from one read of the cache."""
+    creator.get(DIRECTORY)
+    reads: list[list[str]] = []
+    get, get_many = cache.get, cache.get_many
+    inside: list[bool] = []  # the local-memory cache's get_many calls its own get
+
+    def counted_get(key, *args, **kwargs):
+        if not inside:
+            reads.append([key])
+        return get(key, *args, **kwargs)
+
+    def counted_get_many(keys, *args, **kwargs):
+        reads.append(list(keys))
+        inside.append(True)
+        try:
+            return get_many(keys, *args, **kwargs)
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(cache, "get", counted_get)
+    monkeypatch.setattr(cache, "get_many", counted_get_many)
+    html = creator.get(DIRECTORY).content.decode()
+    ours = [
+        keys for keys in reads if any(key.startswith(("analytics:crm-", "analytics:nav")) for key in keys)
+    ]
+    assert len(ours) == 1
+    assert {key.split(":")[1] for key in ours[0]} == {"crm-row", "crm-filters", "nav"}
+    assert 'id="nav-sidebar"' in html and 'name="persona"' in html and "ann@example.com" in html
+
+
+@pytest.mark.parametrize("query", ["", "?persona=1", "?sort=score", "?sort=points"])
+def test_the_list_of_a_page_computes_no_row_columns(creator, ann, query):
+    """The count and the page's ids read the members and only what the filters and the sort
+    need: no member's payments, memberships or tier names (the page's own 50 rows read those),
+    and the profile joined once."""
+    with CaptureQueriesContext(connection) as queries:
+        creator.get(DIRECTORY + query)
+    listing = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT COUNT(*) AS "__count" FROM "members_user"') or '"members_user"."id" AS "pk"' in q["sql"]]  # fmt: skip
+    assert len(listing) == 2
+    for sql in listing:
+        assert "members_payment" not in sql and "members_membership" not in sql and "members_tier" not in sql
+        assert sql.count("analytics_memberprofile") == (1 if query in ("?persona=1", "?sort=score") else 0)
+        assert ("points_pointsaccount" in sql) == (query == "?sort=points")
 
 
 def test_the_sidebar_follows_the_users_permissions(ann):
@@ -159,3 +208,25 @@ def test_the_nightly_job_warms_the_default_range_in_every_language(settings):
     keys = figures.warm_dashboards()
     assert len(keys) == len(settings.LANGUAGES)
     assert all(cache.get(key) is not None for key in keys)
+
+
+def test_the_row_columns_query_is_built_once_per_run_and_language(creator, ann):
+    """Built once per run and language in a process, then chained per page: a page in another
+    language names the tier in that language, a page of a newer run shows that run's scores."""
+    from analytics import selectors
+
+    tier = TierFactory(name_en="Gold", name_zh_hans="黄金", slug="gold", rank=2)
+    MembershipFactory(user=ann, tier=tier)
+    selectors._page_columns_built.clear()
+    assert "Gold" in _row(creator.get(DIRECTORY), "ann@example.com")
+    creator.get(DIRECTORY + "?sort=email")
+    assert len(selectors._page_columns_built) == 1
+
+    creator.cookies["django_language"] = "zh-hans"
+    assert "黄金" in _row(creator.get(DIRECTORY), "ann@example.com")
+    newer = PersonaRun.objects.create(
+        as_of=timezone.localdate() + timedelta(days=1), status=PersonaRun.Status.DONE
+    )
+    MemberProfile.objects.create(run=newer, member=ann, score=77)
+    assert ">77<" in _row(creator.get(DIRECTORY), "ann@example.com")
+    assert len(selectors._page_columns_built) == 3

@@ -24,8 +24,10 @@ from analytics.models import (
     Segment,
     Tag,
 )
+from analytics.selectors import SORTS, member_status
 from content.models import ContentView
 from members.models import MembershipEvent, MembershipStatus, Payment, Provider
+from points.models import PointsAccount
 from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -403,3 +405,56 @@ def test_staff_need_the_permission_to_view_members():
     moderator = type(moderator).objects.get(pk=moderator.pk)  # permissions are cached per instance
     client.force_login(moderator)
     assert client.get(DIRECTORY).status_code == 200
+
+
+def _exported(creator, query: str = "") -> list[dict[str, str]]:
+    response = creator.get(DIRECTORY + "export.csv" + query)
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode().lstrip("\ufeff"))))
+
+
+@pytest.mark.parametrize("sort", sorted(SORTS))
+def test_the_directory_lists_members_in_the_order_of_the_export(creator, community, sort):
+    # The directory lists a page's ids with only the columns its sort needs; the export computes
+    # every column: the same order either way (ties broken the same way, newest id first).
+    PointsAccount.objects.create(member=community["ann"], balance=40, lifetime=40)
+    PointsAccount.objects.create(member=community["cat"], balance=7, lifetime=7)
+    listed = _emails(creator.get(f"{DIRECTORY}?sort={sort}"))
+    assert listed == [row["email"] for row in _exported(creator, f"?sort={sort}")]
+    assert len(listed) == 4
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["?persona=9", "?status=lapsed", "?tier=gold", "?score_min=50&seen=not-30", "?flag=at_risk_loyal"],
+)
+def test_a_filtered_page_lists_what_the_filtered_export_holds(creator, community, query):
+    assert _emails(creator.get(DIRECTORY + query)) == [row["email"] for row in _exported(creator, query)]
+
+
+def test_a_page_shows_what_the_export_holds(creator, community):
+    PointsAccount.objects.create(member=community["ann"], balance=1234, lifetime=1234)
+    rows = {member.email: member for member in creator.get(DIRECTORY).context["rows"]}
+    for row in _exported(creator):
+        member = rows[row["email"]]
+        status = member_status(live_status=member.live_status, ever_member=member.ever_member)
+        shown = (
+            member.tier_name or "", status, "" if member.score is None else str(round(member.score, 1)),
+            member.persona.label if member.persona else "", "" if member.churn is None else str(round(member.churn, 3)),
+            str(member.balance or 0), f"{member.ltv:.2f}",
+        )  # fmt: skip
+        assert shown == (
+            row["tier"], row["status"], row["score"], row["persona"], row["churn_risk"], row["points"],
+            row["lifetime_value"],
+        )  # fmt: skip
+    assert rows["ann@example.com"].balance == 1234 and rows["dan@example.com"].ever_member
+
+
+@pytest.mark.parametrize(
+    ("page", "shown"), [("2", 2), ("abc", 1), ("0", 2), ("-1", 2), ("99", 2), ("1.5", 1)]
+)
+def test_a_page_number_is_read_as_the_paginator_reads_it(creator, community, page, shown):
+    for _ in range(50):
+        UserFactory()
+    response = creator.get(f"{DIRECTORY}?page={page}")
+    assert response.status_code == 200 and response.context["page"].number == shown
+    assert len(response.context["rows"]) == (50 if shown == 1 else 4)
