@@ -160,6 +160,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Sessions live in the database, with Django's database engine; its lookup on every request is
+# one prepared statement instead of a queryset (usergroup/sessions.py).
+SESSION_ENGINE = "usergroup.sessions"
+
 REDIS_URL = env.str("REDIS_URL", default="")
 
 # Keep the cache in its own Redis database when sharing a server with Celery:
