@@ -132,8 +132,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "usergroup.context_processors.site",
-                "points.context_processors.level_up",
-                "community.context_processors.notifications",
+                # The member's bell count and level-up notice, from the cache (members/header.py).
+                "members.header.context",
             ],
         },
     },
