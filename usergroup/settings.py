@@ -179,6 +179,20 @@ if CACHE_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The base layout's fixed parts (links, labels, static file URLs: nothing of a member's own), each
+# rendered once per process and language: they change only with a deployment, so the process's
+# own memory holds them (usergroup/templatetags/layout.py). With DEBUG, rendered every time, so an
+# edited template shows at once under runserver.
+CACHES["layout"] = {
+    "BACKEND": (
+        "django.core.cache.backends.dummy.DummyCache"
+        if DEBUG
+        else "django.core.cache.backends.locmem.LocMemCache"
+    ),
+    "LOCATION": "layout",
+    "TIMEOUT": None,
+    "OPTIONS": {"MAX_ENTRIES": 1000},
+}
 
 # --- Celery ----------------------------------------------------------------
 # Without a broker every task runs eagerly in the calling process, so the demo
