@@ -4,14 +4,15 @@ level-up notice), kept in the cache so that a page does not query for it.
 Both were a query on every page a member opened, and they change far less often than pages are
 opened. The higher apps that own them register a part here (`register_part`, from their
 `AppConfig.ready()`); the `context` processor gives each part to the templates under its name,
-read lazily, all parts from one cache entry per member:
+read lazily, all parts from one cache entry per member, read with its versions in one round trip.
+The entry holds the versions it was computed under, and is used only while they are current:
 
-- the entry's key holds the member's header version: a random token kept in the cache, which
-  `members_changed` deletes (at once, and again after the commit, so that a request that read
-  the old rows in between cannot keep them: its entry sits under a version nobody reads any
-  more); the next reader starts a new token. A version lost from the cache (eviction, flush)
-  likewise only means a new token and one recomputed entry.
-- and the current value of each site-wide key a part names (`site_keys`): the points rules and
+- the member's header version: a random token kept in the cache, which `members_changed` deletes
+  (at once, and again after the commit, so that a request that read the old rows in between
+  cannot keep them: its entry holds a version nobody has any more); the next reader starts a new
+  token. A version lost from the cache (eviction, flush) likewise only means a new token and one
+  recomputed entry.
+- the current value of each site-wide key a part names (`site_keys`): the points rules and
   levels version, so that a level renamed in the admin shows on its notice at once.
 
 Who bumps the version: saving or deleting one of the rows behind a part does it through the
@@ -43,8 +44,10 @@ from .models import User
 
 log = logging.getLogger(__name__)
 
-# A bound on memory, not on staleness: a change gives the member a new key at once.
+# Bounds on memory, not on staleness: a change gives the member a new version at once, and a
+# version or entry that expired is only started or read again.
 HEADER_TTL = 60 * 60
+VERSION_TTL = 7 * 24 * 60 * 60
 
 
 @dataclass(frozen=True)
@@ -96,36 +99,44 @@ def watch(model: type[Model], *, member_field: str) -> None:
     post_delete.connect(changed, sender=model, weak=False, dispatch_uid=f"{uid}-delete")
 
 
-def _versions(member_id: int, site_keys: list[str]) -> list[object]:
-    """The member's header version and the site-wide versions, starting those that are missing
-    (a new random token for the member, the clock for a site-wide one)."""
-    keys = [version_key(member_id), *site_keys]
+def entry_key(member_id: int) -> str:
+    return f"member:{member_id}:header"
+
+
+def _start_versions(keys: list[str], found: dict[str, Any]) -> list[Any]:
+    """The versions under `keys` (the member's first), starting those that are missing: a new
+    random token for the member, the clock for a site-wide one."""
+    for key in keys:
+        if key not in found:
+            if key == keys[0]:
+                cache.add(key, secrets.token_hex(8), VERSION_TTL)
+            else:
+                cache.add(key, time.time_ns(), None)
     found = cache.get_many(keys)
-    if len(found) < len(keys):
-        for key in keys:
-            if key not in found:
-                cache.add(key, secrets.token_hex(8) if key == keys[0] else time.time_ns(), None)
-        found = cache.get_many(keys)
     return [found.get(key) for key in keys]
 
 
 def header_for(member: User) -> dict[str, Any]:
-    """Every registered part's value for the member: two cache reads when nothing changed, the
+    """Every registered part's value for the member: one cache read when nothing changed, the
     parts' own queries after a change (or while the cache does not answer)."""
     parts = list(_parts.values())
-    site_keys = sorted({key for part in parts for key in part.site_keys})
+    names = {part.name for part in parts}
+    version_keys = [version_key(member.pk), *sorted({key for part in parts for key in part.site_keys})]
     try:
-        versions = _versions(member.pk, site_keys)
-        key = f"member:{member.pk}:header:{':'.join(str(v) for v in versions)}"
-        entry: dict[str, Any] | None = cache.get(key)
+        found = cache.get_many([entry_key(member.pk), *version_keys])
+        versions = [found.get(key) for key in version_keys]
+        if None in versions:
+            versions = _start_versions(version_keys, found)
     except Exception:  # the pages must not fail with the cache: read the parts themselves
         log.warning("The cache did not answer; the page header is read from the database", exc_info=True)
         return {part.name: part.compute(member) for part in parts}
-    if entry is None or set(entry) != {part.name for part in parts}:
-        entry = {part.name: part.compute(member) for part in parts}
-        with contextlib.suppress(Exception):
-            cache.set(key, entry, HEADER_TTL)
-    return entry
+    kept = found.get(entry_key(member.pk))
+    if kept is not None and kept[0] == versions and set(kept[1]) == names:
+        return kept[1]
+    values = {part.name: part.compute(member) for part in parts}
+    with contextlib.suppress(Exception):
+        cache.set(entry_key(member.pk), (versions, values), HEADER_TTL)
+    return values
 
 
 def context(request: HttpRequest) -> dict[str, Any]:
