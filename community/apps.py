@@ -13,9 +13,16 @@ class CommunityConfig(AppConfig):
         from content import slots
 
         # Its tables' part of a member's "download my data" archive (members.data_export).
+        from members import header
+
         from .export_sections import register_sections
+        from .models import Notification
         from .sections import comments_section
+        from .selectors import unread_count
 
         register_sections()
+        # The bell's unread count, on every page (templates/partials/navbar.html), kept in the cache.
+        header.register_part(name="unread_notifications", compute=unread_count, anonymous=0)
+        header.watch(Notification, member_field="recipient")
         # The comments under a library item, a place content keeps for it (content.slots).
         slots.register_item_section(comments_section, place=slots.Place.DISCUSSION)

@@ -19,6 +19,7 @@ from faker import Faker
 
 from content.models import Content
 from members.demo import MemberPlan, Period, engagement, insert_rows, rank_at
+from members.header import members_changed
 from members.models import Tier, User
 from members.translated import Texts, add_missing_translations, columns
 from points.models import Action
@@ -189,7 +190,9 @@ def seed_forum(
             ignore_conflicts=True,
             batch_size=5000,
         )
-        insert_rows(Notification, NOTE_COLUMNS, _notifications(opened, accepted, now))
+        notes = _notifications(opened, accepted, now)
+        insert_rows(Notification, NOTE_COLUMNS, notes)
+        members_changed(member_ids={note[0] for note in notes})  # their bells, kept in the cache
     return len(opened)
 
 

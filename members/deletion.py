@@ -19,6 +19,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from importlib import import_module
 from typing import Any
 
 from celery import shared_task
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models import Q
@@ -215,6 +217,13 @@ def due_for_purge(*, now: datetime | None = None) -> list[int]:
 # --- Sessions ---------------------------------------------------------------------------------
 
 
+def _sessions_in_database() -> bool:
+    """Whether the session engine keeps sessions in the `django_session` table (Django's
+    database and cached-database engines, and ours built on them)."""
+    engine = import_module(settings.SESSION_ENGINE)
+    return issubclass(engine.SessionStore, DatabaseSessionStore)
+
+
 def session_keys_of(member_ids: Iterable[int]) -> dict[int, list[str]]:
     """The stored sessions of these members, by member id: one pass over the unexpired sessions
     (Django does not index sessions by user). Empty unless sessions live in the database; a
@@ -222,7 +231,7 @@ def session_keys_of(member_ids: Iterable[int]) -> dict[int, list[str]]:
     account's password hash changes and it becomes inactive."""
     wanted = {str(pk) for pk in member_ids}
     found: dict[int, list[str]] = {}
-    if not wanted or "db" not in settings.SESSION_ENGINE.rsplit(".", 1)[-1]:
+    if not wanted or not _sessions_in_database():
         return found
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=2000):
         try:

@@ -22,6 +22,7 @@ from members import audit
 from members import services as member_services
 from members.access import member_rank
 from members.errors import DomainError
+from members.header import members_changed
 from members.models import Payment, PromotionCode, User
 
 from .mail_tasks import send_level_up_email
@@ -488,7 +489,8 @@ def set_leaderboard_visibility(*, member: User, visible: bool) -> PointsAccount:
 
 
 def dismiss_level_up(*, member: User, notice_id: int) -> None:
-    LevelUp.objects.filter(pk=notice_id, member=member).update(seen=True)
+    if LevelUp.objects.filter(pk=notice_id, member=member).update(seen=True):
+        members_changed(member_ids=[member.pk])
 
 
 def award_renewals(*, since: datetime | None = None) -> int:

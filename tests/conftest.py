@@ -2,7 +2,7 @@ import os
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.utils import translation
 
 from tests.factories import UserFactory
@@ -25,6 +25,7 @@ def _clear_cache():
     from points.services import rules_changed
 
     cache.clear()
+    caches["layout"].clear()  # the base layout's fragments, kept in the process (settings.CACHES)
     rules_changed()
     yield
 

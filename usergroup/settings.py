@@ -132,8 +132,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "usergroup.context_processors.site",
-                "points.context_processors.level_up",
-                "community.context_processors.notifications",
+                # The member's bell count and level-up notice, from the cache (members/header.py).
+                "members.header.context",
             ],
         },
     },
@@ -160,6 +160,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Sessions live in the database, with Django's database engine; its lookup on every request is
+# one prepared statement instead of a queryset (usergroup/sessions.py).
+SESSION_ENGINE = "usergroup.sessions"
+
 REDIS_URL = env.str("REDIS_URL", default="")
 
 # Keep the cache in its own Redis database when sharing a server with Celery:
@@ -168,13 +172,27 @@ CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "usergroup.cache.RedisCache",  # Django's, one client per server (usergroup/cache.py)
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="usergroup"),
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The base layout's fixed parts (links, labels, static file URLs: nothing of a member's own), each
+# rendered once per process and language: they change only with a deployment, so the process's
+# own memory holds them (usergroup/templatetags/layout.py). With DEBUG, rendered every time, so an
+# edited template shows at once under runserver.
+CACHES["layout"] = {
+    "BACKEND": (
+        "django.core.cache.backends.dummy.DummyCache"
+        if DEBUG
+        else "django.core.cache.backends.locmem.LocMemCache"
+    ),
+    "LOCATION": "layout",
+    "TIMEOUT": None,
+    "OPTIONS": {"MAX_ENTRIES": 1000},
+}
 
 # --- Celery ----------------------------------------------------------------
 # Without a broker every task runs eagerly in the calling process, so the demo

@@ -43,12 +43,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", context)
 
 
-@login_required
 @require_GET
 def yardstick(request: HttpRequest) -> HttpResponse:
-    """The load test's yardstick: the base layout for a signed-in member, through every middleware
-    and the session, with nothing of any page's own. Other pages' times are read as multiples of
-    it (bench/load/). Routed only with BENCH_YARDSTICK on."""
+    """The load test's yardstick: the base layout for a signed-in member (or a visitor), through
+    every middleware and the session, with nothing of any page's own. Other pages' times are read
+    as multiples of it (bench/load/, which opens it signed in). Routed only with BENCH_YARDSTICK
+    on."""
     return render(request, "bench_yardstick.html")
 
 

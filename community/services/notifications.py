@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from members.header import members_changed
 from members.models import User
 from points.models import LevelUp
 
@@ -29,6 +30,7 @@ def unfollow(*, member: User, thread: Thread) -> None:
 def _send(notifications: list[Notification]) -> None:
     keep = [n for n in notifications if n.recipient.is_active and may_see_notification(n.recipient, n)]
     created = Notification.objects.bulk_create(keep)
+    members_changed(member_ids=[n.recipient_id for n in created])  # bulk_create sends no post_save
     instant = set(
         NotificationSettings.objects.filter(
             member__in=[n.recipient_id for n in created], email=NotificationSettings.Email.INSTANT
@@ -146,7 +148,9 @@ def collect_level_ups(*, members: list[int] | None = None, since: datetime | Non
         )
         for n in notices
     ]
-    return len(Notification.objects.bulk_create(rows, ignore_conflicts=True))  # rows attempted
+    created = Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    members_changed(member_ids=[n.recipient_id for n in rows])
+    return len(created)  # rows attempted
 
 
 def event_notice(*, member: User, event: Event, kind: str, emailed: bool) -> None:
@@ -154,7 +158,12 @@ def event_notice(*, member: User, event: Event, kind: str, emailed: bool) -> Non
 
 
 def mark_all_read(*, member: User) -> int:
-    return Notification.objects.filter(recipient=member, read_at__isnull=True).update(read_at=timezone.now())
+    marked = Notification.objects.filter(recipient=member, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    if marked:
+        members_changed(member_ids=[member.pk])
+    return marked
 
 
 def set_email_preference(*, member: User, email: str) -> NotificationSettings:
