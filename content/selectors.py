@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce
 from members.access import accessible, can_access
 from members.models import User
 
-from .history import ViewPairs, add_recent, raw_pairs, read_histories, unpack
+from .history import ViewPairs, add_recent, empty_pairs, raw_pairs, read_histories, unpack
 from .models import (
     Attachment,
     Bookmark,
@@ -347,6 +347,39 @@ def view_pairs(*, now: datetime, users: "QuerySet[Any, Any] | Collection[int] | 
         return raw_pairs(views)
     base = unpack(read_histories(histories.order_by("user_id")))
     return add_recent(base, raw_pairs(views.filter(started_at__gte=mark)))
+
+
+@dataclass(frozen=True)
+class SettledViews:
+    """A member's rolled-up view sums and the roll-up's mark they go up to, as read at some
+    moment: what `member_view_pairs` adds the raw views since the mark to. They stay right after
+    later roll-ups (which move views from the log into the sums, past this mark: the log keeps
+    them for VIEW_LOG_RETENTION_DAYS), so they may be kept while the member reads on."""
+
+    member_id: int
+    mark: datetime | None  # None: nothing rolled up yet, the raw log is all
+    sums: ViewPairs
+
+
+def settled_views(*, member_id: int) -> SettledViews:
+    """Two queries (the mark, the member's sums)."""
+    mark = ViewRollup.objects.filter(pk=1).values_list("rolled_until", flat=True).first()
+    if mark is None:
+        return SettledViews(member_id, None, empty_pairs())
+    return SettledViews(
+        member_id, mark, unpack(read_histories(ViewHistory.objects.filter(user_id=member_id)))
+    )
+
+
+def member_view_pairs(*, now: datetime, settled: SettledViews) -> ViewPairs:
+    """`view_pairs(now=now, users=[member])` from the member's sums read earlier (`settled`):
+    one query, the raw views since their mark (through the member/started_at index)."""
+    views = ContentView.objects.filter(user_id=settled.member_id, started_at__lte=now)
+    if settled.mark is None:
+        return raw_pairs(views)
+    if settled.mark > now:
+        return view_pairs(now=now, users=[settled.member_id])
+    return add_recent(settled.sums, raw_pairs(views.filter(started_at__gte=settled.mark)))
 
 
 def views_kept_since() -> datetime | None:
