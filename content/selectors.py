@@ -379,13 +379,15 @@ class SettledViews:
 
 
 def settled_views(*, member_id: int) -> SettledViews:
-    """Two queries (the mark, the member's sums)."""
-    mark = ViewRollup.objects.filter(pk=1).values_list("rolled_until", flat=True).first()
-    if mark is None:
+    """One query: the mark and the member's sums in one statement, so one snapshot (a roll-up
+    committing between two reads would pair the sums up to one mark with another mark, and
+    views would count twice or not at all for as long as this is kept)."""
+    sums = ViewHistory.objects.filter(user_id=member_id).values("pairs")[:1]
+    row = ViewRollup.objects.filter(pk=1).values_list("rolled_until", Subquery(sums)).first()
+    if row is None or row[0] is None:
         return SettledViews(member_id, None, empty_pairs())
-    return SettledViews(
-        member_id, mark, unpack(read_histories(ViewHistory.objects.filter(user_id=member_id)))
-    )
+    mark, packed = row
+    return SettledViews(member_id, mark, unpack([(member_id, packed)] if packed is not None else []))
 
 
 def member_view_pairs(*, now: datetime, settled: SettledViews) -> ViewPairs:
