@@ -4,9 +4,15 @@ A member's ranking (which items, in which order, and why) is computed from their
 and the neighbour tables, then cached under a key that changes with anything it depends on:
 the build, the member's latest activity of every kind (a view, like, bookmark, comment, lesson,
 "not interested"), their consent, the algorithm and the creator's controls. So a list is
-computed once per change and a new read shows up on the next page. What may be shown is
-decided again on every request (live? may the member open it now?), so an item re-gated,
-unpublished or deleted after the ranking was cached never appears.
+computed once per change and a new read shows up on the next page. A read is the usual change,
+so what the ranking is computed from apart from the member's views (their `_Profile`: other
+activity, rolled-up view sums, dismissals, popular lists) is kept under a key without the views:
+after a read the ranking is scored again from it plus the member's raw views since the roll-up
+(one query), the neighbours of their history and the dates that may reorder it: the same
+ranking, to the bit, as computed afresh (only a new persona run's popular lists wait for
+PROFILE_TTL or the member's next activity other than a read). What may be shown is decided
+again on every request (live? may the member open it now?), so an item re-gated, unpublished
+or deleted after the ranking was cached never appears.
 """
 
 from __future__ import annotations
@@ -126,8 +132,8 @@ class _Entry:
 class _Profile:
     """What a member's ranking is computed from apart from their views: their "not interested"
     items, their other activity (likes, bookmarks, comments, lessons), their rolled-up view sums,
-    the popular lists for their groups and, when they have no history to go on, the items of
-    their interests. Kept under the activity stamp without its view parts (`_VIEW_PARTS`), so
+    and the popular lists for their groups (the items of their interests are read when needed:
+    they change with the library, and only members with no history to go on need them). Kept under the activity stamp without its view parts (`_VIEW_PARTS`), so
     after a read the ranking is scored again from this plus the member's raw views (one query),
     the same to the bit as from scratch, instead of reading a dozen tables again."""
 
@@ -135,7 +141,6 @@ class _Profile:
     activity: list[Moments]
     settled: SettledViews
     popular: list[int]
-    interests: list[int] | None  # None: not read (they had a history to go on)
 
 
 def _history(
@@ -285,9 +290,6 @@ def _read_profile(
         activity=activity_of(members=User.objects.filter(pk=member.pk), now=now),
         settled=settled_views(member_id=member.pk),
         popular=_popular(build=build, groups=groups),
-        # Without the consent the interests always stand in for the history; with it, only
-        # until the first read (then read by _rank, which a member with nothing read seldom needs).
-        interests=None if personal else items_for_interests(member_id=member.pk, limit=RANKING_SIZE),
     )
 
 
@@ -339,10 +341,7 @@ def _rank(
         # No reading to go on (nothing read yet, or the member does not let us use it): the
         # topics they picked (the welcome page), before what is popular. They are what the
         # member told us, not what we saw them read, so they count without the consent too.
-        interests = profile.interests
-        if interests is None:
-            interests = items_for_interests(member_id=member.pk, limit=RANKING_SIZE)
-        for pk in interests:
+        for pk in items_for_interests(member_id=member.pk, limit=RANKING_SIZE):
             if pk not in excluded and pk not in taken:
                 entries.append(_Entry(pk, None, "interest"))
                 taken.add(pk)
