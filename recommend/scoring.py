@@ -126,13 +126,23 @@ def freshness(*, age_days: float, boost: float, half_life_days: float) -> float:
     return 1.0 + boost * 0.5 ** (max(age_days, 0.0) / half_life_days)
 
 
-def ranked(scores: Mapping[int, float], *, exclude: set[int]) -> list[int]:
-    """Candidates with a positive score, best first (ties by id, so lists are stable)."""
-    return [
-        pk
-        for pk, value in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-        if value > 0 and pk not in exclude
-    ]
+def ranked(scores: Mapping[int, float], *, exclude: set[int], limit: int | None = None) -> list[int]:
+    """Candidates with a positive score, best first (ties by id, so lists are stable); the
+    first `limit` of them."""
+    ids, values = columns_of(scores)
+    keep = values > 0
+    if exclude:
+        keep &= ~np.isin(ids, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+    ids, values = ids[keep], values[keep]
+    return ids[np.lexsort((ids, -values))][:limit].tolist()
+
+
+def columns_of(scores: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The ids and the scores of `scores` as two arrays, in its order."""
+    return (
+        np.fromiter(scores.keys(), dtype=np.int64, count=len(scores)),
+        np.fromiter(scores.values(), dtype=np.float64, count=len(scores)),
+    )
 
 
 def diversified(

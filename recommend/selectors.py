@@ -54,6 +54,7 @@ from .scoring import (
     SHORT_HISTORY,
     TEXT_WEIGHT,
     NeighbourRows,
+    columns_of,
     diversified,
     freshness,
     ranked,
@@ -247,13 +248,15 @@ def _worth_dating(scores: dict[int, float], *, skip: set[int], boost: float) -> 
     multiplies a score by 1 to 1 + boost: a candidate below the RANKING_SIZE-th best score even
     at the full boost stays below all of those, so its date (and an IN list of thousands of ids)
     is not needed."""
-    positive = sorted(
-        (pk for pk, value in scores.items() if value > 0 and pk not in skip), key=lambda pk: -scores[pk]
-    )
-    if len(positive) <= RANKING_SIZE:
-        return positive
-    floor = scores[positive[RANKING_SIZE - 1]]
-    return [pk for pk in positive if scores[pk] * (1.0 + boost) >= floor]
+    ids, values = columns_of(scores)
+    keep = values > 0
+    if skip:
+        keep &= ~np.isin(ids, np.fromiter(skip, dtype=np.int64, count=len(skip)))
+    ids, values = ids[keep], values[keep]
+    if len(ids) <= RANKING_SIZE:
+        return ids.tolist()
+    floor = np.partition(values, len(values) - RANKING_SIZE)[len(values) - RANKING_SIZE]
+    return ids[values * (1.0 + boost) >= floor].tolist()
 
 
 def _profile_of(
@@ -332,7 +335,7 @@ def _rank(
                 age = (now - (published or now)).total_seconds() / 86400
                 scores[pk] *= freshness(age_days=age, boost=boost, half_life_days=prefs.freshness_days)
         excluded |= scored.hidden  # out of the popular fill too
-        order = ranked(scores, exclude=excluded | taken)[:RANKING_SIZE]
+        order = ranked(scores, exclude=excluded | taken, limit=RANKING_SIZE)
         for pk, _score, because in diversified([(pk, scores[pk], scored.because.get(pk)) for pk in order]):
             entries.append(_Entry(pk, because, "history"))
             taken.add(pk)
