@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce
 from members.access import accessible, can_access
 from members.models import User
 
-from .history import ViewPairs, add_recent, raw_pairs, read_pairs
+from .history import ViewPairs, add_recent, empty_pairs, raw_pairs, read_pairs, unpack
 from .models import (
     Attachment,
     Bookmark,
@@ -234,8 +234,18 @@ _LESSON_LIST_FIELDS = ("id", "course_id", "title", "slug", "position", "is_previ
 
 def continue_reading_for(*, member: User, limit: int = 5) -> ContinueReading:
     """What `member` started and may still open, newest first: up to `limit` courses in
-    progress and `limit` other items. Five queries however much they started (courses,
-    their lessons, their progress, items; plus the member's rank, once per request)."""
+    progress and `limit` other items. Two queries (four with courses in progress), plus the
+    member's rank once per request."""
+    return ContinueReading(
+        courses=courses_in_progress_for(member=member, limit=limit),
+        items=items_in_progress_for(member=member, limit=limit),
+    )
+
+
+def courses_in_progress_for(*, member: User, limit: int) -> list[Content]:
+    """Up to `limit` courses the member advanced in and may still open, the latest first, with
+    `done`, `total` and `next_lesson` set. One query; two more (their lessons, the member's
+    progress in them) when there are any. Reading an item changes none of it."""
     courses = list(accessible(_courses_in_progress(member), member)[:limit])
     if courses:
         prefetch_related_objects(
@@ -252,20 +262,27 @@ def continue_reading_for(*, member: User, limit: int = 5) -> ContinueReading:
                 lesson.course = course  # get_absolute_url and min_tier read it: no query per lesson
                 lesson.done = lesson.pk in done
             course.next_lesson = next_lesson(lessons)
-    mine = ContentView.objects.filter(user=member, content=OuterRef("pk"))
-    items = (
+    return courses
+
+
+def items_in_progress_for(*, member: User, limit: int) -> list[Content]:
+    """Up to `limit` items the member opened, has not finished and may open, the latest opened
+    first, each with `last_seen_at`; a course with a finished lesson is left to
+    `courses_in_progress_for`. One query, grouped from the member's own views (the user index)
+    joined to the items: no subquery per item opened."""
+    return list(
         accessible(Content.objects.live(), member)
-        # Driven by the member's own views (the user/started_at index), not by the whole library.
-        .filter(pk__in=ContentView.objects.filter(user=member).values("content_id"))
-        .exclude(Exists(mine.filter(completed=True)))
-        # A course with a finished lesson is measured in lessons, above (done or not).
+        .filter(views__user=member)
         .exclude(Exists(LessonProgress.objects.filter(user=member, lesson__course=OuterRef("pk"))))
-        .annotate(last_seen_at=Subquery(mine.order_by("-started_at").values("started_at")[:1]))
+        .annotate(
+            last_seen_at=Max("views__started_at"),
+            finished=Count("views", filter=Q(views__completed=True)),
+        )
+        .filter(finished=0)  # finished by any view: done
         .select_related("min_tier")
         .defer("body")
-        .order_by("-last_seen_at", "-id")
+        .order_by("-last_seen_at", "-id")[:limit]
     )
-    return ContinueReading(courses=courses, items=list(items[:limit]))
 
 
 def starter_for(member: User) -> Content | None:
@@ -347,6 +364,41 @@ def view_pairs(*, now: datetime, users: "QuerySet[Any, Any] | Collection[int] | 
         return raw_pairs(views)
     base = read_pairs(histories)
     return add_recent(base, raw_pairs(views.filter(started_at__gte=mark)))
+
+
+@dataclass(frozen=True)
+class SettledViews:
+    """A member's rolled-up view sums and the roll-up's mark they go up to, as read at some
+    moment: what `member_view_pairs` adds the raw views since the mark to. They stay right after
+    later roll-ups (which move views from the log into the sums, past this mark: the log keeps
+    them for VIEW_LOG_RETENTION_DAYS), so they may be kept while the member reads on."""
+
+    member_id: int
+    mark: datetime | None  # None: nothing rolled up yet, the raw log is all
+    sums: ViewPairs
+
+
+def settled_views(*, member_id: int) -> SettledViews:
+    """One query: the mark and the member's sums in one statement, so one snapshot (a roll-up
+    committing between two reads would pair the sums up to one mark with another mark, and
+    views would count twice or not at all for as long as this is kept)."""
+    sums = ViewHistory.objects.filter(user_id=member_id).values("pairs")[:1]
+    row = ViewRollup.objects.filter(pk=1).values_list("rolled_until", Subquery(sums)).first()
+    if row is None or row[0] is None:
+        return SettledViews(member_id, None, empty_pairs())
+    mark, packed = row
+    return SettledViews(member_id, mark, unpack([(member_id, packed)] if packed is not None else []))
+
+
+def member_view_pairs(*, now: datetime, settled: SettledViews) -> ViewPairs:
+    """`view_pairs(now=now, users=[member])` from the member's sums read earlier (`settled`):
+    one query, the raw views since their mark (through the member/started_at index)."""
+    views = ContentView.objects.filter(user_id=settled.member_id, started_at__lte=now)
+    if settled.mark is None:
+        return raw_pairs(views)
+    if settled.mark > now:
+        return view_pairs(now=now, users=[settled.member_id])
+    return add_recent(settled.sums, raw_pairs(views.filter(started_at__gte=settled.mark)))
 
 
 def views_kept_since() -> datetime | None:

@@ -18,3 +18,25 @@ class RecommendConfig(AppConfig):
         community_slots.register_thread_section(suggested_topics_section)
         community_slots.register_digest_section(digest_picks_section)
         register_sections()
+        connect_serving_upkeep()
+
+
+def connect_serving_upkeep() -> None:
+    """Cache upkeep only, no business logic: the settings, controls and build that lists are
+    served with are kept in the cache (selectors._serving) until one of them is saved or deleted."""
+    from django.db.models.signals import post_delete, post_save
+
+    from .models import ItemControl, NeighbourBuild, RecommendSettings
+
+    def changed(sender: type, **kwargs: object) -> None:
+        from .selectors import serving_changed
+
+        serving_changed()
+
+    for model in (RecommendSettings, ItemControl, NeighbourBuild):
+        post_save.connect(
+            changed, sender=model, weak=False, dispatch_uid=f"recommend-serving-save-{model.__name__}"
+        )
+        post_delete.connect(
+            changed, sender=model, weak=False, dispatch_uid=f"recommend-serving-delete-{model.__name__}"
+        )

@@ -89,24 +89,29 @@ def view_weights(views: ViewPairs, *, now: datetime, weights: Weights) -> Triple
     return views.users, pairs["item"], value
 
 
-def interaction_matrix(
-    *, members: QuerySet, now: datetime, weights: Weights = DEFAULT_WEIGHTS, views: ViewPairs | None = None
-) -> Interactions:
-    """The matrix of `members` (a User queryset) as of `now`; later rows are ignored. `views`:
-    the pairs of `view_pairs(now=now)` read already for more members than these (the build
-    reads everyone's once for this and for the popular lists)."""
+@dataclass(frozen=True)
+class Moments:
+    """Interactions of one source other than views: (member, item, value, moment in µs since the
+    epoch) per row; a row weighs `value` decayed from its moment (`decayed`)."""
+
+    users: np.ndarray
+    items: np.ndarray
+    values: np.ndarray  # float64, before the decay
+    moments: np.ndarray
+
+    def until(self, now: datetime) -> Moments:
+        """The rows up to `now` (what a read at `now` would have found)."""
+        keep = self.moments <= microseconds(now)
+        if keep.all():
+            return self
+        return Moments(self.users[keep], self.items[keep], self.values[keep], self.moments[keep])
+
+
+def activity_of(*, members: QuerySet, now: datetime, weights: Weights = DEFAULT_WEIGHTS) -> list[Moments]:
+    """The likes, bookmarks, comments and finished lessons (per course) of `members` up to `now`,
+    in that order: four queries. What `interaction_matrix` adds to their views."""
     member_ids = members.values("pk")
-    if views is None:
-        views = view_pairs(now=now, users=member_ids)
-    else:
-        wanted = member_mask(views.users, members)
-        if not wanted.all():  # else the pairs as they are: no copy of millions of them
-            views = views.where(wanted)
-    triples: list[Triple] = [view_weights(views, now=now, weights=weights)]
-
-    def add(users: np.ndarray, items: np.ndarray, value: np.ndarray) -> None:
-        triples.append((users, items, value))
-
+    result = []
     for model, weight, moment in (
         (Like, weights.like, "created_at"),
         (Bookmark, weights.bookmark, "created_at"),
@@ -117,7 +122,7 @@ def interaction_matrix(
             .order_by(),
             ("int", "int", "time"),
         )
-        add(users, items, weight * decay(at, now=now, half_life_days=weights.half_life_days))
+        result.append(Moments(users, items, np.full(len(users), weight), at))
 
     users, items, last = columns(
         Comment.objects.filter(author__in=member_ids, created_at__lte=now, hidden=False)
@@ -127,7 +132,7 @@ def interaction_matrix(
         .order_by(),
         ("int", "int", "time"),
     )
-    add(users, items, weights.comment * decay(last, now=now, half_life_days=weights.half_life_days))
+    result.append(Moments(users, items, np.full(len(users), weights.comment), last))
 
     users, courses, n, last = columns(
         LessonProgress.objects.filter(user__in=member_ids, completed_at__lte=now)
@@ -137,14 +142,43 @@ def interaction_matrix(
         .order_by(),
         ("int", "int", "int", "time"),
     )
-    add(
-        users,
-        courses,
-        weights.lessons
-        * np.log1p(n.astype(np.float64))
-        * decay(last, now=now, half_life_days=weights.half_life_days),
+    result.append(Moments(users, courses, weights.lessons * np.log1p(n.astype(np.float64)), last))
+    return result
+
+
+def decayed(moments: Moments, *, now: datetime, weights: Weights = DEFAULT_WEIGHTS) -> Triple:
+    """(member, item, weight at `now`) of each row."""
+    return (
+        moments.users,
+        moments.items,
+        moments.values * decay(moments.moments, now=now, half_life_days=weights.half_life_days),
     )
 
+
+def interaction_matrix(
+    *, members: QuerySet, now: datetime, weights: Weights = DEFAULT_WEIGHTS, views: ViewPairs | None = None
+) -> Interactions:
+    """The matrix of `members` (a User queryset) as of `now`; later rows are ignored. `views`:
+    the pairs of `view_pairs(now=now)` read already for more members than these (the build
+    reads everyone's once for this and for the popular lists)."""
+    if views is None:
+        views = view_pairs(now=now, users=members.values("pk"))
+    else:
+        wanted = member_mask(views.users, members)
+        if not wanted.all():  # else the pairs as they are: no copy of millions of them
+            views = views.where(wanted)
+    return combined(views=views, activity=activity_of(members=members, now=now, weights=weights), now=now,
+                    weights=weights)  # fmt: skip
+
+
+def combined(
+    *, views: ViewPairs, activity: Sequence[Moments], now: datetime, weights: Weights = DEFAULT_WEIGHTS
+) -> Interactions:
+    """The matrix of the members' view pairs and other activity (`activity_of`) as of `now`: the
+    arithmetic of `interaction_matrix` without its reads, so a member's row computed from parts
+    read earlier (recommend.selectors keeps them across a read) is the same to the bit."""
+    triples = [view_weights(views, now=now, weights=weights)]
+    triples += [decayed(part.until(now), now=now, weights=weights) for part in activity]
     return Interactions(*sparse_from(triples))
 
 

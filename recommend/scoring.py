@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 DISMISS_PENALTY = 1.0
 # Hidden outright: near-duplicates of one dismissed item, or items close to several. Within a
 # topic, items are often 0.5-0.8 alike, so a lower bar made one click hide most of a topic.
@@ -37,37 +39,84 @@ class Scored:
     hidden: set[int]  # too like something the member said "not interested" to
 
 
+@dataclass(frozen=True)
+class NeighbourRows:
+    """Neighbour rows as columns: row i says `neighbours[i]` is `similarity[i]` alike to
+    `items[i]`, by reading together or (`text[i]`) by text."""
+
+    items: np.ndarray  # int64
+    neighbours: np.ndarray  # int64
+    text: np.ndarray  # bool
+    similarity: np.ndarray  # float64
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[int, int, str, float]]) -> NeighbourRows:
+        """From (item, neighbour, source "coread"|"text", similarity) tuples."""
+        listed = list(rows)
+        return cls(
+            np.array([row[0] for row in listed], dtype=np.int64),
+            np.array([row[1] for row in listed], dtype=np.int64),
+            np.array([row[2] == "text" for row in listed], dtype=bool),
+            np.array([row[3] for row in listed], dtype=np.float64),
+        )
+
+
 def score_candidates(
     *,
     history: Mapping[int, float],
     dismissed: Iterable[int],
-    rows: Iterable[tuple[int, int, str, float]],
+    rows: Iterable[tuple[int, int, str, float]] | NeighbourRows,
     text_weight: float,
 ) -> Scored:
     """`rows` are neighbour rows (item, neighbour, source "coread"|"text", similarity) of the
-    history and dismissed items."""
-    dismissed = set(dismissed)
-    scores: dict[int, float] = {}
-    penalty: dict[int, float] = {}
-    best: dict[int, tuple[float, int]] = {}
-    for item, neighbour, source, similarity in rows:
-        if source == "text" and similarity < MIN_TEXT_SIMILARITY:
-            continue
-        if item in dismissed:
-            penalty[neighbour] = penalty.get(neighbour, 0.0) + similarity * (
-                TEXT_WEIGHT if source == "text" else 1.0
-            )
-        weight = history.get(item)
-        if weight is None:
-            continue
-        gain = weight * similarity * (text_weight if source == "text" else 1.0)
-        scores[neighbour] = scores.get(neighbour, 0.0) + gain
-        if gain > best.get(neighbour, (0.0, 0))[0]:
-            best[neighbour] = (gain, item)
-    for pk, value in penalty.items():
+    history and dismissed items.
+
+    In NumPy over the rows (a member's fifty items have some five thousand): each candidate's
+    gains and penalties are added in the order of the rows, as a loop over them would, so the
+    scores are the same to the bit."""
+    if not isinstance(rows, NeighbourRows):
+        rows = NeighbourRows.of(rows)
+    stray = rows.text & (rows.similarity < MIN_TEXT_SIMILARITY)
+    items, neighbours, text, similarity = (
+        rows.items[~stray], rows.neighbours[~stray], rows.text[~stray], rows.similarity[~stray]
+    )  # fmt: skip
+
+    dismissed_ids = np.fromiter(set(dismissed), dtype=np.int64)
+    against = np.isin(items, dismissed_ids)
+    penalised, penalty = _sums(
+        neighbours[against], similarity[against] * np.where(text[against], TEXT_WEIGHT, 1.0)
+    )
+
+    read = np.fromiter(history.keys(), dtype=np.int64, count=len(history))
+    weight_of = np.fromiter(history.values(), dtype=np.float64, count=len(history))
+    order = np.argsort(read)
+    read, weight_of = read[order], weight_of[order]
+    at = np.minimum(np.searchsorted(read, items), max(len(read) - 1, 0))
+    found = read[at] == items if len(read) else np.zeros(len(items), dtype=bool)
+    candidates, sources = neighbours[found], items[found]
+    gains = weight_of[at[found]] * similarity[found] * np.where(text[found], text_weight, 1.0)
+    scored, totals = _sums(candidates, gains)
+
+    scores = dict(zip(scored.tolist(), totals.tolist(), strict=True))
+    for pk, value in zip(penalised.tolist(), penalty.tolist(), strict=True):
         scores[pk] = scores.get(pk, 0.0) - DISMISS_PENALTY * value
-    hidden = {pk for pk, value in penalty.items() if value >= HIDE_AT}
-    return Scored(scores, {pk: item for pk, (_gain, item) in best.items()}, hidden)
+    # The first largest positive gain of each candidate names its reason.
+    positive = gains > 0
+    rows_ = np.flatnonzero(positive)
+    best = rows_[np.lexsort((rows_, -gains[positive], candidates[positive]))]
+    first = np.r_[True, candidates[best][1:] != candidates[best][:-1]] if len(best) else best.astype(bool)
+    because = dict(zip(candidates[best[first]].tolist(), sources[best[first]].tolist(), strict=True))
+    hidden = set(penalised[penalty >= HIDE_AT].tolist())
+    return Scored(scores, because, hidden)
+
+
+def _sums(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys and each one's values added up in the order given (np.add.at adds one
+    at a time, like a loop), starting from 0.0."""
+    distinct, codes = np.unique(keys, return_inverse=True)
+    totals = np.zeros(len(distinct), dtype=np.float64)
+    np.add.at(totals, codes, values)
+    return distinct, totals
 
 
 def freshness(*, age_days: float, boost: float, half_life_days: float) -> float:
@@ -77,13 +126,23 @@ def freshness(*, age_days: float, boost: float, half_life_days: float) -> float:
     return 1.0 + boost * 0.5 ** (max(age_days, 0.0) / half_life_days)
 
 
-def ranked(scores: Mapping[int, float], *, exclude: set[int]) -> list[int]:
-    """Candidates with a positive score, best first (ties by id, so lists are stable)."""
-    return [
-        pk
-        for pk, value in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-        if value > 0 and pk not in exclude
-    ]
+def ranked(scores: Mapping[int, float], *, exclude: set[int], limit: int | None = None) -> list[int]:
+    """Candidates with a positive score, best first (ties by id, so lists are stable); the
+    first `limit` of them."""
+    ids, values = columns_of(scores)
+    keep = values > 0
+    if exclude:
+        keep &= ~np.isin(ids, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+    ids, values = ids[keep], values[keep]
+    return ids[np.lexsort((ids, -values))][:limit].tolist()
+
+
+def columns_of(scores: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The ids and the scores of `scores` as two arrays, in its order."""
+    return (
+        np.fromiter(scores.keys(), dtype=np.int64, count=len(scores)),
+        np.fromiter(scores.values(), dtype=np.float64, count=len(scores)),
+    )
 
 
 def diversified(

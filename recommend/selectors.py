@@ -4,9 +4,15 @@ A member's ranking (which items, in which order, and why) is computed from their
 and the neighbour tables, then cached under a key that changes with anything it depends on:
 the build, the member's latest activity of every kind (a view, like, bookmark, comment, lesson,
 "not interested"), their consent, the algorithm and the creator's controls. So a list is
-computed once per change and a new read shows up on the next page. What may be shown is
-decided again on every request (live? may the member open it now?), so an item re-gated,
-unpublished or deleted after the ranking was cached never appears.
+computed once per change and a new read shows up on the next page. A read is the usual change,
+so what the ranking is computed from apart from the member's views (their `_Profile`: other
+activity, rolled-up view sums, dismissals, popular lists) is kept under a key without the views:
+after a read the ranking is scored again from it plus the member's raw views since the roll-up
+(one query), the neighbours of their history and the dates that may reorder it: the same
+ranking, to the bit, as computed afresh (only a new persona run's popular lists wait for
+PROFILE_TTL or the member's next activity other than a read). What may be shown is decided
+again on every request (live? may the member open it now?), so an item re-gated, unpublished
+or deleted after the ranking was cached never appears.
 """
 
 from __future__ import annotations
@@ -15,22 +21,24 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 
+import numpy as np
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Field, Model
 from django.utils import timezone
 
 from analytics.selectors import persona_keys
 from community.models import Comment
 from content.models import Bookmark, Content, ContentView, LessonProgress, Like, MemberInterest
-from content.selectors import items_for_interests, view_pairs
+from content.selectors import SettledViews, items_for_interests, member_view_pairs, settled_views, view_pairs
 from members.access import can_access, member_rank
 from members.models import User
 
 from .experiments import follow_url, log_impressions, variant_for
-from .interactions import interaction_matrix
+from .interactions import Moments, activity_of, combined
 from .models import (
     Algorithm,
     Dismissal,
@@ -42,11 +50,25 @@ from .models import (
     RecommendSettings,
     Variant,
 )
-from .scoring import SHORT_HISTORY, TEXT_WEIGHT, diversified, freshness, ranked, score_candidates
+from .scoring import (
+    SHORT_HISTORY,
+    TEXT_WEIGHT,
+    NeighbourRows,
+    columns_of,
+    diversified,
+    freshness,
+    ranked,
+    score_candidates,
+)
 
 HISTORY = 50  # the member's most recent items that drive their list
 RANKING_SIZE = 100  # candidates cached per member; what may be shown is filtered per request
 RANKING_TTL = 60 * 60 * 24
+# A member's profile (_Profile) outlives their reads; this bounds how long the popular lists and
+# persona it holds are kept (a new build or any other activity of theirs replaces it sooner).
+PROFILE_TTL = 60 * 60 * 6
+SERVING_KEY = "recommend:serving"
+SERVING_TTL = 5 * 60  # forgotten on every change (serving_changed); this bounds a write that skips it
 # Parameters the creator may set on the default algorithm or a variant, with their ranges.
 TUNABLE: dict[str, tuple[float, float]] = {
     "history": (1, 500),
@@ -71,18 +93,24 @@ def neighbours_of(*, item_id: int, build: NeighbourBuild | None = None) -> list[
     return row.pairs() if row is not None else []
 
 
-def _neighbour_rows(
-    *, build: NeighbourBuild, items: list[int], sources: list[str]
-) -> list[tuple[int, int, str, float]]:
-    """(item, neighbour, source, similarity) of every neighbour of `items`, each item's lists
-    read as one row and expanded here."""
-    return [
-        (item, other, source, score)
-        for item, source, others, scores in ItemNeighbours.objects.filter(
-            build=build, source__in=sources, item_id__in=items
-        ).values_list("item_id", "source", "neighbours", "scores")
-        for other, score in zip(others, scores, strict=True)
-    ]
+def _neighbour_rows(*, build: NeighbourBuild, items: list[int], sources: list[str]) -> NeighbourRows:
+    """Every neighbour of `items` as columns, each item's list read as one row and laid out
+    here in the order the rows came (the scores add up in that order)."""
+    rows = list(
+        ItemNeighbours.objects.filter(build=build, source__in=sources, item_id__in=items).values_list(
+            "item_id", "source", "neighbours", "scores"
+        )
+    )
+    sizes = np.fromiter(
+        (len(others) for _item, _source, others, _scores in rows), dtype=np.int64, count=len(rows)
+    )
+    total = int(sizes.sum())
+    return NeighbourRows(
+        np.repeat(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)), sizes),
+        np.fromiter(chain.from_iterable(row[2] for row in rows), dtype=np.int64, count=total),
+        np.repeat(np.fromiter((row[1] == "text" for row in rows), dtype=bool, count=len(rows)), sizes),
+        np.fromiter(chain.from_iterable(row[3] for row in rows), dtype=np.float64, count=total),
+    )
 
 
 @dataclass(frozen=True)
@@ -101,10 +129,28 @@ class _Entry:
     reason: str
 
 
-def _history(member: User, now: datetime, limit: int = HISTORY) -> tuple[dict[int, float], set[int]]:
+@dataclass(frozen=True)
+class _Profile:
+    """What a member's ranking is computed from apart from their views: their "not interested"
+    items, their other activity (likes, bookmarks, comments, lessons), their rolled-up view sums,
+    and the popular lists for their groups (the items of their interests are read when needed:
+    they change with the library, and only members with no history to go on need them). Kept under the activity stamp without its view parts (`_VIEW_PARTS`), so
+    after a read the ranking is scored again from this plus the member's raw views (one query),
+    the same to the bit as from scratch, instead of reading a dozen tables again."""
+
+    dismissed: frozenset[int]
+    activity: list[Moments]
+    settled: SettledViews
+    popular: list[int]
+
+
+def _history(
+    member: User, now: datetime, profile: _Profile, limit: int = HISTORY
+) -> tuple[dict[int, float], set[int]]:
     """The member's weights of their newest `limit` items (the weights the model learns from)
-    and every item they ever touched."""
-    data = interaction_matrix(members=User.objects.filter(pk=member.pk), now=now)
+    and every item they ever touched: one query, their views since the roll-up."""
+    views = member_view_pairs(now=now, settled=profile.settled)
+    data = combined(views=views, activity=profile.activity, now=now)
     if data.matrix.nnz == 0:
         return {}, set()
     row = data.matrix.getrow(0)
@@ -113,7 +159,7 @@ def _history(member: User, now: datetime, limit: int = HISTORY) -> tuple[dict[in
     if len(weights) > limit:
         # When each item was last viewed (µs since the epoch), from the member's sums: they keep
         # the views the retention dropped from the log. Items only liked or saved come last.
-        pairs = view_pairs(now=now, users=[member.pk]).pairs
+        pairs = views.pairs
         latest = dict(zip(pairs["item"].tolist(), pairs["last"].tolist(), strict=True))
         keep = sorted(weights, key=lambda pk: (latest.get(pk, -(2**63)), pk), reverse=True)[:limit]
         weights = {pk: weights[pk] for pk in keep}
@@ -134,6 +180,9 @@ ACTIVITY_STAMP_PARTS: tuple[StampPart, ...] = (
     (MemberInterest, "member", "", "MAX", ""),
     (MemberInterest, "member", "", "COUNT", ""),  # interests change by adding or removing rows
 )
+# The first parts follow the member's views: a read changes them and nothing else, so what is
+# keyed by the rest (their _Profile) is kept across reads.
+_VIEW_PARTS = 2
 _stamp_sql: dict[tuple[StampPart, ...], str] = {}
 
 
@@ -199,13 +248,52 @@ def _worth_dating(scores: dict[int, float], *, skip: set[int], boost: float) -> 
     multiplies a score by 1 to 1 + boost: a candidate below the RANKING_SIZE-th best score even
     at the full boost stays below all of those, so its date (and an IN list of thousands of ids)
     is not needed."""
-    positive = sorted(
-        (pk for pk, value in scores.items() if value > 0 and pk not in skip), key=lambda pk: -scores[pk]
+    ids, values = columns_of(scores)
+    keep = values > 0
+    if skip:
+        keep &= ~np.isin(ids, np.fromiter(skip, dtype=np.int64, count=len(skip)))
+    ids, values = ids[keep], values[keep]
+    if len(ids) <= RANKING_SIZE:
+        return ids.tolist()
+    floor = np.partition(values, len(values) - RANKING_SIZE)[len(values) - RANKING_SIZE]
+    return ids[values * (1.0 + boost) >= floor].tolist()
+
+
+def _profile_of(
+    *, member: User, now: datetime, at: datetime | None, build: NeighbourBuild | None, stamp: tuple
+) -> _Profile:
+    """The member's `_Profile`, from the cache unless anything in it changed: kept across reads
+    (the stamp's view parts are left out of its key), built again after any other activity of
+    theirs, a change of consent or tier, or a new build."""
+    parts = [
+        member.pk, build.pk if build else 0, stamp[_VIEW_PARTS:], member.personalisation_consent,
+        member.analytics_consent, member_rank(member, at),
+    ]  # fmt: skip
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+    key = f"recommend:profile:{digest}"
+    profile: _Profile | None = cache.get(key)
+    if profile is None:
+        profile = _read_profile(member=member, now=now, at=at, build=build)
+        cache.set(key, profile, PROFILE_TTL)
+    return profile
+
+
+def _read_profile(
+    *, member: User, now: datetime, build: NeighbourBuild | None, at: datetime | None = None
+) -> _Profile:
+    """The member's `_Profile` read from the database: nine queries or so."""
+    personal = member.personalisation_consent
+    groups = [f"tier:{member_rank(member, at) or 0}", "all"]
+    if personal and member.analytics_consent:
+        persona = persona_keys(member_ids=[member.pk]).get(member.pk)
+        if persona is not None:
+            groups.insert(0, f"persona:{persona}")
+    return _Profile(
+        dismissed=frozenset(Dismissal.objects.filter(member=member).values_list("item_id", flat=True)),
+        activity=activity_of(members=User.objects.filter(pk=member.pk), now=now),
+        settled=settled_views(member_id=member.pk),
+        popular=_popular(build=build, groups=groups),
     )
-    if len(positive) <= RANKING_SIZE:
-        return positive
-    floor = scores[positive[RANKING_SIZE - 1]]
-    return [pk for pk in positive if scores[pk] * (1.0 + boost) >= floor]
 
 
 def _rank(
@@ -217,10 +305,11 @@ def _rank(
     params: dict,
     prefs: RecommendSettings,
     controls: dict[int, str],
+    profile: _Profile,
 ) -> list[_Entry]:
     personal = member.personalisation_consent
-    dismissed = set(Dismissal.objects.filter(member=member).values_list("item_id", flat=True))
-    history, seen = _history(member, now, limit=max(1, int(params.get("history", HISTORY))))
+    dismissed = set(profile.dismissed)
+    history, seen = _history(member, now, profile, limit=max(1, int(params.get("history", HISTORY))))
     if not personal:
         history = {}  # what they touched is only left out, never used to pick
     excluded = seen | dismissed | {pk for pk, mode in controls.items() if mode == ItemControl.Mode.EXCLUDE}
@@ -246,7 +335,7 @@ def _rank(
                 age = (now - (published or now)).total_seconds() / 86400
                 scores[pk] *= freshness(age_days=age, boost=boost, half_life_days=prefs.freshness_days)
         excluded |= scored.hidden  # out of the popular fill too
-        order = ranked(scores, exclude=excluded | taken)[:RANKING_SIZE]
+        order = ranked(scores, exclude=excluded | taken, limit=RANKING_SIZE)
         for pk, _score, because in diversified([(pk, scores[pk], scored.because.get(pk)) for pk in order]):
             entries.append(_Entry(pk, because, "history"))
             taken.add(pk)
@@ -260,12 +349,7 @@ def _rank(
                 entries.append(_Entry(pk, None, "interest"))
                 taken.add(pk)
 
-    groups = [f"tier:{member_rank(member) or 0}", "all"]
-    if personal and member.analytics_consent:
-        persona = persona_keys(member_ids=[member.pk]).get(member.pk)
-        if persona is not None:
-            groups.insert(0, f"persona:{persona}")
-    for pk in _popular(build=build, groups=groups):
+    for pk in profile.popular:
         if len(entries) >= RANKING_SIZE:
             break
         if pk not in excluded and pk not in taken:
@@ -274,12 +358,41 @@ def _rank(
     return entries
 
 
-def _settings_for(member: User) -> tuple[RecommendSettings, Variant | None, str, dict]:
-    prefs = RecommendSettings.current()
+@dataclass(frozen=True)
+class _Serving:
+    """What every member's list is served with: the creator's settings and item controls and the
+    current build. Kept in the cache (`serving_changed` forgets it when any of them is saved or
+    deleted): three queries fewer for each list computed."""
+
+    prefs: RecommendSettings
+    build: NeighbourBuild | None
+    controls: dict[int, str]
+
+
+def _serving() -> _Serving:
+    serving: _Serving | None = cache.get(SERVING_KEY)
+    if serving is None:
+        serving = _Serving(
+            prefs=RecommendSettings.current(),
+            build=current_build(),
+            controls=dict(ItemControl.objects.values_list("item_id", "mode")),
+        )
+        cache.set(SERVING_KEY, serving, SERVING_TTL)
+    return serving
+
+
+def serving_changed() -> None:
+    """Forget the kept settings, controls and build: now, and again once the change commits (a
+    reader in between may have kept the rows from before it)."""
+    cache.delete(SERVING_KEY)
+    transaction.on_commit(lambda: cache.delete(SERVING_KEY))
+
+
+def _settings_for(member: User, prefs: RecommendSettings) -> tuple[Variant | None, str, dict]:
     variant = variant_for(member=member) if member.personalisation_consent else None
     if variant is not None:
-        return prefs, variant, variant.algorithm, dict(variant.params)
-    return prefs, None, prefs.algorithm, dict(prefs.params)
+        return variant, variant.algorithm, dict(variant.params)
+    return None, prefs.algorithm, dict(prefs.params)
 
 
 def recommendations_for(
@@ -299,11 +412,12 @@ def recommendations_for(
         return []
     at = now  # None: now, with the member's tier read once per request (members.access)
     now = now or timezone.now()
-    prefs, variant, algorithm, params = _settings_for(member)
-    build = current_build()
-    controls = dict(ItemControl.objects.values_list("item_id", "mode"))
+    serving = _serving()
+    prefs, build, controls = serving.prefs, serving.build, serving.controls
+    variant, algorithm, params = _settings_for(member, prefs)
+    stamp = stamp or activity_stamp(member)
     key_parts = [
-        member.pk, build.pk if build else 0, stamp or activity_stamp(member), member.personalisation_consent,
+        member.pk, build.pk if build else 0, stamp, member.personalisation_consent,
         member.analytics_consent, member_rank(member, at), algorithm, params, sorted(controls.items()),
         prefs.freshness_boost, prefs.freshness_days,
     ]  # fmt: skip
@@ -319,6 +433,7 @@ def recommendations_for(
             params=params,
             prefs=prefs,
             controls=controls,
+            profile=_profile_of(member=member, now=now, at=at, build=build, stamp=stamp),
         )
         cache.set(key, entries, RANKING_TTL)
     return _shown(member=member, entries=entries, n=n, at=at, show_locked=prefs.show_locked, variant=variant,

@@ -16,6 +16,11 @@ it, so an entry is never read after a change, rather than being deleted on time:
   recommendation settings and item controls, a new build of the neighbours. Bumped at once and
   again after the commit, so a request that read the old rows in between cannot keep them.
 
+Reading an item changes the stamp, so the page after a read computes the sections again; it is
+kept cheap: the courses in progress are kept under the member's lesson progress alone (a read
+leaves them as they were), the items they opened are one query, and the recommendations are
+scored again from the member's profile that recommend keeps across reads (recommend.selectors).
+
 Members in a running experiment get their list computed on every request, as before: each view
 of it logs impressions for their variant.
 
@@ -41,8 +46,8 @@ from django.db.models.signals import post_delete, post_save
 
 from community.models import Category, Post, Thread, ThreadRead
 from community.selectors import new_in_my_areas
-from content.models import Content, Lesson
-from content.selectors import ContinueReading, continue_reading_for
+from content.models import Content, Lesson, LessonProgress
+from content.selectors import ContinueReading, courses_in_progress_for, items_in_progress_for
 from members.access import accessible, member_rank
 from members.models import Tier, User
 from recommend.experiments import variant_for
@@ -61,6 +66,8 @@ FORUM_STAMP_PARTS = (
     (ThreadRead, "member", "", "MAX", "read_at"),
     (Post, "author", "", "MAX", ""),
 )
+# Where the member's lesson progress is in their activity stamp: all the courses in progress follow.
+_LESSONS = next(i for i, part in enumerate(ACTIVITY_STAMP_PARTS) if part[0] is LessonProgress)
 # Saving or deleting any of these may change what a cached section holds or may show.
 SITE_MODELS: tuple[type, ...] = (Content, Lesson, Tier, ItemControl, RecommendSettings, NeighbourBuild)
 
@@ -129,19 +136,34 @@ def member_sections_for(member: User, stamp: tuple) -> MemberSections:
     stamp = stamp[: len(ACTIVITY_STAMP_PARTS)]
     if variant_for(member=member) is not None:
         # In an experiment: the list logs impressions for the variant on every view.
-        return MemberSections(
-            reading=continue_reading_for(member=member, limit=CONTINUE_LIMIT),
-            recommendations=recommendations_for(member=member, n=PICKS, stamp=stamp),
-        )
+        return _member_sections(member, stamp)
     key = sections_key(member, stamp)
     sections: MemberSections | None = cache.get(key)
     if sections is None:
-        sections = MemberSections(
-            reading=continue_reading_for(member=member, limit=CONTINUE_LIMIT),
-            recommendations=recommendations_for(member=member, n=PICKS, stamp=stamp),
-        )
+        sections = _member_sections(member, stamp)
         cache.set(key, sections, HOME_TTL)
     return sections
+
+
+def _member_sections(member: User, stamp: tuple) -> MemberSections:
+    reading = ContinueReading(
+        courses=_courses_for(member, stamp), items=items_in_progress_for(member=member, limit=CONTINUE_LIMIT)
+    )
+    return MemberSections(
+        reading=reading, recommendations=recommendations_for(member=member, n=PICKS, stamp=stamp)
+    )
+
+
+def _courses_for(member: User, stamp: tuple) -> list[Content]:
+    """The courses in progress, kept under the member's lesson progress alone (with their access
+    and the site version, as every section): reading an item, the usual reason the sections are
+    computed again, leaves them as they were."""
+    key = sections_key(member, (stamp[_LESSONS],), kind="courses")
+    courses: list[Content] | None = cache.get(key)
+    if courses is None:
+        courses = courses_in_progress_for(member=member, limit=CONTINUE_LIMIT)
+        cache.set(key, courses, HOME_TTL)
+    return courses
 
 
 def forum_news_for(member: User, stamp: tuple) -> list[Thread]:

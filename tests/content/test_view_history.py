@@ -186,3 +186,33 @@ def test_read_pairs_reads_members_in_id_order_across_id_blocks():
     assert as_dict(read_pairs(ViewHistory.objects.filter(user_id=2_050))) == {
         key: value for key, value in as_dict(ordered).items() if key[0] == 2_050
     }
+
+
+def test_a_members_sums_kept_across_roll_ups_still_read_as_the_log_grouped(django_assert_num_queries):
+    """recommend keeps a member's sums (settled_views) while they read on: the sums up to their
+    mark plus the raw views since it stay right after later roll-ups and new views."""
+    from content.selectors import member_view_pairs, settled_views
+
+    now = timezone.now()
+    people, things = plant_views(now)
+    member = people[0].pk
+
+    def grouped(at):
+        return as_dict(raw_pairs(ContentView.objects.filter(user_id=member, started_at__lte=at)))
+
+    kept_before_any = settled_views(member_id=member)
+    assert kept_before_any.mark is None and as_dict(
+        member_view_pairs(now=now, settled=kept_before_any)
+    ) == grouped(now)
+    roll_up_views(now=now - timedelta(days=6))
+    with django_assert_num_queries(1):  # the mark and the sums together
+        kept = settled_views(member_id=member)
+    assert kept.mark == now - timedelta(days=6) - SETTLED and len(kept.sums)
+    ContentView.objects.create(user_id=member, content=things[1], started_at=now, dwell_seconds=30)
+    later = now + timedelta(seconds=1)
+    roll_up_views(now=now - timedelta(days=1))  # the log moves on into the sums
+    for settled in (kept_before_any, kept, settled_views(member_id=member)):
+        assert as_dict(member_view_pairs(now=later, settled=settled)) == grouped(later)
+    assert as_dict(member_view_pairs(now=later, settled=kept)) == as_dict(
+        view_pairs(now=later, users=[member])
+    )

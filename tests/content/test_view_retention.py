@@ -18,7 +18,7 @@ from content.selectors import views_kept_since
 from content.services import refresh_stats
 from members.models import User
 from recommend.interactions import interaction_matrix
-from recommend.selectors import _excluded_for, _history
+from recommend.selectors import _excluded_for, _history, _read_profile
 from tests.factories import ContentFactory, UserFactory
 from tests.usergroup.test_settings import load
 from usergroup import nightly
@@ -167,7 +167,8 @@ def test_nothing_computed_from_views_changes_when_they_are_dropped(settings):
     cards = {m.pk: member_card(member=m, run=None).counts["views"] for m in members}
     assert cards == {m.pk: ContentView.objects.filter(user=m).count() for m in members}
     excluded = {m.pk: _excluded_for(m) for m in members}
-    histories = {m.pk: _history(m, now, limit=3) for m in members}
+    profiles = {m.pk: _read_profile(member=m, now=now, build=None) for m in members}
+    histories = {m.pk: _history(m, now, profiles[m.pk], limit=3) for m in members}
     assert items[0].pk in excluded[members[0].pk]
 
     dropped = drop_old_views(now=now)
@@ -181,7 +182,11 @@ def test_nothing_computed_from_views_changes_when_they_are_dropped(settings):
     assert np.array_equal(after_matrix, matrix)  # the sums hold the dropped views, bit for bit
     assert {m.pk: member_card(member=m, run=None).counts["views"] for m in members} == cards
     assert {m.pk: _excluded_for(m) for m in members} == excluded  # read long ago: still not suggested
-    assert {m.pk: _history(m, now, limit=3) for m in members} == histories
+    assert {
+        m.pk: _history(m, now, _read_profile(member=m, now=now, build=None), limit=3) for m in members
+    } == histories
+    # A profile read before the drop (a member's kept across their reads) still gives the same.
+    assert {m.pk: _history(m, now, profiles[m.pk], limit=3) for m in members} == histories
 
     # A second night changes nothing more.
     assert drop_old_views(now=now)["views"] == 0

@@ -255,6 +255,7 @@ def test_home_page_query_count_stays_flat(tastes):
             assert client.get("/").status_code == 200
         return len(captured)
 
+    RecommendSettings.current()  # made on first use, which retires every cached section
     queries()  # the first visit also reads settings rows and the session
     _read(member, tastes["running"][0])
     ranked_once, cached = queries(), queries()  # ranked after the new read, then from the cache
@@ -324,3 +325,50 @@ def test_the_freshness_boost_reads_dates_only_of_candidates_that_can_still_rank(
     for size in (1, 2, 3, 100):
         assert ranking(size)[0] == ranking(size, prune=False)[0]  # the same list, in the same order
     assert len(ranking(1)[1]) < len(ranking(1, prune=False)[1])  # fewer ids in the date query
+
+
+def _scored_by_loop(*, history, dismissed, rows, text_weight):
+    """score_candidates as a plain loop over the rows (as it was written first): the reference
+    the NumPy version must match to the bit."""
+    from recommend.scoring import DISMISS_PENALTY, HIDE_AT, MIN_TEXT_SIMILARITY, TEXT_WEIGHT, Scored
+
+    scores, penalty, best = {}, {}, {}
+    for item, neighbour, source, similarity in rows:
+        if source == "text" and similarity < MIN_TEXT_SIMILARITY:
+            continue
+        if item in dismissed:
+            penalty[neighbour] = penalty.get(neighbour, 0.0) + similarity * (
+                TEXT_WEIGHT if source == "text" else 1.0
+            )
+        weight = history.get(item)
+        if weight is None:
+            continue
+        gain = weight * similarity * (text_weight if source == "text" else 1.0)
+        scores[neighbour] = scores.get(neighbour, 0.0) + gain
+        if gain > best.get(neighbour, (0.0, 0))[0]:
+            best[neighbour] = (gain, item)
+    for pk, value in penalty.items():
+        scores[pk] = scores.get(pk, 0.0) - DISMISS_PENALTY * value
+    hidden = {pk for pk, value in penalty.items() if value >= HIDE_AT}
+    return Scored(scores, {pk: item for pk, (_gain, item) in best.items()}, hidden)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scoring_in_numpy_gives_the_loops_scores_to_the_bit(seed):
+    import random
+
+    rng = random.Random(seed)
+    items = list(range(1, 80))
+    history = {pk: rng.choice([0.0, rng.random() * 5]) for pk in rng.sample(items, 30)}
+    dismissed = set(rng.sample(items, 5))
+    rows = [
+        (item, rng.choice(items), rng.choice(["coread", "text"]), rng.choice([0.05, 0.3, rng.random()]))
+        for item in list(history) + list(dismissed) + rng.sample(items, 5)
+        for _ in range(rng.randint(0, 40))
+    ]
+    for text_weight in (0.2, 1.0):
+        expected = _scored_by_loop(history=history, dismissed=dismissed, rows=rows, text_weight=text_weight)
+        scored = score_candidates(history=history, dismissed=dismissed, rows=rows, text_weight=text_weight)
+        assert scored.scores == expected.scores  # equal floats, not approximately
+        assert scored.because == expected.because and scored.hidden == expected.hidden
+    assert score_candidates(history={}, dismissed=set(), rows=[], text_weight=0.2).scores == {}
