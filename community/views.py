@@ -13,8 +13,8 @@ from django.utils.http import content_disposition_header, url_has_allowed_host_a
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from content.markdown import html_of
 from content.markdown import render as render_markdown
-from content.markdown import render_many
 from members.access import can_access, cheapest_tier_unlocking
 
 from . import calendar, mentions, selectors, services, slots
@@ -91,9 +91,9 @@ def thread(request, pk, slug=""):
         request.GET.get("page")
     )
     posts = list(page.object_list)
-    for post, rendered in zip(posts, render_many([p.body for p in posts]), strict=True):
-        # For the template only; Post's type has no such field.
-        setattr(post, "html", rendered.html)  # noqa: B010
+    for post, html in zip(posts, html_of(posts), strict=True):
+        # For the template only: the stored HTML checked against the body (or rendered afresh).
+        setattr(post, "html", html)  # noqa: B010
     if request.user.is_authenticated and (
         thread.last_read is None or thread.last_read < thread.last_activity_at
     ):

@@ -29,6 +29,7 @@ from members.access import accessible, can_access
 from members.models import User
 
 from .history import ViewPairs, add_recent, raw_pairs, read_histories, unpack
+from .markdown import Rendered, render, source_key
 from .models import (
     Attachment,
     Bookmark,
@@ -38,6 +39,7 @@ from .models import (
     LessonProgress,
     Like,
     MemberInterest,
+    RenderedBody,
     SearchDocument,
     Tag,
     ViewHistory,
@@ -133,9 +135,9 @@ def item_for(user: User | AnonymousUser, slug: str) -> Content | None:
 
 def item_page_for(user: User | AnonymousUser | None, slug: str) -> Content | None:
     """`item_for` for the item's own page, in one query plus its tags: with `liked` and
-    `bookmarked` (the reader's own marks, False for a visitor) and `has_attachments`, so a page
-    without downloads does not ask for them."""
-    items = Content.objects.select_related("min_tier", "author").prefetch_related("tags")
+    `bookmarked` (the reader's own marks, False for a visitor), `has_attachments`, so a page
+    without downloads does not ask for them, and its stored body (see `rendered_body_of`)."""
+    items = Content.objects.select_related("min_tier", "author", "rendered_body").prefetch_related("tags")
     if not (user is not None and user.is_staff):
         items = items.live()
     if user is not None and user.is_authenticated:
@@ -150,6 +152,19 @@ def item_page_for(user: User | AnonymousUser | None, slug: str) -> Content | Non
         .filter(slug=slug)
         .first()
     )
+
+
+def rendered_body_of(item: Content) -> Rendered:
+    """The item's body as sanitized HTML with its table of contents: as stored while the stored
+    one matches the body (item_page_for reads it with the item), else rendered through the
+    cache. Whether the reader may see it is the caller's check."""
+    try:
+        stored: RenderedBody | None = item.rendered_body
+    except RenderedBody.DoesNotExist:
+        stored = None
+    if stored is not None and stored.source_key == source_key(item.body):
+        return Rendered(stored.html, stored.toc)
+    return render(item.body)
 
 
 def attachments_of(item: Content) -> list[Attachment]:
