@@ -186,6 +186,11 @@ def unpack(rows: list[tuple[int, bytes | memoryview]]) -> ViewPairs:
     return ViewPairs(users, np.frombuffer(b"".join(blob for _, blob in rows), dtype=PAIR))
 
 
+def items_in(blob: bytes | memoryview) -> list[int]:
+    """The items of one member's packed pairs (a ViewHistory row's `pairs`)."""
+    return np.frombuffer(blob, dtype=PAIR)["item"].tolist()
+
+
 def read_histories(histories: QuerySet[ViewHistory]) -> list[tuple[int, bytes | memoryview]]:
     """(user id, packed pairs) of each row of `histories`, in its order. On PostgreSQL
     (psycopg2) through one binary COPY: the ORM's path sends a bytea as hex text and decodes it

@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce
 from members.access import accessible, can_access
 from members.models import User
 
-from .history import ViewPairs, add_recent, raw_pairs, read_histories, unpack
+from .history import ViewPairs, add_recent, items_in, raw_pairs, read_histories, unpack
 from .markdown import Rendered, render, source_key
 from .models import (
     Attachment,
@@ -362,6 +362,27 @@ def view_pairs(*, now: datetime, users: "QuerySet[Any, Any] | Collection[int] | 
         return raw_pairs(views)
     base = unpack(read_histories(histories.order_by("user_id")))
     return add_recent(base, raw_pairs(views.filter(started_at__gte=mark)))
+
+
+def items_read_by(member_id: int) -> set[int]:
+    """Every item the member ever opened: those in the view log and those in their rolled-up
+    sums (which keep what the retention dropped from the log); the same items as the member's
+    `view_pairs`, without summing anything. One query on PostgreSQL, two elsewhere."""
+    log = ContentView.objects.filter(user_id=member_id).order_by()
+    if connection.vendor == "postgresql":
+        distinct_sql, distinct_params = log.values("content_id").distinct().query.sql_with_params()
+        history = ViewHistory._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # The table's name and the ORM's SQL; the values are parameters.
+                f"SELECT (SELECT pairs FROM {history} WHERE user_id = %s), ARRAY({distinct_sql})",  # noqa: S608
+                [member_id, *distinct_params],
+            )
+            blob, logged = cursor.fetchone()
+    else:
+        blob = ViewHistory.objects.filter(user_id=member_id).values_list("pairs", flat=True).first()
+        logged = list(log.values_list("content_id", flat=True).distinct())
+    return set(logged) | (set(items_in(blob)) if blob is not None else set())
 
 
 def views_kept_since() -> datetime | None:
