@@ -420,6 +420,8 @@ class Comment(models.Model):
     """A comment on a library item; replies go one level deep. Readable by whoever may read
     the item's body (the access policy of the item)."""
 
+    shown_replies: list["Comment"]  # not a column: set by selectors.comments_for for the page
+
     content = models.ForeignKey("content.Content", on_delete=models.CASCADE, related_name="comments")
     # PROTECT: replies by other members hang under a comment.
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="comments")

@@ -13,7 +13,7 @@ def comments_section(request: HttpRequest, item: Content) -> str:
     """The comments under a library item (content.slots `Place.DISCUSSION`): no comments listed
     for readers without access to the item."""
     comments = comments_for(item, request.user)
-    every = [c for comment in comments for c in (comment, *comment.replies.all())]
+    every = [c for comment in comments for c in (comment, *comment.shown_replies)]
     for comment, html in zip(every, html_of(every), strict=True):
         # For the template only: the stored HTML checked against the body (or rendered afresh).
         setattr(comment, "html", html)  # noqa: B010
