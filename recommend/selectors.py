@@ -392,6 +392,7 @@ def _excluded_for(member: User | AnonymousUser | None) -> set[int]:
 
 
 CANDIDATE_CHUNK = 16  # enough for a page's two lists in one query, unless most are gated or gone
+CANDIDATE_FIELDS = ("pk", "title", "slug", "kind", "summary", "min_tier__rank")
 
 
 class LiveCandidates:
@@ -412,7 +413,9 @@ class LiveCandidates:
             return None
         while self._read <= position:
             chunk = self._ids[self._read : self._read + CANDIDATE_CHUNK]
-            self._found |= Content.objects.live().defer("body").select_related("min_tier").in_bulk(chunk)
+            # What the lists show (title, teaser, kind, address) and what access needs (the rank).
+            live = Content.objects.live().select_related("min_tier")
+            self._found |= live.only(*CANDIDATE_FIELDS).in_bulk(chunk)
             self._read += len(chunk)
         return self._found.get(pk)
 

@@ -83,3 +83,24 @@ def test_the_lists_cost_the_same_for_five_neighbours_or_fifty():
     # The neighbours with the build, the creator's and the reader's exclusions, what they read
     # (the log and their sums: one query on PostgreSQL), the reader's rank, the candidates.
     assert counts[1] <= (5 if connection.vendor == "postgresql" else 6), counts
+
+
+def test_the_item_page_with_its_lists_costs_the_same_for_five_neighbours_or_fifty():
+    """Rendered too: nothing the lists show is read item by item (the candidates carry only the
+    columns the lists use)."""
+    from django.test import Client
+
+    reader = UserFactory()
+    client = Client(HTTP_USER_AGENT="Mozilla/5.0 Chrome/120")
+    client.force_login(reader)
+    counts = []
+    for size in (5, 50):
+        item = ContentFactory()
+        NeighbourBuild.objects.all().delete()
+        build_with(item, [ContentFactory(summary="A teaser.") for _ in range(size)])
+        client.get(item.get_absolute_url())
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(item.get_absolute_url()).content.decode()
+        assert 'data-testid="next-up"' in page and 'data-testid="also-read"' in page and "A teaser." in page
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1], counts
