@@ -1,5 +1,7 @@
+import functools
 from typing import TYPE_CHECKING
 
+from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -10,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -109,7 +112,7 @@ def thread(request, pk, slug=""):
         {
             "thread": thread,
             "page": page,
-            "form": _mentionable(ReplyForm(initial={"body": _quote(request, thread)}), thread.category),
+            "reply_field": _reply_field(thread.category, _quote(request, thread)),
             "can_reply": can_post(user=request.user, category=thread.category)
             and (not thread.locked or request.user.is_staff),
             "can_accept": can_accept,
@@ -130,6 +133,26 @@ def _posts_page(posts: "QuerySet[Post]", thread: Thread, number: str | None) -> 
         if len(first) <= POSTS_PER_PAGE:
             return Paginator(first, POSTS_PER_PAGE).get_page(number)
     return Paginator(posts, POSTS_PER_PAGE).get_page(number)
+
+
+def _reply_field(category: Category, quote: str) -> str:
+    """The reply box (crispy's rendering of the form's text field, the quote in it if any).
+    Without a quote it is the same for every reader of an area in a language (no value, no
+    error, no token: the form's token is the page's), so it is rendered once per area and
+    language in each process."""
+    if quote:
+        return _render_reply_field(category.slug, quote)
+    return _blank_reply_field(category.slug, get_language())
+
+
+@functools.lru_cache(maxsize=256)
+def _blank_reply_field(category_slug: str, language: str) -> str:
+    return _render_reply_field(category_slug, "")
+
+
+def _render_reply_field(category_slug: str, quote: str) -> str:
+    form = _mentionable(ReplyForm(initial={"body": quote}), Category(slug=category_slug))
+    return as_crispy_field(form["body"])
 
 
 def _mentionable(form, category: Category):

@@ -98,3 +98,34 @@ def test_a_topic_of_one_page_is_not_counted_and_a_longer_one_pages_as_before(are
     )
     page = client.get(mine.get_absolute_url()).content.decode()
     assert page.count("forum-post") == POSTS_PER_PAGE and "?page=2" in page
+
+
+def test_each_flag_form_posts_to_its_own_post_with_the_pages_token(area):
+    """The flag form is rendered once per page and its address filled in per post."""
+    import re
+
+    from django.urls import reverse
+
+    thread = thread_with(area, 3)
+    client = as_user(UserFactory())
+    page = client.get(thread.get_absolute_url()).content.decode()
+    actions = re.findall(r'<form method="post" action="([^"]+)" class="d-flex flex-wrap gap-2 mt-2">', page)
+    posts = list(thread.posts.order_by("created_at", "id"))
+    assert actions == [reverse("community:flag", args=[p.pk]) for p in posts]
+    tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page))
+    assert len(tokens) == 1  # one token on the page, in every form
+    assert page.count('<option value="spam">') == len(posts)
+
+
+def test_the_reply_box_is_the_areas_and_keeps_a_quote(area):
+    from community.models import Category
+
+    other = Category.objects.create(name="Other", slug="other")
+    reader = as_user(UserFactory())
+    here, there = thread_with(area, 1), thread_with(other, 1)
+    assert "?category=open" in reader.get(here.get_absolute_url()).content.decode()
+    assert "?category=other" in reader.get(there.get_absolute_url()).content.decode()
+    quoted = here.posts.get(is_opening=True)
+    page = reader.get(f"{here.get_absolute_url()}?quote={quoted.pk}").content.decode()
+    assert "&gt; # Hi" in page and "?category=open" in page
+    assert "&gt; # Hi" not in reader.get(here.get_absolute_url()).content.decode()
