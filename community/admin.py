@@ -3,6 +3,7 @@ from modeltranslation.admin import TranslationAdmin
 
 from members.audit_admin import AuditedAdmin
 
+from . import services as forum
 from .models import RSVP, Category, Event, Flag, Post, Suspension, Thread
 from .services import events as event_services
 
@@ -42,6 +43,11 @@ class ThreadAdmin(AuditedAdmin, admin.ModelAdmin):
     list_select_related = ["category", "author"]
     raw_id_fields = ["author", "accepted_answer"]
     inlines = [PostInline]
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is Post:  # texts edited here: their stored HTML follows (content.markdown)
+            forum.refresh_post_html(ids=[f.instance.pk for f in formset.forms if f.instance.pk])
 
 
 @admin.register(Flag)

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils.text import slugify
 from faker import Faker
 
+from content.markdown import fill_stored_html
 from content.models import Content
 from members.demo import MemberPlan, Period, engagement, insert_rows, rank_at
 from members.header import members_changed
@@ -170,7 +171,9 @@ def seed_forum(
         for topic in opened:
             for post in topic.posts:
                 post.thread = topic.thread
-        Post.objects.bulk_create([p for t in opened for p in t.posts], batch_size=2000)
+        every_post = [p for t in opened for p in t.posts]
+        fill_stored_html(every_post)
+        Post.objects.bulk_create(every_post, batch_size=2000)
         solved = []
         for topic in opened:
             answer = accepted.get(id(topic.thread))
@@ -422,6 +425,7 @@ def seed_comments(
             comment = Comment(content=item, author=member, body=rng.choice(sentences), created_at=at)
             top[item.pk].append(comment)
             roots.append(comment)
+    fill_stored_html([*roots, *replies])
     with transaction.atomic():
         Comment.objects.bulk_create(roots, batch_size=2000)
         Comment.objects.bulk_create(replies, batch_size=2000)  # their parents have ids now

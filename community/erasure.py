@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from content.markdown import stored_html
 from members.models import User
 
 from .models import (
@@ -72,7 +73,8 @@ def _remove_writing(member: User) -> dict[str, int]:
         if Post.objects.filter(thread=thread).exclude(author=member).exists():
             opening = Post.objects.filter(thread=thread, author=member, is_opening=True)
             PostRevision.objects.filter(post__in=opening).delete()  # the earlier versions of the text
-            blanked_posts += opening.update(body=text, edited_at=None)
+            # The stored HTML too: none of the erased words may stay in the row.
+            blanked_posts += opening.update(body=text, edited_at=None, **stored_html(text))
         else:
             thread.delete()
             removed_threads += 1
@@ -89,7 +91,7 @@ def _remove_writing(member: User) -> dict[str, int]:
     removed_comments = own_replies.count()
     own_replies.delete()
     answered = set(Comment.objects.filter(author=member, replies__isnull=False).values_list("pk", flat=True))
-    blanked_comments = Comment.objects.filter(pk__in=answered).update(body=text)
+    blanked_comments = Comment.objects.filter(pk__in=answered).update(body=text, **stored_html(text))
     unanswered = Comment.objects.filter(author=member).exclude(pk__in=answered)
     removed_comments += unanswered.count()
     unanswered.delete()

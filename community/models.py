@@ -117,6 +117,10 @@ class Post(models.Model):
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="posts")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="forum_posts")
     body = models.TextField(_("text"), max_length=20_000)
+    # The body's sanitized HTML, written with it (content.markdown.stored_html) and shown only
+    # while body_html_key still matches the body (content.markdown.html_of).
+    body_html = models.TextField(blank=True, default="", editable=False)
+    body_html_key = models.CharField(max_length=64, blank=True, default="", editable=False)
     is_opening = models.BooleanField(default=False)
     hidden = models.BooleanField(_("hidden"), default=False)
     approved = models.BooleanField(
@@ -416,6 +420,8 @@ class Comment(models.Model):
     """A comment on a library item; replies go one level deep. Readable by whoever may read
     the item's body (the access policy of the item)."""
 
+    shown_replies: list["Comment"]  # not a column: set by selectors.comments_for for the page
+
     content = models.ForeignKey("content.Content", on_delete=models.CASCADE, related_name="comments")
     # PROTECT: replies by other members hang under a comment.
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="comments")
@@ -423,6 +429,9 @@ class Comment(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
     )
     body = models.TextField(_("comment"), max_length=5000)
+    # As on Post: the body's sanitized HTML, used while body_html_key matches the body.
+    body_html = models.TextField(blank=True, default="", editable=False)
+    body_html_key = models.CharField(max_length=64, blank=True, default="", editable=False)
     hidden = models.BooleanField(_("hidden"), default=False)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -3,7 +3,7 @@
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
-from content.markdown import render_many
+from content.markdown import html_of
 from content.models import Content
 
 from .selectors import comments_for
@@ -13,8 +13,8 @@ def comments_section(request: HttpRequest, item: Content) -> str:
     """The comments under a library item (content.slots `Place.DISCUSSION`): no comments listed
     for readers without access to the item."""
     comments = comments_for(item, request.user)
-    every = [c for comment in comments for c in (comment, *comment.replies.all())]
-    for comment, rendered in zip(every, render_many([c.body for c in every]), strict=True):
-        # For the template only; Comment's type has no such field.
-        setattr(comment, "html", rendered.html)  # noqa: B010
+    every = [c for comment in comments for c in (comment, *comment.shown_replies)]
+    for comment, html in zip(every, html_of(every), strict=True):
+        # For the template only: the stored HTML checked against the body (or rendered afresh).
+        setattr(comment, "html", html)  # noqa: B010
     return render_to_string("community/_comments.html", {"comments": comments, "item": item}, request=request)

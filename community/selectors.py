@@ -10,7 +10,6 @@ from django.db.models import (
     Exists,
     F,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -76,7 +75,8 @@ def visible_thread(*, user: Viewer, pk: int) -> "WithAnnotations[Thread, ThreadR
     """A thread that is not hidden (whether `user` may read its area is the caller's check), with
     `last_read`: when `user` last read it, None for a visitor or a first visit; and `following`:
     whether `user` follows it (False for a visitor). One query."""
-    threads = Thread.objects.select_related("category__read_tier", "category__post_tier", "author")
+    # Not the author: the page shows each post's, and the thread's is needed only to compare ids.
+    threads = Thread.objects.select_related("category__read_tier", "category__post_tier")
     if user is not None and user.is_authenticated:
         last_read = ThreadRead.objects.filter(thread=OuterRef("pk"), member=user).values("read_at")[:1]
         follows = ThreadFollow.objects.filter(thread=OuterRef("pk"), member=user)
@@ -255,15 +255,23 @@ def commentable_item(content_id: int) -> Content | None:
 
 
 def comments_for(item: Content, user: Viewer) -> list[Comment]:
-    """Visible top-level comments with their visible replies, or [] for readers without access."""
+    """Visible top-level comments, each with its visible replies in `shown_replies`, or [] for
+    readers without access. One query: the item's visible comments, arranged here (replies go
+    one level deep; those under a hidden comment are not shown)."""
     if not can_access(user, item):
         return []
-    replies = Comment.objects.filter(hidden=False).select_related("author").order_by("created_at", "id")
-    return list(
-        Comment.objects.filter(content=item, parent__isnull=True, hidden=False)
+    rows = list(
+        Comment.objects.filter(content=item, hidden=False)
         .select_related("author")
-        .prefetch_related(Prefetch("replies", queryset=replies))
+        .order_by("created_at", "id")
     )
+    top = {c.pk: c for c in rows if c.parent_id is None}
+    for comment in top.values():
+        comment.shown_replies = []
+    for comment in rows:
+        if comment.parent_id is not None and comment.parent_id in top:
+            top[comment.parent_id].shown_replies.append(comment)
+    return list(top.values())
 
 
 # --- Notifications -----------------------------------------------------------------------

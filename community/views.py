@@ -1,20 +1,23 @@
+import functools
 from typing import TYPE_CHECKING
 
+from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from content.markdown import html_of
 from content.markdown import render as render_markdown
-from content.markdown import render_many
 from members.access import can_access, cheapest_tier_unlocking
 
 from . import calendar, mentions, selectors, services, slots
@@ -28,13 +31,14 @@ from .forms import (
     ThreadForm,
     VoteForm,
 )
-from .models import RSVP, Category, Event, Thread
+from .models import RSVP, Category, Event, Post, Thread
 from .permissions import can_post, can_read, may_attend
 from .services import comments as comment_services
 from .services import events as event_services
 from .services import notifications as notify
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
     from django_stubs_ext import WithAnnotations  # django-stubs' types, not needed at run time
 
 THREADS_PER_PAGE = 30
@@ -87,13 +91,11 @@ def category(request, slug):
 @require_GET
 def thread(request, pk, slug=""):
     thread = _readable_thread(request.user, pk)
-    page = Paginator(selectors.posts_in(thread, request.user), POSTS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    page = _posts_page(selectors.posts_in(thread, request.user), thread, request.GET.get("page"))
     posts = list(page.object_list)
-    for post, rendered in zip(posts, render_many([p.body for p in posts]), strict=True):
-        # For the template only; Post's type has no such field.
-        setattr(post, "html", rendered.html)  # noqa: B010
+    for post, html in zip(posts, html_of(posts), strict=True):
+        # For the template only: the stored HTML checked against the body (or rendered afresh).
+        setattr(post, "html", html)  # noqa: B010
     if request.user.is_authenticated and (
         thread.last_read is None or thread.last_read < thread.last_activity_at
     ):
@@ -110,7 +112,7 @@ def thread(request, pk, slug=""):
         {
             "thread": thread,
             "page": page,
-            "form": _mentionable(ReplyForm(initial={"body": _quote(request, thread)}), thread.category),
+            "reply_field": _reply_field(thread.category, _quote(request, thread)),
             "can_reply": can_post(user=request.user, category=thread.category)
             and (not thread.locked or request.user.is_staff),
             "can_accept": can_accept,
@@ -120,6 +122,37 @@ def thread(request, pk, slug=""):
             "sections": slots.thread_sections(request, thread),
         },
     )
+
+
+def _posts_page(posts: "QuerySet[Post]", thread: Thread, number: str | None) -> Page:
+    """The page of `posts` asked for. Most topics fit on one page: then the posts are read with
+    one row more than a page holds, and when that row is not there they are the whole topic, so
+    the paginator counts the list instead of asking the database (the COUNT query is saved)."""
+    if thread.reply_count < POSTS_PER_PAGE:  # the approved replies, so likely one page for anyone
+        first = list(posts[: POSTS_PER_PAGE + 1])
+        if len(first) <= POSTS_PER_PAGE:
+            return Paginator(first, POSTS_PER_PAGE).get_page(number)
+    return Paginator(posts, POSTS_PER_PAGE).get_page(number)
+
+
+def _reply_field(category: Category, quote: str) -> str:
+    """The reply box (crispy's rendering of the form's text field, the quote in it if any).
+    Without a quote it is the same for every reader of an area in a language (no value, no
+    error, no token: the form's token is the page's), so it is rendered once per area and
+    language in each process."""
+    if quote:
+        return _render_reply_field(category.slug, quote)
+    return _blank_reply_field(category.slug, get_language())
+
+
+@functools.lru_cache(maxsize=256)
+def _blank_reply_field(category_slug: str, language: str) -> str:
+    return _render_reply_field(category_slug, "")
+
+
+def _render_reply_field(category_slug: str, quote: str) -> str:
+    form = _mentionable(ReplyForm(initial={"body": quote}), Category(slug=category_slug))
+    return as_crispy_field(form["body"])
 
 
 def _mentionable(form, category: Category):

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from members.audit_admin import AuditedAdmin
 
 from .models import Attachment, Content, ContentView, Lesson, Tag
-from .services import refresh_search_documents
+from .services import refresh_rendered_bodies, refresh_search_documents
 
 
 @admin.register(Tag)
@@ -95,6 +95,7 @@ class ContentAdmin(AuditedAdmin, admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         # After the tags are saved: the search documents hold the title, tags, summary and body.
         refresh_search_documents(ids=[form.instance.pk])
+        refresh_rendered_bodies(ids=[form.instance.pk])
 
     @admin.display(description=_("views"), ordering="stats__views_total")
     def views(self, obj):

@@ -28,7 +28,7 @@ from members.demo import MemberPlan, Period, engagement, insert_rows, rank_at
 from members.models import Tier, User
 
 from .models import Bookmark, Content, ContentView, Lesson, LessonProgress, Like, Tag
-from .services import refresh_search_documents, refresh_stats
+from .services import refresh_rendered_bodies, refresh_search_documents, refresh_stats
 
 # Topics are what members are interested in; every item has one (sometimes two). Formats say
 # how an item is written and cut across topics. Weights: how many members like each topic.
@@ -179,6 +179,7 @@ def seed_library(
                 lesson.course = course
         Lesson.objects.bulk_create([lesson for _c, _n, lessons in courses for lesson in lessons])
         refresh_search_documents(ids=[item.pk for item, _names in tagged])
+        refresh_rendered_bodies(ids=[item.pk for item, _names in tagged])
     return [item for item, _names in tagged]
 
 

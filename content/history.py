@@ -186,6 +186,11 @@ def unpack(rows: list[tuple[int, bytes | memoryview]]) -> ViewPairs:
     return ViewPairs(users, np.frombuffer(b"".join(blob for _, blob in rows), dtype=PAIR))
 
 
+def items_in(blob: bytes | memoryview) -> list[int]:
+    """The items of one member's packed pairs (a ViewHistory row's `pairs`)."""
+    return np.frombuffer(blob, dtype=PAIR)["item"].tolist()
+
+
 # User ids per group in read_pairs: each group's pairs travel as one bytea, which holds at most
 # 1 GB; 1,024 members with 10,000 items each are 297 MB.
 _READ_GROUP_BITS = 10

@@ -1,17 +1,30 @@
 """Markdown for everything members read: rendered with Python-Markdown, then sanitized with nh3.
 
-The renderer is shared by content and the forum. Output is cached by a hash of the source
-(so each revision is rendered once). Links get rel="noopener nofollow"; only http(s) and
-mailto URLs survive; raw HTML in the source is kept only where the allow-list permits.
+The renderer is shared by content and the forum. Links get rel="noopener nofollow"; only
+http(s) and mailto URLs survive; raw HTML in the source is kept only where the allow-list
+permits.
+
+Forum posts, comments and item bodies keep their HTML beside their Markdown, written when the
+text is (`stored_html`, `html_of`): a page then neither converts nor asks the cache. Stored HTML
+carries the key it was rendered from (`source_key`: the renderer's stamp and a digest of the
+source) and is used only while that key still matches the text: a body changed by any path
+(a bulk update, an erasure) or a new renderer or sanitiser configuration (RENDER_STAMP, which
+hashes the allow-lists, the extensions and the libraries' versions) makes it stale, and a stale
+row is rendered as before, through the cache, until the nightly job or
+`manage.py refresh_stored_html` writes it again. Text without stored HTML is cached by its key
+(each revision converted once).
 """
 
 import hashlib
 import html as html_lib
+import importlib.metadata
+import json
 import re
 import threading
 import xml.etree.ElementTree as etree
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import markdown
 import nh3
@@ -70,6 +83,38 @@ def _slugify(value: str, separator: str) -> str:
 
 
 EXTENSION_CONFIGS = {"toc": {"permalink": False, "toc_depth": "2-3", "slugify": _slugify}}
+LINK_REL = "noopener nofollow"
+
+
+def _fingerprint() -> str:
+    """A digest of everything the output depends on besides the source and this module's code
+    (for which RENDERER_VERSION is bumped by hand): the allow-lists, the extensions and their
+    settings, and the versions of Python-Markdown and nh3."""
+
+    def named(value: object) -> object:
+        if callable(value) or isinstance(value, Extension):
+            return f"{type(value).__module__}.{getattr(value, '__qualname__', type(value).__qualname__)}"
+        if isinstance(value, set | frozenset):
+            return sorted(value)
+        return value
+
+    config = {
+        "markdown": markdown.__version__,
+        "nh3": importlib.metadata.version("nh3"),
+        "extensions": [named(e) for e in EXTENSIONS],
+        "extension_configs": {k: {o: named(v) for o, v in c.items()} for k, c in EXTENSION_CONFIGS.items()},
+        "tags": sorted(ALLOWED_TAGS),
+        "attributes": {tag: sorted(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+        "classes": {tag: sorted(names) for tag, names in ALLOWED_CLASSES.items()},
+        "schemes": sorted(URL_SCHEMES),
+        "rel": LINK_REL,
+        "mention": MENTION_PATTERN,
+    }
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=named).encode()).hexdigest()[:8]
+
+
+# Part of every stored key and cache key: a new renderer or sanitiser configuration retires them all.
+RENDER_STAMP = f"{RENDERER_VERSION}.{_fingerprint()}"
 
 
 @dataclass(frozen=True)
@@ -88,7 +133,7 @@ def sanitize(html: str) -> str:
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
-        link_rel="noopener nofollow",
+        link_rel=LINK_REL,
         allowed_classes=ALLOWED_CLASSES,
     )
 
@@ -117,8 +162,14 @@ def _converter() -> markdown.Markdown:
     return md
 
 
+def source_key(source: str) -> str:
+    """What HTML rendered from `source` now is keyed by: the renderer's stamp and the source's
+    digest (128 bits). Stored HTML whose key differs is stale."""
+    return f"{RENDER_STAMP}:{hashlib.sha256(source.encode()).hexdigest()[:32]}"
+
+
 def _key(source: str) -> str:
-    return f"md:{RENDERER_VERSION}:{hashlib.sha256(source.encode()).hexdigest()}"
+    return f"md:{source_key(source)}"
 
 
 def _convert(source: str) -> tuple[str, list[dict]]:
@@ -131,6 +182,11 @@ def _convert(source: str) -> tuple[str, list[dict]]:
     finally:
         md.reset()  # keep nothing of this text (footnotes, abbreviations) for the next one
     return html, toc
+
+
+def convert(source: str) -> Rendered:
+    """`render` without the cache: for HTML about to be stored."""
+    return Rendered(*_convert(source))
 
 
 def render(source: str) -> Rendered:
@@ -159,3 +215,38 @@ def render_many(sources: Sequence[str]) -> list[Rendered]:
     if missing:
         cache.set_many(missing, CACHE_SECONDS)
     return out
+
+
+class StoresHtml(Protocol):
+    """A row that keeps its Markdown's HTML beside it (forum posts, comments)."""
+
+    body: str
+    body_html: str
+    body_html_key: str
+
+
+def stored_html(source: str) -> dict[str, str]:
+    """The stored columns for `source`: `body_html` and `body_html_key`, to write with the body."""
+    return {"body_html": convert(source).html, "body_html_key": source_key(source)}
+
+
+def fill_stored_html(rows: Iterable[StoresHtml]) -> None:
+    """Set the stored columns of unsaved rows about to be written in bulk (the demo's), each
+    distinct text converted once."""
+    done: dict[str, dict[str, str]] = {}
+    for row in rows:
+        fields = done.get(row.body)
+        if fields is None:
+            fields = done[row.body] = stored_html(row.body)
+        row.body_html, row.body_html_key = fields["body_html"], fields["body_html_key"]
+
+
+def html_of(rows: Sequence[StoresHtml]) -> list[str]:
+    """Each row's sanitized HTML, in order: as stored while its key matches its body (no cache,
+    no conversion), else rendered as `render_many` does (one cache round trip for all of them)."""
+    out = [row.body_html if row.body_html_key == source_key(row.body) else None for row in rows]
+    stale = [i for i, html in enumerate(out) if html is None]
+    if stale:
+        for i, rendered in zip(stale, render_many([rows[i].body for i in stale]), strict=True):
+            out[i] = rendered.html
+    return [html or "" for html in out]

@@ -231,6 +231,23 @@ class SearchDocument(models.Model):
         return f"search document of {self.content_id}"
 
 
+class RenderedBody(models.Model):
+    """An item's body as sanitized HTML with its table of contents, written when the body is
+    (services.refresh_rendered_bodies) and kept out of the content row, like the search
+    documents, so that no list of items loads it. Shown only while `source_key` still matches
+    the body (selectors.rendered_body_of): a stale or missing one is rendered afresh."""
+
+    content = models.OneToOneField(
+        Content, on_delete=models.CASCADE, primary_key=True, related_name="rendered_body"
+    )
+    source_key = models.CharField(max_length=64)  # content.markdown.source_key of the body
+    html = models.TextField()
+    toc = models.JSONField(default=list)  # [{"id", "name", "level"}] of h2/h3 headings
+
+    def __str__(self) -> str:
+        return f"rendered body of {self.content_id}"
+
+
 class Lesson(models.Model):
     """A step of a course. Access follows the course, except free previews."""
 

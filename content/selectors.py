@@ -28,7 +28,8 @@ from django.db.models.functions import Coalesce
 from members.access import accessible, can_access
 from members.models import User
 
-from .history import ViewPairs, add_recent, empty_pairs, raw_pairs, read_pairs, unpack
+from .history import ViewPairs, add_recent, empty_pairs, items_in, raw_pairs, read_pairs, unpack
+from .markdown import Rendered, render, source_key
 from .models import (
     Attachment,
     Bookmark,
@@ -38,6 +39,7 @@ from .models import (
     LessonProgress,
     Like,
     MemberInterest,
+    RenderedBody,
     SearchDocument,
     Tag,
     ViewHistory,
@@ -133,9 +135,9 @@ def item_for(user: User | AnonymousUser, slug: str) -> Content | None:
 
 def item_page_for(user: User | AnonymousUser | None, slug: str) -> Content | None:
     """`item_for` for the item's own page, in one query plus its tags: with `liked` and
-    `bookmarked` (the reader's own marks, False for a visitor) and `has_attachments`, so a page
-    without downloads does not ask for them."""
-    items = Content.objects.select_related("min_tier", "author").prefetch_related("tags")
+    `bookmarked` (the reader's own marks, False for a visitor), `has_attachments`, so a page
+    without downloads does not ask for them, and its stored body (see `rendered_body_of`)."""
+    items = Content.objects.select_related("min_tier", "author", "rendered_body").prefetch_related("tags")
     if not (user is not None and user.is_staff):
         items = items.live()
     if user is not None and user.is_authenticated:
@@ -150,6 +152,19 @@ def item_page_for(user: User | AnonymousUser | None, slug: str) -> Content | Non
         .filter(slug=slug)
         .first()
     )
+
+
+def rendered_body_of(item: Content) -> Rendered:
+    """The item's body as sanitized HTML with its table of contents: as stored while the stored
+    one matches the body (item_page_for reads it with the item), else rendered through the
+    cache. Whether the reader may see it is the caller's check."""
+    try:
+        stored: RenderedBody | None = item.rendered_body
+    except RenderedBody.DoesNotExist:
+        stored = None
+    if stored is not None and stored.source_key == source_key(item.body):
+        return Rendered(stored.html, stored.toc)
+    return render(item.body)
 
 
 def attachments_of(item: Content) -> list[Attachment]:
@@ -399,6 +414,27 @@ def member_view_pairs(*, now: datetime, settled: SettledViews) -> ViewPairs:
     if settled.mark > now:
         return view_pairs(now=now, users=[settled.member_id])
     return add_recent(settled.sums, raw_pairs(views.filter(started_at__gte=settled.mark)))
+
+
+def items_read_by(member_id: int) -> set[int]:
+    """Every item the member ever opened: those in the view log and those in their rolled-up
+    sums (which keep what the retention dropped from the log); the same items as the member's
+    `view_pairs`, without summing anything. One query on PostgreSQL, two elsewhere."""
+    log = ContentView.objects.filter(user_id=member_id).order_by()
+    if connection.vendor == "postgresql":
+        distinct_sql, distinct_params = log.values("content_id").distinct().query.sql_with_params()
+        history = ViewHistory._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # The table's name and the ORM's SQL; the values are parameters.
+                f"SELECT (SELECT pairs FROM {history} WHERE user_id = %s), ARRAY({distinct_sql})",  # noqa: S608
+                [member_id, *distinct_params],
+            )
+            blob, logged = cursor.fetchone()
+    else:
+        blob = ViewHistory.objects.filter(user_id=member_id).values_list("pairs", flat=True).first()
+        logged = list(log.values_list("content_id", flat=True).distinct())
+    return set(logged) | (set(items_in(blob)) if blob is not None else set())
 
 
 def views_kept_since() -> datetime | None:

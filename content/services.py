@@ -35,10 +35,12 @@ from .models import (
     LessonProgress,
     Like,
     MemberInterest,
+    RenderedBody,
     SearchDocument,
     Tag,
     ViewArchive,
 )
+from .rendered import write_rendered_bodies
 from .search import write_documents
 
 BEACON_SALT = "content.beacon"
@@ -299,3 +301,10 @@ def refresh_search_documents(*, ids: Iterable[int] | None = None, missing_only: 
     return write_documents(
         content_model=Content, document_model=SearchDocument, pks=list(items.values_list("pk", flat=True))
     )
+
+
+def refresh_rendered_bodies(*, ids: Iterable[int] | None = None) -> int:
+    """Render and store the bodies of the items `ids` (all items when None) whose stored body
+    is missing or stale (content.markdown): call it after an item's body changes. Returns how
+    many were written."""
+    return write_rendered_bodies(content_model=Content, rendered_model=RenderedBody, pks=ids)

@@ -72,7 +72,7 @@ def detail(request, slug):
         context |= _gate(request, item, item)
         return render(request, "content/detail.html", context)
     context |= {
-        "rendered": render_markdown(item.body),
+        "rendered": selectors.rendered_body_of(item),
         "attachments": selectors.attachments_of(item),
         "liked": getattr(item, "liked", False),  # annotated by selectors.item_page_for
         "bookmarked": getattr(item, "bookmarked", False),

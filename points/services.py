@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import F, Q, Sum
@@ -133,6 +134,9 @@ def award_points(
     points = int((Decimal(rule.points) * multiplier).to_integral_value(rounding=ROUND_HALF_UP))
     if points <= 0:
         return None
+    capped = _capped_key(member=member, rule=rule, now=now) if rule.daily_cap is not None else ""
+    if capped and cache.get(capped):
+        return None  # the rule paid its cap today already (members who read a lot hit it early)
     key = _key(action=action, member_id=member.pk, ref=ref)
     # Most calls repeat an award already paid (a second view of an article): answer those with
     # one indexed read, without taking the account lock. ON CONFLICT still settles races.
@@ -153,7 +157,21 @@ def award_points(
         created_at=now,
     )
     with transaction.atomic():
-        return _award_fast(award=award, member=member, rule=rule, outermost=outermost)
+        return _award_fast(award=award, member=member, rule=rule, outermost=outermost, capped=capped)
+
+
+# Once a rule's daily cap is reached it stays reached for that day: the day's sum of the rule's
+# entries only grows (reversals, adjustments and redemptions are entries of no rule, and the
+# ledger is append-only). So the cap's answer is kept in the cache until the day is over, and
+# the awards a capped member's further page views ask for cost no lock and no query.
+CAPPED_SECONDS = 26 * 60 * 60  # the longest a local day can last, and some
+
+
+def _capped_key(*, member: User, rule: PointsRule, now: datetime) -> str:
+    """Set (after the commit) once `rule` has paid `member` its cap on `now`'s day in their time
+    zone; the cap's value is part of the key, so raising it reopens the day."""
+    day = local_midnight(member=member, now=now).isoformat()
+    return f"points:capped:{member.pk}:{rule.pk}:{rule.daily_cap}:{day}"
 
 
 def _key(*, action: str, member_id: int, ref: str) -> str:
@@ -232,7 +250,9 @@ _MOVE_BALANCE = (
 )
 
 
-def _award_fast(*, award: _Award, member: User, rule: PointsRule, outermost: bool) -> LedgerEntry | None:
+def _award_fast(
+    *, award: _Award, member: User, rule: PointsRule, outermost: bool, capped: str = ""
+) -> LedgerEntry | None:
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         if postgres and outermost:  # never relax a caller's own transaction
@@ -244,6 +264,8 @@ def _award_fast(*, award: _Award, member: User, rule: PointsRule, outermost: boo
             today = _points_today(cursor, member=member, rule_id=rule.pk, now=award.created_at)
             points = min(award.points, rule.daily_cap - today)
             if points <= 0:
+                if capped:  # only what was committed: a caller's transaction may roll back
+                    transaction.on_commit(lambda: cache.set(capped, True, CAPPED_SECONDS))
                 return None
             award = replace(award, points=points)
         if postgres:

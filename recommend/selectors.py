@@ -27,13 +27,19 @@ import numpy as np
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Field, Model
+from django.db.models import F, Field, Model, Subquery
 from django.utils import timezone
 
 from analytics.selectors import persona_keys
 from community.models import Comment
 from content.models import Bookmark, Content, ContentView, LessonProgress, Like, MemberInterest
-from content.selectors import SettledViews, items_for_interests, member_view_pairs, settled_views, view_pairs
+from content.selectors import (
+    SettledViews,
+    items_for_interests,
+    items_read_by,
+    member_view_pairs,
+    settled_views,
+)
 from members.access import can_access, member_rank
 from members.models import User
 
@@ -496,44 +502,79 @@ def _with_urls(
 
 
 def _excluded_for(member: User | AnonymousUser | None) -> set[int]:
-    """Items not to suggest to this reader: excluded by the creator, dismissed or read by them."""
-    excluded = set(
-        ItemControl.objects.filter(mode=ItemControl.Mode.EXCLUDE).values_list("item_id", flat=True)
-    )
-    if member is not None and member.is_authenticated:
-        excluded |= set(Dismissal.objects.filter(member=member).values_list("item_id", flat=True))
-        # Read: from the member's sums plus the views since, so also what the retention dropped.
-        excluded |= set(view_pairs(now=timezone.now(), users=[member.pk]).pairs["item"].tolist())
-    return excluded
+    """Items not to suggest to this reader: excluded by the creator, dismissed or read by them.
+    Two queries for a member (the creator's and their own exclusions in one), one for a visitor."""
+    controls = ItemControl.objects.filter(mode=ItemControl.Mode.EXCLUDE).order_by().values_list("item_id")
+    if member is None or not member.is_authenticated:
+        return set(controls.values_list("item_id", flat=True))
+    dismissed = Dismissal.objects.filter(member=member).order_by().values_list("item_id")
+    # Read: from the log and the member's sums, so also what the retention dropped.
+    return {pk for (pk,) in controls.union(dismissed, all=True)} | items_read_by(member.pk)
+
+
+CANDIDATE_CHUNK = 16  # enough for a page's two lists in one query, unless most are gated or gone
+CANDIDATE_FIELDS = ("pk", "title", "slug", "kind", "summary", "min_tier__rank")
+
+
+class LiveCandidates:
+    """The live items among a page's candidate ids, read as they are asked for, in the order
+    the ids are given, CANDIDATE_CHUNK at a time: a page shows five or six of a hundred or more
+    neighbours, so reading them all (and building a model for each) was most of its cost. An id
+    asked for out of order is read with the ids before it."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self._ids = ids
+        self._position = {pk: i for i, pk in enumerate(ids)}
+        self._read = 0  # ids[:_read] have been looked up
+        self._found: dict[int, Content] = {}
+
+    def get(self, pk: int) -> Content | None:
+        position = self._position.get(pk)
+        if position is None:
+            return None
+        while self._read <= position:
+            chunk = self._ids[self._read : self._read + CANDIDATE_CHUNK]
+            # What the lists show (title, teaser, kind, address) and what access needs (the rank).
+            live = Content.objects.live().select_related("min_tier")
+            self._found |= live.only(*CANDIDATE_FIELDS).in_bulk(chunk)
+            self._read += len(chunk)
+        return self._found.get(pk)
 
 
 @dataclass(frozen=True)
 class Around:
     """What the end of an item's page is picked from, read once for both of its lists: the
-    build, what the reader is not to be shown (`_excluded_for`), the item's neighbour ids per
-    source (best first) and those of them that are live, by id. No access check yet: the lists
-    check each item for the reader."""
+    build (None when there is none), what the reader is not to be shown (`_excluded_for`), the
+    item's neighbour ids per source (best first) and, read as the lists ask for them, those of
+    them that are live (`found`). No access check yet: the lists check each item for the reader."""
 
-    build: NeighbourBuild | None
+    build_id: int | None
     excluded: set[int]
     lists: dict[str, list[int]]
-    found: dict[int, Content]
+    found: LiveCandidates
 
 
 def around_item(*, item: Content, member: User | AnonymousUser | None) -> Around:
-    """Read what `next_up` and `also_read` need for one page in one go: six or seven queries
-    (the build, the reader's exclusions, both neighbour lists in one, the live candidates),
-    where the two lists each reading their own took twice as many."""
-    build = current_build()
-    excluded = _excluded_for(member)
-    lists: dict[str, list[int]] = {}
-    if build is not None:
-        lists = dict(
-            ItemNeighbours.objects.filter(build=build, item=item).values_list("source", "neighbours")
+    """Read what `next_up` and `also_read` need for one page in one go: the item's neighbour
+    lists in the newest build (one query, the build a subquery; the build read apart only when
+    the item has none), the reader's exclusions, then the live candidates as the lists walk them
+    (one query for the first CANDIDATE_CHUNK, usually all a page needs)."""
+    newest = NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).order_by("-started_at")
+    rows = list(
+        ItemNeighbours.objects.filter(build=Subquery(newest.values("pk")[:1]), item=item).values_list(
+            "build_id", "source", "neighbours"
         )
-    ids = {pk for ids in lists.values() for pk in ids if pk not in excluded}
-    found = Content.objects.live().defer("body").select_related("min_tier").in_bulk(ids) if ids else {}
-    return Around(build=build, excluded=excluded, lists=lists, found=found)
+    )
+    lists = {source: neighbours for _build, source, neighbours in rows}
+    build_id = rows[0][0] if rows else newest.values_list("pk", flat=True).first()
+    excluded = _excluded_for(member)
+    # The order both lists walk them in: co-read before similar text ("coread" < "text").
+    ids = [
+        pk
+        for pk in dict.fromkeys(pk for source in sorted(lists) for pk in lists[source])
+        if pk not in excluded and pk != item.pk
+    ]
+    return Around(build_id=build_id, excluded=excluded, lists=lists, found=LiveCandidates(ids))
 
 
 def also_read(
@@ -543,13 +584,18 @@ def also_read(
     has not read, best first (gated items are left out, whatever the reader's tier; their
     dismissed items and items the creator excluded too). `around`: what the page read already."""
     around = around or around_item(item=item, member=member)
-    if around.build is None:
+    if around.build_id is None:
         return []
-    found, excluded = around.found, around.excluded
-    ranked_ids = around.lists.get(ItemNeighbours.Source.COREAD, [])
-    return [
-        found[pk] for pk in ranked_ids if pk in found and pk not in excluded and can_access(member, found[pk])
-    ][:n]
+    picked: list[Content] = []
+    for pk in around.lists.get(ItemNeighbours.Source.COREAD, []):
+        if len(picked) >= n:
+            break
+        if pk in around.excluded:
+            continue
+        other = around.found.get(pk)
+        if other is not None and can_access(member, other):
+            picked.append(other)
+    return picked
 
 
 def next_up(
@@ -559,9 +605,9 @@ def next_up(
     the reader may open and has not read; for a member with nothing left there, their first
     recommendation. `around`: what the page read already."""
     around = around or around_item(item=item, member=member)
-    build = around.build
+    has_build = around.build_id is not None
     excluded = around.excluded | {item.pk}
-    if build is not None:
+    if has_build:
         # "coread" before "text"; an id in both lists keeps its co-read place; deleted items
         # are not found.
         candidates = dict.fromkeys(
@@ -573,7 +619,7 @@ def next_up(
                 return Recommendation(
                     other, item, "history", url=f"{other.get_absolute_url()}?src=recommendation"
                 )
-    if build is not None and member is not None and member.is_authenticated:
+    if has_build and member is not None and member.is_authenticated:
         picks = recommendations_for(member=member, n=2, surface=Impression.List.NEXT_UP)
         return next((p for p in picks if p.item.pk != item.pk and not p.locked), None)
     return None

@@ -146,15 +146,10 @@ def write_thread_neighbours(
     }
 
 
-def _current_build_id() -> int | None:
+def _current_build() -> QuerySet[NeighbourBuild]:
     # The same rule as the item lists (the newest finished build), kept here so this module
     # does not depend on selectors.py while that one is being rewritten.
-    return (
-        NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE)
-        .order_by("-started_at")
-        .values_list("pk", flat=True)
-        .first()
-    )
+    return NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).order_by("-started_at")
 
 
 def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: int = 5) -> list[Thread]:
@@ -167,10 +162,10 @@ def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: 
     Visitors get the same lists from public categories, without the personal filter: a
     suggestion is only a title and a link to a page they may open anyway.
 
-    At most five queries, whatever `n` and the number of neighbours: the build, the member's
-    rank (cached on the user for the request), the neighbour ids, the neighbours, the fill.
-    Each returned thread carries `last_read` (None when never opened; always None for visitors)
-    for the unread marker."""
+    One query when the neighbours fill the list (the build, the neighbours and the reader's
+    filters in one), one more for the fill, plus the member's rank (cached on the user for the
+    request). Each returned thread carries `last_read` (None when never opened; always None for
+    visitors) for the unread marker."""
     if n < 1:
         return []
     signed_in = member is not None and member.is_authenticated
@@ -183,17 +178,16 @@ def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: 
         )
     candidates = candidates.select_related("category")
 
-    picked: list[Thread] = []
-    build_id = _current_build_id()
-    if build_id is not None:
-        ranked = list(
-            ThreadNeighbour.objects.filter(build_id=build_id, thread=thread)
-            .order_by("rank")
-            .values_list("neighbour_id", flat=True)
-        )
-        if ranked:
-            found = candidates.in_bulk(ranked)
-            picked = [found[pk] for pk in ranked if pk in found][:n]
+    # The neighbours in the newest build, best first: the build and the ranks as subqueries, so
+    # that only the neighbours' rows are read and ranked.
+    build = Subquery(_current_build().values("pk")[:1])
+    of_thread = ThreadNeighbour.objects.filter(build_id=build, thread=thread)
+    rank = of_thread.filter(neighbour=OuterRef("pk")).values("rank")[:1]
+    picked: list[Thread] = list(
+        candidates.filter(pk__in=of_thread.values("neighbour_id"))
+        .annotate(neighbour_rank=Subquery(rank))
+        .order_by("neighbour_rank")[:n]
+    )
     if len(picked) < n:
         same_category_first = Case(
             When(category_id=thread.category_id, then=Value(0)), default=Value(1), output_field=IntegerField()

@@ -37,6 +37,19 @@ def _stats() -> object:
     return {"items": refresh_stats()}
 
 
+def _stored_html() -> object:
+    from community.services import refresh_post_html
+    from community.services.comments import refresh_comment_html
+    from content.services import refresh_rendered_bodies
+
+    # Only rows whose stored HTML is missing or stale are written: a quick pass most nights.
+    return {
+        "bodies": refresh_rendered_bodies(),
+        "posts": refresh_post_html(),
+        "comments": refresh_comment_html(),
+    }
+
+
 def _active_days() -> object:
     from analytics.rollups import roll_up_active_days
 
@@ -79,6 +92,7 @@ JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("view history", _view_history),  # before the jobs that read views
     ("drop old views", _drop_old_views),  # past VIEW_LOG_RETENTION_DAYS, once summed just above
     ("content stats", _stats),
+    ("stored html", _stored_html),  # after a renderer change or a bulk import; else nothing to do
     ("active days", _active_days),
     ("active periods", _active_periods),  # counted from the active days, so right after them
     ("member profiles", _profiles),

@@ -1,10 +1,14 @@
 """Comments on library items: the forum's limits and moderation, gated like the item. (The
 comments a reader sees are read in community.selectors.comments_for.)"""
 
+from collections.abc import Iterable
+
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from content.markdown import stored_html
 from content.models import Content
+from content.rendered import restamp
 from members import audit
 from members.access import can_access
 from members.models import User
@@ -30,7 +34,9 @@ def add_comment(*, member: User, item: Content, body: str, parent_id: int | None
         if parent is None:
             raise ForumError(_("That comment is gone."))
         parent = parent.parent or parent  # replies stay one level deep
-    comment = Comment.objects.create(content=item, author=member, parent=parent, body=body)
+    comment = Comment.objects.create(
+        content=item, author=member, parent=parent, body=body, **stored_html(body)
+    )
     award(
         member=member,
         action=Action.COMMENT,
@@ -68,3 +74,8 @@ def flag_comment(*, reporter: User, comment: Comment, reason: str, note: str = "
     if comment.hidden or not can_access(reporter, comment.content):
         raise ForumError(_("You cannot flag this comment."))
     return file_flag(reporter=reporter, reason=reason, note=note, comment=comment)
+
+
+def refresh_comment_html(*, ids: Iterable[int] | None = None) -> int:
+    """`refresh_post_html` for comments on library items."""
+    return restamp(Comment, pks=ids)

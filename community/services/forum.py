@@ -2,6 +2,7 @@
 itself (views are thin), runs in one transaction, and awards points through points.services.
 The posting limits and text checks here are shared with comments and moderation."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -12,6 +13,8 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
+from content.markdown import stored_html
+from content.rendered import restamp
 from members import audit
 from members.errors import DomainError
 from members.models import User
@@ -138,7 +141,9 @@ def start_thread(*, member: User, category: Category, kind: str, title: str, bod
     thread = Thread.objects.create(
         category=category, author=member, kind=kind, title=title, hidden=not approved
     )
-    post = Post.objects.create(thread=thread, author=member, body=body, is_opening=True, approved=approved)
+    post = Post.objects.create(
+        thread=thread, author=member, body=body, is_opening=True, approved=approved, **stored_html(body)
+    )
     notify.follow(member=member, thread=thread)
     if approved:
         award_post(post=post)
@@ -160,7 +165,9 @@ def reply(*, member: User, thread: Thread, body: str) -> Post:
     check_can_write(member=member)
     body = clean_body(body=body)
     approved = not _needs_approval(member)
-    post = Post.objects.create(thread=thread, author=member, body=body, approved=approved)
+    post = Post.objects.create(
+        thread=thread, author=member, body=body, approved=approved, **stored_html(body)
+    )
     notify.follow(member=member, thread=thread)
     if approved:
         Thread.objects.filter(pk=thread.pk).update(
@@ -247,7 +254,9 @@ def edit_post(*, editor: User, post: Post, body: str) -> Post:
         )
     already = set(mentions.handles_in(body=post.body))
     post.body, post.edited_at = body, timezone.now()
-    post.save(update_fields=["body", "edited_at"])
+    for field, value in stored_html(body).items():
+        setattr(post, field, value)
+    post.save(update_fields=["body", "edited_at", "body_html", "body_html_key"])
     if post.approved and not post.hidden:  # newly mentioned members hear about it
         added = [h for h in mentions.handles_in(body=body) if h not in already]
         notify.mentioned(post=post, members=mentions.members_named(handles=added), actor=editor)
@@ -257,3 +266,10 @@ def edit_post(*, editor: User, post: Post, body: str) -> Post:
 def _check_suspension(member: User) -> None:
     if Suspension.objects.filter(member=member, until__gt=timezone.now()).exists():
         raise ForumError(_("You cannot post while suspended."))
+
+
+def refresh_post_html(*, ids: Iterable[int] | None = None) -> int:
+    """Render and store the HTML of the posts `ids` (all posts when None) whose stored HTML is
+    missing or stale (content.markdown): after a bulk import, a body changed outside these
+    services, or a new renderer. Returns how many were written."""
+    return restamp(Post, pks=ids)

@@ -100,7 +100,7 @@ def accepted(*, thread: Thread, post: Post) -> None:
                 Notification(
                     recipient=post.author,
                     kind=Notification.Kind.ACCEPTED,
-                    actor=thread.author,
+                    actor_id=thread.author_id,
                     thread=thread,
                     post=post,
                 )

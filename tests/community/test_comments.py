@@ -67,3 +67,26 @@ def test_bad_comments_and_moderation(admin_client):
     comment.refresh_from_db()
     assert comment.hidden
     assert LedgerEntry.objects.filter(member=member, action="reversal").count() == 1
+
+
+def test_the_comments_come_in_one_query_in_order_without_the_replies_of_a_hidden_one(
+    django_assert_num_queries,
+):
+    from community.selectors import comments_for
+    from community.services.comments import add_comment
+
+    item = ContentFactory()
+    people = [UserFactory() for _ in range(3)]
+    first = add_comment(member=people[0], item=item, body="First")
+    second = add_comment(member=people[1], item=item, body="Second")
+    add_comment(member=people[2], item=item, body="Reply to first", parent_id=first.pk)
+    add_comment(member=people[0], item=item, body="Reply to second", parent_id=second.pk)
+    hidden_reply = add_comment(member=people[1], item=item, body="Hidden reply", parent_id=first.pk)
+    add_comment(member=people[2], item=item, body="Later reply to first", parent_id=first.pk)
+    Comment.objects.filter(pk__in=[second.pk, hidden_reply.pk]).update(hidden=True)
+    reader = UserFactory()
+    reader.is_staff  # noqa: B018  # the reader's own row is loaded; access is then one check
+    with django_assert_num_queries(1):
+        shown = comments_for(item, reader)
+        layout = [(c.body, [r.body for r in c.shown_replies], c.author.pk) for c in shown]
+    assert layout == [("First", ["Reply to first", "Later reply to first"], people[0].pk)]

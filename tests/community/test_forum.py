@@ -229,7 +229,8 @@ def test_query_counts_stay_flat(areas, django_assert_max_num_queries):
         client.get(thread.get_absolute_url())
     for n in range(60):
         services.reply(member=UserFactory(), thread=thread, body=f"more {n}")
-    with django_assert_max_num_queries(len(small.captured_queries)):
+    # One more at most: a topic of one page is counted from its rows, a longer one by a COUNT.
+    with django_assert_max_num_queries(len(small.captured_queries) + 1):
         client.get(thread.get_absolute_url() + "?page=2")
     with django_assert_max_num_queries(12) as listing:
         client.get(reverse("community:index"))

@@ -1,6 +1,6 @@
 """The item page's cost stays flat (issue 15): what it shows per reader (likes, saves, downloads,
 the body for those who may read it) comes from a fixed number of queries, however many tags,
-comments or downloads the item has; Markdown is converted once and then read from the cache."""
+comments or downloads the item has; bodies and comments are stored as HTML (or, without it, converted once and cached)."""
 
 import pytest
 from django.core.cache import cache
@@ -47,10 +47,11 @@ def test_the_warm_item_page_costs_the_same_however_much_the_item_has(settings, t
     client = reader_client(member)
     cheap, costly = queries_of(client, small.get_absolute_url()), queries_of(client, busy.get_absolute_url())
     assert costly == cheap  # tags, downloads, comments and replies cost nothing per row
-    # Beside the session's and the layout's: the item with the reader's marks, its tags and
-    # downloads, the view log and its points check, the comments and their replies, and the
-    # end-of-item lists (no build here).
-    assert costly <= 18, costly
+    # Beside the session's and the layout's: the item with the reader's marks and its stored
+    # body, its tags and downloads, the view log and its points check, the comments with their
+    # replies (one query), and the end-of-item lists (no build here: the neighbours, the build,
+    # the exclusions).
+    assert costly <= 16, costly
 
 
 def test_likes_and_saves_are_each_readers_own(settings):

@@ -216,3 +216,31 @@ def test_a_members_sums_kept_across_roll_ups_still_read_as_the_log_grouped(djang
     assert as_dict(member_view_pairs(now=later, settled=kept)) == as_dict(
         view_pairs(now=later, users=[member])
     )
+
+
+def test_the_items_a_member_read_are_those_of_their_sums_and_of_the_log(settings):
+    """What the item page's lists leave out as read: the same items as the member's view pairs,
+    also once the views are rolled up and the raw log past the retention is dropped."""
+    from content.history import drop_old_views
+    from content.selectors import items_read_by
+
+    now = timezone.now()
+    people, _things = plant_views(now)
+
+    def check() -> None:
+        pairs = view_pairs(now=now)
+        for member in people:
+            expected = {
+                int(item)
+                for user, item in zip(pairs.users, pairs.pairs["item"], strict=True)
+                if user == member.pk
+            }
+            assert items_read_by(member.pk) == expected
+
+    check()  # the raw log only
+    roll_up_views(now=now - timedelta(days=5))
+    check()  # sums and the views since
+    settings.VIEW_LOG_RETENTION_DAYS = 2
+    drop_old_views(now=now)
+    check()  # what the retention dropped is still in the sums
+    assert items_read_by(UserFactory().pk) == set()

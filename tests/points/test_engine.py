@@ -83,6 +83,43 @@ def test_daily_cap_holds_at_the_members_midnight():
     )
 
 
+def test_a_reached_cap_is_answered_without_the_database_until_the_cap_or_the_day_changes(
+    django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    cap = rule(Action.CONTENT_VIEW, 2, cap=4)
+    member = UserFactory()
+
+    def view(n, at=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            return services.award_points(member=member, action=Action.CONTENT_VIEW, ref=f"c:{n}", now=at)
+
+    assert [e.points if e else None for e in (view(1), view(2), view(3))] == [2, 2, None]
+    # A page view's award (the member's rank read once per request): the cap's answer is kept,
+    # so no lock, no sum, no idempotency check.
+    with django_assert_num_queries(0):
+        assert view(4) is None
+    assert account(member).balance == 4
+    cap.daily_cap = 6  # the creator raises the cap: the same day pays again, up to it
+    cap.save()
+    services.rules_changed()
+    assert [e.points if e else None for e in (view(5), view(6))] == [2, None]
+    assert view(7, at=timezone.now() + timedelta(days=1)).points == 2  # a new day
+    assert account(member).balance == 8
+
+
+def test_a_cap_reached_in_a_transaction_that_rolls_back_is_not_kept():
+    from django.db import transaction
+
+    rule(Action.CONTENT_VIEW, 2, cap=2)
+    member = UserFactory()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.award_points(member=member, action=Action.CONTENT_VIEW, ref="c:1")
+        assert services.award_points(member=member, action=Action.CONTENT_VIEW, ref="c:2") is None
+        raise RuntimeError("the caller gives up")
+    # The award and the cap's answer went with the transaction: the day pays again.
+    assert services.award_points(member=member, action=Action.CONTENT_VIEW, ref="c:3").points == 2
+
+
 def test_tier_multiplier():
     gold = TierFactory(rank=20)
     r = rule(Action.LESSON_COMPLETE, 10)

@@ -327,8 +327,10 @@ def test_no_table_keeps_the_members_email_name_or_handle(world, on_commit):
         run_purge_after_grace(zeb)
 
     # Nothing anywhere holds his email, name or handle, except the mention another member wrote
-    # in their own post, which stays as they wrote it (plain text now: the handle is released).
-    mention = {("community.Post", "body", Post.objects.get(author=third, body__contains="@").pk)}
+    # in their own post, which stays as they wrote it (plain text now: the handle is released),
+    # in its text and in the text's stored HTML.
+    mentioning = Post.objects.get(author=third, body__contains="@").pk
+    mention = {("community.Post", "body", mentioning), ("community.Post", "body_html", mentioning)}
     for needle in NEEDLES:
         assert rows_mentioning(needle) == (mention if needle == HANDLE else set()), needle
 

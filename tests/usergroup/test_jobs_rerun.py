@@ -24,9 +24,10 @@ from community.models import (
     Event,
     Notification,
     NotificationSettings,
+    Post,
     WeeklyDigestSent,
 )
-from content.models import ContentStats, ContentView, Like, ViewArchive, ViewHistory
+from content.models import ContentStats, ContentView, Like, RenderedBody, ViewArchive, ViewHistory
 from members.models import (
     Membership,
     MembershipEvent,
@@ -394,6 +395,8 @@ def nightly_state() -> dict:
         "ledger": sorted(LedgerEntry.objects.values_list("member_id", "action", "points")),
         "view history": sorted(ViewHistory.objects.values_list("user_id", "pairs")),
         "views": [ContentView.objects.count()],
+        "stored html": sorted(RenderedBody.objects.values_list("content_id", "source_key"))
+        + sorted(Post.objects.values_list("pk", "body_html_key")),
         "view archive": sorted(ViewArchive.objects.values_list("content_id", "views", "completed")),
         "content stats": _content_stats(),
         "active days": sorted(ActiveDay.objects.values_list("member_id", "day")),
@@ -578,6 +581,16 @@ def test_purge_deleted_members(monkeypatch):
 
 def test_nightly_content_stats(community):
     _twice("content stats", "content stats")
+
+
+def test_nightly_stored_html(community):
+    """Bodies and posts without their HTML (a bulk import) are rendered and stored once; a second
+    run finds nothing stale and writes nothing."""
+    Post.objects.update(body_html="", body_html_key="")
+    first = _twice("stored html", "stored html")
+    assert RenderedBody.objects.count() == 6 and not Post.objects.filter(body_html_key="").exists()
+    assert _run_stage("stored html") == {"bodies": 0, "posts": 0, "comments": 0}
+    assert nightly_state()["stored html"] == first["stored html"]
 
 
 def test_nightly_active_days(community):
