@@ -26,6 +26,7 @@ from itertools import chain
 import numpy as np
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import F, Field, Model, Subquery
 from django.utils import timezone
@@ -140,9 +141,10 @@ class _Profile:
     """What a member's ranking is computed from apart from their views: their "not interested"
     items, their other activity (likes, bookmarks, comments, lessons), their rolled-up view sums,
     and the popular lists for their groups (the items of their interests are read when needed:
-    they change with the library, and only members with no history to go on need them). Kept under the activity stamp without its view parts (`_VIEW_PARTS`), so
-    after a read the ranking is scored again from this plus the member's raw views (one query),
-    the same to the bit as from scratch, instead of reading a dozen tables again."""
+    they change with the library, and only members with no history to go on need them). Kept
+    under the activity stamp without its view parts (`_VIEW_PARTS`), so after a read the ranking
+    is scored again from this plus the member's raw views (one query), the same to the bit as
+    from scratch, instead of reading a dozen tables again."""
 
     dismissed: frozenset[int]
     activity: list[Moments]
@@ -188,7 +190,9 @@ ACTIVITY_STAMP_PARTS: tuple[StampPart, ...] = (
 )
 # The first parts follow the member's views: a read changes them and nothing else, so what is
 # keyed by the rest (their _Profile) is kept across reads.
-_VIEW_PARTS = 2
+_VIEW_PARTS = sum(1 for part in ACTIVITY_STAMP_PARTS if part[0] is ContentView)
+if any(part[0] is ContentView for part in ACTIVITY_STAMP_PARTS[_VIEW_PARTS:]):
+    raise ImproperlyConfigured("the view parts of ACTIVITY_STAMP_PARTS must come first")
 _stamp_sql: dict[tuple[StampPart, ...], str] = {}
 
 
