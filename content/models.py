@@ -178,6 +178,13 @@ class Content(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("content:detail", args=[self.slug])
 
+    @property
+    def tag_names(self) -> list[str]:
+        """The tags' names, A to Z, for the item's card: read with the item where a list asks
+        for them (`tag_list`, selectors.cards), else through `tags` (prefetched by lists)."""
+        names = self.__dict__.get("tag_list")
+        return list(names) if names is not None else [tag.name for tag in self.tags.all()]
+
     def clean(self):
         if self.slug in RESERVED_SLUGS:
             raise ValidationError({"slug": _("This address is used by the library itself; choose another.")})

@@ -136,6 +136,7 @@ def search_query(q: str) -> SearchQuery | None:
     return None if text is None else SearchQuery(text, search_type="raw", config=CONFIG)
 
 
+_NO_SCANS = "SET LOCAL enable_seqscan = off"
 # One page of matches and their number. The matches are numbered in the page's order (a sort
 # of the matches' ids and sort keys only, no card columns) and read once for both.
 _PAGE = (
@@ -155,19 +156,29 @@ def page_of(
     10-15 ms for a common word, while the GIN index finds the same rows in well under 1 ms (it
     prices the two alike, and picks the scan once a word is in about half of the bodies). With
     `enable_seqscan` off for this one statement it looks the documents up in their indexes.
-    The setting is `SET LOCAL` in a block that is rolled back (it wrote nothing), so it ends with
-    the block, inside a request's transaction too."""
+    The setting is `SET LOCAL`, so it ends with the transaction it is set in:
+
+    - in autocommit (a request, as the site runs): sent in one query string with the statement,
+      which PostgreSQL runs as one implicit transaction; one round trip (psycopg2 binds the
+      parameters into the text, so the two statements can travel together);
+    - inside a transaction: in a savepoint that is rolled back (the statement wrote nothing)."""
     numbered = (
         matches.order_by()
         .annotate(position=Window(RowNumber(), order_by=list(order)))
         .values("position", item=F("pk"))
     )
     sql, params = numbered.query.sql_with_params()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(_PAGE.format(matches=sql), [offset, offset + limit, *params])
-        total, ids = cursor.fetchone()
-        transaction.set_rollback(True)
+    statement, values = _PAGE.format(matches=sql), [offset, offset + limit, *params]
+    if connection.get_autocommit():
+        with connection.cursor() as cursor:
+            cursor.execute(f"{_NO_SCANS}; {statement}", values)
+            total, ids = cursor.fetchone()
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_NO_SCANS)
+            cursor.execute(statement, values)
+            total, ids = cursor.fetchone()
+            transaction.set_rollback(True)
     return list(ids or []), total
 
 

@@ -18,7 +18,6 @@ from . import results, selectors, services, slots
 from .forms import BeaconForm, InterestsForm, LibraryFilterForm
 from .markdown import render as render_markdown
 from .models import Attachment, Content, ContentView, Lesson
-from .paging import HitsPaginator, LibraryPaginator, wanted_page
 
 PAGE_SIZE = 24
 
@@ -27,28 +26,19 @@ PAGE_SIZE = 24
 def library(request):
     form = LibraryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    kind, tag, q, sort = (filters.get(name) or "" for name in ("kind", "tag", "q", "sort"))
-    number = request.GET.get("page")
-    if q:
-        # A page of results: its ids and the number of matches in one query, then the cards of
-        # those ids; both kept briefly for readers with the same access (content/results.py).
-        def fetch(offset: int, limit: int) -> selectors.SearchHits:
-            return results.search_hits(
-                request.user, q=q, kind=kind, tag=tag, sort=sort, offset=offset, limit=limit
-            )
-
-        page = HitsPaginator(fetch, PAGE_SIZE, wanted=wanted_page(number)).get_page(number)
-        cards = results.cards_html(
-            request.user, list(page.object_list), source=ContentView.Source.SEARCH.value
-        )
-    else:
-        items = selectors.library_for(request.user, kind=kind, tag=tag, sort=sort)
-        page = LibraryPaginator(items, PAGE_SIZE, wanted=wanted_page(number)).get_page(number)
-        cards = results.draw_cards(request.user, page.object_list, source=ContentView.Source.LIBRARY.value)
+    shown = results.library_page(
+        request.user,
+        q=filters.get("q") or "",
+        kind=filters.get("kind") or "",
+        tag=filters.get("tag") or "",
+        sort=filters.get("sort") or "",
+        number=request.GET.get("page"),
+        per_page=PAGE_SIZE,
+    )
     return render(
         request,
         "content/library.html",
-        {"form": form, "page": page, "cards": cards, "tags": results.tags_in_use(), "filters": filters},
+        {"form": form, "page": shown.page, "cards": shown.cards, "tags": shown.tags, "filters": filters},
     )
 
 

@@ -233,6 +233,10 @@ def test_search_page_query_count_is_flat(client, django_assert_max_num_queries):
             if sql.startswith('SELECT "content_content"."id", "content_content"."kind"')
         ]
         assert len(cards) == 1 and '"content_content"."id" IN (' in cards[0], cards
+        # The cards' tag names and the reader's bookmarks come with them, in the same query:
+        # besides those two, only the tag filter's choices (read again after the change).
+        reading = [q["sql"] for q in large.captured_queries if '"content_' in q["sql"]]
+        assert len(reading) == 3, reading
     # The same page again: the results, the drawn cards and the tag filter come from the cache;
     # what is left is the reader's bookmarks among the 24 (and the layout's own queries).
     with django_assert_max_num_queries(len(large.captured_queries)) as warm:
@@ -241,11 +245,6 @@ def test_search_page_query_count_is_flat(client, django_assert_max_num_queries):
     reading_content = [q["sql"] for q in warm.captured_queries if '"content_' in q["sql"]]
     assert len(reading_content) == 1 and 'FROM "content_bookmark"' in reading_content[0], reading_content
     assert len(warm.captured_queries) < len(large.captured_queries)
-
-
-def _ids_in_order(html: str, items) -> list[int]:
-    found = {item.pk: html.find(item.get_absolute_url()) for item in items}
-    return [pk for pk, at in sorted(found.items(), key=lambda pair: pair[1]) if at >= 0]
 
 
 @pytest.mark.django_db
@@ -279,24 +278,39 @@ def test_page_of_hits_lists_what_library_for_lists(library, sort, filters):
                 assert hits.ids == expected[offset : offset + limit], (user, q, offset)
 
 
+def _seqscan() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        return cursor.fetchone()[0]
+
+
 @postgres_only
 @pytest.mark.django_db
-def test_the_planner_setting_ends_with_the_search(library):
+def test_the_planner_setting_ends_with_the_search_in_a_transaction(library):
     """The page's search runs where the planner may not scan the documents (it would read and
-    decompress every body); the setting must not outlive that one statement."""
+    decompress every body); inside a transaction the setting must end with that statement."""
     from django.db import transaction
 
-    def seqscan() -> str:
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW enable_seqscan")
-            return cursor.fetchone()[0]
-
-    assert seqscan() == "on"
-    with transaction.atomic():  # inside a request's transaction too
+    assert _seqscan() == "on"
+    with transaction.atomic():
         assert selectors.search_hits(None, q="deep").total == 2
-        assert seqscan() == "on"
-    assert selectors.search_hits(None, q="deep").total == 2  # and in autocommit
-    assert seqscan() == "on"
+        assert _seqscan() == "on"
+    assert _seqscan() == "on"
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_planner_setting_ends_with_the_search_in_autocommit(django_assert_num_queries):
+    """As the site runs (no transaction around a request): the setting travels with the
+    statement in one query string, and ends with it."""
+    ContentFactory(title="Deep work guide", summary="Focus.", body="Long sessions of focus.")
+    with django_assert_num_queries(1) as captured:
+        assert selectors.search_hits(None, q="deep").ids != []
+    assert captured.captured_queries[0]["sql"].startswith("SET LOCAL enable_seqscan = off; SELECT")
+    assert _seqscan() == "on"
+    with connection.cursor() as cursor:  # and the next statement is planned as usual
+        cursor.execute("EXPLAIN SELECT content_id FROM content_searchdocument WHERE body @@ 'deep'::tsquery")
+        assert "Seq Scan" in cursor.fetchone()[0]  # a one-row table: a scan is the cheap plan
 
 
 @pytest.mark.django_db
@@ -349,3 +363,26 @@ def test_cached_cards_are_the_readers_own(library):
         client.force_login(UserFactory(language=language))
         drawn[language] = client.get(reverse("content:library"), {"q": "deep"}).content.decode()
     assert "文章" in drawn["zh-hans"] and "文章" not in drawn["en"]  # the kind badge, "article"
+
+
+@pytest.mark.django_db
+def test_kept_cards_follow_the_hits(library, monkeypatch):
+    """Hits are used for a minute, cards for longer: cards kept for a page show the same ids as
+    the hits they were drawn for, or are drawn again. An item whose scheduled time comes (no
+    save, so no new version) shows up once the hits are a minute old."""
+    import time
+
+    from content import results
+    from content.models import Content
+
+    def page() -> str:
+        return Client().get(reverse("content:library"), {"q": "deep"}).content.decode()
+
+    later = ContentFactory(title="Deep later", summary="Deep.", status="draft")
+    refresh_search_documents(ids=[later.pk])
+    assert "Deep work guide" in page() and "Deep later" not in page()
+    Content.objects.filter(pk=later.pk).update(status="published")  # no signal: as time would
+    assert "Deep later" not in page()  # the kept hits, for a minute
+    now = time.time()
+    monkeypatch.setattr(results.time, "time", lambda: now + results.RESULTS_SECONDS + 1)
+    assert "Deep later" in page() and "Deep work guide" in page()
