@@ -65,6 +65,7 @@ VERSION_KEY = "content:library-version"
 TAGS_KEY = "content:tags-in-use"
 
 Reader = User | AnonymousUser
+TagChoice = dict[str, str]  # a tag in the library's filter: {"slug": ..., "name": ...}
 
 
 def library_version() -> int:
@@ -149,7 +150,7 @@ class LibraryPage:
 
     page: Page
     cards: SafeString
-    tags: list[Tag]
+    tags: list[TagChoice]
 
 
 def library_page(
@@ -167,10 +168,7 @@ def library_page(
     # The version, the tag filter, and for a search the page asked for and its cards as most
     # readers see them (none of them bookmarked): one round trip.
     shelf.fetch(TAGS_KEY, *(search.keys_for(wanted) if search else ()))
-    tags: list[Tag] | None = shelf.get(TAGS_KEY, max_age=RESULTS_SECONDS)
-    if tags is None:
-        tags = list(selectors.tags_in_use())
-        shelf.keep(TAGS_KEY, tags)
+    tags = _tag_choices(shelf)
     if search is not None:
         page = HitsPaginator(search.hits, per_page, wanted=wanted).get_page(number)
         cards = search.cards(page)
@@ -205,10 +203,11 @@ class _Search:
 
     def hits(self, offset: int, limit: int) -> selectors.SearchHits:
         key = self._hits_key(offset)
-        hits: selectors.SearchHits | None = self.shelf.get(key, max_age=RESULTS_SECONDS)
-        if hits is None:
-            hits = selectors.search_hits(self.user, **self.args, offset=offset, limit=limit)
-            self.shelf.keep(key, hits)
+        kept: tuple[list[int], int] | None = self.shelf.get(key, max_age=RESULTS_SECONDS)
+        if kept is not None:
+            return selectors.SearchHits(ids=kept[0], total=kept[1])
+        hits = selectors.search_hits(self.user, **self.args, offset=offset, limit=limit)
+        self.shelf.keep(key, (hits.ids, hits.total))
         return hits
 
     def cards(self, page: Page) -> SafeString:
@@ -246,14 +245,22 @@ class _Search:
         return mark_safe(kept[1])  # drawn by content/_cards.html, which escapes
 
 
-def tags_in_use() -> list[Tag]:
-    """selectors.tags_in_use, from the cache while the library version holds (and kept there)."""
-    shelf = _Shelf()
-    tags: list[Tag] | None = shelf.get(TAGS_KEY, max_age=RESULTS_SECONDS)
+def _tag_choices(shelf: _Shelf) -> list[TagChoice]:
+    # Kept as plain values (as are hits and cards): an entry written by an older release reads
+    # the same in a newer one.
+    tags: list[TagChoice] | None = shelf.get(TAGS_KEY, max_age=RESULTS_SECONDS)
     if tags is None:
-        tags = list(selectors.tags_in_use())
+        tags = [{"slug": tag.slug, "name": tag.name} for tag in selectors.tags_in_use()]
         shelf.keep(TAGS_KEY, tags)
-        shelf.store()
+    return tags
+
+
+def tags_in_use() -> list[TagChoice]:
+    """The tag filter's choices (selectors.tags_in_use, as slug and name), from the cache while
+    the library version holds (and kept there)."""
+    shelf = _Shelf()
+    tags = _tag_choices(shelf)
+    shelf.store()
     return tags
 
 
