@@ -116,7 +116,7 @@ class _Shelf:
 
     def __init__(self) -> None:
         self.version: int | None = None
-        self._found: dict[str, Any] = {}
+        self._found: dict[str, Any] = {}  # every key asked for: its entry, or None
         self._kept: dict[str, Any] = {}
 
     def fetch(self, *keys: str) -> None:
@@ -124,12 +124,12 @@ class _Shelf:
         if self.version is None:
             version = found.pop(VERSION_KEY, None)
             self.version = _started() if version is None else int(version)
-        self._found |= found
+        self._found |= {key: found.get(key) for key in keys}
 
     def get(self, key: str, *, max_age: float) -> Any:
         if key not in self._found:
             self.fetch(key)
-        entry = self._found.get(key)
+        entry = self._found[key]
         if not (isinstance(entry, tuple) and len(entry) == 3):
             return None
         version, made_at, value = entry
