@@ -386,3 +386,30 @@ def test_kept_cards_follow_the_hits(library, monkeypatch):
     now = time.time()
     monkeypatch.setattr(results.time, "time", lambda: now + results.RESULTS_SECONDS + 1)
     assert "Deep later" in page() and "Deep work guide" in page()
+
+
+@pytest.mark.django_db
+def test_a_kept_search_page_reads_the_cache_once(library, monkeypatch):
+    """Round trips cost most under load: a page whose results are kept reads the cache once (the
+    version, the tag filter, the results and the cards together) and writes nothing; a page
+    computed afresh writes what it computed in one more."""
+    from content import results
+
+    calls: list[str] = []
+
+    class Counting:
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(self.real, name)
+
+    monkeypatch.setattr(results, "cache", Counting(results.cache))
+    client = Client()
+    client.force_login(UserFactory())
+    client.get(reverse("content:library"), {"q": "deep"})
+    assert calls.count("get_many") == 1 and calls.count("set_many") == 1, calls
+    calls.clear()
+    assert "Deep work guide" in client.get(reverse("content:library"), {"q": "deep"}).content.decode()
+    assert calls == ["get_many"]
