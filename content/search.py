@@ -140,23 +140,38 @@ _NO_SCANS = "SET LOCAL enable_seqscan = off"
 # One page of matches and their number. The matches are numbered in the page's order (a sort
 # of the matches' ids and sort keys only, no card columns) and read once for both.
 _PAGE = (
+    "WITH {documents} AS MATERIALIZED ({matching}) "
     "SELECT count(*), array_agg(item ORDER BY position) FILTER (WHERE position > %s AND position <= %s) "
     "FROM ({matches}) AS matches"
 )
 
 
 def page_of(
-    matches: QuerySet[Any], *, order: Sequence[OrderBy], offset: int, limit: int
+    matches: QuerySet[Any],
+    *,
+    documents: QuerySet[Any],
+    order: Sequence[OrderBy],
+    offset: int,
+    limit: int,
 ) -> tuple[list[int], int]:
     """The ids of `matches` at positions offset+1 .. offset+limit in `order`, and how many
     `matches` there are: one statement (PostgreSQL only).
 
-    The planner may not scan tables in it. It cannot see what matching a body document costs
-    when it scans the documents: the body is read out of TOAST and decompressed, row by row,
-    10-15 ms for a common word, while the GIN index finds the same rows in well under 1 ms (it
-    prices the two alike, and picks the scan once a word is in about half of the bodies). With
-    `enable_seqscan` off for this one statement it looks the documents up in their indexes.
-    The setting is `SET LOCAL`, so it ends with the transaction it is set in:
+    `documents` are the search documents that match (their content_id and public document);
+    `matches` are items joined to the documents table, with conditions on the public document
+    only. In the statement that table is `documents`: a MATERIALIZED common table expression of
+    the same name, which the rest of the statement reads instead of the table. It is planned on
+    its own, with no order asked of it, so its only ways to the rows are the GIN indexes (in one
+    BitmapOr) or a scan of every document; and the planner may not scan here.
+
+    It cannot see what a scan costs: matching a body document reads it out of TOAST and
+    decompresses it, row by row (10-15 ms for a common word), while the GIN indexes find the
+    same rows in well under a millisecond (it prices the two alike, and picks the scan once a
+    word is in about half of the bodies; joined to the items, it also liked an index scan of the
+    documents' primary key, which reads every body all the same). With `enable_seqscan` off for
+    this one statement, the documents are looked up in their indexes; the items are read as the
+    planner likes (the `content_live_idx` covering index, where the table is vacuumed). The
+    setting is `SET LOCAL`, so it ends with the transaction it is set in:
 
     - in autocommit (a request, as the site runs): sent in one query string with the statement,
       which PostgreSQL runs as one implicit transaction; one round trip (psycopg2 binds the
@@ -168,7 +183,10 @@ def page_of(
         .values("position", item=F("pk"))
     )
     sql, params = numbered.query.sql_with_params()
-    statement, values = _PAGE.format(matches=sql), [offset, offset + limit, *params]
+    matching, matching_params = documents.order_by().query.sql_with_params()
+    name = connection.ops.quote_name(documents.model._meta.db_table)
+    statement = _PAGE.format(documents=name, matching=matching, matches=sql)
+    values = [*matching_params, offset, offset + limit, *params]
     if connection.get_autocommit():
         with connection.cursor() as cursor:
             cursor.execute(f"{_NO_SCANS}; {statement}", values)

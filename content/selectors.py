@@ -40,6 +40,7 @@ from .models import (
     LessonProgress,
     Like,
     MemberInterest,
+    SearchDocument,
     Tag,
     ViewHistory,
     ViewRollup,
@@ -111,20 +112,22 @@ def _matching(
     items: "QuerySet[Content]", user: User | AnonymousUser, query: SearchQuery
 ) -> "QuerySet[Content]":
     """PostgreSQL: `items` whose public document matches `query`, or whose body document does
-    and which `user` may read. Two conditions on the item joined to its documents:
+    and which `user` may read: `public @@ query OR body @@ query` (both GIN indexes in one
+    BitmapOr when the planner takes them) and `_readable`. The library page runs the same
+    conditions through `search.page_of`, which keeps the planner on the indexes."""
+    items = items.filter(Q(search_document__public=query) | Q(search_document__body=query))
+    return _readable(items, user, query)
 
-    - `public @@ query OR body @@ query`: both GIN indexes in one bitmap (a BitmapOr); the
-      matches are exact, so no document is read to check them again;
-    - `public @@ query OR <user may read the item>`: a body-only match stays only where the
-      body is readable. It reads the small public document of the matches, never a body.
 
-    Only a plan that scans the documents instead of the indexes would read bodies (every one
-    not matched by its public document, decompressed from TOAST: 10-15 ms): `search.page_of`
-    runs the library's search where the planner may not scan."""
-    public = Q(search_document__public=query)
-    items = items.filter(public | Q(search_document__body=query))
+def _readable(
+    items: "QuerySet[Content]", user: User | AnonymousUser, query: SearchQuery
+) -> "QuerySet[Content]":
+    """`items` joined to their documents, where the public document matches `query` or `user`
+    may read the item: a match found in a body stays only where the body is readable. It reads
+    the small public document, never a body."""
+    items = items.filter(search_document__isnull=False)  # an inner join, whatever the OR below
     readable = access_condition(Content, user)
-    return items if readable is None else items.filter(public | readable)
+    return items if readable is None else items.filter(Q(search_document__public=query) | readable)
 
 
 @dataclass(frozen=True)
@@ -156,8 +159,11 @@ def search_hits(
     query = search_query(q)
     if query is None:
         return SearchHits(ids=[], total=0)
-    matches = _matching(_filtered(Content.objects.live(), kind=kind, tag=tag), user, query)
-    ids, total = page_of(matches, order=_order(sort, query), offset=offset, limit=limit)
+    # The documents matching in public or body (their GIN indexes, see search.page_of), then
+    # the live items among them the user may have found so.
+    documents = SearchDocument.objects.filter(Q(public=query) | Q(body=query)).values("content_id", "public")
+    matches = _readable(_filtered(Content.objects.live(), kind=kind, tag=tag), user, query)
+    ids, total = page_of(matches, documents=documents, order=_order(sort, query), offset=offset, limit=limit)
     return SearchHits(ids=ids, total=total)
 
 

@@ -306,7 +306,7 @@ def test_the_planner_setting_ends_with_the_search_in_autocommit(django_assert_nu
     ContentFactory(title="Deep work guide", summary="Focus.", body="Long sessions of focus.")
     with django_assert_num_queries(1) as captured:
         assert selectors.search_hits(None, q="deep").ids != []
-    assert captured.captured_queries[0]["sql"].startswith("SET LOCAL enable_seqscan = off; SELECT")
+    assert captured.captured_queries[0]["sql"].startswith("SET LOCAL enable_seqscan = off; WITH")
     assert _seqscan() == "on"
     with connection.cursor() as cursor:  # and the next statement is planned as usual
         cursor.execute("EXPLAIN SELECT content_id FROM content_searchdocument WHERE body @@ 'deep'::tsquery")
@@ -413,3 +413,26 @@ def test_a_kept_search_page_reads_the_cache_once(library, monkeypatch):
     calls.clear()
     assert "Deep work guide" in client.get(reverse("content:library"), {"q": "deep"}).content.decode()
     assert calls == ["get_many"]
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_the_page_statement_reads_bodies_only_through_their_index(library):
+    """The plan of the page's statement: the documents come from their GIN indexes (one
+    BitmapOr), and no step tests a body document row by row (that reads it out of TOAST)."""
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    for user in (None, MembershipFactory(tier=free_tier()).user, UserFactory(is_staff=True)):
+        with CaptureQueriesContext(connection) as captured:
+            selectors.search_hits(user, q="deep", kind="article")
+        statement = next(q["sql"] for q in captured.captured_queries if "content_searchdocument" in q["sql"])
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {statement}")
+            plan = [row[0] for row in cursor.fetchall()]
+            transaction.set_rollback(True)
+        assert any("BitmapOr" in line for line in plan), plan
+        assert not any("Filter" in line and "body @@" in line for line in plan), plan
+        tables = [line for line in plan if "Scan" in line and "on content_searchdocument" in line]
+        assert tables and all("Bitmap Heap Scan" in line or "CTE Scan" in line for line in tables), plan
