@@ -4,8 +4,11 @@
 Searches with the load test's mix of queries (bench/load/run.py: the 50 commonest words of
 more than four letters in the first 2,000 titles), as a visitor, a free member and a paid
 member, in-process through the full Django stack with production settings, and prints the
-median and p95 times and the query count of each. On PostgreSQL it also prints EXPLAIN ANALYZE
-of the search's count query for a free member (the GIN indexes at work).
+median and p95 times and the query count of each: warm (a page of results is kept for a minute
+per access, content/results.py, so most of the words' pages come from the cache) and cold (the
+cached results retired before each search, so each one is computed and drawn). On PostgreSQL
+it also prints EXPLAIN ANALYZE of the search's statements for a free member (the GIN indexes at
+work), as the page runs them.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ug_search_load CACHE_URL=redis://127.0.0.1:6379/3 \\
         .venv/bin/python bench/search_bench.py --requests 300
@@ -14,6 +17,7 @@ Seed the database first (manage.py seed_demo --items 5000, or bench/load/run.py'
 """
 
 import argparse
+import importlib.util
 import random
 import statistics
 import time
@@ -30,7 +34,7 @@ def main() -> None:
 
     prepare("usergroup-search-bench")
     from django.contrib.auth.models import AnonymousUser
-    from django.db import connection
+    from django.db import connection, transaction
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
@@ -65,8 +69,23 @@ def main() -> None:
         clients[f"paid member ({paid.tier.name})"] = Client()
         clients[f"paid member ({paid.tier.name})"].force_login(paid.user)
 
+    # A checkout from before the cached results (for before/after figures) has no content.results.
+    cached = importlib.util.find_spec("content.results") is not None
+
+    def retire() -> None:
+        """Every cached page of results retired, as if no one had searched these words yet
+        (the tag filter's choices, cached under the same version, drawn again at once, as the
+        first page after a change does for all the others)."""
+        if cached:
+            from content.results import library_changed, tags_in_use
+
+            library_changed()
+            tags_in_use()
+
     rng = random.Random(7)
-    print(f"\n{'searching as':32} {'median ms':>10} {'p95 ms':>8} {'queries':>8} {'hits (median)':>14}")
+    print(
+        f"\n{'searching as':32} {'':5} {'median ms':>10} {'p95 ms':>8} {'queries':>8} {'hits (median)':>14}"
+    )
     who = {"visitor": None, "free member": free} | (
         {f"paid member ({paid.tier.name})": paid.user} if paid else {}
     )
@@ -74,34 +93,57 @@ def main() -> None:
         client.get("/")  # the day's first request pays the daily visit
         for word in words[:5]:
             client.get("/library/", {"q": word})
-        timings = []
-        for _ in range(args.requests):
-            word = rng.choice(words)
-            t0 = time.perf_counter()
-            response = client.get("/library/", {"q": word})
-            timings.append((time.perf_counter() - t0) * 1000)
-            assert response.status_code == 200, (word, response.status_code)
-        with CaptureQueriesContext(connection) as queries:
-            client.get("/library/", {"q": words[0]})
-        p95 = statistics.quantiles(timings, n=20)[-1]
         hits = statistics.median(
             selectors.library_for(who[name] or AnonymousUser(), q=word).count() for word in words
         )
-        print(f"{name:32} {statistics.median(timings):10.1f} {p95:8.1f} {len(queries):8d} {hits:14.0f}")
+        for cold in (False, True):
+            if cold and not cached:
+                continue
+            timings = []
+            for _ in range(args.requests):
+                word = rng.choice(words)
+                if cold:
+                    retire()
+                t0 = time.perf_counter()
+                response = client.get("/library/", {"q": word})
+                timings.append((time.perf_counter() - t0) * 1000)
+                assert response.status_code == 200, (word, response.status_code)
+            if cold:
+                retire()
+            with CaptureQueriesContext(connection) as queries:
+                client.get("/library/", {"q": words[0]})
+            p95 = statistics.quantiles(timings, n=20)[-1]
+            label = "cold" if cold else ("warm" if cached else "")
+            print(
+                f"{name:32} {label:5} {statistics.median(timings):10.1f} {p95:8.1f} {len(queries):8d} {hits:14.0f}"
+            )
 
     if connection.vendor == "postgresql":
         client = clients.get("free member", clients["visitor"])
         word = args.explain or words[0]
+        retire()
         with CaptureQueriesContext(connection) as queries:
             client.get("/library/", {"q": word})
-        with connection.cursor() as cursor:
-            for query in queries.captured_queries:
-                sql = query["sql"]
-                if "content_searchdocument" not in sql and '"body"::text) LIKE' not in sql:
-                    continue
+        captured = [query["sql"] for query in queries.captured_queries]
+        for number, sql in enumerate(captured):
+            if "content_searchdocument" not in sql and '"body"::text) LIKE' not in sql:
+                continue
+            # As the page ran it: after its SET LOCAL (search.page_of), if it had one, sent
+            # before the statement or (in autocommit) in the same query string.
+            settings = [captured[number - 1]] if captured[number - 1].startswith("SET LOCAL") else []
+            if sql.startswith("SET LOCAL"):
+                setting, sql = sql.split("; ", 1)
+                settings = [setting]
+            with transaction.atomic(), connection.cursor() as cursor:
+                for setting in settings:
+                    cursor.execute(setting)
                 cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
-                print(f"\nEXPLAIN ANALYZE, search for {word!r} as a free member:\n{sql[:300]}")
-                print("\n".join(row[0][:300] for row in cursor.fetchall()))
+                plan = [row[0][:300] for row in cursor.fetchall()]
+                transaction.set_rollback(True)
+            print(
+                f"\nEXPLAIN ANALYZE, search for {word!r} as a free member:\n{'; '.join([*settings, sql[:300]])}"
+            )
+            print("\n".join(plan))
 
 
 if __name__ == "__main__":

@@ -10,5 +10,7 @@ class ContentConfig(AppConfig):
     def ready(self) -> None:
         # Its tables' part of a member's "download my data" archive (members.data_export).
         from .export_sections import register_sections
+        from .results import connect_invalidation
 
         register_sections()
+        connect_invalidation()  # cached search results follow the items, tags and tiers

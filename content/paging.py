@@ -10,15 +10,22 @@ page itself on a search word that matches most of the library. `LibraryPaginator
   the 24 rows on the page are joined to their tier, stats and marks (one query, as before).
 
 It changes neither what is listed nor its order: only how the page and the count are read.
+
+A search reads its pages through `HitsPaginator` instead: one query gives the page's ids and
+the number of matches (selectors.search_hits), counted in full since the matches are all read
+to rank them anyway, then shown with the same cap.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
+
+from .selectors import SearchHits
 
 CAP = 1000
 MAX_PAGE = 10_000  # a larger ?page= is clamped: the count's LIMIT must stay a small number
@@ -60,3 +67,41 @@ class LibraryPaginator(Paginator):
         bottom = (number - 1) * self.per_page
         ids = self.object_list.values("pk")[bottom : bottom + self.per_page]
         return Page(self.object_list.filter(pk__in=ids), number, self)
+
+
+class HitsPaginator(Paginator):
+    """Pages of a search whose ids and total come together, one `fetch(offset, limit)` per page
+    shown (the one asked for, or the last one when it is past the end). The page's object_list
+    is the ids. The count looks as LibraryPaginator's does: at most `cap` (or one more than the
+    pages up to the one asked for), with `capped` set when there are more."""
+
+    def __init__(
+        self,
+        fetch: Callable[[int, int], SearchHits],
+        per_page: int,
+        *,
+        cap: int | None = None,
+        wanted: int = 1,
+    ) -> None:
+        super().__init__([], per_page)
+        self.fetch = fetch
+        self.cap = CAP if cap is None else cap
+        self.wanted = wanted
+        self.capped = False
+        self._fetched: dict[int, SearchHits] = {}
+
+    def hits(self, number: int) -> SearchHits:
+        if number not in self._fetched:
+            self._fetched[number] = self.fetch((number - 1) * self.per_page, self.per_page)
+        return self._fetched[number]
+
+    @cached_property
+    def count(self) -> int:
+        total = self.hits(self.wanted).total
+        limit = max(self.cap, self.wanted * self.per_page) + 1
+        self.capped = total >= limit
+        return min(total, limit)
+
+    def page(self, number: Any) -> Page:
+        number = self.validate_number(number)
+        return Page(list(self.hits(number).ids), number, self)

@@ -21,19 +21,21 @@ phrase. Every token is made of letters and digits only, so the tsquery built fro
 always valid, whatever the user typed.
 
 Only `write_documents` (which the migration that creates the table calls too, with its
-historical models) and `search_query` touch the database; SQLite (the embedded default) has no
-tsvector and keeps its substring search (selectors.search_ids).
+historical models), `search_query` and `page_of` (one page of the library's search, in one
+statement) touch the database; SQLite (the embedded default) has no tsvector and keeps its
+substring search (selectors.search_ids).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import F, Model, OrderBy, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 CONFIG = "simple"
 
@@ -132,6 +134,70 @@ def tsquery_text(q: str) -> str | None:
 def search_query(q: str) -> SearchQuery | None:
     text = tsquery_text(q)
     return None if text is None else SearchQuery(text, search_type="raw", config=CONFIG)
+
+
+_NO_SCANS = "SET LOCAL enable_seqscan = off"
+# One page of matches and their number. The matches are numbered in the page's order (a sort
+# of the matches' ids and sort keys only, no card columns) and read once for both.
+_PAGE = (
+    "WITH {documents} AS MATERIALIZED ({matching}) "
+    "SELECT count(*), array_agg(item ORDER BY position) FILTER (WHERE position > %s AND position <= %s) "
+    "FROM ({matches}) AS matches"
+)
+
+
+def page_of(
+    matches: QuerySet[Any],
+    *,
+    documents: QuerySet[Any],
+    order: Sequence[OrderBy],
+    offset: int,
+    limit: int,
+) -> tuple[list[int], int]:
+    """The ids of `matches` at positions offset+1 .. offset+limit in `order`, and how many
+    `matches` there are: one statement (PostgreSQL only).
+
+    `documents` are the search documents that match (their content_id and public document);
+    `matches` are items joined to the documents table, with conditions on the public document
+    only. In the statement that table is `documents`: a MATERIALIZED common table expression of
+    the same name, which the rest of the statement reads instead of the table. It is planned on
+    its own, with no order asked of it, so its only ways to the rows are the GIN indexes (in one
+    BitmapOr) or a scan of every document; and the planner may not scan here.
+
+    It cannot see what a scan costs: matching a body document reads it out of TOAST and
+    decompresses it, row by row (10-15 ms for a common word), while the GIN indexes find the
+    same rows in well under a millisecond (it prices the two alike, and picks the scan once a
+    word is in about half of the bodies; joined to the items, it also liked an index scan of the
+    documents' primary key, which reads every body all the same). With `enable_seqscan` off for
+    this one statement, the documents are looked up in their indexes; the items are read as the
+    planner likes (the `content_live_idx` covering index, where the table is vacuumed). The
+    setting is `SET LOCAL`, so it ends with the transaction it is set in:
+
+    - in autocommit (a request, as the site runs): sent in one query string with the statement,
+      which PostgreSQL runs as one implicit transaction; one round trip (psycopg2 binds the
+      parameters into the text, so the two statements can travel together);
+    - inside a transaction: in a savepoint that is rolled back (the statement wrote nothing)."""
+    numbered = (
+        matches.order_by()
+        .annotate(position=Window(RowNumber(), order_by=list(order)))
+        .values("position", item=F("pk"))
+    )
+    sql, params = numbered.query.sql_with_params()
+    matching, matching_params = documents.order_by().query.sql_with_params()
+    name = connection.ops.quote_name(documents.model._meta.db_table)
+    statement = _PAGE.format(documents=name, matching=matching, matches=sql)
+    values = [*matching_params, offset, offset + limit, *params]
+    if connection.get_autocommit():
+        with connection.cursor() as cursor:
+            cursor.execute(f"{_NO_SCANS}; {statement}", values)
+            total, ids = cursor.fetchone()
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_NO_SCANS)
+            cursor.execute(statement, values)
+            total, ids = cursor.fetchone()
+            transaction.set_rollback(True)
+    return list(ids or []), total
 
 
 CHUNK = 200

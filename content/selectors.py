@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.contrib.postgres.search import SearchRank
+from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import (
     Case,
@@ -14,6 +15,7 @@ from django.db.models import (
     Exists,
     F,
     Max,
+    OrderBy,
     OuterRef,
     Prefetch,
     Q,
@@ -25,7 +27,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from members.access import accessible, can_access
+from members.access import access_condition, accessible, can_access
 from members.models import User
 
 from .history import ViewPairs, add_recent, empty_pairs, items_in, raw_pairs, read_pairs, unpack
@@ -45,7 +47,7 @@ from .models import (
     ViewHistory,
     ViewRollup,
 )
-from .search import search_query
+from .search import page_of, search_query
 
 SORTS = {"relevance", "newest", "popular"}
 
@@ -59,51 +61,141 @@ def library_for(
     user may read: a search must not reveal what a gated body says. A search is sorted by
     relevance unless another sort is asked for (on PostgreSQL: the rank of the public document
     only, for the same reason; elsewhere the newest first); a list without one, newest first.
+    The library page reads a search through `search_hits` and `cards` instead (the same items
+    in the same order, a page at a time).
     """
-    items = Content.objects.live()
-    q = q.strip()[:100]
-    ranked = False
-    if q:
-        if connection.vendor == "postgresql":
-            items, ranked = _matching(items, user, q), True
-        else:
-            items = items.filter(pk__in=search_ids(user, q))
+    items = _listing(user, kind=kind, tag=tag, q=q, sort=sort)
     items = (
         items.select_related("min_tier", "stats")
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
         .defer("body")  # cards show the title and teaser; bodies can be long
     )
+    if user is not None and user.is_authenticated:
+        items = items.annotate(bookmarked=Exists(Bookmark.objects.filter(user=user, content=OuterRef("pk"))))
+    return items
+
+
+def _listing(user: User | AnonymousUser, *, kind: str, tag: str, q: str, sort: str) -> "QuerySet[Content]":
+    """library_for's rows and order, without what the cards need."""
+    items = _filtered(Content.objects.live(), kind=kind, tag=tag)
+    q = q.strip()[:100]
+    query = None
+    if q:
+        if connection.vendor == "postgresql":
+            query = search_query(q)
+            items = items.none() if query is None else _matching(items, user, query)
+        else:
+            items = items.filter(pk__in=search_ids(user, q))
+    return items.order_by(*_order(sort, query))
+
+
+def _filtered(items: "QuerySet[Content]", *, kind: str, tag: str) -> "QuerySet[Content]":
     if kind in Content.Kind.values:
         items = items.filter(kind=kind)
     if tag:
         items = items.filter(tags__slug=tag)
-    if user is not None and user.is_authenticated:
-        items = items.annotate(bookmarked=Exists(Bookmark.objects.filter(user=user, content=OuterRef("pk"))))
+    return items
+
+
+def _order(sort: str, query: SearchQuery | None) -> list[OrderBy]:
+    """The library's order. Popular: items not counted yet have no stats row, last on every
+    database. A search on PostgreSQL (`query`) by relevance: `ts_rank` of the public document
+    only, never the body's (the order must not hint at what a gated body says). Ties and
+    everything else: newest first."""
+    newest = [F("publish_at").desc(), F("id").desc()]
     if sort == "popular":
-        # Items not counted yet have no stats row: last, on every database.
-        return items.order_by("-featured", F("stats__views_30d").desc(nulls_last=True), "-publish_at", "-id")
-    if ranked and sort in ("", "relevance"):
-        # Through a join on the documents: the rank of the public document only, never the
-        # body's (the order must not hint at what a gated body says), computed once per row.
-        rank = SearchRank(F("search_document__public"), search_query(q) or "")
-        return items.annotate(rank=rank).order_by(F("rank").desc(nulls_last=True), "-publish_at", "-id")
-    return items.order_by("-publish_at", "-id")
+        return [F("featured").desc(), F("stats__views_30d").desc(nulls_last=True), *newest]
+    if query is not None and sort in ("", "relevance"):
+        return [SearchRank(F("search_document__public"), query).desc(nulls_last=True), *newest]
+    return newest
 
 
-def _matching(items: "QuerySet[Content]", user: User | AnonymousUser, q: str) -> "QuerySet[Content]":
-    """PostgreSQL: `items` whose public document matches `q`, or whose body document does and
-    which `user` may read: `pk IN (public matches UNION readable body matches)`. Each document
-    is matched in its own branch, so that the planner weighs them apart: the small public
-    documents may be scanned, the body documents are looked up in their GIN index (an OR over
-    both columns in one scan would read, and decompress, every body document; an OR of two
-    IN-subqueries made it test the public one twice per row)."""
+def _matching(
+    items: "QuerySet[Content]", user: User | AnonymousUser, query: SearchQuery
+) -> "QuerySet[Content]":
+    """PostgreSQL: `items` whose public document matches `query`, or whose body document does
+    and which `user` may read: `public @@ query OR body @@ query` (both GIN indexes in one
+    BitmapOr when the planner takes them) and `_readable`. The library page runs the same
+    conditions through `search.page_of`, which keeps the planner on the indexes."""
+    items = items.filter(Q(search_document__public=query) | Q(search_document__body=query))
+    return _readable(items, user, query)
+
+
+def _readable(
+    items: "QuerySet[Content]", user: User | AnonymousUser, query: SearchQuery
+) -> "QuerySet[Content]":
+    """`items` joined to their documents, where the public document matches `query` or `user`
+    may read the item: a match found in a body stays only where the body is readable. It reads
+    the small public document, never a body."""
+    items = items.filter(search_document__isnull=False)  # an inner join, whatever the OR below
+    readable = access_condition(Content, user)
+    return items if readable is None else items.filter(Q(search_document__public=query) | readable)
+
+
+@dataclass(frozen=True)
+class SearchHits:
+    """A page of a search: the ids on it, best first, and how many items match in all."""
+
+    ids: list[int]
+    total: int
+
+
+def search_hits(
+    user: User | AnonymousUser,
+    *,
+    q: str,
+    kind: str = "",
+    tag: str = "",
+    sort: str = "",
+    offset: int = 0,
+    limit: int = 24,
+) -> SearchHits:
+    """The ids of the items `library_for(user, q=q, ...)` lists, from position `offset` on (at
+    most `limit`), and their total. On PostgreSQL one statement, which matches through the GIN
+    indexes, ranks the matches and counts them once (search.page_of); the cards are read
+    apart, for these ids only (`cards`). Elsewhere from the substring search."""
+    q = q.strip()[:100]
+    if connection.vendor != "postgresql":
+        ids = list(_listing(user, kind=kind, tag=tag, q=q, sort=sort).values_list("pk", flat=True))
+        return SearchHits(ids=ids[offset : offset + limit], total=len(ids))
     query = search_query(q)
     if query is None:
-        return items.none()
-    documents = SearchDocument.objects.order_by().values("content_id")
-    in_public = documents.filter(public=query)
-    readable = accessible(Content.objects.live().filter(pk__in=documents.filter(body=query)), user)
-    return items.filter(pk__in=in_public.union(readable.order_by().values("pk")))
+        return SearchHits(ids=[], total=0)
+    # The documents matching in public or body (their GIN indexes, see search.page_of), then
+    # the live items among them the user may have found so.
+    documents = SearchDocument.objects.filter(Q(public=query) | Q(body=query)).values("content_id", "public")
+    matches = _readable(_filtered(Content.objects.live(), kind=kind, tag=tag), user, query)
+    ids, total = page_of(matches, documents=documents, order=_order(sort, query), offset=offset, limit=limit)
+    return SearchHits(ids=ids, total=total)
+
+
+# What content/_card.html shows of an item (its tier and tag names are read with it).
+CARD_FIELDS = ("id", "kind", "title", "slug", "summary", "cover", "min_tier")
+
+
+def cards(ids: list[int], *, user: User | AnonymousUser | None) -> list[Content]:
+    """The live items `ids`, in that order, with what a library card shows: the tier, the tag
+    names (`tag_names`) and `bookmarked` (the user's mark; False for a visitor). One query on
+    PostgreSQL (the tag names as an array subquery), two elsewhere (the tags prefetched)."""
+    items = Content.objects.live().filter(pk__in=ids).select_related("min_tier").only(*CARD_FIELDS).order_by()
+    if connection.vendor == "postgresql":
+        names = Tag.objects.filter(items=OuterRef("pk")).order_by("name").values("name")
+        items = items.annotate(tag_list=ArraySubquery(names))
+    else:
+        items = items.prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+    if user is not None and user.is_authenticated:
+        items = items.annotate(bookmarked=Exists(Bookmark.objects.filter(user=user, content=OuterRef("pk"))))
+    else:
+        items = items.annotate(bookmarked=Value(False))
+    found = {item.pk: item for item in items}
+    return [found[pk] for pk in ids if pk in found]
+
+
+def bookmarked_among(user: User | AnonymousUser | None, ids: list[int]) -> set[int]:
+    """Which of the items `ids` the user bookmarked (none for a visitor, without a query)."""
+    if user is None or not user.is_authenticated or not ids:
+        return set()
+    return set(Bookmark.objects.filter(user=user, content_id__in=ids).values_list("content_id", flat=True))
 
 
 def search_ids(user: User | AnonymousUser, q: str) -> list[int]:
@@ -113,7 +205,8 @@ def search_ids(user: User | AnonymousUser, q: str) -> list[int]:
     q = q.strip()[:100]
     live = Content.objects.live()
     if connection.vendor == "postgresql":
-        return sorted(_matching(live, user, q).values_list("pk", flat=True))
+        query = search_query(q)
+        return [] if query is None else sorted(_matching(live, user, query).values_list("pk", flat=True))
     in_meta = live.filter(Q(title__icontains=q) | Q(summary__icontains=q)).values_list("pk", flat=True)
     in_body = accessible(live, user).filter(body__icontains=q).values_list("pk", flat=True)
     return sorted(set(in_meta) | set(in_body))

@@ -41,6 +41,7 @@ from .models import (
     ViewArchive,
 )
 from .rendered import write_rendered_bodies
+from .results import library_changed
 from .search import write_documents
 
 BEACON_SALT = "content.beacon"
@@ -298,9 +299,12 @@ def refresh_search_documents(*, ids: Iterable[int] | None = None, missing_only: 
         items = items.filter(pk__in=list(ids))
     if missing_only:
         items = items.filter(search_document__isnull=True)
-    return write_documents(
+    written = write_documents(
         content_model=Content, document_model=SearchDocument, pks=list(items.values_list("pk", flat=True))
     )
+    if written:
+        library_changed()  # written in SQL: no signal tells the cached search results
+    return written
 
 
 def refresh_rendered_bodies(*, ids: Iterable[int] | None = None) -> int:

@@ -14,11 +14,10 @@ from django.views.decorators.http import require_GET, require_POST
 from members.access import can_access, cheapest_tier_unlocking
 from members.errors import MemberError
 
-from . import selectors, services, slots
+from . import results, selectors, services, slots
 from .forms import BeaconForm, InterestsForm, LibraryFilterForm
 from .markdown import render as render_markdown
 from .models import Attachment, Content, ContentView, Lesson
-from .paging import LibraryPaginator, wanted_page
 
 PAGE_SIZE = 24
 
@@ -27,20 +26,19 @@ PAGE_SIZE = 24
 def library(request):
     form = LibraryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    items = selectors.library_for(
+    shown = results.library_page(
         request.user,
+        q=filters.get("q") or "",
         kind=filters.get("kind") or "",
         tag=filters.get("tag") or "",
-        q=filters.get("q") or "",
         sort=filters.get("sort") or "",
+        number=request.GET.get("page"),
+        per_page=PAGE_SIZE,
     )
-    number = request.GET.get("page")
-    page = LibraryPaginator(items, PAGE_SIZE, wanted=wanted_page(number)).get_page(number)
-    source = ContentView.Source.SEARCH if filters.get("q") else ContentView.Source.LIBRARY
     return render(
         request,
         "content/library.html",
-        {"form": form, "page": page, "tags": selectors.tags_in_use(), "source": source, "filters": filters},
+        {"form": form, "page": shown.page, "cards": shown.cards, "tags": shown.tags, "filters": filters},
     )
 
 

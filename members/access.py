@@ -73,16 +73,33 @@ def can_access(user, obj, now=None) -> bool:
     return (member_rank(user, now) or 0) >= needed
 
 
-def accessible(queryset: QuerySet, user, now=None) -> QuerySet:
-    """Only the rows of `queryset` whose gated parts `user` may see."""
-    field = _tier_field(queryset.model)
+def access_condition(model, user, now=None) -> Q | None:
+    """The filter on `model`'s rows whose gated parts `user` may see (what `accessible` applies),
+    for queries that combine it with other conditions; None when `user` may see every row."""
+    field = _tier_field(model)
     public = Q(**{f"{field}__isnull": True})
     if user is None or not user.is_authenticated:
-        return queryset.filter(public)
+        return public
     if user.is_staff:
-        return queryset
+        return None
     rank = member_rank(user, now) or 0
-    return queryset.filter(public | Q(**{f"{field}__rank__lte": rank}))
+    return public | Q(**{f"{field}__rank__lte": rank})
+
+
+def accessible(queryset: QuerySet, user, now=None) -> QuerySet:
+    """Only the rows of `queryset` whose gated parts `user` may see."""
+    condition = access_condition(queryset.model, user, now)
+    return queryset if condition is None else queryset.filter(condition)
+
+
+def access_key(user) -> str:
+    """Everything that decides what `user` may see now, as a short string for cache keys: a
+    cached list may be shared by every user with the same key, and by no one else."""
+    if user is None or not user.is_authenticated:
+        return "visitor"
+    if user.is_staff:
+        return "staff"
+    return f"rank:{member_rank(user) or 0}"
 
 
 def cheapest_tier_unlocking(obj) -> Tier | None:

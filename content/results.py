@@ -1,0 +1,270 @@
+"""The library page's results, kept briefly in the cache (Redis in production).
+
+Members search with the same common words again and again, and a page of results is the same
+for every reader who may see the same things: the hits (the page's ids and the number of
+matches, selectors.search_hits) and the drawn cards are kept for a short while and shared, as
+are the tag filter's choices (tags of live items, the same for everyone, plain list included).
+
+What decides what a reader sees is in each key, so an entry is never shown to anyone who
+could not have had it computed for them:
+
+- the access key (members.access.access_key): visitor, staff, or the tier rank the member holds
+  now. Body matches, and a card's lock, follow it; it is read live on every request (a lapsed
+  membership gives another key at once);
+- the query, filters, sort and page; for the cards also the language and which of the page's
+  items the reader bookmarked (one small query per page).
+
+Each entry also carries the library version it was computed under, and is used only while
+that is still the version: the version is bumped whenever an item, its tags or documents, a tag
+or a tier is saved or deleted (at once and again after the commit, so a request that read the
+old rows in between cannot keep them). A re-gated, unpublished or retitled item leaves every
+entry at once.
+
+An entry is used while young enough: hits and tags for RESULTS_SECONDS (an item whose scheduled
+time comes shows up that late at most; popularity moves as slowly), cards for CARDS_SECONDS
+(they hold only what the key names, and are kept with the ids they show; the age bounds a
+release's template change). The cache drops every entry after KEPT_SECONDS.
+
+A search page whose results are kept costs one round trip to the cache (the version, the tag
+filter, the page of results and its cards as most readers see them, none bookmarked) and, for a
+member, one query (their bookmarks among the page's items); a reader with bookmarks there reads
+their own cards in one more round trip. What was computed is written in one more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.core.paginator import Page
+from django.db import transaction
+from django.db.models import Model
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.template.loader import get_template
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
+
+from members.access import access_key
+from members.models import Tier, User
+
+from . import selectors
+from .models import Content, ContentView, SearchDocument, Tag
+from .paging import HitsPaginator, LibraryPaginator, wanted_page
+
+RESULTS_SECONDS = 60
+CARDS_SECONDS = 10 * 60
+KEPT_SECONDS = CARDS_SECONDS  # how long the cache keeps any entry (each is used while young enough)
+CARDS_VERSION = "1"  # change with content/_cards.html or content/_card.html
+VERSION_KEY = "content:library-version"
+TAGS_KEY = "content:tags-in-use"
+
+Reader = User | AnonymousUser
+TagChoice = dict[str, str]  # a tag in the library's filter: {"slug": ..., "name": ...}
+
+
+def library_version() -> int:
+    version = cache.get(VERSION_KEY)
+    return _started() if version is None else int(version)
+
+
+def _started() -> int:
+    # Lost (first use, eviction, flush): start from the clock, so no earlier entry matches.
+    cache.add(VERSION_KEY, time.time_ns(), None)
+    return int(cache.get(VERSION_KEY, 0))
+
+
+def _bump() -> None:
+    with contextlib.suppress(ValueError):  # no version yet: the next reader starts one from the clock
+        cache.incr(VERSION_KEY)
+
+
+def library_changed() -> None:
+    """Retire every cached result: now, and again once the change is committed."""
+    _bump()
+    transaction.on_commit(_bump)
+
+
+def _on_change(sender: type[Model], **kwargs: object) -> None:
+    library_changed()
+
+
+def connect_invalidation() -> None:
+    """Called from ContentConfig.ready(): cache upkeep only, no business logic."""
+    for model in (Content, Tag, Tier, SearchDocument):
+        name = model.__name__
+        post_save.connect(_on_change, sender=model, dispatch_uid=f"library-results-save-{name}")
+        post_delete.connect(_on_change, sender=model, dispatch_uid=f"library-results-delete-{name}")
+    m2m_changed.connect(_on_change, sender=Content.tags.through, dispatch_uid="library-results-tags")
+
+
+def _key(kind: str, *parts: object) -> str:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+    return f"content:{kind}:{digest}"
+
+
+class _Shelf:
+    """One page's reads and writes of cached entries. Each entry is stored with the library
+    version it was computed under and when: it is used only under the same version and while
+    younger than the age its reader accepts. `fetch` reads entries together with the version
+    (one round trip), `keep` gathers what was computed, `store` writes it all (one more)."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self._found: dict[str, Any] = {}  # every key asked for: its entry, or None
+        self._kept: dict[str, Any] = {}
+
+    def fetch(self, *keys: str) -> None:
+        found = cache.get_many([*keys] if self.version is not None else [VERSION_KEY, *keys])
+        if self.version is None:
+            version = found.pop(VERSION_KEY, None)
+            self.version = _started() if version is None else int(version)
+        self._found |= {key: found.get(key) for key in keys}
+
+    def get(self, key: str, *, max_age: float) -> Any:
+        if key not in self._found:
+            self.fetch(key)
+        entry = self._found[key]
+        if not (isinstance(entry, tuple) and len(entry) == 3):
+            return None
+        version, made_at, value = entry
+        return value if version == self.version and time.time() - made_at < max_age else None
+
+    def keep(self, key: str, value: Any) -> None:
+        self._kept[key] = (self.version, time.time(), value)
+
+    def store(self) -> None:
+        if self._kept:
+            cache.set_many(self._kept, KEPT_SECONDS)
+
+
+@dataclass(frozen=True)
+class LibraryPage:
+    """What the library page shows: a page (of items, or of a search's ids), its drawn cards,
+    and the tag filter's choices."""
+
+    page: Page
+    cards: SafeString
+    tags: list[TagChoice]
+
+
+def library_page(
+    user: Reader, *, q: str, kind: str, tag: str, sort: str, number: Any, per_page: int
+) -> LibraryPage:
+    """The page `number` of the library for `user`, with `kind`, `tag`, the search `q` and
+    `sort` (selectors.library_for). A search reads its page of results and its cards from the
+    cache when a reader with the same access asked for them (see the module): one round trip
+    to the cache, then the reader's bookmarks among the page (a visitor has none); the plain
+    list is read afresh, its tag filter from the cache."""
+    shelf = _Shelf()
+    wanted = wanted_page(number)
+    q = q.strip()[:100]
+    search = _Search(shelf, user, q=q, kind=kind, tag=tag, sort=sort, per_page=per_page) if q else None
+    # The version, the tag filter, and for a search the page asked for and its cards as most
+    # readers see them (none of them bookmarked): one round trip.
+    shelf.fetch(TAGS_KEY, *(search.keys_for(wanted) if search else ()))
+    tags = _tag_choices(shelf)
+    if search is not None:
+        page = HitsPaginator(search.hits, per_page, wanted=wanted).get_page(number)
+        cards = search.cards(page)
+    else:
+        items = selectors.library_for(user, kind=kind, tag=tag, sort=sort)
+        page = LibraryPaginator(items, per_page, wanted=wanted).get_page(number)
+        cards = draw_cards(user, page.object_list, source=ContentView.Source.LIBRARY.value)
+    shelf.store()
+    return LibraryPage(page=page, cards=cards, tags=tags)
+
+
+class _Search:
+    """A search's pages of hits and cards, through the shelf."""
+
+    def __init__(
+        self, shelf: _Shelf, user: Reader, *, q: str, kind: str, tag: str, sort: str, per_page: int
+    ) -> None:
+        self.shelf, self.user, self.per_page = shelf, user, per_page
+        self.args = {"q": q, "kind": kind, "tag": tag, "sort": sort}
+        self.reader = access_key(user)
+
+    def _hits_key(self, offset: int) -> str:
+        return _key("search-hits", self.reader, *self.args.values(), offset, self.per_page)
+
+    def _cards_key(self, offset: int, bookmarked: Iterable[int]) -> str:
+        parts = (self.reader, *self.args.values(), offset, self.per_page, get_language() or "")
+        return _key("search-cards", CARDS_VERSION, *parts, tuple(sorted(bookmarked)))
+
+    def keys_for(self, number: int) -> tuple[str, str]:
+        offset = (number - 1) * self.per_page
+        return self._hits_key(offset), self._cards_key(offset, ())
+
+    def hits(self, offset: int, limit: int) -> selectors.SearchHits:
+        key = self._hits_key(offset)
+        kept: tuple[list[int], int] | None = self.shelf.get(key, max_age=RESULTS_SECONDS)
+        if kept is not None:
+            return selectors.SearchHits(ids=kept[0], total=kept[1])
+        hits = selectors.search_hits(self.user, **self.args, offset=offset, limit=limit)
+        self.shelf.keep(key, (hits.ids, hits.total))
+        return hits
+
+    def cards(self, page: Page) -> SafeString:
+        """The page's cards: drawn once per access, language, bookmarks and version, and kept
+        with the ids they show (hits computed again may list others). Most readers have none
+        of a page's items bookmarked, so those cards were read with the hits; this reader's
+        bookmarks among them decide whether they are theirs (one small query). When the cards
+        must be drawn, the items read for them carry the marks (no query of its own)."""
+        ids = list(page.object_list)
+        if not ids:
+            return mark_safe("")
+        offset = (page.number - 1) * self.per_page
+        plain = self._cards_key(offset, ())
+        bookmarked: set[int] | None = None
+        if (html := self._kept(plain, ids)) is not None:
+            bookmarked = selectors.bookmarked_among(self.user, ids)
+            if not bookmarked:
+                return html
+            if (html := self._kept(self._cards_key(offset, bookmarked), ids)) is not None:
+                return html
+        items = selectors.cards(ids, user=self.user)
+        if bookmarked is None:
+            bookmarked = {item.pk for item in items if getattr(item, "bookmarked", False)}
+            key = self._cards_key(offset, bookmarked)
+            if key != plain and (html := self._kept(key, ids)) is not None:
+                return html
+        drawn = draw_cards(self.user, items, source=ContentView.Source.SEARCH.value)
+        self.shelf.keep(self._cards_key(offset, bookmarked), (ids, str(drawn)))
+        return drawn
+
+    def _kept(self, key: str, ids: list[int]) -> SafeString | None:
+        kept: tuple[list[int], str] | None = self.shelf.get(key, max_age=CARDS_SECONDS)
+        if kept is None or kept[0] != ids:
+            return None
+        return mark_safe(kept[1])  # drawn by content/_cards.html, which escapes
+
+
+def _tag_choices(shelf: _Shelf) -> list[TagChoice]:
+    # Kept as plain values (as are hits and cards): an entry written by an older release reads
+    # the same in a newer one.
+    tags: list[TagChoice] | None = shelf.get(TAGS_KEY, max_age=RESULTS_SECONDS)
+    if tags is None:
+        tags = [{"slug": tag.slug, "name": tag.name} for tag in selectors.tags_in_use()]
+        shelf.keep(TAGS_KEY, tags)
+    return tags
+
+
+def tags_in_use() -> list[TagChoice]:
+    """The tag filter's choices (selectors.tags_in_use, as slug and name), from the cache while
+    the library version holds (and kept there)."""
+    shelf = _Shelf()
+    tags = _tag_choices(shelf)
+    shelf.store()
+    return tags
+
+
+def draw_cards(user: Reader, items: Iterable[Content], *, source: str) -> SafeString:
+    """The cards of `items` (content/_cards.html), without the page's context processors."""
+    html = get_template("content/_cards.html").render({"items": items, "user": user, "source": source})
+    return mark_safe(html)  # the template escapes
