@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("content", "0009_search_document_indexes"),
+        ("content", "0010_rendered_body"),
         ("members", "0014_billing_trust"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
