@@ -4,9 +4,12 @@ and two typical member pages (points, notifications), each request's queries and
 
 Requests go in-process through the whole Django stack with production settings (DEBUG off,
 hashed static files, the Redis cache when CACHE_URL is set, database sessions), signed-in demo
-members with their daily visit already counted, pages interleaved so that all see the same
-machine load. Prints, per page: queries per request (and their SQL, once), the profiled time per
-request, and where it goes (middleware, session, user, context processors, template).
+members with their daily visit already counted (the visitor with no cookie at all), pages
+interleaved so that all see the same machine load. Prints, per page: the queries of one request
+(`--sql`: their text), this process's CPU time per request (the database's and Redis's are
+theirs) and the wall time, then a cProfile of as many requests again: where the time goes by part
+(session, user, header, template tags, middleware) and by area of the code. `--app-root` serves
+another checkout (an export of an earlier commit) against the same database, for before/after.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ug_load_copy CACHE_URL=redis://127.0.0.1:6379/7 \
         .venv/bin/python bench/base_bench.py --requests 200
@@ -211,7 +214,7 @@ def main() -> None:
         import gc
 
         gc.collect()
-        gc.freeze()  # what the WSGI module does once the site is loaded
+        gc.freeze()  # as a WSGI module could once the site is loaded (tried: no gain measured)
     queries: dict[str, list[str]] = {}
     for page in pages:
         with CaptureQueriesContext(connection) as captured:
