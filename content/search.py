@@ -170,7 +170,8 @@ def page_of(
     word is in about half of the bodies; joined to the items, it also liked an index scan of the
     documents' primary key, which reads every body all the same). With `enable_seqscan` off for
     this one statement, the documents are looked up in their indexes; the items are read as the
-    planner likes. The setting is `SET LOCAL`, so it ends with the transaction it is set in:
+    planner likes (the `content_live_idx` covering index, where the table is vacuumed). The
+    setting is `SET LOCAL`, so it ends with the transaction it is set in:
 
     - in autocommit (a request, as the site runs): sent in one query string with the statement,
       which PostgreSQL runs as one implicit transaction; one round trip (psycopg2 binds the
