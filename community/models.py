@@ -119,8 +119,10 @@ class Post(models.Model):
     body = models.TextField(_("text"), max_length=20_000)
     # The body's sanitized HTML, written with it (content.markdown.stored_html) and shown only
     # while body_html_key still matches the body (content.markdown.html_of).
-    body_html = models.TextField(blank=True, default="", editable=False)
-    body_html_key = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # db_default: rows inserted by code that predates the column (a worker still running the
+    # last release during a deploy) get an empty one, which renders the body as before.
+    body_html = models.TextField(blank=True, default="", db_default="", editable=False)
+    body_html_key = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
     is_opening = models.BooleanField(default=False)
     hidden = models.BooleanField(_("hidden"), default=False)
     approved = models.BooleanField(
@@ -430,8 +432,8 @@ class Comment(models.Model):
     )
     body = models.TextField(_("comment"), max_length=5000)
     # As on Post: the body's sanitized HTML, used while body_html_key matches the body.
-    body_html = models.TextField(blank=True, default="", editable=False)
-    body_html_key = models.CharField(max_length=64, blank=True, default="", editable=False)
+    body_html = models.TextField(blank=True, default="", db_default="", editable=False)
+    body_html_key = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
     hidden = models.BooleanField(_("hidden"), default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
