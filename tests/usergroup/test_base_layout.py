@@ -67,8 +67,19 @@ def test_each_language_gets_its_own_layout():
 
 
 @pytest.mark.urls("tests.usergroup.urls_yardstick")
-def test_the_fixed_parts_are_rendered_once_per_process(monkeypatch):
+def test_the_fixed_parts_are_rendered_once_per_process(monkeypatch, settings):
     from django.template.defaulttags import URLNode
+
+    # The layout's cache as without DEBUG (production): a run with DEBUG on (the .env that
+    # `dev.py serve` writes) has a dummy one, which renders the fragments every time.
+    settings.CACHES = {
+        **settings.CACHES,
+        "layout": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "layout-test",
+            "TIMEOUT": None,
+        },
+    }
 
     rendered = []
     render = URLNode.render
