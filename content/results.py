@@ -33,7 +33,6 @@ their own cards in one more round trip. What was computed is written in one more
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from collections.abc import Iterable
@@ -43,7 +42,6 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.core.paginator import Page
-from django.db import transaction
 from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.template.loader import get_template
@@ -51,6 +49,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
 from members.access import access_key
+from members.cache_version import CacheVersion
 from members.models import Tier, User
 
 from . import selectors
@@ -68,26 +67,16 @@ Reader = User | AnonymousUser
 TagChoice = dict[str, str]  # a tag in the library's filter: {"slug": ..., "name": ...}
 
 
+LIBRARY_VERSION = CacheVersion(VERSION_KEY)
+
+
 def library_version() -> int:
-    version = cache.get(VERSION_KEY)
-    return _started() if version is None else int(version)
-
-
-def _started() -> int:
-    # Lost (first use, eviction, flush): start from the clock, so no earlier entry matches.
-    cache.add(VERSION_KEY, time.time_ns(), None)
-    return int(cache.get(VERSION_KEY, 0))
-
-
-def _bump() -> None:
-    with contextlib.suppress(ValueError):  # no version yet: the next reader starts one from the clock
-        cache.incr(VERSION_KEY)
+    return LIBRARY_VERSION.current()
 
 
 def library_changed() -> None:
     """Retire every cached result: now, and again once the change is committed."""
-    _bump()
-    transaction.on_commit(_bump)
+    LIBRARY_VERSION.bump()
 
 
 def _on_change(sender: type[Model], **kwargs: object) -> None:
@@ -123,7 +112,7 @@ class _Shelf:
         found = cache.get_many([*keys] if self.version is not None else [VERSION_KEY, *keys])
         if self.version is None:
             version = found.pop(VERSION_KEY, None)
-            self.version = _started() if version is None else int(version)
+            self.version = LIBRARY_VERSION.current() if version is None else int(version)
         self._found |= {key: found.get(key) for key in keys}
 
     def get(self, key: str, *, max_age: float) -> Any:

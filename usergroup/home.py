@@ -33,14 +33,11 @@ out at once. The events and points sections are one cheap query each and stay li
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 
@@ -49,6 +46,7 @@ from community.selectors import new_in_my_areas
 from content.models import Content, Lesson, LessonProgress
 from content.selectors import ContinueReading, courses_in_progress_for, items_in_progress_for
 from members.access import accessible, member_rank
+from members.cache_version import CacheVersion
 from members.models import Tier, User
 from recommend.experiments import variant_for
 from recommend.models import ItemControl, NeighbourBuild, RecommendSettings
@@ -78,24 +76,16 @@ class MemberSections:
     recommendations: list[Recommendation]
 
 
+SITE_VERSION = CacheVersion(SITE_VERSION_KEY)
+
+
 def site_version() -> int:
-    version = cache.get(SITE_VERSION_KEY)
-    if version is None:
-        # Lost (first use, eviction, flush): start from the clock, so no earlier entry matches.
-        cache.add(SITE_VERSION_KEY, time.time_ns(), None)
-        version = cache.get(SITE_VERSION_KEY, 0)
-    return int(version)
-
-
-def _bump() -> None:
-    with contextlib.suppress(ValueError):  # no version yet: the next reader starts one from the clock
-        cache.incr(SITE_VERSION_KEY)
+    return SITE_VERSION.current()
 
 
 def site_changed() -> None:
     """Retire every member's cached sections: now, and again once the change is committed."""
-    _bump()
-    transaction.on_commit(_bump)
+    SITE_VERSION.bump()
 
 
 def _on_site_change(sender: type[Model], **kwargs: object) -> None:
