@@ -9,11 +9,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def prepare(scratch: str) -> None:
-    """Configure and set up Django, then migrate the scratch database and collect static files."""
-    sys.path.insert(0, str(ROOT))
+def production_environment(*, pages: bool = False) -> None:
+    """The environment of production settings for a benchmark (before django.setup()): DEBUG
+    off, no .env read. `pages`: for benchmarks that request pages through the test client
+    over plain HTTP (cookies not Secure, no second factor for the creator, the yardstick page
+    routed)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "usergroup.settings")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:////tmp/{scratch}.sqlite3")
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-bench-only-secret-key-0123456789")
     os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
@@ -21,7 +22,19 @@ def prepare(scratch: str) -> None:
     os.environ.setdefault("STATIC_ROOT", "/tmp/usergroup-bench-static")
     os.environ.setdefault("EMAIL_URL", "dummymail://")  # emails are rendered and queued, sent nowhere
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    if pages:
+        os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
+        os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
+        os.environ.setdefault("MFA_REQUIRED_FOR_STAFF", "0")
+        os.environ["BENCH_YARDSTICK"] = "1"
     os.environ["USERGROUP_ENV_FILE"] = "/nonexistent/.env"
+
+
+def prepare(scratch: str) -> None:
+    """Configure and set up Django, then migrate the scratch database and collect static files."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DATABASE_URL", f"sqlite:////tmp/{scratch}.sqlite3")
+    production_environment()
 
     import django
 

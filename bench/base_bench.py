@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+from _setup import production_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 PAGES = {
@@ -73,19 +75,7 @@ PARTS = [
 def setup(app_root: Path) -> None:
     sys.path.insert(0, str(app_root))
     os.chdir(app_root)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "usergroup.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-bench-only-secret-key-0123456789")
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-    os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
-    os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
-    os.environ.setdefault("STATIC_ROOT", "/tmp/usergroup-bench-static")
-    os.environ.setdefault("EMAIL_URL", "dummymail://")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("MFA_REQUIRED_FOR_STAFF", "0")
-    os.environ["BENCH_YARDSTICK"] = "1"
-    os.environ["USERGROUP_ENV_FILE"] = "/nonexistent/.env"
+    production_environment(pages=True)
     import django
 
     django.setup()
