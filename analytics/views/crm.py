@@ -47,6 +47,7 @@ from ..selectors import (
     member_status,
     personas_of,
     segment_sizes,
+    segment_sizes_key,
     tags_by_member,
     timeline,
 )
@@ -93,7 +94,8 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     row_keys = [_row_key(member, language=language, zone=zone) for member in rows]
     filters_key = _filters_key(form)
     nav_key = nav_sidebar_key(request)
-    cached = cache.get_many([*row_keys, filters_key, nav_key])
+    sizes_key = segment_sizes_key(run.pk) if run else ""
+    cached = cache.get_many([*row_keys, filters_key, nav_key, *([sizes_key] if run else [])])
     query = form.query()
     without_page = urlencode(query)
     return render(
@@ -113,7 +115,7 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             sort_links=_sort_links(query),
             segments=Segment.objects.all(),
             segment_form=SegmentForm(),
-            sizes=segment_sizes(run),
+            sizes=segment_sizes(run, cached=cached),
         ),
     )
 
