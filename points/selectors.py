@@ -2,6 +2,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, F, Max, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
@@ -37,7 +38,7 @@ def history(member: User) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(member=member).order_by("-created_at", "-id")
 
 
-def label_actions(entries: Iterable[LedgerEntry]) -> None:
+def label_actions(entries: Iterable[Any]) -> None:
     """Give each entry its `action_label` (what `get_action_display` says, in the current
     language), each action's label looked up once: `get_action_display` builds the dict of
     every action's label on each call."""

@@ -24,7 +24,6 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import template_localtime
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -187,6 +186,7 @@ def _row_html(m: Any, w: Mapping[str, str]) -> str:
     tags = "".join(f'<span class="crm-tag">{e(t)}</span>' for t in m.tag_names)
     up = f'<span class="crm-flag up">{w["high_potential"]}</span>' if m.high_potential else ""
     down = f'<span class="crm-flag down">{w["at_risk_loyal"]}</span>' if m.at_risk_loyal else ""
+    score: str
     if m.score is not None:
         score = e(floatformat(m.score, 0))
     elif not m.analytics_consent:
@@ -195,7 +195,7 @@ def _row_html(m: Any, w: Mapping[str, str]) -> str:
         score = "—"
     persona = e((m.persona.label if m.persona is not None else "") or "—")
     churn = f"{_percent(m.churn)}%" if m.churn is not None else "—"
-    joined = e(date_filter(template_localtime(m.date_joined), "SHORT_DATE_FORMAT"))
+    joined = e(date_filter(timezone.localtime(m.date_joined), "SHORT_DATE_FORMAT"))
     return (
         f'\n<tr>\n  <td data-label="{w["member"]}">\n'
         f'    <a href="{e(url)}"><strong>{e(m.public_name)}</strong></a>\n'
