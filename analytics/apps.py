@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import pre_delete
 from django.utils.translation import gettext_lazy as _
 
 
@@ -20,4 +23,16 @@ class AnalyticsConfig(AppConfig):
             record_acquisition(request, user)
 
         signup_hooks.register(on_signup)
+        # Deleting an account (the admin can) takes its profiles with it: the counts of their runs
+        # are read again.
+        pre_delete.connect(_forget_profile_counts, sender=User, dispatch_uid="analytics-profile-counts")
         register_sections()
+
+
+def _forget_profile_counts(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from .models import MemberProfile
+    from .selectors import forget_segment_sizes
+
+    forget_segment_sizes(
+        run_ids=MemberProfile.objects.filter(member=instance).values_list("run_id", flat=True)
+    )

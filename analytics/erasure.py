@@ -19,13 +19,16 @@ from .models import (
     MemberProfile,
     MemberTag,
 )
+from .selectors import forget_segment_sizes
 from .services import _pack, _unpack
 
 
 def erase_member(*, member: User) -> dict[str, int]:
     """Run inside the purge's transaction, before the account row is anonymised."""
+    profiles = MemberProfile.objects.filter(member=member)
+    forget_segment_sizes(run_ids=profiles.values_list("run_id", flat=True))
     return {
-        "profiles": MemberProfile.objects.filter(member=member).delete()[0],
+        "profiles": profiles.delete()[0],
         "feature_rows": _drop_features(member),
         "acquisitions": Acquisition.objects.filter(member=member).delete()[0],
         "conversions": Conversion.objects.filter(member=member).delete()[0],

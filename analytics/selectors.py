@@ -8,13 +8,15 @@ the default, walks an index of members by join date), then what the page's fifty
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
+from django.db import transaction
 from django.db.models import (
     Count,
     DecimalField,
@@ -484,12 +486,35 @@ def timeline(*, member: User, limit: int = 60) -> list[TimelineEntry]:
     return entries[:limit]
 
 
-def segment_sizes(run: PersonaRun | None) -> dict[str, int]:
-    """Counts for the directory's quick links."""
+# The quick links' counts of a run, kept: a run's profiles are written once, when it is built (a
+# rebuild makes a new run), and only erasing or deleting a member takes one away, which forgets
+# the counts of that member's runs (`forget_segment_sizes`).
+SEGMENT_SIZES_SECONDS = 3600
+
+
+def segment_sizes_key(run_id: int) -> str:
+    return f"analytics:segment-sizes:1:{run_id}"
+
+
+def segment_sizes(run: PersonaRun | None, *, cached: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """Counts for the directory's quick links. `cached`: the page's own read of the cache, if it
+    asked for `segment_sizes_key(run.pk)`."""
     if run is None:
         return {}
-    totals = MemberProfile.objects.filter(run=run).aggregate(
-        high_potential=Count("pk", filter=Q(high_potential=True)),
-        at_risk_loyal=Count("pk", filter=Q(at_risk_loyal=True)),
-    )
-    return {key: value or 0 for key, value in totals.items()}
+    key = segment_sizes_key(run.pk)
+    sizes = cached.get(key) if cached is not None and key in cached else cache.get(key)
+    if sizes is None:
+        totals = MemberProfile.objects.filter(run=run).aggregate(
+            high_potential=Count("pk", filter=Q(high_potential=True)),
+            at_risk_loyal=Count("pk", filter=Q(at_risk_loyal=True)),
+        )
+        sizes = {name: value or 0 for name, value in totals.items()}
+        cache.set(key, sizes, SEGMENT_SIZES_SECONDS)
+    return sizes
+
+
+def forget_segment_sizes(*, run_ids: Iterable[int]) -> None:
+    """After the profiles of `run_ids` changed: their counts are read again (after the commit)."""
+    keys = [segment_sizes_key(run_id) for run_id in set(run_ids)]
+    if keys:
+        transaction.on_commit(lambda: cache.delete_many(keys))

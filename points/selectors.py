@@ -1,12 +1,14 @@
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, F, Max, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.functional import Promise
 
-from members.access import current_tier
+from members.access import member_rank
 from members.models import User
 from members.translated import in_language
 
@@ -34,6 +36,18 @@ def account_for(member: User) -> PointsAccount:
 
 def history(member: User) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(member=member).order_by("-created_at", "-id")
+
+
+def label_actions(entries: Iterable[Any]) -> None:
+    """Give each entry its `action_label` (what `get_action_display` says, in the current
+    language), each action's label looked up once: `get_action_display` builds the dict of
+    every action's label on each call."""
+    labels: dict[str, str] = {}
+    for entry in entries:
+        label = labels.get(entry.action)
+        if label is None:
+            label = labels[entry.action] = entry.get_action_display()
+        entry.action_label = label
 
 
 def _board(period: str) -> QuerySet:
@@ -148,8 +162,7 @@ def ways_to_earn(member: User, *, now: datetime | None = None) -> list[WayToEarn
     """The rules active now, one per action, in the order of the actions (from the cached rules:
     no query most of the time, besides the member's tier)."""
     now = now or timezone.now()
-    tier = current_tier(member)
-    rank = tier.rank if tier else 0
+    rank = member_rank(member) or 0  # the rank of the tier the member enjoys (0: free)
     ways = []
     for action, label in RULE_ACTIONS:
         found = active_rule(action=action, now=now)

@@ -25,6 +25,8 @@ def overview(request):
     if upcoming is not None:
         base = level.threshold if level else 0
         progress = int(100 * (account.lifetime - base) / max(1, upcoming.threshold - base))
+    history = Paginator(selectors.history(request.user), HISTORY_PAGE).get_page(request.GET.get("page"))
+    selectors.label_actions(history)
     return render(
         request,
         "points/overview.html",
@@ -36,9 +38,7 @@ def overview(request):
             "privileges": selectors.privileges_of(level),
             "items": selectors.redeemable_items(),
             "nonce": secrets.token_urlsafe(16),  # one per rendered form: a double submit redeems once
-            "history": Paginator(selectors.history(request.user), HISTORY_PAGE).get_page(
-                request.GET.get("page")
-            ),
+            "history": history,
             "redemptions": selectors.recent_redemptions(request.user),
         },
     )

@@ -10,16 +10,19 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.contrib.humanize.templatetags.humanize import intcomma, naturaltime
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.template import Context
+from django.template.defaultfilters import date as date_filter
+from django.template.defaultfilters import floatformat
 from django.template.loader import get_template
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -43,6 +46,7 @@ from ..selectors import (
     member_status,
     personas_of,
     segment_sizes,
+    segment_sizes_key,
     tags_by_member,
     timeline,
 )
@@ -89,7 +93,8 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     row_keys = [_row_key(member, language=language, zone=zone) for member in rows]
     filters_key = _filters_key(form)
     nav_key = nav_sidebar_key(request)
-    cached = cache.get_many([*row_keys, filters_key, nav_key])
+    sizes_key = segment_sizes_key(run.pk) if run else ""
+    cached = cache.get_many([*row_keys, filters_key, nav_key, *([sizes_key] if run else [])])
     query = form.query()
     without_page = urlencode(query)
     return render(
@@ -109,13 +114,13 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             sort_links=_sort_links(query),
             segments=Segment.objects.all(),
             segment_form=SegmentForm(),
-            sizes=segment_sizes(run),
+            sizes=segment_sizes(run, cached=cached),
         ),
     )
 
 
 ROW_SECONDS = 24 * 3600
-ROW_VERSION = "1"  # change with analytics/crm/_row.html
+ROW_VERSION = "2"  # change with _row_html
 
 
 def _row_key(member: Any, *, language: str, zone: str) -> str:
@@ -134,21 +139,77 @@ def _row_key(member: Any, *, language: str, zone: str) -> str:
 
 def directory_rows(rows: list[Any], *, keys: list[str], cached: Mapping[str, Any]) -> SafeString:
     """The rows drawn, one after the other: from `cached` (what the cache held under `keys`, the
-    `_row_key`s of `rows`) where the same row was drawn before, and through the template engine
-    only for rows that changed (then kept)."""
+    `_row_key`s of `rows`) where the same row was drawn before, and drawn afresh (then kept) only
+    for rows that changed."""
     drawn = {key: cached[key] for key in keys if key in cached}
     missing = [(key, member) for key, member in zip(keys, rows, strict=True) if key not in drawn]
     if missing:
-        template = get_template("analytics/crm/_row.html").template  # type: ignore[attr-defined]
-        labels = {
-            "l_member": _("Member"), "l_tier": _("Tier"), "l_score": _("Score"), "l_persona": _("Persona"),
-            "l_churn": _("Churn risk"), "l_points": _("Points"), "l_ltv": _("Lifetime value"),
-            "l_seen": _("Last seen"), "l_joined": _("Joined"),
-        }  # fmt: skip
-        fresh = {key: template.render(Context({**labels, "m": member})) for key, member in missing}
+        words = _row_words()
+        fresh = {key: _row_html(member, words) for key, member in missing}
         cache.set_many(fresh, ROW_SECONDS)
         drawn.update(fresh)
     return _safe("".join(drawn[key] for key in keys))
+
+
+# A member's link, reversed once per page: the sentinel id is replaced by each member's.
+_MEMBER_SENTINEL = 987654321
+
+
+def _row_words() -> dict[str, str]:
+    """The row's fixed words in the current language, escaped, and the members' link pattern."""
+    words = {
+        "member": _("Member"), "tier": _("Tier"), "score": _("Score"), "persona": _("Persona"),
+        "churn": _("Churn risk"), "points": _("Points"), "ltv": _("Lifetime value"), "seen": _("Last seen"),
+        "joined": _("Joined"), "high_potential": _("high potential"), "at_risk_loyal": _("at-risk loyal"),
+        "no_consent_title": _("No analytics consent"), "no_consent": _("no consent"),
+    }  # fmt: skip
+    escaped = {name: str(conditional_escape(text)) for name, text in words.items()}
+    escaped["url"] = reverse("analytics:member", args=[_MEMBER_SENTINEL])
+    escaped["free"], escaped["never"] = _("Free"), _("never")  # escaped with the value they stand for
+    return escaped
+
+
+def _percent(ratio: Any) -> str:
+    """`{% widthratio ratio 1 100 %}`."""
+    try:
+        return str(round(float(ratio) * 100))
+    except (ValueError, TypeError, OverflowError):
+        return ""
+
+
+def _row_html(m: Any, w: Mapping[str, str]) -> str:
+    """One row of the directory (`m`: a member of `directory_page` with the view's additions),
+    as the template engine would draw it, with the same filters, at a tenth of its cost: the
+    page's only per-member drawing. Every value is escaped here."""
+    e = conditional_escape
+    url = w["url"].replace(str(_MEMBER_SENTINEL), str(m.pk))
+    tags = "".join(f'<span class="crm-tag">{e(t)}</span>' for t in m.tag_names)
+    up = f'<span class="crm-flag up">{w["high_potential"]}</span>' if m.high_potential else ""
+    down = f'<span class="crm-flag down">{w["at_risk_loyal"]}</span>' if m.at_risk_loyal else ""
+    score: str
+    if m.score is not None:
+        score = e(floatformat(m.score, 0))
+    elif not m.analytics_consent:
+        score = f'<span class="crm-sub" title="{w["no_consent_title"]}">{w["no_consent"]}</span>'
+    else:
+        score = "—"
+    persona = e((m.persona.label if m.persona is not None else "") or "—")
+    churn = f"{_percent(m.churn)}%" if m.churn is not None else "—"
+    joined = e(date_filter(timezone.localtime(m.date_joined), "SHORT_DATE_FORMAT"))
+    return (
+        f'\n<tr>\n  <td data-label="{w["member"]}">\n'
+        f'    <a href="{e(url)}"><strong>{e(m.public_name)}</strong></a>\n'
+        f'    <div class="crm-sub">{e(m.email)} · @{e(m.handle)}</div>\n'
+        f"    {tags}\n    {up}\n    {down}\n  </td>\n"
+        f'  <td data-label="{w["tier"]}">{e(m.tier_name or w["free"])}<div class="crm-sub">{e(m.status)}</div></td>\n'
+        f'  <td data-label="{w["score"]}" class="num">{score}</td>\n'
+        f'  <td data-label="{w["persona"]}">{persona}</td>\n'
+        f'  <td data-label="{w["churn"]}" class="num">{churn}</td>\n'
+        f'  <td data-label="{w["points"]}" class="num">{e(intcomma(m.balance or 0))}</td>\n'
+        f'  <td data-label="{w["ltv"]}" class="num">{e(floatformat(m.ltv, 2))}</td>\n'
+        f'  <td data-label="{w["seen"]}">{e(m.seen_text or w["never"])}</td>\n'
+        f'  <td data-label="{w["joined"]}">{joined}</td>\n</tr>\n'
+    )
 
 
 FILTERS_SECONDS = 24 * 3600
@@ -198,7 +259,7 @@ def filters_html(form: DirectoryForm, *, key: str, cached: Mapping[str, Any]) ->
 
 
 def _safe(html: str) -> SafeString:
-    return mark_safe(html)  # drawn by analytics/crm/_row.html, which escapes
+    return mark_safe(html)  # drawn by _row_html or analytics/crm/_filters.html, which escape
 
 
 def _sort_links(query: dict[str, str]) -> dict[str, str]:

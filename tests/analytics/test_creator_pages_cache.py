@@ -89,9 +89,10 @@ def test_the_warm_directory_reads_a_fixed_number_of_queries(creator, ann, django
     for _ in range(5):
         UserFactory()
     creator.get(DIRECTORY)  # the day's visit, the sidebar and the rows drawn
-    # session, user, second factor, run with its personas, count, page ids, columns, tags, segment
-    # sizes, tiers and tags (the filters' choices), segments: no admin app list, no singleton lookups.
-    with django_assert_num_queries(12) as warm:
+    # session, user, second factor, run with its personas, count, page ids, columns, tags, tiers
+    # and tags (the filters' choices), segments: no segment sizes (kept per run), no admin app
+    # list, no singleton lookups.
+    with django_assert_num_queries(11) as warm:
         creator.get(DIRECTORY)
     assert not any("settings" in q["sql"] for q in warm.captured_queries)
     # The filters' tiers and tags by plain queries: a model select's own choice iterator reads
@@ -100,7 +101,8 @@ def test_the_warm_directory_reads_a_fixed_number_of_queries(creator, ann, django
 
 
 def test_the_warm_directory_reads_the_cache_once(creator, ann, monkeypatch):
-    """Its rows, the filter fields and the admin's sidebar come from one read of the cache."""
+    """Its rows, the filter fields, the admin's sidebar and the run's segment sizes come from one
+    read of the cache."""
     creator.get(DIRECTORY)
     reads: list[list[str]] = []
     get, get_many = cache.get, cache.get_many
@@ -123,11 +125,53 @@ def test_the_warm_directory_reads_the_cache_once(creator, ann, monkeypatch):
     monkeypatch.setattr(cache, "get_many", counted_get_many)
     html = creator.get(DIRECTORY).content.decode()
     ours = [
-        keys for keys in reads if any(key.startswith(("analytics:crm-", "analytics:nav")) for key in keys)
+        keys
+        for keys in reads
+        if any(key.startswith(("analytics:crm-", "analytics:nav", "analytics:segment-sizes")) for key in keys)
     ]
     assert len(ours) == 1
-    assert {key.split(":")[1] for key in ours[0]} == {"crm-row", "crm-filters", "nav"}
+    assert {key.split(":")[1] for key in ours[0]} == {"crm-row", "crm-filters", "nav", "segment-sizes"}
     assert 'id="nav-sidebar"' in html and 'name="persona"' in html and "ann@example.com" in html
+
+
+def _sizes(response) -> str:
+    html = response.content.decode()
+    return html[html.index('class="crm-run"') : html.index("</p>", html.index('class="crm-run"'))]
+
+
+def test_the_segment_sizes_are_counted_again_when_a_member_is_erased(
+    creator, ann, django_capture_on_commit_callbacks
+):
+    from analytics.erasure import erase_member
+
+    MemberProfile.objects.filter(member=ann).update(high_potential=True)
+    bob = UserFactory(analytics_consent=True)
+    MemberProfile.objects.create(run=PersonaRun.objects.get(), member=bob, score=80, high_potential=True)
+    assert "2 high-potential fans" in _sizes(creator.get(DIRECTORY))
+    assert "2 high-potential fans" in _sizes(creator.get(DIRECTORY))  # kept
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_member(member=bob)
+    assert "1 high-potential fan<" in _sizes(creator.get(DIRECTORY))
+
+
+def test_the_segment_sizes_are_counted_again_when_a_member_is_deleted(
+    creator, ann, django_capture_on_commit_callbacks
+):
+    MemberProfile.objects.filter(member=ann).update(at_risk_loyal=True)
+    assert "1 at-risk loyal fan<" in _sizes(creator.get(DIRECTORY))
+    with django_capture_on_commit_callbacks(execute=True):
+        ann.delete()  # the admin can: the profiles go with the account
+    assert "0 at-risk loyal fans" in _sizes(creator.get(DIRECTORY))
+
+
+def test_a_new_run_shows_its_own_segment_sizes(creator, ann):
+    MemberProfile.objects.filter(member=ann).update(high_potential=True)
+    assert "1 high-potential fan<" in _sizes(creator.get(DIRECTORY))
+    run = PersonaRun.objects.create(
+        as_of=timezone.localdate() + timedelta(days=1), status=PersonaRun.Status.DONE
+    )
+    MemberProfile.objects.create(run=run, member=ann, score=40)
+    assert "0 high-potential fans" in _sizes(creator.get(DIRECTORY))
 
 
 @pytest.mark.parametrize("query", ["", "?persona=1", "?sort=score", "?sort=points"])

@@ -94,6 +94,24 @@ def test_overview_shows_balance_level_rules_history_and_catalogue(client):
     assert "Content view" in html and "+2" in html  # how to earn
 
 
+def test_overview_history_labels_each_action_and_reads_a_fixed_number_of_queries(
+    client, django_assert_num_queries
+):
+    member = UserFactory()
+    client.force_login(member)
+    client.get(reverse("points:overview"))  # the day's visit counted, the header kept
+    for n in range(30):
+        services.adjust_points(member=member, points=n + 1, reason=f"gift {n}", actor=None)
+    client.get(reverse("points:overview"))
+    # session, user, account, membership rank (no tier row: the ways to earn need the rank only),
+    # privileges, history count and page, redemptions, catalogue
+    with django_assert_num_queries(9):
+        html = client.get(reverse("points:overview")).content.decode()
+    assert html.count("Manual adjustment") == 25 and "gift 29" in html and "gift 4" not in html
+    older = client.get(reverse("points:overview") + "?page=2").content.decode()
+    assert "Daily visit" in older and "gift 4" in older
+
+
 def test_redeem_from_the_page(client):
     member = UserFactory()
     client.force_login(member)
