@@ -138,6 +138,61 @@ def posts_in(thread: Thread, user: Viewer) -> QuerySet[Post]:
     return posts
 
 
+def first_posts(thread: Thread, user: Viewer, *, limit: int) -> list[Post]:
+    """The first `limit` posts of `posts_in(thread, user)`, in its order, each with its author
+    and, for a member, `my_up` and `my_down`: one plain statement (members.rows), the queryset's
+    own query without the ORM's 1.5 ms of building it, for the thread page of a topic that fits
+    on one page (the usual one)."""
+    signed_in = user is not None and user.is_authenticated
+    key = (connection.vendor, "visitor" if not signed_in else "staff" if user.is_staff else "member")
+    sql = _FIRST_POSTS_SQL.get(key)
+    if sql is None:
+        sql = _FIRST_POSTS_SQL[key] = _first_posts_sql(who=key[1])
+    member_id = user.pk if signed_in else None
+    params: list[Any] = [member_id, member_id, thread.pk]
+    if key[1] == "member":
+        params.append(member_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        found = cursor.fetchall()
+    posts = []
+    for row in found:
+        post, at = rows.instance(Post, row, 0)
+        author, at = rows.instance(User, row, at)
+        assert post is not None and author is not None  # noqa: S101 - inner join, primary keys
+        post.author, post.thread = author, thread
+        if signed_in:
+            # What posts_in annotates for a member; Post's type has no such fields.
+            setattr(post, "my_up", bool(row[at]))  # noqa: B010
+            setattr(post, "my_down", bool(row[at + 1]))  # noqa: B010
+        posts.append(post)
+    return posts
+
+
+_FIRST_POSTS_SQL: dict[tuple[str, str], str] = {}
+
+
+def _first_posts_sql(*, who: str) -> str:
+    q = connection.ops.quote_name
+    votes = rows.table(Vote)
+    vote = (
+        f"FROM {votes} v WHERE v.{q('post_id')} = p.{q('id')} AND v.{q('voter_id')} = %s AND v.{q('value')}"
+    )
+    shown = {
+        "visitor": f" AND p.{q('approved')}",
+        "member": f" AND (p.{q('approved')} OR p.{q('author_id')} = %s)",
+        "staff": "",
+    }[who]
+    # Table and column names from the models; the reader, the thread and the limit are parameters.
+    return (
+        f"SELECT {rows.columns(Post, 'p')}, {rows.columns(User, 'a')}, "  # noqa: S608
+        f"EXISTS (SELECT 1 {vote} = 1), EXISTS (SELECT 1 {vote} = -1) "
+        f"FROM {rows.table(Post)} p INNER JOIN {rows.table(User)} a ON a.{q('id')} = p.{q('author_id')} "
+        f"WHERE p.{q('thread_id')} = %s AND NOT p.{q('hidden')}{shown} "
+        f"ORDER BY p.{q('created_at')}, p.{q('id')} LIMIT %s"
+    )
+
+
 def readable_post(post_id: int, user: Viewer) -> Post | None:
     post = (
         Post.objects.select_related("thread__category__read_tier", "thread__category__post_tier", "author")
