@@ -344,22 +344,40 @@ def commentable_item(content_id: int) -> Content | None:
 
 def comments_for(item: Content, user: Viewer) -> list[Comment]:
     """Visible top-level comments, each with its visible replies in `shown_replies`, or [] for
-    readers without access. One query: the item's visible comments, arranged here (replies go
-    one level deep; those under a hidden comment are not shown)."""
+    readers without access. One plain statement (members.rows; every item page a reader may
+    open asks): the item's visible comments with their authors, arranged here (replies go one
+    level deep; those under a hidden comment are not shown)."""
     if not can_access(user, item):
         return []
-    rows = list(
-        Comment.objects.filter(content=item, hidden=False)
-        .select_related("author")
-        .order_by("created_at", "id")
-    )
-    top = {c.pk: c for c in rows if c.parent_id is None}
+    sql = _COMMENTS_SQL.get(connection.vendor)
+    if sql is None:
+        q = connection.ops.quote_name
+        sql = _COMMENTS_SQL[connection.vendor] = (
+            # Table and column names from the models; the item is a parameter.
+            f"SELECT {rows.columns(Comment, 'm')}, {rows.columns(User, 'a')} FROM {rows.table(Comment)} m "  # noqa: S608
+            f"INNER JOIN {rows.table(User)} a ON a.{q('id')} = m.{q('author_id')} "
+            f"WHERE m.{q('content_id')} = %s AND NOT m.{q('hidden')} ORDER BY m.{q('created_at')}, m.{q('id')}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [item.pk])
+        found = cursor.fetchall()
+    every = []
+    for row in found:
+        comment, at = rows.instance(Comment, row, 0)
+        author, _ = rows.instance(User, row, at)
+        assert comment is not None and author is not None  # noqa: S101 - inner join, primary keys
+        comment.author = author
+        every.append(comment)
+    top = {c.pk: c for c in every if c.parent_id is None}
     for comment in top.values():
         comment.shown_replies = []
-    for comment in rows:
+    for comment in every:
         if comment.parent_id is not None and comment.parent_id in top:
             top[comment.parent_id].shown_replies.append(comment)
     return list(top.values())
+
+
+_COMMENTS_SQL: dict[str, str] = {}
 
 
 # --- Notifications -----------------------------------------------------------------------
