@@ -143,12 +143,13 @@ def first_posts(thread: Thread, user: Viewer, *, limit: int) -> list[Post]:
     and, for a member, `my_up` and `my_down`: one plain statement (members.rows), the queryset's
     own query without the ORM's 1.5 ms of building it, for the thread page of a topic that fits
     on one page (the usual one)."""
-    signed_in = user is not None and user.is_authenticated
-    key = (connection.vendor, "visitor" if not signed_in else "staff" if user.is_staff else "member")
+    member = user if user is not None and user.is_authenticated else None
+    signed_in = member is not None
+    key = (connection.vendor, "visitor" if member is None else "staff" if member.is_staff else "member")
     sql = _FIRST_POSTS_SQL.get(key)
     if sql is None:
         sql = _FIRST_POSTS_SQL[key] = _first_posts_sql(who=key[1])
-    member_id = user.pk if signed_in else None
+    member_id = member.pk if member is not None else None
     params: list[Any] = [member_id, member_id, thread.pk]
     if key[1] == "member":
         params.append(member_id)

@@ -263,9 +263,11 @@ def item_page_for(user: User | AnonymousUser | None, slug: str) -> Content | Non
     item.min_tier, item.author = tier, author
     # What select_related("rendered_body") leaves: the stored body, or None (then reading
     # `item.rendered_body` raises DoesNotExist, as for any item without one).
-    Content._meta.get_field("rendered_body").set_cached_value(item, stored)  # type: ignore[union-attr]
-    item.liked, item.bookmarked, item.has_attachments = bool(liked), bool(bookmarked), bool(has_attachments)
-    item.page_tags = tags
+    Content._meta.get_field("rendered_body").set_cached_value(item, stored)
+    # What the page reads beside the fields; Content's type declares none of them.
+    for name, found in (("liked", liked), ("bookmarked", bookmarked), ("has_attachments", has_attachments)):
+        setattr(item, name, bool(found))
+    setattr(item, "page_tags", tags)  # noqa: B010
     return item
 
 

@@ -67,7 +67,7 @@ def columns(
     """`alias`'s columns of `model`'s concrete fields (those named in `only`, when given), in the
     order `instance` reads them."""
     quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(f.column)}" for f in _fields(model, only))
+    return ", ".join(f"{alias}.{quote(f.column or f.attname)}" for f in _fields(model, only))
 
 
 def instance(

@@ -519,18 +519,19 @@ def _excluded_for(member: User | AnonymousUser | None) -> set[int]:
     Two plain statements for a member (the creator's and their own exclusions in one, then what
     they read), one for a visitor."""
     q = connection.ops.quote_name
-    signed_in = member is not None and member.is_authenticated
+    member_id = member.pk if member is not None and member.is_authenticated else None
+    signed_in = member_id is not None
     # Table and column names from the models; the values are parameters.
     controls = f"SELECT {q('item_id')} FROM {rows.table(ItemControl)} WHERE {q('mode')} = %s"  # noqa: S608
     dismissed = f"SELECT {q('item_id')} FROM {rows.table(Dismissal)} WHERE {q('member_id')} = %s"  # noqa: S608
     sql = f"{controls} UNION ALL {dismissed}" if signed_in else controls
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ItemControl.Mode.EXCLUDE.value, *([member.pk] if signed_in else [])])
+        cursor.execute(sql, [ItemControl.Mode.EXCLUDE.value, *([member_id] if signed_in else [])])
         excluded = {pk for (pk,) in cursor.fetchall()}
-    if not signed_in:
+    if member_id is None:
         return excluded
     # Read: from the log and the member's sums, so also what the retention dropped.
-    return excluded | items_read_by(member.pk)
+    return excluded | items_read_by(member_id)
 
 
 CANDIDATE_CHUNK = 16  # enough for a page's two lists in one query, unless most are gated or gone
