@@ -279,7 +279,8 @@ def _item_page_sql(*, live_only: bool) -> str:
     q = connection.ops.quote_name
     item = "c." + q("id")
     mine = f"{q('user_id')} = %s AND {q('content_id')} = {item}"
-    live = f" AND c.{q('status')} IN (%s, %s) AND c.{q('publish_at')} <= %s" if live_only else ""
+    statuses = ", ".join(["%s"] * len(LIVE_STATUSES))
+    live = f" AND c.{q('status')} IN ({statuses}) AND c.{q('publish_at')} <= %s" if live_only else ""
     # Table and column names from the models; the reader, the slug and the moment are parameters.
     return (
         f"SELECT {rows.columns(Content, 'c')}, {rows.columns(Tier, 't')}, {rows.columns(User, 'a')}, "  # noqa: S608

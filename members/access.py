@@ -14,9 +14,11 @@ for the nightly job. Staff (the creator) see everything.
 
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from . import rows
 from .models import LIVE_STATUSES, Interval, Membership, Tier
 
 _RANK_CACHE = "_access_rank_cache"
@@ -30,7 +32,7 @@ def member_rank(user, now=None) -> int | None:
         return getattr(user, _RANK_CACHE)
     moment = now or timezone.now()
     rank = 0
-    for membership in Membership.objects.filter(user=user, status__in=LIVE_STATUSES).select_related("tier"):
+    for membership in _live_memberships([user.pk]):
         if membership.grants_access(moment):
             rank = max(rank, membership.tier.rank)
     if now is None:
@@ -49,14 +51,38 @@ def prime_ranks(users) -> None:
         return
     moment = timezone.now()
     ranks = dict.fromkeys(pending, 0)
-    live = Membership.objects.filter(user_id__in=list(pending), status__in=LIVE_STATUSES).select_related(
-        "tier"
-    )
-    for membership in live:
+    for membership in _live_memberships(list(pending)):
         if membership.grants_access(moment):
             ranks[membership.user_id] = max(ranks[membership.user_id], membership.tier.rank)
     for pk, user in pending.items():
         setattr(user, _RANK_CACHE, ranks[pk])
+
+
+def _live_memberships(user_ids: list[int]) -> list[Membership]:
+    """The memberships of these users in a live status, each with its tier: one plain statement
+    (members.rows), the query of `Membership.objects.filter(user_id__in=user_ids,
+    status__in=LIVE_STATUSES).select_related("tier")`, which every member's page asks once (the
+    ORM took ten times longer to build it than the database to answer). Whether each grants
+    access is the caller's question, answered from the membership's own dates."""
+    q = connection.ops.quote_name
+    users, statuses = ", ".join(["%s"] * len(user_ids)), ", ".join(["%s"] * len(LIVE_STATUSES))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the models; the values are parameters.
+            f"SELECT {rows.columns(Membership, 'm')}, {rows.columns(Tier, 't')} "  # noqa: S608
+            f"FROM {rows.table(Membership)} m INNER JOIN {rows.table(Tier)} t ON t.{q('id')} = m.{q('tier_id')} "
+            f"WHERE m.{q('user_id')} IN ({users}) AND m.{q('status')} IN ({statuses})",
+            [*user_ids, *LIVE_STATUSES],
+        )
+        found = cursor.fetchall()
+    memberships = []
+    for row in found:
+        membership, at = rows.instance(Membership, row, 0)
+        tier, _ = rows.instance(Tier, row, at)
+        assert membership is not None and tier is not None  # noqa: S101 - inner join, primary keys
+        membership.tier = tier
+        memberships.append(membership)
+    return memberships
 
 
 def forget_rank(user) -> None:

@@ -548,6 +548,7 @@ class LiveCandidates:
         self._ids = ids
         self._position = {pk: i for i, pk in enumerate(ids)}
         self._read = 0  # ids[:_read] have been looked up
+        self._rows: dict[int, tuple] = {}  # the live ones' rows, each made an item when asked for
         self._found: dict[int, Content] = {}
 
     def get(self, pk: int) -> Content | None:
@@ -556,38 +557,42 @@ class LiveCandidates:
             return None
         while self._read <= position:
             chunk = self._ids[self._read : self._read + CANDIDATE_CHUNK]
-            self._found |= _live_candidates(chunk)
+            self._rows |= _live_candidates(chunk)
             self._read += len(chunk)
-        return self._found.get(pk)
+        item = self._found.get(pk)
+        if item is None and pk in self._rows:
+            item = self._found[pk] = _candidate(self._rows[pk])
+        return item
 
 
-def _live_candidates(ids: list[int]) -> dict[int, Content]:
-    """The live items among `ids`, with what the lists show (title, teaser, kind, address) and
-    what access needs (the tier's rank), the rest deferred: one plain statement, the query of
+def _candidate(row: tuple) -> Content:
+    item, at = rows.instance(Content, row, 0, only=_CANDIDATE_COLUMNS)
+    tier, _ = rows.instance(Tier, row, at, only=_CANDIDATE_TIER_COLUMNS)
+    assert item is not None  # noqa: S101 - the primary key is never null
+    item.min_tier = tier
+    return item
+
+
+def _live_candidates(ids: list[int]) -> dict[int, tuple]:
+    """The rows of the live items among `ids`, by id, with what the lists show (title, teaser,
+    kind, address) and what access needs (the tier's rank), the rest deferred (`_candidate` makes
+    one an item): one plain statement, the query of
     `Content.objects.live().select_related("min_tier").only(*CANDIDATE_FIELDS).in_bulk(ids)`."""
     if not ids:
         return {}
     q = connection.ops.quote_name
     now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM passes it
-    marks = ", ".join(["%s"] * len(ids))
+    marks, statuses = ", ".join(["%s"] * len(ids)), ", ".join(["%s"] * len(LIVE_STATUSES))
     with connection.cursor() as cursor:
         cursor.execute(
             # Table and column names from the models; the values are parameters.
             f"SELECT {rows.columns(Content, 'c', only=_CANDIDATE_COLUMNS)}, "  # noqa: S608
             f"{rows.columns(Tier, 't', only=_CANDIDATE_TIER_COLUMNS)} FROM {rows.table(Content)} c "
             f"LEFT OUTER JOIN {rows.table(Tier)} t ON t.{q('id')} = c.{q('min_tier_id')} "
-            f"WHERE c.{q('id')} IN ({marks}) AND c.{q('status')} IN (%s, %s) AND c.{q('publish_at')} <= %s",
+            f"WHERE c.{q('id')} IN ({marks}) AND c.{q('status')} IN ({statuses}) AND c.{q('publish_at')} <= %s",
             [*ids, *LIVE_STATUSES, now],
         )
-        found = cursor.fetchall()
-    items: dict[int, Content] = {}
-    for row in found:
-        item, at = rows.instance(Content, row, 0, only=_CANDIDATE_COLUMNS)
-        tier, _ = rows.instance(Tier, row, at, only=_CANDIDATE_TIER_COLUMNS)
-        assert item is not None  # noqa: S101 - the primary key is never null
-        item.min_tier = tier
-        items[item.pk] = item
-    return items
+        return {row[0]: row for row in cursor.fetchall()}  # the id is the first column
 
 
 _CANDIDATE_COLUMNS = ("id", "kind", "title", "slug", "summary", "min_tier")
