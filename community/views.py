@@ -31,14 +31,13 @@ from .forms import (
     ThreadForm,
     VoteForm,
 )
-from .models import RSVP, Category, Event, Post, Thread
+from .models import RSVP, Category, Event, Thread
 from .permissions import can_post, can_read, may_attend
 from .services import comments as comment_services
 from .services import events as event_services
 from .services import notifications as notify
 
 if TYPE_CHECKING:
-    from django.db.models import QuerySet
     from django_stubs_ext import WithAnnotations  # django-stubs' types, not needed at run time
 
 THREADS_PER_PAGE = 30
@@ -91,7 +90,7 @@ def category(request, slug):
 @require_GET
 def thread(request, pk, slug=""):
     thread = _readable_thread(request.user, pk)
-    page = _posts_page(selectors.posts_in(thread, request.user), thread, request.GET.get("page"))
+    page = _posts_page(thread, request.user, request.GET.get("page"))
     posts = list(page.object_list)
     for post, html in zip(posts, html_of(posts), strict=True):
         # For the template only: the stored HTML checked against the body (or rendered afresh).
@@ -124,15 +123,16 @@ def thread(request, pk, slug=""):
     )
 
 
-def _posts_page(posts: "QuerySet[Post]", thread: Thread, number: str | None) -> Page:
-    """The page of `posts` asked for. Most topics fit on one page: then the posts are read with
-    one row more than a page holds, and when that row is not there they are the whole topic, so
-    the paginator counts the list instead of asking the database (the COUNT query is saved)."""
+def _posts_page(thread: Thread, user, number: str | None) -> Page:
+    """The page of the thread's posts asked for. Most topics fit on one page: then the posts are
+    read (one plain statement) with one row more than a page holds, and when that row is not
+    there they are the whole topic, so the paginator counts the list instead of asking the
+    database (the COUNT query is saved)."""
     if thread.reply_count < POSTS_PER_PAGE:  # the approved replies, so likely one page for anyone
-        first = list(posts[: POSTS_PER_PAGE + 1])
+        first = selectors.first_posts(thread, user, limit=POSTS_PER_PAGE + 1)
         if len(first) <= POSTS_PER_PAGE:
             return Paginator(first, POSTS_PER_PAGE).get_page(number)
-    return Paginator(posts, POSTS_PER_PAGE).get_page(number)
+    return Paginator(selectors.posts_in(thread, user), POSTS_PER_PAGE).get_page(number)
 
 
 def _reply_field(category: Category, quote: str) -> str:

@@ -26,13 +26,16 @@ from django.db.models import (
     prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
+from members import rows
 from members.access import access_condition, accessible, can_access
-from members.models import User
+from members.models import Tier, User
 
 from .history import ViewPairs, add_recent, empty_pairs, items_in, raw_pairs, read_pairs, unpack
 from .markdown import Rendered, render, source_key
 from .models import (
+    LIVE_STATUSES,
     Attachment,
     Bookmark,
     Content,
@@ -227,24 +230,81 @@ def item_for(user: User | AnonymousUser, slug: str) -> Content | None:
 
 
 def item_page_for(user: User | AnonymousUser | None, slug: str) -> Content | None:
-    """`item_for` for the item's own page, in one query plus its tags: with `liked` and
-    `bookmarked` (the reader's own marks, False for a visitor), `has_attachments`, so a page
-    without downloads does not ask for them, and its stored body (see `rendered_body_of`)."""
-    items = Content.objects.select_related("min_tier", "author", "rendered_body").prefetch_related("tags")
-    if not (user is not None and user.is_staff):
-        items = items.live()
-    if user is not None and user.is_authenticated:
-        mine = {"user": user, "content": OuterRef("pk")}
-        items = items.annotate(
-            liked=Exists(Like.objects.filter(**mine)), bookmarked=Exists(Bookmark.objects.filter(**mine))
-        )
-    else:
-        items = items.annotate(liked=Value(False), bookmarked=Value(False))
+    """`item_for` for the item's own page: with its tier, author and stored body (see
+    `rendered_body_of`), `liked` and `bookmarked` (the reader's own marks, False for a visitor),
+    `has_attachments`, so a page without downloads does not ask for them, and its tags, by name,
+    in `page_tags`.
+
+    Two plain statements (members.rows), the item with all of that and its tags: every item page
+    reads them, and building them as querysets (three relations, three subqueries, a prefetch)
+    cost the ORM several times the statements' own CPU."""
+    staff = user is not None and user.is_staff
+    member_id = user.pk if user is not None and user.is_authenticated else None
+    key = (connection.vendor, staff)
+    sql = _ITEM_PAGE_SQL.get(key)
+    if sql is None:
+        sql = _ITEM_PAGE_SQL[key] = _item_page_sql(live_only=not staff)
+    params: list[Any] = [member_id, member_id, slug]
+    if not staff:
+        params += [*LIVE_STATUSES, connection.ops.adapt_datetimefield_value(timezone.now())]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        item, at = rows.instance(Content, row, 0)
+        assert item is not None  # noqa: S101 - the primary key is never null
+        cursor.execute(_TAGS_SQL.get(connection.vendor) or _tags_sql(), [item.pk])
+        tags = [rows.instance(Tag, tag, 0)[0] for tag in cursor.fetchall()]
+    tier, at = rows.instance(Tier, row, at)
+    author, at = rows.instance(User, row, at)
+    stored, at = rows.instance(RenderedBody, row, at)
+    liked, bookmarked, has_attachments = row[at : at + 3]
+    item.min_tier, item.author = tier, author
+    # What select_related("rendered_body") leaves: the stored body, or None (then reading
+    # `item.rendered_body` raises DoesNotExist, as for any item without one).
+    Content._meta.get_field("rendered_body").set_cached_value(item, stored)
+    # What the page reads beside the fields; Content's type declares none of them.
+    for name, found in (("liked", liked), ("bookmarked", bookmarked), ("has_attachments", has_attachments)):
+        setattr(item, name, bool(found))
+    setattr(item, "page_tags", tags)  # noqa: B010
+    return item
+
+
+_ITEM_PAGE_SQL: dict[tuple[str, bool], str] = {}
+_TAGS_SQL: dict[str, str] = {}
+
+
+def _item_page_sql(*, live_only: bool) -> str:
+    q = connection.ops.quote_name
+    item = "c." + q("id")
+    mine = f"{q('user_id')} = %s AND {q('content_id')} = {item}"
+    statuses = ", ".join(["%s"] * len(LIVE_STATUSES))
+    live = f" AND c.{q('status')} IN ({statuses}) AND c.{q('publish_at')} <= %s" if live_only else ""
+    # Table and column names from the models; the reader, the slug and the moment are parameters.
     return (
-        items.annotate(has_attachments=Exists(Attachment.objects.filter(content=OuterRef("pk"))))
-        .filter(slug=slug)
-        .first()
+        f"SELECT {rows.columns(Content, 'c')}, {rows.columns(Tier, 't')}, {rows.columns(User, 'a')}, "  # noqa: S608
+        f"{rows.columns(RenderedBody, 'r')}, "
+        f"EXISTS (SELECT 1 FROM {rows.table(Like)} WHERE {mine}), "
+        f"EXISTS (SELECT 1 FROM {rows.table(Bookmark)} WHERE {mine}), "
+        f"EXISTS (SELECT 1 FROM {rows.table(Attachment)} WHERE {q('content_id')} = {item}) "
+        f"FROM {rows.table(Content)} c "
+        f"LEFT OUTER JOIN {rows.table(Tier)} t ON t.{q('id')} = c.{q('min_tier_id')} "
+        f"LEFT OUTER JOIN {rows.table(User)} a ON a.{q('id')} = c.{q('author_id')} "
+        f"LEFT OUTER JOIN {rows.table(RenderedBody)} r ON r.{q('content_id')} = {item} "
+        f"WHERE c.{q('slug')} = %s{live}"  # the slug is unique: one row at most
     )
+
+
+def _tags_sql() -> str:
+    q = connection.ops.quote_name
+    through = Content.tags.through
+    sql = _TAGS_SQL[connection.vendor] = (
+        # Table and column names from the models; the item is a parameter.
+        f"SELECT {rows.columns(Tag, 'g')} FROM {rows.table(Tag)} g INNER JOIN {rows.table(through)} x "  # noqa: S608
+        f"ON x.{q('tag_id')} = g.{q('id')} WHERE x.{q('content_id')} = %s ORDER BY g.{q('name')}, g.{q('id')}"
+    )
+    return sql
 
 
 def rendered_body_of(item: Content) -> Rendered:
@@ -515,13 +575,15 @@ def items_read_by(member_id: int) -> set[int]:
     `view_pairs`, without summing anything. One query on PostgreSQL, two elsewhere."""
     log = ContentView.objects.filter(user_id=member_id).order_by()
     if connection.vendor == "postgresql":
-        distinct_sql, distinct_params = log.values("content_id").distinct().query.sql_with_params()
-        history = ViewHistory._meta.db_table
+        history, views = ViewHistory._meta.db_table, ContentView._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
-                # The table's name and the ORM's SQL; the values are parameters.
-                f"SELECT (SELECT pairs FROM {history} WHERE user_id = %s), ARRAY({distinct_sql})",  # noqa: S608
-                [member_id, *distinct_params],
+                # The tables' names; the member is a parameter. Written out, not built as a
+                # queryset: every item page asks (recommend's end lists), and building the
+                # DISTINCT through the ORM cost more than the statement.
+                f"SELECT (SELECT pairs FROM {history} WHERE user_id = %s), "  # noqa: S608
+                f"ARRAY(SELECT DISTINCT content_id FROM {views} WHERE user_id = %s)",
+                [member_id, member_id],
             )
             blob, logged = cursor.fetchone()
     else:

@@ -28,12 +28,20 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import F, Field, Model, Subquery
+from django.db.models import F, Field, Model
 from django.utils import timezone
 
 from analytics.selectors import persona_keys
 from community.models import Comment
-from content.models import Bookmark, Content, ContentView, LessonProgress, Like, MemberInterest
+from content.models import (
+    LIVE_STATUSES,
+    Bookmark,
+    Content,
+    ContentView,
+    LessonProgress,
+    Like,
+    MemberInterest,
+)
 from content.selectors import (
     SettledViews,
     items_for_interests,
@@ -41,8 +49,9 @@ from content.selectors import (
     member_view_pairs,
     settled_views,
 )
+from members import rows
 from members.access import can_access, member_rank
-from members.models import User
+from members.models import Tier, User
 
 from .experiments import follow_url, log_impressions, variant_for
 from .interactions import Moments, activity_of, combined
@@ -507,13 +516,22 @@ def _with_urls(
 
 def _excluded_for(member: User | AnonymousUser | None) -> set[int]:
     """Items not to suggest to this reader: excluded by the creator, dismissed or read by them.
-    Two queries for a member (the creator's and their own exclusions in one), one for a visitor."""
-    controls = ItemControl.objects.filter(mode=ItemControl.Mode.EXCLUDE).order_by().values_list("item_id")
-    if member is None or not member.is_authenticated:
-        return set(controls.values_list("item_id", flat=True))
-    dismissed = Dismissal.objects.filter(member=member).order_by().values_list("item_id")
+    Two plain statements for a member (the creator's and their own exclusions in one, then what
+    they read), one for a visitor."""
+    q = connection.ops.quote_name
+    member_id = member.pk if member is not None and member.is_authenticated else None
+    signed_in = member_id is not None
+    # Table and column names from the models; the values are parameters.
+    controls = f"SELECT {q('item_id')} FROM {rows.table(ItemControl)} WHERE {q('mode')} = %s"  # noqa: S608
+    dismissed = f"SELECT {q('item_id')} FROM {rows.table(Dismissal)} WHERE {q('member_id')} = %s"  # noqa: S608
+    sql = f"{controls} UNION ALL {dismissed}" if signed_in else controls
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ItemControl.Mode.EXCLUDE.value, *([member_id] if signed_in else [])])
+        excluded = {pk for (pk,) in cursor.fetchall()}
+    if member_id is None:
+        return excluded
     # Read: from the log and the member's sums, so also what the retention dropped.
-    return {pk for (pk,) in controls.union(dismissed, all=True)} | items_read_by(member.pk)
+    return excluded | items_read_by(member_id)
 
 
 CANDIDATE_CHUNK = 16  # enough for a page's two lists in one query, unless most are gated or gone
@@ -530,6 +548,7 @@ class LiveCandidates:
         self._ids = ids
         self._position = {pk: i for i, pk in enumerate(ids)}
         self._read = 0  # ids[:_read] have been looked up
+        self._rows: dict[int, tuple] = {}  # the live ones' rows, each made an item when asked for
         self._found: dict[int, Content] = {}
 
     def get(self, pk: int) -> Content | None:
@@ -538,11 +557,48 @@ class LiveCandidates:
             return None
         while self._read <= position:
             chunk = self._ids[self._read : self._read + CANDIDATE_CHUNK]
-            # What the lists show (title, teaser, kind, address) and what access needs (the rank).
-            live = Content.objects.live().select_related("min_tier")
-            self._found |= live.only(*CANDIDATE_FIELDS).in_bulk(chunk)
+            self._rows |= _live_candidates(chunk)
             self._read += len(chunk)
-        return self._found.get(pk)
+        item = self._found.get(pk)
+        if item is None and pk in self._rows:
+            item = self._found[pk] = _candidate(self._rows[pk])
+        return item
+
+
+def _candidate(row: tuple) -> Content:
+    item, at = rows.instance(Content, row, 0, only=_CANDIDATE_COLUMNS)
+    tier, _ = rows.instance(Tier, row, at, only=_CANDIDATE_TIER_COLUMNS)
+    assert item is not None  # noqa: S101 - the primary key is never null
+    item.min_tier = tier
+    return item
+
+
+def _live_candidates(ids: list[int]) -> dict[int, tuple]:
+    """The rows of the live items among `ids`, by id, with what the lists show (title, teaser,
+    kind, address) and what access needs (the tier's rank), the rest deferred (`_candidate` makes
+    one an item): one plain statement, the query of
+    `Content.objects.live().select_related("min_tier").only(*CANDIDATE_FIELDS).in_bulk(ids)`."""
+    if not ids:
+        return {}
+    q = connection.ops.quote_name
+    now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM passes it
+    marks, statuses = ", ".join(["%s"] * len(ids)), ", ".join(["%s"] * len(LIVE_STATUSES))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the models; the values are parameters.
+            f"SELECT {rows.columns(Content, 'c', only=_CANDIDATE_COLUMNS)}, "  # noqa: S608
+            f"{rows.columns(Tier, 't', only=_CANDIDATE_TIER_COLUMNS)} FROM {rows.table(Content)} c "
+            f"LEFT OUTER JOIN {rows.table(Tier)} t ON t.{q('id')} = c.{q('min_tier_id')} "
+            f"WHERE c.{q('id')} IN ({marks}) AND c.{q('status')} IN ({statuses}) AND c.{q('publish_at')} <= %s",
+            [*ids, *LIVE_STATUSES, now],
+        )
+        return {row[0]: row for row in cursor.fetchall()}  # the id is the first column
+
+
+_CANDIDATE_COLUMNS = ("id", "kind", "title", "slug", "summary", "min_tier")
+_CANDIDATE_TIER_COLUMNS = ("id", "rank")
+if set(CANDIDATE_FIELDS) != {"pk", *_CANDIDATE_COLUMNS[1:5], "min_tier__rank"}:
+    raise ImproperlyConfigured("CANDIDATE_FIELDS and the candidates' statement differ")
 
 
 @dataclass(frozen=True)
@@ -559,18 +615,28 @@ class Around:
 
 
 def around_item(*, item: Content, member: User | AnonymousUser | None) -> Around:
-    """Read what `next_up` and `also_read` need for one page in one go: the item's neighbour
-    lists in the newest build (one query, the build a subquery; the build read apart only when
-    the item has none), the reader's exclusions, then the live candidates as the lists walk them
-    (one query for the first CANDIDATE_CHUNK, usually all a page needs)."""
-    newest = NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).order_by("-started_at")
-    rows = list(
-        ItemNeighbours.objects.filter(build=Subquery(newest.values("pk")[:1]), item=item).values_list(
-            "build_id", "source", "neighbours"
+    """Read what `next_up` and `also_read` need for one page in one go: the newest build and the
+    item's neighbour lists in it (one plain statement), the reader's exclusions, then the live
+    candidates as the lists walk them (one statement for the first CANDIDATE_CHUNK, usually all a
+    page needs). Plain SQL (members.rows): these run on every item page, where building them as
+    querysets cost several times more CPU than running them."""
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the models; the status and the item are parameters.
+            f"SELECT b.{q('id')}, n.{q('source')}, n.{q('neighbours')} FROM (SELECT {q('id')} "  # noqa: S608
+            f"FROM {rows.table(NeighbourBuild)} WHERE {q('status')} = %s ORDER BY {q('started_at')} DESC "
+            f"LIMIT 1) b LEFT OUTER JOIN {rows.table(ItemNeighbours)} n "
+            f"ON n.{q('build_id')} = b.{q('id')} AND n.{q('item_id')} = %s",
+            [NeighbourBuild.Status.DONE.value, item.pk],
         )
-    )
-    lists = {source: neighbours for _build, source, neighbours in rows}
-    build_id = rows[0][0] if rows else newest.values_list("pk", flat=True).first()
+        found = cursor.fetchall()
+    build_id = found[0][0] if found else None
+    lists = {
+        source: rows.value(ItemNeighbours, "neighbours", neighbours)
+        for _build, source, neighbours in found
+        if source is not None
+    }
     excluded = _excluded_for(member)
     # The order both lists walk them in: co-read before similar text ("coread" < "text").
     ids = [

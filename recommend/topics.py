@@ -24,12 +24,14 @@ import numpy as np
 import scipy.sparse as sp
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, QuerySet, Subquery, Value, When
+from django.db import connection
+from django.db.models import Count, Max, QuerySet
 
 from community.models import Category, Post, Thread, ThreadRead
-from members.access import accessible
+from community.permissions import can_read
+from members import rows
 from members.bulk import columns
-from members.models import User
+from members.models import Tier, User
 
 from .interactions import decay, sparse_from
 from .models import NeighbourBuild, ThreadNeighbour
@@ -146,12 +148,6 @@ def write_thread_neighbours(
     }
 
 
-def _current_build() -> QuerySet[NeighbourBuild]:
-    # The same rule as the item lists (the newest finished build), kept here so this module
-    # does not depend on selectors.py while that one is being rewritten.
-    return NeighbourBuild.objects.filter(status=NeighbourBuild.Status.DONE).order_by("-started_at")
-
-
 def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: int = 5) -> list[Thread]:
     """Up to `n` topics to read after `thread`, as Discourse's "suggested topics": first the
     thread's neighbours (members who read this also read), then the newest active topics of the
@@ -162,43 +158,90 @@ def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: 
     Visitors get the same lists from public categories, without the personal filter: a
     suggestion is only a title and a link to a page they may open anyway.
 
-    One query when the neighbours fill the list (the build, the neighbours and the reader's
-    filters in one), one more for the fill, plus the member's rank (cached on the user for the
-    request). Each returned thread carries `last_read` (None when never opened; always None for
-    visitors) for the unread marker."""
+    Plain statements (members.rows), as every thread page asks: the areas with their tiers (the
+    reader's areas decided by the access policy, members.access), the neighbours in the newest
+    build with the reader's filters, and when they are fewer than `n` the fill; building these
+    as querysets cost the ORM several times more CPU than running them. Each returned thread
+    carries its category and `last_read` (None when never opened; always None for visitors) for
+    the unread marker."""
     if n < 1:
         return []
-    signed_in = member is not None and member.is_authenticated
-    readable = accessible(Category.objects.all(), member).values("pk")
-    candidates = Thread.objects.filter(hidden=False, category__in=readable).exclude(pk=thread.pk)
-    if isinstance(member, User):  # signed in (request.user proxies isinstance too)
-        reads = ThreadRead.objects.filter(thread=OuterRef("pk"), member=member)
-        candidates = candidates.annotate(last_read=Subquery(reads.values("read_at")[:1])).exclude(
-            Exists(reads.filter(read_at__gte=OuterRef("last_activity_at")))
-        )
-    candidates = candidates.select_related("category")
-
+    readable = _readable_categories(member)
+    if not readable:
+        return []
+    member_id = member.pk if isinstance(member, User) else None  # request.user proxies isinstance
+    areas = ", ".join(["%s"] * len(readable))
+    q = connection.ops.quote_name
+    # Table and column names from the models; every value is a parameter.
+    select = (
+        f"SELECT {rows.columns(Thread, 't')}, {rows.columns(Category, 'c')}, "  # noqa: S608
+        f"(SELECT r.{q('read_at')} FROM {rows.table(ThreadRead)} r "
+        f"WHERE r.{q('thread_id')} = t.{q('id')} AND r.{q('member_id')} = %s) "
+        f"FROM {rows.table(Thread)} t INNER JOIN {rows.table(Category)} c ON c.{q('id')} = t.{q('category_id')} "
+        f"WHERE NOT t.{q('hidden')} AND t.{q('category_id')} IN ({areas}) AND t.{q('id')} <> %s "
+        # Read since its last activity: nothing new for this member (no row for a visitor).
+        f"AND NOT EXISTS (SELECT 1 FROM {rows.table(ThreadRead)} r WHERE r.{q('thread_id')} = t.{q('id')} "
+        f"AND r.{q('member_id')} = %s AND r.{q('read_at')} >= t.{q('last_activity_at')}) "
+    )
+    common = [member_id, *readable, thread.pk, member_id]
     # The neighbours in the newest build, best first: the build and the ranks as subqueries, so
     # that only the neighbours' rows are read and ranked.
-    build = Subquery(_current_build().values("pk")[:1])
-    of_thread = ThreadNeighbour.objects.filter(build_id=build, thread=thread)
-    rank = of_thread.filter(neighbour=OuterRef("pk")).values("rank")[:1]
-    picked: list[Thread] = list(
-        candidates.filter(pk__in=of_thread.values("neighbour_id"))
-        .annotate(neighbour_rank=Subquery(rank))
-        .order_by("neighbour_rank")[:n]
-    )
-    if len(picked) < n:
-        same_category_first = Case(
-            When(category_id=thread.category_id, then=Value(0)), default=Value(1), output_field=IntegerField()
+    neighbours, builds = rows.table(ThreadNeighbour), rows.table(NeighbourBuild)
+    newest = f"SELECT {q('id')} FROM {builds} WHERE {q('status')} = %s"  # noqa: S608
+    build = f"({newest} ORDER BY {q('started_at')} DESC LIMIT 1)"
+    of_thread = f"FROM {neighbours} x WHERE x.{q('build_id')} = {build} AND x.{q('thread_id')} = %s"
+    done = NeighbourBuild.Status.DONE.value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{select}AND t.{q('id')} IN (SELECT x.{q('neighbour_id')} {of_thread}) "
+            f"ORDER BY (SELECT MIN(x.{q('rank')}) {of_thread} AND x.{q('neighbour_id')} = t.{q('id')}), "
+            f"t.{q('id')} LIMIT %s",
+            [*common, done, thread.pk, done, thread.pk, n],
         )
-        picked += list(
-            candidates.exclude(pk__in=[t.pk for t in picked]).order_by(
-                same_category_first, "-last_activity_at", "-id"
-            )[: n - len(picked)]
-        )
-    if not signed_in:
-        for topic in picked:
-            # What the signed-in query annotates; Thread's type has no such field.
-            setattr(topic, "last_read", None)  # noqa: B010
+        picked = _topics(cursor.fetchall())
+        if len(picked) < n:
+            taken = ", ".join(["%s"] * len(picked))
+            cursor.execute(
+                select
+                + (f"AND t.{q('id')} NOT IN ({taken}) " if picked else "")
+                + f"ORDER BY CASE WHEN t.{q('category_id')} = %s THEN 0 ELSE 1 END, "
+                f"t.{q('last_activity_at')} DESC, t.{q('id')} DESC LIMIT %s",
+                [*common, *(t.pk for t in picked), thread.category_id, n - len(picked)],
+            )
+            picked += _topics(cursor.fetchall())
     return picked
+
+
+def _readable_categories(member: User | AnonymousUser | None) -> list[int]:
+    """The ids of the forum areas `member` may read, as the access policy decides for each (a
+    handful of rows, read with their tiers in one plain statement)."""
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the models.
+            f"SELECT {rows.columns(Category, 'c')}, {rows.columns(Tier, 'r')} FROM {rows.table(Category)} c "  # noqa: S608
+            f"LEFT OUTER JOIN {rows.table(Tier)} r ON r.{q('id')} = c.{q('read_tier_id')}"
+        )
+        found = cursor.fetchall()
+    readable = []
+    for row in found:
+        category, at = rows.instance(Category, row, 0)
+        assert category is not None  # noqa: S101 - the primary key is never null
+        category.read_tier = rows.instance(Tier, row, at)[0]
+        if can_read(user=member, category=category):
+            readable.append(category.pk)
+    return readable
+
+
+def _topics(found: list[tuple]) -> list[Thread]:
+    topics = []
+    for row in found:
+        topic, at = rows.instance(Thread, row, 0)
+        category, at = rows.instance(Category, row, at)
+        assert topic is not None and category is not None  # noqa: S101 - inner join, primary keys
+        topic.category = category
+        read_at = rows.value(ThreadRead, "read_at", row[at]) if row[at] is not None else None
+        # What the unread marker reads; Thread's type has no such field.
+        setattr(topic, "last_read", read_at)  # noqa: B010
+        topics.append(topic)
+    return topics

@@ -103,8 +103,9 @@ def award(*, member: User, action: str, ref: str, link: str = "") -> None:
     """Award points (as `points.services.award_points`), then put any level the award reached
     into the member's bell."""
     started = timezone.now()
-    award_points(member=member, action=action, ref=ref, link=link)
-    notify.collect_level_ups(members=[member.pk], since=started)
+    if award_points(member=member, action=action, ref=ref, link=link) is not None:
+        # Only a paid award can reach a level (the nightly job collects those earned elsewhere).
+        notify.collect_level_ups(members=[member.pk], since=started)
 
 
 def award_post(*, post: Post) -> None:

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from members.access import prime_ranks
 from members.header import members_changed
 from members.models import User
 from points.models import LevelUp
@@ -20,7 +21,9 @@ from ..selectors import may_see_notification
 
 
 def follow(*, member: User, thread: Thread) -> None:
-    ThreadFollow.objects.get_or_create(thread=thread, member=member)
+    """Idempotent: one INSERT that does nothing when the member follows the topic already (every
+    reply asks; a read and an insert in a savepoint before)."""
+    ThreadFollow.objects.bulk_create([ThreadFollow(thread=thread, member=member)], ignore_conflicts=True)
 
 
 def unfollow(*, member: User, thread: Thread) -> None:
@@ -28,6 +31,8 @@ def unfollow(*, member: User, thread: Thread) -> None:
 
 
 def _send(notifications: list[Notification]) -> None:
+    # Every recipient's tier in one query, not one per recipient (a topic's followers).
+    prime_ranks([n.recipient for n in notifications if n.recipient.is_active])
     keep = [n for n in notifications if n.recipient.is_active and may_see_notification(n.recipient, n)]
     created = Notification.objects.bulk_create(keep)
     members_changed(member_ids=[n.recipient_id for n in created])  # bulk_create sends no post_save
@@ -71,6 +76,8 @@ def mentioned(*, post: Post, members: Sequence[User], actor: User | None = None)
     or staff editing). Returns the ids of the members mentioned, so callers can spare them a
     second notice."""
     ids = [m.pk for m in members if m.pk != post.author_id]
+    if not ids:
+        return ids  # nobody else named: nothing to look up or send
     earlier = set(
         Notification.objects.filter(kind=Notification.Kind.MENTION, post=post).values_list(
             "recipient_id", flat=True
