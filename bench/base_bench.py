@@ -41,6 +41,11 @@ PAGES = {
     "yardstick-visitor": "/_bench/yardstick/",
     "points": "/points/",
     "notifications": "/community/notifications/",
+    "library": "/library/",
+    "library-search": "/library/?q=guide",
+    "community": "/community/",
+    "category": "/community/c/questions/",
+    "pricing": "/pricing/",
 }
 # Where a request's time goes: (label, "module:qualname" of a function); cumulative time per request.
 PARTS = [
@@ -161,6 +166,11 @@ def main() -> None:
     parser.add_argument("--dump", help="write <prefix>-<page>.prof for each page")
     parser.add_argument("--sql", action="store_true", help="print each page's SQL")
     parser.add_argument("--top", type=int, default=0, help="print the N functions with most own time")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="clear the cache before each request (as after the load test's flush)",
+    )
     args = parser.parse_args()
     setup(args.app_root.resolve())
 
@@ -189,7 +199,11 @@ def main() -> None:
         session.save()
         sessions.append(client.cookies)
 
+    from django.core.cache import cache
+
     def get(page: str, i: int) -> tuple[int, float]:
+        if args.cold:
+            cache.clear()  # the load test flushes the cache before each run
         client.cookies = SimpleCookie() if page.endswith("-visitor") else sessions[i % len(sessions)]
         started = time.perf_counter()
         response = client.get(PAGES[page])
