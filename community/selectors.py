@@ -50,8 +50,18 @@ def categories_for(user: Viewer) -> QuerySet[Category]:
     )
 
 
+# What an area's list shows of a topic and its author (the author's row is wide: password,
+# email, preferences; the list needs the public name only).
+THREAD_LIST_FIELDS = (
+    "id", "category_id", "author_id", "kind", "title", "pinned", "locked", "accepted_answer_id",
+    "reply_count", "last_activity_at", "author__display_name", "author__handle", "author__deleted_at",
+)  # fmt: skip
+
+
 def threads_in(category: Category, *, filter_by: str = "all", user: Viewer = None) -> QuerySet[Thread]:
-    threads = category.threads.filter(hidden=False).select_related("author")
+    """The area's visible topics, pinned first then by last activity, with what the list shows
+    (THREAD_LIST_FIELDS) and, for a member, `last_read` (None: never opened)."""
+    threads = category.threads.filter(hidden=False).select_related("author").only(*THREAD_LIST_FIELDS)
     if user is not None and user.is_authenticated:
         last_read = ThreadRead.objects.filter(thread=OuterRef("pk"), member=user).values("read_at")[:1]
         threads = threads.annotate(last_read=Subquery(last_read))
