@@ -2,6 +2,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from django.core.cache import cache
 from django.db.models import (
     BooleanField,
     Case,
@@ -9,6 +10,7 @@ from django.db.models import (
     DateTimeField,
     Exists,
     F,
+    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -16,11 +18,13 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from content.models import Content
 from members.access import accessible, can_access
-from members.models import User
+from members.cache_version import CacheVersion
+from members.models import Tier, User
 
 from .models import (
     RSVP,
@@ -236,9 +240,44 @@ def next_events_for(*, member: User, limit: int = 3, now: datetime | None = None
     return NextEvents(events=events, going=False)
 
 
+# The areas change seldom (the admin) and are read on every area page: each is kept in the cache
+# with its tiers, and used while the areas' version is the one it was read under. The version is
+# bumped whenever an area or a tier is saved or deleted (connect_area_invalidation).
+AREAS_VERSION = CacheVersion("community:areas-version")
+AREA_SECONDS = 60 * 60  # a bound on memory: a change retires the entries at once
+
+
+def _area_key(slug: str) -> str:
+    return f"community:area:{slug}"
+
+
 def category_by_slug(slug: str) -> Category | None:
-    """The area with this slug (whether the user may read it is the caller's check)."""
-    return Category.objects.select_related("read_tier", "post_tier").filter(slug=slug).first()
+    """The area with this slug, with its read and post tiers (whether the user may read it is
+    the caller's check): from the cache while no area or tier changed (one round trip), else
+    one query."""
+    key = _area_key(slug)
+    found = cache.get_many([AREAS_VERSION.key, key])
+    version = found.get(AREAS_VERSION.key)
+    if version is None:
+        version = AREAS_VERSION.current()
+    kept = found.get(key)
+    if isinstance(kept, tuple) and len(kept) == 2 and kept[0] == version:
+        return cast("Category | None", kept[1])
+    category = Category.objects.select_related("read_tier", "post_tier").filter(slug=slug).first()
+    cache.set(key, (version, category), AREA_SECONDS)
+    return category
+
+
+def _areas_changed(sender: type[Model], **kwargs: object) -> None:
+    AREAS_VERSION.bump()
+
+
+def connect_area_invalidation() -> None:
+    """Called from CommunityConfig.ready(): cache upkeep only, no business logic."""
+    for model in (Category, Tier):
+        name = model.__name__
+        post_save.connect(_areas_changed, sender=model, dispatch_uid=f"community-areas-save-{name}")
+        post_delete.connect(_areas_changed, sender=model, dispatch_uid=f"community-areas-delete-{name}")
 
 
 def move_targets() -> QuerySet[Category]:

@@ -31,6 +31,7 @@ from .forms import (
     ThreadForm,
     VoteForm,
 )
+from .lists import topic_rows
 from .models import RSVP, Category, Event, Post, Thread
 from .permissions import can_post, can_read, may_attend
 from .services import comments as comment_services
@@ -82,6 +83,7 @@ def category(request, slug):
         {
             "category": category,
             "page": page,
+            "rows": topic_rows(page.object_list, member=request.user.is_authenticated),
             "filter": filter_by,
             "can_post": can_post(user=request.user, category=category),
         },

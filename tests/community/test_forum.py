@@ -341,6 +341,7 @@ def test_an_area_page_sends_no_count_and_its_queries_stay_flat(areas, monkeypatc
             )
 
     start(2)
+    client.get(url)  # the area kept in the cache
     with CaptureQueriesContext(connection) as small:
         html = client.get(url).content.decode()
     assert "Next page" not in html and "Previous page" not in html
@@ -361,3 +362,30 @@ def test_an_area_page_sends_no_count_and_its_queries_stay_flat(areas, monkeypatc
     )
     for number in ("abc", "-1", "9" * 30, ""):
         assert client.get(url + f"?page={number}").status_code == 200
+
+
+def test_a_kept_area_follows_its_changes_at_once(areas, gold):
+    """Areas are kept in the cache (selectors.category_by_slug): a renamed area shows its new
+    name, and an area gated to a tier closes to members below it, on the very next request."""
+    member = UserFactory()
+    client = client_for(member)
+    url = reverse("community:category", args=["open"])
+    assert '<h1 class="h2 mb-1">Open</h1>' in client.get(url).content.decode()
+    assert client.get(url).status_code == 200  # kept
+    area = areas["open"]
+    area.name = "Renamed"
+    area.save()
+    assert '<h1 class="h2 mb-1">Renamed</h1>' in client.get(url).content.decode()
+    area.read_tier = gold
+    area.save()
+    assert client.get(url).status_code == 404
+    assert client_for(MembershipFactory(tier=gold).user).get(url).status_code == 200
+    # A tier moved above the member's rank: the kept area (with its tier) follows.
+    lounge = reverse("community:category", args=["gold-lounge"])
+    silver_member = client_for(
+        MembershipFactory(tier=TierFactory(name="Silver", slug="silver", rank=10)).user
+    )
+    assert silver_member.get(lounge).status_code == 404
+    gold.rank = 5
+    gold.save()
+    assert silver_member.get(lounge).status_code == 200
