@@ -189,7 +189,7 @@ class _Pages:
         if q:
             self.kind, self.source, self.count_limit = "search", ContentView.Source.SEARCH.value, 0
         else:
-            # Counted as LibraryPaginator counts: up to the cap, or past the page asked for.
+            # Counted as HitsPaginator shows it: up to the cap, or past the page asked for.
             self.kind, self.source = "list", ContentView.Source.LIBRARY.value
             self.count_limit = max(paging.CAP, wanted * per_page) + 1
 
