@@ -171,6 +171,12 @@ def main() -> None:
         action="store_true",
         help="clear the cache before each request (as after the load test's flush)",
     )
+    parser.add_argument(
+        "--cold-member",
+        action="store_true",
+        help="drop the member's own cached header before each request (a member's first page after the "
+        "flush, once other members filled the shared entries)",
+    )
     args = parser.parse_args()
     setup(args.app_root.resolve())
 
@@ -201,9 +207,14 @@ def main() -> None:
 
     from django.core.cache import cache
 
+    from members import header
+
     def get(page: str, i: int) -> tuple[int, float]:
         if args.cold:
             cache.clear()  # the load test flushes the cache before each run
+        elif args.cold_member and not page.endswith("-visitor"):
+            member = members[i % len(members)]
+            cache.delete_many([header.entry_key(member.pk), header.version_key(member.pk)])
         client.cookies = SimpleCookie() if page.endswith("-visitor") else sessions[i % len(sessions)]
         started = time.perf_counter()
         response = client.get(PAGES[page])
