@@ -41,6 +41,11 @@ PAGES = {
     "yardstick-visitor": "/_bench/yardstick/",
     "points": "/points/",
     "notifications": "/community/notifications/",
+    "library": "/library/",
+    "library-search": "/library/?q=guide",
+    "community": "/community/",
+    "category": "/community/c/questions/",
+    "pricing": "/pricing/",
 }
 # Where a request's time goes: (label, "module:qualname" of a function); cumulative time per request.
 PARTS = [
@@ -161,6 +166,17 @@ def main() -> None:
     parser.add_argument("--dump", help="write <prefix>-<page>.prof for each page")
     parser.add_argument("--sql", action="store_true", help="print each page's SQL")
     parser.add_argument("--top", type=int, default=0, help="print the N functions with most own time")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="clear the cache before each request (as after the load test's flush)",
+    )
+    parser.add_argument(
+        "--cold-member",
+        action="store_true",
+        help="drop the member's own cached header before each request (a member's first page after the "
+        "flush, once other members filled the shared entries)",
+    )
     args = parser.parse_args()
     setup(args.app_root.resolve())
 
@@ -189,7 +205,16 @@ def main() -> None:
         session.save()
         sessions.append(client.cookies)
 
+    from django.core.cache import cache
+
+    from members import header
+
     def get(page: str, i: int) -> tuple[int, float]:
+        if args.cold:
+            cache.clear()  # the load test flushes the cache before each run
+        elif args.cold_member and not page.endswith("-visitor"):
+            member = members[i % len(members)]
+            cache.delete_many([header.entry_key(member.pk), header.version_key(member.pk)])
         client.cookies = SimpleCookie() if page.endswith("-visitor") else sessions[i % len(sessions)]
         started = time.perf_counter()
         response = client.get(PAGES[page])

@@ -2,12 +2,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
     Case,
     Count,
     Exists,
     F,
+    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -15,11 +17,13 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from content.models import Content
 from members import rows
 from members.access import accessible, can_access
+from members.cache_version import CacheVersion
 from members.models import Tier, User
 
 from .models import (
@@ -50,8 +54,18 @@ def categories_for(user: Viewer) -> QuerySet[Category]:
     )
 
 
+# What an area's list shows of a topic and its author (the author's row is wide: password,
+# email, preferences; the list needs the public name only).
+THREAD_LIST_FIELDS = (
+    "id", "category_id", "author_id", "kind", "title", "pinned", "locked", "accepted_answer_id",
+    "reply_count", "last_activity_at", "author__display_name", "author__handle", "author__deleted_at",
+)  # fmt: skip
+
+
 def threads_in(category: Category, *, filter_by: str = "all", user: Viewer = None) -> QuerySet[Thread]:
-    threads = category.threads.filter(hidden=False).select_related("author")
+    """The area's visible topics, pinned first then by last activity, with what the list shows
+    (THREAD_LIST_FIELDS) and, for a member, `last_read` (None: never opened)."""
+    threads = category.threads.filter(hidden=False).select_related("author").only(*THREAD_LIST_FIELDS)
     if user is not None and user.is_authenticated:
         last_read = ThreadRead.objects.filter(thread=OuterRef("pk"), member=user).values("read_at")[:1]
         threads = threads.annotate(last_read=Subquery(last_read))
@@ -315,9 +329,44 @@ def next_events_for(*, member: User, limit: int = 3, now: datetime | None = None
     return NextEvents(events=events, going=False)
 
 
+# The areas change seldom (the admin) and are read on every area page: each is kept in the cache
+# with its tiers, and used while the areas' version is the one it was read under. The version is
+# bumped whenever an area or a tier is saved or deleted (connect_area_invalidation).
+AREAS_VERSION = CacheVersion("community:areas-version")
+AREA_SECONDS = 60 * 60  # a bound on memory: a change retires the entries at once
+
+
+def _area_key(slug: str) -> str:
+    return f"community:area:{slug}"
+
+
 def category_by_slug(slug: str) -> Category | None:
-    """The area with this slug (whether the user may read it is the caller's check)."""
-    return Category.objects.select_related("read_tier", "post_tier").filter(slug=slug).first()
+    """The area with this slug, with its read and post tiers (whether the user may read it is
+    the caller's check): from the cache while no area or tier changed (one round trip), else
+    one query."""
+    key = _area_key(slug)
+    found = cache.get_many([AREAS_VERSION.key, key])
+    version = found.get(AREAS_VERSION.key)
+    if version is None:
+        version = AREAS_VERSION.current()
+    kept = found.get(key)
+    if isinstance(kept, tuple) and len(kept) == 2 and kept[0] == version:
+        return cast("Category | None", kept[1])
+    category = Category.objects.select_related("read_tier", "post_tier").filter(slug=slug).first()
+    cache.set(key, (version, category), AREA_SECONDS)
+    return category
+
+
+def _areas_changed(sender: type[Model], **kwargs: object) -> None:
+    AREAS_VERSION.bump()
+
+
+def connect_area_invalidation() -> None:
+    """Called from CommunityConfig.ready(): cache upkeep only, no business logic."""
+    for model in (Category, Tier):
+        name = model.__name__
+        post_save.connect(_areas_changed, sender=model, dispatch_uid=f"community-areas-save-{name}")
+        post_delete.connect(_areas_changed, sender=model, dispatch_uid=f"community-areas-delete-{name}")
 
 
 def move_targets() -> QuerySet[Category]:

@@ -1,16 +1,18 @@
 """The library page's results, kept briefly in the cache (Redis in production).
 
-Members search with the same common words again and again, and a page of results is the same
-for every reader who may see the same things: the hits (the page's ids and the number of
-matches, selectors.search_hits) and the drawn cards are kept for a short while and shared, as
-are the tag filter's choices (tags of live items, the same for everyone, plain list included).
+Members open the library's first page and search with the same common words again and again,
+and a page of results is the same for every reader who may see the same things: the hits (the
+page's ids and the number of matches, selectors.search_hits; for the plain list, without a
+search, selectors.list_hits) and the drawn cards are kept for a short while and shared, as are
+the tag filter's choices (tags of live items, the same for everyone).
 
 What decides what a reader sees is in each key, so an entry is never shown to anyone who
 could not have had it computed for them:
 
 - the access key (members.access.access_key): visitor, staff, or the tier rank the member holds
   now. Body matches, and a card's lock, follow it; it is read live on every request (a lapsed
-  membership gives another key at once);
+  membership gives another key at once). The plain list's hits name no access key: it lists
+  every live item, whoever reads it (only the cards' locks differ, and the cards name the key);
 - the query, filters, sort and page; for the cards also the language and which of the page's
   items the reader bookmarked (one small query per page).
 
@@ -25,7 +27,7 @@ time comes shows up that late at most; popularity moves as slowly), cards for CA
 (they hold only what the key names, and are kept with the ids they show; the age bounds a
 release's template change). The cache drops every entry after KEPT_SECONDS.
 
-A search page whose results are kept costs one round trip to the cache (the version, the tag
+A library page (a search's or the plain list's) whose results are kept costs one round trip to the cache (the version, the tag
 filter, the page of results and its cards as most readers see them, none bookmarked) and, for a
 member, one query (their bookmarks among the page's items); a reader with bookmarks there reads
 their own cards in one more round trip. What was computed is written in one more.
@@ -52,9 +54,9 @@ from members.access import access_key
 from members.cache_version import CacheVersion
 from members.models import Tier, User
 
-from . import selectors
+from . import paging, selectors
 from .models import Content, ContentView, SearchDocument, Tag
-from .paging import HitsPaginator, LibraryPaginator, wanted_page
+from .paging import HitsPaginator, wanted_page
 
 RESULTS_SECONDS = 60
 CARDS_SECONDS = 10 * 60
@@ -146,45 +148,59 @@ def library_page(
     user: Reader, *, q: str, kind: str, tag: str, sort: str, number: Any, per_page: int
 ) -> LibraryPage:
     """The page `number` of the library for `user`, with `kind`, `tag`, the search `q` and
-    `sort` (selectors.library_for). A search reads its page of results and its cards from the
-    cache when a reader with the same access asked for them (see the module): one round trip
-    to the cache, then the reader's bookmarks among the page (a visitor has none); the plain
-    list is read afresh, its tag filter from the cache."""
+    `sort` (selectors.library_for). The page's ids and its cards are read from the cache when a
+    reader with the same access asked for them (see the module): one round trip to the cache,
+    then the reader's bookmarks among the page (a visitor has none)."""
     shelf = _Shelf()
     wanted = wanted_page(number)
     q = q.strip()[:100]
-    search = _Search(shelf, user, q=q, kind=kind, tag=tag, sort=sort, per_page=per_page) if q else None
-    # The version, the tag filter, and for a search the page asked for and its cards as most
-    # readers see them (none of them bookmarked): one round trip.
-    shelf.fetch(TAGS_KEY, *(search.keys_for(wanted) if search else ()))
+    pages = _Pages(shelf, user, q=q, kind=kind, tag=tag, sort=sort, per_page=per_page, wanted=wanted)
+    # The version, the tag filter, the page asked for and its cards as most readers see them
+    # (none of them bookmarked): one round trip.
+    shelf.fetch(TAGS_KEY, *pages.keys_for(wanted))
     tags = _tag_choices(shelf)
-    if search is not None:
-        page = HitsPaginator(search.hits, per_page, wanted=wanted).get_page(number)
-        cards = search.cards(page)
-    else:
-        items = selectors.library_for(user, kind=kind, tag=tag, sort=sort)
-        page = LibraryPaginator(items, per_page, wanted=wanted).get_page(number)
-        cards = draw_cards(user, page.object_list, source=ContentView.Source.LIBRARY.value)
+    page = HitsPaginator(pages.hits, per_page, wanted=wanted).get_page(number)
+    cards = pages.cards(page)
     shelf.store()
     return LibraryPage(page=page, cards=cards, tags=tags)
 
 
-class _Search:
-    """A search's pages of hits and cards, through the shelf."""
+class _Pages:
+    """A search's, or the plain list's, pages of hits and cards, through the shelf. The plain
+    list (no `q`) is the same for every reader (selectors.list_hits): its hits are shared by
+    all; a search's hits follow the reader's access (body matches). Cards follow the access
+    (locks), the language and the reader's bookmarks in both."""
 
     def __init__(
-        self, shelf: _Shelf, user: Reader, *, q: str, kind: str, tag: str, sort: str, per_page: int
+        self,
+        shelf: _Shelf,
+        user: Reader,
+        *,
+        q: str,
+        kind: str,
+        tag: str,
+        sort: str,
+        per_page: int,
+        wanted: int,
     ) -> None:
         self.shelf, self.user, self.per_page = shelf, user, per_page
         self.args = {"q": q, "kind": kind, "tag": tag, "sort": sort}
         self.reader = access_key(user)
+        if q:
+            self.kind, self.source, self.count_limit = "search", ContentView.Source.SEARCH.value, 0
+        else:
+            # Counted as HitsPaginator shows it: up to the cap, or past the page asked for.
+            self.kind, self.source = "list", ContentView.Source.LIBRARY.value
+            self.count_limit = max(paging.CAP, wanted * per_page) + 1
 
     def _hits_key(self, offset: int) -> str:
+        if self.kind == "list":  # the same for every reader
+            return _key("list-hits", *self.args.values(), offset, self.per_page, self.count_limit)
         return _key("search-hits", self.reader, *self.args.values(), offset, self.per_page)
 
     def _cards_key(self, offset: int, bookmarked: Iterable[int]) -> str:
         parts = (self.reader, *self.args.values(), offset, self.per_page, get_language() or "")
-        return _key("search-cards", CARDS_VERSION, *parts, tuple(sorted(bookmarked)))
+        return _key(f"{self.kind}-cards", CARDS_VERSION, *parts, tuple(sorted(bookmarked)))
 
     def keys_for(self, number: int) -> tuple[str, str]:
         offset = (number - 1) * self.per_page
@@ -195,7 +211,11 @@ class _Search:
         kept: tuple[list[int], int] | None = self.shelf.get(key, max_age=RESULTS_SECONDS)
         if kept is not None:
             return selectors.SearchHits(ids=kept[0], total=kept[1])
-        hits = selectors.search_hits(self.user, **self.args, offset=offset, limit=limit)
+        if self.kind == "list":
+            args = {name: value for name, value in self.args.items() if name != "q"}
+            hits = selectors.list_hits(**args, offset=offset, limit=limit, count_limit=self.count_limit)
+        else:
+            hits = selectors.search_hits(self.user, **self.args, offset=offset, limit=limit)
         self.shelf.keep(key, (hits.ids, hits.total))
         return hits
 
@@ -223,7 +243,7 @@ class _Search:
             key = self._cards_key(offset, bookmarked)
             if key != plain and (html := self._kept(key, ids)) is not None:
                 return html
-        drawn = draw_cards(self.user, items, source=ContentView.Source.SEARCH.value)
+        drawn = draw_cards(self.user, items, source=self.source)
         self.shelf.keep(self._cards_key(offset, bookmarked), (ids, str(drawn)))
         return drawn
 

@@ -172,6 +172,22 @@ def search_hits(
     return SearchHits(ids=ids, total=total)
 
 
+def list_hits(
+    *, kind: str = "", tag: str = "", sort: str = "", offset: int = 0, limit: int = 24, count_limit: int
+) -> SearchHits:
+    """The ids of the items the library lists without a search (`library_for(user, kind=kind,
+    tag=tag, sort=sort)`: the same for every reader, whose access decides only the cards' locks),
+    from position `offset` on (at most `limit`), and their number counted up to `count_limit`
+    (content.paging's cap). Two narrow queries (one on the last page): ids and sort keys only, no
+    card columns."""
+    items = _filtered(Content.objects.live(), kind=kind, tag=tag).order_by(*_order(sort, None))
+    ids = list(items.values_list("pk", flat=True)[offset : offset + limit])
+    if len(ids) < limit and (ids or offset == 0):  # the last page: the count is known
+        return SearchHits(ids=ids, total=offset + len(ids))
+    total = items.order_by().values("pk")[:count_limit].count()
+    return SearchHits(ids=ids, total=total)
+
+
 # What content/_card.html shows of an item (its tier and tag names are read with it).
 CARD_FIELDS = ("id", "kind", "title", "slug", "summary", "cover", "min_tier")
 

@@ -118,11 +118,16 @@ def pricing(
     asked = interval is not None
     interval = interval if interval in Interval.values else Interval.MONTH
     membership = live_membership(user) if user.is_authenticated else None
-    current = access.current_tier(user)
     tiers = list(Tier.objects.filter(is_active=True).order_by("rank"))
     if membership and membership.tier not in tiers:
         tiers.append(membership.tier)  # an archived tier still shows for its members
         tiers.sort(key=lambda t: t.rank)
+    # access.current_tier, from the tiers at hand when the rank's tier is among them (ranks are
+    # unique): no query of its own.
+    rank = access.member_rank(user)
+    current = next((t for t in tiers if t.rank == rank), None) if rank is not None else None
+    if rank is not None and current is None:
+        current = access.current_tier(user)
     wanted = next((t for t in tiers if t.slug == wanted_slug and not t.is_free), None)
     if wanted is not None and not asked and not wanted.offers(interval):
         interval = Interval.YEAR if interval == Interval.MONTH else Interval.MONTH

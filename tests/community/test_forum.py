@@ -314,3 +314,78 @@ def test_xss_corpus_is_neutralised_in_event_text_and_mention_notices(areas, sett
     assert "&lt;script&gt;alert" in pages[0].content.decode()
     suggestions = client_for(target).get(reverse("community:mention_suggestions"), {"q": "img"})
     assert suggestions["Content-Type"] == "application/json"  # names reach the page as text only
+
+
+def test_an_area_page_sends_no_count_and_its_queries_stay_flat(areas, monkeypatch):
+    """An area's list links to the previous and the next page only: its rows are read with one
+    more (is there a next page?) and no COUNT is sent, however many topics, on any page; each
+    row's author and read marker come with the rows (no query per topic)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from community import views
+
+    monkeypatch.setattr(views, "THREADS_PER_PAGE", 3)
+    member = UserFactory(display_name="Topic starter")
+    client = client_for(member)
+    client.get("/")  # the day's first request also pays the daily visit
+    url = reverse("community:category", args=["open"])
+
+    started: list[str] = []
+
+    def start(n: int) -> None:
+        for _ in range(n):
+            started.append(f"Topic {len(started)}")
+            services.start_thread(
+                member=UserFactory(), category=areas["open"], kind="discussion", title=started[-1], body="Hi"
+            )
+
+    start(2)
+    client.get(url)  # the area kept in the cache
+    with CaptureQueriesContext(connection) as small:
+        html = client.get(url).content.decode()
+    assert "Next page" not in html and "Previous page" not in html
+    start(6)  # 8 topics: pages of 3, 3 and 2
+    with CaptureQueriesContext(connection) as large:
+        first = client.get(url).content.decode()
+    assert len(large.captured_queries) == len(small.captured_queries)
+    assert not any("COUNT(" in q["sql"] for q in large.captured_queries)
+    assert "Next page" in first and "Previous page" not in first
+    middle = client.get(url + "?page=2").content.decode()
+    assert "Next page" in middle and "Previous page" in middle
+    last = client.get(url + "?page=3").content.decode()
+    assert "Next page" not in last and "Previous page" in last
+    titles = [re.findall(r"<strong>(Topic \d)</strong>", page) for page in (first, middle, last)]
+    assert [title for page in titles for title in page] == started[::-1]  # each once, newest first
+    assert titles[2] == re.findall(
+        r"<strong>(Topic \d)</strong>", client.get(url + "?page=99").content.decode()
+    )
+    for number in ("abc", "-1", "9" * 30, ""):
+        assert client.get(url + f"?page={number}").status_code == 200
+
+
+def test_a_kept_area_follows_its_changes_at_once(areas, gold):
+    """Areas are kept in the cache (selectors.category_by_slug): a renamed area shows its new
+    name, and an area gated to a tier closes to members below it, on the very next request."""
+    member = UserFactory()
+    client = client_for(member)
+    url = reverse("community:category", args=["open"])
+    assert '<h1 class="h2 mb-1">Open</h1>' in client.get(url).content.decode()
+    assert client.get(url).status_code == 200  # kept
+    area = areas["open"]
+    area.name = "Renamed"
+    area.save()
+    assert '<h1 class="h2 mb-1">Renamed</h1>' in client.get(url).content.decode()
+    area.read_tier = gold
+    area.save()
+    assert client.get(url).status_code == 404
+    assert client_for(MembershipFactory(tier=gold).user).get(url).status_code == 200
+    # A tier moved above the member's rank: the kept area (with its tier) follows.
+    lounge = reverse("community:category", args=["gold-lounge"])
+    silver_member = client_for(
+        MembershipFactory(tier=TierFactory(name="Silver", slug="silver", rank=10)).user
+    )
+    assert silver_member.get(lounge).status_code == 404
+    gold.rank = 5
+    gold.save()
+    assert silver_member.get(lounge).status_code == 200

@@ -373,3 +373,75 @@ def test_courses_in_progress_count_only_the_members_own_lessons():
     (mine,) = my_library(member)["in_progress"]
     assert (mine.done, mine.total, mine.last_progress_at) == (2, 4, later)
     assert my_library(other)["in_progress"] == []  # finished: no longer in progress
+
+
+def _library(client, query: str = "") -> str:
+    return client.get(reverse("content:library") + query).content.decode()
+
+
+def test_the_kept_plain_list_shows_each_reader_their_own_locks_and_marks(client):
+    """The plain list's page is kept and shared (content.results), but its cards follow the
+    reader's access and bookmarks: a gated item is locked for a free member and a visitor even
+    right after a gold member filled the cache, and a bookmark's star is its owner's alone."""
+    from content.models import Bookmark
+
+    gold = TierFactory(name="Gold", slug="gold", rank=20)
+    gated = ContentFactory(title="Gold only piece", min_tier=gold)
+    ContentFactory(title="Open piece")
+    entitled = Client()
+    entitled.force_login(MembershipFactory(tier=gold).user)
+    assert "Unlocked" in _library(entitled)
+    owner = UserFactory()
+    Bookmark.objects.create(user=owner, content=gated)
+    free = Client()
+    free.force_login(owner)
+    html = _library(free)
+    assert "Gold only piece" in html and "Unlocked" not in html and "★" in html
+    other = Client()
+    other.force_login(UserFactory())
+    html = _library(other)
+    assert "Unlocked" not in html and "★" not in html
+    html = _library(Client())
+    assert "Gold only piece" in html and "Unlocked" not in html and "★" not in html
+    # The body never reaches a list, kept or drawn.
+    assert gated.body not in html
+
+
+def test_the_kept_plain_list_follows_every_change_at_once(client):
+    """A kept page of the plain list is left as soon as the library changes: a new item, a
+    retitled, re-gated or unpublished one shows on the very next request."""
+    gold = TierFactory(name="Gold", slug="gold", rank=20)
+    item = ContentFactory(title="First title")
+    client.force_login(UserFactory())
+    assert "First title" in _library(client)
+    assert "First title" in _library(client)  # kept
+    ContentFactory(title="Brand new piece")
+    assert "Brand new piece" in _library(client)
+    item.title = "Second title"
+    item.save()
+    html = _library(client)
+    assert "Second title" in html and "First title" not in html
+    item.min_tier = gold
+    item.save()
+    assert "Unlocked" not in _library(client) and "Gold" in _library(client)
+    item.status = Content.Status.DRAFT
+    item.save()
+    assert "Second title" not in _library(client)
+
+
+def test_a_kept_library_page_costs_two_queries_beyond_the_session(client):
+    """A member's plain library page whose results are kept: the member's rank (their access
+    key) and their bookmarks among the page, besides the session and the user (no list, count or
+    card query)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(30):
+        ContentFactory(title=f"Item {i}")
+    client.force_login(UserFactory())
+    client.get("/")  # the day's first visit, and the header's entry
+    _library(client)
+    with CaptureQueriesContext(connection) as captured:
+        _library(client)
+    content = [q["sql"] for q in captured.captured_queries if "content_" in q["sql"]]
+    assert len(content) == 1 and "content_bookmark" in content[0], content
