@@ -46,7 +46,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from community.models import Category, Post, Thread, ThreadRead
 from community.selectors import engaged_areas, new_in_my_areas
-from content.models import Content, Lesson, LessonProgress, Tag
+from content.models import Content, ContentView, Lesson, LessonProgress, Tag
 from content.selectors import ContinueReading, courses_in_progress_for, items_in_progress_for
 from members.access import accessible, member_rank
 from members.cache_version import CacheVersion
@@ -69,6 +69,8 @@ FORUM_STAMP_PARTS = (
 )
 # Where the member's lesson progress is in their activity stamp: all the courses in progress follow.
 _LESSONS = next(i for i, part in enumerate(ACTIVITY_STAMP_PARTS) if part[0] is LessonProgress)
+# Where the member's newest view is: None when they have no view in the log, so nothing to continue.
+_VIEWS = next(i for i, part in enumerate(ACTIVITY_STAMP_PARTS) if part[0] is ContentView and part[3] == "MAX")
 # Saving or deleting any of these may change what a cached section holds or may show.
 SITE_MODELS: tuple[type, ...] = (
     Content, Lesson, Tier, ItemControl, RecommendSettings, NeighbourBuild, Category, Tag,
@@ -144,9 +146,9 @@ def member_sections_for(member: User, stamp: tuple) -> MemberSections:
 
 
 def _member_sections(member: User, stamp: tuple) -> MemberSections:
-    reading = ContinueReading(
-        courses=_courses_for(member, stamp), items=items_in_progress_for(member=member, limit=CONTINUE_LIMIT)
-    )
+    # A part of the stamp that is None: the member has no such rows, so nothing of theirs to list.
+    items = [] if stamp[_VIEWS] is None else items_in_progress_for(member=member, limit=CONTINUE_LIMIT)
+    reading = ContinueReading(courses=_courses_for(member, stamp), items=items)
     return MemberSections(
         reading=reading, recommendations=recommendations_for(member=member, n=PICKS, stamp=stamp)
     )
@@ -156,6 +158,8 @@ def _courses_for(member: User, stamp: tuple) -> list[Content]:
     """The courses in progress, kept under the member's lesson progress alone (with their access
     and the site version, as every section): reading an item, the usual reason the sections are
     computed again, leaves them as they were."""
+    if stamp[_LESSONS] is None:  # no lesson progress at all (most members): no course started
+        return []
     key = sections_key(member, (stamp[_LESSONS],), kind="courses")
     courses: list[Content] | None = cache.get(key)
     if courses is None:
@@ -169,12 +173,14 @@ def forum_news_for(member: User, stamp: tuple) -> list[Thread]:
     topics still shown and in an area the member may read now. `stamp`: from member_stamp."""
     # Keyed by the member's forum activity only: reading an item does not change their forum news.
     forum_stamp = stamp[len(ACTIVITY_STAMP_PARTS) :]
+    if all(part is None for part in forum_stamp):  # never opened a topic nor posted: in no area
+        return []
     key = sections_key(member, forum_stamp, kind="forum")
     threads: list[Thread] | None = cache.get(key)
     if threads is None:
         # The areas they read or posted in change only with their own forum activity (and
-        # access, the site): kept as long as the other sections, so most members, who have
-        # none, pay no query at all when the news is due again, and the others one.
+        # access, the site): kept as long as the other sections, so when the news is due again
+        # it is one query (the topics of those areas), none when they may read none of them.
         areas_key = sections_key(member, forum_stamp, kind="forum-areas")
         areas: list[int] | None = cache.get(areas_key)
         if areas is None:

@@ -21,16 +21,18 @@ Whether the profile is complete comes from the member's row, read on every reque
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db.models import Model
 
-from community.models import Category
+from community.models import Category, Post
 from community.permissions import can_post
 from community.selectors import category_by_slug, said_hello
-from content.models import Content, Tag
+from content.models import Content, ContentView, MemberInterest, Tag
 from content.selectors import interests_of, opened_anything, starter_for, tags_in_use
 from members.access import access_key
 from members.models import User
+from recommend.selectors import ACTIVITY_STAMP_PARTS
 
-from .home import HOME_TTL, sections_key, site_version
+from .home import FORUM_STAMP_PARTS, HOME_TTL, sections_key, site_version
 
 SITE_TTL = 10 * 60
 INTRODUCTIONS = "introductions"  # the slug of the area where a new member says hello
@@ -95,11 +97,28 @@ def _site_steps(member: User) -> _SiteSteps:
     return site
 
 
-def _member_facts(member: User, introductions: Category | None) -> _MemberFacts:
+def _stamp_part(stamp: tuple, model: type[Model], aggregate: str = "MAX") -> object:
+    parts = ACTIVITY_STAMP_PARTS + FORUM_STAMP_PARTS
+    return stamp[next(i for i, part in enumerate(parts) if part[0] is model and part[3] == aggregate)]
+
+
+def _member_facts(member: User, introductions: Category | None, stamp: tuple | None) -> _MemberFacts:
+    """Read, but for what the member's stamp tells already (a part that is None: no such row):
+    no interest picked, a view in the log (opened something), no post (said no hello)."""
+    interests: list[Tag] | None = None
+    opened: bool | None = None
+    hello: bool | None = None
+    if stamp is not None:
+        if _stamp_part(stamp, MemberInterest, "COUNT") is None:
+            interests = []
+        if _stamp_part(stamp, ContentView) is not None:
+            opened = True
+        if _stamp_part(stamp, Post) is None:
+            hello = False
     return _MemberFacts(
-        interests=interests_of(member),
-        opened=opened_anything(member),
-        said_hello=said_hello(member=member, area=introductions),
+        interests=interests_of(member) if interests is None else interests,
+        opened=opened_anything(member) if opened is None else opened,
+        said_hello=said_hello(member=member, area=introductions) if hello is None else hello,
     )
 
 
@@ -112,12 +131,12 @@ def first_steps_for(member: User, *, stamp: tuple | None = None) -> FirstSteps:
     area = site.introductions
     introductions = area if area is not None and can_post(user=member, category=area) else None
     if stamp is None:
-        facts = _member_facts(member, introductions)
+        facts = _member_facts(member, introductions, None)
     else:
         key = sections_key(member, (stamp, introductions.pk if introductions else None), kind="steps")
         kept: _MemberFacts | None = cache.get(key)
         if kept is None:
-            kept = _member_facts(member, introductions)
+            kept = _member_facts(member, introductions, stamp)
             cache.set(key, kept, HOME_TTL)
         facts = kept
     interests = facts.interests
