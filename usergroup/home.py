@@ -12,9 +12,10 @@ it, so an entry is never read after a change, rather than being deleted on time:
   it drops the moment a membership lapses), staff status, and both consents (withdrawing the
   personalisation consent changes the list at once).
 - the site version: bumped whenever the creator changes something a cached list may hold or
-  depend on: an item or lesson (re-gated, unpublished, deleted, retitled), a tier, the
-  recommendation settings and item controls, a new build of the neighbours. Bumped at once and
-  again after the commit, so a request that read the old rows in between cannot keep them.
+  depend on: an item or lesson (re-gated, unpublished, deleted, retitled, its tags), a tier, a
+  forum area, a tag, the recommendation settings and item controls, a new build of the
+  neighbours. Bumped at once and again after the commit, so a request that read the old rows in
+  between cannot keep them.
 
 Reading an item changes the stamp, so the page after a read computes the sections again; it is
 kept cheap: the courses in progress are kept under the member's lesson progress alone (a read
@@ -28,7 +29,9 @@ of it logs impressions for their variant.
 (FORUM_TTL), under a key of the member's own forum activity (the topics they opened, their posts),
 their access and the site version; each page still checks the kept topics against the forum as it
 is now (one query by primary key), so a topic hidden or moved where the member may not read drops
-out at once. The events and points sections are one cheap query each and stay live.
+out at once. The areas the member reads or posts in are kept under the same key as long as the
+other sections (HOME_TTL): when the minute is up, a member with none (most) pays no query, the
+others one. The first steps (usergroup.onboarding) are kept the same way. The events and points sections are one cheap query each and stay live.
 """
 
 from __future__ import annotations
@@ -39,11 +42,11 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db.models import Model
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from community.models import Category, Post, Thread, ThreadRead
-from community.selectors import new_in_my_areas
-from content.models import Content, Lesson, LessonProgress
+from community.selectors import engaged_areas, new_in_my_areas
+from content.models import Content, ContentView, Lesson, LessonProgress, Tag
 from content.selectors import ContinueReading, courses_in_progress_for, items_in_progress_for
 from members.access import accessible, member_rank
 from members.cache_version import CacheVersion
@@ -66,8 +69,12 @@ FORUM_STAMP_PARTS = (
 )
 # Where the member's lesson progress is in their activity stamp: all the courses in progress follow.
 _LESSONS = next(i for i, part in enumerate(ACTIVITY_STAMP_PARTS) if part[0] is LessonProgress)
+# Where the member's newest view is: None when they have no view in the log, so nothing to continue.
+_VIEWS = next(i for i, part in enumerate(ACTIVITY_STAMP_PARTS) if part[0] is ContentView and part[3] == "MAX")
 # Saving or deleting any of these may change what a cached section holds or may show.
-SITE_MODELS: tuple[type, ...] = (Content, Lesson, Tier, ItemControl, RecommendSettings, NeighbourBuild)
+SITE_MODELS: tuple[type, ...] = (
+    Content, Lesson, Tier, ItemControl, RecommendSettings, NeighbourBuild, Category, Tag,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,9 @@ def connect_invalidation() -> None:
         post_delete.connect(
             _on_site_change, sender=model, dispatch_uid=f"home-sections-delete-{model.__name__}"
         )
+    # An item's tags (the first steps' "any tag in use", the picks from interests) change without
+    # a save of the item when set in code.
+    m2m_changed.connect(_on_site_change, sender=Content.tags.through, dispatch_uid="home-sections-item-tags")
 
 
 def sections_key(member: User, stamp: tuple[object, ...], kind: str = "sections") -> str:
@@ -136,9 +146,9 @@ def member_sections_for(member: User, stamp: tuple) -> MemberSections:
 
 
 def _member_sections(member: User, stamp: tuple) -> MemberSections:
-    reading = ContinueReading(
-        courses=_courses_for(member, stamp), items=items_in_progress_for(member=member, limit=CONTINUE_LIMIT)
-    )
+    # A part of the stamp that is None: the member has no such rows, so nothing of theirs to list.
+    items = [] if stamp[_VIEWS] is None else items_in_progress_for(member=member, limit=CONTINUE_LIMIT)
+    reading = ContinueReading(courses=_courses_for(member, stamp), items=items)
     return MemberSections(
         reading=reading, recommendations=recommendations_for(member=member, n=PICKS, stamp=stamp)
     )
@@ -148,6 +158,8 @@ def _courses_for(member: User, stamp: tuple) -> list[Content]:
     """The courses in progress, kept under the member's lesson progress alone (with their access
     and the site version, as every section): reading an item, the usual reason the sections are
     computed again, leaves them as they were."""
+    if stamp[_LESSONS] is None:  # no lesson progress at all (most members): no course started
+        return []
     key = sections_key(member, (stamp[_LESSONS],), kind="courses")
     courses: list[Content] | None = cache.get(key)
     if courses is None:
@@ -160,10 +172,21 @@ def forum_news_for(member: User, stamp: tuple) -> list[Thread]:
     """ "New in the forum areas you read", kept for FORUM_TTL, checked again on every page: the
     topics still shown and in an area the member may read now. `stamp`: from member_stamp."""
     # Keyed by the member's forum activity only: reading an item does not change their forum news.
-    key = sections_key(member, stamp[len(ACTIVITY_STAMP_PARTS) :], kind="forum")
+    forum_stamp = stamp[len(ACTIVITY_STAMP_PARTS) :]
+    if all(part is None for part in forum_stamp):  # never opened a topic nor posted: in no area
+        return []
+    key = sections_key(member, forum_stamp, kind="forum")
     threads: list[Thread] | None = cache.get(key)
     if threads is None:
-        threads = new_in_my_areas(member=member, limit=FORUM_LIMIT)
+        # The areas they read or posted in change only with their own forum activity (and
+        # access, the site): kept as long as the other sections, so when the news is due again
+        # it is one query (the topics of those areas), none when they may read none of them.
+        areas_key = sections_key(member, forum_stamp, kind="forum-areas")
+        areas: list[int] | None = cache.get(areas_key)
+        if areas is None:
+            areas = engaged_areas(member=member)
+            cache.set(areas_key, areas, HOME_TTL)
+        threads = new_in_my_areas(member=member, limit=FORUM_LIMIT, areas=areas)
         cache.set(key, threads, FORUM_TTL)
         return threads
     if not threads:

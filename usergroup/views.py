@@ -38,7 +38,7 @@ def home(request: HttpRequest) -> HttpResponse:
     # Nothing of their own to pick up yet (nothing started, no forum areas, no RSVPs): the
     # first steps of the welcome page instead of "Welcome back" over an empty page.
     if not (reading or forum or events.going):
-        steps = first_steps_for(member)
+        steps = first_steps_for(member, stamp=stamp)
         context["first_steps"] = None if steps.complete else steps
     return render(request, "home.html", context)
 

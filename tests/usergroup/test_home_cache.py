@@ -4,6 +4,7 @@ change the sections depend on shows on the very next page, never a stale or gate
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -12,7 +13,7 @@ from django.utils import timezone
 from community.models import Category, Post, ThreadRead
 from content.models import Content, ContentView, LessonProgress
 from recommend.models import ItemControl, NeighbourBuild, RecommendSettings
-from recommend.selectors import activity_stamp
+from recommend.selectors import ACTIVITY_STAMP_PARTS, activity_stamp
 from recommend.services import dismiss
 from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory
 from usergroup import home as home_module
@@ -264,3 +265,44 @@ def test_reading_an_item_keeps_the_forum_news_but_a_post_of_theirs_does_not(clie
     # A post of their own is forum activity: the list is computed again at once.
     Post.objects.create(thread=old, author=member, body="Me too")
     assert "Brand new" in forum(page(client))
+
+
+def _forum_key_expires(member) -> None:
+    """As if FORUM_TTL passed: the member's news is due again (their areas are kept longer)."""
+    cache.delete(sections_key(member, member_stamp(member)[len(ACTIVITY_STAMP_PARTS) :], kind="forum"))
+
+
+def test_the_areas_a_member_reads_are_kept_and_follow_their_forum_activity(client, member, gold):
+    mine = Category.objects.create(name="Questions", slug="questions")
+    other = Category.objects.create(name="Elsewhere", slug="elsewhere")
+    read(member, topic(mine, "Read before", ago=timedelta(days=2)), ago=timedelta(days=3))
+    topic(other, "Elsewhere topic", ago=timedelta(hours=1))
+    assert "Read before" in forum(page(client))
+    topic(mine, "Brand new", ago=timedelta(0))
+    _forum_key_expires(member)
+    with CaptureQueriesContext(connection) as captured:
+        html = page(client)
+    assert "Brand new" in forum(html) and "Elsewhere topic" not in html
+    # The news is read again, the areas are not (one query: the topics of the kept areas).
+    assert len([q for q in captured if '"community_category"' in q["sql"] and "EXISTS" in q["sql"]]) == 0
+    # Posting in another area is their own activity: its topics show at once.
+    Post.objects.create(
+        thread=topic(other, "Their post's topic", ago=timedelta(days=5)), author=member, body="Hi"
+    )
+    assert "Elsewhere topic" in forum(page(client))
+    # An area re-gated by the creator (a save) leaves the kept areas at once, the news too.
+    other.read_tier = gold
+    other.save()
+    _forum_key_expires(member)
+    html = page(client)
+    assert "Elsewhere topic" not in html and "Brand new" in forum(html)
+
+
+def test_a_member_in_no_area_pays_no_forum_query(client, member):
+    area = Category.objects.create(name="Questions", slug="questions")
+    topic(area, "Not theirs", ago=timedelta(hours=1))
+    page(client)
+    _forum_key_expires(member)
+    with CaptureQueriesContext(connection) as captured:
+        assert not forum(page(client))
+    assert not [q for q in captured if '"community_thread"' in q["sql"] or '"community_category"' in q["sql"]]

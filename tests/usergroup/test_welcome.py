@@ -4,15 +4,17 @@ steps that ticks itself off, and the home page pointing to it while there is not
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from community import services as forum
 from community.models import Category
-from content.models import ContentView, Tag
+from content.models import Content, ContentView, Tag
 from content.services import set_interests
 from points.rules import local_date
-from tests.factories import ContentFactory, UserFactory
+from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +116,75 @@ def test_the_welcome_page_is_for_signed_in_members_and_cheap(newbie, site, djang
     client.get(reverse("welcome"))  # the first request of the hour writes last_seen
     with django_assert_max_num_queries(12):
         assert client.get(reverse("welcome")).status_code == 200
+
+
+# --- The home page's steps, kept in the cache (usergroup.onboarding) ---------------------------
+
+
+def start_here(client: Client) -> dict[str, bool]:
+    html = client.get("/").content.decode()
+    return steps(html[html.index('data-testid="start-here"') :]) if 'data-testid="start-here"' in html else {}
+
+
+def test_the_home_pages_steps_are_kept_yet_each_ticks_off_at_once(newbie, site):
+    client = signed_in(newbie)
+    client.get("/")  # the first request of the hour writes last_seen
+    assert start_here(client) == {
+        "account": True,
+        "profile": False,
+        "interests": False,
+        "starter": False,
+        "introduce": False,
+    }
+    with CaptureQueriesContext(connection) as captured:
+        assert start_here(client)["interests"] is False
+    # Kept: neither the site's offer (starter, area, tags) nor the member's own facts are read.
+    for sql in (q["sql"] for q in captured.captured_queries):
+        assert not any(
+            table in sql for table in ('"content_tag"', '"community_category"', '"content_content"')
+        )
+        assert sql.startswith("SELECT (SELECT MAX(") or '"community_post"' not in sql
+
+    newbie.display_name, newbie.bio, newbie.avatar = "Nu", "I paint.", "avatars/0123.webp"
+    newbie.save()
+    assert start_here(client)["profile"] is True
+    set_interests(member=newbie, tags=[site["tag"]])
+    assert start_here(client)["interests"] is True
+    # Finished: nothing left in progress, so the steps still show.
+    ContentView.objects.create(user=newbie, content=site["item"], completed=True)
+    assert start_here(client)["starter"] is True
+    forum.start_thread(
+        member=newbie, category=site["intro"], kind="discussion", title="Hello there", body="Hi!"
+    )
+    assert start_here(client) == {}  # all done: "Welcome back"
+
+
+def test_what_the_site_offers_is_kept_per_access_level_and_follows_the_creator(newbie):
+    gold = TierFactory(name="Gold", slug="gold", rank=20)
+    paid = MembershipFactory(tier=gold, user=UserFactory(display_name="", bio="")).user
+    item = ContentFactory(title="Open article")
+    ContentFactory(kind=Content.Kind.COURSE, title="Gold course", featured=True, min_tier=gold)
+    tag = Tag.objects.create(name="Ink", slug="ink")
+    free_client, paid_client = signed_in(newbie), signed_in(paid)
+    for client in (free_client, paid_client):
+        client.get("/")
+    assert "Open article" in section(free_client.get("/").content.decode(), "start-here")
+    assert "Gold course" in section(paid_client.get("/").content.decode(), "start-here")
+    assert "Gold course" not in free_client.get("/").content.decode()
+    assert "interests" not in start_here(free_client)  # no tag in use yet
+    item.tags.add(tag)  # in code: no save of the item, no save of the tag
+    assert start_here(free_client)["interests"] is False
+    ContentFactory(kind=Content.Kind.COURSE, title="Free course", featured=True)
+    assert "Free course" in section(free_client.get("/").content.decode(), "start-here")
+    intro = Category.objects.create(name="Introductions", slug="introductions")
+    assert reverse("community:new_thread", args=["introductions"]) in free_client.get("/").content.decode()
+    intro.post_tier = gold
+    intro.save()
+    html = free_client.get("/").content.decode()
+    assert reverse("community:new_thread", args=["introductions"]) not in html
+    assert reverse("community:new_thread", args=["introductions"]) in paid_client.get("/").content.decode()
+
+
+def section(html: str, testid: str) -> str:
+    start = html.index(f'data-testid="{testid}"')
+    return html[start : html.index("</section>", start)]
