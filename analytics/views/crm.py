@@ -12,7 +12,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.humanize.templatetags.humanize import intcomma, naturaltime
 from django.core.cache import cache
-from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
@@ -34,13 +33,14 @@ from usergroup.typed import AuthenticatedHttpRequest
 
 from .. import crm
 from ..forms import STATUS_LABELS, BroadcastForm, DirectoryForm, NoteForm, SegmentForm, TagForm, query_dict
-from ..models import Broadcast, Persona, PersonaRun, ScoreWeights, Segment, Tag
+from ..models import Broadcast, ScoreWeights, Segment, Tag
 from ..scoring import TERMS
 from ..selectors import (
+    DirectoryChoices,
+    directory_choices,
     directory_page,
     export_rows,
     latest_run,
-    latest_run_and_personas,
     member_card,
     member_directory,
     member_status,
@@ -53,16 +53,21 @@ from ..selectors import (
 from .common import admin_context, creator_required, csv_lines, nav_sidebar_key, spreadsheet_cell
 
 
-def _directory_form(
-    request: AuthenticatedHttpRequest,
-) -> tuple[DirectoryForm, PersonaRun | None, list[Persona]]:
-    run, personas = latest_run_and_personas()
-    return DirectoryForm(request.GET, personas=personas), run, personas
+def _directory_form(request: AuthenticatedHttpRequest) -> tuple[DirectoryForm, DirectoryChoices]:
+    """The filters as asked, offering the (cached) choices: no query to draw them."""
+    choices = directory_choices()
+    form = DirectoryForm(request.GET, personas=choices.personas)
+    for name, objects in (("tier", choices.tiers), ("tag", choices.tags)):
+        field = cast(forms.ModelChoiceField, form.fields[name])
+        field.choices = _model_options(field, objects)
+    return form, choices
 
 
-def _invalid(request: AuthenticatedHttpRequest, form: DirectoryForm, run: PersonaRun | None) -> HttpResponse:
+def _invalid(
+    request: AuthenticatedHttpRequest, form: DirectoryForm, choices: DirectoryChoices
+) -> HttpResponse:
     context = admin_context(
-        request, title=_("Members"), form=form, run=run, page=None, segments=Segment.objects.all()
+        request, title=_("Members"), form=form, run=choices.run, page=None, segments=choices.segments
     )
     return render(request, "analytics/crm/directory.html", context, status=400)
 
@@ -70,9 +75,10 @@ def _invalid(request: AuthenticatedHttpRequest, form: DirectoryForm, run: Person
 @creator_required
 @require_GET
 def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form, run, personas = _directory_form(request)
+    form, choices = _directory_form(request)
+    run, personas = choices.run, choices.personas
     if not form.is_valid():
-        return _invalid(request, form, run)
+        return _invalid(request, form, choices)
     members = member_directory(filters=form.filters(), run=run, lean=True)
     page, rows = directory_page(members=members, page=request.GET.get("page"), run=run)
     persona_by_id = {p.pk: p for p in personas}
@@ -112,7 +118,7 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             rows_html=directory_rows(rows, keys=row_keys, cached=cached),
             query=without_page,
             sort_links=_sort_links(query),
-            segments=Segment.objects.all(),
+            segments=choices.segments,
             segment_form=SegmentForm(),
             sizes=segment_sizes(run, cached=cached),
         ),
@@ -220,31 +226,24 @@ def _options(field: forms.ChoiceField) -> list[tuple[Any, Any]]:
     return [(value, label) for value, label in cast("Iterable[tuple[Any, Any]]", field.choices)]
 
 
-def _model_options(field: forms.ModelChoiceField) -> list[tuple[str, Any]]:
-    """A model select's (value, label) pairs as its own choice iterator gives them, from one plain
-    query: the iterator reads through a server-side cursor (DECLARE, FETCH and CLOSE on
-    PostgreSQL, three round trips), and list() of it would first COUNT."""
+def _model_options(field: forms.ModelChoiceField, objects: Iterable[Any]) -> list[tuple[str, Any]]:
+    """A model select's (value, label) pairs as its own choice iterator gives them for `objects`
+    (its queryset's rows, read once for every reader by `directory_choices`)."""
     empty = [("", field.empty_label)] if field.empty_label is not None else []
-    return empty + [
-        (str(field.prepare_value(obj)), field.label_from_instance(obj))
-        for obj in cast(QuerySet, field.queryset).all()
-    ]
+    return empty + [(str(field.prepare_value(obj)), field.label_from_instance(obj)) for obj in objects]
 
 
 def _filters_key(form: DirectoryForm) -> str:
     """The key of the (valid) filter form's fields as drawn: the filters with their choices
-    (tiers, tags, personas, read here once for the key and the drawing) in this language."""
-    selects = {name: cast(forms.ChoiceField, form.fields[name]) for name in ("tier", "tag", "persona")}
-    for name in ("tier", "tag"):
-        selects[name].choices = _model_options(cast(forms.ModelChoiceField, selects[name]))
+    (tiers, tags, personas, as `_directory_form` offers them) in this language."""
     shown = (
         get_language() or "",
         [(name, form.data.getlist(name) if hasattr(form.data, "getlist") else form.data.get(name))
          for name in form.fields],
-        [(name, [(str(value), str(label)) for value, label in _options(field)])
-         for name, field in selects.items()],
+        [(name, [(str(value), str(label)) for value, label in _options(cast(forms.ChoiceField, form.fields[name]))])
+         for name in ("tier", "tag", "persona")],
     )  # fmt: skip
-    return "analytics:crm-filters:1:" + hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
+    return "analytics:crm-filters:2:" + hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
 
 
 def filters_html(form: DirectoryForm, *, key: str, cached: Mapping[str, Any]) -> SafeString:
@@ -276,9 +275,10 @@ def _sort_links(query: dict[str, str]) -> dict[str, str]:
 @require_GET
 def export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """The directory (with its filters) as CSV, streamed: constant memory at any size."""
-    form, run, _personas = _directory_form(request)
+    form, choices = _directory_form(request)
+    run = choices.run
     if not form.is_valid():
-        return _invalid(request, form, run)
+        return _invalid(request, form, choices)
     audit.record(
         actor=request.user,
         action="members.export",
@@ -437,9 +437,10 @@ def delete_segment(request: AuthenticatedHttpRequest, segment_id: int) -> HttpRe
 @require_http_methods(["GET", "POST"])
 def email_segment(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Write an email to the members the directory's filters select; sent by a Celery task."""
-    form, run, _personas = _directory_form(request)
+    form, choices = _directory_form(request)
+    run = choices.run
     if not form.is_valid():
-        return _invalid(request, form, run)
+        return _invalid(request, form, choices)
     audience = member_directory(filters=form.filters(), run=run).filter(is_active=True)
     query = form.query()
     segment = (

@@ -89,10 +89,10 @@ def test_the_warm_directory_reads_a_fixed_number_of_queries(creator, ann, django
     for _ in range(5):
         UserFactory()
     creator.get(DIRECTORY)  # the day's visit, the sidebar and the rows drawn
-    # session, user, second factor, run with its personas, count, page ids, columns, tags, tiers
-    # and tags (the filters' choices), segments: no segment sizes (kept per run), no admin app
-    # list, no singleton lookups.
-    with django_assert_num_queries(11) as warm:
+    # session, user, second factor, count, page ids, columns, tags: no run, personas, tiers, tags
+    # or segments (the directory's choices, kept until one changes), no segment sizes (kept per
+    # run), no admin app list, no singleton lookups.
+    with django_assert_num_queries(7) as warm:
         creator.get(DIRECTORY)
     assert not any("settings" in q["sql"] for q in warm.captured_queries)
     # The filters' tiers and tags by plain queries: a model select's own choice iterator reads
