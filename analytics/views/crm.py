@@ -248,17 +248,71 @@ def _filters_key(form: DirectoryForm) -> str:
 
 def filters_html(form: DirectoryForm, *, key: str, cached: Mapping[str, Any]) -> SafeString:
     """The filter form's fields drawn, from `cached` when the same filters with the same choices
-    were drawn before (`key`, from `_filters_key`): Django draws each select's options through
-    templates, a quarter of the page's work."""
+    were drawn before (`key`, from `_filters_key`), else by `draw_filters` (then kept)."""
     html = cached.get(key)
     if html is None:
-        html = get_template("analytics/crm/_filters.html").template.render(Context({"form": form}))  # type: ignore[attr-defined]
+        html = draw_filters(form)
         cache.set(key, html, FILTERS_SECONDS)
     return _safe(html)
 
 
+def draw_filters(form: DirectoryForm) -> str:
+    """analytics/crm/_filters.html for a valid form, the same HTML, drawn without the template
+    engine: Django draws each select option through two included templates, the page's costliest
+    drawing when a filter is first asked for. The widgets' own contexts (their attributes, which
+    options are selected) come from Django; a widget of another kind goes through Django."""
+    if form.errors:  # drawn by the page for an invalid form, never kept
+        return get_template("analytics/crm/_filters.html").template.render(Context({"form": form}))  # type: ignore[attr-defined]
+    e = conditional_escape
+    parts = []
+    for field in form:
+        parts.append(
+            f'\n  <div class="crm-field">\n    <label for="{e(field.id_for_label)}">{e(field.label)}</label>\n'
+            f"    {_widget_html(field)}\n    \n  </div>\n"
+        )
+    return "\n" + "".join(parts) + "\n"
+
+
+def _attrs_html(attrs: Mapping[str, Any]) -> str:
+    """django/forms/widgets/attrs.html."""
+    e = conditional_escape
+    return "".join(
+        f" {e(name)}" if value is True else f' {e(name)}="{e(str(value))}"'
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
+def _widget_html(field: forms.BoundField) -> str:
+    """`{{ field }}` of a text, number or select input (forms.BoundField.as_widget)."""
+    widget = field.field.widget
+    if field.field.show_hidden_initial or type(widget) not in (
+        forms.TextInput,
+        forms.NumberInput,
+        forms.Select,
+    ):
+        return str(field)
+    attrs = field.build_widget_attrs({}, widget)
+    if field.auto_id and "id" not in widget.attrs:
+        attrs.setdefault("id", field.auto_id)
+    context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
+    e = conditional_escape
+    if isinstance(widget, forms.Select):
+        options = []
+        for group, group_options, _index in context["optgroups"]:
+            if group:
+                return str(field)  # no filter groups its options
+            options.extend(
+                f'\n  <option value="{e(str(option["value"]))}"{_attrs_html(option["attrs"])}>{e(option["label"])}</option>\n'
+                for option in group_options
+            )
+        return f'<select name="{e(context["name"])}"{_attrs_html(context["attrs"])}>{"".join(options)}\n</select>'
+    value = "" if context["value"] is None else f' value="{e(str(context["value"]))}"'
+    return f'<input type="{e(context["type"])}" name="{e(context["name"])}"{value}{_attrs_html(context["attrs"])}>'
+
+
 def _safe(html: str) -> SafeString:
-    return mark_safe(html)  # drawn by _row_html or analytics/crm/_filters.html, which escape
+    return mark_safe(html)  # drawn by _row_html or draw_filters, which escape
 
 
 def _sort_links(query: dict[str, str]) -> dict[str, str]:
