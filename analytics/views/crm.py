@@ -298,7 +298,7 @@ def _widget_html(field: forms.BoundField) -> str:
     context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
     e = conditional_escape
     if isinstance(widget, forms.Select):
-        options = []
+        options: list[str] = []
         for group, group_options, _index in context["optgroups"]:
             if group:
                 return str(field)  # no filter groups its options
