@@ -73,6 +73,7 @@ from members.services import grant_complimentary
 from members.translated import in_language
 from usergroup.typed import column_of
 
+from .choices_version import forget_directory_choices
 from .models import MemberNote, MemberTag, Tag
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -1177,6 +1178,7 @@ def _fill_existing(rows: Sequence[RowPlan], *, now: datetime) -> None:
 def _tag_ids(new_tags: Sequence[str]) -> dict[str, int]:
     """Lower-case tag name -> id, creating the file's new tags."""
     Tag.objects.bulk_create([Tag(name=name) for name in new_tags], batch_size=WRITE_BATCH)
+    forget_directory_choices()  # the directory's tag choices (bulk_create sends no signal)
     return {name.lower(): tag_id for tag_id, name in Tag.objects.values_list("id", "name")}
 
 

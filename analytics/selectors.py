@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
@@ -38,10 +38,11 @@ from django.utils.translation import get_language
 from community.models import RSVP, Comment, Post
 from content.models import ContentView
 from content.selectors import view_pairs
-from members.models import LIVE_STATUSES, Membership, MembershipEvent, Payment, User
+from members.models import LIVE_STATUSES, Membership, MembershipEvent, Payment, Tier, User
 from members.translated import in_language
 from points.models import LedgerEntry, PointsAccount
 
+from .choices_version import directory_choices_version
 from .models import (
     Acquisition,
     Conversion,
@@ -50,6 +51,8 @@ from .models import (
     MemberTag,
     Persona,
     PersonaRun,
+    Segment,
+    Tag,
 )
 from .services import features_of
 
@@ -82,17 +85,67 @@ def personas_of(run: PersonaRun | None) -> list[Persona]:
     return list(run.personas.order_by("-size")) if run else []
 
 
-def latest_run_and_personas() -> tuple[PersonaRun | None, list[Persona]]:
-    """`latest_run()` and `personas_of` it, in one query when the run has personas."""
+# The columns of a run and its personas the directory leaves out (large, never shown there).
+_RUN_LARGE = ("params", "metrics", "durations")
+_PERSONA_LARGE = ("centroid",)
+
+
+def latest_run_and_personas(*, lean: bool = False) -> tuple[PersonaRun | None, list[Persona]]:
+    """`latest_run()` and `personas_of` it, in one query when the run has personas. `lean`:
+    without the run's and the personas' large columns."""
     latest = PersonaRun.objects.filter(status=PersonaRun.Status.DONE).order_by("-as_of")
-    personas = list(
-        Persona.objects.filter(run=Subquery(latest.values("pk")[:1])).select_related("run").order_by("-size")
-    )
+    found = Persona.objects.filter(run=Subquery(latest.values("pk")[:1])).select_related("run")
+    if lean:
+        latest = latest.defer(*_RUN_LARGE)
+        found = found.defer(*_PERSONA_LARGE, *(f"run__{name}" for name in _RUN_LARGE))
+    personas = list(found.order_by("-size"))
     if not personas:
         return latest.first(), []
     for persona in personas[1:]:
         persona.run = personas[0].run  # one instance of the run, as personas_of gives
     return personas[0].run, personas
+
+
+# The directory's filter choices and quick links (the latest run and its personas, the tiers,
+# the tags, the saved segments): the same for every reader, read from the cache, and read again
+# once any of them changes (analytics.apps connects the saves and deletes, and what writes
+# without signals bumps the version itself: rename_persona, the run's personas, imported tags).
+DIRECTORY_CHOICES_KEY = "analytics:directory-choices:1"
+DIRECTORY_CHOICES_SECONDS = 24 * 3600
+
+
+@dataclass
+class DirectoryChoices:
+    run: PersonaRun | None
+    personas: list[Persona]
+    tiers: list[Tier]
+    tags: list[Tag]
+    segments: list[Segment]
+
+
+def directory_choices() -> DirectoryChoices:
+    """What the directory offers to filter by and come back to, from the cache (one read) when
+    nothing changed since it was read from the database (five queries on PostgreSQL otherwise:
+    the run with its personas, the tiers, the tags, the segments). The run and personas without
+    their large columns (parameters, metrics, centroids), which the directory does not show."""
+    version_key = directory_choices_version.key
+    found = cache.get_many([version_key, DIRECTORY_CHOICES_KEY])
+    version = found.get(version_key)
+    if version is None:
+        version = directory_choices_version.current()
+    kept = found.get(DIRECTORY_CHOICES_KEY)
+    if kept is not None and kept[0] == version:
+        return cast(DirectoryChoices, kept[1])
+    run, personas = latest_run_and_personas(lean=True)
+    choices = DirectoryChoices(
+        run=run,
+        personas=personas,
+        tiers=list(Tier.objects.order_by("rank")),
+        tags=list(Tag.objects.all()),
+        segments=list(Segment.objects.all()),
+    )
+    cache.set(DIRECTORY_CHOICES_KEY, (version, choices), DIRECTORY_CHOICES_SECONDS)
+    return choices
 
 
 def persona_keys(*, member_ids: list[int], run: PersonaRun | None = None) -> dict[int, int]:

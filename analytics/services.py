@@ -28,6 +28,7 @@ from members.models import Tier, User
 from usergroup.typed import column_of
 
 from . import churn, personas, scoring
+from .choices_version import forget_directory_choices
 from .features import FEATURES, INDEX, FeatureMatrix, compute_features, features_at, id_set, paying_over
 from .models import DEFAULT_WEIGHTS, MemberFeatures, MemberProfile, Persona, PersonaRun, ScoreWeights
 
@@ -304,6 +305,7 @@ def _write(
             paying_risk = risk[members_in & ~np.isnan(risk)]
             persona.avg_churn = round(float(paying_risk.mean()), 4) if len(paying_risk) else None
         Persona.objects.bulk_create(persona_rows)
+        forget_directory_choices()  # bulk_create sends no signal (the run's save did, too early)
         MemberFeatures.objects.bulk_create(_feature_blocks(run, matrix))
         persona_ids = [persona.pk for persona in persona_rows]
         _insert_profiles(
@@ -571,6 +573,7 @@ def rename_persona(*, persona: Persona, names: Mapping[str, str | None]) -> Pers
         if language in dict(settings.LANGUAGES)
     }
     Persona.objects.filter(pk=persona.pk).update(**columns)
+    forget_directory_choices()  # an update sends no signal
     for column, name in columns.items():
         setattr(persona, column, name)
     return persona

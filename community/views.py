@@ -1,7 +1,7 @@
 import functools
 from typing import TYPE_CHECKING
 
-from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
+from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field, as_crispy_form
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -429,12 +429,19 @@ def notifications(request):
             notify.set_email_preference(member=request.user, email=form.cleaned_data["email"])
             messages.success(request, _("Your email preference is saved."))
         return redirect("community:notifications")
-    notify.collect_level_ups(members=[request.user.pk])
+    notify.collect_member_level_ups(member_id=request.user.pk)
     items = selectors.notifications_for(request.user)
     if any(n.read_at is None for n in items):  # seeing them is reading them; no write when all are read
         notify.mark_all_read(member=request.user)
-    form = NotificationSettingsForm(initial={"email": selectors.email_preference_of(request.user)})
-    return render(request, "community/notifications.html", {"items": items, "form": form})
+    form_html = _settings_form_html(selectors.email_preference_of(request.user), get_language())
+    return render(request, "community/notifications.html", {"items": items, "form_html": form_html})
+
+
+@functools.lru_cache(maxsize=64)
+def _settings_form_html(choice: str, language: str) -> str:
+    """The email preference form as `{{ form|crispy }}` draws it with `choice` selected: the same
+    for every member with that choice, in that language (drawn once per process)."""
+    return as_crispy_form(NotificationSettingsForm(initial={"email": choice}))
 
 
 @login_required

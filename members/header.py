@@ -116,6 +116,11 @@ def _start_versions(keys: list[str], found: dict[str, Any]) -> list[Any]:
     return [found.get(key) for key in keys]
 
 
+def start_member_version(member_id: int) -> Any:
+    """The member's header version, started if missing (for caches that follow it)."""
+    return _start_versions([version_key(member_id)], {})[0]
+
+
 def header_for(member: User) -> dict[str, Any]:
     """Every registered part's value for the member: one cache read when nothing changed, the
     parts' own queries after a change (or while the cache does not answer)."""

@@ -2,7 +2,6 @@ import secrets
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -25,7 +24,7 @@ def overview(request):
     if upcoming is not None:
         base = level.threshold if level else 0
         progress = int(100 * (account.lifetime - base) / max(1, upcoming.threshold - base))
-    history = Paginator(selectors.history(request.user), HISTORY_PAGE).get_page(request.GET.get("page"))
+    history = selectors.history_page(request.user, page=request.GET.get("page"), per_page=HISTORY_PAGE)
     selectors.label_actions(history)
     return render(
         request,

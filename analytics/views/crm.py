@@ -12,7 +12,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.humanize.templatetags.humanize import intcomma, naturaltime
 from django.core.cache import cache
-from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
@@ -34,13 +33,14 @@ from usergroup.typed import AuthenticatedHttpRequest
 
 from .. import crm
 from ..forms import STATUS_LABELS, BroadcastForm, DirectoryForm, NoteForm, SegmentForm, TagForm, query_dict
-from ..models import Broadcast, Persona, PersonaRun, ScoreWeights, Segment, Tag
+from ..models import Broadcast, ScoreWeights, Segment, Tag
 from ..scoring import TERMS
 from ..selectors import (
+    DirectoryChoices,
+    directory_choices,
     directory_page,
     export_rows,
     latest_run,
-    latest_run_and_personas,
     member_card,
     member_directory,
     member_status,
@@ -53,16 +53,21 @@ from ..selectors import (
 from .common import admin_context, creator_required, csv_lines, nav_sidebar_key, spreadsheet_cell
 
 
-def _directory_form(
-    request: AuthenticatedHttpRequest,
-) -> tuple[DirectoryForm, PersonaRun | None, list[Persona]]:
-    run, personas = latest_run_and_personas()
-    return DirectoryForm(request.GET, personas=personas), run, personas
+def _directory_form(request: AuthenticatedHttpRequest) -> tuple[DirectoryForm, DirectoryChoices]:
+    """The filters as asked, offering the (cached) choices: no query to draw them."""
+    choices = directory_choices()
+    form = DirectoryForm(request.GET, personas=choices.personas)
+    for name, objects in (("tier", choices.tiers), ("tag", choices.tags)):
+        field = cast(forms.ModelChoiceField, form.fields[name])
+        field.choices = _model_options(field, objects)
+    return form, choices
 
 
-def _invalid(request: AuthenticatedHttpRequest, form: DirectoryForm, run: PersonaRun | None) -> HttpResponse:
+def _invalid(
+    request: AuthenticatedHttpRequest, form: DirectoryForm, choices: DirectoryChoices
+) -> HttpResponse:
     context = admin_context(
-        request, title=_("Members"), form=form, run=run, page=None, segments=Segment.objects.all()
+        request, title=_("Members"), form=form, run=choices.run, page=None, segments=choices.segments
     )
     return render(request, "analytics/crm/directory.html", context, status=400)
 
@@ -70,9 +75,10 @@ def _invalid(request: AuthenticatedHttpRequest, form: DirectoryForm, run: Person
 @creator_required
 @require_GET
 def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form, run, personas = _directory_form(request)
+    form, choices = _directory_form(request)
+    run, personas = choices.run, choices.personas
     if not form.is_valid():
-        return _invalid(request, form, run)
+        return _invalid(request, form, choices)
     members = member_directory(filters=form.filters(), run=run, lean=True)
     page, rows = directory_page(members=members, page=request.GET.get("page"), run=run)
     persona_by_id = {p.pk: p for p in personas}
@@ -112,7 +118,7 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             rows_html=directory_rows(rows, keys=row_keys, cached=cached),
             query=without_page,
             sort_links=_sort_links(query),
-            segments=Segment.objects.all(),
+            segments=choices.segments,
             segment_form=SegmentForm(),
             sizes=segment_sizes(run, cached=cached),
         ),
@@ -220,46 +226,93 @@ def _options(field: forms.ChoiceField) -> list[tuple[Any, Any]]:
     return [(value, label) for value, label in cast("Iterable[tuple[Any, Any]]", field.choices)]
 
 
-def _model_options(field: forms.ModelChoiceField) -> list[tuple[str, Any]]:
-    """A model select's (value, label) pairs as its own choice iterator gives them, from one plain
-    query: the iterator reads through a server-side cursor (DECLARE, FETCH and CLOSE on
-    PostgreSQL, three round trips), and list() of it would first COUNT."""
+def _model_options(field: forms.ModelChoiceField, objects: Iterable[Any]) -> list[tuple[str, Any]]:
+    """A model select's (value, label) pairs as its own choice iterator gives them for `objects`
+    (its queryset's rows, read once for every reader by `directory_choices`)."""
     empty = [("", field.empty_label)] if field.empty_label is not None else []
-    return empty + [
-        (str(field.prepare_value(obj)), field.label_from_instance(obj))
-        for obj in cast(QuerySet, field.queryset).all()
-    ]
+    return empty + [(str(field.prepare_value(obj)), field.label_from_instance(obj)) for obj in objects]
 
 
 def _filters_key(form: DirectoryForm) -> str:
     """The key of the (valid) filter form's fields as drawn: the filters with their choices
-    (tiers, tags, personas, read here once for the key and the drawing) in this language."""
-    selects = {name: cast(forms.ChoiceField, form.fields[name]) for name in ("tier", "tag", "persona")}
-    for name in ("tier", "tag"):
-        selects[name].choices = _model_options(cast(forms.ModelChoiceField, selects[name]))
+    (tiers, tags, personas, as `_directory_form` offers them) in this language."""
     shown = (
         get_language() or "",
         [(name, form.data.getlist(name) if hasattr(form.data, "getlist") else form.data.get(name))
          for name in form.fields],
-        [(name, [(str(value), str(label)) for value, label in _options(field)])
-         for name, field in selects.items()],
+        [(name, [(str(value), str(label)) for value, label in _options(cast(forms.ChoiceField, form.fields[name]))])
+         for name in ("tier", "tag", "persona")],
     )  # fmt: skip
-    return "analytics:crm-filters:1:" + hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
+    return "analytics:crm-filters:2:" + hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
 
 
 def filters_html(form: DirectoryForm, *, key: str, cached: Mapping[str, Any]) -> SafeString:
     """The filter form's fields drawn, from `cached` when the same filters with the same choices
-    were drawn before (`key`, from `_filters_key`): Django draws each select's options through
-    templates, a quarter of the page's work."""
+    were drawn before (`key`, from `_filters_key`), else by `draw_filters` (then kept)."""
     html = cached.get(key)
     if html is None:
-        html = get_template("analytics/crm/_filters.html").template.render(Context({"form": form}))  # type: ignore[attr-defined]
+        html = draw_filters(form)
         cache.set(key, html, FILTERS_SECONDS)
     return _safe(html)
 
 
+def draw_filters(form: DirectoryForm) -> str:
+    """analytics/crm/_filters.html for a valid form, the same HTML, drawn without the template
+    engine: Django draws each select option through two included templates, the page's costliest
+    drawing when a filter is first asked for. The widgets' own contexts (their attributes, which
+    options are selected) come from Django; a widget of another kind goes through Django."""
+    if form.errors:  # drawn by the page for an invalid form, never kept
+        return get_template("analytics/crm/_filters.html").template.render(Context({"form": form}))  # type: ignore[attr-defined]
+    e = conditional_escape
+    parts = []
+    for field in form:
+        parts.append(
+            f'\n  <div class="crm-field">\n    <label for="{e(field.id_for_label)}">{e(field.label)}</label>\n'
+            f"    {_widget_html(field)}\n    \n  </div>\n"
+        )
+    return "\n" + "".join(parts) + "\n"
+
+
+def _attrs_html(attrs: Mapping[str, Any]) -> str:
+    """django/forms/widgets/attrs.html."""
+    e = conditional_escape
+    return "".join(
+        f" {e(name)}" if value is True else f' {e(name)}="{e(str(value))}"'
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
+def _widget_html(field: forms.BoundField) -> str:
+    """`{{ field }}` of a text, number or select input (forms.BoundField.as_widget)."""
+    widget = field.field.widget
+    if field.field.show_hidden_initial or type(widget) not in (
+        forms.TextInput,
+        forms.NumberInput,
+        forms.Select,
+    ):
+        return str(field)
+    attrs = field.build_widget_attrs({}, widget)
+    if field.auto_id and "id" not in widget.attrs:
+        attrs.setdefault("id", field.auto_id)
+    context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
+    e = conditional_escape
+    if isinstance(widget, forms.Select):
+        options: list[str] = []
+        for group, group_options, _index in context["optgroups"]:
+            if group:
+                return str(field)  # no filter groups its options
+            options.extend(
+                f'\n  <option value="{e(str(option["value"]))}"{_attrs_html(option["attrs"])}>{e(option["label"])}</option>\n'
+                for option in group_options
+            )
+        return f'<select name="{e(context["name"])}"{_attrs_html(context["attrs"])}>{"".join(options)}\n</select>'
+    value = "" if context["value"] is None else f' value="{e(str(context["value"]))}"'
+    return f'<input type="{e(context["type"])}" name="{e(context["name"])}"{value}{_attrs_html(context["attrs"])}>'
+
+
 def _safe(html: str) -> SafeString:
-    return mark_safe(html)  # drawn by _row_html or analytics/crm/_filters.html, which escape
+    return mark_safe(html)  # drawn by _row_html or draw_filters, which escape
 
 
 def _sort_links(query: dict[str, str]) -> dict[str, str]:
@@ -276,9 +329,10 @@ def _sort_links(query: dict[str, str]) -> dict[str, str]:
 @require_GET
 def export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """The directory (with its filters) as CSV, streamed: constant memory at any size."""
-    form, run, _personas = _directory_form(request)
+    form, choices = _directory_form(request)
+    run = choices.run
     if not form.is_valid():
-        return _invalid(request, form, run)
+        return _invalid(request, form, choices)
     audit.record(
         actor=request.user,
         action="members.export",
@@ -437,9 +491,10 @@ def delete_segment(request: AuthenticatedHttpRequest, segment_id: int) -> HttpRe
 @require_http_methods(["GET", "POST"])
 def email_segment(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Write an email to the members the directory's filters select; sent by a Celery task."""
-    form, run, _personas = _directory_form(request)
+    form, choices = _directory_form(request)
+    run = choices.run
     if not form.is_valid():
-        return _invalid(request, form, run)
+        return _invalid(request, form, choices)
     audience = member_directory(filters=form.filters(), run=run).filter(is_active=True)
     query = form.query()
     segment = (

@@ -2,15 +2,17 @@
 emailed after commit (or gathered into the daily digest), each only to members who may
 still read the topic. (What a member may still see is read in community.selectors.)"""
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from members.access import prime_ranks
-from members.header import members_changed
+from members.header import VERSION_TTL, members_changed, start_member_version, version_key
 from members.models import User
 from points.models import LevelUp
 
@@ -158,6 +160,29 @@ def collect_level_ups(*, members: list[int] | None = None, since: datetime | Non
     created = Notification.objects.bulk_create(rows, ignore_conflicts=True)
     members_changed(member_ids=[n.recipient_id for n in rows])
     return len(created)  # rows attempted
+
+
+def collected_key(member_id: int) -> str:
+    return f"community:level-ups-collected:{member_id}"
+
+
+def collect_member_level_ups(*, member_id: int) -> None:
+    """`collect_level_ups` for one member (their notifications page), skipped while their header
+    version is the one it last ran under: saving a LevelUp (or anything else of the header's)
+    gives the member a new version, so a level-up is never skipped (see members.header)."""
+    try:
+        found = cache.get_many([collected_key(member_id), version_key(member_id)])
+        version = found.get(version_key(member_id))
+        if version is None:
+            version = start_member_version(member_id)
+        elif found.get(collected_key(member_id)) == version:
+            return
+    except Exception:  # the cache does not answer: collect
+        version = None
+    collect_level_ups(members=[member_id])
+    if version is not None:
+        with contextlib.suppress(Exception):
+            cache.set(collected_key(member_id), version, VERSION_TTL)
 
 
 def event_notice(*, member: User, event: Event, kind: str, emailed: bool) -> None:

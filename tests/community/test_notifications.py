@@ -283,3 +283,51 @@ def test_old_level_ups_do_not_flood_the_bell(area, silver):
     notify.collect_level_ups(members=[member.pk])
     assert Notification.objects.get(level=gold).read_at is not None
     assert Notification.objects.get(level=silver).read_at is None
+
+
+def test_the_notifications_page_collects_level_ups_only_after_a_change(client, django_assert_num_queries):
+    """The page puts the member's level-ups into the bell, and skips looking for them while the
+    member's header version is the one it last looked under: a LevelUp saved gives a new one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from points.models import Level, LevelUp
+
+    member = UserFactory()
+    client.force_login(member)
+    page = reverse("community:notifications")
+    client.get(page)
+
+    def looked(sqls: list[str]) -> bool:
+        return any('FROM "points_levelup"' in sql for sql in sqls)
+
+    with CaptureQueriesContext(connection) as again:
+        client.get(page)
+    assert not looked([q["sql"] for q in again.captured_queries])
+
+    LevelUp.objects.create(member=member, level=Level.objects.create(name="Platinum", threshold=50_000))
+    with CaptureQueriesContext(connection) as after:
+        html = client.get(page).content.decode()
+    assert looked([q["sql"] for q in after.captured_queries])
+    assert Notification.objects.filter(recipient=member, kind=Notification.Kind.LEVEL_UP).count() == 1
+    assert "Platinum" in html
+
+
+def test_the_notification_settings_form_is_crispys_with_the_members_choice(client):
+    from crispy_forms.templatetags.crispy_forms_filters import as_crispy_form
+
+    from community.forms import NotificationSettingsForm
+
+    member = UserFactory()
+    client.force_login(member)
+    page = reverse("community:notifications")
+    notify.set_email_preference(member=member, email="off")
+    html = client.get(page).content.decode()
+    assert as_crispy_form(NotificationSettingsForm(initial={"email": "off"})) in html
+    assert '<option value="off" selected>' in html
+    notify.set_email_preference(member=member, email="instant")
+    html = client.get(page).content.decode()
+    assert '<option value="instant" selected>' in html and '<option value="off" selected>' not in html
+    client.cookies["django_language"] = "zh-hans"
+    html = client.get(page).content.decode()
+    assert '<option value="instant" selected>' in html and "Email me about new notifications" not in html

@@ -104,8 +104,8 @@ def test_overview_history_labels_each_action_and_reads_a_fixed_number_of_queries
         services.adjust_points(member=member, points=n + 1, reason=f"gift {n}", actor=None)
     client.get(reverse("points:overview"))
     # session, user, account, membership rank (no tier row: the ways to earn need the rank only),
-    # privileges, history count and page, redemptions, catalogue
-    with django_assert_num_queries(9):
+    # privileges, history page (no count), redemptions, catalogue
+    with django_assert_num_queries(8):
         html = client.get(reverse("points:overview")).content.decode()
     assert html.count("Manual adjustment") == 25 and "gift 29" in html and "gift 4" not in html
     older = client.get(reverse("points:overview") + "?page=2").content.decode()
@@ -269,3 +269,26 @@ def test_your_place_when_hidden_or_without_points():
     html = shy.get(reverse("points:leaderboard")).content.decode()
     assert "You are hidden from leaderboards." in html and "You are number" not in html
     assert "You are number" not in Client().get(reverse("points:leaderboard")).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("page", "shown", "newer", "older"),
+    [
+        ("", range(60, 35, -1), False, True),
+        ("2", range(35, 10, -1), True, True),
+        ("3", range(10, 0, -1), True, False),
+        ("9", range(10, 0, -1), True, False),  # past the end: the last page
+        ("0", range(10, 0, -1), True, False),  # as the Paginator: the last page
+        ("x", range(60, 35, -1), False, True),  # not a number: the first
+    ],
+)
+def test_the_history_pages_without_a_count(client, page, shown, newer, older):
+    member = UserFactory()
+    client.force_login(member)
+    client.get(reverse("points:overview"))
+    LedgerEntry.objects.filter(member=member).delete()
+    for n in range(1, 61):
+        services.adjust_points(member=member, points=n, reason=f"gift {n}.", actor=None)
+    html = client.get(reverse("points:overview") + f"?page={page}").content.decode()
+    assert [n for n in range(1, 61) if f"gift {n}." in html] == sorted(shown)
+    assert (">Newer<" in html) is newer and (">Older<" in html) is older
