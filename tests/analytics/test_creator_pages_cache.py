@@ -310,5 +310,5 @@ def test_the_filters_drawn_in_python_are_the_templates_html(query, language):
             QueryDict(query.replace("tag=VIP", f"tag={Tag.objects.get().pk}")), personas=personas
         )
         assert form.is_valid(), form.errors
-        template = get_template("analytics/crm/_filters.html").template  # type: ignore[attr-defined]
+        template = get_template("analytics/crm/_filters.html").template
         assert draw_filters(form) == template.render(Context({"form": form}))
