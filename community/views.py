@@ -34,6 +34,7 @@ from .forms import (
 from .lists import topic_rows
 from .models import RSVP, Category, Event, Thread
 from .permissions import can_post, can_read, may_attend
+from .rendering import prepare_posts
 from .services import comments as comment_services
 from .services import events as event_services
 from .services import notifications as notify
@@ -98,6 +99,7 @@ def thread(request, pk, slug=""):
     for post, html in zip(posts, html_of(posts), strict=True):
         # For the template only: the stored HTML checked against the body (or rendered afresh).
         setattr(post, "html", html)  # noqa: B010
+    prepare_posts(posts, thread_id=thread.pk)  # each post's avatar, date and addresses, once
     if request.user.is_authenticated and (
         thread.last_read is None or thread.last_read < thread.last_activity_at
     ):
@@ -120,6 +122,7 @@ def thread(request, pk, slug=""):
             "can_accept": can_accept,
             "following": thread.following,
             "move_targets": selectors.move_targets() if request.user.is_staff else [],
+            "thread_url": thread.get_absolute_url() if request.user.is_staff else "",
             # What higher apps add at the end of a topic (recommend: suggested topics).
             "sections": slots.thread_sections(request, thread),
         },
