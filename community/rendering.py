@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.timesince import timesince
-from django.utils.timezone import template_localtime
+from django.utils.timezone import localtime
 
 from members.avatars import avatar_html
 
@@ -48,7 +48,7 @@ def prepare_posts(posts: Sequence[Post], *, thread_id: int) -> None:
     vote, accept = Address("community:vote"), Address("community:accept", thread_id)
     for post in posts:
         post.avatar = avatar_html(post.author, POST_AVATAR)  # type: ignore[attr-defined]
-        post.when = date_format(template_localtime(post.created_at), "DATETIME_FORMAT")  # type: ignore[attr-defined]
+        post.when = date_format(localtime(post.created_at), "DATETIME_FORMAT")  # type: ignore[attr-defined]
         pk = post.pk
         post.edit_url = edit.of(pk)  # type: ignore[attr-defined]
         post.flag_url = flag.of(pk)  # type: ignore[attr-defined]

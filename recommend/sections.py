@@ -4,14 +4,14 @@ community.slots)."""
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
-from django.utils.timezone import template_localtime
+from django.utils.timezone import localtime
 from django.utils.translation import gettext, ngettext
 
 from community.models import Thread
@@ -55,7 +55,7 @@ def suggested_topics_section(request: HttpRequest, thread: Thread) -> str:
     address = ThreadAddress()
     for topic in topics:
         topic.url = address.of(topic)  # type: ignore[attr-defined]
-        when = conditional_escape(naturaltime(template_localtime(topic.last_activity_at)))
+        when = conditional_escape(naturaltime(localtime(topic.last_activity_at)))
         topic.active = SafeString(gettext("active %(when)s") % {"when": when})  # type: ignore[attr-defined]
         n = topic.reply_count
         replies = ngettext("%(n)s reply", "%(n)s replies", n) % {"n": conditional_escape(localize(n))}

@@ -21,7 +21,7 @@ from tests.factories import ContentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 Chrome/120"}
+BROWSER = "Mozilla/5.0 Chrome/120"
 TESTS = Path(__file__).resolve().parent.parent
 _TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
 
@@ -59,7 +59,7 @@ class Captured:
 
 
 def client_for(user, language: str) -> Client:
-    client = Client(**BROWSER)
+    client = Client(HTTP_USER_AGENT=BROWSER)
     client.cookies["django_language"] = language
     if user is not None:
         client.force_login(user)
@@ -102,7 +102,9 @@ def test_the_thread_page_and_its_suggested_topics_are_unchanged(monkeypatch, peo
     import recommend.sections
 
     page = Captured(monkeypatch, community.views, "render", "community/before/thread.html")
-    topics = Captured(monkeypatch, recommend.sections, "render_to_string", "recommend/before/suggested_topics.html")
+    topics = Captured(
+        monkeypatch, recommend.sections, "render_to_string", "recommend/before/suggested_topics.html"
+    )
     response = client_for(people.get(who), language).get(question.get_absolute_url())
     assert response.status_code == 200
     html = response.content.decode()
@@ -122,7 +124,9 @@ def test_the_comments_under_an_item_are_unchanged(monkeypatch, people, who, lang
     comment_services.add_comment(member=people["member"], item=item, body="A reply", parent_id=first.pk)
     comment_services.add_comment(member=people["staff"], item=item, body="Second")
     Comment.objects.update(created_at=timezone.now() - timedelta(days=2, hours=3))
-    comments = Captured(monkeypatch, community.sections, "render_to_string", "community/before/_comments.html")
+    comments = Captured(
+        monkeypatch, community.sections, "render_to_string", "community/before/_comments.html"
+    )
     response = client_for(people.get(who), language).get(item.get_absolute_url())
     assert response.status_code == 200
     assert "A reply" in response.content.decode()
