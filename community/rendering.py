@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from django.urls import reverse
 from django.utils.formats import date_format
+from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 from django.utils.timezone import localtime
 
@@ -39,17 +40,25 @@ class Address:
         return f"{self._head}{pk}{self._tail}"
 
 
-def prepare_posts(posts: Sequence[Post], *, thread_id: int) -> None:
+def prepare_posts(posts: Sequence[Post], *, thread: Thread, viewer_id: int | None, page_number: int) -> None:
     """Set on each of `posts`, for community/thread.html: `avatar` (the author's, as
     partials/avatar.html draws it), `when` (created_at as the `date:"DATETIME_FORMAT"` filter
-    gives it) and the addresses `edit_url`, `flag_url`, `moderate_url`, `vote_url` and
+    gives it), whether it is the viewer's own (`own`: never for a visitor), may be voted on by
+    them (`votable`: a member's, not their own) and is the `accepted` answer, the `quote_href`
+    of its Quote link and the addresses `edit_url`, `flag_url`, `moderate_url`, `vote_url` and
     `accept_url`."""
     edit, flag, moderate = Address("community:edit"), Address("community:flag"), Address("community:moderate")
-    vote, accept = Address("community:vote"), Address("community:accept", thread_id)
+    vote, accept = Address("community:vote"), Address("community:accept", thread.pk)
+    page = f"&page={page_number}" if page_number > 1 else ""
     for post in posts:
+        pk = post.pk
+        own = viewer_id is not None and viewer_id == post.author_id
         post.avatar = avatar_html(post.author, POST_AVATAR)  # type: ignore[attr-defined]
         post.when = date_format(localtime(post.created_at), "DATETIME_FORMAT")  # type: ignore[attr-defined]
-        pk = post.pk
+        post.own = own  # type: ignore[attr-defined]
+        post.votable = viewer_id is not None and not own  # type: ignore[attr-defined]
+        post.accepted = thread.accepted_answer_id == pk  # type: ignore[attr-defined]
+        post.quote_href = SafeString(f"?quote={pk}{page}#latest")  # type: ignore[attr-defined]  # digits only
         post.edit_url = edit.of(pk)  # type: ignore[attr-defined]
         post.flag_url = flag.of(pk)  # type: ignore[attr-defined]
         post.moderate_url = moderate.of(pk)  # type: ignore[attr-defined]

@@ -131,3 +131,21 @@ def test_the_comments_under_an_item_are_unchanged(monkeypatch, people, who, lang
     assert response.status_code == 200
     assert "A reply" in response.content.decode()
     comments.assert_same()
+
+
+@pytest.mark.parametrize("who", ["member", "visitor"])
+def test_a_later_page_of_a_long_topic_is_unchanged(monkeypatch, area, people, who):
+    import community.views
+
+    thread = services.start_thread(
+        member=people["author"], category=area, kind="discussion", title="A long topic", body="x"
+    )
+    Post.objects.bulk_create(
+        [Post(thread=thread, author=people["staff"], body=f"Post {n}") for n in range(60)]
+    )
+    page = Captured(monkeypatch, community.views, "render", "community/before/thread.html")
+    response = client_for(people.get(who), "en").get(thread.get_absolute_url() + "?page=2")
+    assert response.status_code == 200
+    if who == "member":
+        assert "&page=2#latest" in response.content.decode()
+    page.assert_same()
