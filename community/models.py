@@ -72,6 +72,11 @@ class Category(models.Model):  # type: ignore[django-manager-missing]  # modeltr
         return reverse("community:category", args=[self.slug])
 
 
+def thread_slug(title: str) -> str:
+    """The slug in a thread's address (ASCII: slugify's)."""
+    return slugify(title)[:60] or "thread"
+
+
 class Thread(models.Model):
     Kind = TopicKind
 
@@ -100,7 +105,7 @@ class Thread(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("community:thread", args=[self.pk, slugify(self.title)[:60] or "thread"])
+        return reverse("community:thread", args=[self.pk, thread_slug(self.title)])
 
     @property
     def is_question(self) -> bool:

@@ -6,6 +6,7 @@ from django.template.loader import render_to_string
 from content.markdown import html_of
 from content.models import Content
 
+from .rendering import prepare_comments
 from .selectors import comments_for
 
 
@@ -17,4 +18,5 @@ def comments_section(request: HttpRequest, item: Content) -> str:
     for comment, html in zip(every, html_of(every), strict=True):
         # For the template only: the stored HTML checked against the body (or rendered afresh).
         setattr(comment, "html", html)  # noqa: B010
+    prepare_comments(comments)  # each row's avatar, age and addresses, once
     return render_to_string("community/_comments.html", {"comments": comments, "item": item}, request=request)

@@ -34,6 +34,7 @@ from .forms import (
 from .lists import topic_rows
 from .models import RSVP, Category, Event, Thread
 from .permissions import can_post, can_read, may_attend
+from .rendering import prepare_posts
 from .services import comments as comment_services
 from .services import events as event_services
 from .services import notifications as notify
@@ -98,6 +99,11 @@ def thread(request, pk, slug=""):
     for post, html in zip(posts, html_of(posts), strict=True):
         # For the template only: the stored HTML checked against the body (or rendered afresh).
         setattr(post, "html", html)  # noqa: B010
+    signed_in = request.user.is_authenticated
+    # Each post's avatar, date, addresses and what the viewer may do with it, worked out once.
+    prepare_posts(
+        posts, thread=thread, viewer_id=request.user.pk if signed_in else None, page_number=page.number
+    )
     if request.user.is_authenticated and (
         thread.last_read is None or thread.last_read < thread.last_activity_at
     ):
@@ -120,6 +126,9 @@ def thread(request, pk, slug=""):
             "can_accept": can_accept,
             "following": thread.following,
             "move_targets": selectors.move_targets() if request.user.is_staff else [],
+            "thread_url": thread.get_absolute_url() if request.user.is_staff else "",
+            "signed_in": signed_in,
+            "staff": signed_in and request.user.is_staff,
             # What higher apps add at the end of a topic (recommend: suggested topics).
             "sections": slots.thread_sections(request, thread),
         },
