@@ -476,8 +476,9 @@ def _shown(
     chunk = max(3 * n, 12)
     for start in range(0, len(entries), chunk):
         part = entries[start : start + chunk]
-        ids = {entry.pk for entry in part} | {entry.because for entry in part if entry.because}
-        items = Content.objects.live().select_related("min_tier").defer("body").in_bulk(ids)
+        ids = list(dict.fromkeys(chain((entry.pk for entry in part), (e.because for e in part if e.because))))
+        rows_by_id = _live_candidates(ids, tier_only=_SHOWN_TIER_COLUMNS)
+        items = {pk: _candidate(row, tier_only=_SHOWN_TIER_COLUMNS) for pk, row in rows_by_id.items()}
         for entry in part:
             item = items.get(entry.pk)
             if item is None:  # unpublished or deleted since the ranking was made
@@ -565,21 +566,23 @@ class LiveCandidates:
         return item
 
 
-def _candidate(row: tuple) -> Content:
+def _candidate(row: tuple, *, tier_only: tuple[str, ...] | None = None) -> Content:
     item, at = rows.instance(Content, row, 0, only=_CANDIDATE_COLUMNS)
-    tier, _ = rows.instance(Tier, row, at, only=_CANDIDATE_TIER_COLUMNS)
+    tier, _ = rows.instance(Tier, row, at, only=tier_only or _CANDIDATE_TIER_COLUMNS)
     assert item is not None  # noqa: S101 - the primary key is never null
     item.min_tier = tier
     return item
 
 
-def _live_candidates(ids: list[int]) -> dict[int, tuple]:
+def _live_candidates(ids: list[int], *, tier_only: tuple[str, ...] | None = None) -> dict[int, tuple]:
     """The rows of the live items among `ids`, by id, with what the lists show (title, teaser,
     kind, address) and what access needs (the tier's rank), the rest deferred (`_candidate` makes
     one an item): one plain statement, the query of
-    `Content.objects.live().select_related("min_tier").only(*CANDIDATE_FIELDS).in_bulk(ids)`."""
+    `Content.objects.live().select_related("min_tier").only(*CANDIDATE_FIELDS).in_bulk(ids)`.
+    `tier_only`: the tier's columns to read (default: its id and rank)."""
     if not ids:
         return {}
+    tier_only = tier_only or _CANDIDATE_TIER_COLUMNS
     q = connection.ops.quote_name
     now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM passes it
     marks, statuses = ", ".join(["%s"] * len(ids)), ", ".join(["%s"] * len(LIVE_STATUSES))
@@ -587,7 +590,7 @@ def _live_candidates(ids: list[int]) -> dict[int, tuple]:
         cursor.execute(
             # Table and column names from the models; the values are parameters.
             f"SELECT {rows.columns(Content, 'c', only=_CANDIDATE_COLUMNS)}, "  # noqa: S608
-            f"{rows.columns(Tier, 't', only=_CANDIDATE_TIER_COLUMNS)} FROM {rows.table(Content)} c "
+            f"{rows.columns(Tier, 't', only=tier_only)} FROM {rows.table(Content)} c "
             f"LEFT OUTER JOIN {rows.table(Tier)} t ON t.{q('id')} = c.{q('min_tier_id')} "
             f"WHERE c.{q('id')} IN ({marks}) AND c.{q('status')} IN ({statuses}) AND c.{q('publish_at')} <= %s",
             [*ids, *LIVE_STATUSES, now],
@@ -597,6 +600,11 @@ def _live_candidates(ids: list[int]) -> dict[int, tuple]:
 
 _CANDIDATE_COLUMNS = ("id", "kind", "title", "slug", "summary", "min_tier")
 _CANDIDATE_TIER_COLUMNS = ("id", "rank")
+# A recommendation shown as a locked teaser names its tier (in the reader's language).
+_SHOWN_TIER_COLUMNS = (
+    "id", "rank", "name",
+    *(f.name for f in Tier._meta.concrete_fields if getattr(getattr(f, "translated_field", None), "name", "") == "name"),
+)  # fmt: skip
 if set(CANDIDATE_FIELDS) != {"pk", *_CANDIDATE_COLUMNS[1:5], "min_tier__rank"}:
     raise ImproperlyConfigured("CANDIDATE_FIELDS and the candidates' statement differ")
 
