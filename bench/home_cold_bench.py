@@ -21,10 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("BENCH_YARDSTICK", "1")
-
-from _setup import prepare
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -40,9 +37,18 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the cold home pages here")
     parser.add_argument("--sql", type=Path, help="write each cold page's SQL here, with times")
+    parser.add_argument("--app-root", type=Path, help="the checkout to run (default: this one)")
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ:
         parser.error("set DATABASE_URL to a seeded PostgreSQL database")
+    root = (args.app_root or Path(__file__).resolve().parent.parent).resolve()
+    profile = args.profile.resolve() if args.profile else None
+    sql = args.sql.resolve() if args.sql else None
+    os.chdir(root)  # the settings put the working directory first on the path
+    sys.path.insert(0, str(root / "bench"))  # its _setup, which puts its root first
+    sys.path.insert(0, str(root))
+    from _setup import prepare
+
     prepare("home")
 
     from django.core.cache import cache
@@ -75,11 +81,11 @@ def main() -> int:
     for client in clients:  # last_seen written
         get(client, "/")
     profiler = None
-    if args.profile:
+    if profile:
         import cProfile
 
         profiler = cProfile.Profile()
-    log = args.sql.open("w", encoding="utf-8") if args.sql else None
+    log = sql.open("w", encoding="utf-8") if sql else None
     cold_cpu: list[float] = []
     cold_q: list[int] = []
     warm_cpu: list[float] = []
@@ -108,7 +114,7 @@ def main() -> int:
                 warm_cpu.append((time.process_time() - start) * 1000)
             warm_q.append(len(captured))
     if profiler:
-        profiler.dump_stats(str(args.profile))
+        profiler.dump_stats(str(profile))
     if log:
         log.close()
     cache.clear()
@@ -119,7 +125,10 @@ def main() -> int:
             f"queries median {statistics.median(counts):g}, min {min(counts)}, max {max(counts)}"
         )
 
-    print(f"{len(members) - 1} members x {args.rounds} rounds, the first home page after a flush, then again")
+    import usergroup.views
+
+    assert Path(usergroup.views.__file__).resolve().is_relative_to(root), usergroup.views.__file__
+    print(f"{root}: {len(members) - 1} members x {args.rounds} rounds, the first home page after a flush, then again")
     print(line("cold", cold_cpu, cold_q))
     print(line("warm", warm_cpu, warm_q))
     return 0
