@@ -128,7 +128,9 @@ def main() -> int:
     import usergroup.views
 
     assert Path(usergroup.views.__file__).resolve().is_relative_to(root), usergroup.views.__file__
-    print(f"{root}: {len(members) - 1} members x {args.rounds} rounds, the first home page after a flush, then again")
+    print(
+        f"{root}: {len(members) - 1} members x {args.rounds} rounds, the first home page after a flush, then again"
+    )
     print(line("cold", cold_cpu, cold_q))
     print(line("warm", warm_cpu, warm_q))
     return 0

@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.db.models import F, Field, Model
 from django.utils import timezone
 
-from analytics.selectors import persona_keys
+from analytics.selectors import persona_key_of
 from community.models import Comment
 from content.models import (
     LIVE_STATUSES,
@@ -54,7 +54,7 @@ from members.access import can_access, member_rank
 from members.models import Tier, User
 
 from .experiments import follow_url, log_impressions, variant_for
-from .interactions import Moments, activity_of, combined
+from .interactions import Moments, combined, member_activity
 from .models import (
     Algorithm,
     Dismissal,
@@ -83,6 +83,7 @@ RANKING_TTL = 60 * 60 * 24
 # A member's profile (_Profile) outlives their reads; this bounds how long the popular lists and
 # persona it holds are kept (a new build or any other activity of theirs replaces it sooner).
 PROFILE_TTL = 60 * 60 * 6
+POPULAR_TTL = 60 * 60 * 24  # a bound on memory: a build's lists never change, a new one has new keys
 SERVING_KEY = "recommend:serving"
 SERVING_TTL = 5 * 60  # forgotten on every change (serving_changed); this bounds a write that skips it
 # Parameters the creator may set on the default algorithm or a variant, with their ranges.
@@ -197,6 +198,7 @@ ACTIVITY_STAMP_PARTS: tuple[StampPart, ...] = (
     (MemberInterest, "member", "", "MAX", ""),
     (MemberInterest, "member", "", "COUNT", ""),  # interests change by adding or removing rows
 )
+_DISMISSALS = next(i for i, part in enumerate(ACTIVITY_STAMP_PARTS) if part[0] is Dismissal)
 # The first parts follow the member's views: a read changes them and nothing else, so what is
 # keyed by the rest (their _Profile) is kept across reads.
 _VIEW_PARTS = sum(1 for part in ACTIVITY_STAMP_PARTS if part[0] is ContentView)
@@ -255,11 +257,20 @@ def _popular(*, build: NeighbourBuild | None, groups: list[str]) -> list[int]:
             .order_by("-featured", F("stats__views_30d").desc(nulls_last=True), "-publish_at", "-id")
             .values_list("pk", flat=True)[:RANKING_SIZE]
         )
-    rows = PopularItem.objects.filter(build=build, group__in=groups).values_list("group", "item_id")
-    by_group: dict[str, list[int]] = {}
-    for group, item in rows.order_by("group", "rank"):
-        by_group.setdefault(group, []).append(item)
-    return list(dict.fromkeys(pk for group in groups for pk in by_group.get(group, [])))
+    # A build's popular lists never change (written with it, in the transaction that makes it
+    # current): each group's is kept under the build's id, shared by every member of the group.
+    keys = {group: f"recommend:popular:{build.pk}:{group}" for group in groups}
+    kept = cache.get_many(list(keys.values()))
+    by_group: dict[str, list[int]] = {group: kept[key] for group, key in keys.items() if key in kept}
+    missing = [group for group in groups if group not in by_group]
+    if missing:
+        rows = PopularItem.objects.filter(build=build, group__in=missing).values_list("group", "item_id")
+        read: dict[str, list[int]] = {group: [] for group in missing}
+        for group, item in rows.order_by("group", "rank"):
+            read[group].append(item)
+        cache.set_many({keys[group]: items for group, items in read.items()}, POPULAR_TTL)
+        by_group |= read
+    return list(dict.fromkeys(pk for group in groups for pk in by_group[group]))
 
 
 def _worth_dating(scores: dict[int, float], *, skip: set[int], boost: float) -> list[int]:
@@ -292,24 +303,35 @@ def _profile_of(
     key = f"recommend:profile:{digest}"
     profile: _Profile | None = cache.get(key)
     if profile is None:
-        profile = _read_profile(member=member, now=now, at=at, build=build)
+        # A stamp part that is None: no such row, so no dismissal to read.
+        profile = _read_profile(
+            member=member, now=now, at=at, build=build, dismissed=stamp[_DISMISSALS] is not None
+        )
         cache.set(key, profile, PROFILE_TTL)
     return profile
 
 
 def _read_profile(
-    *, member: User, now: datetime, build: NeighbourBuild | None, at: datetime | None = None
+    *,
+    member: User,
+    now: datetime,
+    build: NeighbourBuild | None,
+    at: datetime | None = None,
+    dismissed: bool = True,
 ) -> _Profile:
-    """The member's `_Profile` read from the database: nine queries or so."""
+    """The member's `_Profile` read from the database: their activity and dismissals in one
+    statement (`dismissed` False: the caller knows they have none), their view sums, their
+    persona and the popular lists (kept per build and group): four queries or fewer."""
     personal = member.personalisation_consent
     groups = [f"tier:{member_rank(member, at) or 0}", "all"]
     if personal and member.analytics_consent:
-        persona = persona_keys(member_ids=[member.pk]).get(member.pk)
+        persona = persona_key_of(member_id=member.pk)
         if persona is not None:
             groups.insert(0, f"persona:{persona}")
+    activity, dismissals = member_activity(member_id=member.pk, now=now, dismissed=dismissed)
     return _Profile(
-        dismissed=frozenset(Dismissal.objects.filter(member=member).values_list("item_id", flat=True)),
-        activity=activity_of(members=User.objects.filter(pk=member.pk), now=now),
+        dismissed=dismissals,
+        activity=activity,
         settled=settled_views(member_id=member.pk),
         popular=_popular(build=build, groups=groups),
     )

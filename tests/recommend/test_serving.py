@@ -372,3 +372,25 @@ def test_scoring_in_numpy_gives_the_loops_scores_to_the_bit(seed):
         assert scored.scores == expected.scores  # equal floats, not approximately
         assert scored.because == expected.because and scored.hidden == expected.hidden
     assert score_candidates(history={}, dismissed=set(), rows=[], text_weight=0.2).scores == {}
+
+
+def test_the_popular_lists_are_kept_per_build_and_group_and_a_new_build_brings_its_own(tastes):
+    from recommend.models import PopularItem
+
+    build_neighbours()
+    cold = [UserFactory(personalisation_consent=False) for _ in range(3)]
+    first = _titles(cold[0], n=3)
+    # Members of the same group share the build's lists: no PopularItem read for the next one.
+    with CaptureQueriesContext(connection) as captured:
+        assert _titles(cold[1], n=3) == first
+    assert not [q for q in captured if '"recommend_popularitem"' in q["sql"]]
+    # A new build with other popular items (the runners read on): its own lists at once.
+    for member in cold[:2]:
+        _read(member, *tastes["running"][:2])
+    ContentView.objects.bulk_create(
+        [ContentView(user=UserFactory(), content=tastes["running"][3], started_at=NOW) for _ in range(40)]
+    )
+    build = build_neighbours()
+    top = PopularItem.objects.filter(build=build, group="all").order_by("rank").first()
+    assert top is not None and top.item.title == "Running 3"
+    assert _titles(cold[2], n=1) == ["Running 3"] != first[:1]
