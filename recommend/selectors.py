@@ -13,14 +13,24 @@ ranking, to the bit, as computed afresh (only a new persona run's popular lists 
 PROFILE_TTL or the member's next activity other than a read). What may be shown is decided
 again on every request (live? may the member open it now?), so an item re-gated, unpublished
 or deleted after the ranking was cached never appears.
+
+The cache is emptied now and then (a restart, a deploy), and a ranking computed afresh is the
+dearest part of the home page. So the nightly job, after each build, stores the ranking of every
+member seen lately with the key it was computed under (`StoredRanking`, `store_rankings`): a
+member's first list after the cache was emptied reads that row (one query) while its key is still
+theirs, that is while nothing the ranking depends on changed since the night, and for no longer
+than the cache would keep it. It is only looked at when their profile is not in the cache either
+(else their ranking was computed since, so the night's is outdated), and is never written by a
+page.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import chain
 
 import numpy as np
@@ -64,6 +74,7 @@ from .models import (
     NeighbourBuild,
     PopularItem,
     RecommendSettings,
+    StoredRanking,
     Variant,
 )
 from .scoring import (
@@ -289,26 +300,85 @@ def _worth_dating(scores: dict[int, float], *, skip: set[int], boost: float) -> 
     return ids[values * (1.0 + boost) >= floor].tolist()
 
 
-def _profile_of(
-    *, member: User, now: datetime, at: datetime | None, build: NeighbourBuild | None, stamp: tuple
-) -> _Profile:
-    """The member's `_Profile`, from the cache unless anything in it changed: kept across reads
-    (the stamp's view parts are left out of its key), built again after any other activity of
-    theirs, a change of consent or tier, or a new build."""
+def _profile_key(*, member: User, build: NeighbourBuild | None, stamp: tuple, at: datetime | None) -> str:
+    """The cache key of the member's `_Profile`: kept across reads (the stamp's view parts are
+    left out of it), a new one after any other activity of theirs, a change of consent or tier,
+    or a new build."""
     parts = [
         member.pk, build.pk if build else 0, stamp[_VIEW_PARTS:], member.personalisation_consent,
         member.analytics_consent, member_rank(member, at),
     ]  # fmt: skip
-    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
-    key = f"recommend:profile:{digest}"
-    profile: _Profile | None = cache.get(key)
-    if profile is None:
-        # A stamp part that is None: no such row, so no dismissal to read.
-        profile = _read_profile(
-            member=member, now=now, at=at, build=build, dismissed=stamp[_DISMISSALS] is not None
+    return f"recommend:profile:{hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]}"
+
+
+def _ranking_digest(
+    *, member: User, serving: _Serving, algorithm: str, params: dict, stamp: tuple, at: datetime | None
+) -> str:
+    """What the member's ranking depends on, hashed: the build, their activity stamp, consent,
+    tier, the algorithm and its parameters, the creator's controls and freshness settings."""
+    prefs, build = serving.prefs, serving.build
+    key_parts = [
+        member.pk, build.pk if build else 0, stamp, member.personalisation_consent,
+        member.analytics_consent, member_rank(member, at), algorithm, params, sorted(serving.controls.items()),
+        prefs.freshness_boost, prefs.freshness_days,
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()[:32]
+
+
+def _stored_entries(*, member: User, digest: str, now: datetime) -> list[_Entry] | None:
+    """The ranking stored for the member (`StoredRanking`) if it was computed under `digest`
+    and less than RANKING_TTL ago (as long as the cache would keep it), else None. One query."""
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the model; the member and the key are parameters.
+            f"SELECT {q('entries')}, {q('computed_at')} FROM {rows.table(StoredRanking)} "  # noqa: S608
+            f"WHERE {q('member_id')} = %s AND {q('key')} = %s",
+            [member.pk, digest],
         )
-        cache.set(key, profile, PROFILE_TTL)
-    return profile
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    entries = rows.value(StoredRanking, "entries", row[0])
+    if rows.value(StoredRanking, "computed_at", row[1]) <= now - timedelta(seconds=RANKING_TTL):
+        return None
+    return [_Entry(pk, because, reason) for pk, because, reason in entries]
+
+
+def store_rankings(*, members: Iterable[User], now: datetime | None = None) -> int:
+    """Compute each member's ranking as their next page would and store it (`StoredRanking`),
+    so their first list after the cache is emptied reads one row: the nightly job, after a new
+    build (which every ranking's key names). Nothing is logged and no experiment is joined (a
+    variant is only looked up). Returns how many were stored."""
+    now = now or timezone.now()
+    serving = _read_serving()  # as they are now, whatever the cache holds
+    stored = []
+    for member in members:
+        _variant, algorithm, params = _settings_for(member, serving.prefs)
+        stamp = activity_stamp(member)
+        digest = _ranking_digest(member=member, serving=serving, algorithm=algorithm, params=params, stamp=stamp,
+                                 at=None)  # fmt: skip
+        profile = _read_profile(
+            member=member, now=now, build=serving.build, dismissed=stamp[_DISMISSALS] is not None
+        )
+        entries = _rank(member=member, now=now, build=serving.build, algorithm=algorithm, params=params,
+                        prefs=serving.prefs, controls=serving.controls, profile=profile)  # fmt: skip
+        stored.append(
+            StoredRanking(
+                member=member,
+                key=digest,
+                entries=[[e.pk, e.because, e.reason] for e in entries],
+                computed_at=now,
+            )
+        )
+    for start in range(0, len(stored), 500):
+        StoredRanking.objects.bulk_create(
+            stored[start : start + 500],
+            update_conflicts=True,
+            unique_fields=["member"],
+            update_fields=["key", "entries", "computed_at"],
+        )
+    return len(stored)
 
 
 def _read_profile(
@@ -413,13 +483,17 @@ class _Serving:
 def _serving() -> _Serving:
     serving: _Serving | None = cache.get(SERVING_KEY)
     if serving is None:
-        serving = _Serving(
-            prefs=RecommendSettings.current(),
-            build=current_build(),
-            controls=dict(ItemControl.objects.values_list("item_id", "mode")),
-        )
+        serving = _read_serving()
         cache.set(SERVING_KEY, serving, SERVING_TTL)
     return serving
+
+
+def _read_serving() -> _Serving:
+    return _Serving(
+        prefs=RecommendSettings.current(),
+        build=current_build(),
+        controls=dict(ItemControl.objects.values_list("item_id", "mode")),
+    )
 
 
 def serving_changed() -> None:
@@ -454,28 +528,27 @@ def recommendations_for(
     at = now  # None: now, with the member's tier read once per request (members.access)
     now = now or timezone.now()
     serving = _serving()
-    prefs, build, controls = serving.prefs, serving.build, serving.controls
+    prefs = serving.prefs
     variant, algorithm, params = _settings_for(member, prefs)
     stamp = stamp or activity_stamp(member)
-    key_parts = [
-        member.pk, build.pk if build else 0, stamp, member.personalisation_consent,
-        member.analytics_consent, member_rank(member, at), algorithm, params, sorted(controls.items()),
-        prefs.freshness_boost, prefs.freshness_days,
-    ]  # fmt: skip
-    digest = hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()[:32]
+    digest = _ranking_digest(member=member, serving=serving, algorithm=algorithm, params=params, stamp=stamp,
+                             at=at)  # fmt: skip
     key = f"recommend:ranking:{digest}"
     entries: list[_Entry] | None = cache.get(key)
     if entries is None:
-        entries = _rank(
-            member=member,
-            now=now,
-            build=build,
-            algorithm=algorithm,
-            params=params,
-            prefs=prefs,
-            controls=controls,
-            profile=_profile_of(member=member, now=now, at=at, build=build, stamp=stamp),
-        )
+        profile_key = _profile_key(member=member, build=serving.build, stamp=stamp, at=at)
+        profile: _Profile | None = cache.get(profile_key)
+        if profile is None:
+            # Not even their profile in the cache (emptied since, or never computed): the
+            # ranking the nightly job stored for them serves while nothing changed since.
+            entries = _stored_entries(member=member, digest=digest, now=now)
+        if entries is None:
+            if profile is None:
+                profile = _read_profile(member=member, now=now, at=at, build=serving.build,
+                                        dismissed=stamp[_DISMISSALS] is not None)  # fmt: skip
+                cache.set(profile_key, profile, PROFILE_TTL)
+            entries = _rank(member=member, now=now, build=serving.build, algorithm=algorithm, params=params,
+                            prefs=prefs, controls=serving.controls, profile=profile)  # fmt: skip
         cache.set(key, entries, RANKING_TTL)
     return _shown(member=member, entries=entries, n=n, at=at, show_locked=prefs.show_locked, variant=variant,
                   surface=surface)  # fmt: skip
