@@ -129,6 +129,11 @@ class StoredRanking(models.Model):
     )
     key = models.CharField(max_length=32)
     entries = models.JSONField()  # [[item id, the item read that led here or null, reason], ...]
+    # What the ranking was computed from apart from the member's views (selectors._Profile,
+    # pickled as in the cache), under its own key: it outlives their reads, so the rankings
+    # after their first reads since the cache was emptied are scored from it, not read afresh.
+    profile_key = models.CharField(max_length=32)
+    profile = models.BinaryField()
     computed_at = models.DateTimeField()
 
     def __str__(self) -> str:

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import chain
 
 import numpy as np
@@ -300,15 +301,15 @@ def _worth_dating(scores: dict[int, float], *, skip: set[int], boost: float) -> 
     return ids[values * (1.0 + boost) >= floor].tolist()
 
 
-def _profile_key(*, member: User, build: NeighbourBuild | None, stamp: tuple, at: datetime | None) -> str:
-    """The cache key of the member's `_Profile`: kept across reads (the stamp's view parts are
-    left out of it), a new one after any other activity of theirs, a change of consent or tier,
-    or a new build."""
+def _profile_digest(*, member: User, build: NeighbourBuild | None, stamp: tuple, at: datetime | None) -> str:
+    """What the member's `_Profile` depends on, hashed: kept across reads (the stamp's view
+    parts are left out), a new one after any other activity of theirs, a change of consent or
+    tier, or a new build."""
     parts = [
         member.pk, build.pk if build else 0, stamp[_VIEW_PARTS:], member.personalisation_consent,
         member.analytics_consent, member_rank(member, at),
     ]  # fmt: skip
-    return f"recommend:profile:{hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]}"
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
 
 
 def _ranking_digest(
@@ -325,24 +326,45 @@ def _ranking_digest(
     return hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()[:32]
 
 
-def _stored_entries(*, member: User, digest: str, now: datetime) -> list[_Entry] | None:
-    """The ranking stored for the member (`StoredRanking`) if it was computed under `digest`
-    and less than RANKING_TTL ago (as long as the cache would keep it), else None. One query."""
+@dataclass(frozen=True)
+class _Stored:
+    """A member's `StoredRanking` as read: the ranking and the profile, each under its key."""
+
+    key: str
+    entries: list[_Entry]
+    profile_key: str
+    profile: _Profile | None  # None: too old to serve (PROFILE_TTL, as in the cache)
+
+
+def _stored_for(*, member: User, now: datetime) -> _Stored | None:
+    """The member's `StoredRanking`, if computed less than RANKING_TTL ago (as long as the cache
+    would keep a ranking; its profile as long as the cache would keep that), else None. One
+    query."""
     q = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
-            # Table and column names from the model; the member and the key are parameters.
-            f"SELECT {q('entries')}, {q('computed_at')} FROM {rows.table(StoredRanking)} "  # noqa: S608
-            f"WHERE {q('member_id')} = %s AND {q('key')} = %s",
-            [member.pk, digest],
+            # Table and column names from the model; the member is a parameter.
+            f"SELECT {q('key')}, {q('entries')}, {q('computed_at')}, {q('profile_key')}, {q('profile')} "  # noqa: S608
+            f"FROM {rows.table(StoredRanking)} WHERE {q('member_id')} = %s",
+            [member.pk],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    entries = rows.value(StoredRanking, "entries", row[0])
-    if rows.value(StoredRanking, "computed_at", row[1]) <= now - timedelta(seconds=RANKING_TTL):
+    key, entries, computed_at, profile_key, profile = row
+    age = (now - rows.value(StoredRanking, "computed_at", computed_at)).total_seconds()
+    if age >= RANKING_TTL:
         return None
-    return [_Entry(pk, because, reason) for pk, because, reason in entries]
+    return _Stored(
+        key=key,
+        entries=[
+            _Entry(pk, because, reason)
+            for pk, because, reason in rows.value(StoredRanking, "entries", entries)
+        ],
+        profile_key=profile_key,
+        # Written by store_rankings only, from the rows of this database: as trusted as the cache.
+        profile=pickle.loads(bytes(profile)) if age < PROFILE_TTL else None,  # noqa: S301
+    )
 
 
 def store_rankings(*, members: Iterable[User], now: datetime | None = None) -> int:
@@ -361,6 +383,7 @@ def store_rankings(*, members: Iterable[User], now: datetime | None = None) -> i
         profile = _read_profile(
             member=member, now=now, build=serving.build, dismissed=stamp[_DISMISSALS] is not None
         )
+        profile_digest = _profile_digest(member=member, build=serving.build, stamp=stamp, at=None)
         entries = _rank(member=member, now=now, build=serving.build, algorithm=algorithm, params=params,
                         prefs=serving.prefs, controls=serving.controls, profile=profile)  # fmt: skip
         stored.append(
@@ -368,6 +391,8 @@ def store_rankings(*, members: Iterable[User], now: datetime | None = None) -> i
                 member=member,
                 key=digest,
                 entries=[[e.pk, e.because, e.reason] for e in entries],
+                profile_key=profile_digest,
+                profile=pickle.dumps(profile, protocol=pickle.HIGHEST_PROTOCOL),
                 computed_at=now,
             )
         )
@@ -376,7 +401,7 @@ def store_rankings(*, members: Iterable[User], now: datetime | None = None) -> i
             stored[start : start + 500],
             update_conflicts=True,
             unique_fields=["member"],
-            update_fields=["key", "entries", "computed_at"],
+            update_fields=["key", "entries", "profile_key", "profile", "computed_at"],
         )
     return len(stored)
 
@@ -536,12 +561,19 @@ def recommendations_for(
     key = f"recommend:ranking:{digest}"
     entries: list[_Entry] | None = cache.get(key)
     if entries is None:
-        profile_key = _profile_key(member=member, build=serving.build, stamp=stamp, at=at)
+        profile_digest = _profile_digest(member=member, build=serving.build, stamp=stamp, at=at)
+        profile_key = f"recommend:profile:{profile_digest}"
         profile: _Profile | None = cache.get(profile_key)
         if profile is None:
-            # Not even their profile in the cache (emptied since, or never computed): the
-            # ranking the nightly job stored for them serves while nothing changed since.
-            entries = _stored_entries(member=member, digest=digest, now=now)
+            # Not even their profile in the cache (emptied since, or never computed): what the
+            # nightly job stored for them serves while nothing it depends on changed since, the
+            # ranking (nothing read since the night) or the profile (only reads since).
+            stored = _stored_for(member=member, now=now)
+            if stored is not None and stored.profile is not None and stored.profile_key == profile_digest:
+                profile = stored.profile
+                cache.set(profile_key, profile, PROFILE_TTL)  # for the ranking after their next read
+            if stored is not None and stored.key == digest:
+                entries = stored.entries
         if entries is None:
             if profile is None:
                 profile = _read_profile(member=member, now=now, at=at, build=serving.build,

@@ -401,7 +401,7 @@ def test_a_ranking_stored_overnight_serves_the_first_list_after_the_cache_is_emp
 
     from recommend.erasure import erase_member
     from recommend.models import StoredRanking
-    from recommend.selectors import RANKING_TTL
+    from recommend.selectors import PROFILE_TTL, RANKING_TTL
     from recommend.services import store_recent_rankings
 
     build_neighbours()
@@ -428,11 +428,33 @@ def test_a_ranking_stored_overnight_serves_the_first_list_after_the_cache_is_emp
     stored, sql = listed()
     assert stored == fresh and not ranked_afresh(sql)  # one row instead of the ranking's reads
     assert not any("UNION ALL" in q or '"recommend_popularitem"' in q for q in sql)  # no profile read
+    # Reads since the night: ranked again from the stored profile, not from their activity afresh.
+    _read(member, tastes["cooking"][0])
+    cache.clear()
+    after_read, sql = listed()
+    assert ranked_afresh(sql) and not any("UNION ALL" in q for q in sql)
+    assert tastes["cooking"][0].pk not in [pk for pk, _r, _b in after_read]  # read: never suggested
+    StoredRanking.objects.filter(member=member).delete()
+    cache.clear()
+    afresh, sql = listed()
+    assert afresh == after_read and any("UNION ALL" in q for q in sql)  # the same as read afresh
+    # The stored profile only as long as the cache would keep one.
+    store_recent_rankings()
+    StoredRanking.objects.filter(member=member).update(
+        computed_at=timezone.now() - timedelta(seconds=PROFILE_TTL + 1)
+    )
+    _read(member, tastes["cooking"][1])
+    cache.clear()
+    assert any("UNION ALL" in q for q in listed()[1])
     # Activity since the night: the stored key no longer matches, computed afresh (and right).
     Like.objects.create(user=member, content=tastes["running"][1])
     cache.clear()
     after_like, sql = listed()
-    assert ranked_afresh(sql) and tastes["running"][1].pk not in [pk for pk, _r, _b in after_like]
+    assert (
+        ranked_afresh(sql)
+        and any("UNION ALL" in q for q in sql)
+        and tastes["running"][1].pk not in [pk for pk, _r, _b in after_like]
+    )
     # Consent withdrawn: never the stored (personal) ranking.
     store_recent_rankings()
     member.personalisation_consent = False
