@@ -285,6 +285,23 @@ def _popular(*, build: NeighbourBuild | None, groups: list[str]) -> list[int]:
     return list(dict.fromkeys(pk for group in groups for pk in by_group[group]))
 
 
+def _publication_dates(ids: list[int]) -> list[tuple[int, datetime | None]]:
+    """(id, publish_at) of the items among `ids`: the query of
+    `Content.objects.filter(pk__in=ids).values_list("pk", "publish_at")` as one plain statement
+    (building a lookup of a few hundred ids cost the ORM more than running it)."""
+    if not ids:
+        return []
+    q = connection.ops.quote_name
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the model; the ids are parameters.
+            f"SELECT {q('id')}, {q('publish_at')} FROM {rows.table(Content)} WHERE {q('id')} IN ({marks})",  # noqa: S608
+            ids,
+        )
+        return [(pk, rows.value(Content, "publish_at", at)) for pk, at in cursor.fetchall()]
+
+
 def _worth_dating(scores: dict[int, float], *, skip: set[int], boost: float) -> list[int]:
     """The candidates whose publication date may change the first RANKING_SIZE. The boost
     multiplies a score by 1 to 1 + boost: a candidate below the RANKING_SIZE-th best score even
@@ -467,7 +484,7 @@ def _rank(
         if boost > 0:
             skip = excluded | scored.hidden | taken  # never ranked, so never worth a date
             positive = _worth_dating(scores, skip=skip, boost=boost)
-            for pk, published in Content.objects.filter(pk__in=positive).values_list("pk", "publish_at"):
+            for pk, published in _publication_dates(positive):
                 age = (now - (published or now)).total_seconds() / 86400
                 scores[pk] *= freshness(age_days=age, boost=boost, half_life_days=prefs.freshness_days)
         excluded |= scored.hidden  # out of the popular fill too
@@ -605,9 +622,9 @@ def _shown(
         part = entries[start : start + chunk]
         ids = list(dict.fromkeys(chain((entry.pk for entry in part), (e.because for e in part if e.because))))
         rows_by_id = _live_candidates(ids, tier_only=_SHOWN_TIER_COLUMNS)
-        items = {pk: _candidate(row, tier_only=_SHOWN_TIER_COLUMNS) for pk, row in rows_by_id.items()}
+        made: dict[int, Content] = {}  # an item made of its row only when the list gets to it
         for entry in part:
-            item = items.get(entry.pk)
+            item = _shown_item(entry.pk, rows_by_id, made)
             if item is None:  # unpublished or deleted since the ranking was made
                 continue
             open_ = can_access(member, item, at)
@@ -615,11 +632,18 @@ def _shown(
                 if locked_left < 1:
                     continue
                 locked_left -= 1
-            because = items.get(entry.because) if entry.because else None
+            because = _shown_item(entry.because, rows_by_id, made) if entry.because else None
             picks.append(Recommendation(item=item, because=because, reason=entry.reason, locked=not open_))
             if len(picks) >= n:
                 return _with_urls(member=member, picks=picks, variant=variant, surface=surface)
     return _with_urls(member=member, picks=picks, variant=variant, surface=surface)
+
+
+def _shown_item(pk: int, rows_by_id: dict[int, tuple], made: dict[int, Content]) -> Content | None:
+    """The live item `pk` of `_shown`'s chunk (None: not live), made of its row once."""
+    if pk not in made and pk in rows_by_id:
+        made[pk] = _candidate(rows_by_id[pk], tier_only=_SHOWN_TIER_COLUMNS)
+    return made.get(pk)
 
 
 def _with_urls(
