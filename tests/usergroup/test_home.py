@@ -473,3 +473,36 @@ def test_lists_never_load_a_body(free_member):
         if '"content_content"' in sql or '"content_lesson"' in sql:
             assert '"content_content"."body"' not in sql, sql
             assert '"content_lesson"."body"' not in sql, sql
+
+
+def test_the_items_in_progress_statement_reads_what_the_queryset_reads(free_member, paid_member, gold):
+    """content.selectors.items_in_progress_for (one plain statement) and the queryset it spells:
+    the same items, order, tiers and times, for free, paid and staff members."""
+    from content.selectors import _items_in_progress_queryset, items_in_progress_for
+
+    staff = UserFactory(is_staff=True)
+    open_, gated = ContentFactory(title="Open"), ContentFactory(title="Gold", min_tier=gold)
+    done, draft = ContentFactory(title="Done"), ContentFactory(title="Draft")
+    course, lessons = course_with(2, title="Course begun")
+    later = ContentFactory(title="Later", publish_at=timezone.now() + timedelta(days=1))
+    for n, member in enumerate((free_member, paid_member, staff)):
+        for i, item in enumerate((open_, gated, done, draft, course, later)):
+            view(member, item, ago=timedelta(minutes=10 * i + n))
+        view(member, done, completed=True)
+        view(member, open_, ago=timedelta(days=2))  # an older view of the same item
+    Content.objects.filter(pk=draft.pk).update(status=Content.Status.DRAFT)
+    LessonProgress.objects.create(user=paid_member, lesson=lessons[0])
+    for member in (free_member, paid_member, staff):
+        for limit in (1, 4):
+            got = items_in_progress_for(member=member, limit=limit)
+            want = list(_items_in_progress_queryset(member=member, limit=limit))
+            assert [(i.pk, i.last_seen_at, i.min_tier_id, i.min_tier and i.min_tier.name) for i in got] == [
+                (i.pk, i.last_seen_at, i.min_tier_id, i.min_tier and i.min_tier.name) for i in want
+            ]
+            assert got and all(i.title == w.title and i.slug == w.slug for i, w in zip(got, want, strict=True))
+    titles = [i.title for i in items_in_progress_for(member=free_member, limit=9)]
+    assert titles == ["Open", "Course begun"]  # gated, finished, draft, scheduled: left out
+    assert "Course begun" not in [i.title for i in items_in_progress_for(member=paid_member, limit=9)]
+    with CaptureQueriesContext(connection) as captured:
+        items_in_progress_for(member=staff, limit=4)
+    assert len(captured) == 1
