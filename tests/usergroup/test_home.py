@@ -499,7 +499,9 @@ def test_the_items_in_progress_statement_reads_what_the_queryset_reads(free_memb
             assert [(i.pk, i.last_seen_at, i.min_tier_id, i.min_tier and i.min_tier.name) for i in got] == [
                 (i.pk, i.last_seen_at, i.min_tier_id, i.min_tier and i.min_tier.name) for i in want
             ]
-            assert got and all(i.title == w.title and i.slug == w.slug for i, w in zip(got, want, strict=True))
+            assert got and all(
+                i.title == w.title and i.slug == w.slug for i, w in zip(got, want, strict=True)
+            )
     titles = [i.title for i in items_in_progress_for(member=free_member, limit=9)]
     assert titles == ["Open", "Course begun"]  # gated, finished, draft, scheduled: left out
     assert "Course begun" not in [i.title for i in items_in_progress_for(member=paid_member, limit=9)]
