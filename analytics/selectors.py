@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     Count,
     DecimalField,
@@ -159,6 +159,27 @@ def persona_keys(*, member_ids: list[int], run: PersonaRun | None = None) -> dic
             run=run, member_id__in=member_ids, member__analytics_consent=True, persona__isnull=False
         ).values_list("member_id", "persona__key")
     )
+
+
+def persona_key_of(*, member_id: int) -> int | None:
+    """`persona_keys(member_ids=[member_id]).get(member_id)` in one plain statement (the latest
+    run looked up in it): a member's recommendations computed afresh ask, and the two querysets
+    cost more to build than to run."""
+    q = connection.ops.quote_name
+    user = User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the models; the status and the member are parameters.
+            f"SELECT p.{q('key')} FROM {q(MemberProfile._meta.db_table)} m "  # noqa: S608
+            f"INNER JOIN {q(Persona._meta.db_table)} p ON p.{q('id')} = m.{q('persona_id')} "
+            f"INNER JOIN {q(user)} u ON u.{q('id')} = m.{q('member_id')} "
+            f"WHERE m.{q('member_id')} = %s AND u.{q('analytics_consent')} AND m.{q('run_id')} = "
+            f"(SELECT r.{q('id')} FROM {q(PersonaRun._meta.db_table)} r WHERE r.{q('status')} = %s "
+            f"ORDER BY r.{q('as_of')} DESC LIMIT 1)",
+            [member_id, PersonaRun.Status.DONE.value],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ class CommunityConfig(AppConfig):
         from .export_sections import register_sections
         from .models import Notification
         from .sections import comments_section
-        from .selectors import connect_area_invalidation, unread_count
+        from .selectors import connect_area_invalidation, connect_event_invalidation, unread_count
 
         register_sections()
         connect_area_invalidation()  # the areas kept in the cache (selectors.category_by_slug)
+        connect_event_invalidation()  # the next events per access level (selectors.open_events_for)
         # The bell's unread count, on every page (templates/partials/navbar.html), kept in the cache.
         header.register_part(name="unread_notifications", compute=unread_count, anonymous=0)
         header.watch(Notification, member_field="recipient")

@@ -339,6 +339,8 @@ class Notification(models.Model):
 class Event(models.Model):
     """A live session, AMA or meet-up. Who may RSVP follows the access policy (`min_tier`)."""
 
+    my_status: str | None  # not a column: the reader's RSVP status, set by selectors.next_events_for
+
     class Kind(models.TextChoices):
         LIVE = "live", _("live session")
         AMA = "ama", _("ask me anything")

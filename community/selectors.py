@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from content.models import Content
 from members import rows
-from members.access import accessible, can_access
+from members.access import access_key, accessible, can_access
 from members.cache_version import CacheVersion
 from members.models import Tier, User
 
@@ -322,10 +322,16 @@ class NextEvents:
         return bool(self.events)
 
 
-def next_events_for(*, member: User, limit: int = 3, now: datetime | None = None) -> NextEvents:
+def next_events_for(
+    *, member: User, limit: int = 3, now: datetime | None = None, has_rsvps: bool = True
+) -> NextEvents:
     """Events not over yet and not canceled that `member` may attend, soonest first: those they
     RSVP'd to (going or on the wait list), else the next ones open to them. One query: their
-    own first, so the first `limit` rows hold them all when there are any."""
+    own first, so the first `limit` rows hold them all when there are any. `has_rsvps` False:
+    the caller knows the member has no RSVP at all (usergroup.home's stamp), so the next events
+    open to their access level are the list, kept in the cache (`open_events_for`)."""
+    if not has_rsvps and now is None:
+        return NextEvents(events=open_events_for(member=member, limit=limit), going=False)
     now = now or timezone.now()
     mine = RSVP.objects.filter(event=OuterRef("pk"), member=member).exclude(status=RSVP.Status.CANCELED)
     events = list(
@@ -340,6 +346,46 @@ def next_events_for(*, member: User, limit: int = 3, now: datetime | None = None
     if going:
         return NextEvents(events=going, going=True)
     return NextEvents(events=events, going=False)
+
+
+# The next events open to an access level are the same for every member of it with no RSVP (most
+# members) and change only when an event or a tier is saved or deleted (the version is bumped:
+# connect_event_invalidation) or when one of them ends (checked on every read).
+EVENTS_VERSION = CacheVersion("community:events-version")
+EVENTS_SECONDS = 10 * 60  # a bound on memory: a change retires the entries at once
+
+
+def open_events_for(*, member: User, limit: int = 3) -> list[Event]:
+    """The next `limit` events not over and not canceled that `member` may attend, soonest first,
+    each with `my_status` None (for a member with no RSVP): kept per access level under the
+    events' version, read again once one of them has ended. One round trip when kept."""
+    version = EVENTS_VERSION.current()
+    key = f"community:open-events:{version}:{access_key(member)}:{limit}"
+    events: list[Event] | None = cache.get(key)
+    now = timezone.now()
+    if events is None or any(event.ends_at < now for event in events):
+        events = list(
+            accessible(Event.objects.filter(canceled=False, ends_at__gte=now), member)
+            .select_related("min_tier")
+            .defer("description")
+            .order_by("starts_at", "id")[:limit]
+        )
+        for event in events:
+            event.my_status = None
+        cache.set(key, events, EVENTS_SECONDS)
+    return events
+
+
+def _events_changed(sender: type[Model], **kwargs: object) -> None:
+    EVENTS_VERSION.bump()
+
+
+def connect_event_invalidation() -> None:
+    """Called from CommunityConfig.ready(): cache upkeep only, no business logic."""
+    for model in (Event, Tier):
+        name = model.__name__
+        post_save.connect(_events_changed, sender=model, dispatch_uid=f"community-events-save-{name}")
+        post_delete.connect(_events_changed, sender=model, dispatch_uid=f"community-events-delete-{name}")
 
 
 # The areas change seldom (the admin) and are read on every area page: each is kept in the cache

@@ -3,7 +3,7 @@
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from members.data_export import Section, absolute, register
+from members.data_export import Section, absolute, exclude, register
 from members.models import User
 
 from .models import Dismissal, Impression
@@ -40,3 +40,8 @@ def register_sections() -> None:
         Section("recommendations/dismissed", _("Recommendations you marked as not interesting"), dismissals, ("recommend.Dismissal.member",)),
         Section("recommendations/shown", _("Recommendations shown to you, and which you followed"), impressions, ("recommend.Impression.member",)),
     )  # fmt: skip
+    exclude(
+        "recommend.StoredRanking.member",
+        "The ranking computed overnight from the member's own activity (exported above), a cache "
+        "of item ids rewritten every night, not something the member gave or was shown.",
+    )

@@ -20,13 +20,17 @@ from datetime import datetime
 
 import numpy as np
 import scipy.sparse as sp
+from django.db import connection
 from django.db.models import Count, Max, QuerySet
 
 from community.models import Comment
 from content.history import ViewPairs
-from content.models import Bookmark, LessonProgress, Like
+from content.models import Bookmark, Lesson, LessonProgress, Like
 from content.selectors import view_pairs
+from members import rows
 from members.bulk import columns, factorise, microseconds
+
+from .models import Dismissal
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,75 @@ def activity_of(*, members: QuerySet, now: datetime, weights: Weights = DEFAULT_
     )
     result.append(Moments(users, courses, weights.lessons * np.log1p(n.astype(np.float64)), last))
     return result
+
+
+# The parts of `member_activity`'s statement, in `activity_of`'s order, and the member's dismissals.
+_LIKES, _BOOKMARKS, _COMMENTS, _LESSONS, _DISMISSED = range(5)
+_member_activity_sql: dict[bool, str] = {}
+
+
+def _member_activity_query(*, dismissed: bool) -> str:
+    if dismissed not in _member_activity_sql:
+        q = connection.ops.quote_name
+        t = rows.table
+        # Table and column names from the models; the member and the moment are parameters.
+        parts = [
+            f"SELECT {_LIKES}, {q('content_id')}, {q('created_at')}, 1 FROM {t(Like)} "  # noqa: S608
+            f"WHERE {q('user_id')} = %s AND {q('created_at')} <= %s",
+            f"SELECT {_BOOKMARKS}, {q('content_id')}, {q('created_at')}, 1 FROM {t(Bookmark)} "  # noqa: S608
+            f"WHERE {q('user_id')} = %s AND {q('created_at')} <= %s",
+            f"SELECT {_COMMENTS}, {q('content_id')}, MAX({q('created_at')}), 1 FROM {t(Comment)} "  # noqa: S608
+            f"WHERE {q('author_id')} = %s AND {q('created_at')} <= %s AND NOT {q('hidden')} "
+            f"GROUP BY {q('content_id')}",
+            f"SELECT {_LESSONS}, l.{q('course_id')}, MAX(p.{q('completed_at')}), COUNT(p.{q('id')}) "  # noqa: S608
+            f"FROM {t(LessonProgress)} p INNER JOIN {t(Lesson)} l ON l.{q('id')} = p.{q('lesson_id')} "
+            f"WHERE p.{q('user_id')} = %s AND p.{q('completed_at')} <= %s GROUP BY l.{q('course_id')}",
+        ]
+        if dismissed:
+            parts.append(
+                f"SELECT {_DISMISSED}, {q('item_id')}, NULL, 1 FROM {t(Dismissal)} "  # noqa: S608
+                f"WHERE {q('member_id')} = %s"
+            )
+        _member_activity_sql[dismissed] = " UNION ALL ".join(parts)
+    return _member_activity_sql[dismissed]
+
+
+def member_activity(
+    *, member_id: int, now: datetime, weights: Weights = DEFAULT_WEIGHTS, dismissed: bool = True
+) -> tuple[list[Moments], frozenset[int]]:
+    """`activity_of` one member (the same four parts, row for row) and the items they said "not
+    interested" to, in one plain statement instead of five queries: a member's recommendations
+    computed afresh read them all, and building five querysets cost more than running them.
+    `dismissed` False: the caller knows they have none (not read)."""
+    params: list[int | datetime] = [member_id, now] * 4
+    if dismissed:
+        params.append(member_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_member_activity_query(dismissed=dismissed), params)
+        found = cursor.fetchall()
+    by_part: list[list[tuple]] = [[] for _ in range(5)]
+    for row in found:
+        by_part[row[0]].append(row)
+    moment = rows.value  # the backend's conversion of a date (SQLite returns text)
+    result = []
+    for part, model, field, weight in (
+        (_LIKES, Like, "created_at", weights.like),
+        (_BOOKMARKS, Bookmark, "created_at", weights.bookmark),
+        (_COMMENTS, Comment, "created_at", weights.comment),
+        (_LESSONS, LessonProgress, "completed_at", weights.lessons),
+    ):
+        got = by_part[part]
+        n = len(got)
+        items = np.fromiter((row[1] for row in got), dtype=np.int64, count=n)
+        at = np.fromiter((microseconds(moment(model, field, row[2])) for row in got), dtype=np.int64, count=n)
+        if part == _LESSONS:
+            values = weight * np.log1p(
+                np.fromiter((row[3] for row in got), dtype=np.int64, count=n).astype(np.float64)
+            )
+        else:
+            values = np.full(n, weight)
+        result.append(Moments(np.full(n, member_id, dtype=np.int64), items, values, at))
+    return result, frozenset(row[1] for row in by_part[_DISMISSED])
 
 
 def decayed(moments: Moments, *, now: datetime, weights: Weights = DEFAULT_WEIGHTS) -> Triple:

@@ -117,6 +117,29 @@ class PopularItem(models.Model):
         return f"{self.group} #{self.rank}: {self.item_id}"
 
 
+class StoredRanking(models.Model):
+    """A member's ranking (recommend.selectors) as the nightly job computed it, under the key it
+    was computed for: what their first list after the cache was emptied (a restart, a deploy)
+    reads in one row instead of computing it afresh, while nothing it depends on changed (the
+    key holds it all: the build, their activity stamp, consent, tier, the creator's settings).
+    Derived data, like the cache: never shown as such, rewritten every night."""
+
+    member = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    key = models.CharField(max_length=32)
+    entries = models.JSONField()  # [[item id, the item read that led here or null, reason], ...]
+    # What the ranking was computed from apart from the member's views (selectors._Profile,
+    # pickled as in the cache), under its own key: it outlives their reads, so the rankings
+    # after their first reads since the cache was emptied are scored from it, not read afresh.
+    profile_key = models.CharField(max_length=32)
+    profile = models.BinaryField()
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {len(self.entries)} entries"
+
+
 class Dismissal(models.Model):
     """A member's "not interested" on a recommended item: it is never recommended to them again,
     and items like it count less."""

@@ -13,12 +13,23 @@ ranking, to the bit, as computed afresh (only a new persona run's popular lists 
 PROFILE_TTL or the member's next activity other than a read). What may be shown is decided
 again on every request (live? may the member open it now?), so an item re-gated, unpublished
 or deleted after the ranking was cached never appears.
+
+The cache is emptied now and then (a restart, a deploy), and a ranking computed afresh is the
+dearest part of the home page. So the nightly job, after each build, stores the ranking of every
+member seen lately with the key it was computed under (`StoredRanking`, `store_rankings`): a
+member's first list after the cache was emptied reads that row (one query) while its key is still
+theirs, that is while nothing the ranking depends on changed since the night, and for no longer
+than the cache would keep it. It is only looked at when their profile is not in the cache either
+(else their ranking was computed since, so the night's is outdated), and is never written by a
+page.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -31,7 +42,7 @@ from django.db import connection, transaction
 from django.db.models import F, Field, Model
 from django.utils import timezone
 
-from analytics.selectors import persona_keys
+from analytics.selectors import persona_key_of
 from community.models import Comment
 from content.models import (
     LIVE_STATUSES,
@@ -54,7 +65,7 @@ from members.access import can_access, member_rank
 from members.models import Tier, User
 
 from .experiments import follow_url, log_impressions, variant_for
-from .interactions import Moments, activity_of, combined
+from .interactions import Moments, combined, member_activity
 from .models import (
     Algorithm,
     Dismissal,
@@ -64,6 +75,7 @@ from .models import (
     NeighbourBuild,
     PopularItem,
     RecommendSettings,
+    StoredRanking,
     Variant,
 )
 from .scoring import (
@@ -83,6 +95,7 @@ RANKING_TTL = 60 * 60 * 24
 # A member's profile (_Profile) outlives their reads; this bounds how long the popular lists and
 # persona it holds are kept (a new build or any other activity of theirs replaces it sooner).
 PROFILE_TTL = 60 * 60 * 6
+POPULAR_TTL = 60 * 60 * 24  # a bound on memory: a build's lists never change, a new one has new keys
 SERVING_KEY = "recommend:serving"
 SERVING_TTL = 5 * 60  # forgotten on every change (serving_changed); this bounds a write that skips it
 # Parameters the creator may set on the default algorithm or a variant, with their ranges.
@@ -197,6 +210,7 @@ ACTIVITY_STAMP_PARTS: tuple[StampPart, ...] = (
     (MemberInterest, "member", "", "MAX", ""),
     (MemberInterest, "member", "", "COUNT", ""),  # interests change by adding or removing rows
 )
+_DISMISSALS = next(i for i, part in enumerate(ACTIVITY_STAMP_PARTS) if part[0] is Dismissal)
 # The first parts follow the member's views: a read changes them and nothing else, so what is
 # keyed by the rest (their _Profile) is kept across reads.
 _VIEW_PARTS = sum(1 for part in ACTIVITY_STAMP_PARTS if part[0] is ContentView)
@@ -255,11 +269,37 @@ def _popular(*, build: NeighbourBuild | None, groups: list[str]) -> list[int]:
             .order_by("-featured", F("stats__views_30d").desc(nulls_last=True), "-publish_at", "-id")
             .values_list("pk", flat=True)[:RANKING_SIZE]
         )
-    rows = PopularItem.objects.filter(build=build, group__in=groups).values_list("group", "item_id")
-    by_group: dict[str, list[int]] = {}
-    for group, item in rows.order_by("group", "rank"):
-        by_group.setdefault(group, []).append(item)
-    return list(dict.fromkeys(pk for group in groups for pk in by_group.get(group, [])))
+    # A build's popular lists never change (written with it, in the transaction that makes it
+    # current): each group's is kept under the build's id, shared by every member of the group.
+    keys = {group: f"recommend:popular:{build.pk}:{group}" for group in groups}
+    kept = cache.get_many(list(keys.values()))
+    by_group: dict[str, list[int]] = {group: kept[key] for group, key in keys.items() if key in kept}
+    missing = [group for group in groups if group not in by_group]
+    if missing:
+        rows = PopularItem.objects.filter(build=build, group__in=missing).values_list("group", "item_id")
+        read: dict[str, list[int]] = {group: [] for group in missing}
+        for group, item in rows.order_by("group", "rank"):
+            read[group].append(item)
+        cache.set_many({keys[group]: items for group, items in read.items()}, POPULAR_TTL)
+        by_group |= read
+    return list(dict.fromkeys(pk for group in groups for pk in by_group[group]))
+
+
+def _publication_dates(ids: list[int]) -> list[tuple[int, datetime | None]]:
+    """(id, publish_at) of the items among `ids`: the query of
+    `Content.objects.filter(pk__in=ids).values_list("pk", "publish_at")` as one plain statement
+    (building a lookup of a few hundred ids cost the ORM more than running it)."""
+    if not ids:
+        return []
+    q = connection.ops.quote_name
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the model; the ids are parameters.
+            f"SELECT {q('id')}, {q('publish_at')} FROM {rows.table(Content)} WHERE {q('id')} IN ({marks})",  # noqa: S608
+            ids,
+        )
+        return [(pk, rows.value(Content, "publish_at", at)) for pk, at in cursor.fetchall()]
 
 
 def _worth_dating(scores: dict[int, float], *, skip: set[int], boost: float) -> list[int]:
@@ -278,38 +318,132 @@ def _worth_dating(scores: dict[int, float], *, skip: set[int], boost: float) -> 
     return ids[values * (1.0 + boost) >= floor].tolist()
 
 
-def _profile_of(
-    *, member: User, now: datetime, at: datetime | None, build: NeighbourBuild | None, stamp: tuple
-) -> _Profile:
-    """The member's `_Profile`, from the cache unless anything in it changed: kept across reads
-    (the stamp's view parts are left out of its key), built again after any other activity of
-    theirs, a change of consent or tier, or a new build."""
+def _profile_digest(*, member: User, build: NeighbourBuild | None, stamp: tuple, at: datetime | None) -> str:
+    """What the member's `_Profile` depends on, hashed: kept across reads (the stamp's view
+    parts are left out), a new one after any other activity of theirs, a change of consent or
+    tier, or a new build."""
     parts = [
         member.pk, build.pk if build else 0, stamp[_VIEW_PARTS:], member.personalisation_consent,
         member.analytics_consent, member_rank(member, at),
     ]  # fmt: skip
-    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
-    key = f"recommend:profile:{digest}"
-    profile: _Profile | None = cache.get(key)
-    if profile is None:
-        profile = _read_profile(member=member, now=now, at=at, build=build)
-        cache.set(key, profile, PROFILE_TTL)
-    return profile
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+
+
+def _ranking_digest(
+    *, member: User, serving: _Serving, algorithm: str, params: dict, stamp: tuple, at: datetime | None
+) -> str:
+    """What the member's ranking depends on, hashed: the build, their activity stamp, consent,
+    tier, the algorithm and its parameters, the creator's controls and freshness settings."""
+    prefs, build = serving.prefs, serving.build
+    key_parts = [
+        member.pk, build.pk if build else 0, stamp, member.personalisation_consent,
+        member.analytics_consent, member_rank(member, at), algorithm, params, sorted(serving.controls.items()),
+        prefs.freshness_boost, prefs.freshness_days,
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A member's `StoredRanking` as read: the ranking and the profile, each under its key."""
+
+    key: str
+    entries: list[_Entry]
+    profile_key: str
+    profile: _Profile | None  # None: too old to serve (PROFILE_TTL, as in the cache)
+
+
+def _stored_for(*, member: User, now: datetime) -> _Stored | None:
+    """The member's `StoredRanking`, if computed less than RANKING_TTL ago (as long as the cache
+    would keep a ranking; its profile as long as the cache would keep that), else None. One
+    query."""
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the model; the member is a parameter.
+            f"SELECT {q('key')}, {q('entries')}, {q('computed_at')}, {q('profile_key')}, {q('profile')} "  # noqa: S608
+            f"FROM {rows.table(StoredRanking)} WHERE {q('member_id')} = %s",
+            [member.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    key, entries, computed_at, profile_key, profile = row
+    age = (now - rows.value(StoredRanking, "computed_at", computed_at)).total_seconds()
+    if age >= RANKING_TTL:
+        return None
+    return _Stored(
+        key=key,
+        entries=[
+            _Entry(pk, because, reason)
+            for pk, because, reason in rows.value(StoredRanking, "entries", entries)
+        ],
+        profile_key=profile_key,
+        # Written by store_rankings only, from the rows of this database: as trusted as the cache.
+        profile=pickle.loads(bytes(profile)) if age < PROFILE_TTL else None,  # noqa: S301
+    )
+
+
+def store_rankings(*, members: Iterable[User], now: datetime | None = None) -> int:
+    """Compute each member's ranking as their next page would and store it (`StoredRanking`),
+    so their first list after the cache is emptied reads one row: the nightly job, after a new
+    build (which every ranking's key names). Nothing is logged and no experiment is joined (a
+    variant is only looked up). Returns how many were stored."""
+    now = now or timezone.now()
+    serving = _read_serving()  # as they are now, whatever the cache holds
+    stored = []
+    for member in members:
+        _variant, algorithm, params = _settings_for(member, serving.prefs)
+        stamp = activity_stamp(member)
+        digest = _ranking_digest(member=member, serving=serving, algorithm=algorithm, params=params, stamp=stamp,
+                                 at=None)  # fmt: skip
+        profile = _read_profile(
+            member=member, now=now, build=serving.build, dismissed=stamp[_DISMISSALS] is not None
+        )
+        profile_digest = _profile_digest(member=member, build=serving.build, stamp=stamp, at=None)
+        entries = _rank(member=member, now=now, build=serving.build, algorithm=algorithm, params=params,
+                        prefs=serving.prefs, controls=serving.controls, profile=profile)  # fmt: skip
+        stored.append(
+            StoredRanking(
+                member=member,
+                key=digest,
+                entries=[[e.pk, e.because, e.reason] for e in entries],
+                profile_key=profile_digest,
+                profile=pickle.dumps(profile, protocol=pickle.HIGHEST_PROTOCOL),
+                computed_at=now,
+            )
+        )
+    for start in range(0, len(stored), 500):
+        StoredRanking.objects.bulk_create(
+            stored[start : start + 500],
+            update_conflicts=True,
+            unique_fields=["member"],
+            update_fields=["key", "entries", "profile_key", "profile", "computed_at"],
+        )
+    return len(stored)
 
 
 def _read_profile(
-    *, member: User, now: datetime, build: NeighbourBuild | None, at: datetime | None = None
+    *,
+    member: User,
+    now: datetime,
+    build: NeighbourBuild | None,
+    at: datetime | None = None,
+    dismissed: bool = True,
 ) -> _Profile:
-    """The member's `_Profile` read from the database: nine queries or so."""
+    """The member's `_Profile` read from the database: their activity and dismissals in one
+    statement (`dismissed` False: the caller knows they have none), their view sums, their
+    persona and the popular lists (kept per build and group): four queries or fewer."""
     personal = member.personalisation_consent
     groups = [f"tier:{member_rank(member, at) or 0}", "all"]
     if personal and member.analytics_consent:
-        persona = persona_keys(member_ids=[member.pk]).get(member.pk)
+        persona = persona_key_of(member_id=member.pk)
         if persona is not None:
             groups.insert(0, f"persona:{persona}")
+    activity, dismissals = member_activity(member_id=member.pk, now=now, dismissed=dismissed)
     return _Profile(
-        dismissed=frozenset(Dismissal.objects.filter(member=member).values_list("item_id", flat=True)),
-        activity=activity_of(members=User.objects.filter(pk=member.pk), now=now),
+        dismissed=dismissals,
+        activity=activity,
         settled=settled_views(member_id=member.pk),
         popular=_popular(build=build, groups=groups),
     )
@@ -350,7 +484,7 @@ def _rank(
         if boost > 0:
             skip = excluded | scored.hidden | taken  # never ranked, so never worth a date
             positive = _worth_dating(scores, skip=skip, boost=boost)
-            for pk, published in Content.objects.filter(pk__in=positive).values_list("pk", "publish_at"):
+            for pk, published in _publication_dates(positive):
                 age = (now - (published or now)).total_seconds() / 86400
                 scores[pk] *= freshness(age_days=age, boost=boost, half_life_days=prefs.freshness_days)
         excluded |= scored.hidden  # out of the popular fill too
@@ -391,13 +525,17 @@ class _Serving:
 def _serving() -> _Serving:
     serving: _Serving | None = cache.get(SERVING_KEY)
     if serving is None:
-        serving = _Serving(
-            prefs=RecommendSettings.current(),
-            build=current_build(),
-            controls=dict(ItemControl.objects.values_list("item_id", "mode")),
-        )
+        serving = _read_serving()
         cache.set(SERVING_KEY, serving, SERVING_TTL)
     return serving
+
+
+def _read_serving() -> _Serving:
+    return _Serving(
+        prefs=RecommendSettings.current(),
+        build=current_build(),
+        controls=dict(ItemControl.objects.values_list("item_id", "mode")),
+    )
 
 
 def serving_changed() -> None:
@@ -432,28 +570,34 @@ def recommendations_for(
     at = now  # None: now, with the member's tier read once per request (members.access)
     now = now or timezone.now()
     serving = _serving()
-    prefs, build, controls = serving.prefs, serving.build, serving.controls
+    prefs = serving.prefs
     variant, algorithm, params = _settings_for(member, prefs)
     stamp = stamp or activity_stamp(member)
-    key_parts = [
-        member.pk, build.pk if build else 0, stamp, member.personalisation_consent,
-        member.analytics_consent, member_rank(member, at), algorithm, params, sorted(controls.items()),
-        prefs.freshness_boost, prefs.freshness_days,
-    ]  # fmt: skip
-    digest = hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()[:32]
+    digest = _ranking_digest(member=member, serving=serving, algorithm=algorithm, params=params, stamp=stamp,
+                             at=at)  # fmt: skip
     key = f"recommend:ranking:{digest}"
     entries: list[_Entry] | None = cache.get(key)
     if entries is None:
-        entries = _rank(
-            member=member,
-            now=now,
-            build=build,
-            algorithm=algorithm,
-            params=params,
-            prefs=prefs,
-            controls=controls,
-            profile=_profile_of(member=member, now=now, at=at, build=build, stamp=stamp),
-        )
+        profile_digest = _profile_digest(member=member, build=serving.build, stamp=stamp, at=at)
+        profile_key = f"recommend:profile:{profile_digest}"
+        profile: _Profile | None = cache.get(profile_key)
+        if profile is None:
+            # Not even their profile in the cache (emptied since, or never computed): what the
+            # nightly job stored for them serves while nothing it depends on changed since, the
+            # ranking (nothing read since the night) or the profile (only reads since).
+            stored = _stored_for(member=member, now=now)
+            if stored is not None and stored.profile is not None and stored.profile_key == profile_digest:
+                profile = stored.profile
+                cache.set(profile_key, profile, PROFILE_TTL)  # for the ranking after their next read
+            if stored is not None and stored.key == digest:
+                entries = stored.entries
+        if entries is None:
+            if profile is None:
+                profile = _read_profile(member=member, now=now, at=at, build=serving.build,
+                                        dismissed=stamp[_DISMISSALS] is not None)  # fmt: skip
+                cache.set(profile_key, profile, PROFILE_TTL)
+            entries = _rank(member=member, now=now, build=serving.build, algorithm=algorithm, params=params,
+                            prefs=prefs, controls=serving.controls, profile=profile)  # fmt: skip
         cache.set(key, entries, RANKING_TTL)
     return _shown(member=member, entries=entries, n=n, at=at, show_locked=prefs.show_locked, variant=variant,
                   surface=surface)  # fmt: skip
@@ -476,10 +620,11 @@ def _shown(
     chunk = max(3 * n, 12)
     for start in range(0, len(entries), chunk):
         part = entries[start : start + chunk]
-        ids = {entry.pk for entry in part} | {entry.because for entry in part if entry.because}
-        items = Content.objects.live().select_related("min_tier").defer("body").in_bulk(ids)
+        ids = list(dict.fromkeys(chain((entry.pk for entry in part), (e.because for e in part if e.because))))
+        rows_by_id = _live_candidates(ids, tier_only=_SHOWN_TIER_COLUMNS)
+        made: dict[int, Content] = {}  # an item made of its row only when the list gets to it
         for entry in part:
-            item = items.get(entry.pk)
+            item = _shown_item(entry.pk, rows_by_id, made)
             if item is None:  # unpublished or deleted since the ranking was made
                 continue
             open_ = can_access(member, item, at)
@@ -487,11 +632,18 @@ def _shown(
                 if locked_left < 1:
                     continue
                 locked_left -= 1
-            because = items.get(entry.because) if entry.because else None
+            because = _shown_item(entry.because, rows_by_id, made) if entry.because else None
             picks.append(Recommendation(item=item, because=because, reason=entry.reason, locked=not open_))
             if len(picks) >= n:
                 return _with_urls(member=member, picks=picks, variant=variant, surface=surface)
     return _with_urls(member=member, picks=picks, variant=variant, surface=surface)
+
+
+def _shown_item(pk: int, rows_by_id: dict[int, tuple], made: dict[int, Content]) -> Content | None:
+    """The live item `pk` of `_shown`'s chunk (None: not live), made of its row once."""
+    if pk not in made and pk in rows_by_id:
+        made[pk] = _candidate(rows_by_id[pk], tier_only=_SHOWN_TIER_COLUMNS)
+    return made.get(pk)
 
 
 def _with_urls(
@@ -565,21 +717,23 @@ class LiveCandidates:
         return item
 
 
-def _candidate(row: tuple) -> Content:
+def _candidate(row: tuple, *, tier_only: tuple[str, ...] | None = None) -> Content:
     item, at = rows.instance(Content, row, 0, only=_CANDIDATE_COLUMNS)
-    tier, _ = rows.instance(Tier, row, at, only=_CANDIDATE_TIER_COLUMNS)
+    tier, _ = rows.instance(Tier, row, at, only=tier_only or _CANDIDATE_TIER_COLUMNS)
     assert item is not None  # noqa: S101 - the primary key is never null
     item.min_tier = tier
     return item
 
 
-def _live_candidates(ids: list[int]) -> dict[int, tuple]:
+def _live_candidates(ids: list[int], *, tier_only: tuple[str, ...] | None = None) -> dict[int, tuple]:
     """The rows of the live items among `ids`, by id, with what the lists show (title, teaser,
     kind, address) and what access needs (the tier's rank), the rest deferred (`_candidate` makes
     one an item): one plain statement, the query of
-    `Content.objects.live().select_related("min_tier").only(*CANDIDATE_FIELDS).in_bulk(ids)`."""
+    `Content.objects.live().select_related("min_tier").only(*CANDIDATE_FIELDS).in_bulk(ids)`.
+    `tier_only`: the tier's columns to read (default: its id and rank)."""
     if not ids:
         return {}
+    tier_only = tier_only or _CANDIDATE_TIER_COLUMNS
     q = connection.ops.quote_name
     now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM passes it
     marks, statuses = ", ".join(["%s"] * len(ids)), ", ".join(["%s"] * len(LIVE_STATUSES))
@@ -587,7 +741,7 @@ def _live_candidates(ids: list[int]) -> dict[int, tuple]:
         cursor.execute(
             # Table and column names from the models; the values are parameters.
             f"SELECT {rows.columns(Content, 'c', only=_CANDIDATE_COLUMNS)}, "  # noqa: S608
-            f"{rows.columns(Tier, 't', only=_CANDIDATE_TIER_COLUMNS)} FROM {rows.table(Content)} c "
+            f"{rows.columns(Tier, 't', only=tier_only)} FROM {rows.table(Content)} c "
             f"LEFT OUTER JOIN {rows.table(Tier)} t ON t.{q('id')} = c.{q('min_tier_id')} "
             f"WHERE c.{q('id')} IN ({marks}) AND c.{q('status')} IN ({statuses}) AND c.{q('publish_at')} <= %s",
             [*ids, *LIVE_STATUSES, now],
@@ -597,6 +751,11 @@ def _live_candidates(ids: list[int]) -> dict[int, tuple]:
 
 _CANDIDATE_COLUMNS = ("id", "kind", "title", "slug", "summary", "min_tier")
 _CANDIDATE_TIER_COLUMNS = ("id", "rank")
+# A recommendation shown as a locked teaser names its tier (in the reader's language).
+_SHOWN_TIER_COLUMNS = (
+    "id", "rank", "name",
+    *(f.name for f in Tier._meta.concrete_fields if getattr(getattr(f, "translated_field", None), "name", "") == "name"),
+)  # fmt: skip
 if set(CANDIDATE_FIELDS) != {"pk", *_CANDIDATE_COLUMNS[1:5], "min_tier__rank"}:
     raise ImproperlyConfigured("CANDIDATE_FIELDS and the candidates' statement differ")
 

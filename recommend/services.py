@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
@@ -18,7 +18,8 @@ from content.selectors import view_pairs
 from members.models import User
 
 from .interactions import Weights, interaction_matrix
-from .models import Dismissal, NeighbourBuild
+from .models import Dismissal, NeighbourBuild, StoredRanking
+from .selectors import store_rankings
 from .similarity import item_neighbours
 from .tables import write_neighbours, write_popular
 from .text_stage import compute_text_stage, plan_text_stage, write_text_stage
@@ -116,6 +117,19 @@ def build_neighbours(
         )
         raise
     return build
+
+
+STORED_RANKINGS_SEEN_DAYS = 30  # the members whose rankings the nightly job stores: seen this lately
+
+
+def store_recent_rankings(*, now: datetime | None = None, days: int = STORED_RANKINGS_SEEN_DAYS) -> int:
+    """Store the ranking of every active member seen in the last `days` (selectors.StoredRanking),
+    and drop the stored rankings of the others (theirs named an older build). Returns how many
+    were stored."""
+    now = now or timezone.now()
+    members = User.objects.filter(is_active=True, last_seen_at__gte=now - timedelta(days=days))
+    StoredRanking.objects.exclude(member__in=members).delete()
+    return store_rankings(members=members.order_by("pk").iterator(chunk_size=500), now=now)
 
 
 def dismiss(*, member: User, item: Content) -> Dismissal:

@@ -32,6 +32,16 @@ def not_interested(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def not_interested_in_pick(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """ "Not interested" from a list's one form: the item is the value of the button pressed."""
+    item = request.POST.get("item", "")
+    if not item.isdigit():
+        raise Http404
+    return not_interested(request, int(item))
+
+
+@login_required
 @require_GET
 @never_cache
 def follow(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:

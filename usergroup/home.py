@@ -31,7 +31,10 @@ their access and the site version; each page still checks the kept topics agains
 is now (one query by primary key), so a topic hidden or moved where the member may not read drops
 out at once. The areas the member reads or posts in are kept under the same key as long as the
 other sections (HOME_TTL): when the minute is up, a member with none (most) pays no query, the
-others one. The first steps (usergroup.onboarding) are kept the same way. The events and points sections are one cheap query each and stay live.
+others one. The first steps (usergroup.onboarding) are kept the same way. The events of a member
+with no RSVP (the stamp says so: most members) are the next events of their access level, kept
+per level (community.selectors.open_events_for); a member with RSVPs has theirs read live, one
+query, as the points section.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from django.core.cache import cache
 from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from community.models import Category, Post, Thread, ThreadRead
+from community.models import RSVP, Category, Post, Thread, ThreadRead
 from community.selectors import engaged_areas, new_in_my_areas
 from content.models import Content, ContentView, Lesson, LessonProgress, Tag
 from content.selectors import ContinueReading, courses_in_progress_for, items_in_progress_for
@@ -67,6 +70,11 @@ FORUM_STAMP_PARTS = (
     (ThreadRead, "member", "", "MAX", "read_at"),
     (Post, "author", "", "MAX", ""),
 )
+# Read in the same query after those: whether the member has any RSVP at all (None: none, so
+# their events section is the next events open to their access level, kept in the cache).
+EVENT_STAMP_PARTS = ((RSVP, "member", "", "COUNT", ""),)
+_FORUM = slice(len(ACTIVITY_STAMP_PARTS), len(ACTIVITY_STAMP_PARTS) + len(FORUM_STAMP_PARTS))
+_RSVPS = len(ACTIVITY_STAMP_PARTS) + len(FORUM_STAMP_PARTS)
 # Where the member's lesson progress is in their activity stamp: all the courses in progress follow.
 _LESSONS = next(i for i, part in enumerate(ACTIVITY_STAMP_PARTS) if part[0] is LessonProgress)
 # Where the member's newest view is: None when they have no view in the log, so nothing to continue.
@@ -125,8 +133,18 @@ def sections_key(member: User, stamp: tuple[object, ...], kind: str = "sections"
 
 
 def member_stamp(member: User) -> tuple:
-    """The member's activity stamp and forum stamp, in one query."""
-    return activity_stamp(member, extra=FORUM_STAMP_PARTS)
+    """The member's activity stamp, forum stamp and whether they have any RSVP, in one query."""
+    return activity_stamp(member, extra=FORUM_STAMP_PARTS + EVENT_STAMP_PARTS)
+
+
+def forum_stamp(stamp: tuple) -> tuple:
+    """The member's forum activity in their `member_stamp` (what their forum news is keyed by)."""
+    return stamp[_FORUM]
+
+
+def has_rsvps(stamp: tuple) -> bool:
+    """Whether the member has any RSVP (whatever its status or event), from their `member_stamp`."""
+    return stamp[_RSVPS] is not None
 
 
 def member_sections_for(member: User, stamp: tuple) -> MemberSections:
@@ -172,16 +190,16 @@ def forum_news_for(member: User, stamp: tuple) -> list[Thread]:
     """ "New in the forum areas you read", kept for FORUM_TTL, checked again on every page: the
     topics still shown and in an area the member may read now. `stamp`: from member_stamp."""
     # Keyed by the member's forum activity only: reading an item does not change their forum news.
-    forum_stamp = stamp[len(ACTIVITY_STAMP_PARTS) :]
-    if all(part is None for part in forum_stamp):  # never opened a topic nor posted: in no area
+    forum = forum_stamp(stamp)
+    if all(part is None for part in forum):  # never opened a topic nor posted: in no area
         return []
-    key = sections_key(member, forum_stamp, kind="forum")
+    key = sections_key(member, forum, kind="forum")
     threads: list[Thread] | None = cache.get(key)
     if threads is None:
         # The areas they read or posted in change only with their own forum activity (and
         # access, the site): kept as long as the other sections, so when the news is due again
         # it is one query (the topics of those areas), none when they may read none of them.
-        areas_key = sections_key(member, forum_stamp, kind="forum-areas")
+        areas_key = sections_key(member, forum, kind="forum-areas")
         areas: list[int] | None = cache.get(areas_key)
         if areas is None:
             areas = engaged_areas(member=member)

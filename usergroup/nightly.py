@@ -81,10 +81,13 @@ def _dashboard() -> object:
 
 
 def _recommendations() -> object:
-    from recommend.services import build_neighbours
+    from recommend.services import build_neighbours, store_recent_rankings
 
     build = build_neighbours()
-    return {"items": build.items, "members": build.members, "seconds": build.durations}
+    # Every ranking names the build: the members seen lately get theirs computed for the new one,
+    # so their first list after the cache is emptied is one row, not a ranking computed afresh.
+    stored = store_recent_rankings()
+    return {"items": build.items, "members": build.members, "seconds": build.durations, "rankings": stored}
 
 
 JOBS: tuple[tuple[str, Callable[[], object]], ...] = (

@@ -12,7 +12,7 @@ from content.selectors import tags_to_pick
 from points.selectors import level_progress_for
 from usergroup.typed import AuthenticatedHttpRequest
 
-from .home import forum_news_for, member_sections_for, member_stamp
+from .home import forum_news_for, has_rsvps, member_sections_for, member_stamp
 from .onboarding import first_steps_for
 
 EVENTS_LIMIT = 3
@@ -26,7 +26,8 @@ def home(request: HttpRequest) -> HttpResponse:
     mine = member_sections_for(member, stamp)  # cached until the member, their access or the site changes
     picks, reading = mine.recommendations, mine.reading
     forum = forum_news_for(member, stamp)  # kept a minute, checked against the forum on every page
-    events = next_events_for(member=member, limit=EVENTS_LIMIT)
+    # A member with no RSVP (most): the next events of their access level, kept in the cache.
+    events = next_events_for(member=member, limit=EVENTS_LIMIT, has_rsvps=has_rsvps(stamp))
     context = {
         "recommendations": picks,
         "reading": reading,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from analytics.imports import import_members
 from analytics.models import MemberProfile, Persona, PersonaRun
-from analytics.selectors import persona_keys
+from analytics.selectors import persona_key_of, persona_keys
 from members.consent import CONSENT_FIELDS, set_consent
 from members.errors import MemberError
 from members.mail import unsubscribe_token
@@ -245,9 +245,21 @@ def test_withdrawing_analytics_takes_the_member_out_of_personas_on_the_next_requ
     staff.force_login(UserFactory(is_staff=True, is_superuser=True))
     card = reverse("analytics:member", args=[member.pk])
     assert persona_keys(member_ids=[member.pk]) == {member.pk: 4}
+    assert persona_key_of(member_id=member.pk) == 4  # the recommendations' one statement
+    # An older run's persona is not the member's any more; a newer run still running not yet.
+    older = PersonaRun.objects.create(
+        as_of=timezone.localdate() - timedelta(days=7), status=PersonaRun.Status.DONE
+    )
+    MemberProfile.objects.create(
+        run=older, member=member, score=50,
+        persona=Persona.objects.create(run=older, key=9, description_en="Old", description_zh="旧", centroid={}),
+    )  # fmt: skip
+    PersonaRun.objects.create(as_of=timezone.localdate() + timedelta(days=1))
+    assert persona_key_of(member_id=member.pk) == 4
     assert 'class="crm-score"' in staff.get(card).content.decode()
     choose(member_client)  # everything off
     assert persona_keys(member_ids=[member.pk]) == {}
+    assert persona_key_of(member_id=member.pk) is None
     page = staff.get(card).content.decode()
     assert 'class="crm-score"' not in page and "has not given analytics consent" in page
 

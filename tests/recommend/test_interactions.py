@@ -65,3 +65,44 @@ def test_only_the_given_members_are_read_and_an_empty_community_is_an_empty_matr
     empty = interaction_matrix(members=User.objects.none(), now=now)
     assert empty.shape == (0, 0) and len(empty.items) == 0
     assert np.isfinite(result.matrix.data).all()
+
+
+def test_one_members_activity_in_one_statement_is_activity_of_them_row_for_row(
+    django_assert_num_queries,
+):
+    from recommend.interactions import activity_of, member_activity
+    from recommend.models import Dismissal
+
+    now = timezone.now()
+    ann, bob = UserFactory(), UserFactory()
+    article, other, third = ContentFactory(), ContentFactory(), ContentFactory()
+    first, second = LessonFactory(), LessonFactory()
+    second.course = first.course
+    second.save()
+    Like.objects.create(user=ann, content=article, created_at=now - timedelta(days=3))
+    Like.objects.create(user=ann, content=other, created_at=now + timedelta(hours=1))  # after `now`
+    Like.objects.create(user=bob, content=third, created_at=now)  # someone else's
+    Bookmark.objects.create(user=ann, content=other, created_at=now - timedelta(days=90))
+    Comment.objects.create(author=ann, content=article, body="One", created_at=now - timedelta(days=2))
+    Comment.objects.create(author=ann, content=article, body="Two", created_at=now - timedelta(days=1))
+    Comment.objects.create(author=ann, content=third, body="hidden", created_at=now, hidden=True)
+    LessonProgress.objects.create(user=ann, lesson=first, completed_at=now - timedelta(days=5))
+    LessonProgress.objects.create(user=ann, lesson=second, completed_at=now - timedelta(days=4))
+    Dismissal.objects.create(member=ann, item=third)
+    Dismissal.objects.create(member=bob, item=article)
+
+    def as_lists(parts):
+        return [
+            sorted(zip(*(a.tolist() for a in (p.users, p.items, p.values, p.moments)), strict=True))
+            for p in parts
+        ]
+
+    expected = activity_of(members=User.objects.filter(pk=ann.pk), now=now)
+    with django_assert_num_queries(1):
+        activity, dismissed = member_activity(member_id=ann.pk, now=now)
+    assert as_lists(activity) == as_lists(expected) and all(len(p.users) for p in activity)
+    assert dismissed == {third.pk}
+    with django_assert_num_queries(1):
+        assert member_activity(member_id=ann.pk, now=now, dismissed=False)[1] == frozenset()
+    nobody = member_activity(member_id=UserFactory().pk, now=now)
+    assert as_lists(nobody[0]) == [[], [], [], []] and nobody[1] == frozenset()

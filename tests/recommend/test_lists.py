@@ -92,6 +92,29 @@ def test_the_home_page_shows_picks_and_not_interested_removes_one(library):
     assert client.post(reverse("recommend:not_interested", args=[999999])).status_code == 404
 
 
+def test_the_home_pages_one_form_dismisses_the_pick_whose_button_was_pressed(library):
+    cook = UserFactory(personalisation_consent=True)
+    ContentView.objects.create(user=cook, content=library["cooking"][0], started_at=timezone.now())
+    client = Client()
+    client.force_login(cook)
+    page = client.get("/")
+    html = page.content.decode()
+    picks = [r.item for r in page.context["recommendations"]]
+    section = html[html.index('data-testid="recommended"') :]
+    # One form, one token, a button per pick naming its item.
+    assert section.count("<form ") == 1 and section.count('name="csrfmiddlewaretoken"') == 1
+    assert f'action="{reverse("recommend:not_interested_in_pick")}"' in section
+    for item in picks:
+        assert f'name="item" value="{item.pk}"' in section
+    target = picks[1]
+    response = client.post(reverse("recommend:not_interested_in_pick"), {"item": str(target.pk), "next": "/"})
+    assert response.status_code == 302 and response["Location"] == "/#recommended-title"
+    assert target not in [r.item for r in client.get("/").context["recommendations"]]
+    assert picks[0] in [r.item for r in client.get("/").context["recommendations"]]
+    assert client.post(reverse("recommend:not_interested_in_pick"), {"item": "x"}).status_code == 404
+    assert client.post(reverse("recommend:not_interested_in_pick"), {"item": "999999"}).status_code == 404
+
+
 def test_visitors_see_no_personal_section_and_must_log_in_to_dismiss(library, client):
     assert "Recommended for you" not in client.get("/").content.decode()
     response = client.post(reverse("recommend:not_interested", args=[library["cooking"][0].pk]))

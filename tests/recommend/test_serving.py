@@ -319,7 +319,7 @@ def test_the_freshness_boost_reads_dates_only_of_candidates_that_can_still_rank(
         cache.clear()
         with CaptureQueriesContext(connection) as captured:
             picks = recommendations_for(member=runner, n=20)
-        (dates,) = [q["sql"] for q in captured if '"publish_at" AS "publish_at"' in q["sql"]]
+        (dates,) = [q["sql"] for q in captured if 'SELECT "id", "publish_at" FROM' in q["sql"]]
         return [(p.item.title, p.reason) for p in picks], dates
 
     for size in (1, 2, 3, 100):
@@ -372,3 +372,108 @@ def test_scoring_in_numpy_gives_the_loops_scores_to_the_bit(seed):
         assert scored.scores == expected.scores  # equal floats, not approximately
         assert scored.because == expected.because and scored.hidden == expected.hidden
     assert score_candidates(history={}, dismissed=set(), rows=[], text_weight=0.2).scores == {}
+
+
+def test_the_popular_lists_are_kept_per_build_and_group_and_a_new_build_brings_its_own(tastes):
+    from recommend.models import PopularItem
+
+    build_neighbours()
+    cold = [UserFactory(personalisation_consent=False) for _ in range(3)]
+    first = _titles(cold[0], n=3)
+    # Members of the same group share the build's lists: no PopularItem read for the next one.
+    with CaptureQueriesContext(connection) as captured:
+        assert _titles(cold[1], n=3) == first
+    assert not [q for q in captured if '"recommend_popularitem"' in q["sql"]]
+    # A new build with other popular items (the runners read on): its own lists at once.
+    for member in cold[:2]:
+        _read(member, *tastes["running"][:2])
+    ContentView.objects.bulk_create(
+        [ContentView(user=UserFactory(), content=tastes["running"][3], started_at=NOW) for _ in range(40)]
+    )
+    build = build_neighbours()
+    top = PopularItem.objects.filter(build=build, group="all").order_by("rank").first()
+    assert top is not None and top.item.title == "Running 3"
+    assert _titles(cold[2], n=1) == ["Running 3"] != first[:1]
+
+
+def test_a_ranking_stored_overnight_serves_the_first_list_after_the_cache_is_emptied(tastes):
+    from django.core.cache import cache
+
+    from recommend.erasure import erase_member
+    from recommend.models import StoredRanking
+    from recommend.selectors import PROFILE_TTL, RANKING_TTL
+    from recommend.services import store_recent_rankings
+
+    build_neighbours()
+    member = UserFactory(personalisation_consent=True, last_seen_at=timezone.now())
+    away = UserFactory(personalisation_consent=True, last_seen_at=timezone.now() - timedelta(days=90))
+    _read(member, tastes["running"][0])
+
+    def listed() -> tuple[list[tuple], list[str]]:
+        with CaptureQueriesContext(connection) as captured:
+            got = [
+                (r.item.pk, r.reason, r.because.pk if r.because else None)
+                for r in recommendations_for(member=member)
+            ]
+        return got, [q["sql"] for q in captured.captured_queries]
+
+    def ranked_afresh(sql: list[str]) -> bool:
+        return any('"recommend_itemneighbours"' in q for q in sql)
+
+    fresh, sql = listed()
+    assert ranked_afresh(sql) and fresh
+    assert store_recent_rankings() == 1  # the member seen lately, not the one away
+    assert not StoredRanking.objects.filter(member=away).exists()
+    cache.clear()
+    stored, sql = listed()
+    assert stored == fresh and not ranked_afresh(sql)  # one row instead of the ranking's reads
+    assert not any("UNION ALL" in q or '"recommend_popularitem"' in q for q in sql)  # no profile read
+    # Reads since the night: ranked again from the stored profile, not from their activity afresh.
+    _read(member, tastes["cooking"][0])
+    cache.clear()
+    after_read, sql = listed()
+    assert ranked_afresh(sql) and not any("UNION ALL" in q for q in sql)
+    assert tastes["cooking"][0].pk not in [pk for pk, _r, _b in after_read]  # read: never suggested
+    StoredRanking.objects.filter(member=member).delete()
+    cache.clear()
+    afresh, sql = listed()
+    assert afresh == after_read and any("UNION ALL" in q for q in sql)  # the same as read afresh
+    # The stored profile only as long as the cache would keep one.
+    store_recent_rankings()
+    StoredRanking.objects.filter(member=member).update(
+        computed_at=timezone.now() - timedelta(seconds=PROFILE_TTL + 1)
+    )
+    _read(member, tastes["cooking"][1])
+    cache.clear()
+    assert any("UNION ALL" in q for q in listed()[1])
+    # Activity since the night: the stored key no longer matches, computed afresh (and right).
+    Like.objects.create(user=member, content=tastes["running"][1])
+    cache.clear()
+    after_like, sql = listed()
+    assert (
+        ranked_afresh(sql)
+        and any("UNION ALL" in q for q in sql)
+        and tastes["running"][1].pk not in [pk for pk, _r, _b in after_like]
+    )
+    # Consent withdrawn: never the stored (personal) ranking.
+    store_recent_rankings()
+    member.personalisation_consent = False
+    member.save()
+    cache.clear()
+    assert all(reason == "popular" for _pk, reason, _b in listed()[0])
+    member.personalisation_consent = True
+    member.save()
+    # Older than the cache would keep a ranking: computed afresh.
+    store_recent_rankings()
+    StoredRanking.objects.filter(member=member).update(
+        computed_at=timezone.now() - timedelta(seconds=RANKING_TTL + 1)
+    )
+    cache.clear()
+    assert ranked_afresh(listed()[1])
+    # A new build: every stored key names the old one.
+    store_recent_rankings()
+    build_neighbours()
+    cache.clear()
+    assert ranked_afresh(listed()[1])
+    # Erased with the member's other recommendation data.
+    assert erase_member(member=member)["stored rankings"] == 1

@@ -290,6 +290,52 @@ def test_without_rsvps_the_next_events_they_may_attend(paid, free_member, paid_m
     assert ("Gold only live" in html) is paid
 
 
+def _event_queries(client: Client) -> tuple[str, list[str]]:
+    with CaptureQueriesContext(connection) as captured:
+        html = section(client.get("/").content.decode(), "events")
+    return html, [q["sql"] for q in captured.captured_queries if '"community_event"' in q["sql"]]
+
+
+def test_the_next_events_are_kept_per_access_level_and_follow_every_change(free_member, paid_member, gold):
+    """Members with no RSVP share the next events of their access level, from the cache; an
+    event saved, canceled, re-gated or ended, a tier changed, an RSVP made all show at once."""
+    free, paid = signed_in(free_member), signed_in(paid_member)
+    meetup = event("Open meetup", starts_in=timedelta(days=2))
+    live = event("Gold only live", starts_in=timedelta(days=1), min_tier=gold)
+    for client in (free, paid):
+        client.get("/")  # the first request of the hour writes last_seen
+    assert "Gold only live" in _event_queries(paid)[0]
+    html, queries = _event_queries(free)
+    assert "Open meetup" in html and "Gold only live" not in html  # never the paid level's list
+    html, queries = _event_queries(free)
+    assert "Open meetup" in html and not queries  # kept
+    # A new event, a cancellation, a re-gated event: at once.
+    event("Brand new AMA", starts_in=timedelta(days=3))
+    assert "Brand new AMA" in _event_queries(free)[0]
+    meetup.canceled = True
+    meetup.save()
+    html = _event_queries(free)[0]
+    assert "Open meetup" not in html and "Brand new AMA" in html
+    live.min_tier = None
+    live.save()
+    assert "Gold only live" in _event_queries(free)[0]
+    gold.rank = 5
+    gold.save()  # a tier saved: the levels' lists are read again
+    assert "Gold only live" in _event_queries(paid)[0]
+    # An event that ends (no save): gone from the kept list on the next page.
+    Event.objects.filter(pk=live.pk).update(
+        starts_at=timezone.now() - timedelta(hours=2), ends_at=timezone.now() - timedelta(seconds=1)
+    )
+    html, queries = _event_queries(free)
+    assert "Gold only live" not in html and "Brand new AMA" in html and queries
+    # Their first RSVP: their own events at once, whatever the kept list says.
+    RSVP.objects.create(event=Event.objects.get(title="Brand new AMA"), member=free_member, status="going")
+    html = _event_queries(free)[0]
+    assert "going" in html and "You have not signed up" not in html
+    RSVP.objects.filter(member=free_member).update(status="canceled")
+    assert "You have not signed up" in _event_queries(free)[0]
+
+
 def test_event_times_are_in_the_members_time_zone(free_member):
     free_member.time_zone = "Asia/Tokyo"
     free_member.save()
@@ -427,3 +473,38 @@ def test_lists_never_load_a_body(free_member):
         if '"content_content"' in sql or '"content_lesson"' in sql:
             assert '"content_content"."body"' not in sql, sql
             assert '"content_lesson"."body"' not in sql, sql
+
+
+def test_the_items_in_progress_statement_reads_what_the_queryset_reads(free_member, paid_member, gold):
+    """content.selectors.items_in_progress_for (one plain statement) and the queryset it spells:
+    the same items, order, tiers and times, for free, paid and staff members."""
+    from content.selectors import _items_in_progress_queryset, items_in_progress_for
+
+    staff = UserFactory(is_staff=True)
+    open_, gated = ContentFactory(title="Open"), ContentFactory(title="Gold", min_tier=gold)
+    done, draft = ContentFactory(title="Done"), ContentFactory(title="Draft")
+    course, lessons = course_with(2, title="Course begun")
+    later = ContentFactory(title="Later", publish_at=timezone.now() + timedelta(days=1))
+    for n, member in enumerate((free_member, paid_member, staff)):
+        for i, item in enumerate((open_, gated, done, draft, course, later)):
+            view(member, item, ago=timedelta(minutes=10 * i + n))
+        view(member, done, completed=True)
+        view(member, open_, ago=timedelta(days=2))  # an older view of the same item
+    Content.objects.filter(pk=draft.pk).update(status=Content.Status.DRAFT)
+    LessonProgress.objects.create(user=paid_member, lesson=lessons[0])
+    for member in (free_member, paid_member, staff):
+        for limit in (1, 4):
+            got = items_in_progress_for(member=member, limit=limit)
+            want = list(_items_in_progress_queryset(member=member, limit=limit))
+            assert [(i.pk, i.last_seen_at, i.min_tier_id, i.min_tier and i.min_tier.name) for i in got] == [
+                (i.pk, i.last_seen_at, i.min_tier_id, i.min_tier and i.min_tier.name) for i in want
+            ]
+            assert got and all(
+                i.title == w.title and i.slug == w.slug for i, w in zip(got, want, strict=True)
+            )
+    titles = [i.title for i in items_in_progress_for(member=free_member, limit=9)]
+    assert titles == ["Open", "Course begun"]  # gated, finished, draft, scheduled: left out
+    assert "Course begun" not in [i.title for i in items_in_progress_for(member=paid_member, limit=9)]
+    with CaptureQueriesContext(connection) as captured:
+        items_in_progress_for(member=staff, limit=4)
+    assert len(captured) == 1

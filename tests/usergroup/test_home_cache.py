@@ -13,11 +13,11 @@ from django.utils import timezone
 from community.models import Category, Post, ThreadRead
 from content.models import Content, ContentView, LessonProgress
 from recommend.models import ItemControl, NeighbourBuild, RecommendSettings
-from recommend.selectors import ACTIVITY_STAMP_PARTS, activity_stamp
+from recommend.selectors import activity_stamp
 from recommend.services import dismiss
 from tests.factories import ContentFactory, MembershipFactory, TierFactory, UserFactory
 from usergroup import home as home_module
-from usergroup.home import member_sections_for, member_stamp, sections_key, site_version
+from usergroup.home import forum_stamp, member_sections_for, member_stamp, sections_key, site_version
 
 from .test_home import BODY, course_with, read, section, signed_in, topic, view
 
@@ -269,7 +269,7 @@ def test_reading_an_item_keeps_the_forum_news_but_a_post_of_theirs_does_not(clie
 
 def _forum_key_expires(member) -> None:
     """As if FORUM_TTL passed: the member's news is due again (their areas are kept longer)."""
-    cache.delete(sections_key(member, member_stamp(member)[len(ACTIVITY_STAMP_PARTS) :], kind="forum"))
+    cache.delete(sections_key(member, forum_stamp(member_stamp(member)), kind="forum"))
 
 
 def test_the_areas_a_member_reads_are_kept_and_follow_their_forum_activity(client, member, gold):

@@ -623,6 +623,7 @@ PAGES: dict[str, list[Case]] = {
     "community:follow": [Case(POST_ONLY_MEMBER, kwargs=pk("thread_public"))],
     # --- recommend ---
     "recommend:not_interested": [Case(POST_ONLY_MEMBER, kwargs=pk("article_supporter"))],
+    "recommend:not_interested_in_pick": [Case(POST_ONLY_MEMBER)],
     "recommend:follow": [
         # The target comes from the signed impression; the item page applies the access policy.
         Case(
