@@ -8,7 +8,9 @@ What it does, in one command:
 1. Installs locust (bench/load/requirements.txt) into its own virtual environment, var/load-venv,
    so the project's environment stays as it is.
 2. Seeds a PostgreSQL database (default ug_load) with `seed_demo` at the given size, once: a later
-   run finds the demo there and reuses it (--reseed starts again).
+   run finds the demo there and reuses it (--reseed starts again). Then, as the nightly job
+   does on a live site, stores the recent members' rankings (`store_rankings`, about 2 minutes;
+   a checkout without the command skips it) and, before each run, the dashboard's figures.
 3. Starts gunicorn (3 sync workers, production settings: DEBUG off, Redis cache, PostgreSQL) with
    the load test's instruments on: SERVER_TIMING (each response says how long the server took) and
    BENCH_YARDSTICK (a minimal page through the same middleware and session, which every page's
@@ -89,6 +91,12 @@ def main() -> int:
     locust = ensure_locust()
     env = site_env(args)
     seed(args, env, app_root)
+    if (app_root / "recommend" / "management" / "commands" / "store_rankings.py").exists():
+        # What the nightly job does on a live site: each recent member's ranking stored, so their
+        # first home page after the cache is emptied reads one row (stored rankings older than a
+        # day are not used, so they are stored again for each load test).
+        print("Storing the members' rankings, as the nightly job does ...", flush=True)
+        run_manage(app_root, env, "store_rankings")
     if args.seed_only:
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="usergroup-load-"))
