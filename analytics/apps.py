@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save, pre_delete
+from django.db.models.signals import pre_delete
 from django.utils.translation import gettext_lazy as _
 
 
@@ -30,15 +30,10 @@ class AnalyticsConfig(AppConfig):
         # of them is saved or deleted.
         from members.models import Tier
 
+        from .choices_version import directory_choices_version
         from .models import Persona, PersonaRun, Segment, Tag
 
-        for model in (PersonaRun, Persona, Tier, Tag, Segment):
-            for signal in (post_save, post_delete):
-                signal.connect(
-                    _forget_directory_choices,
-                    sender=model,
-                    dispatch_uid=f"analytics-choices-{model.__name__}",
-                )
+        directory_choices_version.bump_on_change(PersonaRun, Persona, Tier, Tag, Segment)
         register_sections()
 
 
@@ -49,9 +44,3 @@ def _forget_profile_counts(sender: Any, instance: Any, **kwargs: Any) -> None:
     forget_segment_sizes(
         run_ids=MemberProfile.objects.filter(member=instance).values_list("run_id", flat=True)
     )
-
-
-def _forget_directory_choices(sender: Any, **kwargs: Any) -> None:
-    from .choices_version import forget_directory_choices
-
-    forget_directory_choices()

@@ -9,7 +9,6 @@ from django.db.models import (
     Count,
     Exists,
     F,
-    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -17,7 +16,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from content.models import Content
@@ -376,16 +374,9 @@ def open_events_for(*, member: User, limit: int = 3) -> list[Event]:
     return events
 
 
-def _events_changed(sender: type[Model], **kwargs: object) -> None:
-    EVENTS_VERSION.bump()
-
-
 def connect_event_invalidation() -> None:
     """Called from CommunityConfig.ready(): cache upkeep only, no business logic."""
-    for model in (Event, Tier):
-        name = model.__name__
-        post_save.connect(_events_changed, sender=model, dispatch_uid=f"community-events-save-{name}")
-        post_delete.connect(_events_changed, sender=model, dispatch_uid=f"community-events-delete-{name}")
+    EVENTS_VERSION.bump_on_change(Event, Tier)
 
 
 # The areas change seldom (the admin) and are read on every area page: each is kept in the cache
@@ -416,16 +407,9 @@ def category_by_slug(slug: str) -> Category | None:
     return category
 
 
-def _areas_changed(sender: type[Model], **kwargs: object) -> None:
-    AREAS_VERSION.bump()
-
-
 def connect_area_invalidation() -> None:
     """Called from CommunityConfig.ready(): cache upkeep only, no business logic."""
-    for model in (Category, Tier):
-        name = model.__name__
-        post_save.connect(_areas_changed, sender=model, dispatch_uid=f"community-areas-save-{name}")
-        post_delete.connect(_areas_changed, sender=model, dispatch_uid=f"community-areas-delete-{name}")
+    AREAS_VERSION.bump_on_change(Category, Tier)
 
 
 def move_targets() -> QuerySet[Category]:

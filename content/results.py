@@ -44,8 +44,6 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.core.paginator import Page
-from django.db.models import Model
-from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.template.loader import get_template
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
@@ -81,17 +79,9 @@ def library_changed() -> None:
     LIBRARY_VERSION.bump()
 
 
-def _on_change(sender: type[Model], **kwargs: object) -> None:
-    library_changed()
-
-
 def connect_invalidation() -> None:
     """Called from ContentConfig.ready(): cache upkeep only, no business logic."""
-    for model in (Content, Tag, Tier, SearchDocument):
-        name = model.__name__
-        post_save.connect(_on_change, sender=model, dispatch_uid=f"library-results-save-{name}")
-        post_delete.connect(_on_change, sender=model, dispatch_uid=f"library-results-delete-{name}")
-    m2m_changed.connect(_on_change, sender=Content.tags.through, dispatch_uid="library-results-tags")
+    LIBRARY_VERSION.bump_on_change(Content, Tag, Tier, SearchDocument, m2m=(Content.tags.through,))
 
 
 def _key(kind: str, *parts: object) -> str:

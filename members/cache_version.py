@@ -2,17 +2,22 @@
 
 A cached page part is keyed by (or stored with) the version current when it was computed; a
 change bumps the version, so every such entry stops matching at once, whatever its key, with
-no list of keys to delete. content.results (library search results) and usergroup.home (the
-members' home sections) each keep one.
+no list of keys to delete. content.results (library search results), usergroup.home (the
+members' home sections), community.selectors (areas, next events) and analytics (the CRM's
+choices) each keep one, bumped by the saves and deletes of the models it depends on
+(`bump_on_change`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Model
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 
 class CacheVersion:
@@ -37,3 +42,26 @@ class CacheVersion:
     def _increment(self) -> None:
         with contextlib.suppress(ValueError):  # no version yet: the next reader starts one
             cache.incr(self.key)
+
+    def bump_on_change(self, *models: type[Model], m2m: tuple[type[Model], ...] = ()) -> None:
+        """Bump on every save and delete of `models`, and every change of the many-to-many
+        relations whose through tables are `m2m` (set in code, they save no model). Cache upkeep
+        only: called from an app's ready()."""
+        for model in models:
+            label = model._meta.label
+            post_save.connect(
+                self._changed, sender=model, weak=False, dispatch_uid=f"{self.key}-save-{label}"
+            )
+            post_delete.connect(
+                self._changed, sender=model, weak=False, dispatch_uid=f"{self.key}-delete-{label}"
+            )
+        for through in m2m:
+            m2m_changed.connect(
+                self._changed,
+                sender=through,
+                weak=False,
+                dispatch_uid=f"{self.key}-m2m-{through._meta.label}",
+            )
+
+    def _changed(self, sender: type[Model], **kwargs: Any) -> None:
+        self.bump()

@@ -44,8 +44,6 @@ import json
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import Model
-from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from community.models import RSVP, Category, Post, Thread, ThreadRead
 from community.selectors import engaged_areas, new_in_my_areas
@@ -103,20 +101,11 @@ def site_changed() -> None:
     SITE_VERSION.bump()
 
 
-def _on_site_change(sender: type[Model], **kwargs: object) -> None:
-    site_changed()
-
-
 def connect_invalidation() -> None:
-    """Called from UsergroupConfig.ready(): cache upkeep only, no business logic."""
-    for model in SITE_MODELS:
-        post_save.connect(_on_site_change, sender=model, dispatch_uid=f"home-sections-save-{model.__name__}")
-        post_delete.connect(
-            _on_site_change, sender=model, dispatch_uid=f"home-sections-delete-{model.__name__}"
-        )
-    # An item's tags (the first steps' "any tag in use", the picks from interests) change without
-    # a save of the item when set in code.
-    m2m_changed.connect(_on_site_change, sender=Content.tags.through, dispatch_uid="home-sections-item-tags")
+    """Called from UsergroupConfig.ready(): cache upkeep only, no business logic. An item's tags
+    (the first steps' "any tag in use", the picks from interests) change without a save of the
+    item when set in code."""
+    SITE_VERSION.bump_on_change(*SITE_MODELS, m2m=(Content.tags.through,))
 
 
 def sections_key(member: User, stamp: tuple[object, ...], kind: str = "sections") -> str:
