@@ -1,7 +1,7 @@
 """What an area's list of topics shows of each topic, worked out in Python once per row.
 
 The area page lists 30 topics; each row used to be worked out by the template: the address
-(reverse), two badges' conditions, the reply count through {% blocktranslate count %} and
+(reverse; now once per page, rendering.ThreadAddress), two badges' conditions, the reply count through {% blocktranslate count %} and
 |timesince. Each template construct costs its node's overhead per row, which made the rows
 most of the page's time. Here each row is a `TopicRow` of ready values (the same texts, from
 the same translations: the reply count's message is the template's) and the template only
@@ -19,6 +19,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import ngettext
 
 from .models import Thread
+from .rendering import ThreadAddress
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class TopicRow:
 def topic_rows(threads: Iterable[Thread], *, member: bool, now: datetime | None = None) -> list[TopicRow]:
     """The rows of `threads` (from selectors.threads_in: with `last_read` for a member)."""
     now = now or timezone.now()
+    address = ThreadAddress()
     rows = []
     for thread in threads:
         news = ""
@@ -50,7 +52,7 @@ def topic_rows(threads: Iterable[Thread], *, member: bool, now: datetime | None 
         count = thread.reply_count
         rows.append(
             TopicRow(
-                url=thread.get_absolute_url(),
+                url=address.of(thread),
                 title=thread.title,
                 pinned=thread.pinned,
                 question=thread.is_question,

@@ -4,7 +4,7 @@ templates then print these values; per row they cost a few attribute lookups ins
 {% include %}, a date filter and up to five {% url %} tags.
 
 An address is reversed once per page with a sentinel id, and each row's id put in its place
-(as analytics/views/crm.py does): the URL resolver is asked once, not once per row."""
+(members.addresses): the URL resolver is asked once, not once per row."""
 
 from collections.abc import Iterable, Sequence
 
@@ -14,30 +14,14 @@ from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 from django.utils.timezone import localtime
 
+from members.addresses import SENTINEL, Address
 from members.avatars import avatar_html
 
 from .models import Comment, Post, Thread, thread_slug
 
-_SENTINEL = 987654321  # stands for a row's id while an address is reversed once
 POST_AVATAR = 28
 COMMENT_AVATAR = 24
 REPLY_AVATAR = 20
-
-
-class Address:
-    """The address of the view `name` for any id: reversed once (on first use), then the id
-    put in place of the sentinel."""
-
-    def __init__(self, name: str, *leading: int) -> None:
-        self._name, self._leading = name, leading
-        self._head: str | None = None
-        self._tail = ""
-
-    def of(self, pk: int) -> str:
-        if self._head is None:
-            url = reverse(self._name, args=[*self._leading, _SENTINEL])
-            self._head, _, self._tail = url.rpartition(str(_SENTINEL))
-        return f"{self._head}{pk}{self._tail}"
 
 
 def prepare_posts(posts: Sequence[Post], *, thread: Thread, viewer_id: int | None, page_number: int) -> None:
@@ -87,8 +71,8 @@ class ThreadAddress:
     _SLUG = "s3ntinel"
 
     def __init__(self) -> None:
-        url = reverse("community:thread", args=[_SENTINEL, self._SLUG])
-        self._head, _, self._tail = url.rpartition(f"{_SENTINEL}-{self._SLUG}")
+        url = reverse("community:thread", args=[SENTINEL, self._SLUG])
+        self._head, _, self._tail = url.rpartition(f"{SENTINEL}-{self._SLUG}")
 
     def of(self, thread: Thread) -> str:
         return f"{self._head}{thread.pk}-{thread_slug(thread.title)}{self._tail}"
