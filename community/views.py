@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from content.markdown import html_of
 from content.markdown import render as render_markdown
 from members.access import can_access, cheapest_tier_unlocking
+from members.paging import page_without_count
 
 from . import calendar, mentions, selectors, services, slots
 from .forms import (
@@ -40,7 +41,6 @@ from .services import events as event_services
 from .services import notifications as notify
 
 if TYPE_CHECKING:
-    from django.db.models import QuerySet
     from django_stubs_ext import WithAnnotations  # django-stubs' types, not needed at run time
 
 THREADS_PER_PAGE = 30
@@ -75,8 +75,10 @@ def category(request, slug):
     filter_by = request.GET.get("filter", "all")
     if filter_by not in selectors.FILTERS:
         filter_by = "all"
-    page = _threads_page(
-        selectors.threads_in(category, filter_by=filter_by, user=request.user), request.GET.get("page")
+    page = page_without_count(
+        selectors.threads_in(category, filter_by=filter_by, user=request.user),
+        request.GET.get("page"),
+        THREADS_PER_PAGE,
     )
     return render(
         request,
@@ -133,29 +135,6 @@ def thread(request, pk, slug=""):
             "sections": slots.thread_sections(request, thread),
         },
     )
-
-
-MAX_THREADS_PAGE = 10_000  # a larger ?page= is a page past the end (an OFFSET the database takes)
-
-
-def _threads_page(threads: "QuerySet[Thread]", number: str | None) -> Page:
-    """The page of `threads` asked for. The area's page links only to the previous and the next
-    page, never to the last: the page's rows are read with one row more, which says whether there
-    is a next page, and no COUNT query is sent. A page past the end (or an unreadable number)
-    goes to the counting paginator, which shows the last page (or the first)."""
-    try:
-        wanted = int(number) if number is not None else 1
-    except ValueError:
-        wanted = 0
-    if not 1 <= wanted <= MAX_THREADS_PAGE:
-        return Paginator(threads, THREADS_PER_PAGE).get_page(number)
-    offset = (wanted - 1) * THREADS_PER_PAGE
-    rows = list(threads[offset : offset + THREADS_PER_PAGE + 1])
-    if not rows and wanted > 1:
-        return Paginator(threads, THREADS_PER_PAGE).get_page(number)
-    paginator = Paginator(threads, THREADS_PER_PAGE)
-    paginator.count = offset + len(rows)  # enough for the previous/next links
-    return Page(rows[:THREADS_PER_PAGE], wanted, paginator)
 
 
 def _posts_page(thread: Thread, user, number: str | None) -> Page:

@@ -1,16 +1,17 @@
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.core.paginator import Paginator
+from django.core.paginator import Page
 from django.db.models import Count, F, Max, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.functional import Promise
 
 from members.access import member_rank
 from members.models import User
+from members.paging import page_without_count
 from members.translated import in_language
 
 from .models import (
@@ -39,49 +40,10 @@ def history(member: User) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(member=member).order_by("-created_at", "-id")
 
 
-@dataclass
-class HistoryPage:
-    """One page of the ledger, newest first, with what the page's links need (no total: the
-    page shows none)."""
-
-    entries: list[LedgerEntry]
-    number: int
-    has_next: bool
-
-    def __iter__(self) -> Iterator[LedgerEntry]:
-        return iter(self.entries)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_other_pages(self) -> bool:
-        return self.has_previous or self.has_next
-
-    @property
-    def previous_page_number(self) -> int:
-        return self.number - 1
-
-    @property
-    def next_page_number(self) -> int:
-        return self.number + 1
-
-
-def history_page(member: User, *, page: str | None, per_page: int) -> HistoryPage:
-    """The page `page` of the member's ledger as `Paginator.get_page` chooses it (the first for a
-    number that is not one, the last for one past the end), from one query of its entries and
-    one more: no COUNT of the whole ledger, except for a page past the end."""
-    try:
-        number = int(page or 1)
-    except (TypeError, ValueError):
-        number = 1
-    start = (number - 1) * per_page
-    entries = list(history(member)[start : start + per_page + 1]) if number >= 1 else []
-    if not entries and number != 1:  # past the end (or before the start): the last page
-        last = Paginator(history(member), per_page).get_page(number)
-        return HistoryPage(entries=list(last), number=last.number, has_next=False)
-    return HistoryPage(entries=entries[:per_page], number=number, has_next=len(entries) > per_page)
+def history_page(member: User, *, page: str | None, per_page: int) -> Page:
+    """The page `page` of the member's ledger, newest first, as `Paginator.get_page` chooses it,
+    without a COUNT of the whole ledger (the page shows no total: members.paging)."""
+    return page_without_count(history(member), page, per_page)
 
 
 def label_actions(entries: Iterable[Any]) -> None:
