@@ -32,7 +32,16 @@ from members import rows
 from members.access import access_condition, accessible, can_access, member_rank
 from members.models import Tier, User
 
-from .history import ViewPairs, add_recent, empty_pairs, items_in, raw_pairs, read_pairs, unpack
+from .history import (
+    ViewPairs,
+    add_recent,
+    empty_pairs,
+    items_in,
+    member_raw_pairs,
+    raw_pairs,
+    read_pairs,
+    unpack,
+)
 from .markdown import Rendered, render, source_key
 from .models import (
     LIVE_STATUSES,
@@ -629,7 +638,8 @@ def member_view_pairs(*, now: datetime, settled: SettledViews) -> ViewPairs:
         return raw_pairs(views)
     if settled.mark > now:
         return view_pairs(now=now, users=[settled.member_id])
-    return add_recent(settled.sums, raw_pairs(views.filter(started_at__gte=settled.mark)))
+    recent = member_raw_pairs(member_id=settled.member_id, since=settled.mark, until=now)
+    return add_recent(settled.sums, recent)
 
 
 def items_read_by(member_id: int) -> set[int]:

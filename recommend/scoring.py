@@ -15,6 +15,7 @@ text shares a few words with it. A positive score is then lifted for fresh items
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -150,19 +151,21 @@ def diversified(
 ) -> list[tuple[int, float, int | None]]:
     """Re-rank (item, score, because) best first so that one read item does not explain the
     whole list: each further pick with the same reason counts `decay` times less. Greedy over
-    the head of each reason's queue (already in score order), so O(n × reasons)."""
+    the head of each reason's queue (already in score order), kept in a heap: O(n log reasons)."""
     queues: dict[int | None, list[tuple[int, float, int | None]]] = {}
     for entry in sorted(candidates, key=lambda c: (-c[1], c[0])):
         queues.setdefault(entry[2], []).append(entry)
-    used: dict[int | None, int] = {}
-    heads = dict.fromkeys(queues, 0)
+    # Each reason's head, by what it counts now (-score · decay^used, then the smaller id): the
+    # best is popped, and its reason's next entry pushed at one more use. Ids are unique, so
+    # the reasons themselves are never compared.
+    heads = [(-queue[0][1], queue[0][0], reason, 0) for reason, queue in queues.items()]
+    heapq.heapify(heads)
     result: list[tuple[int, float, int | None]] = []
-    while len(result) < len(candidates):
-        best_reason = max(
-            (reason for reason in queues if heads[reason] < len(queues[reason])),
-            key=lambda r: (queues[r][heads[r]][1] * decay ** used.get(r, 0), -queues[r][heads[r]][0]),
-        )
-        result.append(queues[best_reason][heads[best_reason]])
-        heads[best_reason] += 1
-        used[best_reason] = used.get(best_reason, 0) + 1
+    while heads:
+        _value, _pk, reason, used = heapq.heappop(heads)
+        queue = queues[reason]
+        result.append(queue[used])
+        if used + 1 < len(queue):
+            entry = queue[used + 1]
+            heapq.heappush(heads, (-(entry[1] * decay ** (used + 1)), entry[0], reason, used + 1))
     return result

@@ -64,6 +64,7 @@ from members import rows
 from members.access import can_access, member_rank
 from members.models import Tier, User
 
+from . import kept
 from .experiments import follow_url, log_impressions, variant_for
 from .interactions import Moments, combined, member_activity
 from .models import (
@@ -81,7 +82,6 @@ from .models import (
 from .scoring import (
     SHORT_HISTORY,
     TEXT_WEIGHT,
-    NeighbourRows,
     columns_of,
     diversified,
     freshness,
@@ -120,26 +120,6 @@ def neighbours_of(*, item_id: int, build: NeighbourBuild | None = None) -> list[
         return []
     row = ItemNeighbours.objects.filter(build=build, item_id=item_id, source="coread").first()
     return row.pairs() if row is not None else []
-
-
-def _neighbour_rows(*, build: NeighbourBuild, items: list[int], sources: list[str]) -> NeighbourRows:
-    """Every neighbour of `items` as columns, each item's list read as one row and laid out
-    here in the order the rows came (the scores add up in that order)."""
-    rows = list(
-        ItemNeighbours.objects.filter(build=build, source__in=sources, item_id__in=items).values_list(
-            "item_id", "source", "neighbours", "scores"
-        )
-    )
-    sizes = np.fromiter(
-        (len(others) for _item, _source, others, _scores in rows), dtype=np.int64, count=len(rows)
-    )
-    total = int(sizes.sum())
-    return NeighbourRows(
-        np.repeat(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)), sizes),
-        np.fromiter(chain.from_iterable(row[2] for row in rows), dtype=np.int64, count=total),
-        np.repeat(np.fromiter((row[1] == "text" for row in rows), dtype=bool, count=len(rows)), sizes),
-        np.fromiter(chain.from_iterable(row[3] for row in rows), dtype=np.float64, count=total),
-    )
 
 
 @dataclass(frozen=True)
@@ -283,23 +263,6 @@ def _popular(*, build: NeighbourBuild | None, groups: list[str]) -> list[int]:
         cache.set_many({keys[group]: items for group, items in read.items()}, POPULAR_TTL)
         by_group |= read
     return list(dict.fromkeys(pk for group in groups for pk in by_group[group]))
-
-
-def _publication_dates(ids: list[int]) -> list[tuple[int, datetime | None]]:
-    """(id, publish_at) of the items among `ids`: the query of
-    `Content.objects.filter(pk__in=ids).values_list("pk", "publish_at")` as one plain statement
-    (building a lookup of a few hundred ids cost the ORM more than running it)."""
-    if not ids:
-        return []
-    q = connection.ops.quote_name
-    marks = ", ".join(["%s"] * len(ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # Table and column names from the model; the ids are parameters.
-            f"SELECT {q('id')}, {q('publish_at')} FROM {rows.table(Content)} WHERE {q('id')} IN ({marks})",  # noqa: S608
-            ids,
-        )
-        return [(pk, rows.value(Content, "publish_at", at)) for pk, at in cursor.fetchall()]
 
 
 def _worth_dating(scores: dict[int, float], *, skip: set[int], boost: float) -> list[int]:
@@ -477,14 +440,14 @@ def _rank(
         sources = ["text"] if algorithm == Algorithm.CONTENT else ["coread", "text"]
         text_weight = 1.0 if algorithm == Algorithm.CONTENT or len(history) < SHORT_HISTORY else TEXT_WEIGHT
         text_weight = float(params.get("text_weight", text_weight))
-        rows = _neighbour_rows(build=build, items=list(history) + list(dismissed), sources=sources)
+        rows = kept.neighbour_rows(build=build, items=list(history) + list(dismissed), sources=sources)
         scored = score_candidates(history=history, dismissed=dismissed, rows=rows, text_weight=text_weight)
         scores = scored.scores
         boost = float(params.get("freshness_boost", prefs.freshness_boost))
         if boost > 0:
             skip = excluded | scored.hidden | taken  # never ranked, so never worth a date
             positive = _worth_dating(scores, skip=skip, boost=boost)
-            for pk, published in _publication_dates(positive):
+            for pk, published in kept.publication_dates(positive):
                 age = (now - (published or now)).total_seconds() / 86400
                 scores[pk] *= freshness(age_days=age, boost=boost, half_life_days=prefs.freshness_days)
         excluded |= scored.hidden  # out of the popular fill too

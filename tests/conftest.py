@@ -23,9 +23,11 @@ def skip_or_fail(reason: str, *, required_by: str) -> None:
 def _clear_cache():
     # Rate limits (allauth), cached fragments and the points rules live in caches; start clean.
     from points.services import rules_changed
+    from recommend import kept as recommend_kept
 
     cache.clear()
     caches["layout"].clear()  # the base layout's fragments, kept in the process (settings.CACHES)
+    recommend_kept.forget()  # neighbour rows and publication dates, kept in the process
     rules_changed()
     yield
 

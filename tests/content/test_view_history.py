@@ -244,3 +244,25 @@ def test_the_items_a_member_read_are_those_of_their_sums_and_of_the_log(settings
     drop_old_views(now=now)
     check()  # what the retention dropped is still in the sums
     assert items_read_by(UserFactory().pk) == set()
+
+
+def test_one_members_views_in_a_range_are_read_in_one_statement_as_the_queryset_would(
+    django_assert_num_queries,
+):
+    """The plain statement the home page reads a member's views since the roll-up with gives the
+    sums of the queryset's (`raw_pairs`), range ends included, and nobody else's views."""
+    from content.history import member_raw_pairs
+
+    now = timezone.now()
+    people, things = plant_views(now)
+    member = people[0].pk
+    ContentView.objects.create(user_id=member, content=things[0], started_at=now, dwell_seconds=40)
+    since, until = now - timedelta(days=3), now
+    ContentView.objects.create(user_id=member, content=things[2], started_at=since, completed=True)
+    with django_assert_num_queries(1):
+        got = member_raw_pairs(member_id=member, since=since, until=until)
+    expected = raw_pairs(
+        ContentView.objects.filter(user_id=member, started_at__gte=since, started_at__lte=until)
+    )
+    assert len(got) and as_dict(got) == as_dict(expected)
+    assert len(member_raw_pairs(member_id=member, since=now + timedelta(seconds=1), until=now)) == 0

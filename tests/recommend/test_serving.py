@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from community.models import Comment
 from content.models import Content, ContentView, Like
+from recommend import kept
 from recommend.content_based import fit_vectoriser, term_counts, tokens
 from recommend.models import Experiment, Impression, ItemControl, RecommendSettings, Variant
 from recommend.scoring import diversified, freshness, score_candidates
@@ -107,6 +108,38 @@ def test_one_read_item_does_not_explain_the_whole_list():
     assert [pk for pk, _s, _b in diversified(candidates, decay=0.8)] == [1, 4, 2, 3]
     assert [pk for pk, _s, _b in diversified(candidates, decay=1.0)] == [1, 2, 3, 4]  # off: by score
     assert diversified([]) == []
+
+
+def _diversified_by_scan(candidates, *, decay):
+    """diversified as it was written first, scanning every reason's head at each step: the
+    reference the heap must give the same order as."""
+    queues = {}
+    for entry in sorted(candidates, key=lambda c: (-c[1], c[0])):
+        queues.setdefault(entry[2], []).append(entry)
+    used, heads, result = {}, dict.fromkeys(queues, 0), []
+    while len(result) < len(candidates):
+        best = max(
+            (reason for reason in queues if heads[reason] < len(queues[reason])),
+            key=lambda r: (queues[r][heads[r]][1] * decay ** used.get(r, 0), -queues[r][heads[r]][0]),
+        )
+        result.append(queues[best][heads[best]])
+        heads[best] += 1
+        used[best] = used.get(best, 0) + 1
+    return result
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_diversifying_with_a_heap_gives_the_scans_order(seed):
+    import random
+
+    rng = random.Random(seed)
+    ids = rng.sample(range(1, 1000), rng.randint(1, 120))
+    # Ties on purpose (a few distinct scores), None among the reasons (popular, pinned).
+    scores = [round(rng.random(), 1) for _ in range(4)] + [rng.random() for _ in range(4)]
+    reasons = [None, *rng.sample(range(1, 1000), rng.randint(1, 12))]
+    candidates = [(pk, rng.choice(scores), rng.choice(reasons)) for pk in ids]
+    for decay in (0.8, 0.5, 1.0):
+        assert diversified(candidates, decay=decay) == _diversified_by_scan(candidates, decay=decay)
 
 
 def test_a_new_item_nobody_read_reaches_readers_of_similar_texts(tastes):
@@ -250,7 +283,9 @@ def test_home_page_query_count_stays_flat(tastes):
     client = Client()
     client.force_login(member)
 
-    def queries() -> int:
+    def queries(*, afresh: bool = False) -> int:
+        if afresh:  # nothing kept in the process either (neighbour rows, dates): all read
+            kept.forget()
         with CaptureQueriesContext(connection) as captured:
             assert client.get("/").status_code == 200
         return len(captured)
@@ -258,10 +293,10 @@ def test_home_page_query_count_stays_flat(tastes):
     RecommendSettings.current()  # made on first use, which retires every cached section
     queries()  # the first visit also reads settings rows and the session
     _read(member, tastes["running"][0])
-    ranked_once, cached = queries(), queries()  # ranked after the new read, then from the cache
+    ranked_once, cached = queries(afresh=True), queries()  # ranked after the new read, then cached
     _read(member, *tastes["cooking"], tastes["running"][1])
     assert cached < ranked_once
-    assert (queries(), queries()) == (ranked_once, cached)  # as many with six reads as with one
+    assert (queries(afresh=True), queries()) == (ranked_once, cached)  # as many with six reads as one
 
 
 def test_the_history_parameter_limits_the_list_to_the_latest_reads(tastes):
@@ -396,9 +431,10 @@ def test_the_popular_lists_are_kept_per_build_and_group_and_a_new_build_brings_i
     assert _titles(cold[2], n=1) == ["Running 3"] != first[:1]
 
 
-def test_a_ranking_stored_overnight_serves_the_first_list_after_the_cache_is_emptied(tastes):
+def test_a_ranking_stored_overnight_serves_the_first_list_after_the_cache_is_emptied(tastes, monkeypatch):
     from django.core.cache import cache
 
+    from recommend import selectors
     from recommend.erasure import erase_member
     from recommend.models import StoredRanking
     from recommend.selectors import PROFILE_TTL, RANKING_TTL
@@ -409,7 +445,12 @@ def test_a_ranking_stored_overnight_serves_the_first_list_after_the_cache_is_emp
     away = UserFactory(personalisation_consent=True, last_seen_at=timezone.now() - timedelta(days=90))
     _read(member, tastes["running"][0])
 
+    rankings = []  # one entry per ranking computed
+    rank = selectors._rank
+    monkeypatch.setattr(selectors, "_rank", lambda **kwargs: rankings.append(1) or rank(**kwargs))
+
     def listed() -> tuple[list[tuple], list[str]]:
+        rankings.clear()
         with CaptureQueriesContext(connection) as captured:
             got = [
                 (r.item.pk, r.reason, r.because.pk if r.because else None)
@@ -418,7 +459,7 @@ def test_a_ranking_stored_overnight_serves_the_first_list_after_the_cache_is_emp
         return got, [q["sql"] for q in captured.captured_queries]
 
     def ranked_afresh(sql: list[str]) -> bool:
-        return any('"recommend_itemneighbours"' in q for q in sql)
+        return bool(rankings)
 
     fresh, sql = listed()
     assert ranked_afresh(sql) and fresh
@@ -477,3 +518,61 @@ def test_a_ranking_stored_overnight_serves_the_first_list_after_the_cache_is_emp
     assert ranked_afresh(listed()[1])
     # Erased with the member's other recommendation data.
     assert erase_member(member=member)["stored rankings"] == 1
+
+
+def test_neighbour_rows_and_dates_are_kept_in_the_process_per_build_and_library_version(tastes, monkeypatch):
+    """What a ranking reads and what hardly changes is read once per process: the neighbour rows
+    per build (a new build's are read afresh), the publication dates under the library version
+    (an item saved is read again, an item deleted is left out). A bounded number of rows."""
+    from recommend import kept
+    from recommend.models import ItemNeighbours
+
+    build = build_neighbours()
+    items = [tastes["running"][0].pk, tastes["cooking"][0].pk, 10**9]  # the last has no rows
+    sources = ["coread", "text"]
+
+    def direct(build_, items_):
+        rows = []
+        for item in items_:
+            for source in sources:
+                row = ItemNeighbours.objects.filter(build=build_, item_id=item, source=source).first()
+                if row is not None:
+                    rows += [(item, n, source, s) for n, s in zip(row.neighbours, row.scores, strict=True)]
+        return rows
+
+    def as_tuples(got):
+        return [
+            (int(i), int(n), "text" if t else "coread", float(s))
+            for i, n, t, s in zip(got.items, got.neighbours, got.text, got.similarity, strict=True)
+        ]
+
+    first = kept.neighbour_rows(build=build, items=items, sources=sources)
+    assert as_tuples(first) == direct(build, items) and len(first.items)
+    with CaptureQueriesContext(connection) as captured:
+        again = kept.neighbour_rows(build=build, items=items, sources=sources)
+    assert not captured.captured_queries and as_tuples(again) == as_tuples(first)
+    # A new build (the runners read on): its own rows, read from the database.
+    for member in [UserFactory() for _ in range(3)]:
+        _read(member, tastes["running"][0], tastes["running"][3])
+    newer = build_neighbours()
+    with CaptureQueriesContext(connection) as captured:
+        fresh = kept.neighbour_rows(build=newer, items=items, sources=sources)
+    assert captured.captured_queries and as_tuples(fresh) == direct(newer, items)
+    # Bounded: the least recently used rows go, what is asked for is still whole.
+    monkeypatch.setattr(kept, "ROWS_KEPT", 2)
+    kept.forget()
+    assert as_tuples(kept.neighbour_rows(build=newer, items=items, sources=sources)) == direct(newer, items)
+    assert len(kept._kept.rows) == 2
+
+    item, other = tastes["running"][1], tastes["cooking"][1]
+    assert kept.publication_dates([item.pk, other.pk]) == [
+        (item.pk, item.publish_at),
+        (other.pk, other.publish_at),
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        assert kept.publication_dates([other.pk]) == [(other.pk, other.publish_at)]
+    assert not captured.captured_queries
+    item.publish_at = NOW - timedelta(days=3)
+    item.save()  # bumps the library version
+    other.delete()
+    assert kept.publication_dates([item.pk, other.pk]) == [(item.pk, NOW - timedelta(days=3))]
