@@ -40,8 +40,10 @@ def after_item_section(request: HttpRequest, item: Content) -> str:
     ]
     if upcoming is None and not others:
         return ""
+    # Without the request: the template needs none of the context processors, which the page
+    # around it has run already (the header's cached figures among them).
     return render_to_string(
-        "recommend/also_read.html", {"item": item, "next_up": upcoming, "items": others[:4]}, request=request
+        "recommend/also_read.html", {"item": item, "next_up": upcoming, "items": others[:4]}
     )
 
 
@@ -60,7 +62,7 @@ def suggested_topics_section(request: HttpRequest, thread: Thread) -> str:
         n = topic.reply_count
         replies = ngettext("%(n)s reply", "%(n)s replies", n) % {"n": conditional_escape(localize(n))}
         topic.replies = SafeString(replies)  # type: ignore[attr-defined]
-    return render_to_string("recommend/suggested_topics.html", {"topics": topics}, request=request)
+    return render_to_string("recommend/suggested_topics.html", {"topics": topics, "user": request.user})
 
 
 @dataclass(frozen=True)
