@@ -8,7 +8,6 @@ from django.db.models import (
     Case,
     Count,
     Exists,
-    F,
     OuterRef,
     Q,
     QuerySet,
@@ -20,7 +19,7 @@ from django.utils import timezone
 
 from content.models import Content
 from members import rows
-from members.access import access_key, accessible, can_access
+from members.access import access_key, accessible, can_access, member_rank
 from members.cache_version import CacheVersion
 from members.models import Tier, User
 
@@ -256,47 +255,113 @@ def search(user: Viewer, q: str) -> QuerySet[Thread]:
     )
 
 
+def _area_access(member: User, alias: str) -> tuple[str, list[Any]]:
+    """The condition (with its parameters) on area `alias`, joined to its read tier as
+    `{alias}t`, that `member` may read it: `accessible(Category...)` written out."""
+    if member.is_staff:
+        return "", []
+    q = connection.ops.quote_name
+    return (
+        f" AND ({alias}.{q('read_tier_id')} IS NULL OR {alias}t.{q('rank')} <= %s)",
+        [member_rank(member) or 0],
+    )
+
+
 def engaged_areas(*, member: User) -> list[int]:
     """The forum areas `member` opened a topic in or posted in, and may read now, by id. One
-    query (the member's own reads and posts, through their indexes)."""
-    return list(
-        accessible(Category.objects.all(), member)
-        .filter(
-            Exists(ThreadRead.objects.filter(member=member, thread__category=OuterRef("pk")))
-            | Exists(Post.objects.filter(author=member, thread__category=OuterRef("pk")))
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
+    plain statement (the member's own reads and posts, through their indexes): the home page
+    asks after each topic the member opens, and building it as a queryset cost more than
+    running it."""
+    q = connection.ops.quote_name
+    threads = rows.table(Thread)
+    access, params = _area_access(member, "c")
+    # Table and column names from the models; the member and the rank are parameters.
+    sql = (
+        f"SELECT c.{q('id')} FROM {rows.table(Category)} c "  # noqa: S608
+        f"LEFT OUTER JOIN {rows.table(Tier)} ct ON ct.{q('id')} = c.{q('read_tier_id')} "
+        f"WHERE (EXISTS (SELECT 1 FROM {rows.table(ThreadRead)} r INNER JOIN {threads} t "
+        f"ON t.{q('id')} = r.{q('thread_id')} WHERE r.{q('member_id')} = %s AND t.{q('category_id')} = c.{q('id')}) "
+        f"OR EXISTS (SELECT 1 FROM {rows.table(Post)} p INNER JOIN {threads} t "
+        f"ON t.{q('id')} = p.{q('thread_id')} WHERE p.{q('author_id')} = %s AND t.{q('category_id')} = c.{q('id')}))"
+        f"{access} ORDER BY c.{q('id')}"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [member.pk, member.pk, *params])
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def new_in_my_areas(*, member: User, limit: int = 5, areas: list[int] | None = None) -> list[Thread]:
     """Topics with news for `member` in the forum areas they read or posted in (and may still
     read): replies since they last opened the topic, or topics started since they joined that
-    they never opened. Newest activity first; each has `last_read` (None: never opened).
-    `areas`: the member's `engaged_areas`, when the caller has them (kept). Two queries (the
-    areas, the topics), the areas' alone when there are none, plus the member's rank once per
-    request. The areas are read apart, and given to the topics' query as a list: as a subquery,
-    PostgreSQL expected a few and walked every topic of the forum newest first when there were
-    none (30 ms at 10,000 topics)."""
+    they never opened. Newest activity first; each has `last_read` (None: never opened) and its
+    category with the category's read tier. `areas`: the member's `engaged_areas`, when the
+    caller has them (kept). Two plain statements (the areas, the topics), the areas' alone when
+    there are none, plus the member's rank once per request. The areas are read apart, and
+    given to the topics' statement as a list: as a subquery, PostgreSQL expected a few and
+    walked every topic of the forum newest first when there were none (30 ms at 10,000
+    topics). Written out rather than as a queryset (members.rows): the home page asks again
+    after each topic the member opens."""
     if areas is None:
         areas = engaged_areas(member=member)
     if not areas:
         return []
-    last_read = ThreadRead.objects.filter(thread=OuterRef("pk"), member=member).values("read_at")[:1]
-    threads = (
-        Thread.objects.filter(hidden=False, category_id__in=areas)
-        .annotate(last_read=Subquery(last_read))
-        .filter(
-            # Never opened: news only if started since they joined, and not by themselves.
-            (Q(last_read__isnull=True, created_at__gte=member.date_joined) & ~Q(author=member))
-            | Q(last_activity_at__gt=F("last_read"))
-        )
-        .select_related("category__read_tier")
-        .order_by("-last_activity_at", "-id")
+    q = connection.ops.quote_name
+    last_read = (
+        f"(SELECT r.{q('read_at')} FROM {rows.table(ThreadRead)} r "  # noqa: S608
+        f"WHERE r.{q('thread_id')} = t.{q('id')} AND r.{q('member_id')} = %s)"
     )
+    marks = ", ".join(["%s"] * len(areas))
+    # Table and column names from the models; the member, areas, moments and limit are parameters.
+    sql = (
+        f"SELECT {rows.columns(Thread, 't')}, {rows.columns(Category, 'c')}, {rows.columns(Tier, 'ct')}, "  # noqa: S608
+        f"{last_read} AS {q('last_read')} FROM {rows.table(Thread)} t "
+        f"INNER JOIN {rows.table(Category)} c ON c.{q('id')} = t.{q('category_id')} "
+        f"LEFT OUTER JOIN {rows.table(Tier)} ct ON ct.{q('id')} = c.{q('read_tier_id')} "
+        f"WHERE NOT t.{q('hidden')} AND t.{q('category_id')} IN ({marks}) "
+        # Never opened: news only if started since they joined, and not by themselves.
+        f"AND (({last_read} IS NULL AND t.{q('created_at')} >= %s AND t.{q('author_id')} <> %s) "
+        f"OR t.{q('last_activity_at')} > {last_read}) "
+        f"ORDER BY t.{q('last_activity_at')} DESC, t.{q('id')} DESC LIMIT %s"
+    )
+    joined = connection.ops.adapt_datetimefield_value(member.date_joined)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [member.pk, *areas, member.pk, joined, member.pk, member.pk, limit])
+        found = cursor.fetchall()
+    threads = []
+    for row in found:
+        thread, at = rows.instance(Thread, row, 0)
+        category, at = rows.instance(Category, row, at)
+        read_tier, at = rows.instance(Tier, row, at)
+        assert thread is not None and category is not None  # noqa: S101 - inner join
+        category.read_tier = read_tier
+        thread.category = category
+        read_at = row[at]
+        # What the annotation was; the stubs cannot follow attributes set on an instance.
+        setattr(thread, "last_read", None if read_at is None else rows.value(ThreadRead, "read_at", read_at))  # noqa: B010
+        threads.append(thread)
     # Kept areas were readable when kept; an area re-gated since leaves at once all the same.
-    return [thread for thread in threads[:limit] if can_read(user=member, category=thread.category)]
+    return [thread for thread in threads if can_read(user=member, category=thread.category)]
+
+
+def still_readable(*, member: User, threads: list[Thread]) -> list[Thread]:
+    """Those of `threads` (kept a while) that are still shown, in the area they were in, and in
+    an area `member` may read now, in their order. One plain statement by primary key."""
+    if not threads:
+        return []
+    q = connection.ops.quote_name
+    access, params = _area_access(member, "c")
+    marks = ", ".join(["%s"] * len(threads))
+    # Table and column names from the models; the ids and the rank are parameters.
+    sql = (
+        f"SELECT t.{q('id')}, t.{q('category_id')} FROM {rows.table(Thread)} t "  # noqa: S608
+        f"INNER JOIN {rows.table(Category)} c ON c.{q('id')} = t.{q('category_id')} "
+        f"LEFT OUTER JOIN {rows.table(Tier)} ct ON ct.{q('id')} = c.{q('read_tier_id')} "
+        f"WHERE t.{q('id')} IN ({marks}) AND NOT t.{q('hidden')}{access}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*(thread.pk for thread in threads), *params])
+        now_in = dict(cursor.fetchall())
+    return [thread for thread in threads if now_in.get(thread.pk) == thread.category_id]
 
 
 def said_hello(*, member: User, area: Category | None) -> bool:

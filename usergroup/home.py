@@ -46,10 +46,10 @@ from dataclasses import dataclass
 from django.core.cache import cache
 
 from community.models import RSVP, Category, Post, Thread, ThreadRead
-from community.selectors import engaged_areas, new_in_my_areas
+from community.selectors import engaged_areas, new_in_my_areas, still_readable
 from content.models import Content, ContentView, Lesson, LessonProgress, Tag
 from content.selectors import ContinueReading, courses_in_progress_for, items_in_progress_for
-from members.access import accessible, member_rank
+from members.access import member_rank
 from members.cache_version import CacheVersion
 from members.models import Tier, User
 from recommend.experiments import variant_for
@@ -196,12 +196,4 @@ def forum_news_for(member: User, stamp: tuple) -> list[Thread]:
         threads = new_in_my_areas(member=member, limit=FORUM_LIMIT, areas=areas)
         cache.set(key, threads, FORUM_TTL)
         return threads
-    if not threads:
-        return threads
-    readable = accessible(Category.objects.all(), member).values("pk")
-    still = set(
-        Thread.objects.filter(pk__in=[t.pk for t in threads], hidden=False, category__in=readable)
-        .filter(category_id__in={t.category_id for t in threads})  # not moved since
-        .values_list("pk", flat=True)
-    )
-    return [thread for thread in threads if thread.pk in still]
+    return still_readable(member=member, threads=threads)
