@@ -49,7 +49,6 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.core.paginator import Page
-from django.template.loader import get_template
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
@@ -58,6 +57,7 @@ from members.cache_version import CacheVersion
 from members.models import Tier, User
 
 from . import paging, selectors
+from .cards import draw_cards
 from .models import Content, ContentView, SearchDocument, Tag
 from .paging import HitsPaginator, wanted_page
 
@@ -65,7 +65,7 @@ RESULTS_SECONDS = 10 * 60
 CARDS_SECONDS = 10 * 60
 # How long the cache keeps any entry (each is used while young enough).
 KEPT_SECONDS = max(RESULTS_SECONDS, CARDS_SECONDS)
-CARDS_VERSION = "1"  # change with content/_cards.html or content/_card.html
+CARDS_VERSION = "1"  # change with content/cards.py (content/_cards.html, content/_card.html)
 VERSION_KEY = "content:library-version"
 TAGS_KEY = "content:tags-in-use"
 SCHEDULE_KEY = "content:library-schedule"
@@ -280,7 +280,7 @@ class _Pages:
         kept: tuple[list[int], str] | None = self.shelf.get(key, max_age=CARDS_SECONDS)
         if kept is None or kept[0] != ids:
             return None
-        return mark_safe(kept[1])  # drawn by content/_cards.html, which escapes
+        return mark_safe(kept[1])  # drawn by content/cards.py, which escapes
 
 
 def _tag_choices(shelf: _Shelf) -> list[TagChoice]:
@@ -300,9 +300,3 @@ def tags_in_use() -> list[TagChoice]:
     tags = _tag_choices(shelf)
     shelf.store()
     return tags
-
-
-def draw_cards(user: Reader, items: Iterable[Content], *, source: str) -> SafeString:
-    """The cards of `items` (content/_cards.html), without the page's context processors."""
-    html = get_template("content/_cards.html").render({"items": items, "user": user, "source": source})
-    return mark_safe(html)  # the template escapes
