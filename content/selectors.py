@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import (
@@ -194,20 +193,68 @@ CARD_FIELDS = ("id", "kind", "title", "slug", "summary", "cover", "min_tier")
 
 def cards(ids: list[int], *, user: User | AnonymousUser | None) -> list[Content]:
     """The live items `ids`, in that order, with what a library card shows: the tier, the tag
-    names (`tag_names`) and `bookmarked` (the user's mark; False for a visitor). One query on
-    PostgreSQL (the tag names as an array subquery), two elsewhere (the tags prefetched)."""
-    items = Content.objects.live().filter(pk__in=ids).select_related("min_tier").only(*CARD_FIELDS).order_by()
+    names (`tag_names`) and `bookmarked` (the user's mark; False for a visitor). One plain
+    statement on PostgreSQL (the tag names as an array subquery), two queries elsewhere (the tags
+    prefetched)."""
+    if not ids:
+        return []
     if connection.vendor == "postgresql":
-        names = Tag.objects.filter(items=OuterRef("pk")).order_by("name").values("name")
-        items = items.annotate(tag_list=ArraySubquery(names))
-    else:
-        items = items.prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+        return _cards_in_sql(ids, user=user)
+    items = Content.objects.live().filter(pk__in=ids).select_related("min_tier").only(*CARD_FIELDS).order_by()
+    items = items.prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
     if user is not None and user.is_authenticated:
         items = items.annotate(bookmarked=Exists(Bookmark.objects.filter(user=user, content=OuterRef("pk"))))
     else:
         items = items.annotate(bookmarked=Value(False))
     found = {item.pk: item for item in items}
     return [found[pk] for pk in ids if pk in found]
+
+
+def _cards_in_sql(ids: list[int], *, user: User | AnonymousUser | None) -> list[Content]:
+    """`cards` on PostgreSQL: one plain statement (members.rows), the same as the queryset with
+    the tag names as an array subquery, without building that queryset on each cold search (about
+    5 ms of the ORM's CPU against a fraction of one for the statement)."""
+    sql = _CARDS_SQL.get(connection.vendor) or _cards_sql()
+    member_id = user.pk if user is not None and user.is_authenticated else None
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [member_id, list(ids), *LIVE_STATUSES, now])
+        found: dict[int, Content] = {}
+        for row in cursor.fetchall():
+            item, at = rows.instance(Content, row, 0, only=CARD_FIELDS)
+            assert item is not None  # noqa: S101 - the primary key is never null
+            tier, at = rows.instance(Tier, row, at)
+            item.min_tier = tier
+            names, bookmarked = row[at : at + 2]
+            setattr(item, "tag_list", list(names))  # noqa: B010 - Content.tag_names reads it
+            setattr(item, "bookmarked", bool(bookmarked))  # noqa: B010
+            found[item.pk] = item
+    return [found[pk] for pk in ids if pk in found]
+
+
+_CARDS_SQL: dict[str, str] = {}
+
+
+def _cards_sql() -> str:
+    q = connection.ops.quote_name
+    through = Content.tags.through
+    item = "c." + q("id")
+    statuses = ", ".join(["%s"] * len(LIVE_STATUSES))
+    names = (
+        f"ARRAY(SELECT g.{q('name')} FROM {rows.table(Tag)} g "  # noqa: S608
+        f"JOIN {rows.table(through)} ct ON ct.{q('tag_id')} = g.{q('id')} "
+        f"WHERE ct.{q('content_id')} = {item} ORDER BY g.{q('name')})"
+    )
+    mine = f"{q('user_id')} = %s AND {q('content_id')} = {item}"
+    # Table and column names from the models; the reader, the ids and the moment are parameters.
+    sql = _CARDS_SQL[connection.vendor] = (
+        f"SELECT {rows.columns(Content, 'c', only=CARD_FIELDS)}, {rows.columns(Tier, 't')}, {names}, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {rows.table(Bookmark)} WHERE {mine}) "
+        f"FROM {rows.table(Content)} c "
+        f"LEFT OUTER JOIN {rows.table(Tier)} t ON t.{q('id')} = c.{q('min_tier_id')} "
+        f"WHERE {item} = ANY(%s) AND c.{q('status')} IN ({statuses}) AND c.{q('publish_at')} <= %s"
+    )
+    return sql
 
 
 def bookmarked_among(user: User | AnonymousUser | None, ids: list[int]) -> set[int]:
