@@ -9,6 +9,7 @@ and the community pages include it, and it is what this must match.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AnonymousUser
@@ -36,7 +37,10 @@ def draw_cards(user: User | AnonymousUser, items: Iterable[Content], *, source: 
     selectors.cards gives them), for `user` (the locks) and the view log's `source`."""
     head, _, tail = reverse("content:detail", args=[_SENTINEL]).partition(_SENTINEL)
     source = escape(source or "library")
-    saved = escape(gettext("Saved"))
+    # What each card would look up again: the kinds' names, the marks' words, in this language.
+    kinds = {value: escape(str(label)) for value, label in Content.Kind.choices}
+    saved, unlocked = escape(gettext("Saved")), escape(gettext("Unlocked"))
+    members = escape(gettext("Members"))
     parts = []
     for item in items:
         kind = escape(item.kind)
@@ -47,17 +51,17 @@ def draw_cards(user: User | AnonymousUser, items: Iterable[Content], *, source: 
         lock = ""
         if item.min_tier_id:
             if can_access(user, item):
-                lock = f'\n        <span class="text-success">{escape(gettext("Unlocked"))}</span>\n        \n      '
+                lock = f'\n        <span class="text-success">{unlocked}</span>\n        \n      '
             else:
                 tier = item.min_tier
-                name = escape(tier.name) if tier is not None and tier.rank else escape(gettext("Members"))
+                name = escape(tier.name) if tier is not None and tier.rank else members
                 lock = (
                     '\n        <span class="text-body-secondary lock d-inline-flex align-items-center gap-1">'
                     f"{_LOCK} {name}</span>\n      "
                 )
         mark = f'<span class="ms-auto" title="{saved}">★</span>' if getattr(item, "bookmarked", False) else ""
         address = escape(f"{head}{item.slug}{tail}")
-        summary = escape(Truncator(item.summary).chars(160))
+        summary = escape(_truncated(item.summary, 160))
         tags = "".join(f"<span>#{escape(name)}</span>" for name in item.tag_names)
         parts.append(
             '<div class="col-sm-6 col-lg-4 col-xl-3">\n'
@@ -65,7 +69,7 @@ def draw_cards(user: User | AnonymousUser, items: Iterable[Content], *, source: 
             f"  {cover}\n"
             '  <div class="card-body d-flex flex-column">\n'
             '    <div class="d-flex gap-2 align-items-center mb-2 small">\n'
-            f'      <span class="badge kind-badge">{escape(item.get_kind_display())}</span>\n'
+            f'      <span class="badge kind-badge">{kinds.get(item.kind) or escape(item.kind)}</span>\n'
             f"      {lock}\n"
             f"      {mark}\n"
             "    </div>\n"
@@ -80,3 +84,11 @@ def draw_cards(user: User | AnonymousUser, items: Iterable[Content], *, source: 
             "</div>"
         )
     return mark_safe("".join(parts) + "\n")  # every value above is escaped
+
+
+def _truncated(text: str, length: int) -> str:
+    """`{{ text|truncatechars:length }}`: Truncator.chars, which gives the text NFC-normalized
+    when it is short enough (combining characters count for nothing, so at most `length`
+    characters are); asked (and its ellipsis translated) only for a longer one."""
+    normalized = unicodedata.normalize("NFC", text)
+    return normalized if len(normalized) <= length else Truncator(text).chars(length)
