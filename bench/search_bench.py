@@ -4,8 +4,8 @@
 Searches with the load test's mix of queries (bench/load/run.py: the 50 commonest words of
 more than four letters in the first 2,000 titles), as a visitor, a free member and a paid
 member, in-process through the full Django stack with production settings, and prints the
-median and p95 times and the query count of each: warm (a page of results is kept for a minute
-per access, content/results.py, so most of the words' pages come from the cache) and cold (the
+median and p95 times and the query count of each: warm (a page of results is kept for ten minutes
+per access until an item goes live, content/results.py, so most of the words' pages come from the cache) and cold (the
 cached results retired before each search, so each one is computed and drawn). On PostgreSQL
 it also prints EXPLAIN ANALYZE of the search's statements for a free member (the GIN indexes at
 work), as the page runs them.

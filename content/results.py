@@ -22,13 +22,17 @@ or a tier is saved or deleted (at once and again after the commit, so a request 
 old rows in between cannot keep them). A re-gated, unpublished or retitled item leaves every
 entry at once.
 
-An entry is used while young enough: hits and tags for RESULTS_SECONDS (an item whose scheduled
-time comes shows up that late at most; popularity moves as slowly), cards for CARDS_SECONDS
-(they hold only what the key names, and are kept with the ids they show; the age bounds a
-release's template change). The cache drops every entry after KEPT_SECONDS.
+An item also goes live without a save, when its scheduled time comes: an entry computed before
+the last such moment is not used after it. The latest publish time that has come and the next
+one to come are kept under the library version too (SCHEDULE_KEY, read with the version; read
+from the database again once the next one comes, or under a new version: one query). So hits
+and tags are kept for RESULTS_SECONDS (popularity moves more slowly: its stats are rolled up
+hourly), cards for CARDS_SECONDS (they hold only what the key names, and are kept with the ids
+they show; the age bounds a release's template change). An entry's time is when its page
+began, before any read. The cache drops every entry after KEPT_SECONDS.
 
-A library page (a search's or the plain list's) whose results are kept costs one round trip to the cache (the version, the tag
-filter, the page of results and its cards as most readers see them, none bookmarked) and, for a
+A library page (a search's or the plain list's) whose results are kept costs one round trip to the cache (the version, the
+publish times, the tag filter, the page of results and its cards as most readers see them, none bookmarked) and, for a
 member, one query (their bookmarks among the page's items); a reader with bookmarks there reads
 their own cards in one more round trip. What was computed is written in one more.
 """
@@ -39,12 +43,12 @@ import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.core.paginator import Page
-from django.template.loader import get_template
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
@@ -53,15 +57,18 @@ from members.cache_version import CacheVersion
 from members.models import Tier, User
 
 from . import paging, selectors
+from .cards import draw_cards
 from .models import Content, ContentView, SearchDocument, Tag
 from .paging import HitsPaginator, wanted_page
 
-RESULTS_SECONDS = 60
+RESULTS_SECONDS = 10 * 60
 CARDS_SECONDS = 10 * 60
-KEPT_SECONDS = CARDS_SECONDS  # how long the cache keeps any entry (each is used while young enough)
-CARDS_VERSION = "1"  # change with content/_cards.html or content/_card.html
+# How long the cache keeps any entry (each is used while young enough).
+KEPT_SECONDS = max(RESULTS_SECONDS, CARDS_SECONDS)
+CARDS_VERSION = "1"  # change with content/cards.py (content/_cards.html, content/_card.html)
 VERSION_KEY = "content:library-version"
 TAGS_KEY = "content:tags-in-use"
+SCHEDULE_KEY = "content:library-schedule"
 
 Reader = User | AnonymousUser
 TagChoice = dict[str, str]  # a tag in the library's filter: {"slug": ..., "name": ...}
@@ -91,36 +98,68 @@ def _key(kind: str, *parts: object) -> str:
 
 class _Shelf:
     """One page's reads and writes of cached entries. Each entry is stored with the library
-    version it was computed under and when: it is used only under the same version and while
-    younger than the age its reader accepts. `fetch` reads entries together with the version
-    (one round trip), `keep` gathers what was computed, `store` writes it all (one more)."""
+    version it was computed under and when (the page's start, before it read anything): it is
+    used only under the same version, while younger than the age its reader accepts, and if no
+    item went live since (`_last_publish`). `fetch` reads entries together with the version and
+    the publish times (one round trip), `keep` gathers what was computed, `store` writes it all
+    (one more)."""
 
     def __init__(self) -> None:
+        self.started = time.time()
         self.version: int | None = None
         self._found: dict[str, Any] = {}  # every key asked for: its entry, or None
         self._kept: dict[str, Any] = {}
+        self._last: float | None = None
 
     def fetch(self, *keys: str) -> None:
-        found = cache.get_many([*keys] if self.version is not None else [VERSION_KEY, *keys])
-        if self.version is None:
+        if self.version is not None:
+            found = cache.get_many(keys)
+        else:
+            found = cache.get_many([VERSION_KEY, SCHEDULE_KEY, *keys])
             version = found.pop(VERSION_KEY, None)
             self.version = LIBRARY_VERSION.current() if version is None else int(version)
+            self._found[SCHEDULE_KEY] = found.pop(SCHEDULE_KEY, None)
         self._found |= {key: found.get(key) for key in keys}
 
-    def get(self, key: str, *, max_age: float) -> Any:
+    def _entry(self, key: str) -> tuple[float, Any] | None:
+        """The entry's time and value, if computed under this version."""
         if key not in self._found:
             self.fetch(key)
         entry = self._found[key]
-        if not (isinstance(entry, tuple) and len(entry) == 3):
+        if not (isinstance(entry, tuple) and len(entry) == 3) or entry[0] != self.version:
             return None
-        version, made_at, value = entry
-        return value if version == self.version and time.time() - made_at < max_age else None
+        return entry[1], entry[2]
+
+    def get(self, key: str, *, max_age: float) -> Any:
+        entry = self._entry(key)
+        if entry is None:
+            return None
+        made_at, value = entry
+        if time.time() - made_at >= max_age or made_at < self._last_publish():
+            return None
+        return value
+
+    def _last_publish(self) -> float:
+        """When the last item went live (a timestamp; 0 for never): kept under the version
+        with the next publish time, until which it holds; else read (one query) and kept."""
+        if self._last is None:
+            now = time.time()
+            kept = self._entry(SCHEDULE_KEY)
+            if kept is not None and (kept[1][1] is None or now < kept[1][1]):
+                self._last = float(kept[1][0])
+            else:
+                moments = selectors.publish_moments(now=datetime.fromtimestamp(now, tz=UTC))
+                self._last = moments.last.timestamp() if moments.last else 0.0
+                upcoming = moments.next.timestamp() if moments.next else None
+                self.keep(SCHEDULE_KEY, (self._last, upcoming))
+        return self._last
 
     def keep(self, key: str, value: Any) -> None:
-        self._kept[key] = (self.version, time.time(), value)
+        self._kept[key] = (self.version, self.started, value)
 
     def store(self) -> None:
         if self._kept:
+            self._last_publish()  # kept for the pages that will read these (a query once)
             cache.set_many(self._kept, KEPT_SECONDS)
 
 
@@ -241,7 +280,7 @@ class _Pages:
         kept: tuple[list[int], str] | None = self.shelf.get(key, max_age=CARDS_SECONDS)
         if kept is None or kept[0] != ids:
             return None
-        return mark_safe(kept[1])  # drawn by content/_cards.html, which escapes
+        return mark_safe(kept[1])  # drawn by content/cards.py, which escapes
 
 
 def _tag_choices(shelf: _Shelf) -> list[TagChoice]:
@@ -261,9 +300,3 @@ def tags_in_use() -> list[TagChoice]:
     tags = _tag_choices(shelf)
     shelf.store()
     return tags
-
-
-def draw_cards(user: Reader, items: Iterable[Content], *, source: str) -> SafeString:
-    """The cards of `items` (content/_cards.html), without the page's context processors."""
-    html = get_template("content/_cards.html").render({"items": items, "user": user, "source": source})
-    return mark_safe(html)  # the template escapes

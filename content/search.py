@@ -34,8 +34,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection, transaction
-from django.db.models import F, Model, OrderBy, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Model
 
 CONFIG = "simple"
 
@@ -147,20 +146,21 @@ _PAGE = (
 
 
 def page_of(
-    matches: QuerySet[Any],
     *,
-    documents: QuerySet[Any],
-    order: Sequence[OrderBy],
+    name: str,
+    matching: tuple[str, Sequence[Any]],
+    numbered: tuple[str, Sequence[Any]],
     offset: int,
     limit: int,
 ) -> tuple[list[int], int]:
-    """The ids of `matches` at positions offset+1 .. offset+limit in `order`, and how many
-    `matches` there are: one statement (PostgreSQL only).
+    """The ids of the matches at positions offset+1 .. offset+limit, and how many matches there
+    are: one statement (PostgreSQL only), from its two parts' SQL and parameters.
 
-    `documents` are the search documents that match (their content_id and public document);
-    `matches` are items joined to the documents table, with conditions on the public document
-    only. In the statement that table is `documents`: a MATERIALIZED common table expression of
-    the same name, which the rest of the statement reads instead of the table. It is planned on
+    `matching` selects the search documents that match (their content_id and public document);
+    `numbered` the items joined to the documents table `name`, with conditions on the public
+    document only, as `position` (in the page's order) and `item` (selectors.search_hits writes
+    both). In the statement that table is `name`: a MATERIALIZED common table expression of the
+    same name, which the rest of the statement reads instead of the table. It is planned on
     its own, with no order asked of it, so its only ways to the rows are the GIN indexes (in one
     BitmapOr) or a scan of every document; and the planner may not scan here.
 
@@ -177,16 +177,8 @@ def page_of(
       which PostgreSQL runs as one implicit transaction; one round trip (psycopg2 binds the
       parameters into the text, so the two statements can travel together);
     - inside a transaction: in a savepoint that is rolled back (the statement wrote nothing)."""
-    numbered = (
-        matches.order_by()
-        .annotate(position=Window(RowNumber(), order_by=list(order)))
-        .values("position", item=F("pk"))
-    )
-    sql, params = numbered.query.sql_with_params()
-    matching, matching_params = documents.order_by().query.sql_with_params()
-    name = connection.ops.quote_name(documents.model._meta.db_table)
-    statement = _PAGE.format(documents=name, matching=matching, matches=sql)
-    values = [*matching_params, offset, offset + limit, *params]
+    statement = _PAGE.format(documents=name, matching=matching[0], matches=numbered[0])
+    values = [*matching[1], offset, offset + limit, *numbered[1]]
     if connection.get_autocommit():
         with connection.cursor() as cursor:
             cursor.execute(f"{_NO_SCANS}; {statement}", values)

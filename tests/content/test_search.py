@@ -227,16 +227,13 @@ def test_search_page_query_count_is_flat(client, django_assert_max_num_queries):
         # those 24 ids by primary key (and their tags): the match is not evaluated again.
         searching = [sql for sql in listing if "content_searchdocument" in sql]
         assert len(searching) == 1, searching
-        cards = [
-            sql
-            for sql in listing
-            if sql.startswith('SELECT "content_content"."id", "content_content"."kind"')
-        ]
-        assert len(cards) == 1 and '"content_content"."id" IN (' in cards[0], cards
+        cards = [sql for sql in listing if sql.startswith('SELECT c."id", c."kind"')]
+        assert len(cards) == 1 and 'c."id" = ANY(' in cards[0] and 'c."body"' not in cards[0], cards
         # The cards' tag names and the reader's bookmarks come with them, in the same query:
-        # besides those two, only the tag filter's choices (read again after the change).
+        # besides those two, only the tag filter's choices and the publish times (both read
+        # again after the change).
         reading = [q["sql"] for q in large.captured_queries if '"content_' in q["sql"]]
-        assert len(reading) == 3, reading
+        assert len(reading) == 4, reading
     # The same page again: the results, the drawn cards and the tag filter come from the cache;
     # what is left is the reader's bookmarks among the 24 (and the layout's own queries).
     with django_assert_max_num_queries(len(large.captured_queries)) as warm:
@@ -365,27 +362,96 @@ def test_cached_cards_are_the_readers_own(library):
     assert "文章" in drawn["zh-hans"] and "文章" not in drawn["en"]  # the kind badge, "article"
 
 
-@pytest.mark.django_db
-def test_kept_cards_follow_the_hits(library, monkeypatch):
-    """Hits are used for a minute, cards for longer: cards kept for a page show the same ids as
-    the hits they were drawn for, or are drawn again. An item whose scheduled time comes (no
-    save, so no new version) shows up once the hits are a minute old."""
+@pytest.fixture
+def clock(monkeypatch):
+    """The time as results.py (time.time) and the queries (timezone.now) read it, moved by the
+    test: `clock.move(seconds)` from the real time at the start."""
     import time
+    from datetime import UTC, datetime
+
+    class Clock:
+        def __init__(self) -> None:
+            self.start = self.now = time.time()
+
+        def move(self, seconds: float) -> None:
+            self.now = self.start + seconds
+
+    moved = Clock()
+    monkeypatch.setattr(time, "time", lambda: moved.now)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: datetime.fromtimestamp(moved.now, tz=UTC))
+    return moved
+
+
+@pytest.fixture
+def computed(monkeypatch):
+    """The searches computed (selectors.search_hits called), not read from the cache."""
+    calls: list[str] = []
+    real = selectors.search_hits
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["q"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "search_hits", counting)
+    return calls
+
+
+def search_page(q: str) -> str:
+    return Client().get(reverse("content:library"), {"q": q}).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_scheduled_item_shows_up_when_its_time_comes(library, clock, computed):
+    """An item goes live when its scheduled time comes, with no save (so no new library version):
+    results kept from before that moment are not used after it, however young, and the item shows
+    up at once, its tag in the filter too. Results computed with no publish time passed since are
+    used for as long as RESULTS_SECONDS, far longer than a minute."""
+    from datetime import UTC, datetime, timedelta
 
     from content import results
-    from content.models import Content
 
-    def page() -> str:
-        return Client().get(reverse("content:library"), {"q": "deep"}).content.decode()
-
-    later = ContentFactory(title="Deep later", summary="Deep.", status="draft")
+    zeppelin = Tag.objects.create(name="Zeppelin", slug="zeppelin")
+    later = ContentFactory(
+        title="Deep later",
+        summary="Deep.",
+        status="scheduled",
+        publish_at=datetime.fromtimestamp(clock.start, tz=UTC) + timedelta(minutes=5),
+    )
+    later.tags.set([zeppelin])
     refresh_search_documents(ids=[later.pk])
-    assert "Deep work guide" in page() and "Deep later" not in page()
-    Content.objects.filter(pk=later.pk).update(status="published")  # no signal: as time would
-    assert "Deep later" not in page()  # the kept hits, for a minute
-    now = time.time()
-    monkeypatch.setattr(results.time, "time", lambda: now + results.RESULTS_SECONDS + 1)
-    assert "Deep later" in page() and "Deep work guide" in page()
+    first = search_page("deep")
+    assert "Deep work guide" in first and "Deep later" not in first and "Zeppelin" not in first
+    assert computed == ["deep"]
+    clock.move(4 * 60 + 59)  # older than a minute, no publish time passed: still used
+    assert "Deep later" not in search_page("deep") and computed == ["deep"]
+    clock.move(5 * 60 + 1)  # its time has come: computed again, with it
+    page = search_page("deep")
+    assert "Deep later" in page and "Deep work guide" in page and "Zeppelin" in page
+    assert computed == ["deep", "deep"]
+    assert "Deep later" in search_page("deep") and computed == ["deep", "deep"]  # kept again
+    clock.move(5 * 60 + 1 + results.RESULTS_SECONDS - 1)
+    assert "Deep later" in search_page("deep") and computed == ["deep", "deep"]
+    clock.move(5 * 60 + 1 + results.RESULTS_SECONDS + 1)  # too old, whatever the schedule
+    assert "Deep later" in search_page("deep") and computed == ["deep", "deep", "deep"]
+
+
+@pytest.mark.django_db
+def test_the_publish_times_are_kept_under_the_library_version(library, clock, computed):
+    """The next publish time is kept under the library version: an item rescheduled to an
+    earlier time (a save) shows up at that time, not at the one kept before."""
+    from datetime import UTC, datetime, timedelta
+
+    started = datetime.fromtimestamp(clock.start, tz=UTC)
+    later = ContentFactory(
+        title="Deep later", summary="Deep.", status="scheduled", publish_at=started + timedelta(minutes=5)
+    )
+    assert "Deep later" not in search_page("deep")
+    assert "Deep later" not in search_page("deep") and computed == ["deep"]  # kept
+    later.publish_at = started + timedelta(minutes=1)
+    later.save()
+    assert "Deep later" not in search_page("deep") and computed == ["deep", "deep"]
+    clock.move(61)
+    assert "Deep later" in search_page("deep") and computed == ["deep", "deep", "deep"]
 
 
 @pytest.mark.django_db
