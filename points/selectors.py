@@ -5,10 +5,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.paginator import Page
+from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.functional import Promise
 
+from members import rows
 from members.access import member_rank
 from members.models import User
 from members.paging import page_without_count
@@ -25,7 +27,7 @@ from .models import (
     Redemption,
     RedemptionItem,
 )
-from .rules import active_rule, next_level
+from .rules import active_rule, levels, next_level
 
 PERIODS = {"week": 7, "month": 30, "all": None}
 BOARD_SIZE = 20
@@ -137,11 +139,32 @@ class LevelProgress:
     to_next: int | None  # lifetime points still needed for the next level
 
 
+def _account_of(member: User) -> tuple[int, int, Level | None]:
+    """The member's balance, lifetime points and level: one plain statement (the home page asks
+    on every view; the queryset cost more to build than to run), the level from the rules
+    snapshot (rules.levels), read apart only when it is newer than the snapshot."""
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the model; the member is a parameter.
+            f"SELECT {q('balance')}, {q('lifetime')}, {q('level_id')} FROM {rows.table(PointsAccount)} "  # noqa: S608
+            f"WHERE {q('member_id')} = %s",
+            [member.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return 0, 0, None
+    balance, lifetime, level_id = row
+    if level_id is None:
+        return balance, lifetime, None
+    level = next((level for level in levels() if level.pk == level_id), None)
+    return balance, lifetime, level or Level.objects.filter(pk=level_id).first()
+
+
 def level_progress_for(member: User) -> LevelProgress:
     """The member's points and the way to the next level, as the points page shows them. A read
     only: a member without an account yet has zero points (the page never creates one)."""
-    account = PointsAccount.objects.select_related("level").filter(member=member).first()
-    balance, lifetime, level = (account.balance, account.lifetime, account.level) if account else (0, 0, None)
+    balance, lifetime, level = _account_of(member)
     upcoming = next_level(lifetime=lifetime)  # from the cached rules snapshot: no query most of the time
     if upcoming is None:
         return LevelProgress(balance, lifetime, level, None, None, None)

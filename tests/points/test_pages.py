@@ -292,3 +292,31 @@ def test_the_history_pages_without_a_count(client, page, shown, newer, older):
     html = client.get(reverse("points:overview") + f"?page={page}").content.decode()
     assert [n for n in range(1, 61) if f"gift {n}." in html] == sorted(shown)
     assert (">Newer<" in html) is newer and (">Older<" in html) is older
+
+
+def test_the_level_progress_reads_the_account_in_one_statement_and_the_level_from_the_rules():
+    """The home page's and the points page's progress: no account yet is zero points; a level is
+    taken from the rules snapshot, and one created since the snapshot is read on its own."""
+    from points.selectors import level_progress_for
+
+    member = UserFactory()
+    progress = level_progress_for(member)
+    assert (progress.balance, progress.lifetime, progress.level) == (0, 0, None)
+    bronze = Level.objects.create(name="Bronze", threshold=10_010)
+    silver = Level.objects.create(name="Silver", threshold=10_100)
+    rules.forget_cached_levels()
+    PointsAccount.objects.create(member=member, balance=40, lifetime=10_060, level=bronze)
+    rules.levels()  # the snapshot holds Bronze and Silver
+    with CaptureQueriesContext(connection) as captured:
+        progress = level_progress_for(member)
+    assert len(captured) == 1
+    assert (progress.balance, progress.level, progress.next_level, progress.to_next) == (
+        40,
+        bronze,
+        silver,
+        40,
+    )
+    assert progress.percent == 55  # 50 of the 90 points from Bronze to Silver
+    newer = Level.objects.create(name="Newer than the snapshot", threshold=10_050)
+    PointsAccount.objects.filter(member=member).update(level=newer)
+    assert level_progress_for(member).level == newer
