@@ -2,12 +2,13 @@
 admin sidebar drawn once per set of permissions, the dashboard's figures refreshed in the
 background (never while a reader waits) and warmed by the nightly job."""
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from analytics import dashboard as figures
 from analytics.models import MemberProfile, MemberTag, Persona, PersonaRun, Tag
+from analytics.views.common import NAV_SIDEBAR_SECONDS
 from members.models import Payment, Provider
 from points.models import PointsAccount
 from tests.factories import MembershipFactory, TierFactory, UserFactory
@@ -312,3 +314,39 @@ def test_the_filters_drawn_in_python_are_the_templates_html(query, language):
         assert form.is_valid(), form.errors
         template = get_template("analytics/crm/_filters.html").template
         assert draw_filters(form) == template.render(Context({"form": form}))
+
+
+def _sidebar_drawn(response) -> bool:
+    return "admin/nav_sidebar.html" in [template.name for template in response.templates]
+
+
+def test_the_sidebar_is_kept_in_the_process_when_the_shared_cache_is_emptied(creator, ann):
+    assert _sidebar_drawn(creator.get(DIRECTORY))
+    cache.clear()  # as the load test's flush, or an eviction
+    response = creator.get(DIRECTORY)
+    assert not _sidebar_drawn(response)
+    assert 'id="nav-sidebar"' in response.content.decode()
+    caches["layout"].clear()  # a new process: read from the shared cache, not drawn
+    creator.get(DIRECTORY)
+    caches["layout"].clear()
+    assert not _sidebar_drawn(creator.get(DIRECTORY))
+    cache.clear()
+    caches["layout"].clear()
+    assert _sidebar_drawn(creator.get(DIRECTORY))
+
+
+def test_the_process_keeps_the_sidebar_only_until_its_drawing_is_due_again(creator, ann, monkeypatch):
+    creator.get(DIRECTORY)
+    [key] = [key for key in caches["layout"]._cache if "analytics:nav:" in key]  # type: ignore[attr-defined]
+    nav_key = key.split(":", 2)[2]  # the locmem key is prefixed with ":<version>:"
+    drawn_at, html = cache.get(nav_key)
+    assert abs(drawn_at - time.time()) < 60 and 'id="nav-sidebar"' in html
+    cache.set(nav_key, (time.time() - 200, '<nav id="nav-sidebar">drawn 200 s ago</nav>'))
+    caches["layout"].clear()
+    kept: list[float] = []
+    original = caches["layout"].set
+    monkeypatch.setattr(
+        caches["layout"], "set", lambda k, v, timeout: (kept.append(timeout), original(k, v, timeout))
+    )
+    assert "drawn 200 s ago" in creator.get(DIRECTORY).content.decode()
+    assert len(kept) == 1 and NAV_SIDEBAR_SECONDS - 201 < kept[0] <= NAV_SIDEBAR_SECONDS - 200
