@@ -350,3 +350,106 @@ def test_the_process_keeps_the_sidebar_only_until_its_drawing_is_due_again(creat
     )
     assert "drawn 200 s ago" in creator.get(DIRECTORY).content.decode()
     assert len(kept) == 1 and NAV_SIDEBAR_SECONDS - 201 < kept[0] <= NAV_SIDEBAR_SECONDS - 200
+
+
+# analytics/crm/_row.html as it was before the rows were drawn in Python (d222135), with the
+# words the view passed it: the rows drawn by the page must stay this HTML.
+ROW_TEMPLATE = """{% load i18n l10n humanize %}
+<tr>
+  <td data-label="{{ l_member }}">
+    <a href="{% url 'analytics:member' m.pk %}"><strong>{{ m.public_name }}</strong></a>
+    <div class="crm-sub">{{ m.email }} · @{{ m.handle }}</div>
+    {% for t in m.tag_names %}<span class="crm-tag">{{ t }}</span>{% endfor %}
+    {% if m.high_potential %}<span class="crm-flag up">{% translate "high potential" %}</span>{% endif %}
+    {% if m.at_risk_loyal %}<span class="crm-flag down">{% translate "at-risk loyal" %}</span>{% endif %}
+  </td>
+  <td data-label="{{ l_tier }}">{{ m.tier_name|default:_("Free") }}<div class="crm-sub">{{ m.status }}</div></td>
+  <td data-label="{{ l_score }}" class="num">{% if m.score is not None %}{{ m.score|floatformat:0 }}{% elif not m.analytics_consent %}<span class="crm-sub" title="{% translate 'No analytics consent' %}">{% translate "no consent" %}</span>{% else %}—{% endif %}</td>
+  <td data-label="{{ l_persona }}">{{ m.persona.label|default:"—" }}</td>
+  <td data-label="{{ l_churn }}" class="num">{% if m.churn is not None %}{% widthratio m.churn 1 100 %}%{% else %}—{% endif %}</td>
+  <td data-label="{{ l_points }}" class="num">{{ m.balance|default:0|intcomma }}</td>
+  <td data-label="{{ l_ltv }}" class="num">{{ m.ltv|floatformat:2 }}</td>
+  <td data-label="{{ l_seen }}">{{ m.seen_text|default:_("never") }}</td>
+  <td data-label="{{ l_joined }}">{{ m.date_joined|date:"SHORT_DATE_FORMAT" }}</td>
+</tr>
+"""
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_rows_drawn_in_python_are_the_templates_html(creator, ann, language):
+    """Every row of the page, drawn cold, is what the row template drew for the same member:
+    escaped names and tags, scores rounded half up, no consent, no profile, flags, tiers, large
+    balances, lifetime values, last seen."""
+    from django.contrib.humanize.templatetags.humanize import naturaltime
+    from django.template import Context, Template
+    from django.utils import translation
+
+    from analytics.forms import STATUS_LABELS
+    from analytics.selectors import (
+        DirectoryFilters,
+        directory_page,
+        member_directory,
+        member_status,
+        tags_by_member,
+    )
+
+    run = PersonaRun.objects.get()
+    persona = Persona.objects.get()
+    tag = Tag.objects.create(name="<VIP & 'co'>")
+    gold = TierFactory(name="Gold & <b>", slug="gold", rank=2)
+    bob = UserFactory(email="bob@example.com", display_name='Bob "<script>"', analytics_consent=False)
+    MemberTag.objects.create(member=bob, tag=tag)
+    MemberTag.objects.create(member=bob, tag=Tag.objects.create(name="alpha"))
+    MembershipFactory(user=bob, tier=gold)
+    PointsAccount.objects.update_or_create(member=bob, defaults={"balance": 1234567, "lifetime": 1234567})
+    for n, amount in enumerate(("10.50", "0.01")):
+        Payment.objects.create(
+            user=bob, provider=Provider.LOCAL, provider_invoice_id=f"in_{n}", status=Payment.Status.PAID,
+            amount=Decimal(amount), currency="USD",
+        )  # fmt: skip
+    cat = UserFactory(email="cat@example.com", analytics_consent=True, last_seen_at=None, last_login=None)
+    for email, score, churn in (("dan@example.com", 55.5, 0.125), ("eve@example.com", 0.49, 0.0)):
+        member = UserFactory(email=email, analytics_consent=True)
+        member.last_seen_at = timezone.now() - timedelta(days=3, hours=2)
+        member.save()
+        MemberProfile.objects.create(
+            run=run, member=member, score=score, persona=persona, churn_risk=churn,
+            high_potential=score > 50, at_risk_loyal=True,
+        )  # fmt: skip
+    PointsAccount.objects.update_or_create(member=cat, defaults={"balance": 0, "lifetime": 0})
+
+    creator.cookies["django_language"] = language
+    html = creator.get(DIRECTORY).content.decode()
+    drawn = html[html.index("<tbody>") + len("<tbody>") : html.index("</tbody>")].strip()
+
+    with translation.override(language):
+        members = member_directory(filters=DirectoryFilters(), run=run, lean=True)
+        _page, rows = directory_page(members=members, page=1, run=run)
+        tags = tags_by_member([m.pk for m in rows])
+        template = Template(ROW_TEMPLATE)
+        words = {
+            "l_member": translation.gettext("Member"), "l_tier": translation.gettext("Tier"),
+            "l_score": translation.gettext("Score"), "l_persona": translation.gettext("Persona"),
+            "l_churn": translation.gettext("Churn risk"), "l_points": translation.gettext("Points"),
+            "l_ltv": translation.gettext("Lifetime value"), "l_seen": translation.gettext("Last seen"),
+            "l_joined": translation.gettext("Joined"),
+        }  # fmt: skip
+        expected = []
+        for m in rows:
+            m.persona = persona if m.persona_id == persona.pk else None
+            m.status = str(
+                STATUS_LABELS.get(member_status(live_status=m.live_status, ever_member=m.ever_member), "")
+            )
+            m.tag_names = tags.get(m.pk, [])
+            m.seen_text = naturaltime(m.seen) if m.seen else ""
+            expected.append(template.render(Context({"m": m, **words})))
+    assert len(rows) == 5
+    assert drawn == "".join(expected).strip()
+    for shown in (
+        "&lt;VIP &amp; &#x27;co&#x27;&gt;",
+        "Bob &quot;&lt;script&gt;&quot;",
+        ">56<",
+        ">0<",
+        "10.51",
+    ):
+        assert shown in drawn, shown
