@@ -4,12 +4,15 @@ A page of the directory is three queries however many members there are: the cou
 page's ids over the members with only the columns the filters and the sort need (newest first,
 the default, walks an index of members by join date), then what the page's fifty rows show
 (live membership, points, payments, latest profile) by correlated subqueries on indexed columns.
+The count and the ids of the directory's first view and its persona links (no other filter, by
+join date) are kept in the cache until an account or a run's profiles change
+(`directory_list_key`): then only the rows are read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -42,7 +45,7 @@ from members.models import LIVE_STATUSES, Membership, MembershipEvent, Payment, 
 from members.translated import in_language
 from points.models import LedgerEntry, PointsAccount
 
-from .choices_version import directory_choices_version
+from .choices_version import directory_choices_version, directory_list_version
 from .models import (
     Acquisition,
     Conversion,
@@ -338,13 +341,51 @@ def member_directory(
     return members.order_by(SORTS.get(f.sort, SORTS["joined"]), "-pk")
 
 
-def directory_page(*, members: QuerySet, page: int | str | None, run: PersonaRun | None) -> tuple[Page, list]:
+# How long a kept list (`directory_list_key`) may stay unread; changes retire it at once.
+DIRECTORY_LIST_SECONDS = 3600
+
+
+def directory_list_key(
+    *, filters: DirectoryFilters, run: PersonaRun | None, page: int | str | None
+) -> str | None:
+    """The cache key of the list (count, page number, ids) of a page of `member_directory`, when
+    it depends only on the members' accounts (who is a member, staff, when they joined) and the
+    run's profiles: no filter but a persona, sorted by join date. None for any other list (a
+    search, a tier, last seen, tags, a score or a sort by values that change as members act)."""
+    if replace(filters, persona_key=None, sort="joined") != DirectoryFilters() or filters.sort not in (
+        "joined",
+        "-joined",
+    ):
+        return None
+    number = "" if page is None else str(page)
+    if not (number == "" or (number.isdigit() and len(number) <= 6)):
+        return None
+    return f"analytics:crm-list:1:{run.pk if run else ''}:{filters.persona_key}:{filters.sort}:{number}"
+
+
+def directory_page(
+    *, members: QuerySet, page: int | str | None, run: PersonaRun | None, list_key: str | None = None
+) -> tuple[Page, list]:
     """One page of `member_directory` (built `lean`): the count and the page's ids first, over the
     members and only the columns the filters and sort need (the database computes no per-row
     subquery for the rows before the page, so page 1,000 costs what page 1 does), then the
-    columns of those ids (`page_columns`), in the page's order."""
-    ids_page = Paginator(members.values_list("pk", flat=True), PAGE_SIZE).get_page(page)
-    ids = list(ids_page.object_list)
+    columns of those ids (`page_columns`), in the page's order. `list_key`: the page's
+    `directory_list_key`, under which the count and the ids are kept until an account or a
+    run's profiles change (`directory_list_version`)."""
+    paginator = Paginator(members.values_list("pk", flat=True), PAGE_SIZE)
+    kept, version = None, 0
+    if list_key is not None:
+        found = cache.get_many([directory_list_version.key, list_key])
+        version = found.get(directory_list_version.key) or directory_list_version.current()
+        kept = found.get(list_key)
+    if kept is not None and kept[0] == version:
+        _version, paginator.count, number, ids = kept
+        ids_page = Page(ids, number, paginator)
+    else:
+        ids_page = paginator.get_page(page)
+        ids = list(ids_page.object_list)
+        if list_key is not None:
+            cache.set(list_key, (version, paginator.count, ids_page.number, ids), DIRECTORY_LIST_SECONDS)
     by_id = {m.pk: m for m in page_columns(ids, run)}
     rows = [by_id[pk] for pk in ids if pk in by_id]
     for member in rows:

@@ -41,6 +41,7 @@ from ..scoring import TERMS
 from ..selectors import (
     DirectoryChoices,
     directory_choices,
+    directory_list_key,
     directory_page,
     export_rows,
     latest_run,
@@ -82,8 +83,10 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     run, personas = choices.run, choices.personas
     if not form.is_valid():
         return _invalid(request, form, choices)
-    members = member_directory(filters=form.filters(), run=run, lean=True)
-    page, rows = directory_page(members=members, page=request.GET.get("page"), run=run)
+    filters, page_number = form.filters(), request.GET.get("page")
+    members = member_directory(filters=filters, run=run, lean=True)
+    list_key = directory_list_key(filters=filters, run=run, page=page_number)
+    page, rows = directory_page(members=members, page=page_number, run=run, list_key=list_key)
     persona_by_id = {p.pk: p for p in personas}
     persona_labels = {p.pk: p.label for p in personas}  # each looked up once per page, not per row
     status_labels = {status: str(label) for status, label in STATUS_LABELS.items()}

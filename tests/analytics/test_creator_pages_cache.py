@@ -91,20 +91,20 @@ def test_the_warm_directory_reads_a_fixed_number_of_queries(creator, ann, django
     for _ in range(5):
         UserFactory()
     creator.get(DIRECTORY)  # the day's visit, the sidebar and the rows drawn
-    # session, user, second factor, count, page ids, columns, tags: no run, personas, tiers, tags
-    # or segments (the directory's choices, kept until one changes), no segment sizes (kept per
-    # run), no admin app list, no singleton lookups.
-    with django_assert_num_queries(7) as warm:
+    # session, user, second factor, columns, tags: no count or page ids (the list kept until an
+    # account changes), no run, personas, tiers, tags or segments (the directory's choices, kept
+    # until one changes), no segment sizes (kept per run), no admin app list, no singleton lookups.
+    with django_assert_num_queries(5) as warm:
         creator.get(DIRECTORY)
-    assert not any("settings" in q["sql"] for q in warm.captured_queries)
+    assert not any("settings" in q["sql"] or "COUNT(" in q["sql"] for q in warm.captured_queries)
     # The filters' tiers and tags by plain queries: a model select's own choice iterator reads
     # through a server-side cursor on PostgreSQL (DECLARE, FETCH, CLOSE: three round trips each).
     assert not any(q["sql"].startswith("DECLARE") for q in warm.captured_queries)
 
 
-def test_the_warm_directory_reads_the_cache_once(creator, ann, monkeypatch):
-    """Its rows, the filter fields, the admin's sidebar and the run's segment sizes come from one
-    read of the cache."""
+def test_the_warm_directory_reads_the_cache_twice(creator, ann, monkeypatch):
+    """The kept list of the page (its members, their number) in one read of the cache; its rows,
+    the filter fields, the admin's sidebar and the run's segment sizes in another."""
     creator.get(DIRECTORY)
     reads: list[list[str]] = []
     get, get_many = cache.get, cache.get_many
@@ -131,8 +131,12 @@ def test_the_warm_directory_reads_the_cache_once(creator, ann, monkeypatch):
         for keys in reads
         if any(key.startswith(("analytics:crm-", "analytics:nav", "analytics:segment-sizes")) for key in keys)
     ]
-    assert len(ours) == 1
-    assert {key.split(":")[1] for key in ours[0]} == {"crm-row", "crm-filters", "nav", "segment-sizes"}
+    assert len(ours) == 2
+    assert ours[0] == [
+        "analytics:directory-list-version",
+        f"analytics:crm-list:1:{ann.profiles.get().run_id}:None:joined:",
+    ]
+    assert {key.split(":")[1] for key in ours[1]} == {"crm-row", "crm-filters", "nav", "segment-sizes"}
     assert 'id="nav-sidebar"' in html and 'name="persona"' in html and "ann@example.com" in html
 
 
@@ -337,7 +341,7 @@ def test_the_sidebar_is_kept_in_the_process_when_the_shared_cache_is_emptied(cre
 
 def test_the_process_keeps_the_sidebar_only_until_its_drawing_is_due_again(creator, ann, monkeypatch):
     creator.get(DIRECTORY)
-    [key] = [key for key in caches["layout"]._cache if "analytics:nav:" in key]  # type: ignore[attr-defined]
+    [key] = [key for key in caches["layout"]._cache if "analytics:nav:" in key]
     nav_key = key.split(":", 2)[2]  # the locmem key is prefixed with ":<version>:"
     drawn_at, html = cache.get(nav_key)
     assert abs(drawn_at - time.time()) < 60 and 'id="nav-sidebar"' in html
@@ -453,3 +457,79 @@ def test_the_rows_drawn_in_python_are_the_templates_html(creator, ann, language)
         "10.51",
     ):
         assert shown in drawn, shown
+
+
+def _listed(response) -> list[str]:
+    return [member.email for member in response.context["rows"]]
+
+
+def _counts(client: Client, url: str) -> tuple[list[str], int, int]:
+    """The page's members, its member count, and how many queries counted them."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    counted = sum(1 for q in queries.captured_queries if "COUNT(*)" in q["sql"])
+    return _listed(response), response.context["page"].paginator.count, counted
+
+
+def test_the_kept_list_follows_members_joining_leaving_and_made_staff(creator, ann):
+    assert _counts(creator, DIRECTORY)[:2] == (["ann@example.com"], 1)
+    assert _counts(creator, DIRECTORY) == (["ann@example.com"], 1, 0)  # kept: not counted again
+
+    bob = UserFactory(email="bob@example.com")
+    assert _counts(creator, DIRECTORY) == (["bob@example.com", "ann@example.com"], 2, 1)
+    bob.is_staff = True
+    bob.save()
+    assert _counts(creator, DIRECTORY) == (["ann@example.com"], 1, 1)
+    ann.delete()
+    assert _counts(creator, DIRECTORY) == ([], 0, 1)
+
+
+def test_the_kept_persona_list_follows_an_erased_member(creator, ann):
+    from analytics.erasure import erase_member
+
+    url = DIRECTORY + "?persona=1"
+    assert _counts(creator, url)[:2] == (["ann@example.com"], 1)
+    assert _counts(creator, url) == (["ann@example.com"], 1, 0)
+    erase_member(member=ann)  # the account itself is anonymised after, by the purge
+    assert _counts(creator, url) == ([], 0, 1)
+
+
+def test_a_new_run_has_lists_of_its_own(creator, ann):
+    url = DIRECTORY + "?persona=1"
+    assert _counts(creator, url)[:2] == (["ann@example.com"], 1)
+    bob = UserFactory(email="bob@example.com", analytics_consent=True)
+    creator.get(url)  # the list with bob's account kept: bob has no profile in this run
+    run = PersonaRun.objects.create(
+        as_of=timezone.localdate() + timedelta(days=1), status=PersonaRun.Status.DONE
+    )
+    persona = Persona.objects.create(run=run, key=1, description_en="new", description_zh="新", centroid={})
+    MemberProfile.objects.create(run=run, member=bob, score=10, persona=persona)
+    assert _counts(creator, url)[:2] == (["bob@example.com"], 1)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?q=ann",
+        "?sort=points",
+        "?sort=seen",
+        "?seen=within-7",
+        "?consent=yes",
+        "?persona=1&flag=at_risk_loyal",
+    ],
+)
+def test_lists_that_change_as_members_act_are_not_kept(creator, ann, query):
+    creator.get(DIRECTORY + query)
+    assert _counts(creator, DIRECTORY + query)[2] == 1
+
+
+def test_each_page_of_a_list_is_kept_apart(creator, ann):
+    for _ in range(55):
+        UserFactory()
+    first, total, _counted = _counts(creator, DIRECTORY)
+    second = _counts(creator, DIRECTORY + "?page=2")[0]
+    assert total == 56 and len(first) == 50 and len(second) == 6 and not set(first) & set(second)
+    assert _counts(creator, DIRECTORY + "?page=2") == (second, 56, 0)
+    assert _counts(creator, DIRECTORY + "?page=9")[0] == second  # past the end: the last page
+    assert _counts(creator, DIRECTORY)[:2] == (first, 56)
