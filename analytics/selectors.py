@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connection, transaction
@@ -388,8 +389,11 @@ def directory_page(
             cache.set(list_key, (version, paginator.count, ids_page.number, ids), DIRECTORY_LIST_SECONDS)
     by_id = {m.pk: m for m in page_columns(ids, run)}
     rows = [by_id[pk] for pk in ids if pk in by_id]
+    tags = None if connection.vendor == "postgresql" else tags_by_member(ids)
     for member in rows:
         member.ever_member = member.any_membership is not None
+        if tags is not None:
+            member.tag_names = tags.get(member.pk, [])
     return ids_page, rows
 
 
@@ -402,7 +406,8 @@ ROW_USER_FIELDS = (
 
 
 def page_columns(ids: list[int], run: PersonaRun | None) -> QuerySet:
-    """What a directory row shows, for a page of members: each value by its own index lookup
+    """What a directory row shows (on PostgreSQL its tags' names too, `tag_names`), for a page of
+    members: each value by its own index lookup
     per member (a few dozen probes), never a pass over a whole table (the points accounts or
     the memberships), which a join or EXISTS of the full list would plan for."""
     key = (run.pk if run else None, get_language() or "")  # what the built query holds
@@ -434,7 +439,17 @@ def _page_columns(run: PersonaRun | None) -> QuerySet:
         balance=Subquery(PointsAccount.objects.filter(member=OuterRef("pk")).values("balance")[:1]),
         seen=Coalesce("last_seen_at", "last_login"),
         ltv=_lifetime_value(),
+        **_tag_names(),
     )
+
+
+def _tag_names() -> dict[str, ArraySubquery]:
+    """The names of the member's tags, as `tags_by_member` lists them, in the row's own query
+    (PostgreSQL; elsewhere `directory_page` reads them by `tags_by_member`)."""
+    if connection.vendor != "postgresql":
+        return {}
+    names = MemberTag.objects.filter(member=OuterRef("pk")).order_by("tag__name").values("tag__name")
+    return {"tag_names": ArraySubquery(names)}
 
 
 def tags_by_member(member_ids: list[int]) -> dict[int, list[str]]:

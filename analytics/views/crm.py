@@ -51,7 +51,6 @@ from ..selectors import (
     personas_of,
     segment_sizes,
     segment_sizes_key,
-    tags_by_member,
     timeline,
 )
 from .common import admin_context, creator_required, csv_lines, nav_sidebar_key, spreadsheet_cell
@@ -90,14 +89,12 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     persona_by_id = {p.pk: p for p in personas}
     persona_labels = {p.pk: p.label for p in personas}  # each looked up once per page, not per row
     status_labels = {status: str(label) for status, label in STATUS_LABELS.items()}
-    tags = tags_by_member([m.pk for m in rows])
     for member in rows:
         member.persona = persona_by_id.get(member.persona_id)
         member.persona_label = persona_labels.get(member.persona_id, "")
         member.status = status_labels.get(
             member_status(live_status=member.live_status, ever_member=member.ever_member), ""
         )
-        member.tag_names = tags.get(member.pk, [])
         member.seen_text = naturaltime(member.seen) if member.seen else ""
     # What the cache holds for this page (its rows, the filter fields, the admin's sidebar),
     # read in one round trip.

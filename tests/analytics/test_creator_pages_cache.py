@@ -91,10 +91,11 @@ def test_the_warm_directory_reads_a_fixed_number_of_queries(creator, ann, django
     for _ in range(5):
         UserFactory()
     creator.get(DIRECTORY)  # the day's visit, the sidebar and the rows drawn
-    # session, user, second factor, columns, tags: no count or page ids (the list kept until an
-    # account changes), no run, personas, tiers, tags or segments (the directory's choices, kept
-    # until one changes), no segment sizes (kept per run), no admin app list, no singleton lookups.
-    with django_assert_num_queries(5) as warm:
+    # session, user, second factor, the rows' columns with their tags: no count or page ids (the
+    # list kept until an account changes), no run, personas, tiers, tags or segments (the
+    # directory's choices, kept until one changes), no segment sizes (kept per run), no admin app
+    # list, no singleton lookups.
+    with django_assert_num_queries(4) as warm:
         creator.get(DIRECTORY)
     assert not any("settings" in q["sql"] or "COUNT(" in q["sql"] for q in warm.captured_queries)
     # The filters' tiers and tags by plain queries: a model select's own choice iterator reads
