@@ -34,6 +34,10 @@ class AnalyticsConfig(AppConfig):
         from .models import Persona, PersonaRun, Segment, Tag
 
         directory_choices_version.bump_on_change(PersonaRun, Persona, Tier, Tag, Segment)
+        # The directory's kept lists (members joining, leaving, or made staff).
+        from .choices_version import directory_list_version
+
+        directory_list_version.bump_on_change(User)
         register_sections()
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from members.models import User
 
+from .choices_version import directory_list_version
 from .models import (
     Acquisition,
     ActiveDay,
@@ -27,6 +28,7 @@ def erase_member(*, member: User) -> dict[str, int]:
     """Run inside the purge's transaction, before the account row is anonymised."""
     profiles = MemberProfile.objects.filter(member=member)
     forget_segment_sizes(run_ids=profiles.values_list("run_id", flat=True))
+    directory_list_version.bump()  # the lists by persona held the member's profiles
     return {
         "profiles": profiles.delete()[0],
         "feature_rows": _drop_features(member),

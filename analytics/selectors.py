@@ -4,16 +4,20 @@ A page of the directory is three queries however many members there are: the cou
 page's ids over the members with only the columns the filters and the sort need (newest first,
 the default, walks an index of members by join date), then what the page's fifty rows show
 (live membership, points, payments, latest profile) by correlated subqueries on indexed columns.
+The count and the ids of the directory's first view and its persona links (no other filter, by
+join date) are kept in the cache until an account or a run's profiles change
+(`directory_list_key`): then only the rows are read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import connection, transaction
@@ -42,7 +46,7 @@ from members.models import LIVE_STATUSES, Membership, MembershipEvent, Payment, 
 from members.translated import in_language
 from points.models import LedgerEntry, PointsAccount
 
-from .choices_version import directory_choices_version
+from .choices_version import directory_choices_version, directory_list_version
 from .models import (
     Acquisition,
     Conversion,
@@ -338,17 +342,58 @@ def member_directory(
     return members.order_by(SORTS.get(f.sort, SORTS["joined"]), "-pk")
 
 
-def directory_page(*, members: QuerySet, page: int | str | None, run: PersonaRun | None) -> tuple[Page, list]:
+# How long a kept list (`directory_list_key`) may stay unread; changes retire it at once.
+DIRECTORY_LIST_SECONDS = 3600
+
+
+def directory_list_key(
+    *, filters: DirectoryFilters, run: PersonaRun | None, page: int | str | None
+) -> str | None:
+    """The cache key of the list (count, page number, ids) of a page of `member_directory`, when
+    it depends only on the members' accounts (who is a member, staff, when they joined) and the
+    run's profiles: no filter but a persona, sorted by join date. None for any other list (a
+    search, a tier, last seen, tags, a score or a sort by values that change as members act)."""
+    if replace(filters, persona_key=None, sort="joined") != DirectoryFilters() or filters.sort not in (
+        "joined",
+        "-joined",
+    ):
+        return None
+    number = "" if page is None else str(page)
+    if not (number == "" or (number.isdigit() and len(number) <= 6)):
+        return None
+    return f"analytics:crm-list:1:{run.pk if run else ''}:{filters.persona_key}:{filters.sort}:{number}"
+
+
+def directory_page(
+    *, members: QuerySet, page: int | str | None, run: PersonaRun | None, list_key: str | None = None
+) -> tuple[Page, list]:
     """One page of `member_directory` (built `lean`): the count and the page's ids first, over the
     members and only the columns the filters and sort need (the database computes no per-row
     subquery for the rows before the page, so page 1,000 costs what page 1 does), then the
-    columns of those ids (`page_columns`), in the page's order."""
-    ids_page = Paginator(members.values_list("pk", flat=True), PAGE_SIZE).get_page(page)
-    ids = list(ids_page.object_list)
+    columns of those ids (`page_columns`), in the page's order. `list_key`: the page's
+    `directory_list_key`, under which the count and the ids are kept until an account or a
+    run's profiles change (`directory_list_version`)."""
+    paginator = Paginator(members.values_list("pk", flat=True), PAGE_SIZE)
+    kept, version = None, 0
+    if list_key is not None:
+        found = cache.get_many([directory_list_version.key, list_key])
+        version = found.get(directory_list_version.key) or directory_list_version.current()
+        kept = found.get(list_key)
+    if kept is not None and kept[0] == version:
+        _version, paginator.count, number, ids = kept
+        ids_page = Page(ids, number, paginator)
+    else:
+        ids_page = paginator.get_page(page)
+        ids = list(ids_page.object_list)
+        if list_key is not None:
+            cache.set(list_key, (version, paginator.count, ids_page.number, ids), DIRECTORY_LIST_SECONDS)
     by_id = {m.pk: m for m in page_columns(ids, run)}
     rows = [by_id[pk] for pk in ids if pk in by_id]
+    tags = None if connection.vendor == "postgresql" else tags_by_member(ids)
     for member in rows:
         member.ever_member = member.any_membership is not None
+        if tags is not None:
+            member.tag_names = tags.get(member.pk, [])
     return ids_page, rows
 
 
@@ -361,7 +406,8 @@ ROW_USER_FIELDS = (
 
 
 def page_columns(ids: list[int], run: PersonaRun | None) -> QuerySet:
-    """What a directory row shows, for a page of members: each value by its own index lookup
+    """What a directory row shows (on PostgreSQL its tags' names too, `tag_names`), for a page of
+    members: each value by its own index lookup
     per member (a few dozen probes), never a pass over a whole table (the points accounts or
     the memberships), which a join or EXISTS of the full list would plan for."""
     key = (run.pk if run else None, get_language() or "")  # what the built query holds
@@ -393,7 +439,17 @@ def _page_columns(run: PersonaRun | None) -> QuerySet:
         balance=Subquery(PointsAccount.objects.filter(member=OuterRef("pk")).values("balance")[:1]),
         seen=Coalesce("last_seen_at", "last_login"),
         ltv=_lifetime_value(),
+        **_tag_names(),
     )
+
+
+def _tag_names() -> dict[str, ArraySubquery]:
+    """The names of the member's tags, as `tags_by_member` lists them, in the row's own query
+    (PostgreSQL; elsewhere `directory_page` reads them by `tags_by_member`)."""
+    if connection.vendor != "postgresql":
+        return {}
+    names = MemberTag.objects.filter(member=OuterRef("pk")).order_by("tag__name").values("tag__name")
+    return {"tag_names": ArraySubquery(names)}
 
 
 def tags_by_member(member_ids: list[int]) -> dict[int, list[str]]:

@@ -53,8 +53,9 @@ def _run_line(creator: Client) -> str:
 def test_the_choices_are_read_from_the_database_once(creator, run, django_assert_num_queries):
     UserFactory()
     creator.get(DIRECTORY)
-    # session, user, second factor, count, page ids, columns, tags
-    with django_assert_num_queries(7) as warm:
+    # session, user, second factor, the rows' columns with their tags (the count and the page's
+    # ids kept, test_creator_pages_cache)
+    with django_assert_num_queries(4) as warm:
         creator.get(DIRECTORY)
     for table in (
         "analytics_persona",

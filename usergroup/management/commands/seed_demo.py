@@ -32,6 +32,7 @@ from faker import Faker
 from tqdm import tqdm
 
 from analytics.attribution import roll_up_conversions
+from analytics.choices_version import directory_list_version
 from analytics.demo import announcements_share, seed_acquisitions, seed_crm
 from analytics.rollups import roll_up_active_days, roll_up_periods
 from analytics.services import build_member_profiles
@@ -255,6 +256,7 @@ class Command(BaseCommand):
                     )
                 )
             User.objects.bulk_create(users, batch_size=BATCH)
+            directory_list_version.bump()  # bulk_create saves no model: the CRM's kept lists
             saved = list(User.objects.filter(email__in=[u.email for u in users]).values_list("id", "email"))
             EmailAddress.objects.bulk_create(
                 [EmailAddress(user_id=uid, email=email, verified=True, primary=True) for uid, email in saved],
