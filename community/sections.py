@@ -1,7 +1,9 @@
 """Sections community adds to lower apps' pages through their registries (content.slots)."""
 
 from django.http import HttpRequest
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
+from django.utils.functional import SimpleLazyObject
 
 from content.markdown import html_of
 from content.models import Content
@@ -19,4 +21,13 @@ def comments_section(request: HttpRequest, item: Content) -> str:
         # For the template only: the stored HTML checked against the body (or rendered afresh).
         setattr(comment, "html", html)  # noqa: B010
     prepare_comments(comments)  # each row's avatar, age and addresses, once
-    return render_to_string("community/_comments.html", {"comments": comments, "item": item}, request=request)
+    # Not through the request's context processors (the page around ran them already): the
+    # template needs the reader, the request and the CSRF token, given as the processors do.
+    context = {
+        "comments": comments,
+        "item": item,
+        "user": request.user,
+        "request": request,
+        "csrf_token": SimpleLazyObject(lambda: get_token(request)),
+    }
+    return render_to_string("community/_comments.html", context)
