@@ -22,7 +22,6 @@ from django.db.models import (
     Subquery,
     Value,
     When,
-    prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -584,25 +583,74 @@ def continue_reading_for(*, member: User, limit: int = 5) -> ContinueReading:
 
 def courses_in_progress_for(*, member: User, limit: int) -> list[Content]:
     """Up to `limit` courses the member advanced in and may still open, the latest first, with
-    `done`, `total` and `next_lesson` set. One query; two more (their lessons, the member's
-    progress in them) when there are any. Reading an item changes none of it."""
-    courses = list(accessible(_courses_in_progress(member), member)[:limit])
-    if courses:
-        prefetch_related_objects(
-            courses, Prefetch("lessons", queryset=Lesson.objects.only(*_LESSON_LIST_FIELDS))
+    `done`, `total` and `next_lesson` set (its course set, so its address needs no query). Two
+    plain statements (the courses; their lessons, each with whether the member finished it),
+    the first alone when there are none: the rows of `_courses_in_progress` narrowed by access,
+    and its prefetched lessons, written out (the home page reads them on a member's first visit,
+    and building the annotated queryset cost the ORM more than running it). Reading an item
+    changes none of it."""
+    q = connection.ops.quote_name
+    table = rows.table
+    now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM passes it
+    params: list[Any] = [member.pk, Content.Kind.COURSE.value, *LIVE_STATUSES, now]
+    access = ""
+    if not member.is_staff:
+        access = f"AND (c.{q('min_tier_id')} IS NULL OR t.{q('rank')} <= %s) "
+        params.append(member_rank(member) or 0)
+    statuses = ", ".join(["%s"] * len(LIVE_STATUSES))
+    lessons_of = f"(SELECT COUNT(*) FROM {table(Lesson)} n WHERE n.{q('course_id')} = c.{q('id')})"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the models; the member, the kind, the statuses, the
+            # moment, the rank and the limit are parameters.
+            f"SELECT {rows.columns(Content, 'c', only=_LISTED_COLUMNS)}, {rows.columns(Tier, 't')}, "  # noqa: S608
+            f"m.{q('done')}, {lessons_of}, m.{q('last_at')} FROM {table(Content)} c "
+            f"INNER JOIN (SELECT l.{q('course_id')} AS {q('course_id')}, COUNT(p.{q('id')}) AS {q('done')}, "
+            f"MAX(p.{q('completed_at')}) AS {q('last_at')} FROM {table(LessonProgress)} p "
+            f"INNER JOIN {table(Lesson)} l ON l.{q('id')} = p.{q('lesson_id')} WHERE p.{q('user_id')} = %s "
+            f"GROUP BY l.{q('course_id')}) m ON m.{q('course_id')} = c.{q('id')} "
+            f"LEFT OUTER JOIN {table(Tier)} t ON t.{q('id')} = c.{q('min_tier_id')} "
+            f"WHERE c.{q('kind')} = %s AND c.{q('status')} IN ({statuses}) AND c.{q('publish_at')} <= %s "
+            f"{access}AND m.{q('done')} < {lessons_of} "
+            f"ORDER BY m.{q('last_at')} DESC, c.{q('id')} DESC LIMIT %s",
+            [*params, limit],
         )
-        done = set(
-            LessonProgress.objects.filter(user=member, lesson__course__in=courses).values_list(
-                "lesson_id", flat=True
-            )
+        found = cursor.fetchall()
+    courses: dict[int, Content] = {}
+    for row in found:
+        course, at = rows.instance(Content, row, 0, only=_LISTED_COLUMNS)
+        tier, at = rows.instance(Tier, row, at)
+        assert course is not None  # noqa: S101 - the primary key is never null
+        course.min_tier = tier
+        # What the list reads beside the fields, as the queryset annotated them.
+        setattr(course, "done", row[at])  # noqa: B010
+        setattr(course, "total", row[at + 1])  # noqa: B010
+        setattr(course, "last_progress_at", rows.value(LessonProgress, "completed_at", row[at + 2]))  # noqa: B010
+        courses[course.pk] = course
+    if not courses:
+        return []
+    marks = ", ".join(["%s"] * len(courses))
+    first_left: dict[int, Lesson] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table and column names from the models; the member and the courses are parameters.
+            f"SELECT {rows.columns(Lesson, 'l', only=_LESSON_LIST_FIELDS)}, EXISTS (SELECT 1 FROM "  # noqa: S608
+            f"{table(LessonProgress)} p WHERE p.{q('lesson_id')} = l.{q('id')} AND p.{q('user_id')} = %s) "
+            f"FROM {table(Lesson)} l WHERE l.{q('course_id')} IN ({marks}) "
+            f"ORDER BY l.{q('course_id')}, l.{q('position')}, l.{q('id')}",
+            [member.pk, *courses],
         )
-        for course in courses:
-            lessons = list(course.lessons.all())
-            for lesson in lessons:
-                lesson.course = course  # get_absolute_url and min_tier read it: no query per lesson
-                lesson.done = lesson.pk in done
-            course.next_lesson = next_lesson(lessons)
-    return courses
+        for row in cursor.fetchall():
+            lesson, at = rows.instance(Lesson, row, 0, only=_LESSON_LIST_FIELDS)
+            assert lesson is not None  # noqa: S101 - the primary key is never null
+            course = courses[lesson.course_id]
+            lesson.course = course  # get_absolute_url and min_tier read it: no query per lesson
+            lesson.done = bool(row[at])
+            if not lesson.done:  # where to continue: the first lesson not done
+                first_left.setdefault(course.pk, lesson)
+    for pk, course in courses.items():
+        setattr(course, "next_lesson", first_left.get(pk))  # noqa: B010
+    return list(courses.values())
 
 
 def items_in_progress_for(*, member: User, limit: int) -> list[Content]:
