@@ -1,8 +1,8 @@
 """The member's home page sections drawn in Python: "Continue where you left off", "Recommended for
 you", "New in the forum areas you read", "Your points" and "Your next events", the same HTML as
 the templates they replace (home/_continue.html, recommend/home_section.html, home/_forum.html,
-home/_points.html, home/_events.html), character for character: tests/usergroup/test_home_html.py
-renders both (the templates are kept in tests/usergroup/before/) and compares them.
+home/_points.html, home/_events.html, now kept in tests/usergroup/before/ only), character for
+character: tests/usergroup/test_home_html.py renders both ways and compares them.
 
 Through the template engine these were about two thirds of the page's render (variable lookups,
 filters, includes, a `{% url %}` per row), 15-20% of the page's CPU (issue 15). Here each address
