@@ -6,19 +6,22 @@ character: tests/usergroup/test_home_html.py renders both ways and compares them
 
 Through the template engine these were about two thirds of the page's render (variable lookups,
 filters, includes, a `{% url %}` per row), 15-20% of the page's CPU (issue 15). Here each address
-is reversed once per page, and each string is translated with the templates' own msgids, so the
+is reversed once per process (a topic's once per page), and each string is translated with the templates' own msgids, so the
 translations apply as before.
 """
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma, naturaltime
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.formats import date_format, localize
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -72,27 +75,39 @@ def draw_home_sections(
     )
 
 
-class _Address:
-    """reverse(name, args=slugs) for many rows: reversed once with sentinels, each row's slugs put
-    in their place (slugs are ASCII, as the URLs' slug converter takes them: nothing to quote)."""
+@functools.lru_cache(maxsize=64)
+def _pieces(name: str, parts: int, script_prefix: str, urlconf: str) -> tuple[str, ...]:
+    """The address of `name` around its `parts` slugs, reversed once per process and URL
+    configuration with sentinels (as usergroup.templatetags.layout keeps the navigation's)."""
+    sentinels = [f"s3ntinel{n}x" for n in range(parts)]
+    rest = reverse(name, args=sentinels, urlconf=urlconf)
+    pieces = []
+    for sentinel in sentinels:
+        before, _, rest = rest.partition(sentinel)
+        pieces.append(before)
+    return (*pieces, rest)
 
-    def __init__(self, name: str, parts: int = 1) -> None:
-        sentinels = [f"s3ntinel{n}x" for n in range(parts)]
-        rest = reverse(name, args=sentinels)
-        self._pieces: list[str] = []
-        for sentinel in sentinels:
-            before, _, rest = rest.partition(sentinel)
-            self._pieces.append(before)
-        self._pieces.append(rest)
 
-    def of(self, *slugs: str) -> str:
-        pieces = self._pieces
-        return escape("".join(piece + slug for piece, slug in zip(pieces, slugs, strict=False)) + pieces[-1])
+def _address(name: str, *slugs: str) -> str:
+    """`{% url name *slugs %}`, escaped as the tag gives it. Slugs are ASCII, as the URLs' slug
+    converter takes them: nothing to quote."""
+    pieces = _pieces(name, len(slugs), get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+    return escape("".join(piece + slug for piece, slug in zip(pieces, slugs, strict=False)) + pieces[-1])
 
 
 def _number(value: object) -> str:
-    """`{{ value }}` for a number: localized as the template prints it."""
+    """`{{ value }}` for a number: localized as the template prints it (an int as it is unless
+    thousands are grouped)."""
+    if type(value) is int and not settings.USE_THOUSAND_SEPARATOR:
+        return str(value)
     return escape(localize(value))
+
+
+def _truncated(text: str, length: int) -> str:
+    """`{{ text|truncatechars:length }}`: Truncator.chars, which gives a text short enough
+    NFC-normalized (combining characters count for nothing); asked only for a longer one."""
+    normalized = unicodedata.normalize("NFC", text)
+    return normalized if len(normalized) <= length else Truncator(text).chars(length)
 
 
 def _kinds() -> Callable[[Content], str]:
@@ -111,7 +126,6 @@ def _widthratio(value: int, maximum: int) -> str:
 
 def draw_continue(reading: ContinueReading) -> SafeString:
     """home/_continue.html."""
-    course_url, lesson_url = _Address("content:detail"), _Address("content:lesson", 2)
     kind_of = _kinds()
     parts = [
         '\n<section class="mb-4" aria-labelledby="continue-title" data-testid="continue">\n'
@@ -126,13 +140,15 @@ def draw_continue(reading: ContinueReading) -> SafeString:
         next_link = ""
         if lesson:
             label = gettext("Next lesson: %(title)s") % {"title": escape(lesson.title)}
-            next_link = f'<a class="small" href="{lesson_url.of(course.slug, lesson.slug)}">{label}</a>'
+            next_link = (
+                f'<a class="small" href="{_address("content:lesson", course.slug, lesson.slug)}">{label}</a>'
+            )
         lessons = gettext("%(done)s of %(total)s lessons") % {"done": _number(done), "total": _number(total)}
         progress = gettext("Progress in %(title)s") % {"title": title}
         parts.append(
             '\n    <li class="list-group-item" data-testid="continue-course">\n'
             '      <div class="d-flex flex-wrap justify-content-between align-items-baseline gap-2">\n'
-            f'        <a class="fw-semibold min-w-0" href="{course_url.of(course.slug)}">{title}</a>\n'
+            f'        <a class="fw-semibold min-w-0" href="{_address("content:detail", course.slug)}">{title}</a>\n'
             f'        <span class="small text-body-secondary">{lessons}</span>\n'
             "      </div>\n      \n"
             f'      <div class="progress my-2" role="progressbar" aria-label="{progress}" aria-valuenow="{percent}" '
@@ -147,7 +163,7 @@ def draw_continue(reading: ContinueReading) -> SafeString:
         parts.append(
             '\n    <li class="list-group-item d-flex flex-wrap align-items-baseline gap-2" data-testid="continue-item">\n'
             f'      <span class="badge kind-badge">{kind_of(item)}</span>\n'
-            f'      <a class="fw-semibold min-w-0" href="{course_url.of(item.slug)}">{escape(item.title)}</a>\n'
+            f'      <a class="fw-semibold min-w-0" href="{_address("content:detail", item.slug)}">{escape(item.title)}</a>\n'
             '      <span class="small text-body-secondary ms-auto">'
             f"{gettext('opened %(when)s') % {'when': when}}</span>\n"
             "    </li>\n    "
@@ -166,7 +182,7 @@ def draw_recommendations(request: HttpRequest, *, member: User, picks: list[Reco
     ]
     if not member.personalisation_consent:
         # Without the consent, picks come from the topics the member chose, else what is popular.
-        profile_url = escape(reverse("members:profile"))
+        profile_url = _address("members:profile")
         if picks and picks[0].reason == "interest":
             message = gettext(
                 'From the topics you picked. <a href="%(profile_url)s">Allow personalised recommendations</a> '
@@ -184,7 +200,7 @@ def draw_recommendations(request: HttpRequest, *, member: User, picks: list[Reco
     token = escape(get_token(request))
     parts.append(
         "\n  \n"
-        f'  <form method="post" action="{escape(reverse("recommend:not_interested_in_pick"))}">'
+        f'  <form method="post" action="{_address("recommend:not_interested_in_pick")}">'
         f'<input type="hidden" name="csrfmiddlewaretoken" value="{token}">'
         f'<input type="hidden" name="next" value="{escape(request.path)}">\n'
         '  <div class="row g-3">\n    '
@@ -203,13 +219,13 @@ def draw_recommendations(request: HttpRequest, *, member: User, picks: list[Reco
                 '<span aria-hidden="true">🔒</span> '
                 f'<span class="visually-hidden">{gettext("Locked:")}</span> '
             )
-            pricing = pricing or escape(reverse("billing:pricing"))
+            pricing = pricing or _address("billing:pricing")
             upgrade = f'<a href="{pricing}">{gettext("Upgrade to %(tier)s to read it") % {"tier": tier_name}}</a><br>'
         summary = ""
         if item.summary:
             summary = (
                 '<p class="small text-body-secondary mb-2 text-break">'
-                f"{escape(Truncator(item.summary).chars(120))}</p>"
+                f"{escape(_truncated(item.summary, 120))}</p>"
             )
         if pick.because:
             reason = gettext("Because you read “%(title)s”") % {"title": escape(pick.because.title)}
@@ -245,7 +261,7 @@ def draw_recommendations(request: HttpRequest, *, member: User, picks: list[Reco
 
 def draw_forum(threads: list[Thread]) -> SafeString:
     """home/_forum.html."""
-    thread_url, area_url = ThreadAddress(), _Address("community:category")
+    thread_url = ThreadAddress()
     new = f'<span class="badge text-bg-primary">{gettext("new")}</span>'
     new_replies = f'<span class="badge text-bg-info">{gettext("new replies")}</span>'
     parts = [
@@ -266,7 +282,7 @@ def draw_forum(threads: list[Thread]) -> SafeString:
             '      <div class="small text-body-secondary d-flex flex-wrap align-items-center gap-1 mt-1">\n'
             '        <svg class="category-dot" viewBox="0 0 2 2" aria-hidden="true" focusable="false">'
             f'<circle cx="1" cy="1" r="1" fill="{escape(area.colour)}"/></svg>\n'
-            f'        <a class="text-reset" href="{area_url.of(area.slug)}">{escape(area.name)}</a>\n'
+            f'        <a class="text-reset" href="{_address("community:category", area.slug)}">{escape(area.name)}</a>\n'
             '        <span aria-hidden="true">·</span>\n'
             f"        <span>{replies}</span>\n"
             '        <span aria-hidden="true">·</span>\n'
@@ -276,7 +292,7 @@ def draw_forum(threads: list[Thread]) -> SafeString:
         )
     parts.append(
         "\n  </ul>\n"
-        f'  <a class="d-inline-block small mt-2" href="{escape(reverse("community:index"))}">'
+        f'  <a class="d-inline-block small mt-2" href="{_address("community:index")}">'
         f"{gettext('All forum areas')}</a>\n"
         "</section>\n"
     )
@@ -285,13 +301,12 @@ def draw_forum(threads: list[Thread]) -> SafeString:
 
 def draw_events(events: NextEvents) -> SafeString:
     """home/_events.html, in the active time zone."""
-    all_events = f'<a href="{escape(reverse("community:events"))}">{gettext("All events")}</a>'
+    all_events = f'<a href="{_address("community:events")}">{gettext("All events")}</a>'
     parts = [
         '\n<section class="mb-4" aria-labelledby="events-title" data-testid="events">\n'
         f'  <h2 id="events-title" class="h5 mb-3">{gettext("Your next events")}</h2>\n  '
     ]
     if events:
-        event_url = _Address("community:event")
         note = ""
         if not events.going:
             note = (
@@ -311,7 +326,7 @@ def draw_events(events: NextEvents) -> SafeString:
                 '\n      <li class="list-group-item" data-testid="home-event">\n'
                 f'        <div class="small text-body-secondary"><time datetime="{escape(date_format(starts, "c"))}">'
                 f"{escape(date_format(starts, 'DATETIME_FORMAT'))}</time></div>\n"
-                f'        <a class="fw-semibold" href="{event_url.of(event.slug)}">{escape(event.title)}</a>\n'
+                f'        <a class="fw-semibold" href="{_address("community:event", event.slug)}">{escape(event.title)}</a>\n'
                 f"        {badge}\n"
                 "      </li>\n      "
             )
@@ -361,7 +376,7 @@ def draw_points(points: LevelProgress) -> SafeString:
         "      </div>\n"
         "    </div>\n    "
         f"{way}\n"
-        f'    <a class="d-inline-block small mt-2" href="{escape(reverse("points:overview"))}">'
+        f'    <a class="d-inline-block small mt-2" href="{_address("points:overview")}">'
         f"{gettext('See your points')}</a>\n"
         "  </div></div>\n"
         "</section>\n"
