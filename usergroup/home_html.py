@@ -16,6 +16,7 @@ import functools
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape  # django.utils.html.escape without its check for lazy strings: none here
 
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma, naturaltime
@@ -23,7 +24,6 @@ from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.formats import date_format, localize
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.timezone import get_current_timezone_name, localtime
@@ -100,7 +100,7 @@ def _number(value: object) -> str:
     thousands are grouped)."""
     if type(value) is int and not settings.USE_THOUSAND_SEPARATOR:
         return str(value)
-    return escape(localize(value))
+    return escape(str(localize(value)))
 
 
 def _truncated(text: str, length: int) -> str:
@@ -127,6 +127,9 @@ def _widthratio(value: int, maximum: int) -> str:
 def draw_continue(reading: ContinueReading) -> SafeString:
     """home/_continue.html."""
     kind_of = _kinds()
+    # Each row's words, translated once.
+    next_lesson, lessons_done = gettext("Next lesson: %(title)s"), gettext("%(done)s of %(total)s lessons")
+    progress_in, opened = gettext("Progress in %(title)s"), gettext("opened %(when)s")
     parts = [
         '\n<section class="mb-4" aria-labelledby="continue-title" data-testid="continue">\n'
         f'  <h2 id="continue-title" class="h5 mb-3">{gettext("Continue where you left off")}</h2>\n'
@@ -139,12 +142,12 @@ def draw_continue(reading: ContinueReading) -> SafeString:
         lesson = course.next_lesson  # type: ignore[attr-defined]
         next_link = ""
         if lesson:
-            label = gettext("Next lesson: %(title)s") % {"title": escape(lesson.title)}
+            label = next_lesson % {"title": escape(lesson.title)}
             next_link = (
                 f'<a class="small" href="{_address("content:lesson", course.slug, lesson.slug)}">{label}</a>'
             )
-        lessons = gettext("%(done)s of %(total)s lessons") % {"done": _number(done), "total": _number(total)}
-        progress = gettext("Progress in %(title)s") % {"title": title}
+        lessons = lessons_done % {"done": _number(done), "total": _number(total)}
+        progress = progress_in % {"title": title}
         parts.append(
             '\n    <li class="list-group-item" data-testid="continue-course">\n'
             '      <div class="d-flex flex-wrap justify-content-between align-items-baseline gap-2">\n'
@@ -165,7 +168,7 @@ def draw_continue(reading: ContinueReading) -> SafeString:
             f'      <span class="badge kind-badge">{kind_of(item)}</span>\n'
             f'      <a class="fw-semibold min-w-0" href="{_address("content:detail", item.slug)}">{escape(item.title)}</a>\n'
             '      <span class="small text-body-secondary ms-auto">'
-            f"{gettext('opened %(when)s') % {'when': when}}</span>\n"
+            f"{opened % {'when': when}}</span>\n"
             "    </li>\n    "
         )
     parts.append("\n  </ul>\n</section>\n")
@@ -207,6 +210,17 @@ def draw_recommendations(request: HttpRequest, *, member: User, picks: list[Reco
     )
     kind_of = _kinds()
     pricing = ""
+    # Each pick's words, translated once.
+    tier_members, locked_word = gettext("%(tier)s members"), gettext("Locked:")
+    upgrade_to, because_you_read = (
+        gettext("Upgrade to %(tier)s to read it"),
+        gettext("Because you read “%(title)s”"),
+    )
+    reasons = {
+        "pinned": gettext("Picked by the creator"),
+        "interest": gettext("Matches your interests"),
+        "popular": gettext("Popular with members"),
+    }
     for pick in picks:
         item = pick.item
         title = escape(item.title)
@@ -214,13 +228,12 @@ def draw_recommendations(request: HttpRequest, *, member: User, picks: list[Reco
         if pick.locked:
             tier = item.min_tier
             tier_name = escape(tier.name) if tier is not None else ""
-            lock = f' · <span class="lock">{gettext("%(tier)s members") % {"tier": tier_name}}</span>'
+            lock = f' · <span class="lock">{tier_members % {"tier": tier_name}}</span>'
             locked_mark = (
-                '<span aria-hidden="true">🔒</span> '
-                f'<span class="visually-hidden">{gettext("Locked:")}</span> '
+                f'<span aria-hidden="true">🔒</span> <span class="visually-hidden">{locked_word}</span> '
             )
             pricing = pricing or _address("billing:pricing")
-            upgrade = f'<a href="{pricing}">{gettext("Upgrade to %(tier)s to read it") % {"tier": tier_name}}</a><br>'
+            upgrade = f'<a href="{pricing}">{upgrade_to % {"tier": tier_name}}</a><br>'
         summary = ""
         if item.summary:
             summary = (
@@ -228,13 +241,9 @@ def draw_recommendations(request: HttpRequest, *, member: User, picks: list[Reco
                 f"{escape(_truncated(item.summary, 120))}</p>"
             )
         if pick.because:
-            reason = gettext("Because you read “%(title)s”") % {"title": escape(pick.because.title)}
-        elif pick.reason == "pinned":
-            reason = gettext("Picked by the creator")
-        elif pick.reason == "interest":
-            reason = gettext("Matches your interests")
+            reason = because_you_read % {"title": escape(pick.because.title)}
         else:
-            reason = gettext("Popular with members")
+            reason = reasons.get(pick.reason, reasons["popular"])  # "history" without its item: popular
         parts.append(
             '\n      <div class="col-12 col-md-6 col-xl-4">\n'
             f'        <article class="card h-100 shadow-sm{" recommendation-locked" if pick.locked else ""}" '
@@ -264,6 +273,7 @@ def draw_forum(threads: list[Thread]) -> SafeString:
     thread_url = ThreadAddress()
     new = f'<span class="badge text-bg-primary">{gettext("new")}</span>'
     new_replies = f'<span class="badge text-bg-info">{gettext("new replies")}</span>'
+    active_when = gettext("active %(when)s")
     parts = [
         '\n<section class="mb-4" aria-labelledby="forum-title" data-testid="forum">\n'
         f'  <h2 id="forum-title" class="h5 mb-3">{gettext("New in the forum areas you read")}</h2>\n'
@@ -273,7 +283,7 @@ def draw_forum(threads: list[Thread]) -> SafeString:
         area = thread.category
         count = thread.reply_count
         replies = ngettext("%(n)s reply", "%(n)s replies", count) % {"n": _number(count)}
-        active = gettext("active %(when)s") % {"when": escape(naturaltime(thread.last_activity_at))}
+        active = active_when % {"when": escape(naturaltime(thread.last_activity_at))}
         badge = new if thread.last_read is None else new_replies  # type: ignore[attr-defined]
         parts.append(
             '\n    <li class="list-group-item" data-testid="forum-thread">\n'
@@ -314,14 +324,16 @@ def draw_events(events: NextEvents) -> SafeString:
                 f"{gettext('You have not signed up for any event yet. Coming up:')}</p>"
             )
         parts.append(f'\n    {note}\n    <ul class="list-group shadow-sm">\n      ')
+        going = f'<span class="badge text-bg-success">{gettext("going")}</span>'
+        waiting = f'<span class="badge text-bg-warning">{gettext("on the wait list")}</span>'
         for event in events.events:
             starts = localtime(event.starts_at)
             status = event.my_status
             badge = ""
             if status == "going":
-                badge = f'<span class="badge text-bg-success">{gettext("going")}</span>'
+                badge = going
             elif status == "waitlist":
-                badge = f'<span class="badge text-bg-warning">{gettext("on the wait list")}</span>'
+                badge = waiting
             parts.append(
                 '\n      <li class="list-group-item" data-testid="home-event">\n'
                 f'        <div class="small text-body-secondary"><time datetime="{escape(date_format(starts, "c"))}">'

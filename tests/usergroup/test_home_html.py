@@ -376,3 +376,21 @@ def test_the_whole_page_is_unchanged_for_a_new_member_without_consent(monkeypatc
     assert _same(new) == _same(old)
     assert 'data-testid="start-here"' in new and 'data-testid="recommended"' in new
     assert 'data-testid="home-event"' in new and 'data-testid="continue"' not in new
+
+
+def test_the_addresses_kept_per_process_follow_the_script_prefix(elsewhere):
+    """The sections' addresses are reversed once per process and URL configuration: under another
+    script prefix (a site served below a path) they are that prefix's, as `{% url %}` gives them."""
+    from django.urls import get_script_prefix, set_script_prefix
+
+    shown = reading()
+    home_html.draw_continue(shown)  # kept for the usual prefix
+    usual = get_script_prefix()
+    set_script_prefix("/sub/")
+    try:
+        drawn = home_html.draw_continue(shown)
+        assert drawn == old_section("home/_continue.html", page_request(member()), reading=shown)
+        assert 'href="/sub/library/item-1/"' in drawn
+    finally:
+        set_script_prefix(usual)
+    assert 'href="/library/item-1/"' in home_html.draw_continue(shown)
