@@ -5,8 +5,9 @@ every state it draws, and the whole page as the view renders it, in English and 
 zone other than UTC, with titles and names that need escaping. The CSRF tokens' random masks aside."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -42,7 +43,7 @@ def _same(html: str) -> str:
 
 def before_templates() -> DjangoTemplates:
     """The site's templates with the old ones (tests/usergroup/before/) found first."""
-    params = dict(settings.TEMPLATES[0])
+    params: dict[str, Any] = dict(settings.TEMPLATES[0])
     return DjangoTemplates(
         {
             "NAME": "before",
@@ -68,7 +69,7 @@ def old_section(name: str, request, **context) -> str:
     return BEFORE_TEMPLATES.get_template(name).render(context)
 
 
-def ago(**kw) -> object:
+def ago(**kw: float) -> datetime:
     return timezone.now() - timedelta(**kw)
 
 
@@ -99,17 +100,19 @@ def reading() -> ContinueReading:
         [(1, 3, True), (2, 3, True), (3, 3, False), (0, 0, False)], 1
     ):
         course = item(pk, f"Course {pk} {NASTY}", kind=Content.Kind.COURSE)
-        course.done, course.total = done, total
-        course.next_lesson = None
+        course.done, course.total = done, total  # type: ignore[attr-defined]
+        course.next_lesson = None  # type: ignore[attr-defined]
         if has_next:
-            course.next_lesson = Lesson(course=course, slug=f"step-{pk}", title=f"Step {NASTY}")
+            course.next_lesson = Lesson(  # type: ignore[attr-defined]
+                course=course, slug=f"step-{pk}", title=f"Step {NASTY}"
+            )
         courses.append(course)
     items = []
     for pk, (kind, when) in enumerate(
         [(Content.Kind.VIDEO, ago(hours=3)), (Content.Kind.ARTICLE, ago(days=2)), ("odd", ago(days=40))], 10
     ):
         found = item(pk, f"Item {pk} {NASTY}", kind=kind)
-        found.last_seen_at = when
+        found.last_seen_at = when  # type: ignore[attr-defined]
         items.append(found)
     return ContinueReading(courses=courses, items=items)
 
@@ -153,7 +156,7 @@ def threads() -> list[Thread]:
         thread = Thread(
             pk=pk, category=area, title=title, reply_count=replies, last_activity_at=ago(hours=pk)
         )
-        thread.last_read = last_read
+        thread.last_read = last_read  # type: ignore[attr-defined]
         found.append(thread)
     return found
 
