@@ -13,6 +13,7 @@ from points.selectors import level_progress_for
 from usergroup.typed import AuthenticatedHttpRequest
 
 from .home import forum_news_for, has_rsvps, member_sections_for, member_stamp
+from .home_html import draw_home_sections
 from .onboarding import first_steps_for
 
 EVENTS_LIMIT = 3
@@ -28,13 +29,24 @@ def home(request: HttpRequest) -> HttpResponse:
     forum = forum_news_for(member, stamp)  # kept a minute, checked against the forum on every page
     # A member with no RSVP (most): the next events of their access level, kept in the cache.
     events = next_events_for(member=member, limit=EVENTS_LIMIT, has_rsvps=has_rsvps(stamp))
+    points = level_progress_for(member)
     context = {
         "recommendations": picks,
         "reading": reading,
         "forum": forum,
         "events": events,
-        "points": level_progress_for(member),
+        "points": points,
         "first_steps": None,
+        # The sections' HTML drawn in Python (home_html); home.html decides which to show.
+        "sections": draw_home_sections(
+            request,
+            member=member,
+            reading=reading,
+            recommendations=picks,
+            forum=forum,
+            events=events,
+            points=points,
+        ),
     }
     # Nothing of their own to pick up yet (nothing started, no forum areas, no RSVPs): the
     # first steps of the welcome page instead of "Welcome back" over an empty page.
