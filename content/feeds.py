@@ -69,4 +69,5 @@ class PrivateRss(PublicRss):
 
     # Feed takes each attribute as a value or as a method of the feed's object.
     def title(self, user: User) -> str:  # type: ignore[override]
-        return f"{settings.SITE_NAME}: {_('Your library')}"
+        library = _("Your library")  # not inside the f-string: makemessages does not read those
+        return f"{settings.SITE_NAME}: {library}"

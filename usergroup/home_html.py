@@ -126,13 +126,15 @@ def _widthratio(value: int, maximum: int) -> str:
 
 def draw_continue(reading: ContinueReading) -> SafeString:
     """home/_continue.html."""
+    # Translated here, not inside the f-strings below, which makemessages does not read.
+    t_continue_where_you_left_off = gettext("Continue where you left off")
     kind_of = _kinds()
     # Each row's words, translated once.
     next_lesson, lessons_done = gettext("Next lesson: %(title)s"), gettext("%(done)s of %(total)s lessons")
     progress_in, opened = gettext("Progress in %(title)s"), gettext("opened %(when)s")
     parts = [
         '\n<section class="mb-4" aria-labelledby="continue-title" data-testid="continue">\n'
-        f'  <h2 id="continue-title" class="h5 mb-3">{gettext("Continue where you left off")}</h2>\n'
+        f'  <h2 id="continue-title" class="h5 mb-3">{t_continue_where_you_left_off}</h2>\n'
         '  <ul class="list-group shadow-sm">\n    '
     ]
     for course in reading.courses:
@@ -178,10 +180,12 @@ def draw_continue(reading: ContinueReading) -> SafeString:
 def draw_recommendations(request: HttpRequest, *, member: User, picks: list[Recommendation]) -> SafeString:
     """recommend/templates/recommend/home_section.html, for `member` (their consent) and the page
     `request` (its path and the CSRF token)."""
+    # Translated here, not inside the f-strings below, which makemessages does not read.
+    t_recommended_for_you = gettext("Recommended for you")
     not_interested = gettext("Not interested")
     parts = [
         '\n<section class="mb-4" aria-labelledby="recommended-title" data-testid="recommended">\n'
-        f'  <h2 id="recommended-title" class="h5 mb-3">{gettext("Recommended for you")}</h2>\n  \n  '
+        f'  <h2 id="recommended-title" class="h5 mb-3">{t_recommended_for_you}</h2>\n  \n  '
     ]
     if not member.personalisation_consent:
         # Without the consent, picks come from the topics the member chose, else what is popular.
@@ -270,13 +274,18 @@ def draw_recommendations(request: HttpRequest, *, member: User, picks: list[Reco
 
 def draw_forum(threads: list[Thread]) -> SafeString:
     """home/_forum.html."""
+    # Translated here, not inside the f-strings below, which makemessages does not read.
+    t_new = gettext("new")
+    t_new_replies = gettext("new replies")
+    t_new_in_the_forum_areas_you_read = gettext("New in the forum areas you read")
+    t_all_forum_areas = gettext("All forum areas")
     thread_url = ThreadAddress()
-    new = f'<span class="badge text-bg-primary">{gettext("new")}</span>'
-    new_replies = f'<span class="badge text-bg-info">{gettext("new replies")}</span>'
+    new = f'<span class="badge text-bg-primary">{t_new}</span>'
+    new_replies = f'<span class="badge text-bg-info">{t_new_replies}</span>'
     active_when = gettext("active %(when)s")
     parts = [
         '\n<section class="mb-4" aria-labelledby="forum-title" data-testid="forum">\n'
-        f'  <h2 id="forum-title" class="h5 mb-3">{gettext("New in the forum areas you read")}</h2>\n'
+        f'  <h2 id="forum-title" class="h5 mb-3">{t_new_in_the_forum_areas_you_read}</h2>\n'
         '  <ul class="list-group shadow-sm">\n    '
     ]
     for thread in threads:
@@ -303,7 +312,7 @@ def draw_forum(threads: list[Thread]) -> SafeString:
     parts.append(
         "\n  </ul>\n"
         f'  <a class="d-inline-block small mt-2" href="{_address("community:index")}">'
-        f"{gettext('All forum areas')}</a>\n"
+        f"{t_all_forum_areas}</a>\n"
         "</section>\n"
     )
     return mark_safe("".join(parts))  # every value above is escaped
@@ -311,21 +320,29 @@ def draw_forum(threads: list[Thread]) -> SafeString:
 
 def draw_events(events: NextEvents) -> SafeString:
     """home/_events.html, in the active time zone."""
-    all_events = f'<a href="{_address("community:events")}">{gettext("All events")}</a>'
+    # Translated here, not inside the f-strings below, which makemessages does not read.
+    t_all_events = gettext("All events")
+    t_your_next_events = gettext("Your next events")
+    t_you_have_not_signed_up_for_any_event_yet = gettext(
+        "You have not signed up for any event yet. Coming up:"
+    )
+    t_going = gettext("going")
+    t_on_the_wait_list = gettext("on the wait list")
+    t_nothing_scheduled_yet = gettext("Nothing scheduled yet.")
+    all_events = f'<a href="{_address("community:events")}">{t_all_events}</a>'
     parts = [
         '\n<section class="mb-4" aria-labelledby="events-title" data-testid="events">\n'
-        f'  <h2 id="events-title" class="h5 mb-3">{gettext("Your next events")}</h2>\n  '
+        f'  <h2 id="events-title" class="h5 mb-3">{t_your_next_events}</h2>\n  '
     ]
     if events:
         note = ""
         if not events.going:
             note = (
-                '<p class="small text-body-secondary mb-2">'
-                f"{gettext('You have not signed up for any event yet. Coming up:')}</p>"
+                f'<p class="small text-body-secondary mb-2">{t_you_have_not_signed_up_for_any_event_yet}</p>'
             )
         parts.append(f'\n    {note}\n    <ul class="list-group shadow-sm">\n      ')
-        going = f'<span class="badge text-bg-success">{gettext("going")}</span>'
-        waiting = f'<span class="badge text-bg-warning">{gettext("on the wait list")}</span>'
+        going = f'<span class="badge text-bg-success">{t_going}</span>'
+        waiting = f'<span class="badge text-bg-warning">{t_on_the_wait_list}</span>'
         for event in events.events:
             starts = localtime(event.starts_at)
             status = event.my_status
@@ -348,7 +365,7 @@ def draw_events(events: NextEvents) -> SafeString:
         )
     else:
         parts.append(
-            f'\n    <p class="small text-body-secondary mb-0">{gettext("Nothing scheduled yet.")} {all_events}</p>\n  '
+            f'\n    <p class="small text-body-secondary mb-0">{t_nothing_scheduled_yet} {all_events}</p>\n  '
         )
     parts.append("\n</section>\n")
     return mark_safe("".join(parts))  # every value above is escaped
@@ -356,6 +373,13 @@ def draw_events(events: NextEvents) -> SafeString:
 
 def draw_points(points: LevelProgress) -> SafeString:
     """home/_points.html."""
+    # Translated here, not inside the f-strings below, which makemessages does not read.
+    t_progress_to_the_next_level = gettext("Progress to the next level")
+    t_you_reached_the_top_level = gettext("You reached the top level.")
+    t_your_points = gettext("Your points")
+    t_balance = gettext("Balance")
+    t_level = gettext("Level")
+    t_see_your_points = gettext("See your points")
     level = points.level
     shown = f"{escape(level.badge)} {escape(level.name)}" if level else gettext("No level yet")
     if points.next_level:
@@ -366,30 +390,30 @@ def draw_points(points: LevelProgress) -> SafeString:
         }
         way = (
             '\n      <div class="progress mb-1" role="progressbar" '
-            f'aria-label="{gettext("Progress to the next level")}" aria-valuenow="{percent}" '
+            f'aria-label="{t_progress_to_the_next_level}" aria-valuenow="{percent}" '
             'aria-valuemin="0" aria-valuemax="100"><svg class="progress-fill" aria-hidden="true" focusable="false">'
             f'<rect width="{percent}%" height="100%"/></svg></div>\n'
             f'      <div class="small text-body-secondary" data-testid="home-next-level">{to_next}</div>\n    '
         )
     else:
-        way = f'\n      <div class="small text-body-secondary">{gettext("You reached the top level.")}</div>\n    '
+        way = f'\n      <div class="small text-body-secondary">{t_you_reached_the_top_level}</div>\n    '
     html = (
         '\n<section class="mb-4" aria-labelledby="points-title" data-testid="points">\n'
-        f'  <h2 id="points-title" class="h5 mb-3">{gettext("Your points")}</h2>\n'
+        f'  <h2 id="points-title" class="h5 mb-3">{t_your_points}</h2>\n'
         '  <div class="card shadow-sm"><div class="card-body">\n'
         '    <div class="d-flex flex-wrap justify-content-between gap-3 mb-2">\n'
         "      <div>\n"
-        f'        <div class="small text-body-secondary">{gettext("Balance")}</div>\n'
+        f'        <div class="small text-body-secondary">{t_balance}</div>\n'
         f'        <div class="h4 fw-bold mb-0" data-testid="home-balance">{escape(intcomma(points.balance))}</div>\n'
         "      </div>\n"
         '      <div class="text-end min-w-0">\n'
-        f'        <div class="small text-body-secondary">{gettext("Level")}</div>\n'
+        f'        <div class="small text-body-secondary">{t_level}</div>\n'
         f'        <div class="fw-semibold" data-testid="home-level">{shown}</div>\n'
         "      </div>\n"
         "    </div>\n    "
         f"{way}\n"
         f'    <a class="d-inline-block small mt-2" href="{_address("points:overview")}">'
-        f"{gettext('See your points')}</a>\n"
+        f"{t_see_your_points}</a>\n"
         "  </div></div>\n"
         "</section>\n"
     )

@@ -71,3 +71,19 @@ def test_every_translated_model_is_edited_in_every_language_in_the_admin(admin_c
                     field,
                     language,
                 )
+
+
+def test_no_string_is_translated_inside_an_f_string():
+    """makemessages (xgettext) does not read the expressions of an f-string: a message translated
+    only there would leave the catalogue, and its translation with it, on the next update."""
+    import re
+
+    inside = re.compile(r"""\bf(["']).*\{\s*(?:gettext|ngettext|pgettext|gettext_lazy|_)\(""")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in ROOT.glob("*/**/*.py")
+        if not {".venv", "var", "tests", "node_modules"} & set(path.relative_to(ROOT).parts)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if inside.search(line)
+    ]
+    assert not found, found
