@@ -267,6 +267,16 @@ def _area_access(member: User, alias: str) -> tuple[str, list[Any]]:
     )
 
 
+def _threads_in_areas() -> str:
+    """Topics `t` with their area `c` and the area's read tier `ct` (as `_area_access` names
+    them), for a FROM clause: table and column names from the models."""
+    q = connection.ops.quote_name
+    return (
+        f"{rows.table(Thread)} t INNER JOIN {rows.table(Category)} c ON c.{q('id')} = t.{q('category_id')} "
+        f"LEFT OUTER JOIN {rows.table(Tier)} ct ON ct.{q('id')} = c.{q('read_tier_id')}"
+    )
+
+
 def engaged_areas(*, member: User) -> list[int]:
     """The forum areas `member` opened a topic in or posted in, and may read now, by id. One
     plain statement (the member's own reads and posts, through their indexes): the home page
@@ -314,9 +324,7 @@ def new_in_my_areas(*, member: User, limit: int = 5, areas: list[int] | None = N
     # Table and column names from the models; the member, areas, moments and limit are parameters.
     sql = (
         f"SELECT {rows.columns(Thread, 't')}, {rows.columns(Category, 'c')}, {rows.columns(Tier, 'ct')}, "  # noqa: S608
-        f"{last_read} AS {q('last_read')} FROM {rows.table(Thread)} t "
-        f"INNER JOIN {rows.table(Category)} c ON c.{q('id')} = t.{q('category_id')} "
-        f"LEFT OUTER JOIN {rows.table(Tier)} ct ON ct.{q('id')} = c.{q('read_tier_id')} "
+        f"{last_read} AS {q('last_read')} FROM {_threads_in_areas()} "
         f"WHERE NOT t.{q('hidden')} AND t.{q('category_id')} IN ({marks}) "
         # Never opened: news only if started since they joined, and not by themselves.
         f"AND (({last_read} IS NULL AND t.{q('created_at')} >= %s AND t.{q('author_id')} <> %s) "
@@ -353,9 +361,7 @@ def still_readable(*, member: User, threads: list[Thread]) -> list[Thread]:
     marks = ", ".join(["%s"] * len(threads))
     # Table and column names from the models; the ids and the rank are parameters.
     sql = (
-        f"SELECT t.{q('id')}, t.{q('category_id')} FROM {rows.table(Thread)} t "  # noqa: S608
-        f"INNER JOIN {rows.table(Category)} c ON c.{q('id')} = t.{q('category_id')} "
-        f"LEFT OUTER JOIN {rows.table(Tier)} ct ON ct.{q('id')} = c.{q('read_tier_id')} "
+        f"SELECT t.{q('id')}, t.{q('category_id')} FROM {_threads_in_areas()} "  # noqa: S608
         f"WHERE t.{q('id')} IN ({marks}) AND NOT t.{q('hidden')}{access}"
     )
     with connection.cursor() as cursor:
