@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from content.models import Content
 from members import rows
-from members.access import access_key, accessible, can_access, member_rank
+from members.access import access_key, access_sql, accessible, can_access
 from members.cache_version import CacheVersion
 from members.models import Tier, User
 
@@ -255,21 +255,9 @@ def search(user: Viewer, q: str) -> QuerySet[Thread]:
     )
 
 
-def _area_access(member: User, alias: str) -> tuple[str, list[Any]]:
-    """The condition (with its parameters) on area `alias`, joined to its read tier as
-    `{alias}t`, that `member` may read it: `accessible(Category...)` written out."""
-    if member.is_staff:
-        return "", []
-    q = connection.ops.quote_name
-    return (
-        f" AND ({alias}.{q('read_tier_id')} IS NULL OR {alias}t.{q('rank')} <= %s)",
-        [member_rank(member) or 0],
-    )
-
-
 def _threads_in_areas() -> str:
-    """Topics `t` with their area `c` and the area's read tier `ct` (as `_area_access` names
-    them), for a FROM clause: table and column names from the models."""
+    """Topics `t` with their area `c` and the area's read tier `ct`, for a FROM clause: table and
+    column names from the models."""
     q = connection.ops.quote_name
     return (
         f"{rows.table(Thread)} t INNER JOIN {rows.table(Category)} c ON c.{q('id')} = t.{q('category_id')} "
@@ -284,7 +272,7 @@ def engaged_areas(*, member: User) -> list[int]:
     running it."""
     q = connection.ops.quote_name
     threads = rows.table(Thread)
-    access, params = _area_access(member, "c")
+    access, params = access_sql(Category, member, row="c", tier="ct")
     # Table and column names from the models; the member and the rank are parameters.
     sql = (
         f"SELECT c.{q('id')} FROM {rows.table(Category)} c "  # noqa: S608
@@ -293,7 +281,7 @@ def engaged_areas(*, member: User) -> list[int]:
         f"ON t.{q('id')} = r.{q('thread_id')} WHERE r.{q('member_id')} = %s AND t.{q('category_id')} = c.{q('id')}) "
         f"OR EXISTS (SELECT 1 FROM {rows.table(Post)} p INNER JOIN {threads} t "
         f"ON t.{q('id')} = p.{q('thread_id')} WHERE p.{q('author_id')} = %s AND t.{q('category_id')} = c.{q('id')}))"
-        f"{access} ORDER BY c.{q('id')}"
+        f"{' AND ' + access if access else ''} ORDER BY c.{q('id')}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [member.pk, member.pk, *params])
@@ -357,12 +345,12 @@ def still_readable(*, member: User, threads: list[Thread]) -> list[Thread]:
     if not threads:
         return []
     q = connection.ops.quote_name
-    access, params = _area_access(member, "c")
+    access, params = access_sql(Category, member, row="c", tier="ct")
     marks = ", ".join(["%s"] * len(threads))
     # Table and column names from the models; the ids and the rank are parameters.
     sql = (
         f"SELECT t.{q('id')}, t.{q('category_id')} FROM {_threads_in_areas()} "  # noqa: S608
-        f"WHERE t.{q('id')} IN ({marks}) AND NOT t.{q('hidden')}{access}"
+        f"WHERE t.{q('id')} IN ({marks}) AND NOT t.{q('hidden')}{' AND ' + access if access else ''}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*(thread.pk for thread in threads), *params])

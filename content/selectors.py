@@ -27,7 +27,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from members import rows
-from members.access import access_condition, accessible, can_access, member_rank
+from members.access import access_condition, access_sql, accessible, can_access, member_rank
 from members.models import Tier, User
 
 from .history import (
@@ -592,11 +592,9 @@ def courses_in_progress_for(*, member: User, limit: int) -> list[Content]:
     q = connection.ops.quote_name
     table = rows.table
     now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM passes it
-    params: list[Any] = [member.pk, Content.Kind.COURSE.value, *LIVE_STATUSES, now]
-    access = ""
-    if not member.is_staff:
-        access = f"AND (c.{q('min_tier_id')} IS NULL OR t.{q('rank')} <= %s) "
-        params.append(member_rank(member) or 0)
+    condition, rank = access_sql(Content, member, row="c", tier="t")
+    access = f"AND {condition} " if condition else ""
+    params: list[Any] = [member.pk, Content.Kind.COURSE.value, *LIVE_STATUSES, now, *rank]
     statuses = ", ".join(["%s"] * len(LIVE_STATUSES))
     lessons_of = f"(SELECT COUNT(*) FROM {table(Lesson)} n WHERE n.{q('course_id')} = c.{q('id')})"  # noqa: S608
     with connection.cursor() as cursor:
@@ -662,12 +660,10 @@ def items_in_progress_for(*, member: User, limit: int) -> list[Content]:
     every read, and building the queryset cost the ORM more than running it."""
     q = connection.ops.quote_name
     table = rows.table
-    params: list[Any] = [member.pk, member.pk, *LIVE_STATUSES]
-    params.append(connection.ops.adapt_datetimefield_value(timezone.now()))  # as the ORM passes it
-    access = ""
-    if not member.is_staff:
-        access = f"AND (c.{q('min_tier_id')} IS NULL OR t.{q('rank')} <= %s) "
-        params.append(member_rank(member) or 0)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM passes it
+    condition, rank = access_sql(Content, member, row="c", tier="t")
+    access = f"AND {condition} " if condition else ""
+    params: list[Any] = [member.pk, member.pk, *LIVE_STATUSES, now, *rank]
     statuses = ", ".join(["%s"] * len(LIVE_STATUSES))
     with connection.cursor() as cursor:
         cursor.execute(

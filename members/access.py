@@ -139,6 +139,20 @@ def accessible(queryset: QuerySet, user, now=None) -> QuerySet:
     return queryset if condition is None else queryset.filter(condition)
 
 
+def access_sql(model, user, *, row: str, tier: str, now=None) -> tuple[str, list[int]]:
+    """`access_condition` for a statement written out (members.rows): the condition, with its
+    parameters, that `user` may see the gated parts of the `model` row aliased `row`, whose tier
+    is joined (LEFT OUTER) as `tier`. ("", []) when `user` may see every row."""
+    quote = connection.ops.quote_name
+    tier_column = model._meta.get_field(_tier_field(model)).column
+    public = f"{row}.{quote(tier_column)} IS NULL"
+    if user is None or not user.is_authenticated:
+        return public, []
+    if user.is_staff:
+        return "", []
+    return f"({public} OR {tier}.{quote('rank')} <= %s)", [member_rank(user, now) or 0]
+
+
 def access_key(user) -> str:
     """Everything that decides what `user` may see now, as a short string for cache keys: a
     cached list may be shared by every user with the same key, and by no one else."""
