@@ -29,13 +29,6 @@ DASHBOARD = "/admin/insights/dashboard/"
 
 
 @pytest.fixture
-def creator(db) -> Client:
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True, email="creator@example.com"))
-    return client
-
-
-@pytest.fixture
 def ann(db):
     ann = UserFactory(
         email="ann@example.com", display_name="Ann Lee", handle="annlee", analytics_consent=True

@@ -20,13 +20,6 @@ DIRECTORY = "/admin/insights/crm/"
 
 
 @pytest.fixture
-def creator(db) -> Client:
-    client = Client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True, email="creator@example.com"))
-    return client
-
-
-@pytest.fixture
 def run(db) -> PersonaRun:
     run = PersonaRun.objects.create(as_of=timezone.localdate(), status=PersonaRun.Status.DONE)
     Persona.objects.create(run=run, key=1, description_en="reads a lot", description_zh="读", centroid={})
