@@ -257,6 +257,8 @@ def beacon(request):
         )  # fmt: skip
     except services.BeaconRejected as exc:
         return JsonResponse({"error": str(exc)}, status=exc.status)
+    if request.user.is_authenticated:
+        slots.after_reading(request.user)
     return HttpResponse(status=204)
 
 

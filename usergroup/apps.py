@@ -6,6 +6,9 @@ class UsergroupConfig(AppConfig):
     verbose_name = "usergroup"
 
     def ready(self) -> None:
-        from .home import connect_invalidation
+        from content import slots
+
+        from .home import connect_invalidation, warm_sections
 
         connect_invalidation()
+        slots.register_after_reading(warm_sections)

@@ -22,6 +22,11 @@ kept cheap: the courses in progress are kept under the member's lesson progress 
 leaves them as they were), the items they opened are one query, and the recommendations are
 scored again from the member's profile that recommend keeps across reads (recommend.selectors).
 
+Most reads end with the item page's reading beacon (static/js/beacon.js), sent as the reader
+leaves the page; once it is recorded, `warm_sections` computes the sections for the member's new
+stamp (content.slots.register_after_reading), so the home page that follows is usually a cache
+hit. A member whose browser sends no beacon gets them computed by the page, as above.
+
 Members in a running experiment get their list computed on every request, as before: each view
 of it logs impressions for their variant.
 
@@ -150,6 +155,16 @@ def member_sections_for(member: User, stamp: tuple) -> MemberSections:
         sections = _member_sections(member, stamp)
         cache.set(key, sections, HOME_TTL)
     return sections
+
+
+def warm_sections(member: User) -> None:
+    """Compute and keep the member's sections for their activity as it is now: run after their
+    reading beacon (content.slots.register_after_reading), which the browser sends as they leave
+    the item and no one waits for, so the home page they open next finds the sections ready
+    instead of ranking on their time. Not for members in an experiment: their list is computed
+    as it is shown, and computing it here would log impressions they never saw."""
+    if variant_for(member=member) is None:
+        member_sections_for(member, activity_stamp(member))
 
 
 def _member_sections(member: User, stamp: tuple) -> MemberSections:

@@ -5,7 +5,7 @@ from django.core import signing
 from django.test import Client
 from django.urls import reverse
 
-from content import services
+from content import services, slots
 from content.models import ContentStats, ContentView, Like
 from tests.factories import ContentFactory, LessonFactory, UserFactory
 
@@ -187,3 +187,33 @@ def test_view_logging_is_throttled_per_visitor(monkeypatch):
     for _ in range(5):
         member.get(items[0].get_absolute_url())
     assert ContentView.objects.exclude(user=None).count() == 3  # members are counted on their own
+
+
+def test_after_reading_hooks_run_once_a_members_beacon_counts_and_a_failing_one_is_only_logged(
+    monkeypatch, caplog
+):
+    heard = []
+
+    def failing(member):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(slots, "_after_reading", [])
+    slots.register_after_reading(failing)
+    slots.register_after_reading(heard.append)
+    slots.register_after_reading(heard.append)  # once only
+    item = ContentFactory()
+    member = UserFactory()
+    client = Client(HTTP_USER_AGENT=BROWSER)
+    client.force_login(member)
+    url = reverse("content:beacon")
+    token = token_in(client.get(item.get_absolute_url()).content.decode())
+    assert client.post(url, {"token": "forged", "dwell": 5, "scroll": 5}).status_code == 400
+    assert heard == []  # a refused beacon recorded nothing to hear of
+    assert client.post(url, {"token": token, "dwell": 95, "scroll": 60}).status_code == 204
+    assert heard == [member]
+    assert ContentView.objects.get().dwell_seconds == 95  # the failing hook undid nothing
+    assert "after-reading hook" in caplog.text and "boom" in caplog.text
+    visitor = Client(HTTP_USER_AGENT=BROWSER)
+    token = token_in(visitor.get(item.get_absolute_url()).content.decode())
+    assert visitor.post(url, {"token": token, "dwell": 5, "scroll": 5}).status_code == 204
+    assert heard == [member]  # visitors have no home page to prepare

@@ -9,9 +9,12 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from content import slots
 from content.models import ContentView, LessonProgress, Like
-from recommend.models import ItemControl, RecommendSettings
+from recommend import selectors as recommend_selectors
+from recommend.models import Algorithm, Experiment, Impression, ItemControl, RecommendSettings, Variant
 from recommend.selectors import recommendations_for
 from recommend.services import build_neighbours
 from tests.factories import ContentFactory, TierFactory, UserFactory
@@ -86,7 +89,27 @@ def from_scratch(member) -> list[tuple[str, str]]:
     return [(p.item.title, p.reason) for p in recommendations_for(member=member, n=6)]
 
 
-def test_after_a_read_only_what_a_read_changes_is_read_again(site, member):
+@pytest.fixture
+def no_beacon_hooks(monkeypatch):
+    """A browser that sends no reading beacon: nothing prepares the next home page."""
+    monkeypatch.setattr(slots, "_after_reading", [])
+
+
+@pytest.fixture
+def rankings(monkeypatch):
+    """How many times a member's list is ranked."""
+    calls = []
+    real = recommend_selectors._rank
+
+    def counted(**kwargs):
+        calls.append(kwargs["member"].pk)
+        return real(**kwargs)
+
+    monkeypatch.setattr(recommend_selectors, "_rank", counted)
+    return calls
+
+
+def test_after_a_read_only_what_a_read_changes_is_read_again(site, member, no_beacon_hooks):
     client = signed_in(member)
     home(client), home(client)  # filled, then warm
     read(client, site["running"][0])
@@ -180,3 +203,45 @@ def test_the_creators_controls_are_kept_but_followed_at_once(site, member):
     first = recommendations_for(member=member, n=6)[0]
     assert (first.item.title, first.reason) == ("Cooking 4", "pinned")
     assert pick_titles(home(client))[0] == "Cooking 4"
+
+
+def test_the_reading_beacon_leaves_the_next_home_page_ready(site, member, rankings):
+    """The beacon, which the browser sends as the reader leaves and no one waits for, computes
+    the sections for the member's new activity: the home page after a read ranks nothing and
+    shows what a page computed from scratch would."""
+    client = signed_in(member)
+    home(client)
+    for item, finished in (
+        (site["running"][0], False),
+        (site["running"][1], True),
+        (site["cooking"][2], False),
+    ):
+        read(client, item, finished=finished)
+        ranked = len(rankings)
+        with CaptureQueriesContext(connection) as captured:
+            html = home(client)
+        assert len(rankings) == ranked, "the home page ranked again after the beacon"
+        # Session, user, stamp, rank; the picks' rows are kept with the sections; forum news,
+        # events, points and the layout's own.
+        assert len(captured) <= 9, "\n".join(q["sql"] for q in captured.captured_queries)
+        assert item.title in continue_section(html) or finished
+        titles = pick_titles(html)
+        assert [t for t, _reason in from_scratch(member)] == titles
+
+
+def test_the_beacon_computes_nothing_for_a_member_in_an_experiment(site, member, rankings):
+    """Their list is computed as it is shown, and each showing logs impressions for their
+    variant: computing it on the beacon would log impressions they never saw."""
+    experiment = Experiment.objects.create(name="Home test", key="home-test", status="running",
+                                           started_at=timezone.now())  # fmt: skip
+    Variant.objects.create(experiment=experiment, name="control", algorithm=Algorithm.ITEM_CF, weight=1)
+    client = signed_in(member)
+    home(client)
+    shown = Impression.objects.filter(member=member).count()
+    assert shown > 0
+    ranked = len(rankings)
+    read(client, site["running"][0])
+    assert Impression.objects.filter(member=member).count() == shown
+    assert len(rankings) == ranked
+    home(client)
+    assert len(rankings) > ranked  # the page computes (and logs) the list it shows
