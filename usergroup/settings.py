@@ -646,6 +646,9 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
 # response, and a minimal page at /_bench/yardstick/ that the other pages' times are compared with.
 # Off in production.
 SERVER_TIMING = env.bool("SERVER_TIMING", default=False)
+# Each web process compiles the templates and loads the URL tables and catalogues when it starts,
+# not on its first visitors' time (usergroup/warmup.py, called from usergroup/wsgi.py).
+WARM_WORKER = env.bool("WARM_WORKER", default=not DEBUG and not TESTING)
 BENCH_YARDSTICK = env.bool("BENCH_YARDSTICK", default=False)
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG or TESTING else "json")
 if LOG_FORMAT not in {"json", "plain"}:
