@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from community.models import RSVP, Category, Event, Post, Thread, ThreadRead
+from community.selectors import next_events_for
 from content.models import Content, ContentStats, ContentView, LessonProgress
 from content.selectors import continue_reading_for, starter_for
 from points.models import Level, PointsAccount
@@ -334,6 +335,34 @@ def test_the_next_events_are_kept_per_access_level_and_follow_every_change(free_
     assert "going" in html and "You have not signed up" not in html
     RSVP.objects.filter(member=free_member).update(status="canceled")
     assert "You have not signed up" in _event_queries(free)[0]
+
+
+def test_a_member_whose_rsvps_are_all_past_or_canceled_gets_the_kept_list_of_their_level(free_member, gold):
+    """One plain statement tells them apart from members with an upcoming RSVP; the list is the
+    one the full query gives (asked with an explicit `now`, which always runs it)."""
+    for title, starts_in, status in (
+        ("Last week", timedelta(days=-7), "going"),
+        ("Dropped out", timedelta(days=2), "canceled"),
+        ("Called off", timedelta(days=4), "going"),
+    ):
+        e = event(title, starts_in=starts_in, canceled=title == "Called off")
+        RSVP.objects.create(event=e, member=free_member, status=status)
+    event("Open meetup", starts_in=timedelta(days=1))
+    event("Gold only live", starts_in=timedelta(days=3), min_tier=gold)
+    client = signed_in(free_member)
+    client.get("/")
+    html, queries = _event_queries(client)
+    assert "You have not signed up for any event yet" in html and "Open meetup" in html
+    assert "Gold only live" not in html and "Dropped out" in html  # listed as open, not as theirs
+    assert [q.split(" FROM ")[1].split()[0] for q in queries] == ['"community_rsvp"']  # then the kept list
+    kept = next_events_for(member=free_member, has_rsvps=True)
+    full = next_events_for(member=free_member, has_rsvps=True, now=timezone.now())
+    assert (kept.going, [e.pk for e in kept.events]) == (full.going, [e.pk for e in full.events])
+    assert [e.my_status for e in kept.events] == [e.my_status for e in full.events] == [None, None]
+    # An upcoming RSVP (the wait list counts): theirs at once.
+    RSVP.objects.filter(member=free_member, event__title="Dropped out").update(status="waitlist")
+    html = _event_queries(client)[0]
+    assert "on the wait list" in html and "You have not signed up" not in html
 
 
 def test_event_times_are_in_the_members_time_zone(free_member):
