@@ -1,0 +1,120 @@
+"""The CRM directory's kept lists (count and page ids, `analytics.selectors.directory_page`) are
+retired by the account saves that can change them, and only those: a sign-in saves `last_login`,
+which changes neither who is listed nor their order."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from analytics.choices_version import DIRECTORY_LIST_FIELDS, directory_list_version
+from analytics.models import MemberProfile, Persona, PersonaRun
+from analytics.selectors import DirectoryFilters, directory_list_key, member_directory
+from members.models import User
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+DIRECTORY = "/admin/insights/crm/"
+PASSWORD = "a-long-enough-password"
+
+
+@pytest.fixture
+def run(db) -> PersonaRun:
+    return PersonaRun.objects.create(as_of=timezone.localdate(), status=PersonaRun.Status.DONE)
+
+
+@pytest.fixture
+def ann(run) -> User:
+    ann = UserFactory(email="ann@example.com", analytics_consent=True)
+    ann.set_password(PASSWORD)
+    ann.save()
+    persona = Persona.objects.create(run=run, key=1, description_en="reads", description_zh="读", centroid={})
+    MemberProfile.objects.create(run=run, member=ann, score=40, persona=persona, churn_risk=0.2)
+    return ann
+
+
+def _listed(client: Client, url: str) -> tuple[list[str], int]:
+    """The page's members, and how many queries counted them (0: the kept list was read)."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    counted = sum(1 for q in queries.captured_queries if "COUNT(*)" in q["sql"])
+    return [member.email for member in response.context["rows"]], counted
+
+
+@pytest.mark.parametrize("url", [DIRECTORY, DIRECTORY + "?persona=1", DIRECTORY + "?sort=-joined"])
+def test_a_sign_in_keeps_the_lists(creator, ann, url):
+    assert _listed(creator, url) == (["ann@example.com"], 1)
+    before = User.objects.get(pk=ann.pk).last_login
+    member = Client()
+    assert member.login(email="ann@example.com", password=PASSWORD)  # saves last_login
+    assert User.objects.get(pk=ann.pk).last_login != before
+    Client().force_login(ann)  # the session sign-in, too
+    assert _listed(creator, url) == (["ann@example.com"], 0)
+
+
+@pytest.mark.parametrize(
+    "fields", [["last_login"], ["display_name", "handle"], ["analytics_consent", "analytics_consent_at"]]
+)
+def test_a_save_of_fields_the_lists_do_not_read_keeps_them(creator, ann, fields):
+    _listed(creator, DIRECTORY)
+    version = directory_list_version.current()
+    ann.save(update_fields=fields)
+    assert directory_list_version.current() == version
+    assert _listed(creator, DIRECTORY) == (["ann@example.com"], 0)
+
+
+def test_made_staff_by_a_save_naming_the_field_leaves_the_list(creator, ann):
+    bob = UserFactory(email="bob@example.com")
+    assert _listed(creator, DIRECTORY) == (["bob@example.com", "ann@example.com"], 1)
+    bob.is_staff = True
+    bob.save(update_fields=["is_staff", "last_login"])
+    assert _listed(creator, DIRECTORY) == (["ann@example.com"], 1)
+
+
+def test_a_new_join_date_reorders_the_list(creator, ann):
+    bob = UserFactory(email="bob@example.com")
+    assert _listed(creator, DIRECTORY) == (["bob@example.com", "ann@example.com"], 1)
+    bob.date_joined = ann.date_joined - timedelta(days=1)
+    bob.save(update_fields=["date_joined"])
+    assert _listed(creator, DIRECTORY) == (["ann@example.com", "bob@example.com"], 1)
+
+
+def test_a_plain_save_retires_the_lists(creator, ann):
+    _listed(creator, DIRECTORY)
+    version = directory_list_version.current()
+    ann.save()  # which fields it changed is not known: conservatively, the lists are read again
+    assert directory_list_version.current() != version
+    assert _listed(creator, DIRECTORY) == (["ann@example.com"], 1)
+
+
+def test_members_created_and_deleted_retire_the_lists(creator, ann):
+    url = DIRECTORY + "?persona=1"
+    assert _listed(creator, DIRECTORY)[1] == _listed(creator, url)[1] == 1
+    bob = User.objects.create_user("bob@example.com", password=None)
+    assert _listed(creator, DIRECTORY) == (["bob@example.com", "ann@example.com"], 1)
+    assert _listed(creator, url) == (["ann@example.com"], 1)
+    bob.delete()
+    assert _listed(creator, DIRECTORY) == (["ann@example.com"], 1)
+    ann.delete()  # her profile goes with her
+    assert _listed(creator, url) == ([], 1)
+
+
+_USER_COLUMN = re.compile(r'"members_user"\."(\w+)"')
+
+
+@pytest.mark.parametrize(
+    "filters", [DirectoryFilters(), DirectoryFilters(persona_key=1), DirectoryFilters(sort="-joined")]
+)
+def test_the_kept_lists_read_only_the_fields_that_retire_them(run, filters):
+    """Every kept list filters and sorts the accounts by `DIRECTORY_LIST_FIELDS` (and the id)
+    alone: a field added to `member_directory`'s kept lists must be added there too."""
+    assert directory_list_key(filters=filters, run=run, page=None) is not None
+    members = member_directory(filters=filters, run=run, lean=True).values_list("pk", flat=True)
+    columns = set(_USER_COLUMN.findall(str(members.query))) - {"id"}
+    assert columns == DIRECTORY_LIST_FIELDS
