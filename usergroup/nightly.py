@@ -80,6 +80,12 @@ def _dashboard() -> object:
     return {"stored": len(warm_dashboards())}
 
 
+def _crm_lists() -> object:
+    from analytics.selectors import store_directory_lists
+
+    return {"stored": len(store_directory_lists())}
+
+
 def _recommendations() -> object:
     from recommend.services import build_neighbours, store_recent_rankings
 
@@ -101,6 +107,7 @@ JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("member profiles", _profiles),
     ("attribution", _attribution),
     ("dashboard figures", _dashboard),  # from everything above, so the creator's first look is quick
+    ("crm lists", _crm_lists),  # the directory's first page of the new run, unfiltered and per persona
     ("recommendations", _recommendations),
 )
 

@@ -2,6 +2,7 @@
 retired by the account saves that can change them, and only those: a sign-in saves `last_login`,
 which changes neither who is listed nor their order."""
 
+import os
 import re
 from datetime import timedelta
 
@@ -105,6 +106,11 @@ def test_members_created_and_deleted_retire_the_lists(creator, ann):
     assert _listed(creator, url) == ([], 1)
 
 
+def _page(response) -> str:
+    """The page's HTML without its CSRF tokens (masked afresh for each response)."""
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.content.decode())
+
+
 _USER_COLUMN = re.compile(r'"members_user"\."(\w+)"')
 
 
@@ -118,3 +124,47 @@ def test_the_kept_lists_read_only_the_fields_that_retire_them(run, filters):
     members = member_directory(filters=filters, run=run, lean=True).values_list("pk", flat=True)
     columns = set(_USER_COLUMN.findall(str(members.query))) - {"id"}
     assert columns == DIRECTORY_LIST_FIELDS
+
+
+def test_warm_dashboard_counts_the_first_pages_ahead(creator, ann, run):
+    """After the cache is emptied, `warm_dashboard` (what the nightly job does) keeps the first
+    page of the directory, unfiltered and for each persona: the creator's first visit (after
+    members signed in) counts nothing, and shows what a visit that counted shows."""
+    from django.core.cache import cache
+    from django.core.management import call_command
+
+    bob = UserFactory(email="bob@example.com")
+    Persona.objects.create(run=run, key=2, description_en="skims", description_zh="略", centroid={})
+    urls = [DIRECTORY, DIRECTORY + "?persona=1", DIRECTORY + "?persona=2"]
+    cache.clear()
+    call_command("warm_dashboard", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    Client().force_login(bob)  # members signing in after the job
+    assert [_listed(creator, url) for url in urls] == [
+        (["bob@example.com", "ann@example.com"], 0),
+        (["ann@example.com"], 0),
+        ([], 0),
+    ]
+    kept = [_page(creator.get(url)) for url in urls]
+    cache.clear()
+    assert [_listed(creator, url)[1] for url in urls] == [1, 1, 1]
+    assert [_page(creator.get(url)) for url in urls] == kept
+
+
+def test_the_kept_first_page_is_the_counted_one(run, ann):
+    """`store_directory_lists` keeps what a visit would: the count, the page number and the ids."""
+    from django.core.cache import cache
+
+    from analytics.selectors import directory_page, store_directory_lists
+
+    for _ in range(60):
+        UserFactory()
+    keys = store_directory_lists()
+    assert len(keys) == 2
+    for key, filters in zip(keys, [DirectoryFilters(), DirectoryFilters(persona_key=1)], strict=True):
+        kept = cache.get(key)
+        cache.delete(key)
+        members = member_directory(filters=filters, run=run, lean=True)
+        page, _rows = directory_page(members=members, page=None, run=run, list_key=key)
+        assert kept[1:] == (page.paginator.count, page.number, list(page.object_list))
+        assert kept[0] == directory_list_version.current()
+    assert cache.get(keys[0])[1] == 61
