@@ -126,12 +126,15 @@ def test_the_kept_lists_read_only_the_fields_that_retire_them(run, filters):
     assert columns == DIRECTORY_LIST_FIELDS
 
 
-def test_warm_dashboard_counts_the_first_pages_ahead(creator, ann, run):
+def test_warm_dashboard_counts_and_draws_the_first_pages_ahead(creator, ann, run, monkeypatch):
     """After the cache is emptied, `warm_dashboard` (what the nightly job does) keeps the first
     page of the directory, unfiltered and for each persona: the creator's first visit (after
-    members signed in) counts nothing, and shows what a visit that counted shows."""
+    members signed in) counts nothing and draws no row but the one of the member who signed in
+    (her "last seen" changed), and shows what a visit that counted and drew everything shows."""
     from django.core.cache import cache
     from django.core.management import call_command
+
+    from analytics.views import crm
 
     bob = UserFactory(email="bob@example.com")
     Persona.objects.create(run=run, key=2, description_en="skims", description_zh="略", centroid={})
@@ -139,15 +142,41 @@ def test_warm_dashboard_counts_the_first_pages_ahead(creator, ann, run):
     cache.clear()
     call_command("warm_dashboard", stdout=open(os.devnull, "w"))  # noqa: SIM115
     Client().force_login(bob)  # members signing in after the job
+    drawn: list[str] = []
+    row_html, draw_filters = crm._row_html, crm.draw_filters
+    monkeypatch.setattr(crm, "_row_html", lambda m, *args: drawn.append(m.email) or row_html(m, *args))
+    monkeypatch.setattr(crm, "draw_filters", lambda form: drawn.append("filters") or draw_filters(form))
     assert [_listed(creator, url) for url in urls] == [
         (["bob@example.com", "ann@example.com"], 0),
         (["ann@example.com"], 0),
         ([], 0),
     ]
+    assert drawn == ["bob@example.com"]
     kept = [_page(creator.get(url)) for url in urls]
     cache.clear()
     assert [_listed(creator, url)[1] for url in urls] == [1, 1, 1]
     assert [_page(creator.get(url)) for url in urls] == kept
+    assert drawn.count("filters") == 3
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_rows_drawn_ahead_are_the_pages_own(creator, ann, run, language, monkeypatch):
+    """The rows and filters `draw_first_pages` keeps are what the page draws in each language."""
+    from django.core.cache import cache
+
+    from analytics.selectors import store_directory_lists
+    from analytics.views import crm
+    from analytics.views.crm import draw_first_pages
+
+    creator.cookies["django_language"] = language
+    drawn = _page(creator.get(DIRECTORY, HTTP_ACCEPT_LANGUAGE=language))
+    cache.clear()
+    store_directory_lists()
+    assert draw_first_pages() == 2  # ann's row (the same in both lists) in each language
+    assert draw_first_pages() == 0
+    monkeypatch.setattr(crm, "_row_html", None)  # the page draws no row
+    monkeypatch.setattr(crm, "draw_filters", None)
+    assert _page(creator.get(DIRECTORY, HTTP_ACCEPT_LANGUAGE=language)) == drawn
 
 
 def test_the_kept_first_page_is_the_counted_one(run, ann):
