@@ -342,8 +342,10 @@ def member_directory(
     return members.order_by(SORTS.get(f.sort, SORTS["joined"]), "-pk")
 
 
-# How long a kept list (`directory_list_key`) may stay unread; changes retire it at once.
+# How long a kept list (`directory_list_key`) may stay unread; changes retire it at once. The
+# nightly job's lists are kept until the next night's (a creator's first look may be any time).
 DIRECTORY_LIST_SECONDS = 3600
+NIGHTLY_LIST_SECONDS = 25 * 3600
 
 
 def directory_list_key(
@@ -386,11 +388,16 @@ def directory_page(
 
 
 def _ids_page(
-    *, members: QuerySet, page: int | str | None, list_key: str | None, fresh: bool = False
+    *,
+    members: QuerySet,
+    page: int | str | None,
+    list_key: str | None,
+    fresh: bool = False,
+    seconds: int = DIRECTORY_LIST_SECONDS,
 ) -> Page:
-    """The page of `members`' ids: kept under `list_key` (with the count) if given, read from
-    there when `directory_list_version` has not moved since (`fresh`: counted again all the
-    same, and kept)."""
+    """The page of `members`' ids: kept under `list_key` (with the count, for `seconds`) if
+    given, read from there when `directory_list_version` has not moved since (`fresh`: counted
+    again all the same, and kept)."""
     paginator = Paginator(members.values_list("pk", flat=True), PAGE_SIZE)
     kept, version = None, 0
     if list_key is not None:
@@ -404,7 +411,7 @@ def _ids_page(
     ids = list(ids_page.object_list)
     ids_page.object_list = ids
     if list_key is not None:
-        cache.set(list_key, (version, paginator.count, ids_page.number, ids), DIRECTORY_LIST_SECONDS)
+        cache.set(list_key, (version, paginator.count, ids_page.number, ids), seconds)
     return ids_page
 
 
@@ -420,7 +427,7 @@ def store_directory_lists() -> list[str]:
     for filters in (DirectoryFilters(), *(DirectoryFilters(persona_key=p.key) for p in choices.personas)):
         key = cast(str, directory_list_key(filters=filters, run=run, page=None))
         members = member_directory(filters=filters, run=run, lean=True)
-        _ids_page(members=members, page=None, list_key=key, fresh=True)
+        _ids_page(members=members, page=None, list_key=key, fresh=True, seconds=NIGHTLY_LIST_SECONDS)
         stored.append(key)
     return stored
 

@@ -179,15 +179,30 @@ def test_the_rows_drawn_ahead_are_the_pages_own(creator, ann, run, language, mon
     assert _page(creator.get(DIRECTORY, HTTP_ACCEPT_LANGUAGE=language)) == drawn
 
 
-def test_the_kept_first_page_is_the_counted_one(run, ann):
-    """`store_directory_lists` keeps what a visit would: the count, the page number and the ids."""
+def test_the_kept_first_page_is_the_counted_one(run, ann, monkeypatch):
+    """`store_directory_lists` keeps what a visit would: the count, the page number and the ids,
+    until the next night's job (a visit keeps its list an hour)."""
     from django.core.cache import cache
 
+    from analytics import selectors
     from analytics.selectors import directory_page, store_directory_lists
 
     for _ in range(60):
         UserFactory()
+    timeouts: dict[str, int] = {}
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(cache, name)
+
+        def set(self, key, value, timeout):
+            timeouts[key] = timeout
+            cache.set(key, value, timeout)
+
+    monkeypatch.setattr(selectors, "cache", Spy())
     keys = store_directory_lists()
+    assert {timeouts[key] for key in keys} == {selectors.NIGHTLY_LIST_SECONDS}
+    monkeypatch.undo()
     assert len(keys) == 2
     for key, filters in zip(keys, [DirectoryFilters(), DirectoryFilters(persona_key=1)], strict=True):
         kept = cache.get(key)
