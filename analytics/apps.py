@@ -34,10 +34,11 @@ class AnalyticsConfig(AppConfig):
         from .models import Persona, PersonaRun, Segment, Tag
 
         directory_choices_version.bump_on_change(PersonaRun, Persona, Tier, Tag, Segment)
-        # The directory's kept lists (members joining, leaving, or made staff).
-        from .choices_version import directory_list_version
+        # The directory's kept lists (members joining, leaving, made staff or their join date
+        # changed; not a sign-in's last_login).
+        from .choices_version import DIRECTORY_LIST_FIELDS, directory_list_version
 
-        directory_list_version.bump_on_change(User)
+        directory_list_version.bump_on_fields(User, fields=DIRECTORY_LIST_FIELDS)
         register_sections()
 
 

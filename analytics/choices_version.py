@@ -22,6 +22,14 @@ def forget_directory_choices() -> None:
 
 # The directory's kept lists (`analytics.selectors.directory_page`): which members a page shows,
 # and how many there are, for the filters whose answer depends only on the members' accounts and
-# a run's profiles. Bumped by every save and delete of an account (analytics.apps) and by erasing
-# a member (the run's profiles are otherwise written once, by the build that makes the run).
+# a run's profiles. Bumped by creating and deleting an account, by a save of an account that may
+# change `DIRECTORY_LIST_FIELDS` (analytics.apps; a sign-in, which saves only `last_login`, does
+# not) and by erasing a member (the run's profiles are otherwise written once, by the build that
+# makes the run).
 directory_list_version = CacheVersion("analytics:directory-list-version")
+
+# The account fields the kept lists depend on: who is listed (not staff) and in what order (join
+# date, then id, which never changes). The persona lists depend on the run's profiles besides,
+# not on an account field. tests/analytics/test_directory_list_version.py reads the lists' SQL
+# to hold this set to what `member_directory` filters and sorts by.
+DIRECTORY_LIST_FIELDS = frozenset({"is_staff", "date_joined"})

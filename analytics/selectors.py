@@ -342,8 +342,10 @@ def member_directory(
     return members.order_by(SORTS.get(f.sort, SORTS["joined"]), "-pk")
 
 
-# How long a kept list (`directory_list_key`) may stay unread; changes retire it at once.
+# How long a kept list (`directory_list_key`) may stay unread; changes retire it at once. The
+# nightly job's lists are kept until the next night's (a creator's first look may be any time).
 DIRECTORY_LIST_SECONDS = 3600
+NIGHTLY_LIST_SECONDS = 25 * 3600
 
 
 def directory_list_key(
@@ -373,20 +375,8 @@ def directory_page(
     columns of those ids (`page_columns`), in the page's order. `list_key`: the page's
     `directory_list_key`, under which the count and the ids are kept until an account or a
     run's profiles change (`directory_list_version`)."""
-    paginator = Paginator(members.values_list("pk", flat=True), PAGE_SIZE)
-    kept, version = None, 0
-    if list_key is not None:
-        found = cache.get_many([directory_list_version.key, list_key])
-        version = found.get(directory_list_version.key) or directory_list_version.current()
-        kept = found.get(list_key)
-    if kept is not None and kept[0] == version:
-        _version, paginator.count, number, ids = kept
-        ids_page = Page(ids, number, paginator)
-    else:
-        ids_page = paginator.get_page(page)
-        ids = list(ids_page.object_list)
-        if list_key is not None:
-            cache.set(list_key, (version, paginator.count, ids_page.number, ids), DIRECTORY_LIST_SECONDS)
+    ids_page = _ids_page(members=members, page=page, list_key=list_key)
+    ids = cast(list[int], ids_page.object_list)
     by_id = {m.pk: m for m in page_columns(ids, run)}
     rows = [by_id[pk] for pk in ids if pk in by_id]
     tags = None if connection.vendor == "postgresql" else tags_by_member(ids)
@@ -395,6 +385,51 @@ def directory_page(
         if tags is not None:
             member.tag_names = tags.get(member.pk, [])
     return ids_page, rows
+
+
+def _ids_page(
+    *,
+    members: QuerySet,
+    page: int | str | None,
+    list_key: str | None,
+    fresh: bool = False,
+    seconds: int = DIRECTORY_LIST_SECONDS,
+) -> Page:
+    """The page of `members`' ids: kept under `list_key` (with the count, for `seconds`) if
+    given, read from there when `directory_list_version` has not moved since (`fresh`: counted
+    again all the same, and kept)."""
+    paginator = Paginator(members.values_list("pk", flat=True), PAGE_SIZE)
+    kept, version = None, 0
+    if list_key is not None:
+        found = cache.get_many([directory_list_version.key, list_key])
+        version = found.get(directory_list_version.key) or directory_list_version.current()
+        kept = None if fresh else found.get(list_key)
+    if kept is not None and kept[0] == version:
+        _version, paginator.count, number, ids = kept
+        return Page(ids, number, paginator)
+    ids_page = paginator.get_page(page)
+    ids = list(ids_page.object_list)
+    ids_page.object_list = ids
+    if list_key is not None:
+        cache.set(list_key, (version, paginator.count, ids_page.number, ids), seconds)
+    return ids_page
+
+
+def store_directory_lists() -> list[str]:
+    """The nightly job: the directory's first page as the creator first opens it (newest first),
+    unfiltered and for each persona of the latest run, counted and kept (`directory_list_key`),
+    with the directory's choices and the run's segment sizes, so the first visit after the
+    cache was emptied reads only its rows. Returns the lists' keys."""
+    choices = directory_choices()
+    run = choices.run
+    segment_sizes(run)
+    stored = []
+    for filters in (DirectoryFilters(), *(DirectoryFilters(persona_key=p.key) for p in choices.personas)):
+        key = cast(str, directory_list_key(filters=filters, run=run, page=None))
+        members = member_directory(filters=filters, run=run, lean=True)
+        _ids_page(members=members, page=None, list_key=key, fresh=True, seconds=NIGHTLY_LIST_SECONDS)
+        stored.append(key)
+    return stored
 
 
 # The member's own fields a directory row shows (User.public_name reads display_name, handle

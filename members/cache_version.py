@@ -4,8 +4,9 @@ A cached page part is keyed by (or stored with) the version current when it was 
 change bumps the version, so every such entry stops matching at once, whatever its key, with
 no list of keys to delete. content.results (library search results), usergroup.home (the
 members' home sections), community.selectors (areas, next events) and analytics (the CRM's
-choices) each keep one, bumped by the saves and deletes of the models it depends on
-(`bump_on_change`).
+choices and kept lists) each keep one, bumped by the saves and deletes of the models it depends
+on (`bump_on_change`), or only by the saves that may change the fields it reads
+(`bump_on_fields`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,23 @@ class CacheVersion:
                 weak=False,
                 dispatch_uid=f"{self.key}-m2m-{through._meta.label}",
             )
+
+    def bump_on_fields(self, model: type[Model], *, fields: frozenset[str]) -> None:
+        """Bump on every creation and delete of `model`, and on a save that may change one of
+        `fields` (attribute names): a plain save() does, a save whose `update_fields` names none of
+        them (a sign-in's `last_login`) does not. Cache upkeep only: called from an app's ready()."""
+        label = model._meta.label
+
+        def saved(
+            sender: type[Model], created: bool = False, update_fields: Any = None, **kwargs: Any
+        ) -> None:
+            if created or update_fields is None or not fields.isdisjoint(update_fields):
+                self.bump()
+
+        post_save.connect(saved, sender=model, weak=False, dispatch_uid=f"{self.key}-save-{label}")
+        post_delete.connect(
+            self._changed, sender=model, weak=False, dispatch_uid=f"{self.key}-delete-{label}"
+        )
 
     def _changed(self, sender: type[Model], **kwargs: Any) -> None:
         self.bump()

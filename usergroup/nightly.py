@@ -80,6 +80,13 @@ def _dashboard() -> object:
     return {"stored": len(warm_dashboards())}
 
 
+def _crm_lists() -> object:
+    from analytics.selectors import store_directory_lists
+    from analytics.views.crm import draw_first_pages
+
+    return {"stored": len(store_directory_lists()), "rows drawn": draw_first_pages()}
+
+
 def _recommendations() -> object:
     from recommend.services import build_neighbours, store_recent_rankings
 
@@ -101,6 +108,7 @@ JOBS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("member profiles", _profiles),
     ("attribution", _attribution),
     ("dashboard figures", _dashboard),  # from everything above, so the creator's first look is quick
+    ("crm lists", _crm_lists),  # the directory's first pages of the new run, counted and drawn
     ("recommendations", _recommendations),
 )
 

@@ -10,10 +10,11 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.humanize.templatetags.humanize import intcomma, naturaltime
 from django.core.cache import cache
-from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.template import Context
@@ -21,7 +22,7 @@ from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat
 from django.template.loader import get_template
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
@@ -36,7 +37,7 @@ from usergroup.typed import AuthenticatedHttpRequest
 
 from .. import crm
 from ..forms import STATUS_LABELS, BroadcastForm, DirectoryForm, NoteForm, SegmentForm, TagForm, query_dict
-from ..models import Broadcast, ScoreWeights, Segment, Tag
+from ..models import Broadcast, Persona, ScoreWeights, Segment, Tag
 from ..scoring import TERMS
 from ..selectors import (
     DirectoryChoices,
@@ -59,11 +60,15 @@ from .common import admin_context, creator_required, csv_lines, nav_sidebar_key,
 def _directory_form(request: AuthenticatedHttpRequest) -> tuple[DirectoryForm, DirectoryChoices]:
     """The filters as asked, offering the (cached) choices: no query to draw them."""
     choices = directory_choices()
-    form = DirectoryForm(request.GET, personas=choices.personas)
+    return _form_of(request.GET, choices), choices
+
+
+def _form_of(data: QueryDict, choices: DirectoryChoices) -> DirectoryForm:
+    form = DirectoryForm(data, personas=choices.personas)
     for name, objects in (("tier", choices.tiers), ("tag", choices.tags)):
         field = cast(forms.ModelChoiceField, form.fields[name])
         field.choices = _model_options(field, objects)
-    return form, choices
+    return form
 
 
 def _invalid(
@@ -86,20 +91,9 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     members = member_directory(filters=filters, run=run, lean=True)
     list_key = directory_list_key(filters=filters, run=run, page=page_number)
     page, rows = directory_page(members=members, page=page_number, run=run, list_key=list_key)
-    persona_by_id = {p.pk: p for p in personas}
-    persona_labels = {p.pk: p.label for p in personas}  # each looked up once per page, not per row
-    status_labels = {status: str(label) for status, label in STATUS_LABELS.items()}
-    for member in rows:
-        member.persona = persona_by_id.get(member.persona_id)
-        member.persona_label = persona_labels.get(member.persona_id, "")
-        member.status = status_labels.get(
-            member_status(live_status=member.live_status, ever_member=member.ever_member), ""
-        )
-        member.seen_text = naturaltime(member.seen) if member.seen else ""
+    row_keys = _shown(rows, personas)
     # What the cache holds for this page (its rows, the filter fields, the admin's sidebar),
     # read in one round trip.
-    language, zone = get_language() or "", timezone.get_current_timezone_name()
-    row_keys = [_row_key(member, language=language, zone=zone) for member in rows]
     filters_key = _filters_key(form)
     nav_key = nav_sidebar_key(request)
     sizes_key = segment_sizes_key(run.pk) if run else ""
@@ -126,6 +120,52 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             sizes=segment_sizes(run, cached=cached),
         ),
     )
+
+
+def _shown(rows: list[Any], personas: list[Persona]) -> list[str]:
+    """The rows given what they show besides their columns (persona, status, "last seen" in
+    words, in the current language); returns their `_row_key`s (in the current time zone)."""
+    persona_by_id = {p.pk: p for p in personas}
+    persona_labels = {p.pk: p.label for p in personas}  # each looked up once per page, not per row
+    status_labels = {status: str(label) for status, label in STATUS_LABELS.items()}
+    for member in rows:
+        member.persona = persona_by_id.get(member.persona_id)
+        member.persona_label = persona_labels.get(member.persona_id, "")
+        member.status = status_labels.get(
+            member_status(live_status=member.live_status, ever_member=member.ever_member), ""
+        )
+        member.seen_text = naturaltime(member.seen) if member.seen else ""
+    language, zone = get_language() or "", timezone.get_current_timezone_name()
+    return [_row_key(member, language=language, zone=zone) for member in rows]
+
+
+def draw_first_pages() -> int:
+    """The nightly job, after `store_directory_lists`: the rows and the filter fields of the
+    directory's first pages (unfiltered and per persona, newest first) drawn and kept in every
+    language, in the site's time zone (a creator who set none sees that), so the creator's first
+    visit after the cache was emptied draws nothing. A row drawn already is not drawn again, and
+    a row whose member changes since gets a new key, as on the page. Returns the rows drawn."""
+    choices = directory_choices()
+    run, drawn = choices.run, 0
+    queries = [QueryDict(), *(QueryDict(f"persona={p.key}") for p in choices.personas)]
+    with timezone.override(settings.TIME_ZONE):
+        for language, _name in settings.LANGUAGES:
+            with translation.override(language):
+                for query in queries:
+                    form = _form_of(query, choices)
+                    if not form.is_valid():
+                        continue
+                    filters = form.filters()
+                    members = member_directory(filters=filters, run=run, lean=True)
+                    list_key = directory_list_key(filters=filters, run=run, page=None)
+                    _page, rows = directory_page(members=members, page=None, run=run, list_key=list_key)
+                    keys = _shown(rows, choices.personas)
+                    filters_key = _filters_key(form)
+                    cached = cache.get_many([*keys, filters_key])
+                    drawn += sum(1 for key in keys if key not in cached)
+                    directory_rows(rows, keys=keys, cached=cached)
+                    filters_html(form, key=filters_key, cached=cached)
+    return drawn
 
 
 ROW_SECONDS = 24 * 3600

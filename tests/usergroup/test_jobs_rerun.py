@@ -641,6 +641,25 @@ def test_nightly_dashboard_figures(community):
     assert_unchanged(nightly_state(), before)
 
 
+def test_nightly_crm_lists(community):
+    """The CRM directory's first page counted ahead, unfiltered and per persona of the latest
+    run: a second run keeps the same lists under the same keys and writes nothing to the
+    database."""
+    from django.core.cache import cache
+
+    _run_stage("member profiles")
+    before = nightly_state()
+    _run_stage("crm lists")
+    from analytics.selectors import store_directory_lists
+
+    keys = store_directory_lists()
+    first = [cache.get(key) for key in keys]
+    assert len(keys) > 1 and all(kept is not None and kept[1] > 0 for kept in first)
+    _run_stage("crm lists")
+    assert [cache.get(key) for key in keys] == first
+    assert_unchanged(nightly_state(), before)
+
+
 def test_nightly_recommendations(community, monkeypatch):
     """A build that broke half-way through its writes, then two full ones: one build, the same
     neighbours and popular lists."""
