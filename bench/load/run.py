@@ -270,7 +270,7 @@ json.dump({{
     'threads': rng.sample(threads, min(len(threads), 2000)),
     'categories': list(categories.values_list('slug', flat=True)),
     'words': [w for w, _ in words.most_common(50)] or ['guide'],
-    'personas': list(Persona.objects.filter(run=run).values_list('pk', flat=True)) if run else [],
+    'personas': list(Persona.objects.filter(run=run).values_list('key', flat=True)) if run else [],  # the filter's values
 }}, open({path!r}, 'w'))
 print(f'{{len(members)}} members, {{len(items)}} items, {{len(threads)}} threads to load')
 """
