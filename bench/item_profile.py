@@ -107,9 +107,9 @@ def main() -> None:
                 profile.disable()
             assert response.status_code == 200
             counts.append(len(captured.captured_queries))
-            if args.queries and len(counts) == 1:
+            if args.queries and len(counts) <= 2:
                 for query in captured.captured_queries:
-                    print("   ", query["sql"][:220])
+                    print("   ", query["time"], query["sql"][:150])
         stats = pstats.Stats(profile)
         calls = stats.total_calls / args.requests  # type: ignore[attr-defined]
         print(
