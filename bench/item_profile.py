@@ -60,12 +60,12 @@ def main() -> None:
         call_command("collectstatic", verbosity=0, interactive=False)
     rng = random.Random(args.seed)
     members = list(
-        User.objects.filter(email__endswith="@" + demo.MEMBER_DOMAIN, is_active=True).values_list(
-            "pk", flat=True
-        )
+        User.objects.filter(email__endswith="@" + demo.MEMBER_DOMAIN, is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
     rng.shuffle(members)
-    items = list(Content.objects.filter(status="published").values_list("slug", flat=True))
+    items = list(Content.objects.filter(status="published").order_by("pk").values_list("slug", flat=True))
     client = Client(HTTP_USER_AGENT=BROWSER)
     client.get("/_bench/yardstick/")
     print(f"{args.root}: database {connection.settings_dict['NAME']}, {args.requests} requests per row")
