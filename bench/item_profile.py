@@ -68,7 +68,9 @@ def main() -> None:
     items = list(Content.objects.filter(status="published").order_by("pk").values_list("slug", flat=True))
     client = Client(HTTP_USER_AGENT=BROWSER)
     client.get("/_bench/yardstick/")
-    print(f"{args.root}: database {connection.settings_dict['NAME']}, {args.requests} requests per row")
+    import content.views
+
+    print(f"{Path(content.views.__file__).parent.parent}: database {connection.settings_dict['NAME']}, {args.requests} requests per row")
     # Signed in and past their first page of the day (the daily visit, the session's save), as
     # the load test's members are when they open items.
     sessions = []
