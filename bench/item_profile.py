@@ -22,6 +22,7 @@ import random
 import statistics
 import sys
 import time
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
@@ -70,17 +71,18 @@ def main() -> None:
     client.get("/_bench/yardstick/")
     import content.views
 
-    print(f"{Path(content.views.__file__).parent.parent}: database {connection.settings_dict['NAME']}, {args.requests} requests per row")
+    code = Path(content.views.__file__).parent.parent
+    print(f"{code}: database {connection.settings_dict['NAME']}, {args.requests} requests per row")
     # Signed in and past their first page of the day (the daily visit, the session's save), as
     # the load test's members are when they open items.
-    sessions = []
+    sessions: list[SimpleCookie] = []
     for pk in members[: args.requests]:
         client.cookies = type(client.cookies)()
         client.force_login(User.objects.get(pk=pk))
         client.get("/_bench/yardstick/")
         sessions.append(client.cookies)
 
-    def plan() -> list[tuple[object, str]]:
+    def plan() -> list[tuple[SimpleCookie, str]]:
         return [(cookies, f"/library/{rng.choice(items)}/") for cookies in sessions]
 
     for cookies, url in plan()[:3]:  # warm-up (imports, layout)
@@ -89,8 +91,8 @@ def main() -> None:
     for state in args.states.split(","):
         runs = plan()
         cpu = []
-        for member, url in runs:
-            client.cookies = member
+        for cookies, url in runs:
+            client.cookies = cookies
             if state == "cold":
                 cache.clear()
             started = time.process_time()
@@ -99,8 +101,8 @@ def main() -> None:
             assert response.status_code == 200, (url, response.status_code)
         profile = cProfile.Profile()
         counts = []
-        for member, url in plan():
-            client.cookies = member
+        for cookies, url in plan():
+            client.cookies = cookies
             if state == "cold":
                 cache.clear()
             with CaptureQueriesContext(connection) as captured:
