@@ -97,9 +97,8 @@ def record_view(
     if source not in ContentView.Source.values:
         source = ContentView.Source.DIRECT
     view_key = uuid.uuid4()
-    ContentView.objects.create(
-        view_key=view_key, content=content, lesson=lesson, user_id=user_id, source=source
-    )
+    lesson_id = lesson.pk if lesson else None
+    _log_view(view_key=view_key, content_id=content.pk, lesson_id=lesson_id, user_id=user_id, source=source)
     if user_id and lesson is None:
         award_points(
             member=user if isinstance(user, User) else None,
@@ -114,6 +113,34 @@ def record_view(
     if user_id is None:
         cache.set(repeat_key, token, VIEW_REPEAT_SECONDS)
     return token
+
+
+def _log_view(
+    *, view_key: uuid.UUID, content_id: int, lesson_id: int | None, user_id: int | None, source: str
+) -> None:
+    """Write one view row. On PostgreSQL, outside a caller's transaction, as one statement that
+    does not wait for the disk flush (about 3 ms of every item page's time on the load test's
+    machine, against 0.15 ms): a view row is a log line, and a crash can lose the last fraction
+    of a second of them, whole, as the points awards of the same pages (points.services
+    `_relax_durability`). The row is the one `ContentView.objects.create` writes (no signal
+    listens to it)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:  # never relax a caller's
+        ContentView.objects.create(
+            view_key=view_key, content_id=content_id, lesson_id=lesson_id, user_id=user_id, source=source
+        )
+        return
+    with connection.cursor() as cursor:
+        # Two statements in one query string run as one implicit transaction, so SET LOCAL
+        # holds for the INSERT alone, in one round trip.
+        cursor.execute(_LOG_VIEW_SQL, [view_key, content_id, lesson_id, user_id, source, timezone.now()])
+
+
+_LOG_VIEW_SQL = (
+    # The table's and columns' names from the model; the values are parameters.
+    "SET LOCAL synchronous_commit TO OFF; "  # noqa: S608
+    f"INSERT INTO {ContentView._meta.db_table} (view_key, content_id, lesson_id, user_id, source, "
+    "started_at, dwell_seconds, scroll_depth, completed) VALUES (%s, %s, %s, %s, %s, %s, 0, 0, false)"
+)
 
 
 def record_beacon(

@@ -20,6 +20,7 @@ from content.models import Content
 from members.access import can_access
 from members.models import User
 
+from .end_html import draw_after_item
 from .models import Impression
 from .selectors import also_read, around_item, next_up, recommendations_for
 from .topics import suggested_topics
@@ -40,11 +41,7 @@ def after_item_section(request: HttpRequest, item: Content) -> str:
     ]
     if upcoming is None and not others:
         return ""
-    # Without the request: the template needs none of the context processors, which the page
-    # around it has run already (the header's cached figures among them).
-    return render_to_string(
-        "recommend/also_read.html", {"item": item, "next_up": upcoming, "items": others[:4]}
-    )
+    return draw_after_item(item=item, upcoming=upcoming, others=others[:4])
 
 
 def suggested_topics_section(request: HttpRequest, thread: Thread) -> str:

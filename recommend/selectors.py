@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
+from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AnonymousUser
@@ -633,20 +634,32 @@ def _excluded_for(member: User | AnonymousUser | None) -> set[int]:
     """Items not to suggest to this reader: excluded by the creator, dismissed or read by them.
     Two plain statements for a member (the creator's and their own exclusions in one, then what
     they read), one for a visitor."""
+    sql, params = _controls_sql(member)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        excluded = {pk for (pk,) in cursor.fetchall()}
+    return _with_read(excluded, member)
+
+
+def _controls_sql(member: User | AnonymousUser | None) -> tuple[str, list[Any]]:
+    """The statement of the items the creator excluded and, for a member, those they dismissed
+    (one column of ids), and its parameters."""
     q = connection.ops.quote_name
     member_id = member.pk if member is not None and member.is_authenticated else None
-    signed_in = member_id is not None
     # Table and column names from the models; the values are parameters.
     controls = f"SELECT {q('item_id')} FROM {rows.table(ItemControl)} WHERE {q('mode')} = %s"  # noqa: S608
-    dismissed = f"SELECT {q('item_id')} FROM {rows.table(Dismissal)} WHERE {q('member_id')} = %s"  # noqa: S608
-    sql = f"{controls} UNION ALL {dismissed}" if signed_in else controls
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ItemControl.Mode.EXCLUDE.value, *([member_id] if signed_in else [])])
-        excluded = {pk for (pk,) in cursor.fetchall()}
     if member_id is None:
+        return controls, [ItemControl.Mode.EXCLUDE.value]
+    dismissed = f"SELECT {q('item_id')} FROM {rows.table(Dismissal)} WHERE {q('member_id')} = %s"  # noqa: S608
+    return f"{controls} UNION ALL {dismissed}", [ItemControl.Mode.EXCLUDE.value, member_id]
+
+
+def _with_read(excluded: set[int], member: User | AnonymousUser | None) -> set[int]:
+    """`excluded` and, for a member, what they read: from the log and their sums, so also what
+    the retention dropped."""
+    if member is None or not member.is_authenticated:
         return excluded
-    # Read: from the log and the member's sums, so also what the retention dropped.
-    return excluded | items_read_by(member_id)
+    return excluded | items_read_by(member.pk)
 
 
 CANDIDATE_CHUNK = 16  # enough for a page's two lists in one query, unless most are gated or gone
@@ -726,7 +739,8 @@ if set(CANDIDATE_FIELDS) != {"pk", *_CANDIDATE_COLUMNS[1:5], "min_tier__rank"}:
 @dataclass(frozen=True)
 class Around:
     """What the end of an item's page is picked from, read once for both of its lists: the
-    build (None when there is none), what the reader is not to be shown (`_excluded_for`), the
+    build (None when there is none), what the reader is not to be shown (`_excluded_for`; empty
+    when there is no build, as neither list then picks anything), the
     item's neighbour ids per source (best first) and, read as the lists ask for them, those of
     them that are live (`found`). No access check yet: the lists check each item for the reader."""
 
@@ -743,23 +757,34 @@ def around_item(*, item: Content, member: User | AnonymousUser | None) -> Around
     page needs). Plain SQL (members.rows): these run on every item page, where building them as
     querysets cost several times more CPU than running them."""
     q = connection.ops.quote_name
+    controls, controls_params = _controls_sql(member)
+    postgres = connection.vendor == "postgresql"
+    # On PostgreSQL the creator's and the reader's exclusions come with the lists, as an array
+    # beside each row (one round trip less on every item page).
+    with_controls = f", ARRAY({controls})" if postgres else ""
     with connection.cursor() as cursor:
         cursor.execute(
             # Table and column names from the models; the status and the item are parameters.
-            f"SELECT b.{q('id')}, n.{q('source')}, n.{q('neighbours')} FROM (SELECT {q('id')} "  # noqa: S608
+            f"SELECT b.{q('id')}, n.{q('source')}, n.{q('neighbours')}{with_controls} FROM (SELECT {q('id')} "  # noqa: S608
             f"FROM {rows.table(NeighbourBuild)} WHERE {q('status')} = %s ORDER BY {q('started_at')} DESC "
             f"LIMIT 1) b LEFT OUTER JOIN {rows.table(ItemNeighbours)} n "
             f"ON n.{q('build_id')} = b.{q('id')} AND n.{q('item_id')} = %s",
-            [NeighbourBuild.Status.DONE.value, item.pk],
+            [*(controls_params if postgres else []), NeighbourBuild.Status.DONE.value, item.pk],
         )
         found = cursor.fetchall()
     build_id = found[0][0] if found else None
     lists = {
-        source: rows.value(ItemNeighbours, "neighbours", neighbours)
-        for _build, source, neighbours in found
-        if source is not None
+        source: rows.value(ItemNeighbours, "neighbours", row[2])
+        for row in found
+        if (source := row[1]) is not None
     }
-    excluded = _excluded_for(member)
+    if build_id is None:
+        # Nothing to pick from: neither list reads the exclusions.
+        excluded: set[int] = set()
+    elif postgres:
+        excluded = _with_read(set(found[0][3]), member)
+    else:
+        excluded = _excluded_for(member)
     # The order both lists walk them in: co-read before similar text ("coread" < "text").
     ids = [
         pk

@@ -2,8 +2,10 @@
 
 import pytest
 from django.core import signing
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from content import services, slots
 from content.models import ContentStats, ContentView, Like
@@ -217,3 +219,42 @@ def test_after_reading_hooks_run_once_a_members_beacon_counts_and_a_failing_one_
     token = token_in(visitor.get(item.get_absolute_url()).content.decode())
     assert visitor.post(url, {"token": token, "dwell": 5, "scroll": 5}).status_code == 204
     assert heard == [member]  # visitors have no home page to prepare
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_view_row_written_without_waiting_for_the_flush_is_the_models_row():
+    """On PostgreSQL outside a transaction the row is written by one plain statement that does not
+    wait for the disk flush (services._log_view); it is the row the ORM writes, and the
+    connection's own setting is left as it was. Elsewhere, and inside a caller's transaction, the
+    ORM writes it."""
+    item, lesson_course = ContentFactory(), LessonFactory().course
+    lesson = lesson_course.lessons.get()
+    member = UserFactory()
+    before = timezone.now()
+    services.record_view(content=item, lesson=None, user=member, source="search", user_agent=BROWSER)
+    services.record_view(content=lesson_course, lesson=lesson, user=None, source="feed", user_agent=BROWSER)
+    with transaction.atomic():  # a caller's transaction: the ORM's write, the setting untouched
+        services.record_view(
+            content=item, lesson=None, user=UserFactory(), source="bogus", user_agent=BROWSER
+        )
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW synchronous_commit")
+                assert cursor.fetchone()[0] == "on"
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
+    rows = list(
+        ContentView.objects.order_by("id").values_list(
+            "content_id", "lesson_id", "user_id", "source", "dwell_seconds", "scroll_depth", "completed"
+        )
+    )
+    assert rows[:2] == [
+        (item.pk, None, member.pk, "search", 0, 0, False),
+        (lesson_course.pk, lesson.pk, None, "feed", 0, 0, False),
+    ]
+    assert rows[2][:1] == (item.pk,) and rows[2][3] == "direct"
+    views = list(ContentView.objects.order_by("id"))
+    assert all(before <= v.started_at <= timezone.now() for v in views)
+    assert len({v.view_key for v in views}) == 3
