@@ -35,7 +35,7 @@ from .forms import (
 from .lists import topic_rows
 from .models import RSVP, Category, Event, Thread
 from .permissions import can_post, can_read, may_attend
-from .rendering import prepare_posts
+from .rendering import notification_lines_html, prepare_posts
 from .services import comments as comment_services
 from .services import events as event_services
 from .services import notifications as notify
@@ -418,11 +418,12 @@ def notifications(request):
             messages.success(request, _("Your email preference is saved."))
         return redirect("community:notifications")
     notify.collect_member_level_ups(member_id=request.user.pk)
-    items = selectors.notifications_for(request.user)
-    if any(n.read_at is None for n in items):  # seeing them is reading them; no write when all are read
+    page = selectors.notifications_page_for(request.user)
+    if any(n.read_at is None for n in page.lines):  # seeing them is reading them; no write when all are read
         notify.mark_all_read(member=request.user)
-    form_html = _settings_form_html(selectors.email_preference_of(request.user), get_language())
-    return render(request, "community/notifications.html", {"items": items, "form_html": form_html})
+    form_html = _settings_form_html(page.email_preference, get_language())
+    rows_html = notification_lines_html(page.lines)
+    return render(request, "community/notifications.html", {"rows_html": rows_html, "form_html": form_html})
 
 
 @functools.lru_cache(maxsize=64)

@@ -110,12 +110,17 @@ def required_rank(obj) -> int | None:
 
 def can_access(user, obj, now=None) -> bool:
     """May `user` see the gated parts (body, file, link, ...) of `obj`?"""
-    needed = required_rank(obj)
+    return rank_allows(user, required_rank(obj), now)
+
+
+def rank_allows(user, needed: int | None, now=None) -> bool:
+    """`can_access` for an object whose tier's rank (`needed`: None for no tier) was read without
+    the object, by a statement written out (members.rows)."""
     if needed is None:
         return True
     if user is None or not user.is_authenticated:
         return False
-    if user.is_staff:
+    if user.is_staff or needed <= 0:  # the free tier: every member holds rank 0 at least, no query
         return True
     return (member_rank(user, now) or 0) >= needed
 

@@ -97,10 +97,23 @@ def value(
     model: type[Model], name: str, raw: Any, *, connection: BaseDatabaseWrapper = default_connection
 ) -> Any:
     """A value of `model`'s field `name` as the ORM would return it (SQLite's dates are text)."""
+    return converter(model, name, connection=connection)(raw)
+
+
+def converter(
+    model: type[Model], name: str, *, connection: BaseDatabaseWrapper = default_connection
+) -> Callable[[Any], Any]:
+    """What `value` does to a raw value of `model`'s field `name`, looked up once: for a column
+    read on many rows."""
     field = model._meta.get_field(name)
     if not isinstance(field, Field):
         raise TypeError(f"{model.__name__}.{name} is not a column")
     col = field.get_col(model._meta.db_table)
-    for convert in [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]:
-        raw = convert(raw, col, connection)
-    return raw
+    converters = [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]
+
+    def convert(raw: Any) -> Any:
+        for step in converters:
+            raw = step(raw, col, connection)
+        return raw
+
+    return convert
