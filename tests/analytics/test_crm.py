@@ -459,3 +459,36 @@ def test_a_page_number_is_read_as_the_paginator_reads_it(creator, community, pag
     response = creator.get(f"{DIRECTORY}?page={page}")
     assert response.status_code == 200 and response.context["page"].number == shown
     assert len(response.context["rows"]) == (50 if shown == 1 else 4)
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_rows_columns_compiled_once_are_what_the_orm_reads(community, language):
+    """On PostgreSQL the rows' statement is compiled once per run and language and run with the
+    page's ids as one array: the same members with the same values as the ORM's own query."""
+    from django.db import connection
+    from django.utils import translation
+
+    from analytics import selectors
+
+    PointsAccount.objects.update_or_create(member=community["ann"], defaults={"balance": 42, "lifetime": 50})
+    ids = [m.pk for m in (community["dan"], community["ann"], community["bob"], community["cat"])]
+    names = (
+        "email", "display_name", "handle", "deleted_at", "date_joined", "analytics_consent", "last_seen_at",
+        "last_login", "tier_name", "live_status", "any_membership", "score", "churn", "persona_id",
+        "high_potential", "at_risk_loyal", "balance", "seen", "ltv",
+    )  # fmt: skip
+    if connection.vendor == "postgresql":
+        names += ("tag_names",)
+    selectors._page_columns_built.clear()
+    selectors._page_columns_sql.clear()
+    with translation.override(language):
+        for run in (community["run"], None):
+            orm = {m.pk: m for m in selectors._page_columns(run).filter(pk__in=ids)}
+            for _twice in range(2):  # compiled, then from the kept statement
+                got = {m.pk: m for m in selectors.page_columns(ids, run)}
+                assert set(got) == set(orm) == set(ids)
+                for pk, member in got.items():
+                    assert {n: getattr(member, n) for n in names} == {n: getattr(orm[pk], n) for n in names}
+                    assert member.public_name == orm[pk].public_name
+            assert list(selectors.page_columns([], run)) == []
+    assert {m.pk for m in selectors.page_columns(ids[:1], community["run"])} == set(ids[:1])
