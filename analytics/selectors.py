@@ -440,7 +440,7 @@ ROW_USER_FIELDS = (
 )  # fmt: skip
 
 
-def page_columns(ids: list[int], run: PersonaRun | None) -> Iterable[User]:
+def page_columns(ids: list[int], run: PersonaRun | None) -> Iterable[Any]:
     """What a directory row shows (on PostgreSQL its tags' names too, `tag_names`), for a page of
     members: each value by its own index lookup
     per member (a few dozen probes), never a pass over a whole table (the points accounts or
