@@ -149,6 +149,12 @@ def member_sections_for(member: User, stamp: tuple) -> MemberSections:
     if variant_for(member=member) is not None:
         # In an experiment: the list logs impressions for the variant on every view.
         return _member_sections(member, stamp)
+    return _kept_sections(member, stamp)
+
+
+def _kept_sections(member: User, stamp: tuple) -> MemberSections:
+    """The sections under the member's key, computed and kept when missing (not for members in
+    an experiment: the callers check)."""
     key = sections_key(member, stamp)
     sections: MemberSections | None = cache.get(key)
     if sections is None:
@@ -164,7 +170,7 @@ def warm_sections(member: User) -> None:
     instead of ranking on their time. Not for members in an experiment: their list is computed
     as it is shown, and computing it here would log impressions they never saw."""
     if variant_for(member=member) is None:
-        member_sections_for(member, activity_stamp(member))
+        _kept_sections(member, activity_stamp(member))
 
 
 def _member_sections(member: User, stamp: tuple) -> MemberSections:
