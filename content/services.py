@@ -17,6 +17,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members import rows
 from members.access import can_access
 from members.errors import MemberError
 from members.models import User
@@ -135,11 +136,14 @@ def _log_view(
         cursor.execute(_LOG_VIEW_SQL, [view_key, content_id, lesson_id, user_id, source, timezone.now()])
 
 
+_LOG_VIEW_COLUMNS = (
+    "view_key", "content", "lesson", "user", "source", "started_at", "dwell_seconds", "scroll_depth", "completed",
+)  # fmt: skip
 _LOG_VIEW_SQL = (
     # The table's and columns' names from the model; the values are parameters.
     "SET LOCAL synchronous_commit TO OFF; "  # noqa: S608
-    f"INSERT INTO {ContentView._meta.db_table} (view_key, content_id, lesson_id, user_id, source, "
-    "started_at, dwell_seconds, scroll_depth, completed) VALUES (%s, %s, %s, %s, %s, %s, 0, 0, false)"
+    f"INSERT INTO {rows.table(ContentView)} ({', '.join(rows.column(ContentView, n) for n in _LOG_VIEW_COLUMNS)}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, 0, 0, false)"
 )
 
 
