@@ -446,30 +446,30 @@ def page_columns(ids: list[int], run: PersonaRun | None) -> Iterable[Any]:
     per member (a few dozen probes), never a pass over a whole table (the points accounts or
     the memberships), which a join or EXISTS of the full list would plan for."""
     key = (run.pk if run else None, get_language() or "")  # what the built query holds
-    columns = _page_columns_built.get(key)
-    if columns is None:
+    built = _page_columns_built.get(key)
+    if built is None:
         if len(_page_columns_built) >= 16:  # runs come and go: keep only the recent few
             _page_columns_built.clear()
-            _page_columns_sql.clear()
-        columns = _page_columns_built[key] = _page_columns(run)
-    if connection.vendor != "postgresql":
-        return columns.filter(pk__in=ids)
-    # On PostgreSQL the statement is compiled once per run and language too (compiling its dozen
-    # expressions cost about as much as running it), with the page's ids as one array parameter.
-    compiled = _page_columns_sql.get(key)
+        columns = _page_columns(run)
+        built = _page_columns_built[key] = (columns, _compiled_for_ids(columns))
+    columns, compiled = built
     if compiled is None:
-        compiled = _page_columns_sql[key] = _compiled_for_ids(columns)
+        return columns.filter(pk__in=ids)
     sql, params, at = compiled
     return User.objects.raw(sql, [*params[:at], list(ids), *params[at + 1 :]])
 
 
 # The sentinel id the statement is compiled with, replaced by the page's ids (an array) when run.
 _IDS_SENTINEL = -7_345_901_263
+_Compiled = tuple[str, tuple[Any, ...], int]
 
 
-def _compiled_for_ids(columns: QuerySet) -> tuple[str, tuple[Any, ...], int]:
-    """`columns` filtered by a list of ids as SQL with the list as one array parameter: the
-    statement, its parameters and the position of the ids among them."""
+def _compiled_for_ids(columns: QuerySet) -> _Compiled | None:
+    """On PostgreSQL, `columns` filtered by a list of ids as SQL with the list as one array
+    parameter: the statement, its parameters and the position of the ids among them (compiling
+    its dozen expressions cost about as much as running it). None elsewhere: chained per page."""
+    if connection.vendor != "postgresql":
+        return None
     sql, params = columns.filter(pk__in=[_IDS_SENTINEL]).query.sql_with_params()
     id_column = f"{connection.ops.quote_name(User._meta.db_table)}.{connection.ops.quote_name('id')}"
     if params.count(_IDS_SENTINEL) != 1 or sql.count(f"{id_column} IN (%s)") != 1:
@@ -483,13 +483,11 @@ def _compiled_for_ids(columns: QuerySet) -> tuple[str, tuple[Any, ...], int]:
     )
 
 
-_page_columns_sql: dict[tuple[int | None, str], tuple[str, tuple[Any, ...], int]] = {}
-
-
-# The row columns' query as built for a run in a language: building its dozen expressions costs
-# as much as running it, so each process builds it once per run and language and chains it per
-# page (a QuerySet is never changed by chaining, as a class-based view's `queryset` is not).
-_page_columns_built: dict[tuple[int | None, str], QuerySet] = {}
+# The row columns' query as built for a run in a language, and on PostgreSQL its statement:
+# building its dozen expressions costs as much as running it, so each process builds it once per
+# run and language and chains it (or runs the statement) per page (a QuerySet is never changed by
+# chaining, as a class-based view's `queryset` is not).
+_page_columns_built: dict[tuple[int | None, str], tuple[QuerySet, _Compiled | None]] = {}
 
 
 def _page_columns(run: PersonaRun | None) -> QuerySet:

@@ -480,7 +480,6 @@ def test_the_rows_columns_compiled_once_are_what_the_orm_reads(community, langua
     if connection.vendor == "postgresql":
         names += ("tag_names",)
     selectors._page_columns_built.clear()
-    selectors._page_columns_sql.clear()
     with translation.override(language):
         for run in (community["run"], None):
             orm = {m.pk: m for m in selectors._page_columns(run).filter(pk__in=ids)}
