@@ -11,11 +11,12 @@ join date) are kept in the cache until an account or a run's profiles change
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
@@ -42,7 +43,7 @@ from django.utils.translation import get_language
 from community.models import RSVP, Comment, Post
 from content.models import ContentView
 from content.selectors import view_pairs
-from members.models import LIVE_STATUSES, Membership, MembershipEvent, Payment, Tier, User
+from members.models import LIVE_STATUSES, Membership, MembershipEvent, Payment, Tier, User, public_name_from
 from members.translated import in_language
 from points.models import LedgerEntry, PointsAccount
 
@@ -128,28 +129,38 @@ class DirectoryChoices:
 
 
 def directory_choices() -> DirectoryChoices:
-    """What the directory offers to filter by and come back to, from the cache (one read) when
-    nothing changed since it was read from the database (five queries on PostgreSQL otherwise:
-    the run with its personas, the tiers, the tags, the segments). The run and personas without
-    their large columns (parameters, metrics, centroids), which the directory does not show."""
-    version_key = directory_choices_version.key
-    found = cache.get_many([version_key, DIRECTORY_CHOICES_KEY])
-    version = found.get(version_key)
-    if version is None:
-        version = directory_choices_version.current()
-    kept = found.get(DIRECTORY_CHOICES_KEY)
+    """What the directory offers to filter by and come back to: when nothing changed since this
+    process last read it, the same object, after reading only the version (the choices are read
+    on every CRM page; unpickling their rows cost more than the rest of the lookup); else from
+    the cache (one more read), or from the database (five queries on PostgreSQL: the run with
+    its personas, the tiers, the tags, the segments) when nothing changed since it was kept
+    there. The run and personas without their large columns (parameters, metrics, centroids),
+    which the directory does not show. Read only: every page of the process shares the object."""
+    version = directory_choices_version.current()
+    here = _choices_here.get(DIRECTORY_CHOICES_KEY)
+    if here is not None and here[0] == version:
+        return here[1]
+    kept = cache.get(DIRECTORY_CHOICES_KEY)
     if kept is not None and kept[0] == version:
-        return cast(DirectoryChoices, kept[1])
-    run, personas = latest_run_and_personas(lean=True)
-    choices = DirectoryChoices(
-        run=run,
-        personas=personas,
-        tiers=list(Tier.objects.order_by("rank")),
-        tags=list(Tag.objects.all()),
-        segments=list(Segment.objects.all()),
-    )
-    cache.set(DIRECTORY_CHOICES_KEY, (version, choices), DIRECTORY_CHOICES_SECONDS)
+        choices = cast(DirectoryChoices, kept[1])
+    else:
+        run, personas = latest_run_and_personas(lean=True)
+        choices = DirectoryChoices(
+            run=run,
+            personas=personas,
+            tiers=list(Tier.objects.order_by("rank")),
+            tags=list(Tag.objects.all()),
+            segments=list(Segment.objects.all()),
+        )
+        cache.set(DIRECTORY_CHOICES_KEY, (version, choices), DIRECTORY_CHOICES_SECONDS)
+    if version:  # 0: a cache that keeps nothing (the version never moves), so nothing is kept here
+        _choices_here[DIRECTORY_CHOICES_KEY] = (version, choices)
     return choices
+
+
+# The choices as this process last read them, with their version (a version is never used twice:
+# lost, it starts again from the clock).
+_choices_here: dict[str, tuple[int, DirectoryChoices]] = {}
 
 
 def persona_keys(*, member_ids: list[int], run: PersonaRun | None = None) -> dict[int, int]:
@@ -367,15 +378,18 @@ def directory_list_key(
 
 
 def directory_page(
-    *, members: QuerySet, page: int | str | None, run: PersonaRun | None, list_key: str | None = None
+    *, filters: DirectoryFilters, run: PersonaRun | None, page: int | str | None, list_key: str | None = None
 ) -> tuple[Page, list]:
-    """One page of `member_directory` (built `lean`): the count and the page's ids first, over the
-    members and only the columns the filters and sort need (the database computes no per-row
-    subquery for the rows before the page, so page 1,000 costs what page 1 does), then the
-    columns of those ids (`page_columns`), in the page's order. `list_key`: the page's
-    `directory_list_key`, under which the count and the ids are kept until an account or a
-    run's profiles change (`directory_list_version`)."""
-    ids_page = _ids_page(members=members, page=page, list_key=list_key)
+    """One page of `member_directory(filters=filters, run=run)`: the count and the page's ids
+    first, over the members and only the columns the filters and sort need (the database
+    computes no per-row subquery for the rows before the page, so page 1,000 costs what page 1
+    does), then the columns of those ids (`page_columns`), in the page's order. `list_key`: the
+    page's `directory_list_key`, under which the count and the ids are kept until an account or
+    a run's profiles change (`directory_list_version`); a page whose ids are kept does not build
+    the members' query at all."""
+    ids_page = _ids_page(
+        members=lambda: member_directory(filters=filters, run=run, lean=True), page=page, list_key=list_key
+    )
     ids = cast(list[int], ids_page.object_list)
     by_id = {m.pk: m for m in page_columns(ids, run)}
     rows = [by_id[pk] for pk in ids if pk in by_id]
@@ -389,24 +403,27 @@ def directory_page(
 
 def _ids_page(
     *,
-    members: QuerySet,
+    members: Callable[[], QuerySet],
     page: int | str | None,
     list_key: str | None,
     fresh: bool = False,
     seconds: int = DIRECTORY_LIST_SECONDS,
 ) -> Page:
-    """The page of `members`' ids: kept under `list_key` (with the count, for `seconds`) if
-    given, read from there when `directory_list_version` has not moved since (`fresh`: counted
-    again all the same, and kept)."""
-    paginator = Paginator(members.values_list("pk", flat=True), PAGE_SIZE)
+    """The page of the ids of `members()` (a `member_directory` built `lean`, built only if the
+    ids are not kept): kept under `list_key` (with the count, for `seconds`) if given, read from
+    there when `directory_list_version` has not moved since (`fresh`: counted again all the same,
+    and kept)."""
     kept, version = None, 0
     if list_key is not None:
         found = cache.get_many([directory_list_version.key, list_key])
         version = found.get(directory_list_version.key) or directory_list_version.current()
         kept = None if fresh else found.get(list_key)
     if kept is not None and kept[0] == version:
-        _version, paginator.count, number, ids = kept
+        _version, count, number, ids = kept
+        paginator = Paginator(ids, PAGE_SIZE)
+        paginator.count = count
         return Page(ids, number, paginator)
+    paginator = Paginator(members().values_list("pk", flat=True), PAGE_SIZE)
     ids_page = paginator.get_page(page)
     ids = list(ids_page.object_list)
     ids_page.object_list = ids
@@ -426,8 +443,13 @@ def store_directory_lists() -> list[str]:
     stored = []
     for filters in (DirectoryFilters(), *(DirectoryFilters(persona_key=p.key) for p in choices.personas)):
         key = cast(str, directory_list_key(filters=filters, run=run, page=None))
-        members = member_directory(filters=filters, run=run, lean=True)
-        _ids_page(members=members, page=None, list_key=key, fresh=True, seconds=NIGHTLY_LIST_SECONDS)
+        _ids_page(
+            members=partial(member_directory, filters=filters, run=run, lean=True),
+            page=None,
+            list_key=key,
+            fresh=True,
+            seconds=NIGHTLY_LIST_SECONDS,
+        )
         stored.append(key)
     return stored
 
@@ -440,7 +462,31 @@ ROW_USER_FIELDS = (
 )  # fmt: skip
 
 
-def page_columns(ids: list[int], run: PersonaRun | None) -> Iterable[Any]:
+class DirectoryRow:
+    """One member's row of the directory (`page_columns`): the member's `ROW_USER_FIELDS` (the id
+    as `pk` too) and the columns `_page_columns` annotates, as plain attributes. Making a page of
+    User instances instead (signals, deferred-field bookkeeping) cost a fifth of the page."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+        self.pk: int = values["id"]
+
+    if TYPE_CHECKING:  # its attributes are its columns'
+
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
+    @property
+    def public_name(self) -> str:
+        return public_name_from(
+            display_name=self.__dict__["display_name"],
+            handle=self.__dict__["handle"],
+            deleted_at=self.__dict__["deleted_at"],
+        )
+
+
+def page_columns(ids: list[int], run: PersonaRun | None) -> list[DirectoryRow]:
     """What a directory row shows (on PostgreSQL its tags' names too, `tag_names`), for a page of
     members: each value by its own index lookup
     per member (a few dozen probes), never a pass over a whole table (the points accounts or
@@ -454,9 +500,13 @@ def page_columns(ids: list[int], run: PersonaRun | None) -> Iterable[Any]:
         built = _page_columns_built[key] = (columns, _compiled_for_ids(columns))
     columns, compiled = built
     if compiled is None:
-        return columns.filter(pk__in=ids)
+        names = [*(("id" if name == "pk" else name) for name in ROW_USER_FIELDS), *columns.query.annotations]
+        return [DirectoryRow(values) for values in columns.filter(pk__in=ids).values(*names)]
     sql, params, at = compiled
-    return User.objects.raw(sql, [*params[:at], list(ids), *params[at + 1 :]])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params[:at], list(ids), *params[at + 1 :]])
+        names = [column.name for column in cursor.description]
+        return [DirectoryRow(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
 
 # The sentinel id the statement is compiled with, replaced by the page's ids (an array) when run.

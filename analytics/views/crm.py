@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -41,6 +43,7 @@ from ..models import Broadcast, Persona, ScoreWeights, Segment, Tag
 from ..scoring import TERMS
 from ..selectors import (
     DirectoryChoices,
+    DirectoryFilters,
     directory_choices,
     directory_list_key,
     directory_page,
@@ -80,26 +83,55 @@ def _invalid(
     return render(request, "analytics/crm/directory.html", context, status=400)
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """A valid filter form's answer, what the directory page needs of it."""
+
+    filters: DirectoryFilters
+    query: dict[str, str]  # DirectoryForm.query
+    filters_key: str  # _filters_key
+
+
+# The answers to the filters asked of this process (in a language), with the choices they were
+# checked against: while `directory_choices` gives the same object (nothing changed), the same
+# query is answered without building and validating the form again.
+_asked_here: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], tuple[DirectoryChoices, _Asked]] = {}
+_ASKED_KEPT = 256
+
+
+def _asked(data: QueryDict, choices: DirectoryChoices) -> _Asked | DirectoryForm:
+    """The filters in `data` as a valid form answers them (`_form_of`), or the invalid form."""
+    key = (get_language() or "", tuple(sorted((k, tuple(v)) for k, v in data.lists() if k != "page")))
+    here = _asked_here.get(key)
+    if here is not None and here[0] is choices:
+        return here[1]
+    form = _form_of(data, choices)
+    if not form.is_valid():
+        return form
+    asked = _Asked(filters=form.filters(), query=form.query(), filters_key=_filters_key(form))
+    if len(_asked_here) >= _ASKED_KEPT:
+        _asked_here.clear()
+    _asked_here[key] = (choices, asked)
+    return asked
+
+
 @creator_required
 @require_GET
 def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form, choices = _directory_form(request)
+    choices = directory_choices()
     run, personas = choices.run, choices.personas
-    if not form.is_valid():
-        return _invalid(request, form, choices)
-    filters, page_number = form.filters(), request.GET.get("page")
-    members = member_directory(filters=filters, run=run, lean=True)
+    asked = _asked(request.GET, choices)
+    if isinstance(asked, DirectoryForm):
+        return _invalid(request, asked, choices)
+    filters, page_number = asked.filters, request.GET.get("page")
     list_key = directory_list_key(filters=filters, run=run, page=page_number)
-    page, rows = directory_page(members=members, page=page_number, run=run, list_key=list_key)
+    page, rows = directory_page(filters=filters, run=run, page=page_number, list_key=list_key)
     row_keys = _shown(rows, personas)
     # What the cache holds for this page (its rows, the filter fields, the admin's sidebar),
     # read in one round trip.
-    filters_key = _filters_key(form)
     nav_key = nav_sidebar_key(request)
     sizes_key = segment_sizes_key(run.pk) if run else ""
-    cached = cache.get_many([*row_keys, filters_key, nav_key, *([sizes_key] if run else [])])
-    query = form.query()
-    without_page = urlencode(query)
+    cached = cache.get_many([*row_keys, asked.filters_key, nav_key, *([sizes_key] if run else [])])
     return render(
         request,
         "analytics/crm/directory.html",
@@ -107,16 +139,17 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             request,
             title=_("Members"),
             cached=cached,
-            form=form,
-            filters_html=filters_html(form, key=filters_key, cached=cached),
+            filters_html=filters_html(
+                lambda: _form_of(request.GET, choices), key=asked.filters_key, cached=cached
+            ),
             run=run,
             page=page,
             rows=rows,
             rows_html=directory_rows(rows, keys=row_keys, cached=cached),
-            query=without_page,
-            sort_links=_sort_links(query),
+            query=urlencode(asked.query),
+            filter_query=asked.query,
+            sort_links=_sort_links(asked.query),
             segments=choices.segments,
-            segment_form=SegmentForm(),
             sizes=segment_sizes(run, cached=cached),
         ),
     )
@@ -152,19 +185,17 @@ def draw_first_pages() -> int:
         for language, _name in settings.LANGUAGES:
             with translation.override(language):
                 for query in queries:
-                    form = _form_of(query, choices)
-                    if not form.is_valid():
+                    asked = _asked(query, choices)
+                    if isinstance(asked, DirectoryForm):
                         continue
-                    filters = form.filters()
-                    members = member_directory(filters=filters, run=run, lean=True)
+                    filters = asked.filters
                     list_key = directory_list_key(filters=filters, run=run, page=None)
-                    _page, rows = directory_page(members=members, page=None, run=run, list_key=list_key)
+                    _page, rows = directory_page(filters=filters, run=run, page=None, list_key=list_key)
                     keys = _shown(rows, choices.personas)
-                    filters_key = _filters_key(form)
-                    cached = cache.get_many([*keys, filters_key])
+                    cached = cache.get_many([*keys, asked.filters_key])
                     drawn += sum(1 for key in keys if key not in cached)
                     directory_rows(rows, keys=keys, cached=cached)
-                    filters_html(form, key=filters_key, cached=cached)
+                    filters_html(partial(_form_of, query, choices), key=asked.filters_key, cached=cached)
     return drawn
 
 
@@ -309,12 +340,15 @@ def _filters_key(form: DirectoryForm) -> str:
     return "analytics:crm-filters:2:" + hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
 
 
-def filters_html(form: DirectoryForm, *, key: str, cached: Mapping[str, Any]) -> SafeString:
+def filters_html(form: Callable[[], DirectoryForm], *, key: str, cached: Mapping[str, Any]) -> SafeString:
     """The filter form's fields drawn, from `cached` when the same filters with the same choices
-    were drawn before (`key`, from `_filters_key`), else by `draw_filters` (then kept)."""
+    were drawn before (`key`, from `_filters_key`), else by `draw_filters` of the (valid) form
+    `form()` gives (then kept)."""
     html = cached.get(key)
     if html is None:
-        html = draw_filters(form)
+        drawn_form = form()
+        drawn_form.is_valid()
+        html = draw_filters(drawn_form)
         cache.set(key, html, FILTERS_SECONDS)
     return _safe(html)
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from analytics import crm, services
@@ -146,3 +147,39 @@ def test_the_shared_choices_are_labelled_in_each_readers_language(creator, run):
     assert 'value="1">reads a lot<' in _field(creator, "persona")
     creator.cookies["django_language"] = "zh-hans"
     assert 'value="1">读<' in _field(creator, "persona")
+
+
+def test_a_process_reads_only_the_version_while_the_choices_stay_the_same(creator, run, monkeypatch):
+    """The choices are the process's own object until their version moves: no page unpickles
+    them again, and a change (here a new tier) is read once, by the next page."""
+    from django.core.cache import cache
+
+    from analytics.selectors import DIRECTORY_CHOICES_KEY, directory_choices
+
+    creator.get(DIRECTORY)
+    read: list[str] = []
+    original = cache.get
+    monkeypatch.setattr(
+        cache, "get", lambda key, *args, **kw: (read.append(key), original(key, *args, **kw))[1]
+    )
+    first = directory_choices()
+    assert directory_choices() is first and DIRECTORY_CHOICES_KEY not in read
+    TierFactory(name="Gold", slug="gold", rank=2)
+    assert 'value="gold">Gold<' in _field(creator, "tier")
+    assert directory_choices() is not first and "gold" in [t.slug for t in directory_choices().tiers]
+
+
+def test_filters_are_checked_again_once_the_choices_change(creator, run):
+    """A query asked before is answered without validating the form again (its tier is not looked
+    up), until the choices change: a tier renamed away makes the same query invalid at once."""
+    tier = TierFactory(name="Gold", slug="gold", rank=2)
+    asked = f"{DIRECTORY}?tier=gold"
+    assert creator.get(asked).status_code == 200
+    with CaptureQueriesContext(connection) as warm:
+        assert creator.get(asked).status_code == 200
+    assert not any('FROM "members_tier"' in q["sql"] for q in warm.captured_queries)
+    assert any('"members_user"' in q["sql"] for q in warm.captured_queries)  # the page was read
+    tier.slug = "platinum"
+    tier.save()
+    assert creator.get(asked).status_code == 400
+    assert creator.get(f"{DIRECTORY}?tier=platinum").status_code == 200
