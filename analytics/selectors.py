@@ -379,7 +379,7 @@ def directory_list_key(
 
 def directory_page(
     *, filters: DirectoryFilters, run: PersonaRun | None, page: int | str | None, list_key: str | None = None
-) -> tuple[Page, list]:
+) -> tuple[Page, list[DirectoryRow]]:
     """One page of `member_directory(filters=filters, run=run)`: the count and the page's ids
     first, over the members and only the columns the filters and sort need (the database
     computes no per-row subquery for the rows before the page, so page 1,000 costs what page 1
@@ -388,7 +388,7 @@ def directory_page(
     a run's profiles change (`directory_list_version`); a page whose ids are kept does not build
     the members' query at all."""
     ids_page = _ids_page(
-        members=lambda: member_directory(filters=filters, run=run, lean=True), page=page, list_key=list_key
+        members=partial(member_directory, filters=filters, run=run, lean=True), page=page, list_key=list_key
     )
     ids = cast(list[int], ids_page.object_list)
     by_id = {m.pk: m for m in page_columns(ids, run)}
@@ -465,7 +465,7 @@ ROW_USER_FIELDS = (
 class DirectoryRow:
     """One member's row of the directory (`page_columns`): the member's `ROW_USER_FIELDS` (the id
     as `pk` too) and the columns `_page_columns` annotates, as plain attributes. Making a page of
-    User instances instead (signals, deferred-field bookkeeping) cost a fifth of the page."""
+    User instances instead (signals, deferred-field bookkeeping) cost about 0.5 ms of CPU."""
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
@@ -480,9 +480,7 @@ class DirectoryRow:
     @property
     def public_name(self) -> str:
         return public_name_from(
-            display_name=self.__dict__["display_name"],
-            handle=self.__dict__["handle"],
-            deleted_at=self.__dict__["deleted_at"],
+            display_name=self.display_name, handle=self.handle, deleted_at=self.deleted_at
         )
 
 

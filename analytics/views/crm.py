@@ -140,7 +140,7 @@ def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
             title=_("Members"),
             cached=cached,
             filters_html=filters_html(
-                lambda: _form_of(request.GET, choices), key=asked.filters_key, cached=cached
+                partial(_form_of, request.GET, choices), key=asked.filters_key, cached=cached
             ),
             run=run,
             page=page,
