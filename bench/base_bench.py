@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 
 from _setup import production_environment
 
@@ -75,6 +76,19 @@ PARTS = [
     ("level-up notice", "points.selectors:unseen_level_up"),
     ("last seen / preferences", "members.middleware:MemberPreferencesMiddleware.__call__"),
 ]
+
+
+def signed_in(client: Any, user: Any) -> SimpleCookie:
+    """`client` signed in as `user` (after `setup`), with today's visit counted already (no daily
+    points award in the pages measured): the session's cookies, to set on `client` per request."""
+    from points.rules import local_date
+
+    client.cookies = SimpleCookie()
+    client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
+    session = client.session
+    session["points_daily_visit"] = local_date(member=user)
+    session.save()
+    return client.cookies
 
 
 def setup(app_root: Path) -> None:
@@ -185,7 +199,6 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from members.models import User
-    from points.rules import local_date
     from usergroup.management.commands import seed_demo as demo
 
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
@@ -196,14 +209,7 @@ def main() -> None:
     )
     # One client (one handler, as one worker has), with each member's session cookies.
     client = Client(HTTP_USER_AGENT=BROWSER)
-    sessions: list[SimpleCookie] = []
-    for member in members:
-        client.cookies = SimpleCookie()
-        client.force_login(member, backend="allauth.account.auth_backends.AuthenticationBackend")
-        session = client.session
-        session["points_daily_visit"] = local_date(member=member)  # counted already today
-        session.save()
-        sessions.append(client.cookies)
+    sessions = [signed_in(client, member) for member in members]
 
     from django.core.cache import cache
 

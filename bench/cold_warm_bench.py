@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from base_bench import BROWSER, setup  # noqa: E402
+from base_bench import BROWSER, setup, signed_in  # noqa: E402
 
 PAGES = ["crm", "crm-persona", "dashboard", "points", "notifications", "yardstick"]
 
@@ -50,7 +50,6 @@ def main() -> None:
 
     from analytics.models import Persona, PersonaRun
     from members.models import User
-    from points.rules import local_date
     from usergroup.management.commands import seed_demo as demo
 
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
@@ -64,16 +63,8 @@ def main() -> None:
     personas = list(Persona.objects.filter(run=run).values_list("pk", flat=True)) if run else []
     client = Client(HTTP_USER_AGENT=BROWSER)
 
-    def signed_in(user: User) -> SimpleCookie:
-        client.cookies = SimpleCookie()
-        client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
-        session = client.session
-        session["points_daily_visit"] = local_date(member=user)
-        session.save()
-        return client.cookies
-
-    creator_cookies = signed_in(creator)
-    member_cookies = [signed_in(m) for m in members]
+    creator_cookies = signed_in(client, creator)
+    member_cookies = [signed_in(client, m) for m in members]
 
     def url(page: str, i: int) -> tuple[str, SimpleCookie]:
         if page == "crm":

@@ -21,11 +21,10 @@ import pstats
 import statistics
 import sys
 import time
-from http.cookies import SimpleCookie
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from base_bench import BROWSER, setup
+from base_bench import BROWSER, setup, signed_in
 
 STATES = ["cold", "cold-news", "warm", "warm-news"]
 
@@ -51,7 +50,6 @@ def main() -> None:
     from community.models import Notification
     from members.header import members_changed
     from members.models import User
-    from points.rules import local_date
 
     # The load test's members are the first 2,000 demo members: those of them with notifications.
     from usergroup.management.commands import seed_demo as demo
@@ -66,15 +64,7 @@ def main() -> None:
     )
     client = Client(HTTP_USER_AGENT=BROWSER)
 
-    def signed_in(user: User) -> SimpleCookie:
-        client.cookies = SimpleCookie()
-        client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
-        session = client.session
-        session["points_daily_visit"] = local_date(member=user)
-        session.save()
-        return client.cookies
-
-    cookies = [signed_in(m) for m in members]
+    cookies = [signed_in(client, m) for m in members]
     counts = dict(
         Notification.objects.filter(recipient__in=members).values_list("recipient").annotate(Count("pk"))
     )
