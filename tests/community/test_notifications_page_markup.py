@@ -80,6 +80,15 @@ def visit(monkeypatch, member, language: str) -> tuple[str, str]:
     return response.content.decode(), drawn[0]
 
 
+def _topic(*, by, area, title: str, kind: str = "discussion", hidden: bool = False):
+    """A topic `by` started in `area`, hidden by a moderator afterwards if `hidden`."""
+    topic = services.start_thread(member=by, category=area, kind=kind, title=title, body="x")
+    if hidden:
+        topic.hidden = True
+        topic.save()
+    return topic
+
+
 @pytest.fixture
 def notified(db):
     """A member with notifications of every kind, some they may no longer see."""
@@ -93,20 +102,10 @@ def notified(db):
     staff = UserFactory(is_staff=True)  # writes the topics: no posting rate limit
     open_area = Category.objects.create(name="Open", slug="open-area")
     gated = Category.objects.create(name="Gold area", slug="gold-area", read_tier=gold)
-    topic = services.start_thread(
-        member=staff, category=open_area, kind="question", title=f"Why {NASTY}?", body="x"
-    )
-    other = services.start_thread(
-        member=staff, category=open_area, kind="discussion", title="Über café", body="x"
-    )
-    hidden = services.start_thread(
-        member=staff, category=open_area, kind="discussion", title="Zq hidden topic", body="x"
-    )
-    hidden.hidden = True
-    hidden.save()
-    secret = services.start_thread(
-        member=staff, category=gated, kind="discussion", title="Gold secret", body="x"
-    )
+    topic = _topic(by=staff, area=open_area, title=f"Why {NASTY}?", kind="question")
+    other = _topic(by=staff, area=open_area, title="Über café")
+    hidden = _topic(by=staff, area=open_area, title="Zq hidden topic", hidden=True)
+    secret = _topic(by=staff, area=gated, title="Gold secret")
     post = Post.objects.create(thread=topic, author=nasty, body="an answer")
     hidden_post = Post.objects.create(thread=other, author=nasty, body="hidden", hidden=True)
     waiting = Post.objects.create(thread=other, author=nasty, body="waiting", approved=False)
@@ -174,14 +173,8 @@ def test_an_empty_page_and_the_newest_hundred_are_unchanged(monkeypatch, area):
     assert "Nothing new." in new
 
     writer = UserFactory(is_staff=True)
-    thread = services.start_thread(
-        member=writer, category=area, kind="discussion", title="Busy topic", body="x"
-    )
-    hidden = services.start_thread(
-        member=writer, category=area, kind="discussion", title="Gone topic", body="x"
-    )
-    hidden.hidden = True
-    hidden.save()
+    thread = _topic(by=writer, area=area, title="Busy topic")
+    hidden = _topic(by=writer, area=area, title="Gone topic", hidden=True)
     now = timezone.now()
     Notification.objects.bulk_create(
         [
@@ -197,9 +190,7 @@ def test_an_empty_page_and_the_newest_hundred_are_unchanged(monkeypatch, area):
 
 def test_the_list_and_the_email_preference_are_one_statement(area):
     member, writer = UserFactory(), UserFactory()
-    thread = services.start_thread(
-        member=writer, category=area, kind="discussion", title="One topic", body="x"
-    )
+    thread = _topic(by=writer, area=area, title="One topic")
     Notification.objects.create(recipient=member, kind="reply", actor=writer, thread=thread)
     notify.set_email_preference(member=member, email="off")
     client = Client()
