@@ -81,7 +81,9 @@ def record_view(
     client: str = "",
 ) -> str | None:
     """Log that a page was served (one INSERT) and return the signed token its beacon sends back.
-    Bots are not counted and get no token; neither do visitors over the per-minute limit."""
+    Bots are not counted and get no token; neither do visitors over the per-minute limit. The
+    reading points are paid by the beacon (`record_beacon`), not here: serving a page writes
+    nothing else."""
     if is_bot(user_agent=user_agent):
         return None
     user_id = user.pk if user is not None and user.is_authenticated else None
@@ -100,13 +102,6 @@ def record_view(
     view_key = uuid.uuid4()
     lesson_id = lesson.pk if lesson else None
     _log_view(view_key=view_key, content_id=content.pk, lesson_id=lesson_id, user_id=user_id, source=source)
-    if user_id and lesson is None:
-        award_points(
-            member=user if isinstance(user, User) else None,
-            action=Action.CONTENT_VIEW,
-            ref=f"content:{content.pk}",
-            link=content.get_absolute_url(),
-        )
     token = signing.dumps(
         {"k": view_key.hex, "c": content.pk, "l": lesson.pk if lesson else None, "u": user_id},
         salt=BEACON_SALT,
@@ -150,7 +145,8 @@ _LOG_VIEW_SQL = (
 def record_beacon(
     *, token: str, user: User | AnonymousUser, dwell: int, scroll: int, completed: bool, client: str = ""
 ) -> ContentView:
-    """Update the view row named by `token` with the page's dwell time and scroll depth."""
+    """Update the view row named by `token` with the page's dwell time and scroll depth, and
+    for a member's view of an item (not of a lesson) pay the content view points."""
     try:
         data = signing.loads(token, salt=BEACON_SALT, max_age=BEACON_MAX_AGE)
     except signing.SignatureExpired:
@@ -185,6 +181,17 @@ def record_beacon(
         scroll_depth=Greatest(F("scroll_depth"), Value(scroll)),
         completed=Case(When(completed=True, then=Value(True)), default=Value(completed)),
     )
+    if view.lesson is None and isinstance(user, User):
+        # The content view rule pays when the page says it was read, as the reader leaves it (no
+        # one waits for the beacon's answer), not when it is served: a prefetch or a link
+        # preview earns nothing, and the page a member waits for writes no points. Once per
+        # member and item, whatever the number of beacons (award_points is idempotent).
+        award_points(
+            member=user,
+            action=Action.CONTENT_VIEW,
+            ref=f"content:{view.content_id}",
+            link=view.content.get_absolute_url(),
+        )
     view.refresh_from_db()
     return view
 

@@ -36,8 +36,10 @@ def test_reading_and_finishing_a_course_earn_points():
     client = Client(HTTP_USER_AGENT=BROWSER)
     client.force_login(member)
     item = ContentFactory()
-    client.get(item.get_absolute_url())
-    client.get(item.get_absolute_url())  # the same item pays once
+    served = client.get(item.get_absolute_url()).content.decode()
+    assert not LedgerEntry.objects.filter(member=member, action=Action.CONTENT_VIEW).exists()
+    send_beacon(client, served)  # the page says it was read: the view is paid
+    send_beacon(client, client.get(item.get_absolute_url()).content.decode())  # the same item pays once
     course = ContentFactory(kind="course", slug="c")
     lessons = [LessonFactory(course=course, slug=f"l{i}", position=i) for i in range(2)]
     for lesson in lessons:
@@ -49,9 +51,31 @@ def test_reading_and_finishing_a_course_earn_points():
     assert view_entry.link == item.get_absolute_url()
 
 
+def send_beacon(client: Client, served: str) -> None:
+    """What static/js/beacon.js sends as the reader leaves the page `served`."""
+    token = re.search(r'data-beacon-token="([^"]+)"', served)
+    assert token is not None
+    response = client.post(reverse("content:beacon"), {"token": token.group(1), "dwell": 30, "scroll": 50})
+    assert response.status_code == 204
+
+
 def test_points_are_not_awarded_to_visitors_or_for_locked_lessons():
-    Client(HTTP_USER_AGENT=BROWSER).get(ContentFactory().get_absolute_url())
+    visitor = Client(HTTP_USER_AGENT=BROWSER)
+    send_beacon(visitor, visitor.get(ContentFactory().get_absolute_url()).content.decode())
     assert not LedgerEntry.objects.exists()
+
+
+def test_serving_an_item_pays_nothing_until_its_beacon_and_a_lesson_beacon_pays_no_view():
+    """A prefetch or a link preview is served the page but sends no beacon: no points. A
+    lesson's beacon pays no content view (lessons pay when completed)."""
+    member = UserFactory()
+    client = Client(HTTP_USER_AGENT=BROWSER)
+    client.force_login(member)
+    client.get(ContentFactory().get_absolute_url())
+    course = ContentFactory(kind="course", slug="c")
+    lesson = LessonFactory(course=course, slug="l", position=0)
+    send_beacon(client, client.get(reverse("content:lesson", args=["c", lesson.slug])).content.decode())
+    assert not LedgerEntry.objects.filter(member=member).exclude(action=Action.DAILY_VISIT).exists()
 
 
 def test_renewals_earn_points_once():
@@ -195,13 +219,16 @@ def test_points_pages_need_login(client):
     assert client.get(reverse("points:leaderboard")).status_code == 200
 
 
-def test_beacon_with_content_view_points_still_one_entry():
+def test_beacons_of_many_views_of_an_item_pay_one_entry():
     member = UserFactory()
     item = ContentFactory()
     for _ in range(3):
-        content_services.record_view(
+        token = content_services.record_view(
             content=item, lesson=None, user=member, source="library", user_agent=BROWSER
         )
+        assert token is not None
+        for dwell in (5, 50):  # a page hidden and shown again sends its beacon again
+            content_services.record_beacon(token=token, user=member, dwell=dwell, scroll=10, completed=False)
     assert LedgerEntry.objects.filter(member=member, action="content_view").count() == 1
 
 
