@@ -1,12 +1,13 @@
-"""What the thread page and the comments draw for each post or comment, worked out in Python
-once per row (issue 15): the avatar, the date and the addresses of the row's forms. The
-templates then print these values; per row they cost a few attribute lookups instead of an
-{% include %}, a date filter and up to five {% url %} tags.
+"""What the thread page draws for each post, worked out in Python once per row (issue 15): the
+avatar, the date and the addresses of the row's forms. The template then prints these values;
+per row they cost a few attribute lookups instead of an {% include %}, a date filter and up to
+five {% url %} tags. (The comments under an item are drawn whole in Python:
+community/comments_html.py.)
 
 An address is reversed once per page with a sentinel id, and each row's id put in its place
 (members.addresses): the URL resolver is asked once, not once per row."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from django.urls import reverse
 from django.utils.formats import date_format
@@ -19,12 +20,10 @@ from django.utils.translation import gettext
 from members.addresses import SENTINEL, Address
 from members.avatars import avatar_html
 
-from .models import Comment, Post, Thread, thread_slug
+from .models import Post, Thread, thread_slug
 from .selectors import NotificationLine
 
 POST_AVATAR = 28
-COMMENT_AVATAR = 24
-REPLY_AVATAR = 20
 
 
 def prepare_posts(posts: Sequence[Post], *, thread: Thread, viewer_id: int | None, page_number: int) -> None:
@@ -51,19 +50,6 @@ def prepare_posts(posts: Sequence[Post], *, thread: Thread, viewer_id: int | Non
         post.moderate_url = moderate.of(pk)  # type: ignore[attr-defined]
         post.vote_url = vote.of(pk)  # type: ignore[attr-defined]
         post.accept_url = accept.of(pk)  # type: ignore[attr-defined]
-
-
-def prepare_comments(comments: Iterable[Comment]) -> None:
-    """Set on each comment and each of its `shown_replies`, for community/_comments.html:
-    `avatar`, `ago` (created_at as the `timesince` filter gives it), `hide_url` and `flag_url`."""
-    hide, flag = Address("community:hide_comment"), Address("community:flag_comment")
-    for comment in comments:
-        rows = [(comment, COMMENT_AVATAR), *((reply, REPLY_AVATAR) for reply in comment.shown_replies)]
-        for row, size in rows:
-            row.avatar = avatar_html(row.author, size)  # type: ignore[attr-defined]
-            row.ago = timesince(row.created_at) if row.created_at else ""  # type: ignore[attr-defined]
-            row.hide_url = hide.of(row.pk)  # type: ignore[attr-defined]
-            row.flag_url = flag.of(row.pk)  # type: ignore[attr-defined]
 
 
 class ThreadAddress:
