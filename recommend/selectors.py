@@ -62,7 +62,7 @@ from content.selectors import (
     settled_views,
 )
 from members import rows
-from members.access import can_access, member_rank
+from members.access import can_access, member_rank, rank_allows
 from members.models import Tier, User
 
 from . import kept
@@ -679,7 +679,10 @@ class LiveCandidates:
         self._rows: dict[int, tuple] = {}  # the live ones' rows, each made an item when asked for
         self._found: dict[int, Content] = {}
 
-    def get(self, pk: int) -> Content | None:
+    def open_to(self, pk: int, member: User | AnonymousUser | None) -> Content | None:
+        """The item `pk` if it is live and `member` may open it (members.access, from the row's
+        tier rank: an item is made only for the rows that pass, as most of a list's
+        neighbours are gated or read), else None."""
         position = self._position.get(pk)
         if position is None:
             return None
@@ -687,9 +690,12 @@ class LiveCandidates:
             chunk = self._ids[self._read : self._read + CANDIDATE_CHUNK]
             self._rows |= _live_candidates(chunk)
             self._read += len(chunk)
+        row = self._rows.get(pk)
+        if row is None or not rank_allows(member, row[_CANDIDATE_RANK_AT]):
+            return None
         item = self._found.get(pk)
-        if item is None and pk in self._rows:
-            item = self._found[pk] = _candidate(self._rows[pk])
+        if item is None:
+            item = self._found[pk] = _candidate(row)
         return item
 
 
@@ -727,6 +733,7 @@ def _live_candidates(ids: list[int], *, tier_only: tuple[str, ...] | None = None
 
 _CANDIDATE_COLUMNS = ("id", "kind", "title", "slug", "summary", "min_tier")
 _CANDIDATE_TIER_COLUMNS = ("id", "rank")
+_CANDIDATE_RANK_AT = len(_CANDIDATE_COLUMNS) + 1  # the tier's rank in a row, whichever tier columns are read
 # A recommendation shown as a locked teaser names its tier (in the reader's language).
 _SHOWN_TIER_COLUMNS = (
     "id", "rank", "name",
@@ -734,6 +741,8 @@ _SHOWN_TIER_COLUMNS = (
 )  # fmt: skip
 if set(CANDIDATE_FIELDS) != {"pk", *_CANDIDATE_COLUMNS[1:5], "min_tier__rank"}:
     raise ImproperlyConfigured("CANDIDATE_FIELDS and the candidates' statement differ")
+if _CANDIDATE_TIER_COLUMNS[:2] != ("id", "rank") or _SHOWN_TIER_COLUMNS[:2] != ("id", "rank"):
+    raise ImproperlyConfigured("a candidate row's tier rank is read at _CANDIDATE_RANK_AT")
 
 
 @dataclass(frozen=True)
@@ -809,8 +818,8 @@ def also_read(
             break
         if pk in around.excluded:
             continue
-        other = around.found.get(pk)
-        if other is not None and can_access(member, other):
+        other = around.found.open_to(pk, member)
+        if other is not None:
             picked.append(other)
     return picked
 
@@ -831,8 +840,8 @@ def next_up(
             pk for source in sorted(around.lists) for pk in around.lists[source] if pk not in excluded
         )
         for pk in candidates:
-            other = around.found.get(pk)
-            if other is not None and can_access(member, other):
+            other = around.found.open_to(pk, member)
+            if other is not None:
                 return Recommendation(
                     other, item, "history", url=f"{other.get_absolute_url()}?src=recommendation"
                 )
