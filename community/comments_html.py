@@ -119,8 +119,7 @@ def draw_comments(
         )
     else:
         login = escape(f"{reverse('account_login')}?next={quote(request.path, safe='/')}")
-        parts.append(
-            f'<p class="small"><a href="{login}">{_translated(gettext("Log in to comment."))}</a></p>'
-        )
+        t_log_in = _translated(gettext("Log in to comment."))  # not in an f-string: makemessages reads it
+        parts.append(f'<p class="small"><a href="{login}">{t_log_in}</a></p>')
     parts.append("\n</section>\n")
     return mark_safe("".join(parts))  # every value above is escaped; the comments' HTML is checked

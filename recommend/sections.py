@@ -4,23 +4,16 @@ community.slots)."""
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.utils.formats import localize
-from django.utils.html import conditional_escape
-from django.utils.safestring import SafeString
 from django.utils.text import Truncator
-from django.utils.timezone import localtime
-from django.utils.translation import gettext, ngettext
 
 from community.models import Thread
-from community.rendering import ThreadAddress
 from content.models import Content
 from members.access import can_access
 from members.models import User
 
-from .end_html import draw_after_item
+from .end_html import draw_after_item, draw_suggested_topics
 from .models import Impression
 from .selectors import also_read, around_item, next_up, recommendations_for
 from .topics import suggested_topics
@@ -48,18 +41,7 @@ def suggested_topics_section(request: HttpRequest, thread: Thread) -> str:
     topics = suggested_topics(thread=thread, member=request.user)
     if not topics:
         return ""
-    # Per topic, worked out here rather than by tags and filters in the loop: the address (one
-    # reverse for all), when it was last active and its replies, as the template's
-    # {% blocktranslate %} with naturaltime gave them (the values escaped, the message not).
-    address = ThreadAddress()
-    for topic in topics:
-        topic.url = address.of(topic)  # type: ignore[attr-defined]
-        when = conditional_escape(naturaltime(localtime(topic.last_activity_at)))
-        topic.active = SafeString(gettext("active %(when)s") % {"when": when})  # type: ignore[attr-defined]
-        n = topic.reply_count
-        replies = ngettext("%(n)s reply", "%(n)s replies", n) % {"n": conditional_escape(localize(n))}
-        topic.replies = SafeString(replies)  # type: ignore[attr-defined]
-    return render_to_string("recommend/suggested_topics.html", {"topics": topics, "user": request.user})
+    return draw_suggested_topics(topics=topics, user=request.user)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from django.db import connection
 from django.db.models import Count, Max, QuerySet
 
 from community.models import Category, Post, Thread, ThreadRead
-from community.permissions import can_read
 from members import rows
+from members.access import access_sql
 from members.bulk import columns
 from members.models import Tier, User
 
@@ -158,32 +158,32 @@ def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: 
     Visitors get the same lists from public categories, without the personal filter: a
     suggestion is only a title and a link to a page they may open anyway.
 
-    Plain statements (members.rows), as every thread page asks: the areas with their tiers (the
-    reader's areas decided by the access policy, members.access), the neighbours in the newest
-    build with the reader's filters, and when they are fewer than `n` the fill; building these
-    as querysets cost the ORM several times more CPU than running them. Each returned thread
+    Plain statements (members.rows), as every thread page asks: the neighbours in the newest
+    build with the reader's filters (among them the areas they may read, as the access policy
+    writes it into a statement: members.access.access_sql), and when they are fewer than `n` the
+    fill; building these as querysets cost the ORM several times more CPU than running them. Each returned thread
     carries its category and `last_read` (None when never opened; always None for visitors) for
     the unread marker."""
     if n < 1:
         return []
-    readable = _readable_categories(member)
-    if not readable:
-        return []
     member_id = member.pk if isinstance(member, User) else None  # request.user proxies isinstance
-    areas = ", ".join(["%s"] * len(readable))
     q = connection.ops.quote_name
+    # The areas the reader may read, as the access policy decides (members.access, written into
+    # the statement): no area list is read first.
+    readable, readable_params = access_sql(Category, member, row="c", tier="rt")
     # Table and column names from the models; every value is a parameter.
     select = (
         f"SELECT {rows.columns(Thread, 't')}, {rows.columns(Category, 'c')}, "  # noqa: S608
         f"(SELECT r.{q('read_at')} FROM {rows.table(ThreadRead)} r "
         f"WHERE r.{q('thread_id')} = t.{q('id')} AND r.{q('member_id')} = %s) "
         f"FROM {rows.table(Thread)} t INNER JOIN {rows.table(Category)} c ON c.{q('id')} = t.{q('category_id')} "
-        f"WHERE NOT t.{q('hidden')} AND t.{q('category_id')} IN ({areas}) AND t.{q('id')} <> %s "
+        f"LEFT OUTER JOIN {rows.table(Tier)} rt ON rt.{q('id')} = c.{q('read_tier_id')} "
+        f"WHERE NOT t.{q('hidden')} {f'AND {readable} ' if readable else ''}AND t.{q('id')} <> %s "
         # Read since its last activity: nothing new for this member (no row for a visitor).
         f"AND NOT EXISTS (SELECT 1 FROM {rows.table(ThreadRead)} r WHERE r.{q('thread_id')} = t.{q('id')} "
         f"AND r.{q('member_id')} = %s AND r.{q('read_at')} >= t.{q('last_activity_at')}) "
     )
-    common = [member_id, *readable, thread.pk, member_id]
+    common = [member_id, *readable_params, thread.pk, member_id]
     # The neighbours in the newest build, best first: the build and the ranks as subqueries, so
     # that only the neighbours' rows are read and ranked.
     neighbours, builds = rows.table(ThreadNeighbour), rows.table(NeighbourBuild)
@@ -210,27 +210,6 @@ def suggested_topics(*, thread: Thread, member: User | AnonymousUser | None, n: 
             )
             picked += _topics(cursor.fetchall())
     return picked
-
-
-def _readable_categories(member: User | AnonymousUser | None) -> list[int]:
-    """The ids of the forum areas `member` may read, as the access policy decides for each (a
-    handful of rows, read with their tiers in one plain statement)."""
-    q = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # Table and column names from the models.
-            f"SELECT {rows.columns(Category, 'c')}, {rows.columns(Tier, 'r')} FROM {rows.table(Category)} c "  # noqa: S608
-            f"LEFT OUTER JOIN {rows.table(Tier)} r ON r.{q('id')} = c.{q('read_tier_id')}"
-        )
-        found = cursor.fetchall()
-    readable = []
-    for row in found:
-        category, at = rows.instance(Category, row, 0)
-        assert category is not None  # noqa: S101 - the primary key is never null
-        category.read_tier = rows.instance(Tier, row, at)[0]
-        if can_read(user=member, category=category):
-            readable.append(category.pk)
-    return readable
 
 
 def _topics(found: list[tuple]) -> list[Thread]:

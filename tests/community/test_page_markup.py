@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from community import services
-from community.models import Comment, Post, Thread
+from community.models import Comment, Post, Thread, ThreadRead
 from community.services import comments as comment_services
 from tests.factories import ContentFactory, UserFactory
 
@@ -61,6 +61,28 @@ class Captured:
             assert _same(new) == _same(old)
 
 
+class Drawn:
+    """What a module's drawing in Python (`name`, called with keywords only) was given, drawn
+    again with the template it replaced: the same keywords as the template's context, with the
+    request's CSRF token when a request is given."""
+
+    def __init__(self, monkeypatch, module, name: str, before: str) -> None:
+        self.calls: list[tuple[str, str]] = []
+        real = getattr(module, name)
+        old = engines["django"].from_string((TESTS / before).read_text())
+
+        def spy(**kwargs):
+            out = real(**kwargs)
+            request = kwargs.get("request")
+            context = {**kwargs, "csrf_token": get_token(request)} if request is not None else kwargs
+            self.calls.append((out, old.render(context, request)))
+            return out
+
+        monkeypatch.setattr(module, name, spy)
+
+    assert_same = Captured.assert_same
+
+
 def client_for(user, language: str) -> Client:
     client = Client(HTTP_USER_AGENT=BROWSER)
     client.cookies["django_language"] = language
@@ -95,6 +117,10 @@ def question(area, people):
             member=people["staff"], category=area, kind="discussion", title=f"Other <{n}>", body="x"
         )
         Thread.objects.filter(pk=other.pk).update(last_activity_at=days_ago, reply_count=n)
+        if n == 1:  # read by the member before its last activity: "new replies" for them
+            ThreadRead.objects.create(
+                thread=other, member=people["member"], read_at=days_ago - timedelta(days=1)
+            )
     return Thread.objects.get(pk=thread.pk)
 
 
@@ -105,14 +131,18 @@ def test_the_thread_page_and_its_suggested_topics_are_unchanged(monkeypatch, peo
     import recommend.sections
 
     page = Captured(monkeypatch, community.views, "render", "community/before/thread.html")
-    topics = Captured(
-        monkeypatch, recommend.sections, "render_to_string", "recommend/before/suggested_topics.html"
+    topics = Drawn(
+        monkeypatch, recommend.sections, "draw_suggested_topics", "recommend/before/suggested_topics.html"
     )
     response = client_for(people.get(who), language).get(question.get_absolute_url())
     assert response.status_code == 200
     html = response.content.decode()
     assert "How &lt;script&gt;" in html and "<script>x" not in html
     assert ("Waiting" in html) == (who in ("staff", "pending"))
+    assert "Other &lt;2&gt;" in html  # the suggested topics
+    assert ("new replies" in html) == (who == "member" and language == "en")
+    # The drawing's messages are in the catalogue (makemessages reads no f-string).
+    assert ("推荐话题" in html) == (language == "zh-hans")
     page.assert_same()
     topics.assert_same()
 
@@ -127,26 +157,14 @@ def test_the_comments_under_an_item_are_unchanged(monkeypatch, people, who, lang
     comment_services.add_comment(member=people["member"], item=item, body="A reply", parent_id=first.pk)
     comment_services.add_comment(member=people["staff"], item=item, body="Second")
     Comment.objects.update(created_at=timezone.now() - timedelta(days=2, hours=3))
-    # Drawn in Python now (community/comments_html.py): the template as it was is drawn with
-    # what the drawing was given, as the section gave it to the template.
-    drawn: list[tuple[str, str]] = []
-    old = engines["django"].from_string((TESTS / "community/before/_comments.html").read_text())
-    real = community.sections.draw_comments
-
-    def spy(*, comments, item, user, request):
-        new = real(comments=comments, item=item, user=user, request=request)
-        context = {"comments": comments, "item": item, "user": user, "request": request,
-                   "csrf_token": get_token(request)}  # fmt: skip
-        drawn.append((new, old.render(context, request)))
-        return new
-
-    monkeypatch.setattr(community.sections, "draw_comments", spy)
+    comments = Drawn(monkeypatch, community.sections, "draw_comments", "community/before/_comments.html")
     response = client_for(people.get(who), language).get(item.get_absolute_url())
     assert response.status_code == 200
-    assert "A reply" in response.content.decode()
-    assert len(drawn) == 1
-    for new, old_html in drawn:
-        assert _same(new) == _same(old_html)
+    html = response.content.decode()
+    assert "A reply" in html
+    comments.assert_same()
+    if language == "zh-hans":  # the drawing's messages are in the catalogue
+        assert ("登录后评论" in html) == (who == "visitor") and ("发表评论" in html) == (who != "visitor")
 
 
 @pytest.mark.parametrize("who", ["member", "visitor"])

@@ -261,7 +261,7 @@ def test_lower_apps_templates_never_use_higher_ones():
         ("members", "{% load money access %}{% load something from content_slots %}", "from content"),
         ("points", '{% extends "content/detail.html" %}', "uses 'content/detail.html' from content"),
         ("content", "{% include 'community/_flag_form.html' with x=1 only %}", "from community"),
-        ("community", '{% include "recommend/suggested_topics.html" %}', "from recommend"),
+        ("community", '{% include "recommend/digest_picks.txt" %}', "from recommend"),
         ("members", '{% include "points/nope.html" %}', "'points/nope.html', which does not exist"),
     ],
 )
