@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -35,6 +36,7 @@ from .forms import (
 from .lists import topic_rows
 from .models import RSVP, Category, Event, Thread
 from .permissions import can_post, can_read, may_attend
+from .posts_html import draw_posts
 from .rendering import notification_lines_html, prepare_posts
 from .services import comments as comment_services
 from .services import events as event_services
@@ -111,26 +113,31 @@ def thread(request, pk, slug=""):
     ):
         # The read marker moves only when there is something new since: no write on a re-read.
         notify.mark_read(member=request.user, thread=thread)
-    can_accept = (
-        thread.is_question
-        and request.user.is_authenticated
-        and (request.user.pk == thread.author_id or request.user.is_staff)
-    )
+    staff = signed_in and request.user.is_staff
+    # What the posts are drawn with (community/posts_html.py).
+    shown = {
+        "thread": thread,
+        "signed_in": signed_in,
+        "staff": staff,
+        "can_reply": can_post(user=request.user, category=thread.category) and (not thread.locked or staff),
+        "can_accept": thread.is_question and signed_in and (request.user.pk == thread.author_id or staff),
+        "thread_url": thread.get_absolute_url() if staff else "",
+        "move_targets": list(selectors.move_targets()) if staff else [],
+    }
+    # One token for the page's forms, the posts' and the template's (as the context processor
+    # gives it); the posts of a visitor have no form.
+    token = {"csrf_token": get_token(request)} if signed_in else {}
+    posts_html = draw_posts(posts=posts, csrf_token=token.get("csrf_token"), **shown)
     return render(
         request,
         "community/thread.html",
-        {
-            "thread": thread,
+        shown
+        | token
+        | {
             "page": page,
+            "posts_html": posts_html,
             "reply_field": _reply_field(thread.category, _quote(request, thread)),
-            "can_reply": can_post(user=request.user, category=thread.category)
-            and (not thread.locked or request.user.is_staff),
-            "can_accept": can_accept,
             "following": thread.following,
-            "move_targets": selectors.move_targets() if request.user.is_staff else [],
-            "thread_url": thread.get_absolute_url() if request.user.is_staff else "",
-            "signed_in": signed_in,
-            "staff": signed_in and request.user.is_staff,
             # What higher apps add at the end of a topic (recommend: suggested topics).
             "sections": slots.thread_sections(request, thread),
         },

@@ -107,7 +107,9 @@ def question(area, people):
         member=people["author"], category=area, kind="question", title="How <script>x</script>?", body="# Hi"
     )
     answer = services.reply(member=people["member"], thread=thread, body="Use **this** & that")
-    services.reply(member=people["staff"], thread=thread, body="Staff reply")
+    staff_reply = services.reply(member=people["staff"], thread=thread, body="Staff reply")
+    services.vote(member=people["member"], post=staff_reply, value=1)  # the member's vote up
+    services.vote(member=people["author"], post=staff_reply, value=-1)  # the author's vote down
     Post.objects.create(thread=thread, author=people["pending"], body="Waiting", approved=False)
     Post.objects.filter(pk=answer.pk).update(edited_at=timezone.now())
     services.accept_answer(actor=people["author"], thread=thread, post=answer)
