@@ -1,8 +1,6 @@
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.core.paginator import Page
 from django.db import connection
@@ -46,18 +44,6 @@ def history_page(member: User, *, page: str | None, per_page: int) -> Page:
     """The page `page` of the member's ledger, newest first, as `Paginator.get_page` chooses it,
     without a COUNT of the whole ledger (the page shows no total: members.paging)."""
     return page_without_count(history(member), page, per_page)
-
-
-def label_actions(entries: Iterable[Any]) -> None:
-    """Give each entry its `action_label` (what `get_action_display` says, in the current
-    language), each action's label looked up once: `get_action_display` builds the dict of
-    every action's label on each call."""
-    labels: dict[str, str] = {}
-    for entry in entries:
-        label = labels.get(entry.action)
-        if label is None:
-            label = labels[entry.action] = entry.get_action_display()
-        entry.action_label = label
 
 
 def _board(period: str) -> QuerySet:

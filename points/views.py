@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
 from .forms import RedeemForm
+from .history_html import draw_history_rows
 from .rules import next_level
 
 HISTORY_PAGE = 25
@@ -25,7 +26,6 @@ def overview(request):
         base = level.threshold if level else 0
         progress = int(100 * (account.lifetime - base) / max(1, upcoming.threshold - base))
     history = selectors.history_page(request.user, page=request.GET.get("page"), per_page=HISTORY_PAGE)
-    selectors.label_actions(history)
     return render(
         request,
         "points/overview.html",
@@ -38,6 +38,7 @@ def overview(request):
             "items": selectors.redeemable_items(),
             "nonce": secrets.token_urlsafe(16),  # one per rendered form: a double submit redeems once
             "history": history,
+            "history_rows": draw_history_rows(history),
             "redemptions": selectors.recent_redemptions(request.user),
         },
     )
