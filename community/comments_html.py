@@ -26,6 +26,7 @@ from django.utils.translation import gettext, ngettext
 from content.models import Content
 from members.addresses import Address
 from members.avatars import avatar_html
+from members.drawing import translated
 from members.models import User
 
 from .models import Comment
@@ -33,11 +34,6 @@ from .templatetags.forum import csrf_input_html, flag_form_html
 
 COMMENT_AVATAR = 24
 REPLY_AVATAR = 20
-
-
-def _translated(message: str) -> str:
-    """`{% translate message %}`: the translation escaped, as the tag gives it."""
-    return escape(message).replace("%%", "%")
 
 
 class _Rows:
@@ -50,7 +46,7 @@ class _Rows:
         self.hide, self.flag = Address("community:hide_comment"), Address("community:flag_comment")
         self.token = get_token(request) if self.signed_in else None  # masked once, for every form
         self.csrf = csrf_input_html(self.token)
-        self.t_hide = _translated(gettext("Hide"))
+        self.t_hide = translated(gettext("Hide"))
 
     def head(self, comment: Comment, size: int, indent: str) -> str:
         """A row's author line and its hide or flag form (`indent`: the form line's)."""
@@ -83,7 +79,7 @@ def draw_comments(
     parts = ['\n<section class="mt-5 comments" id="comments">\n', f'  <h2 class="h5">{count}</h2>\n  ']
     comment_url = escape(reverse("community:comment", args=[item.pk]))
     if rows.signed_in:
-        t_reply, t_your_reply = _translated(gettext("Reply")), _translated(gettext("Your reply"))
+        t_reply, t_your_reply = translated(gettext("Reply")), translated(gettext("Your reply"))
     for comment in comments:
         parts += [
             f'\n  <div class="mb-3" id="comment-{comment.pk}">\n    ',
@@ -109,7 +105,7 @@ def draw_comments(
         parts.append("\n  </div>\n  ")
     parts.append("\n  ")
     if rows.signed_in:
-        t_add, t_comment = _translated(gettext("Add a comment")), _translated(gettext("Comment"))
+        t_add, t_comment = translated(gettext("Add a comment")), translated(gettext("Comment"))
         parts.append(
             f'\n  <form method="post" action="{comment_url}" class="mt-3">{rows.csrf}\n'
             f'    <label class="form-label" for="new-comment">{t_add}</label>\n'
@@ -119,7 +115,7 @@ def draw_comments(
         )
     else:
         login = escape(f"{reverse('account_login')}?next={quote(request.path, safe='/')}")
-        t_log_in = _translated(gettext("Log in to comment."))  # not in an f-string: makemessages reads it
+        t_log_in = translated(gettext("Log in to comment."))  # not in an f-string: makemessages reads it
         parts.append(f'<p class="small"><a href="{login}">{t_log_in}</a></p>')
     parts.append("\n</section>\n")
     return mark_safe("".join(parts))  # every value above is escaped; the comments' HTML is checked

@@ -21,15 +21,12 @@ from django.utils.formats import localize
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
+from members.drawing import translated
+
 from .models import Category, Post, Thread
 from .templatetags.forum import csrf_input_html, flag_form_html
 
 STAFF_TOOLS = "community/_post_staff_tools.html"
-
-
-def _translated(message: str) -> str:
-    """`{% translate message %}`: the translation escaped, as the tag gives it."""
-    return escape(message).replace("%%", "%")
 
 
 def draw_posts(
@@ -49,11 +46,11 @@ def draw_posts(
     accept an answer. In the active language."""
     csrf = csrf_input_html(csrf_token)
     # Translated here, not inside the f-strings below, which makemessages does not read.
-    t_edited, t_waiting = _translated(gettext("edited")), _translated(gettext("Waiting for approval"))
-    t_accepted, t_quote = _translated(gettext("Accepted answer")), _translated(gettext("Quote"))
-    t_edit, t_vote_up = _translated(gettext("Edit")), _translated(gettext("Vote up"))
-    t_score, t_vote_down = _translated(gettext("Score")), _translated(gettext("Vote down"))
-    t_accept = _translated(gettext("Accept this answer"))
+    t_edited, t_waiting = translated(gettext("edited")), translated(gettext("Waiting for approval"))
+    t_accepted, t_quote = translated(gettext("Accepted answer")), translated(gettext("Quote"))
+    t_edit, t_vote_up = translated(gettext("Edit")), translated(gettext("Vote up"))
+    t_score, t_vote_down = translated(gettext("Score")), translated(gettext("Vote down"))
+    t_accept = translated(gettext("Accept this answer"))
     edited, waiting = (
         f'<span class="fst-italic">{t_edited}</span>',
         f'<span class="badge text-bg-warning">{t_waiting}</span>',

@@ -30,16 +30,12 @@ from django.utils.translation import gettext, ngettext
 from community.models import Thread
 from community.rendering import ThreadAddress
 from content.models import Content
+from members.drawing import translated
 from members.models import User
 
 from .selectors import Recommendation
 
 _SLUG_SENTINEL = "s3ntinel-slug"  # a slug's place while the item address is reversed once
-
-
-def _translated(message: str) -> str:
-    """`{% translate message %}`: the translation escaped, as the tag gives it."""
-    return escape(message).replace("%%", "%")
 
 
 def _kind(item: Content) -> str:
@@ -53,7 +49,7 @@ def draw_after_item(*, item: Content, upcoming: Recommendation | None, others: l
     parts = ["\n"]
     if upcoming is not None:
         # Translated here, not inside the f-strings below, which makemessages does not read.
-        t_next_up = _translated(gettext("Next up"))
+        t_next_up = translated(gettext("Next up"))
         shown = upcoming.item
         summary = ""
         if shown.summary:
@@ -77,7 +73,7 @@ def draw_after_item(*, item: Content, upcoming: Recommendation | None, others: l
         )
     parts.append("\n")
     if others:
-        t_also_read = _translated(gettext("Members who read this also read"))
+        t_also_read = translated(gettext("Members who read this also read"))
         head, _, tail = reverse("content:detail", args=[_SLUG_SENTINEL]).partition(_SLUG_SENTINEL)
         parts.append(
             '\n<section class="mt-5" aria-labelledby="also-read-title" data-testid="also-read">\n'
@@ -100,9 +96,9 @@ def draw_suggested_topics(*, topics: list[Thread], user: User | AnonymousUser) -
     """recommend/suggested_topics.html for `topics` (as recommend.topics.suggested_topics gives
     them: each with its category and `last_read`), read by `user`. In the active language."""
     signed_in = user.is_authenticated
-    t_new, t_new_replies = _translated(gettext("new")), _translated(gettext("new replies"))
+    t_new, t_new_replies = translated(gettext("new")), translated(gettext("new replies"))
     # Translated here, not inside the f-strings below, which makemessages does not read.
-    t_suggested, active = _translated(gettext("Suggested topics")), gettext("active %(when)s")
+    t_suggested, active = translated(gettext("Suggested topics")), gettext("active %(when)s")
     address = ThreadAddress()  # reversed once for all
     parts = [
         '\n<section class="mt-5" aria-labelledby="suggested-topics-title" data-testid="suggested-topics">\n'
