@@ -3,6 +3,7 @@ interval sampling alone could move it in, so a run near the 4× target is read f
 
 import importlib.util
 import math
+import os
 import random
 from pathlib import Path
 
@@ -46,3 +47,11 @@ def test_the_interval_is_the_same_each_time_and_empty_samples_have_none(run):
     assert run.ratio_interval(page, yardstick) == run.ratio_interval(page, yardstick)
     assert all(math.isnan(v) for v in run.ratio_interval([], yardstick))
     assert all(math.isnan(v) for v in run.ratio_interval(page, []))
+
+
+def test_the_database_is_checkpointed_before_each_run(run):
+    """The set-up's writes are flushed before a run, so its requests do not meet the checkpoint."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        pytest.skip("a PostgreSQL checkpoint")
+    assert run.settle_database(url) is True
