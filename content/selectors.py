@@ -1,6 +1,6 @@
 """Reads of the library, always through the access policy."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -839,20 +839,26 @@ def items_read_by(member_id: int) -> set[int]:
     `view_pairs`, without summing anything. One query on PostgreSQL, two elsewhere."""
     log = ContentView.objects.filter(user_id=member_id).order_by()
     if connection.vendor == "postgresql":
-        history, views = ViewHistory._meta.db_table, ContentView._meta.db_table
         with connection.cursor() as cursor:
-            cursor.execute(
-                # The tables' names; the member is a parameter. Written out, not built as a
-                # queryset: every item page asks (recommend's end lists), and building the
-                # DISTINCT through the ORM cost more than the statement.
-                f"SELECT (SELECT pairs FROM {history} WHERE user_id = %s), "  # noqa: S608
-                f"ARRAY(SELECT DISTINCT content_id FROM {views} WHERE user_id = %s)",
-                [member_id, member_id],
-            )
-            blob, logged = cursor.fetchone()
-    else:
-        blob = ViewHistory.objects.filter(user_id=member_id).values_list("pairs", flat=True).first()
-        logged = list(log.values_list("content_id", flat=True).distinct())
+            cursor.execute(f"SELECT {ITEMS_READ_COLUMNS}", [member_id, member_id])
+            return items_read_from(*cursor.fetchone())
+    blob = ViewHistory.objects.filter(user_id=member_id).values_list("pairs", flat=True).first()
+    return items_read_from(blob, list(log.values_list("content_id", flat=True).distinct()))
+
+
+# `items_read_by` on PostgreSQL as two columns of a statement, for a caller that reads them with
+# its own (recommend's end lists, on every item page): the member's rolled-up sums and the
+# distinct items of their log; the member is the parameter of both. Decoded by items_read_from.
+# Written out, not built as a queryset: building the DISTINCT through the ORM cost more than the
+# statement. The tables' names from the models.
+ITEMS_READ_COLUMNS = (
+    f"(SELECT pairs FROM {ViewHistory._meta.db_table} WHERE user_id = %s), "  # noqa: S608
+    f"ARRAY(SELECT DISTINCT content_id FROM {ContentView._meta.db_table} WHERE user_id = %s)"
+)
+
+
+def items_read_from(blob: bytes | memoryview | None, logged: Iterable[int]) -> set[int]:
+    """The items of `items_read_by` from what ITEMS_READ_COLUMNS read."""
     return set(logged) | (set(items_in(blob)) if blob is not None else set())
 
 
