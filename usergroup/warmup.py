@@ -14,10 +14,20 @@ templates as they change, so it is left alone there.
 
 It also loads Babel's locale data for each language (the first price a worker formats in a
 language read it: several milliseconds, on a visitor's time).
+
+Last, it moves everything the process holds by then (modules, settings, compiled templates, URL
+tables, catalogues: about 350,000 objects) out of the garbage collector's sight with
+`gc.freeze()`, after one collection. They live as long as the process, and Python's full
+collection, which runs every so often as requests leave objects behind, walked all of them each
+time: about 175 ms on the load test's machine, a pause that fell on whichever request was being
+served (the load test's p99 of 150-350 ms on pages whose p95 was 30-40 ms). Frozen, they are not
+walked; what requests create is collected as before. (Python's documentation advises the same
+for processes forked from a loaded parent.)
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Iterator
@@ -52,9 +62,22 @@ def warm_worker() -> None:
         with translation.override(code):  # loads the catalogue; the resolvers key their tables by language
             _fill_reverse_tables(get_resolver())
             format_money(Decimal("1"), "USD")  # loads Babel's data for the language's locale
+    frozen = freeze_what_lasts()
     logger.info(
-        "worker warmed: %d templates compiled in %.0f ms", compiled, (time.perf_counter() - started) * 1000
+        "worker warmed: %d templates compiled, %d objects frozen, in %.0f ms",
+        compiled,
+        frozen,
+        (time.perf_counter() - started) * 1000,
     )
+
+
+def freeze_what_lasts() -> int:
+    """Collect the garbage the start-up left, then freeze what remains (gc.freeze): the
+    process's lasting objects, which full collections then leave alone. Returns how many are
+    frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _fill_reverse_tables(resolver: URLResolver) -> None:
