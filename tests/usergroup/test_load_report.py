@@ -3,7 +3,6 @@ interval sampling alone could move it in, so a run near the 4× target is read f
 
 import importlib.util
 import math
-import os
 import random
 from pathlib import Path
 
@@ -49,9 +48,13 @@ def test_the_interval_is_the_same_each_time_and_empty_samples_have_none(run):
     assert all(math.isnan(v) for v in run.ratio_interval(page, []))
 
 
-def test_the_database_is_checkpointed_before_each_run(run):
+def test_the_database_is_checkpointed_before_each_run(run, db):
     """The set-up's writes are flushed before a run, so its requests do not meet the checkpoint."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
         pytest.skip("a PostgreSQL checkpoint")
+    given = connection.settings_dict  # the test database, as the load test's URL names its own
+    password = f":{given['PASSWORD']}" if given["PASSWORD"] else ""
+    url = f"postgres://{given['USER']}{password}@{given['HOST'] or 'localhost'}:{given['PORT'] or 5432}/{given['NAME']}"
     assert run.settle_database(url) is True
