@@ -82,10 +82,10 @@ def draw_posts(
             flag = "" if own else flag_form_html(csrf_token=csrf_token, action=post.flag_url)  # type: ignore[attr-defined]
             tools = ""
             if staff_tools is not None:
-                context = {"post": post, "csrf": csrf, "csrf_token": csrf_token, "thread": thread}
-                tools = staff_tools.render(
-                    Context(context | {"thread_url": thread_url, "move_targets": move_targets})
-                )
+                tools = staff_tools.render(Context({
+                    "post": post, "csrf": csrf, "csrf_token": csrf_token, "thread": thread,
+                    "thread_url": thread_url, "move_targets": move_targets,
+                }))  # fmt: skip
             parts.append(
                 '\n    <div class="d-flex flex-wrap gap-3 small mt-2 post-tools">\n'
                 f"      {quote}\n      {edit}\n      {flag}\n      {tools}\n    </div>\n    "

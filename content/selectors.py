@@ -837,13 +837,13 @@ def items_read_by(member_id: int) -> set[int]:
     """Every item the member ever opened: those in the view log and those in their rolled-up
     sums (which keep what the retention dropped from the log); the same items as the member's
     `view_pairs`, without summing anything. One query on PostgreSQL, two elsewhere."""
-    log = ContentView.objects.filter(user_id=member_id).order_by()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {ITEMS_READ_COLUMNS}", [member_id, member_id])
             return items_read_from(*cursor.fetchone())
     blob = ViewHistory.objects.filter(user_id=member_id).values_list("pairs", flat=True).first()
-    return items_read_from(blob, list(log.values_list("content_id", flat=True).distinct()))
+    logged = ContentView.objects.filter(user_id=member_id).order_by().values_list("content_id", flat=True)
+    return items_read_from(blob, list(logged.distinct()))
 
 
 # `items_read_by` on PostgreSQL as two columns of a statement, for a caller that reads them with
